@@ -1,0 +1,172 @@
+import { z } from 'zod';
+
+/**
+ * Configuration is a pure function of the environment: `loadConfig(env)` validates every
+ * variable and reports all problems at once. Only `src/main.ts`, `src/deploy.ts` and
+ * `src/cli.ts` read `process.env` (after dotenv), and nothing here echoes a value back, so a
+ * misplaced secret never reaches the terminal.
+ */
+
+const SNOWFLAKE = /^\d{17,20}$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const str = () => z.string({ error: 'is required' }).min(1, { error: 'is required' });
+const optionalStr = () => z.string().optional();
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+const httpUrl = () =>
+  z.string().refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), { error: 'must be an http(s) URL' });
+const snowflake = () => z.string().regex(SNOWFLAKE, { error: 'must be a Discord id (17-20 digits)' }).optional();
+const storageUrl = () =>
+  z.string().refine((v) => /^(sqlite:\/\/.+|rediss?:\/\/.+|memory:\/\/)$/.test(v), {
+    error: 'must be sqlite://./relative.sqlite, sqlite:///absolute/path.sqlite, redis://host:port or memory://',
+  });
+
+const schema = z.object({
+  DISCORD_TOKEN: str(),
+  PPINFRA_API_KEY: str(),
+  PPINFRA_BASE_URL: httpUrl().default('https://api.ppinfra.com'),
+  DISCORD_API_URL: httpUrl().optional(),
+  STORAGE_URL: storageUrl().default('sqlite://./data/qwen-imagine.sqlite'),
+  REVIEW_CHANNEL_ID: snowflake(),
+  DISCORD_GUILD_ID: snowflake(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional(),
+  NODE_ENV: optionalStr(),
+
+  DEFAULT_SIZE: z.string().default('1024*1024'),
+  PROMPT_MAX_LENGTH: int(1000, 1, 4000),
+  BLOCKED_TERMS: z.string().default(''),
+
+  HTTP_CONNECT_TIMEOUT_MS: int(10_000, 100, 120_000),
+  HTTP_HEADERS_TIMEOUT_MS: int(30_000, 100, 300_000),
+  HTTP_BODY_TIMEOUT_MS: int(60_000, 100, 600_000),
+  IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 500 * 1024 * 1024),
+  JOB_TIMEOUT_MS: int(300_000, 5_000, 14 * 60_000),
+
+  POLL_MIN_INTERVAL_MS: int(1_000, 200, 60_000),
+  POLL_MAX_INTERVAL_MS: int(5_000, 200, 120_000),
+  POLL_MAX_PER_SECOND: int(5, 1, 100),
+  PROGRESS_EDIT_INTERVAL_MS: int(5_000, 1_000, 60_000),
+
+  USER_MAX_CONCURRENT: int(2, 1, 50),
+  USER_HOURLY_QUOTA: int(20, 1, 10_000),
+  GUILD_DAILY_BUDGET: int(200, 1, 1_000_000),
+  MAX_JOBS_IN_FLIGHT: int(4, 1, 100),
+  QUEUE_MAX: int(50, 0, 10_000),
+  BREAKER_THRESHOLD: int(3, 1, 100),
+  BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface Config {
+  discordToken: string;
+  discordApiUrl: string | undefined;
+  discordGuildId: string | undefined;
+  reviewChannelId: string | undefined;
+  ppinfra: { apiKey: string; baseUrl: string; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
+  storageUrl: string;
+  log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
+  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number };
+  jobs: {
+    timeoutMs: number;
+    pollMinIntervalMs: number;
+    pollMaxIntervalMs: number;
+    pollMaxPerSecond: number;
+    progressEditIntervalMs: number;
+  };
+  limits: {
+    userMaxConcurrent: number;
+    userHourlyQuota: number;
+    guildDailyBudget: number;
+    maxJobsInFlight: number;
+    queueMax: number;
+    breakerThreshold: number;
+    breakerCooldownMs: number;
+  };
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Which variables a given entry point needs; the CLI generator runs without a Discord token. */
+export type ConfigNeeds = { discord: boolean };
+
+export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = { discord: true }): ConfigResult {
+  // An empty or blank variable means "unset": `.env` files often carry `KEY=` placeholders.
+  const cleaned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    const trimmed = value?.trim();
+    if (trimmed) cleaned[key] = trimmed;
+  }
+  if (!needs.discord) cleaned.DISCORD_TOKEN ??= 'unused-by-this-entry-point';
+
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    return { ok: false, problems: [...new Set(problems)].sort() };
+  }
+  const raw = parsed.data;
+  const problems: string[] = [];
+  if (raw.POLL_MAX_INTERVAL_MS < raw.POLL_MIN_INTERVAL_MS) {
+    problems.push('POLL_MAX_INTERVAL_MS must be at least POLL_MIN_INTERVAL_MS');
+  }
+  if (problems.length) return { ok: false, problems };
+  return { ok: true, config: toConfig(raw) };
+}
+
+function toConfig(raw: RawConfig): Config {
+  return Object.freeze({
+    discordToken: raw.DISCORD_TOKEN,
+    discordApiUrl: raw.DISCORD_API_URL,
+    discordGuildId: raw.DISCORD_GUILD_ID,
+    reviewChannelId: raw.REVIEW_CHANNEL_ID,
+    ppinfra: {
+      apiKey: raw.PPINFRA_API_KEY,
+      baseUrl: raw.PPINFRA_BASE_URL.replace(/\/+$/, ''),
+      connectTimeoutMs: raw.HTTP_CONNECT_TIMEOUT_MS,
+      headersTimeoutMs: raw.HTTP_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: raw.HTTP_BODY_TIMEOUT_MS,
+    },
+    storageUrl: raw.STORAGE_URL,
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (raw.NODE_ENV === 'development' ? 'pretty' : 'json') },
+    generation: {
+      defaultSize: raw.DEFAULT_SIZE,
+      promptMaxLength: raw.PROMPT_MAX_LENGTH,
+      blockedTerms: raw.BLOCKED_TERMS.split(',')
+        .map((t) => t.trim().toLowerCase())
+        .filter(Boolean),
+      imageMaxBytes: raw.IMAGE_MAX_BYTES,
+    },
+    jobs: {
+      timeoutMs: raw.JOB_TIMEOUT_MS,
+      pollMinIntervalMs: raw.POLL_MIN_INTERVAL_MS,
+      pollMaxIntervalMs: raw.POLL_MAX_INTERVAL_MS,
+      pollMaxPerSecond: raw.POLL_MAX_PER_SECOND,
+      progressEditIntervalMs: raw.PROGRESS_EDIT_INTERVAL_MS,
+    },
+    limits: {
+      userMaxConcurrent: raw.USER_MAX_CONCURRENT,
+      userHourlyQuota: raw.USER_HOURLY_QUOTA,
+      guildDailyBudget: raw.GUILD_DAILY_BUDGET,
+      maxJobsInFlight: raw.MAX_JOBS_IN_FLIGHT,
+      queueMax: raw.QUEUE_MAX,
+      breakerThreshold: raw.BREAKER_THRESHOLD,
+      breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
+    },
+  });
+}
+
+/** The one report an operator sees when configuration is wrong: every problem, no values. */
+export function formatProblems(problems: string[]): string {
+  return [
+    'qwen-imagine cannot start: the configuration has problems.',
+    ...problems.map((p) => `  - ${p}`),
+    'Set these in .env (see .env.example) or in the environment, then start again.',
+  ].join('\n');
+}

@@ -1,0 +1,72 @@
+import { PpinfraError } from '../ppinfra/errors.ts';
+import type { PpinfraClient } from '../ppinfra/client.ts';
+import type { TaskResult } from '../ppinfra/parse.ts';
+import { sleep as defaultSleep } from '../ppinfra/retry.ts';
+import type { RateLimiter } from './limiter.ts';
+import { nextPollDelay, type Estimate } from './schedule.ts';
+
+export interface PollOptions {
+  client: Pick<PpinfraClient, 'getResult'>;
+  /** When the task was submitted (ms, same clock as `now`). */
+  submittedAt: number;
+  /** Absolute time after which the poll gives up with a typed timeout. */
+  deadline: number;
+  estimate: Estimate;
+  minIntervalMs: number;
+  maxIntervalMs: number;
+  signal?: AbortSignal;
+  limiter?: RateLimiter;
+  /** Each non-terminal result, for progress display. */
+  onUpdate?: (result: TaskResult) => void;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+/** A task the API cannot find right after submit may be replication lag, not a lost task. */
+const NOT_FOUND_GRACE_MS = 10_000;
+
+/**
+ * Polls one task until it succeeds (resolves with the result) or fails for good (throws a
+ * PpinfraError: task_failed with the API's reason, timeout at the deadline, aborted on
+ * shutdown). Terminal states are checked before every sleep, and the one sleep per turn is
+ * abortable, so no timer outlives the call.
+ */
+export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResult & { polls: number }> {
+  const now = o.now ?? Date.now;
+  const sleep = o.sleep ?? defaultSleep;
+  const random = o.random ?? Math.random;
+  let polls = 0;
+  let lastPollAt = -Infinity;
+  for (;;) {
+    const t = now();
+    const scheduled = nextPollDelay({ ...o.estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
+    const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
+    if (t + delay >= o.deadline) throw new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+    await guard(() => sleep(delay, o.signal), o.signal, taskId);
+    await guard(() => o.limiter?.acquire(o.signal) ?? Promise.resolve(), o.signal, taskId);
+    lastPollAt = now();
+    polls++;
+    let result: TaskResult;
+    try {
+      result = await o.client.getResult(taskId, { signal: o.signal });
+    } catch (e) {
+      if (e instanceof PpinfraError && e.kind === 'task_not_found' && now() - o.submittedAt < NOT_FOUND_GRACE_MS) continue;
+      throw e;
+    }
+    if (result.status === 'succeed') return { ...result, polls };
+    if (result.status === 'failed') {
+      throw new PpinfraError('task_failed', `The task failed: ${result.reason || 'no reason given'}`, { taskId, reason: result.reason || undefined });
+    }
+    o.onUpdate?.(result);
+  }
+}
+
+async function guard(wait: () => Promise<void>, signal: AbortSignal | undefined, taskId: string): Promise<void> {
+  try {
+    await wait();
+  } catch (e) {
+    if (signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
+    throw e;
+  }
+}

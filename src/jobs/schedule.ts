@@ -1,0 +1,38 @@
+/**
+ * When to poll next, as a pure function so tests and the benchmark can reason about it.
+ *
+ * Fixed 1-second polling spends most requests on tasks that cannot be done yet. Qwen-Image's
+ * duration depends mostly on the size, so with an estimate of the expected duration we skip
+ * the early polls, poll densely around the expected finish (where one second of spacing keeps
+ * delivery as prompt as fixed polling), and back off exponentially once a task runs late.
+ */
+export interface Estimate {
+  /** Expected time from submit to completion. */
+  expectedMs: number;
+  /** How far real durations stray from it (robust spread; larger when little is known). */
+  spreadMs: number;
+}
+
+export interface ScheduleInput extends Estimate {
+  sinceSubmitMs: number;
+  polls: number;
+  minIntervalMs: number;
+  maxIntervalMs: number;
+  random: () => number;
+}
+
+/** How many spreads before the expected finish the first poll may come. */
+const EARLY_SPREADS = 1.5;
+/** Past expected + this many spreads, the task is late and polls back off. */
+const LATE_SPREADS = 2;
+
+export function nextPollDelay(input: ScheduleInput): number {
+  const { sinceSubmitMs, expectedMs, spreadMs, minIntervalMs, maxIntervalMs, random } = input;
+  const jitter = (ms: number) => ms * (0.9 + 0.2 * random());
+  const earliest = Math.max(minIntervalMs, expectedMs - EARLY_SPREADS * spreadMs);
+  if (sinceSubmitMs < earliest) return earliest - sinceSubmitMs;
+  const lateBy = sinceSubmitMs - (expectedMs + LATE_SPREADS * spreadMs);
+  if (lateBy <= 0) return Math.max(minIntervalMs, jitter(minIntervalMs));
+  const backoff = minIntervalMs * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs));
+  return Math.max(minIntervalMs, Math.min(maxIntervalMs, jitter(backoff)));
+}

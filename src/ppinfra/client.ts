@@ -1,0 +1,194 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { silentLogger, type Logger } from '../logger.ts';
+import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
+import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
+import { READ_POLICY, SUBMIT_POLICY, sleep, withRetry, type RetryDeps, type RetryPolicy } from './retry.ts';
+
+export const SUBMIT_PATH = '/v3/async/qwen-image-txt2img';
+export const RESULT_PATH = '/v3/async/task-result';
+
+export interface PpinfraClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Overall budget for one read's retries (getResult, download), in ms. */
+  readDeadlineMs?: number;
+  logger?: Logger;
+  /** Tests hand in their own dispatcher, clock, sleep and randomness; production uses defaults. */
+  dispatcher?: Dispatcher;
+  retry?: Partial<RetryDeps> & { submit?: RetryPolicy; read?: RetryPolicy };
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  /** `W*H`, already normalised by `parseSize`. */
+  size: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface Download {
+  bytes: Uint8Array;
+  contentType: string;
+}
+
+export interface PpinfraClient {
+  submit(req: GenerateRequest, options?: CallOptions): Promise<string>;
+  getResult(taskId: string, options?: CallOptions): Promise<TaskResult>;
+  download(url: string, options: CallOptions & { maxBytes: number }): Promise<Download>;
+  close(): Promise<void>;
+}
+
+/**
+ * The PPInfra / Novita Qwen-Image client. Knows nothing of Discord or jobs. Every call takes an
+ * AbortSignal; connect, header and body timeouts live on the keep-alive pool.
+ */
+export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClient {
+  const log = options.logger ?? silentLogger;
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const ownDispatcher = !options.dispatcher;
+  const dispatcher =
+    options.dispatcher ??
+    new Agent({
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+      headersTimeout: options.headersTimeoutMs ?? 30_000,
+      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+      keepAliveTimeout: 30_000,
+      connections: 16,
+    });
+  const deps: RetryDeps = {
+    now: options.retry?.now ?? Date.now,
+    sleep: options.retry?.sleep ?? sleep,
+    random: options.retry?.random ?? Math.random,
+  };
+  const submitPolicy = options.retry?.submit ?? SUBMIT_POLICY;
+  const readPolicy = options.retry?.read ?? READ_POLICY;
+  const readDeadlineMs = options.readDeadlineMs ?? 60_000;
+  const auth = { authorization: `Bearer ${options.apiKey}` };
+
+  const onRetry = (op: string, extra: Record<string, unknown>) => (info: { attempt: number; delayMs: number; error: PpinfraError }) =>
+    log.warn({ op, ...extra, attempt: info.attempt, delayMs: info.delayMs, error: info.error.toLog() }, 'retrying PPInfra call');
+
+  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, what: string): Promise<unknown> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${baseUrl}${path}`, {
+        method,
+        dispatcher,
+        signal,
+        headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw fromTransportError(e, signal, what);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (e) {
+      throw fromTransportError(e, signal, what);
+    }
+    const json = safeJson(text);
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      if (json === undefined) throw new PpinfraError('server', `${what} returned a body that is not JSON`, { status: res.statusCode });
+      return json;
+    }
+    throw fromResponse(res.statusCode, json as ErrorBody | undefined, parseRetryAfter(res.headers, deps.now()));
+  }
+
+  return {
+    async submit(req, { signal } = {}) {
+      const body = await withRetry(
+        () => call('POST', SUBMIT_PATH, { prompt: req.prompt, size: req.size }, signal, 'Submitting the prompt'),
+        { policy: submitPolicy, signal, onRetry: onRetry('submit', { size: req.size }) },
+        deps,
+      );
+      return parseTaskId(body);
+    },
+
+    async getResult(taskId, { signal } = {}) {
+      const path = `${RESULT_PATH}?task_id=${encodeURIComponent(taskId)}`;
+      try {
+        const body = await withRetry(
+          () => call('GET', path, undefined, signal, 'Fetching the task result'),
+          { policy: readPolicy, signal, deadline: deps.now() + readDeadlineMs, onRetry: onRetry('getResult', { taskId }) },
+          deps,
+        );
+        return parseTaskResult(body, taskId);
+      } catch (e) {
+        throw withTaskId(e, taskId);
+      }
+    },
+
+    async download(url, { signal, maxBytes }) {
+      return withRetry(
+        () => fetchBytes(url, maxBytes, signal),
+        { policy: readPolicy, signal, deadline: deps.now() + readDeadlineMs, onRetry: onRetry('download', {}) },
+        deps,
+      );
+    },
+
+    async close() {
+      if (ownDispatcher) await dispatcher.close();
+    },
+  };
+
+  /** Streams the image with a byte cap; the CDN needs no key, so none is sent. */
+  async function fetchBytes(url: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Download> {
+    const what = 'Downloading the image';
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { method: 'GET', dispatcher, signal });
+    } catch (e) {
+      throw fromTransportError(e, signal, what);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      await res.body.dump().catch(() => undefined);
+      // 403/404 from the CDN means the URL expired or never existed: retrying will not help.
+      throw new PpinfraError(res.statusCode >= 500 || res.statusCode === 429 ? 'server' : 'task_failed', `${what} failed with HTTP ${res.statusCode}`, {
+        status: res.statusCode,
+        reason: res.statusCode === 429 ? undefined : 'IMAGE_DOWNLOAD_FAILED',
+        retryAfterMs: parseRetryAfter(res.headers, deps.now()),
+      });
+    }
+    const declared = Number(res.headers['content-length']);
+    const tooLarge = () => new PpinfraError('too_large', `The image is larger than ${maxBytes} bytes`, { reason: 'IMAGE_TOO_LARGE' });
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of res.body) {
+        total += (chunk as Buffer).length;
+        if (total > maxBytes) {
+          res.body.destroy();
+          throw tooLarge();
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (e) {
+      throw fromTransportError(e, signal, what);
+    }
+    const contentType = String(res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim();
+    return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType };
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function withTaskId(e: unknown, taskId: string): unknown {
+  if (!(e instanceof PpinfraError) || e.taskId) return e;
+  return new PpinfraError(e.kind, e.message, { ...e, taskId, cause: e.cause });
+}
