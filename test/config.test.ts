@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { formatProblems, loadConfig } from '../src/config.ts';
+
+const SECRET_TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.secret.discord-token';
+const SECRET_KEY = 'sk_live_super_secret_api_key';
+const valid = { DISCORD_TOKEN: SECRET_TOKEN, PPINFRA_API_KEY: SECRET_KEY };
+
+describe('loadConfig', () => {
+  it('applies documented defaults', () => {
+    const result = loadConfig(valid);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.ppinfra.baseUrl).toBe('https://api.ppinfra.com');
+    expect(result.config.storageUrl).toBe('sqlite://./data/qwen-imagine.sqlite');
+    expect(result.config.discordApiUrl).toBeUndefined();
+    expect(result.config.log).toEqual({ level: 'info', format: 'json' });
+    expect(result.config.generation.defaultSize).toBe('1024*1024');
+    expect(Object.isFrozen(result.config)).toBe(true);
+  });
+
+  it('reports every problem at once, naming each variable', () => {
+    const result = loadConfig({
+      PPINFRA_BASE_URL: 'ftp://example',
+      STORAGE_URL: 'mysql://x',
+      REVIEW_CHANNEL_ID: 'general',
+      LOG_LEVEL: 'loud',
+      USER_HOURLY_QUOTA: 'many',
+      MAX_JOBS_IN_FLIGHT: '0',
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const vars = result.problems.map((p) => p.split(' ')[0]);
+    expect(vars).toEqual(
+      expect.arrayContaining(['DISCORD_TOKEN', 'PPINFRA_API_KEY', 'PPINFRA_BASE_URL', 'STORAGE_URL', 'REVIEW_CHANNEL_ID', 'LOG_LEVEL', 'USER_HOURLY_QUOTA', 'MAX_JOBS_IN_FLIGHT']),
+    );
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const result = loadConfig({ ...valid, DISCORD_API_URL: '', LOG_LEVEL: '   ', STORAGE_URL: '' });
+    expect(result).toMatchObject({ ok: true, config: { discordApiUrl: undefined, log: { level: 'info' }, storageUrl: 'sqlite://./data/qwen-imagine.sqlite' } });
+  });
+
+  it('never echoes a value in its report, secrets included', () => {
+    const result = loadConfig({ DISCORD_TOKEN: SECRET_TOKEN, PPINFRA_API_KEY: SECRET_KEY, PPINFRA_BASE_URL: SECRET_KEY, DISCORD_GUILD_ID: SECRET_TOKEN });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const report = formatProblems(result.problems);
+    expect(report).toContain('PPINFRA_BASE_URL');
+    expect(report).toContain('DISCORD_GUILD_ID');
+    expect(report).not.toContain(SECRET_KEY);
+    expect(report).not.toContain(SECRET_TOKEN);
+  });
+
+  it.each(['sqlite://./data/x.sqlite', 'sqlite:///var/lib/qwen/x.sqlite', 'redis://127.0.0.1:6379', 'rediss://user:pw@host:6380/2'])('accepts STORAGE_URL %s', (url) => {
+    expect(loadConfig({ ...valid, STORAGE_URL: url }).ok).toBe(true);
+  });
+
+  it('does not require DISCORD_TOKEN for the CLI generator', () => {
+    expect(loadConfig({ PPINFRA_API_KEY: SECRET_KEY }, { discord: false }).ok).toBe(true);
+    expect(loadConfig({ PPINFRA_API_KEY: SECRET_KEY }).ok).toBe(false);
+  });
+
+  it('rejects an inconsistent poll range', () => {
+    expect(loadConfig({ ...valid, POLL_MIN_INTERVAL_MS: '5000', POLL_MAX_INTERVAL_MS: '1000' })).toEqual({
+      ok: false,
+      problems: ['POLL_MAX_INTERVAL_MS must be at least POLL_MIN_INTERVAL_MS'],
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { nextPollDelay } from '../../src/jobs/schedule.ts';
+import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
+import { createRateLimiter } from '../../src/jobs/limiter.ts';
+
+const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 1_000, maxIntervalMs: 5_000, random: () => 0.5 };
+
+describe('nextPollDelay', () => {
+  it('does not poll before the task can plausibly be done', () => {
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(8_500);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(6_500);
+  });
+  it('polls at the minimum spacing around the expected finish', () => {
+    for (const since of [8_500, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
+  });
+  it('backs off when the task runs late, up to the maximum', () => {
+    const late = [13_000, 18_000, 25_000, 60_000].map((since) => nextPollDelay({ ...base, sinceSubmitMs: since, polls: 3 }));
+    expect(late[0]).toBeGreaterThanOrEqual(1_000);
+    expect([...late].sort((a, b) => a - b)).toEqual(late);
+    expect(late[3]).toBe(5_000);
+  });
+  it('never goes below the minimum interval once polling has begun', () => {
+    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_000, polls: 1, random: () => r })).toBeGreaterThanOrEqual(1_000);
+  });
+});
+
+describe('duration estimator', () => {
+  it('starts cold, then learns a size from what it observed', async () => {
+    const est = createDurationEstimator();
+    expect(est.estimate('1024*1024')).toMatchObject({ ...COLD_ESTIMATE, samples: 0 });
+    for (const ms of [6_000, 6_200, 5_800, 6_100, 30_000]) await est.record('1024*1024', ms);
+    const e = est.estimate('1024*1024');
+    expect(e.expectedMs).toBe(6_100);
+    expect(e.spreadMs).toBeLessThan(1_000);
+    // Another size borrows the hint with a wider spread.
+    expect(est.estimate('1536*864').spreadMs).toBeGreaterThanOrEqual(3_000);
+  });
+  it('persists samples through its store', async () => {
+    const map = new Map<string, unknown>();
+    const store = { get: async (k: string) => map.get(k), set: async (k: string, v: unknown) => map.set(k, structuredClone(v)) };
+    const first = createDurationEstimator({ store });
+    await first.record('512*512', 4_000);
+    const second = createDurationEstimator({ store });
+    await second.load();
+    expect(second.estimate('512*512')).toMatchObject({ expectedMs: 4_000, samples: 1 });
+  });
+});
+
+describe('rate limiter', () => {
+  it('spaces acquisitions across all callers', async () => {
+    let clock = 0;
+    const waits: number[] = [];
+    const limiter = createRateLimiter({ perSecond: 4, now: () => clock, sleep: async (ms) => void waits.push(ms) });
+    await Promise.all([limiter.acquire(), limiter.acquire(), limiter.acquire()]);
+    expect(waits).toEqual([250, 500]);
+    clock = 10_000;
+    await limiter.acquire();
+    expect(waits).toEqual([250, 500]);
+  });
+});
