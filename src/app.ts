@@ -1,0 +1,63 @@
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { createBot } from './discord/bot.ts';
+import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts';
+import { loadCommands } from './discord/loader.ts';
+import { createRouter } from './discord/router.ts';
+import { createDurationEstimator } from './jobs/estimator.ts';
+import { createRateLimiter } from './jobs/limiter.ts';
+import { createLimits } from './jobs/limits.ts';
+import { createJobService } from './jobs/service.ts';
+import { createJobStore } from './jobs/store.ts';
+import { createPpinfraClient } from './ppinfra/client.ts';
+import { openStorage } from './storage.ts';
+
+/**
+ * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
+ * validated configuration; end-to-end tests call it with the fakes' URLs.
+ */
+export async function startApp(config: Config, logger: Logger) {
+  const jobsKv = openStorage(config.storageUrl, 'jobs');
+  const statsKv = openStorage(config.storageUrl, 'stats');
+  const store = createJobStore(jobsKv);
+  const estimator = createDurationEstimator({ store: statsKv });
+  await estimator.load();
+  const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
+  const commands = await loadCommands();
+
+  let route: (interaction: import('discord.js').Interaction) => Promise<void> = async () => undefined;
+  const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, logger, onInteraction: (i) => route(i) });
+  const delivery = createDiscordDelivery({
+    rest: bot.client.rest,
+    uploadLimit: (guildId) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined),
+    logger: logger.child({ component: 'delivery' }),
+  });
+  const jobs = createJobService({
+    client,
+    store,
+    delivery,
+    estimator,
+    limits: createLimits(config.limits),
+    pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
+    settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
+    logger: logger.child({ component: 'jobs' }),
+  });
+  route = createRouter({ commands, ctx: { jobs, store, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
+
+  await bot.login();
+  const resumed = await jobs.resume();
+  logger.info({ commands: [...commands.keys()], resumed, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
+
+  return {
+    bot,
+    jobs,
+    store,
+    /** Pauses jobs (they resume on the next start), then closes Discord, HTTP and storage. */
+    async stop() {
+      await jobs.shutdown();
+      await bot.destroy();
+      await client.close();
+      await Promise.all([jobsKv.disconnect(), statsKv.disconnect()]);
+    },
+  };
+}

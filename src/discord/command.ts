@@ -1,0 +1,28 @@
+import type {
+  AutocompleteInteraction,
+  ButtonInteraction,
+  ChatInputCommandInteraction,
+  SlashCommandBuilder,
+  SlashCommandOptionsOnlyBuilder,
+} from 'discord.js';
+import type { Logger } from '../logger.ts';
+import type { JobService } from '../jobs/service.ts';
+import type { JobStore } from '../jobs/store.ts';
+import type { ButtonAction } from './custom-id.ts';
+
+/** What a command may use; handed in by the router, built once in main.ts. */
+export interface BotContext {
+  jobs: JobService;
+  store: JobStore;
+  logger: Logger;
+  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
+}
+
+/** One module per slash command in `commands/`, as in the discord.js guide. */
+export interface Command {
+  data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder;
+  execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
+  autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void>;
+  /** Button handlers this command owns, by the action in the custom id. */
+  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, jobId: string, ctx: BotContext) => Promise<void>>>;
+}

@@ -1,0 +1,113 @@
+import { ButtonStyle, ComponentType, escapeMarkdown, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
+import type { Refusal } from '../jobs/limits.ts';
+import type { FailureKind, Job, ProgressView } from '../jobs/types.ts';
+import { SIZE_PRESETS, displaySize } from '../ppinfra/size.ts';
+import { encodeCustomId } from './custom-id.ts';
+import { t } from './i18n.ts';
+
+/**
+ * Pure builders from outcomes to Discord message bodies (raw API shape, so the delivery can
+ * send them through REST even after a restart). No prompt text can ping anyone: every body
+ * carries `allowed_mentions: { parse: [] }` and user text is escaped.
+ */
+export const NO_MENTIONS = { parse: [] as never[] };
+export const EMBED_COLOR = 0x615ced;
+
+const relative = (ms: number) => `<t:${Math.round(ms / 1000)}:R>`;
+
+/** Escapes markdown and breaks mention syntax, then truncates on a code-point boundary. */
+export function safeText(text: string, max: number): string {
+  const escaped = escapeMarkdown(text).replace(/@/g, '@\u200b').replace(/<(#|@|&|\/)/g, '<\u200b$1');
+  const points = [...escaped];
+  return points.length <= max ? escaped : `${points.slice(0, max - 1).join('')}…`;
+}
+
+export function progressContent(locale: string, view: ProgressView): string {
+  switch (view.phase) {
+    case 'queued':
+      return t(locale, 'progress.queued', { position: view.position });
+    case 'submitting':
+      return t(locale, 'progress.submitting');
+    case 'generating':
+      return t(locale, 'progress.generating', { expectedAt: relative(view.expectedAt) });
+    case 'late':
+      return t(locale, 'progress.late');
+  }
+}
+
+export function progressBody(job: Job, view: ProgressView) {
+  return { content: `${progressContent(job.locale, view)}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, allowed_mentions: NO_MENTIONS };
+}
+
+export function failureText(locale: string, kind: FailureKind, reason?: string): string {
+  if (kind === 'task_failed') return t(locale, 'error.task_failed', { reason: reason ? ` (${safeText(reason, 200)})` : '' });
+  return t(locale, `error.${kind}`);
+}
+
+export function failureBody(job: Job, error: { kind: FailureKind; reason?: string }) {
+  return { content: `❌ ${failureText(job.locale, error.kind, error.reason)}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, embeds: [], components: [], allowed_mentions: NO_MENTIONS };
+}
+
+export function refusalText(locale: string, refusal: Refusal): string {
+  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '' };
+  return t(locale, `refusal.${refusal.kind}`, params);
+}
+
+/** A file name people can recognise in their downloads: the prompt's first words and the job id. */
+export function imageFileName(job: Pick<Job, 'prompt' | 'id'>, extension: string): string {
+  const slug = job.prompt
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  const ext = /^[a-z0-9]{2,5}$/.test(extension) ? extension : 'jpeg';
+  return `qwen-image-${slug ? `${slug}-` : ''}${job.id}.${ext}`;
+}
+
+export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
+  return [
+    {
+      type: ComponentType.ActionRow,
+      components: [
+        { type: ComponentType.Button, style: ButtonStyle.Primary, label: t(job.locale, 'button.regenerate'), emoji: { name: '🔁' }, custom_id: encodeCustomId('regen', job.id) },
+        { type: ComponentType.Button, style: ButtonStyle.Secondary, label: t(job.locale, 'button.delete'), emoji: { name: '🗑️' }, custom_id: encodeCustomId('del', job.id) },
+      ],
+    },
+  ];
+}
+
+export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
+  const seconds = ((job.completedAt ?? now) - (job.submittedAt ?? job.createdAt)) / 1000;
+  return {
+    title: t(job.locale, 'result.title'),
+    description: safeText(job.prompt, 1000),
+    color: EMBED_COLOR,
+    image: { url: `attachment://${fileName}` },
+    fields: [
+      { name: t(job.locale, 'result.size'), value: displaySize(job.size), inline: true },
+      { name: t(job.locale, 'result.time'), value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }), inline: true },
+      { name: t(job.locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
+    ],
+    timestamp: new Date(now).toISOString(),
+  };
+}
+
+export function resultBody(job: Job, fileName: string, now: number) {
+  return {
+    content: '',
+    embeds: [resultEmbed(job, fileName, now)],
+    components: resultButtons(job),
+    attachments: [{ id: 0, filename: fileName }],
+    allowed_mentions: NO_MENTIONS,
+  };
+}
+
+export function withheldBody(job: Job) {
+  return { content: `${t(job.locale, 'result.withheld')}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, embeds: [], components: [], allowed_mentions: NO_MENTIONS };
+}
+
+export function sizeFormatText(locale: string, input: string): string {
+  return t(locale, 'size.format', { input: safeText(input, 40), presets: SIZE_PRESETS.map((p) => `\`${p.name}\``).join(', ') });
+}

@@ -1,0 +1,55 @@
+import { MessageFlags, type Interaction } from 'discord.js';
+import type { Logger } from '../logger.ts';
+import type { BotContext, Command } from './command.ts';
+import { parseCustomId } from './custom-id.ts';
+import { t } from './i18n.ts';
+import { NO_MENTIONS } from './messages.ts';
+
+/**
+ * The one interactionCreate entry and the one error boundary: whatever a handler throws is
+ * logged for the operator and answered with a single friendly sentence, never a stack trace.
+ */
+export function createRouter(deps: { commands: Map<string, Command>; ctx: BotContext; logger: Logger }) {
+  const { commands, ctx, logger } = deps;
+
+  async function dispatch(interaction: Interaction): Promise<string> {
+    if (interaction.isChatInputCommand()) {
+      const command = commands.get(interaction.commandName);
+      if (!command) return 'unknown-command';
+      await command.execute(interaction, ctx);
+      return 'ok';
+    }
+    if (interaction.isAutocomplete()) {
+      await commands.get(interaction.commandName)?.autocomplete?.(interaction, ctx);
+      return 'ok';
+    }
+    if (interaction.isButton()) {
+      const parsed = parseCustomId(interaction.customId);
+      const handler = parsed && [...commands.values()].find((c) => c.buttons?.[parsed.action])?.buttons?.[parsed.action];
+      if (!parsed || !handler) return 'unknown-button';
+      await handler(interaction, parsed.jobId, ctx);
+      return 'ok';
+    }
+    return 'ignored';
+  }
+
+  return async function route(interaction: Interaction): Promise<void> {
+    const started = Date.now();
+    const name = interaction.isCommand() || interaction.isAutocomplete() ? interaction.commandName : interaction.isButton() ? interaction.customId : undefined;
+    const log = logger.child({ interactionId: interaction.id, guildId: interaction.guildId, channelId: interaction.channelId, userId: interaction.user.id });
+    try {
+      const outcome = await dispatch(interaction);
+      log.info({ type: interaction.type, name, outcome, ms: Date.now() - started }, 'interaction handled');
+    } catch (err) {
+      log.error({ err, type: interaction.type, name, ms: Date.now() - started }, 'interaction failed');
+      await apologise(interaction).catch((e: unknown) => log.warn({ err: e }, 'could not report the failure to the user'));
+    }
+  };
+}
+
+async function apologise(interaction: Interaction): Promise<void> {
+  if (!interaction.isRepliable()) return;
+  const content = `❌ ${t(interaction.locale, 'error.internal')}`;
+  if (interaction.deferred || interaction.replied) await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
+  else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+}

@@ -1,0 +1,86 @@
+/**
+ * Who may start a job now. Pure bookkeeping over timestamps, the clock passed in; the service
+ * asks before it defers a reply, so a refusal is ephemeral and costs nothing.
+ */
+export interface LimitSettings {
+  userMaxConcurrent: number;
+  userHourlyQuota: number;
+  guildDailyBudget: number;
+  maxJobsInFlight: number;
+  queueMax: number;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
+
+export type Refusal =
+  | { kind: 'user_concurrent'; limit: number }
+  | { kind: 'user_hourly'; limit: number; retryAt: number }
+  | { kind: 'guild_daily'; limit: number; retryAt: number }
+  | { kind: 'queue_full'; limit: number }
+  | { kind: 'api_cooling'; retryAt: number };
+
+const HOUR_MS = 3600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface Limits {
+  /** A refusal, or null when `userId` in `guildId` may start a job with `queued` jobs waiting. */
+  check(userId: string, guildId: string | null, queued: number): Refusal | null;
+  /** Counts a job against the user's concurrency and quotas. */
+  take(userId: string, guildId: string | null): void;
+  /** The job ended: frees the concurrency slot; `refund` gives back quota when nothing was billed. */
+  release(userId: string, guildId: string | null, refund: boolean): void;
+  /** API health: consecutive server errors or timeouts open a cool-down. */
+  apiResult(healthy: boolean): void;
+  coolingUntil(): number | null;
+}
+
+export function createLimits(settings: LimitSettings, now: () => number = Date.now): Limits {
+  const running = new Map<string, number>();
+  const userStarts = new Map<string, number[]>();
+  const guildStarts = new Map<string, number[]>();
+  let consecutiveFailures = 0;
+  let coolUntil = 0;
+
+  const recent = (map: Map<string, number[]>, key: string, windowMs: number) => {
+    const list = (map.get(key) ?? []).filter((t) => t > now() - windowMs);
+    map.set(key, list);
+    return list;
+  };
+
+  return {
+    check(userId, guildId, queued) {
+      if (coolUntil > now()) return { kind: 'api_cooling', retryAt: coolUntil };
+      if ((running.get(userId) ?? 0) >= settings.userMaxConcurrent) return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
+      const hour = recent(userStarts, userId, HOUR_MS);
+      if (hour.length >= settings.userHourlyQuota) return { kind: 'user_hourly', limit: settings.userHourlyQuota, retryAt: hour[0]! + HOUR_MS };
+      if (guildId) {
+        const day = recent(guildStarts, guildId, DAY_MS);
+        if (day.length >= settings.guildDailyBudget) return { kind: 'guild_daily', limit: settings.guildDailyBudget, retryAt: day[0]! + DAY_MS };
+      }
+      if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
+      return null;
+    },
+    take(userId, guildId) {
+      running.set(userId, (running.get(userId) ?? 0) + 1);
+      recent(userStarts, userId, HOUR_MS).push(now());
+      if (guildId) recent(guildStarts, guildId, DAY_MS).push(now());
+    },
+    release(userId, guildId, refund) {
+      running.set(userId, Math.max(0, (running.get(userId) ?? 1) - 1));
+      if (!refund) return;
+      userStarts.get(userId)?.pop();
+      if (guildId) guildStarts.get(guildId)?.pop();
+    },
+    apiResult(healthy) {
+      consecutiveFailures = healthy ? 0 : consecutiveFailures + 1;
+      if (consecutiveFailures >= settings.breakerThreshold) {
+        coolUntil = now() + settings.breakerCooldownMs;
+        // After the cool-down the next job is a probe: one more failure re-opens at once.
+        consecutiveFailures = settings.breakerThreshold - 1;
+      }
+    },
+    coolingUntil() {
+      return coolUntil > now() ? coolUntil : null;
+    },
+  };
+}

@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logger.ts';
+import { decide } from '../moderation/policy.ts';
+import type { PpinfraClient } from '../ppinfra/client.ts';
+import { isPpinfraError } from '../ppinfra/errors.ts';
+import type { DurationEstimator } from './estimator.ts';
+import type { RateLimiter } from './limiter.ts';
+import type { Limits, Refusal } from './limits.ts';
+import { pollTask } from './poller.ts';
+import { createProgressReporter, type ProgressReporter } from './progress.ts';
+import type { JobStore } from './store.ts';
+import type { Delivery, FailureKind, Job, JobRequest, JobState, ReplyTarget } from './types.ts';
+
+export interface JobSettings {
+  timeoutMs: number;
+  pollMinIntervalMs: number;
+  pollMaxIntervalMs: number;
+  progressEditIntervalMs: number;
+  imageMaxBytes: number;
+  maxJobsInFlight: number;
+}
+
+export interface JobServiceDeps {
+  client: PpinfraClient;
+  store: JobStore;
+  delivery: Delivery;
+  estimator: DurationEstimator;
+  limits: Limits;
+  pollLimiter: RateLimiter;
+  settings: JobSettings;
+  logger: Logger;
+  now?: () => number;
+  newId?: () => string;
+}
+
+/** A reservation taken before the reply is deferred; `start` or `release` consumes it. */
+export interface Ticket {
+  readonly id: string;
+  readonly request: JobRequest;
+}
+
+export type Reservation = { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal };
+
+export interface JobService {
+  reserve(request: JobRequest): Reservation;
+  start(ticket: Ticket, reply: ReplyTarget): Promise<Job>;
+  release(ticket: Ticket): void;
+  get(id: string): Promise<Job | undefined>;
+  /** Picks up jobs a previous process left unfinished. Returns how many. */
+  resume(): Promise<number>;
+  /** Resolves once no job is queued or running (tests, shutdown). */
+  idle(): Promise<void>;
+  /** Stops polling without failing jobs, so the next start resumes them. */
+  shutdown(): Promise<void>;
+}
+
+/** Failures that say the API itself is unwell, and count towards the cool-down. */
+const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
+
+/**
+ * Runs jobs: a bounded number in flight, the rest in a visible FIFO queue. Reports only
+ * through the Delivery port and the store, and never imports discord.js.
+ */
+export function createJobService(deps: JobServiceDeps): JobService {
+  const { client, store, delivery, estimator, limits, settings } = deps;
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
+  const shutdown = new AbortController();
+  const waiting: { job: Job; progress: ProgressReporter }[] = [];
+  const running = new Map<string, Promise<void>>();
+  const reserved = new Set<string>();
+  let idleWaiters: (() => void)[] = [];
+
+  const save = async (job: Job, state: JobState) => {
+    job.state = state;
+    await store.save(job);
+  };
+  const reporter = (job: Job) =>
+    createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
+
+  function pump() {
+    while (running.size < settings.maxJobsInFlight && waiting.length) {
+      const next = waiting.shift()!;
+      const done = run(next.job, next.progress).finally(() => {
+        running.delete(next.job.id);
+        pump();
+      });
+      running.set(next.job.id, done);
+    }
+    waiting.forEach(({ progress }, i) => progress.show({ phase: 'queued', position: i + 1 }));
+    if (!running.size && !waiting.length && !reserved.size) {
+      idleWaiters.forEach((resolve) => resolve());
+      idleWaiters = [];
+    }
+  }
+
+  function enqueue(job: Job) {
+    const progress = reporter(job);
+    waiting.push({ job, progress });
+    pump();
+  }
+
+  async function run(job: Job, progress: ProgressReporter): Promise<void> {
+    const log = deps.logger.child({ jobId: job.id, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
+    const signal = shutdown.signal;
+    let billed = Boolean(job.taskId);
+    try {
+      if (!job.taskId) {
+        await save(job, 'submitting');
+        progress.show({ phase: 'submitting' });
+        try {
+          job.taskId = await client.submit({ prompt: job.prompt, size: job.size }, { signal });
+        } catch (e) {
+          // A timeout or reset after sending may have created a billed task: never refund it.
+          billed = isPpinfraError(e) && (e.kind === 'timeout' || e.kind === 'network') && !e.notSent;
+          throw e;
+        }
+        billed = true;
+        job.submittedAt = now();
+        await save(job, 'polling');
+        log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
+      }
+      const estimate = estimator.estimate(job.size);
+      const submittedAt = job.submittedAt ?? now();
+      const expectedAt = submittedAt + estimate.expectedMs;
+      progress.show({ phase: 'generating', expectedAt });
+      const result = await pollTask(job.taskId, {
+        client,
+        submittedAt,
+        deadline: job.createdAt + settings.timeoutMs,
+        estimate,
+        minIntervalMs: settings.pollMinIntervalMs,
+        maxIntervalMs: settings.pollMaxIntervalMs,
+        signal,
+        limiter: deps.pollLimiter,
+        now,
+        onUpdate: () => {
+          if (now() > expectedAt + 2 * estimate.spreadMs) progress.show({ phase: 'late' });
+        },
+      });
+      limits.apiResult(true);
+      job.completedAt = now();
+      job.polls = result.polls;
+      await estimator.record(job.size, job.completedAt - submittedAt);
+      await save(job, 'delivering');
+      const image = result.images[0]!;
+      const { bytes, contentType } = await client.download(image.url, { maxBytes: settings.imageMaxBytes, signal });
+      await progress.stop();
+      if (decide({ flagged: image.nsfw, channelNsfw: job.channelNsfw }) === 'hold') {
+        await delivery.withhold(job);
+        job.finishedAt = now();
+        await save(job, 'held');
+        log.warn({ taskId: job.taskId }, 'flagged image withheld');
+        return;
+      }
+      await delivery.deliver(job, { bytes, contentType, extension: image.type || 'jpeg' });
+      job.finishedAt = now();
+      await save(job, 'delivered');
+      log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+    } catch (e) {
+      await progress.stop();
+      if (signal.aborted) {
+        log.info({ taskId: job.taskId, state: job.state }, 'job paused for shutdown; it resumes on the next start');
+        return;
+      }
+      await fail(job, e, log);
+    } finally {
+      if (!signal.aborted || !job.taskId) limits.release(job.userId, job.guildId, !billed);
+    }
+  }
+
+  async function fail(job: Job, e: unknown, log: Logger, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal') {
+    const reason = isPpinfraError(e) ? e.reason : undefined;
+    if (UNHEALTHY.has(kind)) limits.apiResult(false);
+    // The operator needs the detail (e.g. a rejected key); the user gets one friendly sentence.
+    const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
+    log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
+    job.error = { kind, ...(reason ? { reason } : {}) };
+    job.finishedAt = now();
+    await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
+    await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+  }
+
+  return {
+    reserve(request) {
+      const refusal = limits.check(request.userId, request.guildId, waiting.length);
+      if (refusal) return { ok: false, refusal };
+      limits.take(request.userId, request.guildId);
+      const ticket = { id: newId(), request };
+      reserved.add(ticket.id);
+      return { ok: true, ticket };
+    },
+
+    async start(ticket, reply) {
+      reserved.delete(ticket.id);
+      const job: Job = { ...ticket.request, id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+      await store.save(job);
+      enqueue(job);
+      return job;
+    },
+
+    release(ticket) {
+      if (!reserved.delete(ticket.id)) return;
+      limits.release(ticket.request.userId, ticket.request.guildId, true);
+      pump();
+    },
+
+    get: (id) => store.get(id),
+
+    async resume() {
+      const jobs = await store.listActive();
+      for (const job of jobs) {
+        const log = deps.logger.child({ jobId: job.id, taskId: job.taskId });
+        if (job.state === 'submitting') {
+          // The submit may or may not have created a task; resubmitting could bill twice.
+          await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
+          continue;
+        }
+        limits.take(job.userId, job.guildId);
+        log.info({ state: job.state }, 'resuming job');
+        enqueue(job);
+      }
+      return jobs.length;
+    },
+
+    idle() {
+      if (!running.size && !waiting.length && !reserved.size) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+
+    async shutdown() {
+      shutdown.abort(new Error('shutting down'));
+      await Promise.all([...waiting.map((w) => w.progress.stop()), ...running.values()]);
+      waiting.length = 0;
+    },
+  };
+}

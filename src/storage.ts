@@ -1,0 +1,24 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+import KeyvRedis from '@keyv/redis';
+
+/**
+ * Opens a Keyv namespace on the backend STORAGE_URL names: an embedded SQLite file by
+ * default, Redis for several processes, memory for throwaway runs. `throwOnErrors` makes a
+ * failed write an error instead of a silently lost job.
+ */
+export function openStorage(storageUrl: string, namespace: string): Keyv {
+  const options = { namespace, throwOnErrors: true };
+  if (storageUrl.startsWith('memory://')) return new Keyv(options);
+  if (/^rediss?:\/\//.test(storageUrl)) return new Keyv({ ...options, store: new KeyvRedis(storageUrl) });
+  const file = sqlitePath(storageUrl);
+  mkdirSync(dirname(file), { recursive: true });
+  return new Keyv({ ...options, store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5_000 }) });
+}
+
+/** `sqlite://./data/x.sqlite` is relative to the working directory; `sqlite:///abs/x.sqlite` absolute. */
+export function sqlitePath(storageUrl: string): string {
+  return resolve(storageUrl.replace(/^sqlite:\/\//, ''));
+}
