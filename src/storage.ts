@@ -4,6 +4,9 @@ import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis from '@keyv/redis';
 
+/** `memory://` is one map per process, shared like a server would be, gone when the process ends. */
+const MEMORY = new Map<string, unknown>();
+
 /**
  * Opens a Keyv namespace on the backend STORAGE_URL names: an embedded SQLite file by
  * default, Redis for several processes, memory for throwaway runs. `throwOnErrors` makes a
@@ -11,7 +14,7 @@ import KeyvRedis from '@keyv/redis';
  */
 export function openStorage(storageUrl: string, namespace: string): Keyv {
   const options = { namespace, throwOnErrors: true };
-  if (storageUrl.startsWith('memory://')) return new Keyv(options);
+  if (storageUrl.startsWith('memory://')) return new Keyv({ ...options, store: MEMORY });
   if (/^rediss?:\/\//.test(storageUrl)) return new Keyv({ ...options, store: new KeyvRedis(storageUrl) });
   const file = sqlitePath(storageUrl);
   mkdirSync(dirname(file), { recursive: true });
