@@ -17,6 +17,11 @@ const STORE_KEY = 'durations';
 /** Before any task has finished: a typical Qwen-Image time, with a wide spread so the first poll comes early. */
 export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 4_000 };
 
+const pixels = (size: string) => {
+  const [w, h] = size.split('*').map(Number);
+  return (w || 1024) * (h || 1024);
+};
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
@@ -34,7 +39,7 @@ export function createDurationEstimator(deps: { store?: DurationStore } = {}): D
     const expectedMs = median(xs);
     const mad = median(xs.map((x) => Math.abs(x - expectedMs)));
     // Few samples say little: keep the spread wide until the window fills a bit.
-    const floor = expectedMs * (xs.length < 3 ? 0.4 : 0.1);
+    const floor = expectedMs * (xs.length < 3 ? 0.25 : 0.1);
     return { expectedMs, spreadMs: Math.max(mad * 1.5, floor, 250) };
   };
 
@@ -42,11 +47,12 @@ export function createDurationEstimator(deps: { store?: DurationStore } = {}): D
     estimate(size) {
       const own = samples[size];
       if (own?.length) return { ...estimateFrom(own), samples: own.length };
-      const all = Object.values(samples).flat();
-      if (!all.length) return { ...COLD_ESTIMATE, samples: 0 };
-      // Another size's history is a hint, not a measurement: widen it.
-      const hint = estimateFrom(all);
-      return { expectedMs: hint.expectedMs, spreadMs: Math.max(hint.spreadMs, hint.expectedMs * 0.5), samples: 0 };
+      // Other sizes' history is a hint, not a measurement: time scales roughly with the pixel
+      // count, so scale it, and widen the spread.
+      const perPixel = Object.entries(samples).flatMap(([other, xs]) => xs.map((x) => x / pixels(other)));
+      if (!perPixel.length) return { ...COLD_ESTIMATE, samples: 0 };
+      const expectedMs = median(perPixel) * pixels(size);
+      return { expectedMs, spreadMs: expectedMs * 0.5, samples: 0 };
     },
     async record(size, durationMs) {
       const list = (samples[size] ??= []);

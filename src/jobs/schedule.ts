@@ -22,17 +22,27 @@ export interface ScheduleInput extends Estimate {
 }
 
 /** How many spreads before the expected finish the first poll may come. */
-const EARLY_SPREADS = 1.5;
+const EARLY_SPREADS = 1;
 /** Past expected + this many spreads, the task is late and polls back off. */
 const LATE_SPREADS = 2;
+/** An estimate this tight (spread / expected) earns the densest polling around the finish. */
+const CONFIDENT_RATIO = 0.2;
 
+/**
+ * Milliseconds to wait before the next task-result request. Near the expected finish the
+ * spacing is `minIntervalMs` when the estimate is confident, twice that otherwise; a late task
+ * backs off exponentially up to `maxIntervalMs`. Jitter (+-10 %) keeps many jobs from polling
+ * in lockstep.
+ */
 export function nextPollDelay(input: ScheduleInput): number {
   const { sinceSubmitMs, expectedMs, spreadMs, minIntervalMs, maxIntervalMs, random } = input;
   const jitter = (ms: number) => ms * (0.9 + 0.2 * random());
   const earliest = Math.max(minIntervalMs, expectedMs - EARLY_SPREADS * spreadMs);
   if (sinceSubmitMs < earliest) return earliest - sinceSubmitMs;
+  const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
+  const around = spreadMs <= CONFIDENT_RATIO * expectedMs ? minIntervalMs : normal;
   const lateBy = sinceSubmitMs - (expectedMs + LATE_SPREADS * spreadMs);
-  if (lateBy <= 0) return Math.max(minIntervalMs, jitter(minIntervalMs));
-  const backoff = minIntervalMs * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs));
+  if (lateBy <= 0) return Math.max(minIntervalMs, jitter(around));
+  const backoff = normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs));
   return Math.max(minIntervalMs, Math.min(maxIntervalMs, jitter(backoff)));
 }

@@ -3,24 +3,30 @@ import { nextPollDelay } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 
-const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 1_000, maxIntervalMs: 5_000, random: () => 0.5 };
+const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 };
 
 describe('nextPollDelay', () => {
   it('does not poll before the task can plausibly be done', () => {
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(8_500);
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(6_500);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(9_000);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(7_000);
   });
-  it('polls at the minimum spacing around the expected finish', () => {
-    for (const since of [8_500, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
+  it('polls at the minimum spacing around the expected finish when the estimate is tight', () => {
+    for (const since of [9_000, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
+  });
+  it('polls at twice the minimum spacing when the estimate is loose', () => {
+    const loose = { ...base, spreadMs: 4_000 };
+    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(6_000);
+    for (const since of [6_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
   });
   it('backs off when the task runs late, up to the maximum', () => {
     const late = [13_000, 18_000, 25_000, 60_000].map((since) => nextPollDelay({ ...base, sinceSubmitMs: since, polls: 3 }));
     expect(late[0]).toBeGreaterThanOrEqual(1_000);
+    expect(late[1]).toBeGreaterThan(late[0]!);
     expect([...late].sort((a, b) => a - b)).toEqual(late);
     expect(late[3]).toBe(5_000);
   });
   it('never goes below the minimum interval once polling has begun', () => {
-    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_000, polls: 1, random: () => r })).toBeGreaterThanOrEqual(1_000);
+    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_000, polls: 1, random: () => r })).toBeGreaterThanOrEqual(500);
   });
 });
 
