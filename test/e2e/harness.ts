@@ -1,0 +1,110 @@
+// The whole bot (src/app.ts, as `npm start` builds it) against the fake Discord and the fake
+// PPInfra, with real SQLite storage in a temporary folder.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { APIMessage } from 'discord-api-types/v10';
+import { startApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { openStorage } from '../../src/storage.ts';
+import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
+import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
+import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
+
+export interface BotHarness {
+  discord: FakeDiscord;
+  api: FakePpinfra;
+  app: Awaited<ReturnType<typeof startApp>>;
+  /** Parsed log lines the bot wrote. */
+  logs: Record<string, unknown>[];
+  rawLogs: string[];
+  env: Record<string, string>;
+  storageUrl: string;
+  /** Stops the bot only (storage kept), then starts a new one on the same storage and fakes. */
+  restart(env?: Record<string, string>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  discord?: FakeDiscordOptions;
+  script?: (req: { prompt: string; size: string }) => FakeTaskScript;
+  /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */
+  seenDurationsMs?: number;
+}
+
+/** Fast timings for tests; each can be overridden per test. */
+const TEST_ENV = {
+  PROGRESS_EDIT_INTERVAL_MS: '300',
+  POLL_MIN_INTERVAL_MS: '200',
+  POLL_MAX_INTERVAL_MS: '1000',
+  POLL_MAX_PER_SECOND: '50',
+  LOG_LEVEL: 'debug',
+};
+
+export async function startBotHarness(options: HarnessOptions = {}): Promise<BotHarness> {
+  const discord = await startFakeDiscord(options.discord);
+  const api = await startFakePpinfra({ script: options.script ?? (() => ({ queuedMs: 50, processingMs: 250 })) });
+  const dir = mkdtempSync(join(tmpdir(), 'qi-e2e-'));
+  const storageUrl = `sqlite://${join(dir, 'bot.sqlite')}`;
+  const stats = openStorage(storageUrl, 'stats');
+  await stats.set('durations', { '1024*1024': Array(5).fill(options.seenDurationsMs ?? 300) });
+  await stats.disconnect();
+
+  const rawLogs: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      rawLogs.push(String(chunk));
+      logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      done();
+    },
+  });
+  let env: Record<string, string> = {
+    DISCORD_TOKEN: discord.token,
+    PPINFRA_API_KEY: api.apiKey,
+    PPINFRA_BASE_URL: api.url,
+    DISCORD_API_URL: discord.apiUrl,
+    STORAGE_URL: storageUrl,
+    ...TEST_ENV,
+    ...options.env,
+  };
+  const boot = async () => {
+    const loaded = loadConfig(env);
+    if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+    const logger = createLogger({ level: 'debug', format: 'json', secrets: [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!], destination: sink });
+    return startApp(loaded.config, logger);
+  };
+  const harness: BotHarness = {
+    discord,
+    api,
+    app: await boot(),
+    logs,
+    rawLogs,
+    env,
+    storageUrl,
+    async restart(extra = {}) {
+      await harness.app.stop();
+      env = { ...env, ...extra };
+      harness.env = env;
+      harness.app = await boot();
+    },
+    async close() {
+      await harness.app.stop();
+      await discord.stop();
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+/** The message has its final content: an image, or a failure/withheld notice. */
+export const finished = (m: APIMessage) => m.attachments.length > 0 || /^(❌|🔞)/.test(m.content);
+
+/** Every request the bot sent to the fake Discord that creates or edits a message. */
+export function messageWrites(discord: FakeDiscord) {
+  return discord.requests.filter((r) => (r.method === 'POST' || r.method === 'PATCH') && r.body && typeof r.body === 'object' && !Array.isArray(r.body) && r.route !== '/applications/{application_id}/commands');
+}

@@ -1,0 +1,262 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { APIMessage } from 'discord-api-types/v10';
+import { finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+
+let h: BotHarness | undefined;
+const start = async (options: HarnessOptions = {}) => (h = await startBotHarness(options));
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit');
+const EPHEMERAL = 1 << 6;
+
+/** The ephemeral text of an interaction answered without a defer. */
+async function ephemeralReply(bot: BotHarness, it: ReturnType<BotHarness['discord']['slash']>): Promise<string> {
+  const callback = await it.waitForCallback();
+  expect(callback.type).toBe(4);
+  expect(it.isEphemeral).toBe(true);
+  const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
+  expect(data.allowed_mentions?.parse).toEqual([]);
+  return data.content;
+}
+
+describe('/imagine end to end', () => {
+  it('defers at once, sends exactly {prompt, size} with the key, and attaches the served bytes', async () => {
+    const bot = await start();
+    const it = bot.discord.slash('imagine', { prompt: '  a red fox reading a newspaper  ', size: '1024x1024' });
+    const callback = await it.waitForCallback();
+    expect(callback.type).toBe(5);
+    expect(callback.status).toBeLessThan(300);
+    expect(it.isEphemeral).toBeFalsy();
+
+    const message = await it.waitForOriginal(finished);
+    const [submit] = submits(bot);
+    expect(submit?.body).toEqual({ prompt: 'a red fox reading a newspaper', size: '1024*1024' });
+    expect(submit?.authOk).toBe(true);
+    const task = [...bot.api.tasks.values()][0]!;
+    const [file] = bot.discord.files(message);
+    expect(file?.bytes.equals(Buffer.from(task.image))).toBe(true);
+    expect(file?.filename).toMatch(/^qwen-image-a-red-fox-reading-a-newspaper-[\w]+\.jpeg$/);
+    expect(message.embeds[0]?.description).toBe('a red fox reading a newspaper');
+    expect(message.embeds[0]?.image?.url).toContain(`/${file?.filename}?`);
+    expect(JSON.stringify(message.embeds[0]?.fields)).toContain('1024×1024');
+    const labels = message.components?.flatMap((row) => ('components' in row ? row.components : [])).map((b) => ('label' in b ? b.label : ''));
+    expect(labels).toEqual(['Regenerate', 'Delete']);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it.each([
+    [{ prompt: 'a cat', size: 'huge' }, /not a size I know.*256 to 1536/],
+    [{ prompt: 'a cat', size: '2048*2048' }, /2048×2048 is outside the allowed range/],
+    [{ prompt: 'a cat', size: '100x100' }, /100×100 is outside/],
+    [{ prompt: 'a cat', size: '1024*' }, /not a size I know/],
+    [{ prompt: '    ' }, /describe the image/],
+    [{ prompt: 'x'.repeat(1001) }, /1001 characters long; the limit is 1000/],
+    [{ prompt: 'a Forbidden thing' }, /not allowed here/],
+  ])('refuses %o ephemerally without calling the API', async (options, message) => {
+    const bot = await start({ env: { BLOCKED_TERMS: 'forbidden' } });
+    const content = await ephemeralReply(bot, bot.discord.slash('imagine', options));
+    expect(content).toMatch(message);
+    expect(bot.api.requests).toEqual([]);
+  });
+
+  it('names the permissions it lacks in the channel, without calling the API', async () => {
+    const bot = await start();
+    const it = bot.discord.slash('imagine', { prompt: 'a cat' }, { appPermissions: ['ViewChannel', 'SendMessages'] });
+    const content = await ephemeralReply(bot, it);
+    expect(content).toContain('**Attach Files**');
+    expect(content).toContain('**Embed Links**');
+    expect(content).not.toContain('Send Messages');
+    expect(bot.api.requests).toEqual([]);
+  });
+
+  it.each<[string, (bot: BotHarness) => void, RegExp, HarnessOptions?]>([
+    ['a rejected key', () => undefined, /rejected this bot’s API key.*operator/, { env: { PPINFRA_API_KEY: 'wrong-key-value' } }],
+    ['an exhausted balance', (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }), /credit has run out/],
+    ['an illegal prompt', (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }), /refused this prompt as inappropriate/],
+    ['an invalid request', (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }), /could not accept this request/],
+    ['a rate limit that persists', (b) => b.api.inject('submit', { status: 429, retryAfterSec: 0 }, 4), /busy right now/],
+    ['the API being down', (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }), /having trouble right now/],
+    ['a failed task', () => undefined, /could not be generated \(GPU fell over\)/, { script: () => ({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) }],
+    ['a timeout', () => undefined, /took too long/, { env: { JOB_TIMEOUT_MS: '1500' }, script: () => ({ processingMs: 60_000 }) }],
+  ])('tells the user about %s, then keeps serving others', async (_name, arrange, message, options) => {
+    const bot = await start(options);
+    arrange(bot);
+    const first = bot.discord.slash('imagine', { prompt: 'a cat' });
+    const failed = await first.waitForOriginal(finished);
+    expect(failed.content).toMatch(message);
+    expect(failed.content.startsWith('❌')).toBe(true);
+    expect(failed.attachments).toEqual([]);
+    const detail = bot.rawLogs.join('');
+    expect(detail).not.toContain(bot.env.PPINFRA_API_KEY);
+    if (options?.env?.PPINFRA_API_KEY) return; // the key stays wrong: nothing else can succeed
+    if (options?.script) bot.api.setScript(() => ({ processingMs: 100 }));
+    const second = bot.discord.slash('imagine', { prompt: 'a dog' }, { user: 'bob' });
+    expect((await second.waitForOriginal(finished)).attachments).toHaveLength(1);
+  });
+
+  it('logs a rejected key for the operator without printing it', async () => {
+    const bot = await start({ env: { PPINFRA_API_KEY: 'sk-wrong-0123456789' } });
+    await bot.discord.slash('imagine', { prompt: 'a cat' }).waitForOriginal(finished);
+    const failure = bot.logs.find((l) => l.msg === 'job failed');
+    expect(failure).toMatchObject({ level: 50, error: { kind: 'auth', status: 403, reason: 'INVALID_API_KEY' } });
+    expect(bot.rawLogs.join('')).not.toContain('sk-wrong-0123456789');
+  });
+
+  it('still delivers through 3 consecutive 503s and a 429 with Retry-After while polling', async () => {
+    const bot = await start({ script: () => ({ processingMs: 200 }) });
+    bot.api.inject('result', { status: 503 }, 3);
+    bot.api.inject('result', { status: 429, retryAfterSec: 1 });
+    const message = await bot.discord.slash('imagine', { prompt: 'a lighthouse' }).waitForOriginal(finished, { timeoutMs: 15_000 });
+    expect(message.attachments).toHaveLength(1);
+    const statuses = bot.api.requests.filter((r) => r.route === 'result').map((r) => r.status);
+    expect(statuses.slice(0, 4)).toEqual([503, 503, 503, 429]);
+  });
+
+  it('refuses the N+1th concurrent job of a user politely', async () => {
+    const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => ({ processingMs: 800 }) });
+    const first = bot.discord.slash('imagine', { prompt: 'first' });
+    await first.waitForCallback();
+    const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'second' }));
+    expect(content).toMatch(/already have 1 image\(s\) in progress/);
+    await first.waitForOriginal(finished);
+    expect(submits(bot)).toHaveLength(1);
+  });
+
+  it('shows queue positions that move up as jobs finish', async () => {
+    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1' }, script: () => ({ processingMs: 400 }) });
+    const a = bot.discord.slash('imagine', { prompt: 'one' }, { user: 'alice' });
+    await a.waitForCallback();
+    const b = bot.discord.slash('imagine', { prompt: 'two' }, { user: 'bob' });
+    await b.waitForCallback();
+    const c = bot.discord.slash('imagine', { prompt: 'three' }, { user: 'mod' });
+    for (const it of [a, b, c]) expect((await it.waitForOriginal(finished, { timeoutMs: 10_000 })).attachments).toHaveLength(1);
+    const seen = bot.discord.messageHistory(c.original()!.id).map((m) => m.content);
+    const positions = seen.map((text) => /number \*\*(\d)\*\* in line/.exec(text)?.[1]).filter(Boolean);
+    expect(positions).toEqual(['2', '1']);
+  });
+
+  it('refuses a user past the hourly quota and a guild past its daily budget', async () => {
+    const bot = await start({ env: { USER_HOURLY_QUOTA: '1', GUILD_DAILY_BUDGET: '2' } });
+    await bot.discord.slash('imagine', { prompt: 'one' }).waitForOriginal(finished);
+    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour.*<t:\d+:R>/);
+    await bot.discord.slash('imagine', { prompt: 'three' }, { user: 'bob' }).waitForOriginal(finished);
+    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'four' }, { user: 'mod' }))).toMatch(/used its 2 images for today/);
+    expect(submits(bot)).toHaveLength(2);
+  });
+
+  it('pauses new requests after repeated API failures and recovers by itself', async () => {
+    const bot = await start({ env: { BREAKER_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '1000' } });
+    bot.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }, 2);
+    for (const user of ['alice', 'bob']) await bot.discord.slash('imagine', { prompt: 'x' }, { user }).waitForOriginal(finished);
+    const refused = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'y' }, { user: 'mod' }));
+    expect(refused).toMatch(/requests are paused/);
+    expect(submits(bot)).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the cool-down is wall-clock by design
+    const after = await bot.discord.slash('imagine', { prompt: 'z' }, { user: 'mod' }).waitForOriginal(finished);
+    expect(after.attachments).toHaveLength(1);
+  });
+
+  it('regenerates with the same prompt and size, and lets only the requester or a moderator delete', async () => {
+    const bot = await start();
+    const original = await bot.discord.slash('imagine', { prompt: 'a paper boat', size: 'wide' }).waitForOriginal(finished);
+
+    const regen = bot.discord.click(original, 'Regenerate', { user: 'bob' });
+    const second = await regen.waitForOriginal(finished);
+    expect(second.attachments).toHaveLength(1);
+    expect(submits(bot).map((r) => r.body)).toEqual([
+      { prompt: 'a paper boat', size: '1536*864' },
+      { prompt: 'a paper boat', size: '1536*864' },
+    ]);
+
+    const refused = bot.discord.click(original, 'Delete', { user: 'bob' });
+    expect(((await refused.waitForCallback()).data as { content: string }).content).toMatch(/Only the person who asked/);
+    expect(refused.isEphemeral).toBe(true);
+    expect(bot.discord.message(original.id)).toBeDefined();
+
+    await bot.discord.click(second, 'Delete', { user: 'mod', permissions: ['ManageMessages'] }).waitForCallback();
+    await bot.discord.click(original, 'Delete', { user: 'alice' }).waitForCallback();
+    await bot.discord.waitForRequest((r) => r.method === 'DELETE' && r.path.includes(original.id) || (r.method === 'DELETE' && bot.discord.message(original.id) === undefined));
+    await waitGone(bot, original.id);
+    await waitGone(bot, second.id);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('never lets prompt text ping anyone', async () => {
+    const bot = await start();
+    const role = '123456789012345678';
+    const prompt = `@everyone @here <@&${role}> <@${bot.discord.user('bob').id}> **bold** poster`;
+    const message = await bot.discord.slash('imagine', { prompt }).waitForOriginal(finished);
+    for (const write of messageWrites(bot.discord)) {
+      const body = write.body as { allowed_mentions?: { parse?: string[] }; data?: { allowed_mentions?: { parse?: string[] }; content?: string } };
+      const mentions = body.allowed_mentions ?? body.data?.allowed_mentions;
+      if (body.data && !body.data.content) continue; // a bare defer carries no text
+      expect(mentions?.parse, `${write.method} ${write.path}`).toEqual([]);
+    }
+    expect(message.embeds[0]?.description).not.toContain('@everyone');
+    expect(message.embeds[0]?.description).toContain('\\*\\*bold\\*\\*');
+    expect(message.mention_everyone).toBeFalsy();
+    expect(message.mentions).toEqual([]);
+    expect(message.mention_roles).toEqual([]);
+  });
+
+  it('answers a zh-CN member in Chinese', async () => {
+    const bot = await start();
+    const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: '海报', size: '9999x9999' }, { locale: 'zh-CN' }));
+    expect(content).toContain('超出允许范围');
+    const it = bot.discord.slash('imagine', { prompt: '一张写着“你好”的海报' }, { locale: 'zh-CN' });
+    await it.waitForOriginal((m) => m.content.includes('正在'));
+    const done = await it.waitForOriginal(finished);
+    expect(done.embeds[0]?.fields?.map((f) => f.name)).toEqual(['尺寸', '用时', '请求者']);
+  });
+
+  it('withholds a flagged image outside age-restricted channels and shows it inside one', async () => {
+    const bot = await start({ script: () => ({ processingMs: 100, nsfw: true }) });
+    const held = await bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'general' }).waitForOriginal(finished);
+    expect(held.content).toMatch(/^🔞 .*not shown in this channel/);
+    expect(held.attachments).toEqual([]);
+    const shown = await bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'nsfw', user: 'bob' }).waitForOriginal(finished);
+    expect(shown.attachments).toHaveLength(1);
+  });
+
+  it('offers presets in autocomplete and echoes a valid typed size', async () => {
+    const bot = await start();
+    const all = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '' }, 'size').autocompleteChoices();
+    expect(all.map((c) => c.value)).toContain('1536*864');
+    const typed = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '800x600' }, 'size').autocompleteChoices();
+    expect(typed[0]).toEqual({ name: 'custom · 800×600', value: '800*600' });
+    const zh = await bot.discord.autocomplete('imagine', { prompt: 'x', size: 'wi' }, 'size', { locale: 'zh-CN' }).autocompleteChoices();
+    expect(zh).toEqual([{ name: '宽屏 · 1536×864 (16:9)', value: '1536*864' }]);
+  });
+
+  it('delivers in the channel when the interaction token has expired', async () => {
+    const bot = await start({ script: () => ({ processingMs: 600 }) });
+    const it = bot.discord.slash('imagine', { prompt: 'a slow kite' });
+    await it.waitForOriginal((m) => m.content.includes('Generating'));
+    it.expireToken();
+    bot.discord.expectError(50027, 5);
+    const fallback = await bot.discord.waitForMessage((m) => m.attachments.length > 0 && m.content.includes('your image is ready'));
+    expect(fallback.content).toContain(`<@${it.user.id}>`);
+    const post = bot.discord.requests.find((r) => r.method === 'POST' && r.route === '/channels/{channel_id}/messages');
+    expect((post?.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
+  });
+
+  it('resumes a job after a restart without submitting it again', async () => {
+    const bot = await start({ script: () => ({ processingMs: 1500 }) });
+    const it = bot.discord.slash('imagine', { prompt: 'survives restarts' });
+    await bot.api.waitFor('task-created');
+    await it.waitForOriginal((m) => m.content.includes('Generating'));
+    await bot.restart();
+    const message = await it.waitForOriginal(finished, { timeoutMs: 10_000 });
+    expect(message.attachments).toHaveLength(1);
+    expect(submits(bot)).toHaveLength(1);
+  });
+});
+
+async function waitGone(bot: BotHarness, id: string): Promise<void> {
+  await bot.discord.waitForRequest((r) => r.method === 'DELETE' && bot.discord.message(id) === undefined);
+}
+
+export type { APIMessage };
