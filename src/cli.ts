@@ -50,7 +50,7 @@ async function main(): Promise<number> {
     console.error(USAGE);
     return 0;
   }
-  const loaded = loadConfig(process.env, { discord: false });
+  const loaded = loadConfig(process.env, { discord: false, ppinfra: true });
   if (!loaded.ok) {
     console.error(formatProblems(loaded.problems));
     return 2;

@@ -94,10 +94,10 @@ export interface Config {
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
-/** Which variables a given entry point needs; the CLI generator runs without a Discord token. */
-export type ConfigNeeds = { discord: boolean };
+/** Which secrets an entry point needs: the CLI generator has no Discord token, deploy no API key. */
+export type ConfigNeeds = { discord: boolean; ppinfra: boolean };
 
-export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = { discord: true }): ConfigResult {
+export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = { discord: true, ppinfra: true }): ConfigResult {
   // An empty or blank variable means "unset": `.env` files often carry `KEY=` placeholders.
   const cleaned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
@@ -105,6 +105,7 @@ export function loadConfig(env: Record<string, string | undefined>, needs: Confi
     if (trimmed) cleaned[key] = trimmed;
   }
   if (!needs.discord) cleaned.DISCORD_TOKEN ??= 'unused-by-this-entry-point';
+  if (!needs.ppinfra) cleaned.PPINFRA_API_KEY ??= 'unused-by-this-entry-point';
 
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {

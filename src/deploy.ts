@@ -8,7 +8,7 @@ import { formatProblems, loadConfig } from './config.ts';
 import { loadCommands } from './discord/loader.ts';
 
 dotenv.config({ quiet: true });
-const loaded = loadConfig(process.env);
+const loaded = loadConfig(process.env, { discord: true, ppinfra: false });
 if (!loaded.ok) {
   console.error(formatProblems(loaded.problems));
   process.exit(2);

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
   });
 
   it('does not require DISCORD_TOKEN for the CLI generator', () => {
-    expect(loadConfig({ PPINFRA_API_KEY: SECRET_KEY }, { discord: false }).ok).toBe(true);
+    expect(loadConfig({ PPINFRA_API_KEY: SECRET_KEY }, { discord: false, ppinfra: true }).ok).toBe(true);
     expect(loadConfig({ PPINFRA_API_KEY: SECRET_KEY }).ok).toBe(false);
   });
 

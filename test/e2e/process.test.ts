@@ -1,0 +1,100 @@
+// The bot as operators run it: `npm start` and `npm run deploy-commands` as child processes,
+// configured only by environment variables, against the fakes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
+import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
+import { finished } from './harness.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+let discord: FakeDiscord;
+let api: FakePpinfra;
+let cwd: string;
+const children: ChildProcess[] = [];
+
+beforeEach(async () => {
+  discord = await startFakeDiscord();
+  api = await startFakePpinfra({ script: () => ({ processingMs: 200 }) });
+  // An empty working directory: no stray .env is read, and ./data lands here.
+  cwd = mkdtempSync(join(tmpdir(), 'qi-proc-'));
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await discord.stop();
+  await api.close();
+  rmSync(cwd, { recursive: true, force: true });
+});
+
+function run(script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(ROOT, 'src', script)], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number);
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+const botEnv = () => ({ DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: api.apiKey, PPINFRA_BASE_URL: api.url });
+
+describe('npm run deploy-commands', () => {
+  it('registers /imagine to one guild, localised, reading the application id from Discord', async () => {
+    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, DISCORD_GUILD_ID: discord.guild.id });
+    expect(await proc.exited).toBe(0);
+    expect(proc.output().stdout).toContain('Registered 1 command(s) for guild');
+    const put = discord.requests.find((r) => r.method === 'PUT');
+    expect(put?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`);
+    const [command] = put?.body as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
+    expect(command).toMatchObject({ name: 'imagine', name_localizations: { 'zh-CN': '画图' } });
+    expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size']);
+    expect(command?.options[1]?.autocomplete).toBe(true);
+    expect(discord.errors).toEqual([]);
+  });
+
+  it('registers globally without a guild id', async () => {
+    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl });
+    expect(await proc.exited).toBe(0);
+    expect(discord.requests.find((r) => r.method === 'PUT')?.path).toBe(`/applications/${discord.applicationId}/commands`);
+  });
+});
+
+describe('npm start', () => {
+  it('runs the bot from the environment, serves /imagine and stops cleanly on SIGTERM', async () => {
+    const proc = run('main.ts', botEnv());
+    await discord.waitForRequest((r) => r.path === '/gateway/bot', { timeoutMs: 15_000 });
+    await new Promise<void>((resolve) => {
+      const check = () => proc.output().stdout.includes('qwen-imagine is running') && resolve();
+      proc.child.stdout!.on('data', check);
+      check();
+    });
+    const message = await discord.slash('imagine', { prompt: 'a teapot' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    expect(discord.files(message)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image))).toBe(true);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    const { stdout, stderr } = proc.output();
+    expect(stdout + stderr).not.toContain(discord.token);
+    expect(stdout + stderr).not.toContain(api.apiKey);
+    expect(stdout).toContain('"msg":"job delivered"');
+  });
+
+  it('lists every configuration problem at once and exits non-zero', async () => {
+    const proc = run('main.ts', { PPINFRA_BASE_URL: 'not-a-url', USER_HOURLY_QUOTA: 'lots' });
+    expect(await proc.exited).toBe(2);
+    const { stderr } = proc.output();
+    for (const name of ['DISCORD_TOKEN', 'PPINFRA_API_KEY', 'PPINFRA_BASE_URL', 'USER_HOURLY_QUOTA']) expect(stderr).toContain(name);
+    expect(stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('says clearly that Discord rejected the token, without printing it', async () => {
+    const proc = run('main.ts', { ...botEnv(), DISCORD_TOKEN: 'MTIz.wrong.token-value-xyz' });
+    expect(await proc.exited).toBe(1);
+    const { stdout, stderr } = proc.output();
+    expect(stdout + stderr).toContain('Discord rejected DISCORD_TOKEN');
+    expect(stdout + stderr).not.toContain('MTIz.wrong.token-value-xyz');
+  });
+});
