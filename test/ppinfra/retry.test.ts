@@ -57,7 +57,10 @@ describe('withRetry', () => {
     const sleeps: number[] = [];
     return {
       sleeps,
-      deps: { now: () => clock, random: () => 0.5, sleep: async (ms: number) => void sleeps.push(ms) && void (clock += ms) },
+      deps: { now: () => clock, random: () => 0.5, sleep: async (ms: number) => {
+        sleeps.push(ms);
+        clock += ms;
+      } },
     };
   }
   const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, retryable: (e) => e.kind !== 'auth' };

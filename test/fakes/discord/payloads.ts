@@ -1,6 +1,10 @@
 // Builders of realistic API v10 objects (the shapes Discord sends), from the fake's world model.
 // Typed with discord-api-types so that a missing required field is a compile error.
 import type {
+  GuildMemberFlags,
+  GuildSystemChannelFlags,
+  RoleFlags,
+  UserFlags,
   APIApplication,
   APIGuildMember,
   APIInteractionGuildMember,
@@ -23,8 +27,8 @@ export function userPayload(u: UserRec): APIUser {
     global_name: u.globalName,
     avatar: null,
     ...(u.bot ? { bot: true } : {}),
-    public_flags: 0,
-    flags: 0,
+    public_flags: 0 as UserFlags,
+    flags: 0 as UserFlags,
     banner: null,
     accent_color: null,
     avatar_decoration_data: null,
@@ -35,7 +39,7 @@ export function userPayload(u: UserRec): APIUser {
 
 /** GET /users/@me for the bot: the private fields a bot gets about itself. */
 export function selfUserPayload(u: UserRec): APIUser {
-  return { ...userPayload(u), verified: true, mfa_enabled: false, locale: 'en-US', email: null, flags: 0, bot: true };
+  return { ...userPayload(u), verified: true, mfa_enabled: false, locale: 'en-US', email: null, flags: 0 as UserFlags, bot: true };
 }
 
 export function rolePayload(r: RoleRec): APIRole {
@@ -51,7 +55,7 @@ export function rolePayload(r: RoleRec): APIRole {
     permissions: r.permissions.toString(),
     managed: r.managed,
     mentionable: r.mentionable,
-    flags: 0,
+    flags: 0 as RoleFlags,
     ...(r.botId ? { tags: { bot_id: r.botId } } : {}),
   };
 }
@@ -67,7 +71,7 @@ export function memberPayload(world: World, m: MemberRec): APIGuildMember {
     premium_since: null,
     deaf: false,
     mute: false,
-    flags: 0,
+    flags: 0 as GuildMemberFlags,
     pending: false,
     communication_disabled_until: null,
   };
@@ -152,7 +156,7 @@ function guildBase(world: World, g: GuildRec): Omit<GatewayGuildCreateDispatchDa
     mfa_level: 0,
     application_id: null,
     system_channel_id: g.channelIds[0] ?? null,
-    system_channel_flags: 0,
+    system_channel_flags: 0 as GuildSystemChannelFlags,
     rules_channel_id: null,
     max_presences: null,
     max_members: 500000,
@@ -218,7 +222,7 @@ export function readyPayload(world: World, args: { sessionId: string; resumeUrl:
     session_id: args.sessionId,
     resume_gateway_url: args.resumeUrl,
     shard: args.shard,
-    application: { id: args.applicationId, flags: APPLICATION_FLAGS },
+    application: { id: args.applicationId, flags: APPLICATION_FLAGS, flags_new: String(APPLICATION_FLAGS) },
     // Fields Discord also sends to bots; discord.js ignores them.
     ...({
       session_type: 'normal',
@@ -260,7 +264,7 @@ export function applicationPayload(world: World, applicationId: string): APIAppl
     integration_types_config: { 0: { oauth2_install_params: undefined }, 1: {} },
     approximate_guild_count: world.guilds.length,
     approximate_user_install_count: 0,
-    owner: userPayload(world.user('owner')),
+    owner: userPayload(world.user(world.guild().ownerId)),
     team: null,
     tags: [],
   } as unknown as APIApplication;

@@ -53,7 +53,11 @@ export class FormErrors {
   }
 
   throwIfAny(): void {
-    if (!this.empty) throw invalidFormBody(this.tree);
+    if (!this.empty) throw this.toError();
+  }
+
+  toError(): DiscordHttpError {
+    return invalidFormBody(this.tree);
   }
 }
 
@@ -187,4 +191,58 @@ export function checkAutocompleteChoices(data: Json | undefined): void {
     errors.add(['data', 'choices'], 'BASE_TYPE_MAX_LENGTH', `Must be ${LIMITS.autocompleteChoices} or fewer in length.`);
     errors.throwIfAny();
   }
+}
+
+const COMMAND_NAME = /^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$/u;
+
+/**
+ * Rules Discord enforces on command registration that the OpenAPI schema cannot express:
+ * lower-case names for chat-input commands and options, a description for them, unique names,
+ * required options before optional ones.
+ */
+export function checkCommands(bodies: JsonObject[]): void {
+  const errors = new FormErrors();
+  const seen = new Set<string>();
+  bodies.forEach((cmd, i) => {
+    const type = typeof cmd.type === 'number' ? cmd.type : 1;
+    const name = typeof cmd.name === 'string' ? cmd.name : '';
+    const key = `${type}:${name}`;
+    if (seen.has(key)) errors.add([i, 'name'], 'APPLICATION_COMMANDS_DUPLICATE_NAME', `Application command names must be unique`);
+    seen.add(key);
+    if (type === 1) checkChatInputNode(errors, [i], cmd);
+  });
+  errors.throwIfAny();
+}
+
+function checkChatInputNode(errors: FormErrors, path: PathPart[], node: JsonObject): void {
+  const name = typeof node.name === 'string' ? node.name : '';
+  if (!COMMAND_NAME.test(name) || name !== name.toLowerCase()) {
+    errors.add([...path, 'name'], 'APPLICATION_COMMAND_INVALID_NAME', `Command name is invalid`);
+  }
+  const description = node.description;
+  if (typeof description !== 'string' || description.length < 1 || description.length > 100) {
+    errors.add([...path, 'description'], 'BASE_TYPE_BAD_LENGTH', 'Must be between 1 and 100 in length.');
+  }
+  const options = node.options;
+  if (!Array.isArray(options)) return;
+  let optionalSeen = false;
+  const names = new Set<string>();
+  options.forEach((opt, j) => {
+    if (!isObject(opt)) return;
+    const at = [...path, 'options', j];
+    const optName = typeof opt.name === 'string' ? opt.name : '';
+    if (names.has(optName)) errors.add([...at, 'name'], 'APPLICATION_COMMAND_OPTION_NAME_ALREADY_EXISTS', 'Option names must be unique');
+    names.add(optName);
+    const isSub = opt.type === 1 || opt.type === 2;
+    if (!isSub) {
+      if (opt.required === true && optionalSeen) {
+        errors.add([...path, 'options'], 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID', 'Required options must be placed before non-required options');
+      }
+      if (opt.required !== true) optionalSeen = true;
+      if (opt.autocomplete === true && Array.isArray(opt.choices) && opt.choices.length > 0) {
+        errors.add([...at, 'autocomplete'], 'AUTOCOMPLETE_AND_CHOICES_ERROR', 'Autocomplete cannot be set to true if choices are present');
+      }
+    }
+    checkChatInputNode(errors, at, opt);
+  });
 }

@@ -1,0 +1,549 @@
+// Entry point of the fake Discord: one HTTP server on 127.0.0.1 serving the REST API under
+// /api/v10, the Gateway (WebSocket upgrade on /gateway and /gateway-resume) and attachment
+// bytes under /attachments, plus the observation / control API tests use.
+//
+//   const discord = await startFakeDiscord();
+//   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiUrl } });
+//   await client.login(discord.token);
+//   const it = discord.slash('imagine', { prompt: 'a cat' });
+//   await it.waitForOriginal();
+//   ...; await client.destroy(); await discord.stop();
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { APIAttachment, APIMessage, APIUser } from 'discord-api-types/v10';
+import { CommandStore } from './commands.ts';
+import { FakeGateway } from './gateway.ts';
+import { faultResponse, FaultInjector, majorParameter, parseBody, RateLimitTracker, readBody, waitUntil, type ParsedBody } from './http.ts';
+import {
+  buildCommandData, buildInteractionPayload, buildModalSubmitData, FakeInteraction, findComponent,
+  InteractionType, resolveContext, type InteractionHost, type OptionValue,
+} from './interactions.ts';
+import { MessageStore, type StoredAttachment } from './messages.ts';
+import { channelPayload, guildPayload, memberPayload, userPayload } from './payloads.ts';
+import { buildRoutes, matchRoute, type CompiledRoute, type RouteContext, type RouteResult } from './rest.ts';
+import { checkUploadSize, DEFAULT_UPLOAD_LIMIT_BYTES } from './rules.ts';
+import { snowflake } from './snowflake.ts';
+import {
+  DiscordHttpError, type DiscordErrorBody, type ErrorExpectation, type Fault, type FakeDiscordOptions,
+  type InteractionContext, type Json, type JsonObject, type RecordedError, type RecordedRequest,
+  type RouteMatcher, type WaitOptions,
+} from './types.ts';
+import { DEFAULT_SPEC_PATH, specExists, validateRequestBody } from './validate.ts';
+import { World } from './world.ts';
+
+export { FakeInteraction } from './interactions.ts';
+export type { CallbackRecord, AutocompleteChoice } from './interactions.ts';
+export type * from './types.ts';
+export { PermissionBits } from './permissions.ts';
+
+/** A channel as Discord returns it from GET /channels/{id}. */
+export interface FakeChannel {
+  id: string;
+  type: number;
+  name: string;
+  nsfw: boolean;
+  guild_id?: string;
+  parent_id?: string | null;
+  topic?: string | null;
+  [key: string]: unknown;
+}
+
+export interface FakeGuild {
+  id: string;
+  name: string;
+  owner_id: string;
+  [key: string]: unknown;
+}
+
+export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promise<FakeDiscord> {
+  const discord = new FakeDiscord(options);
+  await discord.listen();
+  return discord;
+}
+
+export class FakeDiscord {
+  readonly token: string;
+  readonly applicationId: string;
+  /** Every HTTP request received, in order. */
+  readonly requests: RecordedRequest[] = [];
+  /** Every error answered (HTTP >= 400 and gateway error closes), except injected and expected ones. */
+  readonly errors: RecordedError[] = [];
+  /** Errors that matched an expectError() and so are not in `errors`. */
+  readonly expectedErrors: RecordedError[] = [];
+  /** Every interaction dispatched, in order. */
+  readonly interactions: FakeInteraction[] = [];
+  /** Emits 'request' (RecordedRequest, once answered) and 'callback' (FakeInteraction). */
+  readonly events = new EventEmitter();
+  readonly world: World;
+  readonly store: MessageStore;
+  readonly commands: CommandStore;
+  readonly gateway: FakeGateway;
+  readonly validateAgainstOpenApi: boolean;
+  readonly callbackDeadlineMs: number;
+  readonly interactionTokenTtlMs: number;
+  readonly uploadLimitBytes: number;
+
+  private readonly specPath: string;
+  private readonly server: Server;
+  private readonly routes: CompiledRoute[];
+  private readonly faults = new FaultInjector();
+  private readonly rateLimits = new RateLimitTracker();
+  private readonly byId = new Map<string, FakeInteraction>();
+  private readonly byToken = new Map<string, FakeInteraction>();
+  private readonly expectations: { match: ErrorExpectation; remaining: number }[] = [];
+  private readonly host: InteractionHost;
+  private readonly sockets = new Set<Socket>();
+  private sessionStartRemaining = 1000;
+  private port = 0;
+  private listening: AddressInfo = { address: '127.0.0.1', family: 'IPv4', port: 0 };
+  private stopped: Promise<void> | null = null;
+
+  constructor(options: FakeDiscordOptions = {}) {
+    this.token = options.token ?? 'fake-bot-token';
+    this.applicationId = options.applicationId ?? snowflake();
+    this.specPath = options.openApiSpecPath ?? DEFAULT_SPEC_PATH;
+    this.validateAgainstOpenApi = options.validateAgainstOpenApi ?? specExists(this.specPath);
+    if (this.validateAgainstOpenApi && !specExists(this.specPath)) throw new Error(`Fake Discord: OpenAPI spec not found at ${this.specPath}`);
+    this.callbackDeadlineMs = options.callbackDeadlineMs ?? 3000;
+    this.interactionTokenTtlMs = options.interactionTokenTtlMs ?? 15 * 60_000;
+    this.uploadLimitBytes = options.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
+    this.events.setMaxListeners(0);
+
+    // The bot user's id is the application id, as for every bot created in the developer portal.
+    this.world = new World(options.guilds, { id: this.applicationId, name: options.botName ?? 'Qwen Imagine' });
+    this.store = new MessageStore(this.world, () => this.baseUrl, this.applicationId);
+    this.commands = new CommandStore(this.applicationId);
+    this.host = {
+      store: this.store,
+      events: this.events,
+      interactionTokenTtlMs: this.interactionTokenTtlMs,
+      submitModal: (from, values, ctx) => this.submitModal(from, values, ctx),
+    };
+    this.routes = buildRoutes({
+      world: this.world,
+      store: this.store,
+      commands: this.commands,
+      events: this.events,
+      applicationId: this.applicationId,
+      callbackDeadlineMs: this.callbackDeadlineMs,
+      interaction: (id) => this.byId.get(id),
+      interactionByToken: (token) => this.byToken.get(token),
+      gatewayBot: () => ({
+        url: this.gatewayUrl,
+        shards: 1,
+        session_start_limit: { total: 1000, remaining: this.sessionStartRemaining, reset_after: 86_400_000, max_concurrency: 1 },
+      }),
+      gatewayUrl: () => this.gatewayUrl,
+    });
+    this.gateway = new FakeGateway({
+      token: this.token,
+      world: this.world,
+      applicationId: this.applicationId,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 41_250,
+      privilegedIntents: options.privilegedIntents ?? 0,
+      resumeUrl: () => `ws://127.0.0.1:${this.port}/gateway-resume`,
+      onIdentify: () => {
+        this.sessionStartRemaining = Math.max(0, this.sessionStartRemaining - 1);
+      },
+      onCloseError: (code, message, detail) => {
+        this.recordError({ method: 'GATEWAY', path: `/gateway (${detail})`, route: null, status: code, code, message, body: { message, code }, at: Date.now() });
+      },
+    });
+    this.server = createServer((req, res) => {
+      void this.onRequest(req, res);
+    });
+    // Tracked so stop() can close keep-alive and upgraded sockets and wait until they are gone.
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+      const path = new URL(req.url ?? '/', 'http://fake.invalid').pathname;
+      if (path === '/gateway' || path === '/gateway-resume') this.gateway.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+  }
+
+  /** @internal used by startFakeDiscord */
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      // Loopback only: nothing outside this machine can reach the fake.
+      this.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.listening = this.server.address() as AddressInfo;
+    this.port = this.listening.port;
+  }
+
+  // ---- addresses ----------------------------------------------------------------------------
+
+  /** Where the server listens (kept after stop()). */
+  get address(): AddressInfo {
+    return this.listening;
+  }
+
+  /** 'http://127.0.0.1:<port>' */
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** What discord.js takes as `rest.api` (it appends /v10 itself). */
+  get apiUrl(): string {
+    return `${this.baseUrl}/api`;
+  }
+
+  get gatewayUrl(): string {
+    return `ws://127.0.0.1:${this.port}/gateway`;
+  }
+
+  // ---- the world ----------------------------------------------------------------------------
+
+  get botUser(): APIUser {
+    return userPayload(this.world.botUser);
+  }
+
+  /** The first configured guild. */
+  get guild(): FakeGuild {
+    return guildPayload(this.world, this.world.guild()) as unknown as FakeGuild;
+  }
+
+  get guilds(): FakeGuild[] {
+    return this.world.guilds.map((g) => guildPayload(this.world, g) as unknown as FakeGuild);
+  }
+
+  /** A channel by name ('general', '#nsfw') or id; `guild` (name or id) disambiguates names. */
+  channel(nameOrId: string, guild?: string): FakeChannel {
+    const g = guild !== undefined ? this.world.guild(guild) : undefined;
+    return channelPayload(this.world, this.world.channel(nameOrId, g ?? this.world.guild())) as unknown as FakeChannel;
+  }
+
+  /** A user by name ('alice') or id. */
+  user(nameOrId: string): APIUser {
+    return userPayload(this.world.user(nameOrId));
+  }
+
+  /** A guild member as GET /guilds/{id}/members/{user} returns it. */
+  member(user: string, guild?: string): JsonObject {
+    const g = this.world.guild(guild);
+    const m = g.members.get(this.world.user(user).id);
+    if (!m) throw new Error(`Fake Discord: '${user}' is not a member of '${g.name}'`);
+    return memberPayload(this.world, m) as unknown as JsonObject;
+  }
+
+  // ---- interactions -------------------------------------------------------------------------
+
+  /** A user runs `/name` (name may include a subcommand: 'settings show'). */
+  slash(name: string, options: Record<string, OptionValue> = {}, ctx: InteractionContext = {}): FakeInteraction {
+    this.requireSession();
+    const rc = resolveContext(this.world, ctx);
+    const data = buildCommandData(this.world, this.commands, rc, name, options);
+    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+  }
+
+  /** A user types in option `focused` of `/name`; read the answer with `autocompleteChoices()`. */
+  autocomplete(name: string, options: Record<string, OptionValue>, focused: string, ctx: InteractionContext = {}): FakeInteraction {
+    this.requireSession();
+    const rc = resolveContext(this.world, ctx);
+    const data = buildCommandData(this.world, this.commands, rc, name, options, focused);
+    return this.dispatchInteraction(InteractionType.Autocomplete, data, rc);
+  }
+
+  /** A user clicks the button labelled (or with custom_id) `button` on `message`. */
+  click(message: string | { id: string }, button: string, ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+    this.requireSession();
+    const stored = this.requireMessage(message);
+    const component = findComponent(stored.data, button);
+    if (!component) throw new Error(`Fake Discord: no component '${button}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`);
+    if (component.type !== 2) throw new Error(`Fake Discord: '${button}' is not a button (type ${String(component.type)}); use select()`);
+    if (component.disabled === true) throw new Error(`Fake Discord: button '${button}' is disabled; a user cannot click it`);
+    if (typeof component.custom_id !== 'string') throw new Error(`Fake Discord: button '${button}' is a link/premium button; clicking it sends no interaction`);
+    const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
+    const data: JsonObject = { custom_id: component.custom_id, component_type: 2, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
+    return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
+  }
+
+  /** A user picks `values` in the select menu `customId` on `message`. */
+  select(message: string | { id: string }, customId: string, values: string[], ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+    this.requireSession();
+    const stored = this.requireMessage(message);
+    const component = findComponent(stored.data, customId);
+    if (!component || typeof component.type !== 'number' || ![3, 5, 6, 7, 8].includes(component.type)) {
+      throw new Error(`Fake Discord: no select menu '${customId}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`);
+    }
+    if (component.disabled === true) throw new Error(`Fake Discord: select menu '${customId}' is disabled`);
+    const min = typeof component.min_values === 'number' ? component.min_values : 1;
+    const max = typeof component.max_values === 'number' ? component.max_values : 1;
+    if (values.length < min || values.length > max) throw new Error(`Fake Discord: select '${customId}' takes ${min}..${max} values`);
+    if (component.type === 3 && Array.isArray(component.options)) {
+      const allowed = component.options.map((o) => (o && typeof o === 'object' && !Array.isArray(o) ? o.value : undefined));
+      for (const v of values) if (!allowed.includes(v)) throw new Error(`Fake Discord: '${v}' is not an option of select '${customId}'`);
+    }
+    const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
+    const data: JsonObject = { custom_id: customId, component_type: component.type, values, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
+    return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
+  }
+
+  private submitModal(from: FakeInteraction, values: Record<string, string>, ctx: InteractionContext = {}): FakeInteraction {
+    this.requireSession();
+    const modalCallback = from.response;
+    if (!modalCallback || modalCallback.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
+    const data = buildModalSubmitData(modalCallback.data as JsonObject, values);
+    const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
+    const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
+    return this.dispatchInteraction(InteractionType.ModalSubmit, data, rc, source && !source.deleted ? source.data : undefined);
+  }
+
+  private dispatchInteraction(type: number, data: JsonObject, rc: ReturnType<typeof resolveContext>, message?: APIMessage): FakeInteraction {
+    const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, { type, data, rc, ...(message ? { message } : {}) });
+    const it = new FakeInteraction(this.host, {
+      id, token, type, payload, user: userPayload(rc.user), channelId: rc.channel.id, guildId: rc.guild?.id ?? null,
+      sourceMessageId: message?.id ?? null,
+    });
+    this.byId.set(id, it);
+    this.byToken.set(token, it);
+    this.interactions.push(it);
+    this.gateway.dispatch('INTERACTION_CREATE', payload);
+    return it;
+  }
+
+  private requireSession(): void {
+    if (!this.gateway.hasSession) throw new Error("Fake Discord: no bot session on the gateway (await the client's 'ready' event first)");
+  }
+
+  private requireMessage(message: string | { id: string }): { data: APIMessage } {
+    const id = typeof message === 'string' ? message : message.id;
+    const stored = this.store.get(id);
+    if (!stored || stored.deleted) throw new Error(`Fake Discord: no message ${id}`);
+    return stored;
+  }
+
+  // ---- observation --------------------------------------------------------------------------
+
+  /** Current (not deleted) messages, optionally of one channel (name or id), oldest first. */
+  messages(channel?: string): APIMessage[] {
+    return this.store.list(channel === undefined ? undefined : this.world.channel(channel).id);
+  }
+
+  message(id: string): APIMessage | undefined {
+    const stored = this.store.get(id);
+    return stored && !stored.deleted ? stored.data : undefined;
+  }
+
+  /** Every state a message went through (creation, each edit). */
+  messageHistory(id: string): APIMessage[] {
+    return this.store.get(id)?.history ?? [];
+  }
+
+  /** Resolves with the first message (channel message, @original or follow-up) matching, now or after a create/edit. */
+  waitForMessage(predicate: (m: APIMessage) => boolean, opts: WaitOptions = {}): Promise<APIMessage> {
+    return waitUntil([this.store, 'message'], () => this.store.list().find(predicate), opts.timeoutMs ?? 5000,
+      () => `a message to match (messages: ${JSON.stringify(this.store.list().map((m) => ({ id: m.id, content: m.content, flags: m.flags })))})`);
+  }
+
+  /** Resolves with the first recorded request matching, now or later. */
+  waitForRequest(predicate: (r: RecordedRequest) => boolean, opts: WaitOptions = {}): Promise<RecordedRequest> {
+    return waitUntil([this.events, 'request'], () => this.requests.find((r) => r.status !== 0 && predicate(r)), opts.timeoutMs ?? 5000, () => 'a request to match');
+  }
+
+  /** The bytes of an uploaded attachment (object from a message, its URL, or its id). */
+  attachmentBytes(attachment: APIAttachment | string): Buffer {
+    return this.requireAttachment(attachment).bytes;
+  }
+
+  /** The files of a message: filename, content type and bytes, in attachment order. */
+  files(message: string | { id: string }): { filename: string; contentType: string; bytes: Buffer }[] {
+    const stored = this.requireMessage(message);
+    return stored.data.attachments.map((a) => {
+      const s = this.requireAttachment(a);
+      return { filename: s.filename, contentType: s.contentType, bytes: s.bytes };
+    });
+  }
+
+  private requireAttachment(attachment: APIAttachment | string): StoredAttachment {
+    const key = typeof attachment === 'string' ? attachment : attachment.id;
+    const found = this.store.attachments.get(key) ?? this.store.attachmentByUrl(key);
+    if (!found) throw new Error(`Fake Discord: no attachment ${key}`);
+    return found;
+  }
+
+  // ---- errors and faults --------------------------------------------------------------------
+
+  /** The next `times` errors matching (a Discord code, or {code,status,route,method}) are expected: not put in `errors`. */
+  expectError(match: number | ErrorExpectation, times = 1): void {
+    this.expectations.push({ match: typeof match === 'number' ? { code: match } : match, remaining: times });
+  }
+
+  /** Returns the recorded errors and clears the list. */
+  takeErrors(): RecordedError[] {
+    return this.errors.splice(0, this.errors.length);
+  }
+
+  /** The next `times` requests matching get the fault (429 or 5xx) instead of being processed. */
+  failNext(matcher: RouteMatcher, fault: Fault, times = 1): void {
+    this.faults.add(matcher, fault, times);
+  }
+
+  private recordError(error: RecordedError): void {
+    const exp = this.expectations.find((e) => e.remaining > 0
+      && (e.match.code === undefined || e.match.code === error.code)
+      && (e.match.status === undefined || e.match.status === error.status)
+      && (e.match.route === undefined || e.match.route === error.route)
+      && (e.match.method === undefined || e.match.method.toUpperCase() === error.method));
+    if (exp) {
+      exp.remaining--;
+      this.expectedErrors.push(error);
+    } else {
+      this.errors.push(error);
+    }
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.baseUrl);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const apiPrefix = '/api/v10';
+    const isApi = url.pathname.startsWith(`${apiPrefix}/`);
+    // discord.js percent-encodes path segments ('@original' arrives as '%40original'); record and
+    // match the decoded form so matchers can be written as in Discord's docs.
+    const path = decodePath(isApi ? url.pathname.slice(apiPrefix.length) : url.pathname);
+    const record: RecordedRequest = {
+      method, path, route: null, query: Object.fromEntries(url.searchParams), headers: redactHeaders(req.headers),
+      body: undefined, files: [], status: 0, response: undefined, injected: false, at: Date.now(),
+    };
+    this.requests.push(record);
+    let routeMatch: ReturnType<typeof matchRoute> = null;
+    let ctx: RouteContext | undefined;
+    const finish = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
+      record.status = status;
+      record.response = body === undefined ? undefined : (JSON.parse(JSON.stringify(body)) as Json);
+      const out: Record<string, string> = { ...headers };
+      if (body !== undefined) out['Content-Type'] = 'application/json';
+      res.writeHead(status, out);
+      res.end(body === undefined ? undefined : JSON.stringify(body));
+      this.events.emit('request', record);
+    };
+    const fail = (error: DiscordHttpError, headers: Record<string, string> = {}): void => {
+      if (!record.injected) {
+        this.recordError({ method, path, route: record.route, status: error.status, code: error.body.code, message: error.body.message, body: error.body, at: Date.now() });
+      }
+      finish(error.status, error.body, headers);
+    };
+
+    try {
+      if (method === 'GET' && /^\/(media-proxy\/)?attachments\//.test(url.pathname)) return this.serveAttachment(url, record, res);
+      if (!isApi) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
+      routeMatch = matchRoute(this.routes, method, path);
+      const matched = routeMatch && 'route' in routeMatch ? routeMatch : null;
+      record.route = matched?.route.route ?? null;
+      const raw = await readBody(req);
+
+      const fault = this.faults.take(method, path, record.route);
+      if (fault) {
+        record.injected = true;
+        const f = faultResponse(fault, record.route, method);
+        return finish(f.status, f.body, f.headers);
+      }
+      const rateHeaders = this.rateLimits.headers(method, record.route, majorParameter(matched?.params ?? {}));
+      try {
+        const parsed: ParsedBody = await parseBody(raw, req.headers['content-type']);
+        record.body = parsed.json;
+        record.files = parsed.files;
+        if (!routeMatch) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
+        if (!matched) throw new DiscordHttpError(405, { message: '405: Method Not Allowed', code: 0 });
+        const { route, params } = matched;
+        if (route.auth && req.headers.authorization !== `Bot ${this.token}`) throw new DiscordHttpError(401, { message: '401: Unauthorized', code: 0 });
+        checkUploadSize(parsed.uploadBytes, this.uploadLimitBytes);
+        ctx = {
+          params, query: url.searchParams, body: parsed.json, files: parsed.files,
+          validate: () => {
+            if (!this.validateAgainstOpenApi || parsed.json === undefined) return;
+            const error = validateRequestBody(route.route, method, parsed.json, this.specPath);
+            if (error) throw error;
+          },
+        };
+        const result: RouteResult = route.handler(ctx);
+        return finish(result.status, result.status === 204 ? undefined : result.body, rateHeaders);
+      } catch (error) {
+        if (error instanceof DiscordHttpError) {
+          if (ctx && matched) matched.route.onError?.(ctx, error);
+          return fail(error, rateHeaders);
+        }
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof DiscordHttpError) return fail(error);
+      // A bug in the fake: answer 500 and record it so the test fails visibly.
+      const message = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error);
+      return fail(new DiscordHttpError(500, { message: `Fake Discord internal error: ${message}`, code: 0 }));
+    }
+  }
+
+  private serveAttachment(url: URL, record: RecordedRequest, res: ServerResponse): void {
+    record.route = '/attachments/{channel_id}/{attachment_id}/{filename}';
+    const match = /attachments\/(\d+)\/(\d+)\//.exec(url.pathname);
+    const found = match?.[2] ? this.store.attachments.get(match[2]) : undefined;
+    if (!found || found.channelId !== match?.[1]) {
+      record.status = 404;
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
+      this.events.emit('request', record);
+      return;
+    }
+    record.status = 200;
+    res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': String(found.bytes.length) }).end(found.bytes);
+    this.events.emit('request', record);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /**
+   * Closes every gateway socket, every HTTP connection (keep-alive included) and the server.
+   * Destroy the discord.js Client first, or it will try to reconnect.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.gateway.close();
+      const closing = [...this.sockets].map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+      for (const socket of this.sockets) socket.destroy();
+      const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      await Promise.all([...closing, serverClosed]);
+    })();
+    return this.stopped;
+  }
+}
+
+function decodePath(path: string): string {
+  return path.split('/').map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      return segment;
+    }
+  }).join('/');
+}
+
+function redactHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    const value = Array.isArray(v) ? v.join(', ') : v;
+    out[k] = k === 'authorization' ? value.replace(/^(\S+)\s+.*$/, '$1 [redacted]') : value;
+  }
+  return out;
+}
+
+function describeComponents(message: APIMessage): string {
+  const names: string[] = [];
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const n = node as Record<string, unknown>;
+    if (typeof n.custom_id === 'string' || typeof n.label === 'string') names.push(`${String(n.label ?? '')}[${String(n.custom_id ?? n.url ?? '')}]`);
+    if (Array.isArray(n.components)) n.components.forEach(visit);
+    if (n.accessory) visit(n.accessory);
+  };
+  (message.components ?? []).forEach(visit);
+  return names.join(', ') || 'none';
+}
+
+export type { DiscordErrorBody };
