@@ -13,7 +13,6 @@ import { createPpinfraClient } from './ppinfra/client.ts';
 import { isPpinfraError, type PpinfraErrorKind } from './ppinfra/errors.ts';
 import { checkPrompt } from './ppinfra/prompt.ts';
 import { SIZE_PRESETS, parseSize } from './ppinfra/size.ts';
-import { COLD_ESTIMATE } from './jobs/estimator.ts';
 import { pollTask } from './jobs/poller.ts';
 
 const HINTS: Record<PpinfraErrorKind, string> = {
@@ -79,7 +78,8 @@ async function main(): Promise<number> {
       client,
       submittedAt: started,
       deadline: started + config.jobs.timeoutMs,
-      estimate: COLD_ESTIMATE,
+      // A one-off run has no history: poll about once a second from the start.
+      estimate: { expectedMs: 0, spreadMs: 0 },
       minIntervalMs: config.jobs.pollMinIntervalMs,
       maxIntervalMs: config.jobs.pollMaxIntervalMs,
       signal: controller.signal,

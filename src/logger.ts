@@ -39,7 +39,9 @@ export function createLogger(options: LoggerOptions): Logger {
   const secrets = options.secrets.filter((s) => s.length >= 6);
   const scrub = (line: string) => secrets.reduce((text, secret) => text.split(secret).join('[REDACTED]'), line);
   const destination =
-    options.destination ?? (options.format === 'pretty' ? pretty({ colorize: true, sync: true }) : pino.destination(1));
+    options.format === 'pretty'
+      ? pretty({ colorize: !options.destination, sync: true, ...(options.destination ? { destination: options.destination } : {}) })
+      : (options.destination ?? pino.destination(1));
   return pino(
     {
       level: options.level,

@@ -177,11 +177,8 @@ describe.concurrent('cli', () => {
     expect(result.stderr).toContain('Cancelled.');
   });
 
-  // BUG (src/ppinfra/retry.ts withRetry, reached through src/cli.ts): Ctrl-C during a retry
-  // backoff rejects with the raw AbortError DOMException, which cli.ts rethrows: the process
-  // dies with a stack trace and exit code 1 instead of "Cancelled." and 130.
-  // Flip `it.fails` to `it` once fixed.
-  it.fails('exits 130 on Ctrl-C during a retry backoff', async (ctx) => {
+  // Regression: Ctrl-C during a retry backoff used to end in a stack trace and exit code 1.
+  it('exits 130 on Ctrl-C during a retry backoff', async (ctx) => {
     const { expect } = ctx;
     const { fake, env, start } = await setup(ctx);
     fake.inject('submit', { status: 429, retryAfterSec: 30 });

@@ -38,20 +38,35 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   const random = o.random ?? Math.random;
   let polls = 0;
   let lastPollAt = -Infinity;
+  // The deadline also bounds a request in flight (a stalling API), not just the waits between polls.
+  const deadlineSignal = AbortSignal.timeout(Math.max(0, o.deadline - now()));
+  const signal = o.signal ? AbortSignal.any([o.signal, deadlineSignal]) : deadlineSignal;
+  const timedOut = () => new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+  const guard = async (wait: () => Promise<void>) => {
+    try {
+      await wait();
+    } catch (e) {
+      if (o.signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
+      if (deadlineSignal.aborted) throw timedOut();
+      throw e;
+    }
+  };
   for (;;) {
     const t = now();
     const scheduled = nextPollDelay({ ...o.estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
     const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
-    if (t + delay >= o.deadline) throw new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
-    await guard(() => sleep(delay, o.signal), o.signal, taskId);
-    await guard(() => o.limiter?.acquire(o.signal) ?? Promise.resolve(), o.signal, taskId);
+    if (t + delay >= o.deadline) throw timedOut();
+    await guard(() => sleep(delay, signal));
+    await guard(() => o.limiter?.acquire(signal) ?? Promise.resolve());
     lastPollAt = now();
     polls++;
     let result: TaskResult;
     try {
-      result = await o.client.getResult(taskId, { signal: o.signal });
+      result = await o.client.getResult(taskId, { signal });
     } catch (e) {
       if (e instanceof PpinfraError && e.kind === 'task_not_found' && now() - o.submittedAt < NOT_FOUND_GRACE_MS) continue;
+      if (o.signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
+      if (deadlineSignal.aborted) throw timedOut();
       throw e;
     }
     if (result.status === 'succeed') return { ...result, polls };
@@ -59,14 +74,5 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
       throw new PpinfraError('task_failed', `The task failed: ${result.reason || 'no reason given'}`, { taskId, reason: result.reason || undefined });
     }
     o.onUpdate?.(result);
-  }
-}
-
-async function guard(wait: () => Promise<void>, signal: AbortSignal | undefined, taskId: string): Promise<void> {
-  try {
-    await wait();
-  } catch (e) {
-    if (signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
-    throw e;
   }
 }

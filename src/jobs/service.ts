@@ -54,6 +54,10 @@ export interface JobService {
   shutdown(): Promise<void>;
 }
 
+const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
+const certainlyNotCreated = (e: unknown) =>
+  isPpinfraError(e) && (e.notSent || e.reason === 'CREATE_TASK_FAILED' || REFUSED_BEFORE_CREATING.has(e.kind));
+
 /** Failures that say the API itself is unwell, and count towards the cool-down. */
 const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
 
@@ -111,8 +115,9 @@ export function createJobService(deps: JobServiceDeps): JobService {
         try {
           job.taskId = await client.submit({ prompt: job.prompt, size: job.size }, { signal });
         } catch (e) {
-          // A timeout or reset after sending may have created a billed task: never refund it.
-          billed = isPpinfraError(e) && (e.kind === 'timeout' || e.kind === 'network') && !e.notSent;
+          // Refund the user's quota only when no task can exist; a timeout, a reset or a
+          // gateway error after sending may have created a billed task.
+          billed = !certainlyNotCreated(e);
           throw e;
         }
         billed = true;

@@ -149,7 +149,8 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     if (res.statusCode < 200 || res.statusCode >= 300) {
       await res.body.dump().catch(() => undefined);
       // 403/404 from the CDN means the URL expired or never existed: retrying will not help.
-      throw new PpinfraError(res.statusCode >= 500 || res.statusCode === 429 ? 'server' : 'task_failed', `${what} failed with HTTP ${res.statusCode}`, {
+      const kind = res.statusCode === 429 ? 'rate_limited' : res.statusCode >= 500 ? 'server' : 'task_failed';
+      throw new PpinfraError(kind, `${what} failed with HTTP ${res.statusCode}`, {
         status: res.statusCode,
         reason: res.statusCode === 429 ? undefined : 'IMAGE_DOWNLOAD_FAILED',
         retryAfterMs: parseRetryAfter(res.headers, deps.now()),
@@ -158,7 +159,7 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     const declared = Number(res.headers['content-length']);
     const tooLarge = () => new PpinfraError('too_large', `The image is larger than ${maxBytes} bytes`, { reason: 'IMAGE_TOO_LARGE' });
     if (Number.isFinite(declared) && declared > maxBytes) {
-      res.body.destroy();
+      discard(res.body);
       throw tooLarge();
     }
     const chunks: Buffer[] = [];
@@ -167,7 +168,7 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       for await (const chunk of res.body) {
         total += (chunk as Buffer).length;
         if (total > maxBytes) {
-          res.body.destroy();
+          discard(res.body);
           throw tooLarge();
         }
         chunks.push(chunk as Buffer);
@@ -178,6 +179,12 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     const contentType = String(res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim();
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType };
   }
+}
+
+/** Drops a body we refuse to read. The listener matters: undici reports the destroy as an error event. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function safeJson(text: string): unknown {

@@ -1,4 +1,4 @@
-import { PpinfraError } from './errors.ts';
+import { PpinfraError, fromTransportError } from './errors.ts';
 
 /** Per-operation retry rules are data; `computeDelay` is pure so tests assert exact delays. */
 export interface RetryPolicy {
@@ -72,7 +72,12 @@ export async function withRetry<T>(op: (attempt: number) => Promise<T>, options:
       const delayMs = computeDelay(attempt, policy, e.retryAfterMs, deps.random);
       if (deadline !== undefined && deps.now() + delayMs >= deadline) throw e;
       options.onRetry?.({ attempt: attempt + 1, delayMs, error: e });
-      await deps.sleep(delayMs, signal);
+      try {
+        await deps.sleep(delayMs, signal);
+      } catch (err) {
+        // An abort while waiting is the caller's cancel or deadline: report it in the family.
+        throw fromTransportError(err, signal, 'Waiting to retry');
+      }
     }
   }
 }

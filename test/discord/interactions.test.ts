@@ -125,6 +125,28 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     expect(h.handlerErrors).toEqual([]);
   });
 
+  it('deferReply({ withResponse }) gets the interaction callback response with the loading message', async () => {
+    h = await startHarness();
+    const { discord } = h;
+    const got: Record<string, unknown> = {};
+    h.onInteraction(async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      const response = await interaction.deferReply({ withResponse: true, flags: MessageFlags.Ephemeral });
+      got.loading = response.interaction.responseMessageLoading;
+      got.ephemeral = response.interaction.responseMessageEphemeral;
+      got.flags = response.resource?.message?.flags.toArray();
+      await interaction.editReply('ready');
+    });
+    const interaction = discord.slash('imagine', { prompt: 'x' });
+    expect(interaction.original()).toBeUndefined();
+    await interaction.waitForOriginal((m) => m.content === 'ready');
+    expect(got).toEqual({ loading: true, ephemeral: true, flags: ['Ephemeral', 'Loading'] });
+    expect(interaction.isEphemeral).toBe(true);
+    expect(interaction.deferred).toBe(true);
+    expect(interaction.original()?.flags).toBe(64);
+    expect(discord.errors).toEqual([]);
+  });
+
   it('a follow-up after a deferral fills the deferred message, like Discord', async () => {
     h = await startHarness();
     const { discord } = h;

@@ -129,7 +129,7 @@ describe('fake Discord enforces Discord\'s rules', () => {
     discord.slash('imagine', { prompt: 'x' });
     const error = apiError(await outcome);
     expect(error).toMatchObject({ status: 400, code: 50035, raw: { message: 'Invalid Form Body', code: 50035 } });
-    expect(error.raw).toMatchObject({ errors: { data: { embeds: { 0: { color: { _errors: [{ code: 'BASE_TYPE_BAD_TYPE' }] } } } } } });
+    expect(error.raw).toMatchObject({ errors: { data: { embeds: { 0: { color: { _errors: [{ code: 'NUMBER_TYPE_COERCE', message: 'Value "red" is not int.' }] } } } } } });
     expect(discord.takeErrors()).toMatchObject([{ status: 400, code: 50035 }]);
   });
 

@@ -37,12 +37,13 @@ describe('/imagine end to end', () => {
     expect(submit?.authOk).toBe(true);
     const task = [...bot.api.tasks.values()][0]!;
     const [file] = bot.discord.files(message);
-    expect(file?.bytes.equals(Buffer.from(task.image))).toBe(true);
+    expect(file?.bytes.equals(Buffer.from(task.image!))).toBe(true);
     expect(file?.filename).toMatch(/^qwen-image-a-red-fox-reading-a-newspaper-[\w]+\.jpeg$/);
     expect(message.embeds[0]?.description).toBe('a red fox reading a newspaper');
     expect(message.embeds[0]?.image?.url).toContain(`/${file?.filename}?`);
     expect(JSON.stringify(message.embeds[0]?.fields)).toContain('1024×1024');
-    const labels = message.components?.flatMap((row) => ('components' in row ? row.components : [])).map((b) => ('label' in b ? b.label : ''));
+    const rows = (message.components ?? []) as unknown as { components: { label?: string }[] }[];
+    const labels = rows.flatMap((row) => row.components).map((b) => b.label);
     expect(labels).toEqual(['Regenerate', 'Delete']);
     expect(bot.discord.errors).toEqual([]);
   });

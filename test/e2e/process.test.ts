@@ -73,7 +73,7 @@ describe('npm start', () => {
       check();
     });
     const message = await discord.slash('imagine', { prompt: 'a teapot' }).waitForOriginal(finished, { timeoutMs: 10_000 });
-    expect(discord.files(message)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image))).toBe(true);
+    expect(discord.files(message)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image!))).toBe(true);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     const { stdout, stderr } = proc.output();

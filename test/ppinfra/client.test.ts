@@ -405,10 +405,8 @@ describe('errors a caller sees', () => {
     expect(sleeps).toEqual([]);
   });
 
-  // BUG (src/ppinfra/retry.ts withRetry): the backoff sleep rejects with the signal's raw reason
-  // (a DOMException), which escapes untyped instead of as PpinfraError kind 'aborted'.
-  // Flip `it.fails` to `it` once fixed.
-  it.fails('aborting during a retry backoff is aborted (a PpinfraError)', async () => {
+  // Regression: the backoff sleep rejected with the signal's raw DOMException, untyped.
+  it('aborting during a retry backoff is aborted (a PpinfraError)', async () => {
     const id = await runningTask();
     fake.inject('result', { status: 503 });
     const controller = new AbortController();
@@ -582,17 +580,14 @@ describe('download', () => {
   it('refuses an image whose Content-Length is over maxBytes', async () => {
     await useFake({ imageSizeBytes: 4096 });
     const task = await completedTask();
-    // See the it.fails below: the early-refusal path leaks an 'error' event that would crash the process.
-    const { value: error } = await withUncaughtCaptured(() => caught(makeClient().download(task.imageUrl!, { maxBytes: 1024 })));
+    const error = await caught(makeClient().download(task.imageUrl!, { maxBytes: 1024 }));
     expect(error).toMatchObject({ kind: 'too_large', reason: 'IMAGE_TOO_LARGE' });
     expect(fake.count('image')).toBe(1);
   });
 
-  // BUG (src/ppinfra/client.ts fetchBytes, the Content-Length check): `res.body.destroy()` with no
-  // error makes undici's BodyReadable emit RequestAbortedError ('Request aborted') on a stream
-  // nobody listens to, i.e. an uncaught exception that takes the bot or CLI down.
-  // Flip `it.fails` to `it` once fixed.
-  it.fails('refusing an image by Content-Length leaves no uncaught error behind', async () => {
+  // Regression: destroying the refused body made undici emit RequestAbortedError on a stream
+  // nobody listened to, an uncaught exception that took the bot or CLI down.
+  it('refusing an image by Content-Length leaves no uncaught error behind', async () => {
     await useFake({ imageSizeBytes: 4096 });
     const task = await completedTask();
     const { uncaught } = await withUncaughtCaptured(() => caught(makeClient().download(task.imageUrl!, { maxBytes: 1024 })));

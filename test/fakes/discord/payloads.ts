@@ -131,7 +131,7 @@ export function interactionChannelPayload(world: World, c: ChannelRec): Record<s
   return channelPayload(world, c, true);
 }
 
-function guildBase(world: World, g: GuildRec): Omit<GatewayGuildCreateDispatchData,
+function guildBase(g: GuildRec): Omit<GatewayGuildCreateDispatchData,
   'joined_at' | 'large' | 'member_count' | 'voice_states' | 'members' | 'channels' | 'threads' | 'presences'
   | 'stage_instances' | 'guild_scheduled_events' | 'soundboard_sounds'> {
   return {
@@ -178,8 +178,8 @@ function guildBase(world: World, g: GuildRec): Omit<GatewayGuildCreateDispatchDa
 }
 
 /** GET /guilds/{id} */
-export function guildPayload(world: World, g: GuildRec): Record<string, unknown> {
-  return { ...guildBase(world, g), region: 'deprecated', home_header: null, version: Date.now() };
+export function guildPayload(g: GuildRec): Record<string, unknown> {
+  return { ...guildBase(g), region: 'deprecated', home_header: null, version: Date.now() };
 }
 
 /** Intents that make GUILD_CREATE carry the whole member list (otherwise only the bot itself). */
@@ -190,7 +190,7 @@ export function guildCreatePayload(world: World, g: GuildRec, intents: number): 
   const allMembers = (intents & (GUILD_MEMBERS_INTENT | GUILD_PRESENCES_INTENT)) !== 0;
   const members = [...g.members.values()].filter((m) => allMembers || m.userId === world.botUser.id);
   return {
-    ...guildBase(world, g),
+    ...guildBase(g),
     joined_at: g.joinedAt,
     large: false,
     unavailable: false,

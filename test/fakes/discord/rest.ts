@@ -367,7 +367,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       method: 'GET', route: '/guilds/{guild_id}', auth: true,
       handler: ({ params, query }) => {
         const guild = guildOr404(params.guild_id ?? '');
-        const body = guildPayload(world, guild);
+        const body = guildPayload(guild);
         if (query.get('with_counts') === 'true') Object.assign(body, { approximate_member_count: guild.members.size, approximate_presence_count: 0 });
         return { status: 200, body };
       },

@@ -86,7 +86,7 @@ export class FakeDiscord {
 
   private readonly specPath: string;
   private readonly server: Server;
-  private readonly routes: CompiledRoute[];
+  private readonly routeTable: CompiledRoute[];
   private readonly faults = new FaultInjector();
   private readonly rateLimits = new RateLimitTracker();
   private readonly byId = new Map<string, FakeInteraction>();
@@ -120,7 +120,7 @@ export class FakeDiscord {
       interactionTokenTtlMs: this.interactionTokenTtlMs,
       submitModal: (from, values, ctx) => this.submitModal(from, values, ctx),
     };
-    this.routes = buildRoutes({
+    this.routeTable = buildRoutes({
       world: this.world,
       store: this.store,
       commands: this.commands,
@@ -197,6 +197,11 @@ export class FakeDiscord {
     return `ws://127.0.0.1:${this.port}/gateway`;
   }
 
+  /** The REST routes the fake serves (OpenAPI path templates). */
+  get routes(): { method: string; route: string; auth: boolean }[] {
+    return this.routeTable.map(({ method, route, auth }) => ({ method, route, auth }));
+  }
+
   // ---- the world ----------------------------------------------------------------------------
 
   get botUser(): APIUser {
@@ -205,11 +210,11 @@ export class FakeDiscord {
 
   /** The first configured guild. */
   get guild(): FakeGuild {
-    return guildPayload(this.world, this.world.guild()) as unknown as FakeGuild;
+    return guildPayload(this.world.guild()) as unknown as FakeGuild;
   }
 
   get guilds(): FakeGuild[] {
-    return this.world.guilds.map((g) => guildPayload(this.world, g) as unknown as FakeGuild);
+    return this.world.guilds.map((g) => guildPayload(g) as unknown as FakeGuild);
   }
 
   /** A channel by name ('general', '#nsfw') or id; `guild` (name or id) disambiguates names. */
@@ -434,7 +439,7 @@ export class FakeDiscord {
     try {
       if (method === 'GET' && /^\/(media-proxy\/)?attachments\//.test(url.pathname)) return this.serveAttachment(url, record, res);
       if (!isApi) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
-      routeMatch = matchRoute(this.routes, method, path);
+      routeMatch = matchRoute(this.routeTable, method, path);
       const matched = routeMatch && 'route' in routeMatch ? routeMatch : null;
       record.route = matched?.route.route ?? null;
       const raw = await readBody(req);

@@ -41,9 +41,9 @@ function load(path: string): Loaded {
   const cached = loaded.get(path);
   if (cached) return cached;
   const spec = JSON.parse(readFileSync(path, 'utf8')) as Spec;
-  // coerceTypes: Discord accepts int-parseable strings for integer fields (the spec's README says
-  // so, and discord.js sends e.g. default_member_permissions as a string). We validate a copy.
-  const ajv = new Ajv2020({ strict: false, allErrors: false, coerceTypes: true, validateSchema: false, validateFormats: true });
+  spec.components = tolerateCoercions(spec.components, false) as Spec['components'];
+  // verbose: errors carry the offending value, used in the messages like Discord does.
+  const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false, validateFormats: true, verbose: true });
   for (const format of ['snowflake', 'int32', 'int64', 'uri', 'double', 'nonce', 'date-time', 'float', 'uuid', 'email']) {
     ajv.addFormat(format, true);
   }
@@ -51,6 +51,42 @@ function load(path: string): Loaded {
   const entry: Loaded = { spec, ajv, validators: new Map() };
   loaded.set(path, entry);
   return entry;
+}
+
+/**
+ * Discord's parser converts between numbers and strings where the spec is strict:
+ * - int-parseable strings are accepted for integer fields (the spec's README says so, and
+ *   discord.js sends e.g. default_member_permissions as a string);
+ * - integers are accepted for snowflakes (Discord's own upload example sends attachments
+ *   `[{ "id": 0 }]`).
+ * ajv's coerceTypes is too broad (it turns 0 into null and breaks oneOf), so instead the schemas
+ * are widened: integer/number schemas also admit strings matching a numeric pattern (`pattern`
+ * only constrains strings, `minimum` only numbers) and snowflake strings admit integers >= 0.
+ * Direct oneOf/anyOf branches are left alone: there the other type is usually its own branch
+ * (e.g. nonce), and widening would make both match.
+ */
+function tolerateCoercions(node: unknown, isUnionBranch: boolean): unknown {
+  if (Array.isArray(node)) return node.map((n) => tolerateCoercions(n, isUnionBranch));
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    out[k] = k === 'oneOf' || k === 'anyOf'
+      ? (Array.isArray(v) ? v.map((n) => tolerateCoercions(n, true)) : v)
+      : k === 'properties' || k === '$defs' || k === 'schemas'
+        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([name, n]) => [name, tolerateCoercions(n, false)]))
+        : tolerateCoercions(v, false);
+  }
+  const types = typeof out.type === 'string' ? [out.type] : Array.isArray(out.type) ? (out.type as unknown[]) : [];
+  const numeric = types.includes('integer') ? 'integer' : types.includes('number') ? 'number' : null;
+  if (numeric && !isUnionBranch && !types.includes('string') && out.enum === undefined && out.pattern === undefined) {
+    out.type = [...types, 'string'];
+    out.pattern = numeric === 'integer' ? '^-?\\d+$' : '^-?\\d+(\\.\\d+)?$';
+  }
+  if (out.format === 'snowflake' && !isUnionBranch && types.includes('string') && !types.includes('integer')) {
+    out.type = [...types, 'integer'];
+    out.minimum = 0;
+  }
+  return out;
 }
 
 /** Rewrites local refs ('#/components/...') of an operation schema to the registered spec document. */
@@ -99,7 +135,7 @@ function validatorFor(entry: Loaded, route: string, method: string, body: unknow
   const branch = pickBranch(entry.spec, schema, body);
   const key = `${method} ${route} ${branch.key}`;
   if (entry.validators.has(key)) return entry.validators.get(key) ?? null;
-  const validate = entry.ajv.compile(rebase(branch.schema) as object);
+  const validate = entry.ajv.compile(rebase(tolerateCoercions(branch.schema, false)) as object);
   entry.validators.set(key, validate);
   return validate;
 }
@@ -117,8 +153,7 @@ export function validateRequestBody(route: string, method: string, body: unknown
   const entry = load(specPath);
   const validate = validatorFor(entry, route, method, body);
   if (!validate) return null;
-  const copy: unknown = body === undefined ? null : structuredClone(body);
-  if (validate(copy)) return null;
+  if (validate(body === undefined ? null : body)) return null;
   return toFormError(validate.errors ?? []);
 }
 
@@ -165,6 +200,10 @@ function describe(e: ErrorObject): { code: string; message: string } {
     case 'type':
       return { code: 'BASE_TYPE_BAD_TYPE', message: `Value must be of type ${String(p.type)}.` };
     case 'pattern':
+      // A string where the spec wants an integer/number (see tolerateCoercions).
+      if (String(p.pattern).startsWith('^-?\\d+')) {
+        return { code: 'NUMBER_TYPE_COERCE', message: `Value ${JSON.stringify(e.data)} is not ${String(p.pattern).includes('.') ? 'a number' : 'int'}.` };
+      }
       return { code: 'BASE_TYPE_INVALID', message: 'Value is not valid.' };
     default:
       return { code: 'BASE_TYPE_INVALID', message: e.message ?? 'Invalid value.' };
