@@ -31,6 +31,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   discord?: FakeDiscordOptions;
   script?: (req: { prompt: string; size: string }) => FakeTaskScript;
+  /** Size of the images the fake API serves (default: tiny). */
+  imageSizeBytes?: number;
   /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */
   seenDurationsMs?: number;
 }
@@ -46,7 +48,7 @@ const TEST_ENV = {
 
 export async function startBotHarness(options: HarnessOptions = {}): Promise<BotHarness> {
   const discord = await startFakeDiscord(options.discord);
-  const api = await startFakePpinfra({ script: options.script ?? (() => ({ queuedMs: 50, processingMs: 250 })) });
+  const api = await startFakePpinfra({ script: options.script ?? (() => ({ queuedMs: 50, processingMs: 250 })), imageSizeBytes: options.imageSizeBytes });
   const dir = mkdtempSync(join(tmpdir(), 'qi-e2e-'));
   const storageUrl = `sqlite://${join(dir, 'bot.sqlite')}`;
   const stats = openStorage(storageUrl, 'stats');

@@ -222,6 +222,14 @@ describe('/imagine end to end', () => {
     expect(shown.attachments).toHaveLength(1);
   });
 
+  it('says clearly when the image is above the server’s upload limit', async () => {
+    const bot = await start({ imageSizeBytes: 11 * 1024 * 1024 });
+    const message = await bot.discord.slash('imagine', { prompt: 'a huge mural' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    expect(message.content).toMatch(/^❌ The image is 11\.0 MB, more than this server’s upload limit of 10 MB/);
+    expect(message.attachments).toEqual([]);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
   it('offers presets in autocomplete and echoes a valid typed size', async () => {
     const bot = await start();
     const all = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '' }, 'size').autocompleteChoices();
