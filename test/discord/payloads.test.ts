@@ -2,7 +2,7 @@
 // and come back in Discord's shape.
 import {
   ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, ContainerBuilder, EmbedBuilder,
-  MediaGalleryBuilder, MessageFlags, StringSelectMenuBuilder, TextDisplayBuilder,
+  MediaGalleryBuilder, MessageFlags, Routes, StringSelectMenuBuilder, TextDisplayBuilder,
 } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caught, deferred, startHarness, type Harness } from './helpers.ts';
@@ -85,6 +85,18 @@ describe('realistic discord.js payloads are accepted', () => {
     expect(await done.promise).toBeUndefined();
     expect(discord.errors).toEqual([]);
     expect(interaction.original()).toMatchObject({ flags: MessageFlags.IsComponentsV2, components: [{ type: 17 }] });
+  });
+
+  it('the application and the bot user through discord.js', async () => {
+    h = await startHarness();
+    const { discord, client } = h;
+    const app = await client.application!.fetch();
+    expect(app.id).toBe(discord.applicationId);
+    expect(app.bot?.id).toBe(discord.botUser.id);
+    expect(app.owner?.id).toBe(discord.user('owner').id);
+    const me = (await client.rest.get(Routes.user())) as { id: string; bot: boolean };
+    expect(me).toMatchObject({ id: discord.botUser.id, bot: true });
+    expect(discord.errors).toEqual([]);
   });
 
   it('guild, member, channel and user lookups through discord.js', async () => {

@@ -9,27 +9,27 @@
 //   await it.waitForOriginal();
 //   ...; await client.destroy(); await discord.stop();
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { APIAttachment, APIMessage, APIUser } from 'discord-api-types/v10';
 import { CommandStore } from './commands.ts';
 import { FakeGateway } from './gateway.ts';
-import { faultResponse, FaultInjector, majorParameter, parseBody, RateLimitTracker, readBody, waitUntil, type ParsedBody } from './http.ts';
+import { FaultInjector, RateLimitTracker, waitUntil } from './http.ts';
 import {
   buildCommandData, buildInteractionPayload, buildModalSubmitData, FakeInteraction, findComponent,
   InteractionType, resolveContext, type InteractionHost, type OptionValue,
 } from './interactions.ts';
 import { MessageStore, type StoredAttachment } from './messages.ts';
 import { channelPayload, guildPayload, memberPayload, userPayload } from './payloads.ts';
-import { buildRoutes, matchRoute, type CompiledRoute, type RouteContext, type RouteResult } from './rest.ts';
-import { checkUploadSize, DEFAULT_UPLOAD_LIMIT_BYTES } from './rules.ts';
+import { createRequestHandler } from './pipeline.ts';
+import { buildRoutes, type CompiledRoute } from './rest.ts';
+import { DEFAULT_UPLOAD_LIMIT_BYTES } from './rules.ts';
 import { snowflake } from './snowflake.ts';
-import {
-  DiscordHttpError, type DiscordErrorBody, type ErrorExpectation, type Fault, type FakeDiscordOptions,
-  type InteractionContext, type Json, type JsonObject, type RecordedError, type RecordedRequest,
-  type RouteMatcher, type WaitOptions,
+import type {
+  ErrorExpectation, Fault, FakeDiscordOptions, InteractionContext, JsonObject, RecordedError, RecordedRequest,
+  RouteMatcher, WaitOptions,
 } from './types.ts';
-import { DEFAULT_SPEC_PATH, specExists, validateRequestBody } from './validate.ts';
+import { DEFAULT_SPEC_PATH, specExists } from './validate.ts';
 import { World } from './world.ts';
 
 export { FakeInteraction } from './interactions.ts';
@@ -150,8 +150,21 @@ export class FakeDiscord {
         this.recordError({ method: 'GATEWAY', path: `/gateway (${detail})`, route: null, status: code, code, message, body: { message, code }, at: Date.now() });
       },
     });
+    const handle = createRequestHandler({
+      token: this.token,
+      routes: this.routeTable,
+      faults: this.faults,
+      rateLimits: this.rateLimits,
+      store: this.store,
+      events: this.events,
+      requests: this.requests,
+      uploadLimitBytes: this.uploadLimitBytes,
+      openApiSpec: this.validateAgainstOpenApi ? this.specPath : null,
+      baseUrl: () => this.baseUrl,
+      recordError: (error) => this.recordError(error),
+    });
     this.server = createServer((req, res) => {
-      void this.onRequest(req, res);
+      void handle(req, res);
     });
     // Tracked so stop() can close keep-alive and upgraded sockets and wait until they are gone.
     this.server.on('connection', (socket: Socket) => {
@@ -403,103 +416,6 @@ export class FakeDiscord {
     }
   }
 
-  // ---- HTTP ---------------------------------------------------------------------------------
-
-  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', this.baseUrl);
-    const method = (req.method ?? 'GET').toUpperCase();
-    const apiPrefix = '/api/v10';
-    const isApi = url.pathname.startsWith(`${apiPrefix}/`);
-    // discord.js percent-encodes path segments ('@original' arrives as '%40original'); record and
-    // match the decoded form so matchers can be written as in Discord's docs.
-    const path = decodePath(isApi ? url.pathname.slice(apiPrefix.length) : url.pathname);
-    const record: RecordedRequest = {
-      method, path, route: null, query: Object.fromEntries(url.searchParams), headers: redactHeaders(req.headers),
-      body: undefined, files: [], status: 0, response: undefined, injected: false, at: Date.now(),
-    };
-    this.requests.push(record);
-    let routeMatch: ReturnType<typeof matchRoute> = null;
-    let ctx: RouteContext | undefined;
-    const finish = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      record.status = status;
-      record.response = body === undefined ? undefined : (JSON.parse(JSON.stringify(body)) as Json);
-      const out: Record<string, string> = { ...headers };
-      if (body !== undefined) out['Content-Type'] = 'application/json';
-      res.writeHead(status, out);
-      res.end(body === undefined ? undefined : JSON.stringify(body));
-      this.events.emit('request', record);
-    };
-    const fail = (error: DiscordHttpError, headers: Record<string, string> = {}): void => {
-      if (!record.injected) {
-        this.recordError({ method, path, route: record.route, status: error.status, code: error.body.code, message: error.body.message, body: error.body, at: Date.now() });
-      }
-      finish(error.status, error.body, headers);
-    };
-
-    try {
-      if (method === 'GET' && /^\/(media-proxy\/)?attachments\//.test(url.pathname)) return this.serveAttachment(url, record, res);
-      if (!isApi) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
-      routeMatch = matchRoute(this.routeTable, method, path);
-      const matched = routeMatch && 'route' in routeMatch ? routeMatch : null;
-      record.route = matched?.route.route ?? null;
-      const raw = await readBody(req);
-
-      const fault = this.faults.take(method, path, record.route);
-      if (fault) {
-        record.injected = true;
-        const f = faultResponse(fault, record.route, method);
-        return finish(f.status, f.body, f.headers);
-      }
-      const rateHeaders = this.rateLimits.headers(method, record.route, majorParameter(matched?.params ?? {}));
-      try {
-        const parsed: ParsedBody = await parseBody(raw, req.headers['content-type']);
-        record.body = parsed.json;
-        record.files = parsed.files;
-        if (!routeMatch) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
-        if (!matched) throw new DiscordHttpError(405, { message: '405: Method Not Allowed', code: 0 });
-        const { route, params } = matched;
-        if (route.auth && req.headers.authorization !== `Bot ${this.token}`) throw new DiscordHttpError(401, { message: '401: Unauthorized', code: 0 });
-        checkUploadSize(parsed.uploadBytes, this.uploadLimitBytes);
-        ctx = {
-          params, query: url.searchParams, body: parsed.json, files: parsed.files,
-          validate: () => {
-            if (!this.validateAgainstOpenApi || parsed.json === undefined) return;
-            const error = validateRequestBody(route.route, method, parsed.json, this.specPath);
-            if (error) throw error;
-          },
-        };
-        const result: RouteResult = route.handler(ctx);
-        return finish(result.status, result.status === 204 ? undefined : result.body, rateHeaders);
-      } catch (error) {
-        if (error instanceof DiscordHttpError) {
-          if (ctx && matched) matched.route.onError?.(ctx, error);
-          return fail(error, rateHeaders);
-        }
-        throw error;
-      }
-    } catch (error) {
-      if (error instanceof DiscordHttpError) return fail(error);
-      // A bug in the fake: answer 500 and record it so the test fails visibly.
-      const message = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error);
-      return fail(new DiscordHttpError(500, { message: `Fake Discord internal error: ${message}`, code: 0 }));
-    }
-  }
-
-  private serveAttachment(url: URL, record: RecordedRequest, res: ServerResponse): void {
-    record.route = '/attachments/{channel_id}/{attachment_id}/{filename}';
-    const match = /attachments\/(\d+)\/(\d+)\//.exec(url.pathname);
-    const found = match?.[2] ? this.store.attachments.get(match[2]) : undefined;
-    if (!found || found.channelId !== match?.[1]) {
-      record.status = 404;
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
-      this.events.emit('request', record);
-      return;
-    }
-    record.status = 200;
-    res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': String(found.bytes.length) }).end(found.bytes);
-    this.events.emit('request', record);
-  }
-
   // ---- lifecycle ----------------------------------------------------------------------------
 
   /**
@@ -518,26 +434,6 @@ export class FakeDiscord {
   }
 }
 
-function decodePath(path: string): string {
-  return path.split('/').map((segment) => {
-    try {
-      return decodeURIComponent(segment);
-    } catch {
-      return segment;
-    }
-  }).join('/');
-}
-
-function redactHeaders(headers: IncomingMessage['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    const value = Array.isArray(v) ? v.join(', ') : v;
-    out[k] = k === 'authorization' ? value.replace(/^(\S+)\s+.*$/, '$1 [redacted]') : value;
-  }
-  return out;
-}
-
 function describeComponents(message: APIMessage): string {
   const names: string[] = [];
   const visit = (node: unknown): void => {
@@ -551,4 +447,3 @@ function describeComponents(message: APIMessage): string {
   return names.join(', ') || 'none';
 }
 
-export type { DiscordErrorBody };
