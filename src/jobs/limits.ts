@@ -1,16 +1,7 @@
-/**
- * Who may start a job now. Pure bookkeeping over timestamps, the clock passed in; the service
- * asks before it defers a reply, so a refusal is ephemeral and costs nothing.
- */
-export interface LimitSettings {
-  userMaxConcurrent: number;
-  userHourlyQuota: number;
-  guildDailyBudget: number;
-  maxJobsInFlight: number;
-  queueMax: number;
-  breakerThreshold: number;
-  breakerCooldownMs: number;
-}
+import type { Config } from '../config.ts';
+
+/** The limits as configured (`USER_MAX_CONCURRENT`, `BREAKER_THRESHOLD`, ...). */
+export type LimitSettings = Config['limits'];
 
 export type Refusal =
   | { kind: 'user_concurrent'; limit: number }
@@ -34,6 +25,10 @@ export interface Limits {
   coolingUntil(): number | null;
 }
 
+/**
+ * Who may start a job now. Pure bookkeeping over timestamps, the clock passed in; the service
+ * asks before it defers a reply, so a refusal is ephemeral and costs nothing.
+ */
 export function createLimits(settings: LimitSettings, now: () => number = Date.now): Limits {
   const running = new Map<string, number>();
   const userStarts = new Map<string, number[]>();
