@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
+import { decide } from '../../src/moderation/policy.ts';
+import { encodeCustomId, parseCustomId } from '../../src/discord/custom-id.ts';
+
+const settings: LimitSettings = {
+  userMaxConcurrent: 2,
+  userHourlyQuota: 3,
+  guildDailyBudget: 4,
+  maxJobsInFlight: 2,
+  queueMax: 1,
+  breakerThreshold: 2,
+  breakerCooldownMs: 60_000,
+};
+
+function setup() {
+  let clock = 1_000_000;
+  const limits = createLimits(settings, () => clock);
+  return { limits, advance: (ms: number) => (clock += ms), now: () => clock };
+}
+
+describe('limits', () => {
+  it('caps concurrent jobs per user and frees the slot when a job ends', () => {
+    const { limits } = setup();
+    limits.take('u', 'g');
+    limits.take('u', 'g');
+    expect(limits.check('u', 'g', 0)).toEqual({ kind: 'user_concurrent', limit: 2 });
+    expect(limits.check('other', 'g', 0)).toBeNull();
+    limits.release('u', 'g', false);
+    expect(limits.check('u', 'g', 0)).toBeNull();
+  });
+
+  it('counts the hourly quota on a rolling window, and refunds what was never billed', () => {
+    const { limits, advance, now } = setup();
+    for (let i = 0; i < 3; i++) {
+      limits.take('u', 'g');
+      limits.release('u', 'g', false);
+      advance(60_000);
+    }
+    const start = now() - 180_000;
+    expect(limits.check('u', 'g', 0)).toEqual({ kind: 'user_hourly', limit: 3, retryAt: start + 3_600_000 });
+    advance(3_600_000 - 180_000 + 1);
+    expect(limits.check('u', 'g', 0)).toBeNull();
+    limits.take('u', 'g');
+    limits.release('u', 'g', true);
+    expect(limits.check('u', 'g', 0)).toBeNull();
+  });
+
+  it('enforces the guild daily budget across users', () => {
+    const { limits } = setup();
+    for (const user of ['a', 'b', 'c', 'd']) {
+      limits.take(user, 'g');
+      limits.release(user, 'g', false);
+    }
+    expect(limits.check('e', 'g', 0)).toMatchObject({ kind: 'guild_daily', limit: 4 });
+    expect(limits.check('e', 'other-guild', 0)).toBeNull();
+  });
+
+  it('refuses when the queue is full', () => {
+    expect(setup().limits.check('u', 'g', 1)).toEqual({ kind: 'queue_full', limit: 1 });
+  });
+
+  it('cools down after consecutive API failures, recovers, and re-opens on the next failure', () => {
+    const { limits, advance, now } = setup();
+    limits.apiResult(false);
+    limits.apiResult(true);
+    limits.apiResult(false);
+    expect(limits.coolingUntil()).toBeNull();
+    limits.apiResult(false);
+    expect(limits.check('u', 'g', 0)).toEqual({ kind: 'api_cooling', retryAt: now() + 60_000 });
+    advance(60_001);
+    expect(limits.check('u', 'g', 0)).toBeNull();
+    limits.apiResult(false);
+    expect(limits.coolingUntil()).toBe(now() + 60_000);
+  });
+});
+
+describe('moderation policy', () => {
+  it.each([
+    [false, false, 'deliver'],
+    [false, true, 'deliver'],
+    [true, true, 'deliver'],
+    [true, false, 'hold'],
+  ] as const)('flagged %s in an age-restricted channel %s -> %s', (flagged, channelNsfw, decision) => {
+    expect(decide({ flagged, channelNsfw })).toBe(decision);
+  });
+});
+
+describe('button custom ids', () => {
+  it('round-trips and rejects anything else', () => {
+    expect(parseCustomId(encodeCustomId('regen', 'abc123'))).toEqual({ action: 'regen', jobId: 'abc123' });
+    for (const bad of ['qi0:regen:abc', 'qi1:nuke:abc', 'qi1:del:', 'qi1:del:a:b', 'qi1:del:a b', 'random']) expect(parseCustomId(bad)).toBeNull();
+  });
+});
