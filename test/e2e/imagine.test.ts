@@ -230,6 +230,20 @@ describe('/imagine end to end', () => {
     expect(bot.discord.errors).toEqual([]);
   });
 
+  it('costs nothing when Discord says the interaction expired before the defer', async () => {
+    const bot = await start({ discord: { callbackDeadlineMs: 0 }, env: { USER_MAX_CONCURRENT: '1' } });
+    bot.discord.expectError(10062, 2);
+    const it = bot.discord.slash('imagine', { prompt: 'too late' });
+    // The defer is refused, then so is the apology: both callbacks get 10062.
+    const lateCallbacks = () => bot.discord.requests.filter((r) => r.status === 404 && r.path.includes('/callback')).length;
+    await bot.discord.waitForRequest(() => lateCallbacks() === 2);
+    expect(it.acknowledged).toBe(false);
+    expect(bot.api.requests).toEqual([]);
+    expect(bot.logs.some((l) => l.msg === 'interaction failed')).toBe(true);
+    // The reservation was released: the same user can ask again at once.
+    expect(bot.app.jobs.reserve({ prompt: 'x', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId, channelNsfw: false, locale: 'en-US' }).ok).toBe(true);
+  });
+
   it('offers presets in autocomplete and echoes a valid typed size', async () => {
     const bot = await start();
     const all = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '' }, 'size').autocompleteChoices();
