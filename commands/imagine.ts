@@ -7,7 +7,7 @@ import {
   type ButtonInteraction,
   type ChatInputCommandInteraction,
 } from 'discord.js';
-import type { BotContext, Command } from '../src/discord/command.ts';
+import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
 import { refusalText, sizeFormatText, NO_MENTIONS } from '../src/discord/messages.ts';
 import { missingPermissions } from '../src/discord/permissions.ts';
@@ -43,21 +43,25 @@ export const data = new SlashCommandBuilder()
       .setMaxLength(32),
   );
 
-/** Refusals cost nothing: ephemeral, before any defer, no API call. */
-const refuse = (interaction: ChatInputCommandInteraction | ButtonInteraction, content: string) =>
-  interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+/** Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log. */
+async function refuse(interaction: ChatInputCommandInteraction | ButtonInteraction, content: string, outcome: string): Promise<Outcome> {
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  return `refused:${outcome}`;
+}
 
-type Checked = { ok: true; request: Omit<JobRequest, 'userId' | 'userName' | 'guildId' | 'channelId' | 'channelNsfw' | 'locale'> } | { ok: false; message: string };
+type Checked = { ok: true; request: Omit<JobRequest, 'userId' | 'userName' | 'guildId' | 'channelId' | 'channelNsfw' | 'locale'> } | { ok: false; message: string; problem: string };
 
 function checkInput(locale: string, promptInput: string, sizeInput: string, ctx: BotContext): Checked {
   const prompt = checkPrompt(promptInput, { maxLength: ctx.generation.promptMaxLength, blockedTerms: ctx.generation.blockedTerms });
   if (!prompt.ok) {
-    if (prompt.problem === 'too_long') return { ok: false, message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }) };
-    return { ok: false, message: t(locale, prompt.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked') };
+    const problem = `prompt_${prompt.problem}`;
+    if (prompt.problem === 'too_long') return { ok: false, problem, message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }) };
+    return { ok: false, problem, message: t(locale, prompt.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked') };
   }
   const size = parseSize(sizeInput);
   if (!size.ok) {
-    return { ok: false, message: size.problem === 'format' ? sizeFormatText(locale, sizeInput) : t(locale, 'size.range', { width: size.width, height: size.height }) };
+    const message = size.problem === 'format' ? sizeFormatText(locale, sizeInput) : t(locale, 'size.range', { width: size.width, height: size.height });
+    return { ok: false, problem: `size_${size.problem}`, message };
   }
   return { ok: true, request: { prompt: prompt.prompt, size: size.size } };
 }
@@ -67,10 +71,10 @@ async function startJob(
   interaction: ChatInputCommandInteraction | ButtonInteraction,
   input: { prompt: string; size: string; regenerateOf?: string },
   ctx: BotContext,
-): Promise<void> {
+): Promise<Outcome> {
   const locale = interaction.locale;
   const missing = missingPermissions(interaction.appPermissions);
-  if (missing.length) return void (await refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') })));
+  if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
   const channel = interaction.channel;
   const request: JobRequest = {
     ...input,
@@ -83,7 +87,7 @@ async function startJob(
     locale,
   };
   const reservation = ctx.jobs.reserve(request);
-  if (!reservation.ok) return void (await refuse(interaction, refusalText(locale, reservation.refusal)));
+  if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);
   try {
     await interaction.deferReply();
   } catch (e) {
@@ -91,18 +95,19 @@ async function startJob(
     throw e;
   }
   const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };
-  await ctx.jobs.start(reservation.ticket, reply);
+  const job = await ctx.jobs.start(reservation.ticket, reply);
+  return `started:${job.id}`;
 }
 
-export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
-  if (!interaction.inGuild()) return void (await refuse(interaction, t(interaction.locale, 'context.guild_only')));
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
+  if (!interaction.inGuild()) return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
   const checked = checkInput(interaction.locale, interaction.options.getString('prompt', true), interaction.options.getString('size') ?? ctx.generation.defaultSize, ctx);
-  if (!checked.ok) return void (await refuse(interaction, checked.message));
-  await startJob(interaction, checked.request, ctx);
+  if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
+  return startJob(interaction, checked.request, ctx);
 }
 
 /** Offers the presets (localised), and echoes a valid typed size first so free text still works. */
-export async function autocomplete(interaction: AutocompleteInteraction): Promise<void> {
+export async function autocomplete(interaction: AutocompleteInteraction): Promise<Outcome> {
   const typed = interaction.options.getFocused().trim().toLowerCase();
   const locale = interaction.locale;
   const parsed = typed ? parseSize(typed) : undefined;
@@ -110,23 +115,25 @@ export async function autocomplete(interaction: AutocompleteInteraction): Promis
   const choices = presets.map((p) => ({ name: `${t(locale, `preset.${p.name}` as MessageKey)} · ${displaySize(p.size)} (${p.ratio})`, value: p.size }));
   if (parsed?.ok && !SIZE_PRESETS.some((p) => p.size === parsed.size)) choices.unshift({ name: `${t(locale, 'size.custom')} · ${displaySize(parsed.size)}`, value: parsed.size });
   await interaction.respond(choices.slice(0, 25));
+  return `choices:${Math.min(choices.length, 25)}`;
 }
 
 export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
     const job = await ctx.store.get(jobId);
-    if (!job) return void (await refuse(interaction, t(interaction.locale, 'button.unknown_job')));
-    await startJob(interaction, { prompt: job.prompt, size: job.size, regenerateOf: job.id }, ctx);
+    if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
+    return startJob(interaction, { prompt: job.prompt, size: job.size, regenerateOf: job.id }, ctx);
   },
 
   async del(interaction, jobId, ctx) {
     const job = await ctx.store.get(jobId);
     const requesterId = job?.userId ?? interaction.message.interactionMetadata?.user.id;
     const isModerator = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-    if (interaction.user.id !== requesterId && !isModerator) return void (await refuse(interaction, t(interaction.locale, 'button.delete_refused')));
+    if (interaction.user.id !== requesterId && !isModerator) return refuse(interaction, t(interaction.locale, 'button.delete_refused'), 'not_requester');
     // For a component interaction, @original is the message the button sits on.
     await interaction.deferUpdate();
     await interaction.deleteReply();
+    return isModerator && interaction.user.id !== requesterId ? 'deleted:moderator' : 'deleted:requester';
   },
 };
 

@@ -18,11 +18,14 @@ export interface BotContext {
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
 }
 
+/** What came of an interaction, for the one log line the router writes (e.g. `started`, `refused:user_hourly`). */
+export type Outcome = string | void;
+
 /** One module per slash command in `commands/`, as in the discord.js guide. */
 export interface Command {
   data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder;
-  execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
-  autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void>;
+  execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome>;
+  autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<Outcome>;
   /** Button handlers this command owns, by the action in the custom id. */
-  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, jobId: string, ctx: BotContext) => Promise<void>>>;
+  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, jobId: string, ctx: BotContext) => Promise<Outcome>>>;
 }

@@ -16,19 +16,16 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
     if (interaction.isChatInputCommand()) {
       const command = commands.get(interaction.commandName);
       if (!command) return 'unknown-command';
-      await command.execute(interaction, ctx);
-      return 'ok';
+      return (await command.execute(interaction, ctx)) || 'ok';
     }
     if (interaction.isAutocomplete()) {
-      await commands.get(interaction.commandName)?.autocomplete?.(interaction, ctx);
-      return 'ok';
+      return (await commands.get(interaction.commandName)?.autocomplete?.(interaction, ctx)) || 'ok';
     }
     if (interaction.isButton()) {
       const parsed = parseCustomId(interaction.customId);
       const handler = parsed && [...commands.values()].find((c) => c.buttons?.[parsed.action])?.buttons?.[parsed.action];
       if (!parsed || !handler) return 'unknown-button';
-      await handler(interaction, parsed.jobId, ctx);
-      return 'ok';
+      return (await handler(interaction, parsed.jobId, ctx)) || 'ok';
     }
     return 'ignored';
   }

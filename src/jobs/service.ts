@@ -199,7 +199,14 @@ export function createJobService(deps: JobServiceDeps): JobService {
     async start(ticket, reply) {
       reserved.delete(ticket.id);
       const job: Job = { ...ticket.request, id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
-      await store.save(job);
+      try {
+        await store.save(job);
+      } catch (e) {
+        // Nothing was sent to the API: give the reservation back before reporting the failure.
+        limits.release(job.userId, job.guildId, true);
+        pump();
+        throw e;
+      }
       enqueue(job);
       return job;
     },

@@ -46,6 +46,9 @@ describe('/imagine end to end', () => {
     const labels = rows.flatMap((row) => row.components).map((b) => b.label);
     expect(labels).toEqual(['Regenerate', 'Delete']);
     expect(bot.discord.errors).toEqual([]);
+    // One line for the interaction, naming its outcome, for the operator.
+    const handled = bot.logs.filter((l) => l.msg === 'interaction handled');
+    expect(handled).toEqual([expect.objectContaining({ name: 'imagine', outcome: expect.stringMatching(/^started:\w+$/), userId: it.user.id })]);
   });
 
   it.each([
