@@ -48,8 +48,6 @@ export interface JobService {
   get(id: string): Promise<Job | undefined>;
   /** Picks up jobs a previous process left unfinished. Returns how many. */
   resume(): Promise<number>;
-  /** Resolves once no job is queued or running (tests, shutdown). */
-  idle(): Promise<void>;
   /** Stops polling without failing jobs, so the next start resumes them. */
   shutdown(): Promise<void>;
 }
@@ -73,7 +71,6 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const waiting: { job: Job; progress: ProgressReporter }[] = [];
   const running = new Map<string, Promise<void>>();
   const reserved = new Set<string>();
-  let idleWaiters: (() => void)[] = [];
 
   const save = async (job: Job, state: JobState) => {
     job.state = state;
@@ -92,10 +89,6 @@ export function createJobService(deps: JobServiceDeps): JobService {
       running.set(next.job.id, done);
     }
     waiting.forEach(({ progress }, i) => progress.show({ phase: 'queued', position: i + 1 }));
-    if (!running.size && !waiting.length && !reserved.size) {
-      idleWaiters.forEach((resolve) => resolve());
-      idleWaiters = [];
-    }
   }
 
   function enqueue(job: Job) {
@@ -233,11 +226,6 @@ export function createJobService(deps: JobServiceDeps): JobService {
         enqueue(job);
       }
       return jobs.length;
-    },
-
-    idle() {
-      if (!running.size && !waiting.length && !reserved.size) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
     },
 
     async shutdown() {
