@@ -120,13 +120,13 @@ export async function autocomplete(interaction: AutocompleteInteraction): Promis
 
 export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
-    const job = await ctx.store.get(jobId);
+    const job = await ctx.jobs.get(jobId);
     if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
     return startJob(interaction, { prompt: job.prompt, size: job.size, regenerateOf: job.id }, ctx);
   },
 
   async del(interaction, jobId, ctx) {
-    const job = await ctx.store.get(jobId);
+    const job = await ctx.jobs.get(jobId);
     const requesterId = job?.userId ?? interaction.message.interactionMetadata?.user.id;
     const isModerator = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
     if (interaction.user.id !== requesterId && !isModerator) return refuse(interaction, t(interaction.locale, 'button.delete_refused'), 'not_requester');

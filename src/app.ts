@@ -42,7 +42,7 @@ export async function startApp(config: Config, logger: Logger) {
     settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
     logger: logger.child({ component: 'jobs' }),
   });
-  route = createRouter({ commands, ctx: { jobs, store, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
+  route = createRouter({ commands, ctx: { jobs, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
 
   await bot.login();
   const resumed = await jobs.resume();

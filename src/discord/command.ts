@@ -7,13 +7,11 @@ import type {
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { JobService } from '../jobs/service.ts';
-import type { JobStore } from '../jobs/store.ts';
 import type { ButtonAction } from './custom-id.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
 export interface BotContext {
   jobs: JobService;
-  store: JobStore;
   logger: Logger;
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
 }
