@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { APIMessage } from 'discord-api-types/v10';
+import type { Job } from '../../src/jobs/types.ts';
 import { finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
@@ -278,6 +279,28 @@ describe('/imagine end to end', () => {
     const message = await it.waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(message.attachments).toHaveLength(1);
     expect(submits(bot)).toHaveLength(1);
+  });
+});
+
+describe('after a crash', () => {
+  it('tells the member instead of resubmitting a job that was cut off mid-submit (no double billing)', async () => {
+    const bot = await start();
+    // An interaction to report to (refused at once, so it starts no job of its own).
+    const it = bot.discord.slash('imagine', { prompt: 'cut off', size: 'bad' });
+    await it.waitForCallback();
+    // What a crash between "submit sent" and "task id saved" leaves behind: a job in 'submitting'.
+    const job: Job = {
+      id: 'crashed1', prompt: 'cut off', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId,
+      channelNsfw: false, locale: 'en-US', state: 'submitting', reply: { applicationId: bot.discord.applicationId, token: it.token, createdAt: Date.now() },
+      createdAt: Date.now(), polls: 0,
+    };
+    await bot.app.store.save(job);
+    await bot.restart();
+    const told = await it.waitForOriginal((m) => m.content.startsWith('❌'));
+    expect(told.content).toMatch(/restarted while sending your prompt.*avoid charging twice/);
+    expect(bot.api.requests).toEqual([]);
+    expect((await bot.app.jobs.get('crashed1'))?.state).toBe('failed');
+    expect(await bot.app.store.listActive()).toEqual([]);
   });
 });
 
