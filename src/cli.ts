@@ -33,18 +33,22 @@ const EXIT: Partial<Record<PpinfraErrorKind, number>> = { auth: 3, quota: 4, inv
 
 const USAGE = `Usage: npm run imagine -- "prompt" [--size 1024*1024|${SIZE_PRESETS.map((p) => p.name).join('|')}] [--out file.jpeg]`;
 
-async function main(): Promise<number> {
-  dotenv.config({ quiet: true });
-  let args;
+function readArgs() {
   try {
-    args = parseArgs({
+    return parseArgs({
       allowPositionals: true,
       options: { size: { type: 'string', short: 's' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return undefined;
   }
+}
+
+async function main(): Promise<number> {
+  dotenv.config({ quiet: true });
+  const args = readArgs();
+  if (!args) return 2;
   if (args.values.help) {
     console.error(USAGE);
     return 0;

@@ -485,7 +485,7 @@ describe('recording and events', () => {
     await (await submit({ prompt: 'x' }, { auth: 'Bearer wrong' })).arrayBuffer();
     await (await submit({ prompt: 'x' }, { auth: fake.apiKey })).arrayBuffer();
     await (await poll(id, { auth: null })).arrayBuffer();
-    const summary = fake.requests.map((r: RecordedRequest) => [r.route, r.status, r.authOk, r.headers['authorization']]);
+    const summary = fake.requests.map((r: RecordedRequest) => [r.route, r.status, r.authOk, r.headers.authorization]);
     expect(summary).toEqual([
       ['submit', 200, true, 'Bearer ***'],
       ['submit', 403, false, 'Bearer ***'],

@@ -55,7 +55,8 @@ export function createDurationEstimator(deps: { store?: DurationStore } = {}): D
       return { expectedMs, spreadMs: expectedMs * 0.5, samples: 0 };
     },
     async record(size, durationMs) {
-      const list = (samples[size] ??= []);
+      const list = samples[size] ?? [];
+      samples[size] = list;
       list.push(Math.round(durationMs));
       if (list.length > WINDOW) list.splice(0, list.length - WINDOW);
       await deps.store?.set(STORE_KEY, samples);

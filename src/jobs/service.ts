@@ -88,7 +88,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
       });
       running.set(next.job.id, done);
     }
-    waiting.forEach(({ progress }, i) => progress.show({ phase: 'queued', position: i + 1 }));
+    for (const [i, { progress }] of waiting.entries()) progress.show({ phase: 'queued', position: i + 1 });
   }
 
   function enqueue(job: Job) {

@@ -89,7 +89,7 @@ async function rawGateway(discord: FakeDiscord, query = '?v=10&encoding=json') {
   const waiters: (() => void)[] = [];
   ws.on('message', (data) => {
     inbox.push(JSON.parse(String(data)) as (typeof inbox)[number]);
-    waiters.splice(0).forEach((w) => w());
+    for (const w of waiters.splice(0)) w();
   });
   const closed = once(ws, 'close') as Promise<[number, Buffer]>;
   await once(ws, 'open');

@@ -245,7 +245,7 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     const { discord, client } = h;
     const general = await client.channels.fetch(discord.channel('general').id);
     if (!general?.isSendable()) throw new Error('general should be sendable');
-    const sent = await general.send({ content: 'hello <@' + discord.user('alice').id + '>', files: [new AttachmentBuilder(PNG, { name: 'a b.png' })] });
+    const sent = await general.send({ content: `hello <@${discord.user('alice').id}>`, files: [new AttachmentBuilder(PNG, { name: 'a b.png' })] });
     const edited = await sent.edit({ content: 'edited', attachments: [] });
     expect(edited.attachments.size).toBe(0);
     expect(discord.message(sent.id)).toMatchObject({ content: 'edited', attachments: [] });

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { APIMessage } from 'discord-api-types/v10';
 import type { Job } from '../../src/jobs/types.ts';
 import { finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
@@ -11,10 +10,10 @@ afterEach(async () => {
 });
 
 const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit');
-const EPHEMERAL = 1 << 6;
+const _EPHEMERAL = 1 << 6;
 
 /** The ephemeral text of an interaction answered without a defer. */
-async function ephemeralReply(bot: BotHarness, it: ReturnType<BotHarness['discord']['slash']>): Promise<string> {
+async function ephemeralReply(_bot: BotHarness, it: ReturnType<BotHarness['discord']['slash']>): Promise<string> {
   const callback = await it.waitForCallback();
   expect(callback.type).toBe(4);
   expect(it.isEphemeral).toBe(true);
@@ -267,7 +266,7 @@ describe('/imagine end to end', () => {
     const fallback = await bot.discord.waitForMessage((m) => m.attachments.length > 0 && m.content.includes('your image is ready'));
     expect(fallback.content).toContain(`<@${it.user.id}>`);
     const post = bot.discord.requests.find((r) => r.method === 'POST' && r.route === '/channels/{channel_id}/messages');
-    expect((post?.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
+    expect((post!.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
   });
 
   it('resumes a job after a restart without submitting it again', async () => {
@@ -307,5 +306,3 @@ describe('after a crash', () => {
 async function waitGone(bot: BotHarness, id: string): Promise<void> {
   await bot.discord.waitForRequest((r) => r.method === 'DELETE' && bot.discord.message(id) === undefined);
 }
-
-export type { APIMessage };

@@ -49,7 +49,7 @@ describe('npm run deploy-commands', () => {
     expect(proc.output().stdout).toContain('Registered 1 command(s) for guild');
     const put = discord.requests.find((r) => r.method === 'PUT');
     expect(put?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`);
-    const [command] = put?.body as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
+    const [command] = put!.body as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
     expect(command).toMatchObject({ name: 'imagine', name_localizations: { 'zh-CN': '画图' } });
     expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size']);
     expect(command?.options[1]?.autocomplete).toBe(true);

@@ -7,12 +7,13 @@ afterEach(async () => h?.close());
 // Real time on purpose: a 30-second task with the production throttle (5 s), polling as in
 // production, while the API keeps reporting progress. This file runs in parallel with the rest.
 it('keeps progress edits under the throttle during a 30-second task', { timeout: 60_000 }, async () => {
-  const bot = (h = await startBotHarness({
+  h = await startBotHarness({
     env: { PROGRESS_EDIT_INTERVAL_MS: '5000', POLL_MIN_INTERVAL_MS: '500', POLL_MAX_INTERVAL_MS: '2000' },
     // The bot expects 20 s: it will show "generating", then "taking longer", then the image.
     seenDurationsMs: 20_000,
     script: () => ({ queuedMs: 2_000, processingMs: 28_000 }),
-  }));
+  });
+  const bot = h;
   const it = bot.discord.slash('imagine', { prompt: 'a slow, detailed city map' });
   const message = await it.waitForOriginal(finished, { timeoutMs: 45_000 });
   expect(message.attachments).toHaveLength(1);

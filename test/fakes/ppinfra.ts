@@ -209,8 +209,8 @@ function flattenHeaders(req: IncomingMessage): Record<string, string> {
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const auth = out['authorization'];
-  out['authorization'] = auth === undefined ? '<none>' : /^bearer\s/i.test(auth) ? 'Bearer ***' : '***';
+  const auth = out.authorization;
+  out.authorization = auth === undefined ? '<none>' : /^bearer\s/i.test(auth) ? 'Bearer ***' : '***';
   return out;
 }
 
@@ -383,7 +383,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       task: { task_id: task.id, task_type: 'QWEN_IMAGE_TEXT_TO_IMAGE', status, reason, eta: zero, progress_percent: zero },
     };
     if (done || s.omitArrays !== true) {
-      body['images'] = withImage
+      body.images = withImage
         ? [{
             image_url: task.imageUrl,
             image_url_ttl: ttl,
@@ -391,8 +391,8 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
             nsfw_detection_result: flagged ? { valid: true, confidence: 0.97 } : null,
           }]
         : [];
-      body['videos'] = [];
-      body['audios'] = [];
+      body.videos = [];
+      body.audios = [];
     }
     return json(200, body);
   }
@@ -400,7 +400,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
   function handleResult(req: IncomingMessage, query: Record<string, string>): Reply {
     const auth = authenticate(req);
     if ('status' in auth) return auth;
-    const id = query['task_id'];
+    const id = query.task_id;
     if (id === undefined || id === '') return v3Error(400, 'INVALID_REQUEST_BODY', 'task_id is required');
     const task = tasks.get(id);
     if (task === undefined || task.apiKey !== auth.key) return v3Error(404, 'TASK_NOT_FOUND', 'task not found');

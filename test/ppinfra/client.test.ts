@@ -159,7 +159,7 @@ describe('happy path', () => {
     const [req] = fake.requests;
     expect(req).toMatchObject({ route: 'submit', method: 'POST', authOk: true, body: REQ });
     expect(Object.keys(req!.body as object).sort()).toEqual(['prompt', 'size']);
-    expect(req!.headers['authorization']).toBe('Bearer ***');
+    expect(req!.headers.authorization).toBe('Bearer ***');
     expect(req!.headers['content-type']).toBe('application/json');
     expect(fake.tasks.get(id)).toMatchObject({ prompt: REQ.prompt, size: REQ.size, apiKey: fake.apiKey });
   });
@@ -182,7 +182,7 @@ describe('happy path', () => {
     expect(done.images).toEqual([{ url: fake.tasks.get(id)!.imageUrl, type: 'jpeg', ttlSeconds: null, nsfw: false }]);
     const polls = fake.requests.filter((r) => r.route === 'result');
     expect(polls).toHaveLength(3);
-    expect(polls.every((r) => r.method === 'GET' && r.query['task_id'] === id && r.authOk)).toBe(true);
+    expect(polls.every((r) => r.method === 'GET' && r.query.task_id === id && r.authOk)).toBe(true);
     // A GET carries no body, so no content-type is needed (spec section 1).
     expect(polls[0]!.headers['content-type']).toBeUndefined();
   });
@@ -197,7 +197,7 @@ describe('happy path', () => {
     expect(Buffer.from(download.bytes).equals(Buffer.from(task.image!))).toBe(true);
     expect(download.contentType).toBe(`image/${imageType}`);
     const [imageRequest] = fake.requests.filter((r) => r.route === 'image');
-    expect(imageRequest!.headers['authorization']).toBe('<none>');
+    expect(imageRequest!.headers.authorization).toBe('<none>');
   });
 });
 

@@ -67,7 +67,7 @@ async function setup({ onTestFinished }: TestContext): Promise<Setup> {
         random: () => 0.5,
         ...o,
       }),
-    resultRequests: (id) => fake.requests.filter((r) => r.route === 'result' && (id === undefined || r.query['task_id'] === id)),
+    resultRequests: (id) => fake.requests.filter((r) => r.route === 'result' && (id === undefined || r.query.task_id === id)),
   };
 }
 

@@ -245,7 +245,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     const id = snowflake();
     // Discord replaces whitespace and most punctuation in file names with underscores.
     const requestedName = typeof meta?.filename === 'string' ? meta.filename : file.filename;
-    const filename = (requestedName || 'unknown').replace(/[^\w.\-]/g, '_');
+    const filename = (requestedName || 'unknown').replace(/[^\w.-]/g, '_');
     const contentType = contentTypeOf(filename, file.contentType);
     const issued = Math.floor(Date.now() / 1000);
     const query = `ex=${(issued + 86400).toString(16)}&is=${issued.toString(16)}&hm=${randomBytes(32).toString('hex')}&`;

@@ -155,7 +155,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
   const webhookInteraction = (params: Record<string, string>): FakeInteraction => {
     if (params.webhook_id !== core.applicationId) throw Errors.unknownWebhook();
     const it = core.interactionByToken(params.webhook_token ?? '');
-    if (!it || !it.tokenValid()) throw Errors.invalidWebhookToken();
+    if (!it?.tokenValid()) throw Errors.invalidWebhookToken();
     if (!it.acknowledged) throw Errors.unknownWebhook();
     return it;
   };
@@ -212,8 +212,14 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
     { method: 'GET', route: '/applications/@me', auth: true, handler: () => ({ status: 200, body: applicationPayload(world, core.applicationId) }) },
 
     // -- application commands -----------------------------------------------------------------
-    ...commandRoutes('/applications/{application_id}/commands', (p) => (requireApp(p.application_id ?? ''), undefined)),
-    ...commandRoutes('/applications/{application_id}/guilds/{guild_id}/commands', (p) => (requireApp(p.application_id ?? ''), commandGuild(p.guild_id ?? ''))),
+    ...commandRoutes('/applications/{application_id}/commands', (p) => {
+      requireApp(p.application_id ?? '');
+      return undefined;
+    }),
+    ...commandRoutes('/applications/{application_id}/guilds/{guild_id}/commands', (p) => {
+      requireApp(p.application_id ?? '');
+      return commandGuild(p.guild_id ?? '');
+    }),
 
     // -- interactions ------------------------------------------------------------------------
     {

@@ -44,7 +44,8 @@ export class FormErrors {
         node = next;
       }
     }
-    (node._errors ??= []).push({ code, message });
+    node._errors ??= [];
+    node._errors.push({ code, message });
     this.count++;
   }
 
@@ -165,11 +166,11 @@ function checkComponents(errors: FormErrors, prefix: PathPart[], components: Jso
     }
     if (node.type === 2) maxLength(errors, [...path, 'label'], node.label, LIMITS.buttonLabel);
     const children = node.components;
-    if (Array.isArray(children)) children.forEach((child, i) => walk(child, [...path, 'components', i]));
+    if (Array.isArray(children)) for (const [i, child] of children.entries()) walk(child, [...path, 'components', i]);
     const accessory = node.accessory;
     if (accessory !== undefined) walk(accessory, [...path, 'accessory']);
   };
-  components.forEach((c, i) => walk(c, [...prefix, 'components', i]));
+  for (const [i, c] of components.entries()) walk(c, [...prefix, 'components', i]);
 }
 
 /** Discord refuses to create a message with nothing to show (content, embeds, files, components, poll, stickers). */

@@ -305,7 +305,7 @@ export class FakeDiscord {
   private submitModal(from: FakeInteraction, values: Record<string, string>, ctx: InteractionContext = {}): FakeInteraction {
     this.requireSession();
     const modalCallback = from.response;
-    if (!modalCallback || modalCallback.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
+    if (modalCallback?.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
     const data = buildModalSubmitData(modalCallback.data as JsonObject, values);
     const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
     const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
