@@ -24,6 +24,13 @@ export async function startApp(config: Config, logger: Logger) {
   await estimator.load();
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
   const commands = await loadCommands();
+  // Quota windows survive restarts (the operator pays per image); writes are chained so the
+  // last snapshot always wins.
+  let quotaWrites: Promise<unknown> = Promise.resolve();
+  const limits = createLimits(config.limits, Date.now, (snapshot) => {
+    quotaWrites = quotaWrites.then(() => statsKv.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
+  });
+  limits.restore(await statsKv.get('quota'));
 
   let route: (interaction: import('discord.js').Interaction) => Promise<void> = async () => undefined;
   const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, logger, onInteraction: (i) => route(i) });
@@ -37,7 +44,7 @@ export async function startApp(config: Config, logger: Logger) {
     store,
     delivery,
     estimator,
-    limits: createLimits(config.limits),
+    limits,
     pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
     settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
     logger: logger.child({ component: 'jobs' }),
@@ -57,6 +64,7 @@ export async function startApp(config: Config, logger: Logger) {
       await jobs.shutdown();
       await bot.destroy();
       await client.close();
+      await quotaWrites;
       await Promise.all([jobsKv.disconnect(), statsKv.disconnect()]);
     },
   };

@@ -17,19 +17,28 @@ export interface Limits {
   /** A refusal, or null when `userId` in `guildId` may start a job with `queued` jobs waiting. */
   check(userId: string, guildId: string | null, queued: number): Refusal | null;
   /** Counts a job against the user's concurrency and quotas. */
-  take(userId: string, guildId: string | null): void;
+  /** `quota: false` re-attaches a job resumed after a restart, already counted before. */
+  take(userId: string, guildId: string | null, options?: { quota: boolean }): void;
   /** The job ended: frees the concurrency slot; `refund` gives back quota when nothing was billed. */
   release(userId: string, guildId: string | null, refund: boolean): void;
   /** API health: consecutive server errors or timeouts open a cool-down. */
   apiResult(healthy: boolean): void;
   coolingUntil(): number | null;
+  /** The quota windows as plain data, to persist across restarts; `restore` takes them back. */
+  snapshot(): QuotaSnapshot;
+  restore(snapshot: unknown): void;
+}
+
+export interface QuotaSnapshot {
+  users: Record<string, number[]>;
+  guilds: Record<string, number[]>;
 }
 
 /**
  * Who may start a job now. Pure bookkeeping over timestamps, the clock passed in; the service
  * asks before it defers a reply, so a refusal is ephemeral and costs nothing.
  */
-export function createLimits(settings: LimitSettings, now: () => number = Date.now): Limits {
+export function createLimits(settings: LimitSettings, now: () => number = Date.now, onQuotaChange?: (snapshot: QuotaSnapshot) => void): Limits {
   const running = new Map<string, number>();
   const userStarts = new Map<string, number[]>();
   const guildStarts = new Map<string, number[]>();
@@ -41,6 +50,12 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
     map.set(key, list);
     return list;
   };
+
+  /** Only what is still inside its window, so the saved state never grows. */
+  const live = (map: Map<string, number[]>, windowMs: number) =>
+    Object.fromEntries([...map.keys()].map((key) => [key, recent(map, key, windowMs)] as const).filter(([, list]) => list.length));
+  const snapshot = (): QuotaSnapshot => ({ users: live(userStarts, HOUR_MS), guilds: live(guildStarts, DAY_MS) });
+  const changed = () => onQuotaChange?.(snapshot());
 
   return {
     check(userId, guildId, queued) {
@@ -55,16 +70,19 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
       if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
       return null;
     },
-    take(userId, guildId) {
+    take(userId, guildId, options = { quota: true }) {
       running.set(userId, (running.get(userId) ?? 0) + 1);
+      if (!options.quota) return;
       recent(userStarts, userId, HOUR_MS).push(now());
       if (guildId) recent(guildStarts, guildId, DAY_MS).push(now());
+      changed();
     },
     release(userId, guildId, refund) {
       running.set(userId, Math.max(0, (running.get(userId) ?? 1) - 1));
       if (!refund) return;
       userStarts.get(userId)?.pop();
       if (guildId) guildStarts.get(guildId)?.pop();
+      changed();
     },
     apiResult(healthy) {
       consecutiveFailures = healthy ? 0 : consecutiveFailures + 1;
@@ -76,6 +94,13 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
     },
     coolingUntil() {
       return coolUntil > now() ? coolUntil : null;
+    },
+    snapshot,
+    restore(data) {
+      const { users, guilds } = (data ?? {}) as Partial<QuotaSnapshot>;
+      const numbers = (v: unknown) => (Array.isArray(v) ? v.filter((t): t is number => typeof t === 'number') : []);
+      for (const [key, list] of Object.entries(users ?? {})) userStarts.set(key, numbers(list));
+      for (const [key, list] of Object.entries(guilds ?? {})) guildStarts.set(key, numbers(list));
     },
   };
 }

@@ -221,7 +221,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
           await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
           continue;
         }
-        limits.take(job.userId, job.guildId);
+        limits.take(job.userId, job.guildId, { quota: false });
         log.info({ state: job.state }, 'resuming job');
         enqueue(job);
       }

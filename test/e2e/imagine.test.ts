@@ -151,6 +151,14 @@ describe('/imagine end to end', () => {
     expect(submits(bot)).toHaveLength(2);
   });
 
+  it('keeps quotas across a restart', async () => {
+    const bot = await start({ env: { USER_HOURLY_QUOTA: '1' } });
+    await bot.discord.slash('imagine', { prompt: 'one' }).waitForOriginal(finished);
+    await bot.restart();
+    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour/);
+    expect(submits(bot)).toHaveLength(1);
+  });
+
   it('pauses new requests after repeated API failures and recovers by itself', async () => {
     const bot = await start({ env: { BREAKER_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '1000' } });
     bot.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }, 2);

@@ -56,6 +56,25 @@ describe('limits', () => {
     expect(limits.check('e', 'other-guild', 0)).toBeNull();
   });
 
+  it('restores quota windows from a snapshot, and does not count a resumed job twice', () => {
+    const { limits, now } = setup();
+    const saved: unknown[] = [];
+    const before = createLimits(settings, now, (s) => saved.push(structuredClone(s)));
+    before.take('u', 'g');
+    before.release('u', 'g', false);
+    limits.restore(JSON.parse(JSON.stringify(saved.at(-1))));
+    limits.take('u', 'g', { quota: false });
+    limits.take('u', 'g');
+    limits.release('u', 'g', false);
+    limits.release('u', 'g', false);
+    limits.take('u', 'g');
+    limits.release('u', 'g', false);
+    expect(limits.check('u', 'g', 0)).toMatchObject({ kind: 'user_hourly', limit: 3 });
+    expect(limits.snapshot()).toEqual({ users: { u: [now(), now(), now()] }, guilds: { g: [now(), now(), now()] } });
+    limits.restore({ users: { x: ['junk', now() - 7_200_000] }, guilds: 'nonsense' });
+    expect(limits.snapshot().users.x).toBeUndefined();
+  });
+
   it('refuses when the queue is full', () => {
     expect(setup().limits.check('u', 'g', 1)).toEqual({ kind: 'queue_full', limit: 1 });
   });
