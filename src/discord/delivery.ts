@@ -64,6 +64,22 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       }
     }
     await postInChannel(job, body, files);
+    await retireStaleReply(job);
+  }
+
+  /**
+   * The deferred reply still says "generating"; the bot authored it, so it may edit it through
+   * the channel even without the token. Best effort: the real answer is already posted.
+   */
+  async function retireStaleReply(job: Job): Promise<void> {
+    if (!job.messageId) return;
+    try {
+      await deps.rest.patch(Routes.channelMessage(job.channelId, job.messageId), {
+        body: { content: t(job.locale, 'late.retired'), embeds: [], components: [], allowed_mentions: NO_MENTIONS },
+      });
+    } catch (err) {
+      deps.logger.debug({ jobId: job.id, err }, 'could not retire the stale reply');
+    }
   }
 
   return {

@@ -275,6 +275,9 @@ describe('/imagine end to end', () => {
     expect(fallback.content).toContain(`<@${it.user.id}>`);
     const post = bot.discord.requests.find((r) => r.method === 'POST' && r.route === '/channels/{channel_id}/messages');
     expect((post!.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
+    expect(fallback.message_reference?.message_id).toBe(it.original()!.id);
+    // The stale "generating" reply no longer pretends to be working.
+    await bot.discord.waitForMessage((m) => m.id === it.original()!.id && m.content.includes('posted below'));
   });
 
   it('resumes a job after a restart without submitting it again', async () => {
