@@ -10,6 +10,7 @@ import { createPpinfraClient, type PpinfraClient, type PpinfraClientOptions } fr
 import { PpinfraError, type PpinfraErrorKind } from '../../src/ppinfra/errors.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep as realSleep } from '../../src/ppinfra/retry.ts';
 import { startFakePpinfra, type FakePpinfra, type FakePpinfraOptions, type FakeTask, type FakeTaskScript, type Route } from '../fakes/ppinfra.ts';
+import { caught } from './caught.ts';
 
 const WRONG_KEY = 'sk-wrong-9f8e7d6c5b4a';
 const REQ = { prompt: 'a red fox in the snow', size: '1024*1024' };
@@ -108,15 +109,6 @@ async function ownEnv(ctx: TestContext, opts: FakePpinfraOptions = {}): Promise<
   return own;
 }
 
-async function caught(promise: Promise<unknown>): Promise<PpinfraError> {
-  try {
-    await promise;
-  } catch (e) {
-    if (e instanceof PpinfraError) return e;
-    throw new Error(`expected a PpinfraError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** A port that refuses connections: bound once, then closed. */
 async function closedPort(): Promise<number> {

@@ -9,9 +9,9 @@ import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { pollTask, type PollOptions } from '../../src/jobs/poller.ts';
 import { nextPollDelay } from '../../src/jobs/schedule.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
-import { PpinfraError } from '../../src/ppinfra/errors.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript, type RecordedRequest } from '../fakes/ppinfra.ts';
+import { caught } from './caught.ts';
 
 const REQ = { prompt: 'a lighthouse at dusk', size: '1024*1024' };
 
@@ -71,15 +71,6 @@ async function setup({ onTestFinished }: TestContext): Promise<Setup> {
   };
 }
 
-async function caught(promise: Promise<unknown>): Promise<PpinfraError> {
-  try {
-    await promise;
-  } catch (e) {
-    if (e instanceof PpinfraError) return e;
-    throw new Error(`expected a PpinfraError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected the poll to fail');
-}
 
 describe.concurrent('pollTask', () => {
   it('delivers after QUEUED -> PROCESSING -> SUCCEED, skipping the polls that cannot succeed', async (ctx) => {
