@@ -82,8 +82,9 @@ async function main(): Promise<number> {
       client,
       submittedAt: started,
       deadline: started + config.jobs.timeoutMs,
-      // A one-off run has no history: poll about once a second from the start.
-      estimate: { expectedMs: 0, spreadMs: 0 },
+      // A one-off run has no history: a wide estimate polls about once a second from the
+      // start, and backs off only for a task slower than about 18 s.
+      estimate: { expectedMs: 6_000, spreadMs: 6_000 },
       minIntervalMs: config.jobs.pollMinIntervalMs,
       maxIntervalMs: config.jobs.pollMaxIntervalMs,
       signal: controller.signal,
