@@ -1,3 +1,4 @@
+import type { Interaction } from 'discord.js';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createBot } from './discord/bot.ts';
@@ -32,7 +33,9 @@ export async function startApp(config: Config, logger: Logger) {
   });
   limits.restore(await statsKv.get('quota'));
 
-  let route: (interaction: import('discord.js').Interaction) => Promise<void> = async () => undefined;
+  // The router needs the job service, which needs the delivery, which needs the client's REST:
+  // the client is built first and the router plugged in once it exists (before login).
+  let route: (interaction: Interaction) => Promise<void> = async () => undefined;
   const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, logger, onInteraction: (i) => route(i) });
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
