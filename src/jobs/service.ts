@@ -37,6 +37,8 @@ export interface JobServiceDeps {
 export interface Ticket {
   readonly id: string;
   readonly request: JobRequest;
+  /** Place in line, taken at reservation: the queue is fair to the order people asked in. */
+  readonly seq: number;
 }
 
 export type Reservation = { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal };
@@ -68,7 +70,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
   const shutdown = new AbortController();
-  const waiting: { job: Job; progress: ProgressReporter }[] = [];
+  const waiting: { job: Job; progress: ProgressReporter; seq: number }[] = [];
+  let nextSeq = 1;
   const running = new Map<string, Promise<void>>();
   const reserved = new Set<string>();
 
@@ -91,9 +94,10 @@ export function createJobService(deps: JobServiceDeps): JobService {
     for (const [i, { progress }] of waiting.entries()) progress.show({ phase: 'queued', position: i + 1 });
   }
 
-  function enqueue(job: Job) {
-    const progress = reporter(job);
-    waiting.push({ job, progress });
+  /** Inserts by `seq`: replies are deferred and saved concurrently, so starts may finish out of order. */
+  function enqueue(job: Job, seq: number) {
+    const at = waiting.findIndex((w) => w.seq > seq);
+    waiting.splice(at < 0 ? waiting.length : at, 0, { job, progress: reporter(job), seq });
     pump();
   }
 
@@ -184,7 +188,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
       const refusal = limits.check(request.userId, request.guildId, waiting.length);
       if (refusal) return { ok: false, refusal };
       limits.take(request.userId, request.guildId);
-      const ticket = { id: newId(), request };
+      const ticket = { id: newId(), request, seq: nextSeq++ };
       reserved.add(ticket.id);
       return { ok: true, ticket };
     },
@@ -200,7 +204,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
         pump();
         throw e;
       }
-      enqueue(job);
+      enqueue(job, ticket.seq);
       return job;
     },
 
@@ -223,7 +227,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
         }
         limits.take(job.userId, job.guildId, { quota: false });
         log.info({ state: job.state }, 'resuming job');
-        enqueue(job);
+        // Jobs from before the restart were asked for first.
+        enqueue(job, 0);
       }
       return jobs.length;
     },

@@ -120,7 +120,8 @@ describe('/imagine end to end', () => {
   });
 
   it('refuses the N+1th concurrent job of a user politely', async () => {
-    const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => ({ processingMs: 800 }) });
+    // Long enough that the first job is surely still running when the second request arrives.
+    const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => ({ processingMs: 2_500 }) });
     const first = bot.discord.slash('imagine', { prompt: 'first' });
     await first.waitForCallback();
     const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'second' }));
@@ -130,11 +131,12 @@ describe('/imagine end to end', () => {
   });
 
   it('shows queue positions that move up as jobs finish', async () => {
-    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1' }, script: () => ({ processingMs: 400 }) });
+    // The first job outlasts the dispatch of the other two, so the third surely starts at position 2.
+    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1' }, script: ({ prompt }) => ({ processingMs: prompt === 'one' ? 2_500 : 300 }) });
     const a = bot.discord.slash('imagine', { prompt: 'one' }, { user: 'alice' });
     await a.waitForCallback();
     const b = bot.discord.slash('imagine', { prompt: 'two' }, { user: 'bob' });
-    await b.waitForCallback();
+    await b.waitForOriginal((m) => m.content.includes('number **1** in line'));
     const c = bot.discord.slash('imagine', { prompt: 'three' }, { user: 'mod' });
     for (const it of [a, b, c]) expect((await it.waitForOriginal(finished, { timeoutMs: 10_000 })).attachments).toHaveLength(1);
     const seen = bot.discord.messageHistory(c.original()!.id).map((m) => m.content);
@@ -160,13 +162,16 @@ describe('/imagine end to end', () => {
   });
 
   it('pauses new requests after repeated API failures and recovers by itself', async () => {
-    const bot = await start({ env: { BREAKER_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '1000' } });
+    const bot = await start({ env: { BREAKER_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '3000' } });
     bot.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }, 2);
     for (const user of ['alice', 'bob']) await bot.discord.slash('imagine', { prompt: 'x' }, { user }).waitForOriginal(finished);
+    // The cool-down opened before the second failure reached the member.
+    const cooling = Date.now();
     const refused = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'y' }, { user: 'mod' }));
     expect(refused).toMatch(/requests are paused/);
     expect(submits(bot)).toHaveLength(2);
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the cool-down is wall-clock by design
+    // The cool-down is wall-clock by design; wait out what is left of it.
+    await new Promise((resolve) => setTimeout(resolve, cooling + 3_050 - Date.now()));
     const after = await bot.discord.slash('imagine', { prompt: 'z' }, { user: 'mod' }).waitForOriginal(finished);
     expect(after.attachments).toHaveLength(1);
   });
