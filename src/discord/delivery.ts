@@ -2,7 +2,7 @@ import { DiscordAPIError, Routes, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { DeliveredImage, Delivery, FailureKind, Job, ProgressView } from '../jobs/types.ts';
 import { t } from './i18n.ts';
-import { NO_MENTIONS, failureBody, imageFileName, progressBody, resultBody, withheldBody } from './messages.ts';
+import { failureBody, imageFileName, progressBody, resultBody, textBody, uploadLimitBody, withheldBody } from './messages.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -75,7 +75,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     if (!job.messageId) return;
     try {
       await deps.rest.patch(Routes.channelMessage(job.channelId, job.messageId), {
-        body: { content: t(job.locale, 'late.retired'), embeds: [], components: [], allowed_mentions: NO_MENTIONS },
+        body: textBody(t(job.locale, 'late.retired')),
       });
     } catch (err) {
       deps.logger.debug({ jobId: job.id, err }, 'could not retire the stale reply');
@@ -90,12 +90,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
 
     async deliver(job: Job, image: DeliveredImage) {
       const limit = deps.uploadLimit(job.guildId);
-      if (image.bytes.length > limit) {
-        const size = (image.bytes.length / MIB).toFixed(1);
-        const content = `❌ ${t(job.locale, 'error.upload_limit', { size, limit: Math.floor(limit / MIB) })}`;
-        await finalMessage(job, { content, embeds: [], components: [], allowed_mentions: NO_MENTIONS });
-        return;
-      }
+      if (image.bytes.length > limit) return finalMessage(job, uploadLimitBody(job, image.bytes.length, limit));
       const fileName = imageFileName(job, image.extension);
       job.fileName = fileName;
       await finalMessage(job, resultBody(job, fileName, now()), [{ name: fileName, data: Buffer.from(image.bytes), contentType: image.contentType }]);

@@ -35,8 +35,14 @@ export function progressContent(locale: string, view: ProgressView): string {
   }
 }
 
+/** A message of text alone: replaces whatever embed, buttons or pings an earlier state had. */
+export const textBody = (content: string) => ({ content, embeds: [], components: [], allowed_mentions: NO_MENTIONS });
+
+/** A status line followed by the prompt, quoted on one line, so people see which request it is about. */
+const aboutPrompt = (job: Job, line: string) => `${line}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`;
+
 export function progressBody(job: Job, view: ProgressView) {
-  return { content: `${progressContent(job.locale, view)}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, allowed_mentions: NO_MENTIONS };
+  return { content: aboutPrompt(job, progressContent(job.locale, view)), allowed_mentions: NO_MENTIONS };
 }
 
 export function failureText(locale: string, kind: FailureKind, reason?: string): string {
@@ -45,7 +51,7 @@ export function failureText(locale: string, kind: FailureKind, reason?: string):
 }
 
 export function failureBody(job: Job, error: { kind: FailureKind; reason?: string }) {
-  return { content: `❌ ${failureText(job.locale, error.kind, error.reason)}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, embeds: [], components: [], allowed_mentions: NO_MENTIONS };
+  return textBody(aboutPrompt(job, `❌ ${failureText(job.locale, error.kind, error.reason)}`));
 }
 
 export function refusalText(locale: string, refusal: Refusal): string {
@@ -105,7 +111,13 @@ export function resultBody(job: Job, fileName: string, now: number) {
 }
 
 export function withheldBody(job: Job) {
-  return { content: `${t(job.locale, 'result.withheld')}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`, embeds: [], components: [], allowed_mentions: NO_MENTIONS };
+  return textBody(aboutPrompt(job, t(job.locale, 'result.withheld')));
+}
+
+/** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
+export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
+  const mib = 1024 * 1024;
+  return textBody(`❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`);
 }
 
 export function sizeFormatText(locale: string, input: string): string {

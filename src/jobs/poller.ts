@@ -42,13 +42,14 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   const deadlineSignal = AbortSignal.timeout(Math.max(0, o.deadline - now()));
   const signal = o.signal ? AbortSignal.any([o.signal, deadlineSignal]) : deadlineSignal;
   const timedOut = () => new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+  /** What to report for `e`: the caller's cancel, then the deadline, win over what the abort broke. */
+  const stoppedBy = (e: unknown) =>
+    o.signal?.aborted ? new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e }) : deadlineSignal.aborted ? timedOut() : e;
   const guard = async (wait: () => Promise<void>) => {
     try {
       await wait();
     } catch (e) {
-      if (o.signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
-      if (deadlineSignal.aborted) throw timedOut();
-      throw e;
+      throw stoppedBy(e);
     }
   };
   for (;;) {
@@ -65,9 +66,7 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
       result = await o.client.getResult(taskId, { signal });
     } catch (e) {
       if (e instanceof PpinfraError && e.kind === 'task_not_found' && now() - o.submittedAt < NOT_FOUND_GRACE_MS) continue;
-      if (o.signal?.aborted) throw new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e });
-      if (deadlineSignal.aborted) throw timedOut();
-      throw e;
+      throw stoppedBy(e);
     }
     if (result.status === 'succeed') return { ...result, polls };
     if (result.status === 'failed') {
