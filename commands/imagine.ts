@@ -76,6 +76,7 @@ async function startJob(
   const missing = missingPermissions(interaction.appPermissions);
   if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
   const channel = interaction.channel;
+  const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
   const request: JobRequest = {
     ...input,
     userId: interaction.user.id,
@@ -85,6 +86,7 @@ async function startJob(
     // A thread inherits its parent's age restriction; unknown counts as not age-restricted.
     channelNsfw: Boolean(channel && ('nsfw' in channel ? channel.nsfw : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw)),
     locale,
+    ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
   };
   const reservation = ctx.jobs.reserve(request);
   if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);

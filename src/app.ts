@@ -10,8 +10,11 @@ import { createRateLimiter } from './jobs/limiter.ts';
 import { createLimits } from './jobs/limits.ts';
 import { createJobService } from './jobs/service.ts';
 import { createJobStore } from './jobs/store.ts';
+import { createReviewService, createImageStash } from './moderation/review.ts';
+import { createGuildSettingsStore } from './moderation/settings.ts';
+import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
-import { openStorage } from './storage.ts';
+import { openSharedState, openStorage } from './storage.ts';
 
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
@@ -20,7 +23,15 @@ import { openStorage } from './storage.ts';
 export async function startApp(config: Config, logger: Logger) {
   const jobsKv = openStorage(config.storageUrl, 'jobs');
   const statsKv = openStorage(config.storageUrl, 'stats');
+  const settingsKv = openStorage(config.storageUrl, 'settings');
+  const imagesKv = openStorage(config.storageUrl, 'images');
+  const shared = openSharedState(config.storageUrl);
   const store = createJobStore(jobsKv);
+  const settings = createGuildSettingsStore(settingsKv, {
+    reviewChannelId: config.reviewChannelId,
+    userHourlyQuota: config.limits.userHourlyQuota,
+    guildDailyBudget: config.limits.guildDailyBudget,
+  });
   const estimator = createDurationEstimator({ store: statsKv });
   await estimator.load();
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
@@ -42,25 +53,48 @@ export async function startApp(config: Config, logger: Logger) {
     uploadLimit: (guildId) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined),
     logger: logger.child({ component: 'delivery' }),
   });
+  const review = createReviewService({
+    store,
+    state: shared,
+    stash: createImageStash(imagesKv),
+    settings,
+    desk: createDiscordReviewDesk({
+      rest: bot.client.rest,
+      guildLocale: (guildId) => (guildId && bot.client.guilds.cache.get(guildId)?.preferredLocale) || 'en-US',
+      logger: logger.child({ component: 'review' }),
+    }),
+    delivery,
+    // Discord's CDN, with the same byte cap and retries as the API's images (and no API key).
+    fetchImage: async (url) => {
+      const { bytes, contentType } = await client.download(url, { maxBytes: config.generation.imageMaxBytes });
+      return { bytes, contentType, extension: /^image\/(\w+)/.exec(contentType)?.[1] ?? 'jpeg' };
+    },
+    logger: logger.child({ component: 'review' }),
+  });
   const jobs = createJobService({
     client,
     store,
     delivery,
+    moderation: review,
     estimator,
     limits,
     pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
     settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
     logger: logger.child({ component: 'jobs' }),
   });
-  route = createRouter({ commands, ctx: { jobs, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
+  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
 
   await bot.login();
   const resumed = await jobs.resume();
-  logger.info({ commands: [...commands.keys()], resumed, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
+  const reviewsRouted = await review.resume();
+  logger.info({ commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
 
   return {
     bot,
     jobs,
+    review,
+    settings,
+    shared,
     store,
     /** Pauses jobs (they resume on the next start), then closes Discord, HTTP and storage. */
     async stop() {
@@ -68,7 +102,7 @@ export async function startApp(config: Config, logger: Logger) {
       await bot.destroy();
       await client.close();
       await quotaWrites;
-      await Promise.all([jobsKv.disconnect(), statsKv.disconnect()]);
+      await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);
     },
   };
 }

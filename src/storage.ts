@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis from '@keyv/redis';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from './shared-state.ts';
 
 /** `memory://` is one map per process, shared like a server would be, gone when the process ends. */
 const MEMORY = new Map<string, unknown>();
@@ -24,4 +25,10 @@ export function openStorage(storageUrl: string, namespace: string): Keyv {
 /** `sqlite://./data/x.sqlite` is relative to the working directory; `sqlite:///abs/x.sqlite` absolute. */
 export function sqlitePath(storageUrl: string): string {
   return resolve(storageUrl.replace(/^sqlite:\/\//, ''));
+}
+
+/** Atomic claims and sets on the same backend: Redis commands, or serialised Keyv operations for one process. */
+export function openSharedState(storageUrl: string): SharedState {
+  if (/^rediss?:\/\//.test(storageUrl)) return createRedisSharedState(storageUrl);
+  return createLocalSharedState(openStorage(storageUrl, 'shared'));
 }

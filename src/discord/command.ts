@@ -4,14 +4,21 @@ import type {
   ChatInputCommandInteraction,
   SlashCommandBuilder,
   SlashCommandOptionsOnlyBuilder,
+  SlashCommandSubcommandsOnlyBuilder,
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { JobService } from '../jobs/service.ts';
+import type { ReviewService } from '../moderation/review.ts';
+import type { GuildSettingsStore } from '../moderation/settings.ts';
 import type { ButtonAction } from './custom-id.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
 export interface BotContext {
   jobs: JobService;
+  /** Moderator review of flagged and reported images. */
+  review: ReviewService;
+  /** Per-guild settings (`/imagine-settings`), shared through the store. */
+  settings: GuildSettingsStore;
   logger: Logger;
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
 }
@@ -21,7 +28,7 @@ export type Outcome = string | void;
 
 /** One module per slash command in `commands/`, as in the discord.js guide. */
 export interface Command {
-  data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder;
+  data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder;
   execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome>;
   autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<Outcome>;
   /** Button handlers this command owns, by the action in the custom id. */

@@ -3,7 +3,7 @@
  * messages keep working after a restart or an upgrade: `qi1:<action>:<jobId>`.
  */
 const PREFIX = 'qi1';
-export const ACTIONS = ['regen', 'del'] as const;
+export const ACTIONS = ['regen', 'del', 'report', 'approve', 'reject', 'remove', 'keep'] as const;
 export type ButtonAction = (typeof ACTIONS)[number];
 
 export const encodeCustomId = (action: ButtonAction, jobId: string) => `${PREFIX}:${action}:${jobId}`;

@@ -1,8 +1,8 @@
 import { DiscordAPIError, Routes, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { DeliveredImage, Delivery, FailureKind, Job, ProgressView } from '../jobs/types.ts';
+import type { DeliveredImage, Delivery, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
 import { t } from './i18n.ts';
-import { failureBody, imageFileName, progressBody, resultBody, textBody, uploadLimitBody, withheldBody } from './messages.ts';
+import { failureBody, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody } from './messages.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -40,31 +40,32 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     return message.id;
   }
 
-  async function postInChannel(job: Job, body: Body, files?: RawFile[]): Promise<void> {
+  async function postInChannel(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
     const mention = { ...body, content: [t(job.locale, 'late.fallback', { user: `<@${job.userId}>` }), body.content].filter(Boolean).join('\n') };
-    await deps.rest.post(Routes.channelMessages(job.channelId), {
+    const message = (await deps.rest.post(Routes.channelMessages(job.channelId), {
       body: {
         ...mention,
         allowed_mentions: { parse: [], users: [job.userId] },
         ...(job.messageId ? { message_reference: { message_id: job.messageId, fail_if_not_exists: false } } : {}),
       },
       files,
-    });
+    })) as { id?: string };
+    return message.id;
   }
 
-  /** Final messages must reach the user even when the interaction token is gone. */
-  async function finalMessage(job: Job, body: Body, files?: RawFile[]): Promise<void> {
+  /** Final messages must reach the user even when the interaction token is gone. Returns the message's id. */
+  async function finalMessage(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
     if (tokenAlive(job)) {
       try {
-        await editOriginal(job, body, files);
-        return;
+        return (await editOriginal(job, body, files)) ?? job.messageId;
       } catch (e) {
         if (!(e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code))) throw e;
         deps.logger.info({ jobId: job.id, code: e.code }, 'interaction token expired; posting in the channel instead');
       }
     }
-    await postInChannel(job, body, files);
+    const id = await postInChannel(job, body, files);
     await retireStaleReply(job);
+    return id;
   }
 
   /**
@@ -88,16 +89,22 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       return editOriginal(job, progressBody(job, view));
     },
 
-    async deliver(job: Job, image: DeliveredImage) {
+    async deliver(job: Job, image: DeliveredImage, options: { spoiler?: boolean } = {}) {
+      const spoiler = options.spoiler ?? false;
       const limit = deps.uploadLimit(job.guildId);
-      if (image.bytes.length > limit) return finalMessage(job, uploadLimitBody(job, image.bytes.length, limit));
-      const fileName = imageFileName(job, image.extension);
+      if (image.bytes.length > limit) {
+        await finalMessage(job, uploadLimitBody(job, image.bytes.length, limit));
+        return;
+      }
+      const fileName = spoiler ? spoilerName(imageFileName(job, image.extension)) : imageFileName(job, image.extension);
       job.fileName = fileName;
-      await finalMessage(job, resultBody(job, fileName, now()), [{ name: fileName, data: Buffer.from(image.bytes), contentType: image.contentType }]);
+      const file = { name: fileName, data: Buffer.from(image.bytes), contentType: image.contentType };
+      const messageId = await finalMessage(job, resultBody(job, fileName, now(), spoiler), [file]);
+      if (messageId) job.published = { channelId: job.channelId, messageId, spoiler };
     },
 
-    async withhold(job: Job) {
-      await finalMessage(job, withheldBody(job));
+    async notice(job: Job, notice: Notice) {
+      await finalMessage(job, noticeBody(job, notice));
     },
 
     async fail(job: Job, error: { kind: FailureKind; reason?: string }) {

@@ -1,9 +1,9 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Refusal } from '../jobs/limits.ts';
-import type { FailureKind, Job, ProgressView } from '../jobs/types.ts';
+import type { FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
 import { SIZE_PRESETS, displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
-import { t } from './i18n.ts';
+import { t, type MessageKey } from './i18n.ts';
 
 /**
  * Pure builders from outcomes to Discord message bodies (raw API shape, so the delivery can
@@ -72,17 +72,31 @@ export function imageFileName(job: Pick<Job, 'prompt' | 'id'>, extension: string
   return `qwen-image-${slug ? `${slug}-` : ''}${job.id}.${ext}`;
 }
 
+type ActionStyle = ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Success | ButtonStyle.Danger;
+
+export const button = (style: ActionStyle, label: string, emoji: string, customId: string): APIButtonComponent => ({
+  type: ComponentType.Button,
+  style,
+  label,
+  emoji: { name: emoji },
+  custom_id: customId,
+});
+
 export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
   return [
     {
       type: ComponentType.ActionRow,
       components: [
-        { type: ComponentType.Button, style: ButtonStyle.Primary, label: t(job.locale, 'button.regenerate'), emoji: { name: '🔁' }, custom_id: encodeCustomId('regen', job.id) },
-        { type: ComponentType.Button, style: ButtonStyle.Secondary, label: t(job.locale, 'button.delete'), emoji: { name: '🗑️' }, custom_id: encodeCustomId('del', job.id) },
+        button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
       ],
     },
   ];
 }
+
+/** Discord blurs an attachment whose name starts with SPOILER_; an embed image is never blurred. */
+export const spoilerName = (fileName: string) => `SPOILER_${fileName}`;
 
 export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
   const seconds = ((job.completedAt ?? now) - (job.submittedAt ?? job.createdAt)) / 1000;
@@ -100,18 +114,31 @@ export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
   };
 }
 
-export function resultBody(job: Job, fileName: string, now: number) {
+/**
+ * The finished image. Behind a spoiler it is a blurred attachment with a content warning, and
+ * the embed shows no image (embeds cannot be blurred).
+ */
+export function resultBody(job: Job, fileName: string, now: number, spoiler = false) {
+  const embed = resultEmbed(job, fileName, now);
+  if (spoiler) delete embed.image;
   return {
-    content: '',
-    embeds: [resultEmbed(job, fileName, now)],
+    content: spoiler ? `⚠️ ${t(job.locale, 'result.content_warning')}` : '',
+    embeds: [embed],
     components: resultButtons(job),
     attachments: [{ id: 0, filename: fileName }],
     allowed_mentions: NO_MENTIONS,
   };
 }
 
-export function withheldBody(job: Job) {
-  return textBody(aboutPrompt(job, t(job.locale, 'result.withheld')));
+const NOTICES: Record<Notice, MessageKey> = {
+  awaiting_review: 'notice.awaiting_review',
+  no_reviewer: 'notice.no_reviewer',
+  rejected: 'notice.rejected',
+};
+
+/** Where a withheld image stands, for the requester: text only, no image, no preview. */
+export function noticeBody(job: Job, notice: Notice) {
+  return textBody(aboutPrompt(job, t(job.locale, NOTICES[notice])));
 }
 
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */

@@ -8,10 +8,13 @@ export const REQUIRED_PERMISSIONS = {
   'Embed Links': PermissionFlagsBits.EmbedLinks,
 } as const;
 
-/** The bot's missing permissions in the channel of an interaction, by their names in Discord's UI. */
-export function missingPermissions(appPermissions: Readonly<PermissionsBitField> | null): string[] {
+/** What the bot needs in a review channel: what a result needs, and the history to find its review messages again. */
+export const REVIEW_CHANNEL_PERMISSIONS = { ...REQUIRED_PERMISSIONS, 'Read Message History': PermissionFlagsBits.ReadMessageHistory } as const;
+
+/** The bot's missing permissions in the channel of an interaction (or of `required`), by their names in Discord's UI. */
+export function missingPermissions(appPermissions: Readonly<PermissionsBitField> | null, required: Record<string, bigint> = REQUIRED_PERMISSIONS): string[] {
   if (!appPermissions) return [];
-  return Object.entries(REQUIRED_PERMISSIONS)
+  return Object.entries(required)
     .filter(([, bit]) => !appPermissions.has(bit, false))
     .map(([name]) => name);
 }

@@ -14,8 +14,11 @@ const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 export interface Limits {
-  /** A refusal, or null when `userId` in `guildId` may start a job with `queued` jobs waiting. */
-  check(userId: string, guildId: string | null, queued: number): Refusal | null;
+  /**
+   * A refusal, or null when `userId` in `guildId` may start a job with `queued` jobs waiting.
+   * `caps` are the guild's own, lower, quota and budget (`/imagine-settings limits`).
+   */
+  check(userId: string, guildId: string | null, queued: number, caps?: GuildCaps): Refusal | null;
   /** Counts a job against the user's concurrency and quotas. */
   /** `quota: false` re-attaches a job resumed after a restart, already counted before. */
   take(userId: string, guildId: string | null, options?: { quota: boolean }): void;
@@ -27,6 +30,11 @@ export interface Limits {
   /** The quota windows as plain data, to persist across restarts; `restore` takes them back. */
   snapshot(): QuotaSnapshot;
   restore(snapshot: unknown): void;
+}
+
+export interface GuildCaps {
+  userHourlyQuota: number;
+  guildDailyBudget: number;
 }
 
 export interface QuotaSnapshot {
@@ -58,14 +66,17 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
   const changed = () => onQuotaChange?.(snapshot());
 
   return {
-    check(userId, guildId, queued) {
+    check(userId, guildId, queued, caps) {
       if (coolUntil > now()) return { kind: 'api_cooling', retryAt: coolUntil };
       if ((running.get(userId) ?? 0) >= settings.userMaxConcurrent) return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
+      const hourly = Math.min(caps?.userHourlyQuota ?? Infinity, settings.userHourlyQuota);
       const hour = recent(userStarts, userId, HOUR_MS);
-      if (hour.length >= settings.userHourlyQuota) return { kind: 'user_hourly', limit: settings.userHourlyQuota, retryAt: hour[0]! + HOUR_MS };
+      // The window may hold more starts than a lowered cap: the retry time is when it drops below.
+      if (hour.length >= hourly) return { kind: 'user_hourly', limit: hourly, retryAt: hour[hour.length - hourly]! + HOUR_MS };
       if (guildId) {
+        const daily = Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
         const day = recent(guildStarts, guildId, DAY_MS);
-        if (day.length >= settings.guildDailyBudget) return { kind: 'guild_daily', limit: settings.guildDailyBudget, retryAt: day[0]! + DAY_MS };
+        if (day.length >= daily) return { kind: 'guild_daily', limit: daily, retryAt: day[day.length - daily]! + DAY_MS };
       }
       if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
       return null;

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.ts';
-import { decide } from '../moderation/policy.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { DurationEstimator } from './estimator.ts';
@@ -9,7 +8,7 @@ import type { Limits, Refusal } from './limits.ts';
 import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
-import type { Delivery, FailureKind, Job, JobRequest, JobState, ReplyTarget } from './types.ts';
+import type { Delivery, FailureKind, Job, JobRequest, JobState, Moderation, ReplyTarget } from './types.ts';
 
 export interface JobSettings {
   timeoutMs: number;
@@ -24,6 +23,7 @@ export interface JobServiceDeps {
   client: PpinfraClient;
   store: JobStore;
   delivery: Delivery;
+  moderation: Moderation;
   estimator: DurationEstimator;
   limits: Limits;
   pollLimiter: RateLimiter;
@@ -148,14 +148,16 @@ export function createJobService(deps: JobServiceDeps): JobService {
       const image = result.images[0]!;
       const { bytes, contentType } = await client.download(image.url, { maxBytes: settings.imageMaxBytes, signal });
       await progress.stop();
-      if (decide({ flagged: image.nsfw, channelNsfw: job.channelNsfw }) === 'hold') {
-        await delivery.withhold(job);
+      const delivered = { bytes, contentType, extension: image.type || 'jpeg' };
+      job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
+      const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
+      if (verdict === 'review') {
         job.finishedAt = now();
-        await save(job, 'held');
-        log.warn({ taskId: job.taskId }, 'flagged image withheld');
+        await deps.moderation.hold(job, delivered);
+        log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
         return;
       }
-      await delivery.deliver(job, { bytes, contentType, extension: image.type || 'jpeg' });
+      await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
       job.finishedAt = now();
       await save(job, 'delivered');
       log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
@@ -185,7 +187,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
   return {
     reserve(request) {
-      const refusal = limits.check(request.userId, request.guildId, waiting.length);
+      const refusal = limits.check(request.userId, request.guildId, waiting.length, request.caps);
       if (refusal) return { ok: false, refusal };
       limits.take(request.userId, request.guildId);
       const ticket = { id: newId(), request, seq: nextSeq++ };

@@ -15,7 +15,7 @@ export interface JobStore {
   listActive(): Promise<Job[]>;
 }
 
-/** Finished jobs are kept a week so Regenerate and Delete still work on older messages. */
+/** Finished jobs are kept a week so Regenerate, Delete and Report still work on older messages. */
 const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 const ACTIVE_INDEX = 'active';
 
@@ -37,7 +37,9 @@ export function createJobStore(kv: KeyValue): JobStore {
   return {
     async save(job) {
       const terminal = TERMINAL_STATES.has(job.state);
-      await kv.set(`job:${job.id}`, job, terminal ? FINISHED_TTL_MS : undefined);
+      // A held image waiting for a moderator must not expire before someone decides.
+      const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
+      await kv.set(`job:${job.id}`, job, terminal && !awaitingModerator ? FINISHED_TTL_MS : undefined);
       await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
     async get(id) {

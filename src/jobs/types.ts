@@ -1,4 +1,5 @@
 import type { PpinfraErrorKind } from '../ppinfra/errors.ts';
+import type { GuildCaps } from './limits.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
@@ -10,7 +11,7 @@ export type JobState =
   | 'polling' // the API has a task id
   | 'delivering'
   | 'delivered'
-  | 'held' // flagged image withheld from a channel that is not age-restricted
+  | 'held' // flagged image withheld until a moderator decides (see `review`)
   | 'failed';
 
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['delivered', 'held', 'failed']);
@@ -36,6 +37,8 @@ export interface JobRequest {
   locale: string;
   /** Set when a Regenerate button started this job. */
   regenerateOf?: string;
+  /** The guild's own quota and budget when it set lower ones than the operator's. */
+  caps?: GuildCaps;
 }
 
 export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal';
@@ -55,6 +58,45 @@ export interface Job extends JobRequest {
   error?: { kind: FailureKind; reason?: string };
   /** File name the image was delivered as. */
   fileName?: string;
+  /** Where the image was published (the deferred reply, or a channel message after the token expired). */
+  published?: { channelId: string; messageId: string; spoiler: boolean };
+  /** The API's NSFW signals for the image, raw, for the reviewer. */
+  nsfw?: NsfwFlags;
+  /** The moderator review of a flagged image. */
+  review?: Review;
+  /** The moderator review of a member's report about the published image. */
+  report?: Review;
+}
+
+export interface NsfwFlags {
+  flagged: boolean;
+  /** `extra.has_nsfw_contents` as the API sent it. */
+  hasNsfwContents: unknown;
+  /** The image's `nsfw_detection_result` as the API sent it. */
+  detectionResult: unknown;
+}
+
+export type ReviewKind = 'flag' | 'report';
+export type ReviewDecision = 'approve' | 'reject' | 'remove' | 'keep';
+
+/** Who decided what, when: stored once per review (the first click wins) and logged. */
+export interface AuditRecord {
+  jobId: string;
+  guildId: string | null;
+  review: ReviewKind;
+  decision: ReviewDecision;
+  moderatorId: string;
+  moderatorName: string;
+  at: number;
+}
+
+export interface Review {
+  status: 'pending' | 'decided';
+  createdAt: number;
+  /** The review message, once posted in a review channel. */
+  channelId?: string;
+  messageId?: string;
+  decision?: AuditRecord;
 }
 
 /** What the deferred message shows while a job runs. */
@@ -71,6 +113,9 @@ export interface DeliveredImage {
   extension: string;
 }
 
+/** What the requester's message says about a flagged image that is not shown. */
+export type Notice = 'awaiting_review' | 'no_reviewer' | 'rejected';
+
 /**
  * The port through which the job service reports to people. The Discord implementation lives
  * in `src/discord/delivery.ts`; the service never imports discord.js.
@@ -78,8 +123,22 @@ export interface DeliveredImage {
 export interface Delivery {
   /** Show progress; returns the message id when it learns it. */
   progress(job: Job, view: ProgressView): Promise<string | undefined>;
-  deliver(job: Job, image: DeliveredImage): Promise<void>;
-  /** A flagged image withheld until moderation ([5 of 6]) lands. */
-  withhold(job: Job): Promise<void>;
+  /** Publishes the image for the requester; `spoiler` hides it behind a content warning. */
+  deliver(job: Job, image: DeliveredImage, options?: { spoiler?: boolean }): Promise<void>;
+  /** Tells the requester where a withheld image stands; no image, no preview. */
+  notice(job: Job, notice: Notice): Promise<void>;
   fail(job: Job, error: { kind: FailureKind; reason?: string }): Promise<void>;
+}
+
+/** What becomes of a finished image: shown, shown behind a spoiler, or held for a moderator. */
+export type Verdict = 'deliver' | 'spoiler' | 'review';
+
+/**
+ * The port to moderation (`src/moderation/review.ts`): the guild's policy for flagged images,
+ * and the hold that sends one to review.
+ */
+export interface Moderation {
+  verdict(job: Job): Promise<Verdict>;
+  /** Withholds the image, tells the requester, sends it to review; saves the job as `held`. */
+  hold(job: Job, image: DeliveredImage): Promise<void>;
 }

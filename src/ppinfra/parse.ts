@@ -15,6 +15,8 @@ export interface ResultImage {
   ttlSeconds: number | null;
   /** Flagged by the API's NSFW detection; conservative, see `isFlagged`. */
   nsfw: boolean;
+  /** The raw signals behind `nsfw`, kept for the moderator who reviews the image. */
+  nsfwSignals: { hasNsfwContents: unknown; detectionResult: unknown };
 }
 
 export interface TaskResult {
@@ -75,6 +77,7 @@ export function parseTaskResult(body: unknown, requestedTaskId: string): TaskRes
       type: text(image.image_type) || 'jpeg',
       ttlSeconds: num(image.image_url_ttl) > 0 ? num(image.image_url_ttl) : null,
       nsfw: isFlagged(image, index, flags),
+      nsfwSignals: { hasNsfwContents: flags[index] ?? null, detectionResult: image.nsfw_detection_result ?? null },
     }))
     .filter((image) => /^https?:\/\//.test(image.url));
   if (status === 'succeed' && images.length === 0) {

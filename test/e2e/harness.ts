@@ -1,5 +1,6 @@
 // The whole bot (src/app.ts, as `npm start` builds it) against the fake Discord and the fake
 // PPInfra, with real SQLite storage in a temporary folder.
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ export interface BotHarness {
   app: Awaited<ReturnType<typeof startApp>>;
   /** Parsed log lines the bot wrote. */
   logs: Record<string, unknown>[];
+  /** Resolves with the first log line (already written or to come) that matches. */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   rawLogs: string[];
   env: Record<string, string>;
   storageUrl: string;
@@ -56,11 +59,14 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
   await stats.disconnect();
 
   const rawLogs: string[] = [];
+  const logged = new EventEmitter().setMaxListeners(0);
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
       rawLogs.push(String(chunk));
-      logs.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      const line = JSON.parse(String(chunk)) as Record<string, unknown>;
+      logs.push(line);
+      logged.emit('line', line);
       done();
     },
   });
@@ -84,6 +90,17 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
     api,
     app: await boot(),
     logs,
+    waitForLog: (predicate) =>
+      new Promise((resolve) => {
+        const seen = logs.find(predicate);
+        if (seen) return resolve(seen);
+        const check = (line: Record<string, unknown>) => {
+          if (!predicate(line)) return;
+          logged.off('line', check);
+          resolve(line);
+        };
+        logged.on('line', check);
+      }),
     rawLogs,
     env,
     storageUrl,

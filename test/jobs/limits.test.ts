@@ -56,6 +56,19 @@ describe('limits', () => {
     expect(limits.check('e', 'other-guild', 0)).toBeNull();
   });
 
+  it('applies a guild’s lower quota and budget, never a higher one, with the right retry time', () => {
+    const { limits, advance, now } = setup();
+    for (let i = 0; i < 2; i++) {
+      limits.take('u', 'g');
+      limits.release('u', 'g', false);
+      advance(60_000);
+    }
+    const second = now() - 60_000;
+    expect(limits.check('u', 'g', 0, { userHourlyQuota: 1, guildDailyBudget: 10 })).toEqual({ kind: 'user_hourly', limit: 1, retryAt: second + 3_600_000 });
+    expect(limits.check('u', 'g', 0, { userHourlyQuota: 100, guildDailyBudget: 100 })).toBeNull();
+    expect(limits.check('v', 'g', 0, { userHourlyQuota: 100, guildDailyBudget: 2 })).toMatchObject({ kind: 'guild_daily', limit: 2 });
+  });
+
   it('restores quota windows from a snapshot, and does not count a resumed job twice', () => {
     const { limits, now } = setup();
     const saved: unknown[] = [];
@@ -96,18 +109,20 @@ describe('limits', () => {
 
 describe('moderation policy', () => {
   it.each([
-    [false, false, 'deliver'],
-    [false, true, 'deliver'],
-    [true, true, 'deliver'],
-    [true, false, 'hold'],
-  ] as const)('flagged %s in an age-restricted channel %s -> %s', (flagged, channelNsfw, decision) => {
-    expect(decide({ flagged, channelNsfw })).toBe(decision);
+    [false, false, 'spoiler', 'deliver'],
+    [false, true, 'review', 'deliver'],
+    [true, false, 'spoiler', 'review'],
+    [true, false, 'review', 'review'],
+    [true, true, 'spoiler', 'spoiler'],
+    [true, true, 'review', 'review'],
+  ] as const)('flagged %s, age-restricted channel %s, guild policy %s -> %s', (flagged, channelNsfw, nsfwChannels, verdict) => {
+    expect(decide({ flagged, channelNsfw, nsfwChannels })).toBe(verdict);
   });
 });
 
 describe('button custom ids', () => {
   it('round-trips and rejects anything else', () => {
     expect(parseCustomId(encodeCustomId('regen', 'abc123'))).toEqual({ action: 'regen', jobId: 'abc123' });
-    for (const bad of ['qi0:regen:abc', 'qi1:nuke:abc', 'qi1:del:', 'qi1:del:a:b', 'qi1:del:a b', 'random']) expect(parseCustomId(bad)).toBeNull();
+    for (const bad of ['qi0:regen:abc', 'qi1:nuke:abc', 'qi1:approve', 'qi1:del:', 'qi1:del:a:b', 'qi1:del:a b', 'random']) expect(parseCustomId(bad)).toBeNull();
   });
 });

@@ -24,7 +24,7 @@ const delivery: Delivery = {
     return undefined;
   },
   async deliver() {},
-  async withhold() {},
+  async notice() {},
   async fail() {},
 };
 
@@ -54,6 +54,7 @@ beforeEach(async () => {
     client,
     store: createJobStore(createMemoryKeyValue()),
     delivery,
+    moderation: { verdict: async () => 'deliver', hold: async () => undefined },
     estimator: createDurationEstimator(),
     limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),

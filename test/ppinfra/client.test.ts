@@ -171,7 +171,7 @@ describe('happy path', () => {
     await fake.waitFor('task-completed', (t: FakeTask) => t.id === id);
 
     expect(done.status).toBe('succeed');
-    expect(done.images).toEqual([{ url: fake.tasks.get(id)!.imageUrl, type: 'jpeg', ttlSeconds: null, nsfw: false }]);
+    expect(done.images).toEqual([{ url: fake.tasks.get(id)!.imageUrl, type: 'jpeg', ttlSeconds: null, nsfw: false, nsfwSignals: { hasNsfwContents: null, detectionResult: null } }]);
     const polls = fake.requests.filter((r) => r.route === 'result');
     expect(polls).toHaveLength(3);
     expect(polls.every((r) => r.method === 'GET' && r.query.task_id === id && r.authOk)).toBe(true);
@@ -626,7 +626,7 @@ describe('lenient parsing through the wire', () => {
     const task = await completedTask(script);
     const result = await makeClient().getResult(task.id);
     expect(result).toMatchObject({ status: 'succeed', etaSeconds: 0, progressPercent: 0 });
-    expect(result.images).toEqual([{ url: task.imageUrl, type: 'jpeg', nsfw: false, ...expected }]);
+    expect(result.images).toEqual([{ url: task.imageUrl, type: 'jpeg', nsfw: false, nsfwSignals: { hasNsfwContents: null, detectionResult: null }, ...expected }]);
   });
 
   it.each([true, false, undefined])('reads a running task without arrays (numericAsNumbers %s)', async (numericAsNumbers) => {
@@ -637,10 +637,11 @@ describe('lenient parsing through the wire', () => {
     expect(result).toMatchObject({ status: 'processing', images: [], etaSeconds: 0, progressPercent: 0 });
   });
 
-  it('marks a flagged image as nsfw', async () => {
+  it('marks a flagged image as nsfw and keeps the raw signals for the reviewer', async () => {
     const task = await completedTask({ nsfw: true });
     const result = await makeClient().getResult(task.id);
     expect(result.images[0]!.nsfw).toBe(true);
+    expect(result.images[0]!.nsfwSignals).toEqual({ hasNsfwContents: true, detectionResult: { valid: true, confidence: 0.97 } });
   });
 
   it('reports a plain FAILED task with its reason (the caller decides)', async () => {

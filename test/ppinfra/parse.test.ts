@@ -9,7 +9,7 @@ describe('parseTaskResult', () => {
     const body = envelope({ task_id: 't1', task_type: 'QWEN_IMAGE_TEXT_TO_IMAGE', status: 'TASK_STATUS_SUCCEED', reason: '', eta: 0, progress_percent: 0 }, { images: [image()] });
     expect(parseTaskResult(body, 't1')).toEqual({
       taskId: 't1', status: 'succeed', rawStatus: 'TASK_STATUS_SUCCEED', reason: '', etaSeconds: 0, progressPercent: 0,
-      images: [{ url: 'https://cdn.example/a.jpeg', type: 'jpeg', ttlSeconds: null, nsfw: false }],
+      images: [{ url: 'https://cdn.example/a.jpeg', type: 'jpeg', ttlSeconds: null, nsfw: false, nsfwSignals: { hasNsfwContents: null, detectionResult: null } }],
     });
   });
 

@@ -1,0 +1,113 @@
+import {
+  InteractionContextType,
+  MessageFlags,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+} from 'discord.js';
+import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
+import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
+import { NO_MENTIONS, safeText } from '../src/discord/messages.ts';
+import { isModerator } from '../src/discord/moderators.ts';
+import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
+import type { ReviewDecision, ReviewKind } from '../src/jobs/types.ts';
+import type { ReportResult } from '../src/moderation/review.ts';
+
+/** How many pending reviews one answer lists (Discord caps a message at 2000 characters). */
+const LIST_MAX = 15;
+
+export const data = new SlashCommandBuilder()
+  .setName('imagine-review')
+  .setDescription(t('en-US', 'command.review.description'))
+  .setDescriptionLocalizations(localizations('command.review.description'))
+  .setContexts(InteractionContextType.Guild)
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageMessages)
+  .addSubcommand((s) =>
+    s.setName('pending').setDescription(t('en-US', 'command.review.pending')).setDescriptionLocalizations(localizations('command.review.pending')),
+  );
+
+const ephemeral = async (interaction: ChatInputCommandInteraction | ButtonInteraction, content: string, outcome: string): Promise<Outcome> => {
+  const message = { content, flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
+  if (interaction.deferred || interaction.replied) await interaction.followUp(message);
+  else await interaction.reply(message);
+  return outcome;
+};
+
+/** `/imagine-review pending`: what still waits in this guild, oldest first, with links. */
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
+  const locale = interaction.locale;
+  if (!interaction.inGuild()) return ephemeral(interaction, t(locale, 'context.guild_only'), 'refused:guild_only');
+  const { moderatorRoleId } = await ctx.settings.get(interaction.guildId);
+  if (!isModerator(interaction, moderatorRoleId)) return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
+  const pending = await ctx.review.pending(interaction.guildId);
+  if (!pending.length) return ephemeral(interaction, t(locale, 'pending.none'), 'pending:0');
+  const lines = pending.slice(0, LIST_MAX).map(({ job, kind, createdAt, channelId, messageId }, i) => {
+    const where = channelId && messageId ? `[${t(locale, 'pending.open')}](${messageLink(job.guildId, channelId, messageId)})` : `*${t(locale, 'pending.unrouted')}*`;
+    const prompt = safeText(job.prompt, 60).replace(/\n/g, ' ');
+    return `${i + 1}. <t:${Math.round(createdAt / 1000)}:R> · ${t(locale, `pending.${kind}`)} · <@${job.userId}> · “${prompt}” · ${where}`;
+  });
+  if (pending.length > LIST_MAX) lines.push(t(locale, 'pending.more', { count: pending.length - LIST_MAX }));
+  return ephemeral(interaction, [t(locale, 'pending.header', { count: pending.length }), ...lines].join('\n'), `pending:${pending.length}`);
+}
+
+/**
+ * Approve, Reject, Remove and Keep. The moderator check comes first, from the interaction's own
+ * permissions and roles; then the click is acknowledged (publishing may take longer than
+ * Discord's 3 seconds) and the review service decides: exactly one click wins.
+ */
+function decisionButton(kind: ReviewKind, decision: ReviewDecision) {
+  return async (interaction: ButtonInteraction, jobId: string, ctx: BotContext): Promise<Outcome> => {
+    const locale = interaction.locale;
+    const { moderatorRoleId } = await ctx.settings.get(interaction.guildId ?? 'dm');
+    if (!isModerator(interaction, moderatorRoleId)) return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
+    await interaction.deferUpdate();
+    const moderator = { id: interaction.user.id, name: interaction.user.username };
+    let result: Awaited<ReturnType<BotContext['review']['decide']>>;
+    try {
+      result = await ctx.review.decide({ jobId, kind, decision, moderator, imageUrl: interaction.message.attachments.first()?.url });
+    } catch (err) {
+      ctx.logger.error({ err, jobId, decision }, 'moderation decision could not be carried out');
+      return ephemeral(interaction, t(locale, 'moderation.failed'), `failed:${decision}`);
+    }
+    if (result.outcome === 'unknown') return ephemeral(interaction, t(locale, 'moderation.unknown'), 'unknown_review');
+    if (result.outcome === 'already') {
+      return ephemeral(interaction, t(locale, 'moderation.already', { decision: decisionLine(result.record, locale) }), `already:${result.record.decision}`);
+    }
+    await interaction.editReply(decidedReviewBody(interaction.message.embeds[0]?.toJSON(), result.record, interaction.guildLocale ?? locale));
+    return `decided:${decision}`;
+  };
+}
+
+const REPORT_TEXT: Record<ReportResult['outcome'], MessageKey> = {
+  sent: 'report.sent',
+  added: 'report.added',
+  already_reported: 'report.already_reported',
+  already_decided: 'report.already_decided',
+  no_reviewer: 'report.no_reviewer',
+  unknown: 'report.unknown',
+};
+
+/** Any member may report a published image, once; the answer is private. */
+async function report(interaction: ButtonInteraction, jobId: string, ctx: BotContext): Promise<Outcome> {
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const attachment = interaction.message.attachments.first();
+  const result = await ctx.review.report({
+    jobId,
+    reporter: { id: interaction.user.id, name: interaction.user.username },
+    message: { channelId: interaction.channelId, messageId: interaction.message.id, imageUrl: attachment?.url, spoiler: attachment?.spoiler ?? false },
+  });
+  const decision = result.outcome === 'already_decided' ? decisionLine(result.record, interaction.locale) : '';
+  await interaction.editReply({ content: t(interaction.locale, REPORT_TEXT[result.outcome], { decision }), allowedMentions: NO_MENTIONS });
+  return `report:${result.outcome}`;
+}
+
+export const buttons: Command['buttons'] = {
+  approve: decisionButton('flag', 'approve'),
+  reject: decisionButton('flag', 'reject'),
+  remove: decisionButton('report', 'remove'),
+  keep: decisionButton('report', 'keep'),
+  report,
+};
+
+export default { data, execute, buttons } satisfies Command;

@@ -1,0 +1,95 @@
+import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
+import type { AuditRecord, Job, ReviewDecision, ReviewKind } from '../jobs/types.ts';
+import { displaySize } from '../ppinfra/size.ts';
+import { encodeCustomId, type ButtonAction } from './custom-id.ts';
+import { t, type MessageKey } from './i18n.ts';
+import { button, NO_MENTIONS, safeText, textBody } from './messages.ts';
+
+/**
+ * Review messages for moderators: the image travels as a spoiler attachment, never in the embed
+ * (an embed image is not blurred). Every mention in them is display only: nobody is pinged.
+ */
+const COLORS = { flag: 0xe67e22, report: 0xe74c3c, approve: 0x2ecc71, keep: 0x2ecc71, reject: 0x95a5a6, remove: 0x95a5a6 } as const;
+
+const BUTTONS: Record<ReviewKind, { action: ButtonAction & ReviewDecision; style: ButtonStyle.Success | ButtonStyle.Danger | ButtonStyle.Secondary; emoji: string; label: MessageKey }[]> = {
+  flag: [
+    { action: 'approve', style: ButtonStyle.Success, emoji: '✅', label: 'review.button.approve' },
+    { action: 'reject', style: ButtonStyle.Danger, emoji: '⛔', label: 'review.button.reject' },
+  ],
+  report: [
+    { action: 'remove', style: ButtonStyle.Danger, emoji: '🗑️', label: 'review.button.remove' },
+    { action: 'keep', style: ButtonStyle.Secondary, emoji: '👍', label: 'review.button.keep' },
+  ],
+};
+
+const DECIDED: Record<ReviewDecision, MessageKey> = {
+  approve: 'review.decided.approve',
+  reject: 'review.decided.reject',
+  remove: 'review.decided.remove',
+  keep: 'review.decided.keep',
+};
+
+export const messageLink = (guildId: string | null, channelId: string, messageId?: string) =>
+  `https://discord.com/channels/${guildId ?? '@me'}/${channelId}${messageId ? `/${messageId}` : ''}`;
+
+const when = (ms: number) => `<t:${Math.round(ms / 1000)}:f>`;
+
+/** The API's raw signals, compact, for the reviewer: they are undocumented, so shown as they came. */
+function flagDetails(job: Job): string {
+  const raw = JSON.stringify({ has_nsfw_contents: job.nsfw?.hasNsfwContents ?? null, nsfw_detection_result: job.nsfw?.detectionResult ?? null });
+  // Inside a code span nothing is markdown or a mention, so only backticks need taking out.
+  const points = [...raw.replace(/`/g, "'")];
+  return `\`${points.length > 900 ? `${points.slice(0, 899).join('')}…` : raw}\``;
+}
+
+export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], locale: string): APIEmbed {
+  const original = kind === 'report' && job.published ? job.published : { channelId: job.channelId, messageId: job.messageId };
+  const fields = [
+    { name: t(locale, 'result.size'), value: displaySize(job.size), inline: true },
+    { name: t(locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
+    { name: t(locale, 'review.field.original'), value: `[${t(locale, 'review.jump')}](${messageLink(job.guildId, original.channelId, original.messageId)}) · <#${job.channelId}>`, inline: true },
+    ...(job.nsfw?.flagged ? [{ name: t(locale, 'review.field.flags'), value: flagDetails(job) }] : []),
+    ...(reporters.length ? [{ name: t(locale, 'review.field.reporters'), value: reporters.map((id) => `<@${id}>`).join(', ').slice(0, 1000) }] : []),
+  ];
+  return {
+    title: t(locale, kind === 'flag' ? 'review.title.flag' : 'review.title.report'),
+    description: safeText(job.prompt, 1500),
+    color: COLORS[kind],
+    fields,
+    footer: { text: `job ${job.id}` },
+    timestamp: new Date(job.finishedAt ?? job.createdAt).toISOString(),
+  };
+}
+
+export function reviewButtons(job: Job, kind: ReviewKind, locale: string): APIActionRowComponent<APIButtonComponent>[] {
+  return [
+    {
+      type: ComponentType.ActionRow,
+      components: BUTTONS[kind].map((b) => button(b.style, t(locale, b.label), b.emoji, encodeCustomId(b.action, job.id))),
+    },
+  ];
+}
+
+export function reviewBody(job: Job, kind: ReviewKind, reporters: string[], locale: string, fileName: string) {
+  return {
+    content: '',
+    embeds: [reviewEmbed(job, kind, reporters, locale)],
+    components: reviewButtons(job, kind, locale),
+    attachments: [{ id: 0, filename: fileName }],
+    allowed_mentions: NO_MENTIONS,
+  };
+}
+
+/** The line that says who decided what and when. */
+export const decisionLine = (record: AuditRecord, locale: string) =>
+  t(locale, DECIDED[record.decision], { moderator: `<@${record.moderatorId}>`, when: when(record.at) });
+
+/** The review message once decided: the outcome, who and when; no buttons left to click. */
+export function decidedReviewBody(current: APIEmbed | undefined, record: AuditRecord, locale: string) {
+  const embed: APIEmbed = { ...(current ?? {}), color: COLORS[record.decision] };
+  embed.fields = [...(current?.fields ?? []), { name: t(locale, 'review.field.decision'), value: decisionLine(record, locale) }];
+  return { embeds: [embed], components: [], allowed_mentions: NO_MENTIONS };
+}
+
+/** What replaces a published image that moderators removed after a report. */
+export const removedBody = (job: Job) => ({ ...textBody(`🗑️ ${t(job.locale, 'notice.removed')}`), attachments: [] });

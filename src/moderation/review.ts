@@ -1,0 +1,281 @@
+import type { Logger } from '../logger.ts';
+import type { JobStore, KeyValue } from '../jobs/store.ts';
+import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
+import type { SharedState } from '../shared-state.ts';
+import { approvedAsSpoiler, decide } from './policy.ts';
+import type { GuildSettingsStore } from './settings.ts';
+
+/**
+ * The Discord side of review messages (`src/discord/review-desk.ts`). Review messages carry the
+ * image as a spoiler attachment; that attachment, fetched fresh when a moderator approves, is
+ * the copy that gets published, so approval does not depend on the API's URL still working.
+ */
+export interface ReviewDesk {
+  /** Posts a review message; returns its id. Throws when the channel cannot be used. */
+  post(channelId: string, job: Job, image: DeliveredImage, kind: ReviewKind, reporters: string[]): Promise<string>;
+  /** Lists the members who reported an image on its open review message. */
+  showReporters(job: Job, reporters: string[]): Promise<void>;
+  /** Takes a published image down after a report; the message keeps a notice for the requester. */
+  retract(job: Job): Promise<void>;
+}
+
+/** A held image kept by the bot until a review message carries it (no review channel yet). */
+export interface ImageStash {
+  put(jobId: string, image: DeliveredImage): Promise<void>;
+  get(jobId: string): Promise<DeliveredImage | undefined>;
+  delete(jobId: string): Promise<void>;
+}
+
+export interface Moderator {
+  id: string;
+  name: string;
+}
+
+export type DecideResult =
+  | { outcome: 'done'; job: Job; record: AuditRecord }
+  | { outcome: 'already'; record: AuditRecord }
+  | { outcome: 'unknown' };
+
+export type ReportResult =
+  | { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' | 'unknown' }
+  | { outcome: 'already_decided'; record: AuditRecord };
+
+export interface PendingReview {
+  job: Job;
+  kind: ReviewKind;
+  createdAt: number;
+  /** Where the review message is; absent while no review channel could take it. */
+  channelId?: string;
+  messageId?: string;
+}
+
+export interface ReviewService extends Moderation {
+  decide(input: { jobId: string; kind: ReviewKind; decision: ReviewDecision; moderator: Moderator; imageUrl?: string }): Promise<DecideResult>;
+  report(input: { jobId: string; reporter: Moderator; message: { channelId: string; messageId: string; imageUrl?: string; spoiler: boolean } }): Promise<ReportResult>;
+  /** Reviews still waiting in a guild, oldest first. */
+  pending(guildId: string): Promise<PendingReview[]>;
+  /** Sends held images that had no usable review channel to the guild's channel now. Returns how many. */
+  routePending(guildId: string): Promise<number>;
+  /** On start: retries the held images that no review channel took before. */
+  resume(): Promise<number>;
+}
+
+export interface ReviewServiceDeps {
+  store: JobStore;
+  state: SharedState;
+  stash: ImageStash;
+  settings: GuildSettingsStore;
+  desk: ReviewDesk;
+  delivery: Delivery;
+  /** Downloads an image (the review message's attachment) with the usual size cap. */
+  fetchImage(url: string): Promise<DeliveredImage>;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Audit records outlive the job records they point at, so a question months later has an answer. */
+const AUDIT_TTL_MS = 365 * 24 * 3600_000;
+const VALID: Record<ReviewKind, readonly ReviewDecision[]> = { flag: ['approve', 'reject'], report: ['remove', 'keep'] };
+const FIELD: Record<ReviewKind, 'review' | 'report'> = { flag: 'review', report: 'report' };
+
+const pendingSet = (guildId: string | null) => `reviews:pending:${guildId ?? 'dm'}`;
+const pendingMember = (jobId: string, kind: ReviewKind) => `${jobId}:${kind}`;
+const UNROUTED = 'reviews:unrouted';
+const decisionKey = (jobId: string, kind: ReviewKind) => `decision:${jobId}:${kind}`;
+
+/**
+ * Moderator review, free of discord.js: holds flagged images, routes them to the guild's review
+ * channel, and carries out decisions. A decision is a claim in the shared state (SET NX on
+ * Redis), so of two moderators clicking at once, or one double-clicking, exactly one decides;
+ * the claim's value is the audit record.
+ */
+export function createReviewService(deps: ReviewServiceDeps): ReviewService {
+  const { store, state, stash, settings, desk, delivery } = deps;
+  const now = deps.now ?? Date.now;
+  const log = deps.logger;
+
+  /** Posts the review message if the guild has a channel that takes it; false leaves the image stashed. */
+  async function route(job: Job, image: DeliveredImage): Promise<boolean> {
+    const { reviewChannelId } = await settings.get(job.guildId ?? 'dm');
+    if (!reviewChannelId) {
+      await state.add(UNROUTED, job.id);
+      return false;
+    }
+    try {
+      const messageId = await desk.post(reviewChannelId, job, image, 'flag', []);
+      job.review = { ...(job.review as Review), channelId: reviewChannelId, messageId };
+      await store.save(job);
+    } catch (err) {
+      log.warn({ err, jobId: job.id, guildId: job.guildId, channelId: reviewChannelId }, 'the review channel did not take a flagged image; it stays held');
+      await state.add(UNROUTED, job.id);
+      return false;
+    }
+    await state.remove(UNROUTED, job.id);
+    await stash.delete(job.id);
+    return true;
+  }
+
+  const effects: Record<ReviewDecision, (job: Job, imageUrl?: string) => Promise<void>> = {
+    async approve(job, imageUrl) {
+      const image = await reviewedImage(job, imageUrl);
+      await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw) });
+      job.state = 'delivered';
+    },
+    reject: (job) => delivery.notice(job, 'rejected'),
+    remove: (job) => desk.retract(job),
+    keep: async () => undefined,
+  };
+
+  /** The review message's own attachment first; the stash only if that is gone. */
+  async function reviewedImage(job: Job, imageUrl: string | undefined): Promise<DeliveredImage> {
+    if (imageUrl) {
+      try {
+        return await deps.fetchImage(imageUrl);
+      } catch (err) {
+        log.warn({ err, jobId: job.id }, 'could not fetch the review message attachment; trying the stash');
+      }
+    }
+    const stashed = await stash.get(job.id);
+    if (!stashed) throw new Error('the reviewed image is no longer available');
+    return stashed;
+  }
+
+  async function routePending(guildId: string): Promise<number> {
+    let routed = 0;
+    for (const jobId of await state.members(UNROUTED)) {
+      const job = await store.get(jobId);
+      if (job?.review?.status !== 'pending') {
+        await state.remove(UNROUTED, jobId);
+        continue;
+      }
+      if ((job.guildId ?? 'dm') !== guildId) continue;
+      const image = await stash.get(jobId);
+      if (!image) continue;
+      if (await route(job, image)) {
+        routed++;
+        await delivery.notice(job, 'awaiting_review').catch((err: unknown) => log.debug({ err, jobId }, 'could not update the requester'));
+      }
+    }
+    return routed;
+  }
+
+  return {
+    async verdict(job) {
+      const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
+      return decide({ flagged: Boolean(job.nsfw?.flagged), channelNsfw: job.channelNsfw, nsfwChannels });
+    },
+
+    async hold(job, image) {
+      job.state = 'held';
+      job.review = { status: 'pending', createdAt: now() };
+      // Stashed before anything else: a crash from here on leaves an image a moderator can still review.
+      await stash.put(job.id, image);
+      await store.save(job);
+      await state.add(pendingSet(job.guildId), pendingMember(job.id, 'flag'));
+      const routed = await route(job, image);
+      await delivery.notice(job, routed ? 'awaiting_review' : 'no_reviewer');
+    },
+
+    async decide({ jobId, kind, decision, moderator, imageUrl }) {
+      const job = await store.get(jobId);
+      const review = job?.[FIELD[kind]];
+      if (!job || !review || !VALID[kind].includes(decision)) return { outcome: 'unknown' };
+      const record: AuditRecord = { jobId, guildId: job.guildId, review: kind, decision, moderatorId: moderator.id, moderatorName: moderator.name, at: now() };
+      const key = decisionKey(jobId, kind);
+      const claim = await state.claim(key, record, AUDIT_TTL_MS);
+      if (!claim.won) return { outcome: 'already', record: claim.holder };
+      try {
+        await effects[decision](job, imageUrl);
+      } catch (err) {
+        // Nothing took effect: give the decision back so a moderator can click again.
+        await state.release(key);
+        throw err;
+      }
+      job[FIELD[kind]] = { ...review, status: 'decided', decision: record };
+      await store.save(job);
+      await state.remove(pendingSet(job.guildId), pendingMember(jobId, kind));
+      if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId)]);
+      log.info({ audit: record }, 'moderation decision');
+      return { outcome: 'done', job, record };
+    },
+
+    async report({ jobId, reporter, message }) {
+      const job = await store.get(jobId);
+      if (!job) return { outcome: 'unknown' };
+      const decided = await state.read<AuditRecord>(decisionKey(jobId, 'report'));
+      if (decided) return { outcome: 'already_decided', record: decided };
+      const reporters = `reporters:${jobId}`;
+      if (!(await state.add(reporters, reporter.id))) return { outcome: 'already_reported' };
+      const { reviewChannelId } = await settings.get(job.guildId ?? 'dm');
+      const opened = reviewChannelId ? await state.claim(`report-open:${jobId}`, reporter.id, AUDIT_TTL_MS) : undefined;
+      if (!opened) {
+        // Nobody could act on it: forget the report so the member can send it once a channel exists.
+        await state.remove(reporters, reporter.id);
+        return { outcome: 'no_reviewer' };
+      }
+      if (!opened.won) {
+        const current = await store.get(jobId);
+        if (current?.report?.messageId) await desk.showReporters(current, await state.members(reporters));
+        return { outcome: 'added' };
+      }
+      try {
+        // The published message is the truth: after a token expiry it is not the deferred reply.
+        job.published = { channelId: message.channelId, messageId: message.messageId, spoiler: message.spoiler };
+        const image = await reviewedImage(job, message.imageUrl);
+        const messageId = await desk.post(reviewChannelId!, job, image, 'report', await state.members(reporters));
+        job.report = { status: 'pending', createdAt: now(), channelId: reviewChannelId, messageId };
+      } catch (err) {
+        log.warn({ err, jobId, channelId: reviewChannelId }, 'could not send a report to the review channel');
+        await Promise.all([state.release(`report-open:${jobId}`), state.remove(reporters, reporter.id)]);
+        return { outcome: 'no_reviewer' };
+      }
+      await store.save(job);
+      await state.add(pendingSet(job.guildId), pendingMember(jobId, 'report'));
+      log.info({ jobId, guildId: job.guildId, reporterId: reporter.id }, 'image reported');
+      return { outcome: 'sent' };
+    },
+
+    async pending(guildId) {
+      const members = await state.members(pendingSet(guildId));
+      const items = await Promise.all(
+        members.map(async (member): Promise<PendingReview | undefined> => {
+          const [jobId, kind] = member.split(':') as [string, ReviewKind];
+          const job = await store.get(jobId);
+          const review = job?.[FIELD[kind]];
+          if (!job || review?.status !== 'pending') return undefined;
+          return { job, kind, createdAt: review.createdAt, channelId: review.channelId, messageId: review.messageId };
+        }),
+      );
+      return items.filter((i): i is PendingReview => Boolean(i)).sort((a, b) => a.createdAt - b.createdAt);
+    },
+
+    routePending,
+
+    async resume() {
+      const guilds = new Set<string>();
+      for (const jobId of await state.members(UNROUTED)) {
+        const job = await store.get(jobId);
+        if (job) guilds.add(job.guildId ?? 'dm');
+      }
+      let routed = 0;
+      for (const guildId of guilds) routed += await routePending(guildId);
+      return routed;
+    },
+  };
+}
+
+/** Held images in a Keyv namespace, as base64 (Keyv values are JSON). */
+export function createImageStash(kv: KeyValue, ttlMs = 30 * 24 * 3600_000): ImageStash {
+  return {
+    async put(jobId, image) {
+      await kv.set(`image:${jobId}`, { ...image, bytes: Buffer.from(image.bytes).toString('base64') }, ttlMs);
+    },
+    async get(jobId) {
+      const stored = (await kv.get(`image:${jobId}`)) as (Omit<DeliveredImage, 'bytes'> & { bytes: string }) | undefined;
+      return stored ? { ...stored, bytes: new Uint8Array(Buffer.from(stored.bytes, 'base64')) } : undefined;
+    },
+    async delete(jobId) {
+      await kv.delete(`image:${jobId}`);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import { createClient } from '@keyv/redis';
+import type { KeyValue } from './jobs/store.ts';
+
+/**
+ * The few operations that must be atomic when several processes share one Redis: a claim
+ * (first writer wins, like SET NX) and sets whose members are added and removed one at a time
+ * (never a read-modify-write of the whole list). Moderator decisions, reports and the pending
+ * review index are built on them.
+ */
+export interface SharedState {
+  /** Stores `value` under `key` unless the key holds something; tells who holds it now. */
+  claim<T>(key: string, value: T, ttlMs?: number): Promise<{ won: true } | { won: false; holder: T }>;
+  read<T>(key: string): Promise<T | undefined>;
+  /** Gives a claim up (a decision whose effect could not be carried out). */
+  release(key: string): Promise<void>;
+  /** Adds a member; true when it was not there before. */
+  add(set: string, member: string): Promise<boolean>;
+  remove(set: string, member: string): Promise<boolean>;
+  members(set: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Redis: SET NX PX and the set commands are atomic on the server, so two processes clicking at
+ * the same instant get exactly one winner.
+ */
+export function createRedisSharedState(url: string, prefix = 'qi:'): SharedState {
+  const client = createClient({ url });
+  let connecting: Promise<unknown> | undefined;
+  const ready = async () => {
+    connecting ??= client.connect();
+    await connecting;
+    return client;
+  };
+  return {
+    async claim(key, value, ttlMs) {
+      const redis = await ready();
+      const set = await redis.set(prefix + key, JSON.stringify(value), { NX: true, ...(ttlMs ? { PX: ttlMs } : {}) });
+      if (set === 'OK') return { won: true };
+      const holder = await redis.get(prefix + key);
+      return { won: false, holder: (holder === null ? value : JSON.parse(String(holder))) as never };
+    },
+    async read(key) {
+      const raw = await (await ready()).get(prefix + key);
+      return raw === null ? undefined : (JSON.parse(String(raw)) as never);
+    },
+    async release(key) {
+      await (await ready()).del(prefix + key);
+    },
+    async add(set, member) {
+      return (await (await ready()).sAdd(prefix + set, member)) === 1;
+    },
+    async remove(set, member) {
+      return (await (await ready()).sRem(prefix + set, member)) === 1;
+    },
+    async members(set) {
+      return (await (await ready()).sMembers(prefix + set)).map(String);
+    },
+    async close() {
+      if (connecting) await client.quit().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * SQLite and memory serve one process: operations are serialised per key in this process, over
+ * the same Keyv storage as everything else, so claims and sets survive a restart.
+ */
+export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promise<void> }): SharedState {
+  const chains = new Map<string, Promise<unknown>>();
+  const exclusive = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (chains.get(key) ?? Promise.resolve()).then(fn);
+    const tail = run.catch(() => undefined);
+    chains.set(key, tail);
+    void tail.then(() => chains.get(key) === tail && chains.delete(key));
+    return run;
+  };
+  const list = async (set: string) => {
+    const value = await kv.get(`set:${set}`);
+    return Array.isArray(value) ? (value as string[]) : [];
+  };
+  const change = (set: string, fn: (members: string[]) => string[] | null) =>
+    exclusive(`set:${set}`, async () => {
+      const next = fn(await list(set));
+      if (next) await kv.set(`set:${set}`, next);
+      return next !== null;
+    });
+  return {
+    claim: (key, value, ttlMs) =>
+      exclusive(`claim:${key}`, async () => {
+        const holder = await kv.get(`claim:${key}`);
+        if (holder !== undefined) return { won: false, holder: holder as never };
+        await kv.set(`claim:${key}`, value, ttlMs);
+        return { won: true };
+      }),
+    read: async (key) => (await kv.get(`claim:${key}`)) as never,
+    release: (key) => exclusive(`claim:${key}`, async () => void (await kv.delete(`claim:${key}`))),
+    add: (set, member) => change(set, (members) => (members.includes(member) ? null : [...members, member])),
+    remove: (set, member) => change(set, (members) => (members.includes(member) ? members.filter((m) => m !== member) : null)),
+    members: list,
+    async close() {
+      await Promise.all(chains.values());
+      await kv.disconnect?.();
+    },
+  };
+}
