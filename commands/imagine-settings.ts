@@ -60,7 +60,8 @@ type Interaction = ChatInputCommandInteraction<'cached'>;
 
 /** Every answer is for the admin alone, and no channel or role named in it pings anyone. */
 async function answer(interaction: ChatInputCommandInteraction, content: string, outcome: string): Promise<Outcome> {
-  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  if (interaction.deferred) await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
+  else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   return outcome;
 }
 
@@ -118,6 +119,8 @@ async function reviewChannel(interaction: Interaction, ctx: BotContext): Promise
     const permissions = missing.map((m) => `**${m}**`).join(', ');
     if (missing.length) return refuse(interaction, t(locale, 'settings.review_channel.missing', { channel: channelMention(channelId), permissions }), 'missing_permissions');
   }
+  // Sending the images that waited for a channel may take longer than Discord's 3 seconds.
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const { reviewChannelSource: source, reviewChannelId: inForce } = await ctx.settings.update(interaction.guildId, { reviewChannelId: channelId ?? null });
   const stored = { guild: 'settings.review_channel.set', operator: 'settings.review_channel.cleared', none: 'settings.review_channel.cleared_none' } as const;
   const lines = [

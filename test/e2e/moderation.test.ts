@@ -186,6 +186,23 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     expect(bot.discord.errors).toEqual([]);
   });
 
+  it('gives the decision back when publishing fails, so the next click can approve', async () => {
+    const bot = await start();
+    const { it } = await flagged(bot);
+    const review = await reviewMessage(bot);
+    // More 5xx than discord.js retries on the requester's message: the approval cannot take effect.
+    bot.discord.failNext(`PATCH /webhooks/${bot.discord.applicationId}/${it.token}/messages/@original`, { status: 500 }, 4);
+    const first = bot.discord.click(review, 'Approve', { user: 'mod' });
+    expect(await privateAnswer(first)).toMatch(/^That did not go through.*Nothing was decided/);
+    expect(labels(bot.discord.message(review.id)!)).toEqual(['Approve', 'Reject']);
+    expect(bot.logs.filter((l) => l.msg === 'moderation decision')).toEqual([]);
+
+    bot.discord.click(bot.discord.message(review.id)!, 'Approve', { user: 'mod2' });
+    expect((await it.waitForOriginal((m) => m.attachments.length > 0)).attachments).toHaveLength(1);
+    const record = await bot.waitForLog((l) => l.msg === 'moderation decision');
+    expect(record.audit).toMatchObject({ decision: 'approve', moderatorId: bot.discord.user('mod2').id });
+  });
+
   it('still publishes in the channel when the requester’s interaction token expired before the approval', async () => {
     const bot = await start();
     const { it } = await flagged(bot);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
+import { MODERATED_GUILD, REVIEW } from './guilds.ts';
 import { finished } from './harness.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -40,6 +41,14 @@ function run(script: string, env: Record<string, string>) {
   return { child, exited, output: () => ({ stdout, stderr }) };
 }
 
+/** Resolves once the bot says it is connected and serving. */
+const running = (proc: ReturnType<typeof run>) =>
+  new Promise<void>((resolve) => {
+    const check = () => proc.output().stdout.includes('qwen-imagine is running') && resolve();
+    proc.child.stdout!.on('data', check);
+    check();
+  });
+
 const botEnv = () => ({ DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: api.apiKey, PPINFRA_BASE_URL: api.url });
 
 describe('npm run deploy-commands', () => {
@@ -68,11 +77,7 @@ describe('npm start', () => {
   it('runs the bot from the environment, serves /imagine and stops cleanly on SIGTERM', async () => {
     const proc = run('main.ts', botEnv());
     await discord.waitForRequest((r) => r.path === '/gateway/bot', { timeoutMs: 15_000 });
-    await new Promise<void>((resolve) => {
-      const check = () => proc.output().stdout.includes('qwen-imagine is running') && resolve();
-      proc.child.stdout!.on('data', check);
-      check();
-    });
+    await running(proc);
     const message = await discord.slash('imagine', { prompt: 'a teapot' }).waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(discord.files(message)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image!))).toBe(true);
     proc.child.kill('SIGTERM');
@@ -97,5 +102,30 @@ describe('npm start', () => {
     const { stdout, stderr } = proc.output();
     expect(stdout + stderr).toContain('Discord rejected DISCORD_TOKEN');
     expect(stdout + stderr).not.toContain('MTIz.wrong.token-value-xyz');
+  });
+});
+
+describe('a flagged image across a crash', () => {
+  it('is still published when a moderator approves after the bot was killed (SIGKILL) and restarted', async () => {
+    await discord.stop();
+    discord = await startFakeDiscord({ guilds: [MODERATED_GUILD] });
+    api.setScript(() => ({ processingMs: 200, nsfw: true }));
+    const env = { ...botEnv(), REVIEW_CHANNEL_ID: REVIEW };
+    const first = run('main.ts', env);
+    await running(first);
+    const it = discord.slash('imagine', { prompt: 'a storm poster' }, { channel: 'general' });
+    await it.waitForOriginal((m) => m.content.startsWith('🔞'), { timeoutMs: 10_000 });
+    const review = await discord.waitForMessage((m) => m.channel_id === REVIEW && m.components?.length === 1, { timeoutMs: 10_000 });
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = run('main.ts', env);
+    await running(second);
+    discord.click(review, 'Approve', { user: 'mod' });
+    const published = await it.waitForOriginal((m) => m.attachments.length > 0, { timeoutMs: 10_000 });
+    expect(discord.files(published)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image!))).toBe(true);
+    expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(1);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
   });
 });

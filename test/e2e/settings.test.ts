@@ -43,8 +43,15 @@ async function start(options: HarnessOptions = {}): Promise<BotHarness> {
 async function settings(bot: BotHarness, subcommand: string, options: Record<string, string | number | boolean> = {}, ctx: InteractionContext = { user: 'owner' }): Promise<string> {
   const it = bot.discord.slash(`imagine-settings ${subcommand}`, options, ctx);
   const callback = await it.waitForCallback();
-  expect(callback.type).toBe(4);
   expect(it.isEphemeral).toBe(true);
+  if (callback.type === 5) {
+    // Deferred (a review channel may have held images to send): the answer is the edited reply.
+    const message = await it.waitForOriginal();
+    const edit = bot.discord.requests.findLast((r) => r.method === 'PATCH' && r.path.includes(it.token));
+    expect((edit?.body as { allowed_mentions?: { parse: string[] } }).allowed_mentions?.parse).toEqual([]);
+    return message.content;
+  }
+  expect(callback.type).toBe(4);
   const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
   expect(data.allowed_mentions?.parse).toEqual([]);
   return data.content;
