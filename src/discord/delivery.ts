@@ -41,7 +41,9 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
   }
 
   async function postInChannel(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
-    const mention = { ...body, content: [t(job.locale, 'late.fallback', { user: `<@${job.userId}>` }), body.content].filter(Boolean).join('\n') };
+    // "Your image is ready" only when it is; a rejection or a failure gets a neutral header.
+    const header = t(job.locale, files?.length ? 'late.fallback' : 'late.update', { user: `<@${job.userId}>` });
+    const mention = { ...body, content: [header, body.content].filter(Boolean).join('\n') };
     const message = (await deps.rest.post(Routes.channelMessages(job.channelId), {
       body: {
         ...mention,

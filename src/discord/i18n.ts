@@ -49,6 +49,7 @@ const en = {
   'button.delete_refused': 'Only the person who asked for this image, or a moderator, can delete it.',
   'button.unknown_job': 'I no longer have the details of this image, so it can’t be regenerated.',
   'late.fallback': '{user}, your image is ready:',
+  'late.update': '{user}, an update on your image request:',
   'late.retired': '⬇️ The answer to this request is posted below.',
   // Moderation: what requesters see
   'result.content_warning': 'Content warning: the image service flagged this image as possibly not safe for work. Click the image to reveal it.',
@@ -210,6 +211,7 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   'button.delete_refused': '只有请求此图片的人或管理员可以删除它。',
   'button.unknown_job': '我已没有这张图片的详细信息，无法重新生成。',
   'late.fallback': '{user}，你的图片已完成：',
+  'late.update': '{user}，你的图片请求有新消息：',
   'late.retired': '⬇️ 此请求的结果已发布在下方。',
   'result.content_warning': '内容提醒：图像服务将此图片标记为可能不适宜内容。点击图片即可查看。',
   'notice.awaiting_review': '🔞 图像服务将此结果标记为可能不适宜内容，因此不在此显示。管理员将进行审核；如果获准，图片会显示在这里。',

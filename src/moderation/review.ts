@@ -173,7 +173,10 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       await store.save(job);
       await state.add(pendingSet(job.guildId), pendingMember(job.id, 'flag'));
       const routed = await route(job, image);
-      await delivery.notice(job, routed ? 'awaiting_review' : 'no_reviewer');
+      // The image is safely held either way: a requester who can't be told is no reason to fail the job.
+      await delivery
+        .notice(job, routed ? 'awaiting_review' : 'no_reviewer')
+        .catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not tell the requester their image is held'));
     },
 
     async decide({ jobId, kind, decision, moderator, imageUrl }) {

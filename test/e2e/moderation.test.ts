@@ -218,6 +218,21 @@ describe('a flagged image in a channel that is not age-restricted', () => {
   });
 });
 
+describe('after the requester’s interaction token expired', () => {
+  it('tells the requester about a rejection in the channel, without calling it a ready image', async () => {
+    const bot = await start();
+    const { it } = await flagged(bot);
+    const review = await reviewMessage(bot);
+    it.expireToken();
+    bot.discord.expectError(50027);
+    bot.discord.click(review, 'Reject', { user: 'mod' });
+    const posted = await bot.discord.waitForMessage((m) => m.channel_id === it.channelId && m.content.includes('🚫'));
+    expect(posted.content).toMatch(new RegExp(`^<@${it.user.id}>, an update on your image request:\n🚫 A moderator reviewed this image`));
+    expect(posted.attachments).toEqual([]);
+    expect(posted.message_reference?.message_id).toBe(it.original()!.id);
+  });
+});
+
 describe('age-restricted channels', () => {
   it('publish a flagged image as a spoiler with a content warning by default, with no review', async () => {
     const bot = await start();

@@ -48,7 +48,7 @@ async function settings(bot: BotHarness, subcommand: string, options: Record<str
     // Deferred (a review channel may have held images to send): the answer is the edited reply.
     const message = await it.waitForOriginal();
     const edit = bot.discord.requests.findLast((r) => r.method === 'PATCH' && r.path.includes(it.token));
-    expect((edit?.body as { allowed_mentions?: { parse: string[] } }).allowed_mentions?.parse).toEqual([]);
+    expect((edit!.body as { allowed_mentions?: { parse: string[] } }).allowed_mentions?.parse).toEqual([]);
     return message.content;
   }
   expect(callback.type).toBe(4);
