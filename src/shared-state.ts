@@ -25,7 +25,13 @@ export interface SharedState {
  * the same instant get exactly one winner.
  */
 export function createRedisSharedState(url: string, prefix = 'qi:'): SharedState {
+  // Claims and sets in separate key spaces, as on the Keyv side, so one name can never hit a WRONGTYPE.
+  const claimKey = (key: string) => `${prefix}claim:${key}`;
+  const setKey = (set: string) => `${prefix}set:${set}`;
   const client = createClient({ url });
+  // node-redis reconnects by itself and commands issued meanwhile fail or wait for it; without a
+  // listener, its 'error' event on a dropped connection would be thrown and end the process.
+  client.on('error', () => undefined);
   let connecting: Promise<unknown> | undefined;
   const ready = async () => {
     connecting ??= client.connect();
@@ -35,29 +41,35 @@ export function createRedisSharedState(url: string, prefix = 'qi:'): SharedState
   return {
     async claim(key, value, ttlMs) {
       const redis = await ready();
-      const set = await redis.set(prefix + key, JSON.stringify(value), { NX: true, ...(ttlMs ? { PX: ttlMs } : {}) });
-      if (set === 'OK') return { won: true };
-      const holder = await redis.get(prefix + key);
-      return { won: false, holder: (holder === null ? value : JSON.parse(String(holder))) as never };
+      for (;;) {
+        const set = await redis.set(claimKey(key), JSON.stringify(value), { NX: true, ...(ttlMs ? { PX: ttlMs } : {}) });
+        if (set === 'OK') return { won: true };
+        const holder = await redis.get(claimKey(key));
+        if (holder !== null) return { won: false, holder: JSON.parse(String(holder)) as never };
+        // Released or expired between the two commands: nobody holds it, so try again rather
+        // than report the caller's own value as the holder.
+      }
     },
     async read(key) {
-      const raw = await (await ready()).get(prefix + key);
+      const raw = await (await ready()).get(claimKey(key));
       return raw === null ? undefined : (JSON.parse(String(raw)) as never);
     },
     async release(key) {
-      await (await ready()).del(prefix + key);
+      await (await ready()).del(claimKey(key));
     },
     async add(set, member) {
-      return (await (await ready()).sAdd(prefix + set, member)) === 1;
+      return (await (await ready()).sAdd(setKey(set), member)) === 1;
     },
     async remove(set, member) {
-      return (await (await ready()).sRem(prefix + set, member)) === 1;
+      return (await (await ready()).sRem(setKey(set), member)) === 1;
     },
     async members(set) {
-      return (await (await ready()).sMembers(prefix + set)).map(String);
+      return (await (await ready()).sMembers(setKey(set))).map(String);
     },
     async close() {
-      if (connecting) await client.quit().catch(() => undefined);
+      // close(), not QUIT: QUIT is queued until a lost connection comes back, so a shutdown while
+      // Redis is down would never finish.
+      if (connecting) await client.close().catch(() => undefined);
     },
   };
 }

@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type Keyv from 'keyv';
-import { openStorage } from '../../src/storage.ts';
+import { openSharedState, openStorage } from '../../src/storage.ts';
+import type { SharedState } from '../../src/shared-state.ts';
 import { createJobStore } from '../../src/jobs/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import type { Job } from '../../src/jobs/types.ts';
@@ -26,6 +29,41 @@ const job = (id: string, over: Partial<Job> = {}): Job => ({
   ...over,
 });
 
+/** A moderator decision's audit record, the kind of value claims hold. */
+const audit = (moderatorId: string) => ({
+  jobId: 'j1',
+  guildId: '2',
+  review: 'flag',
+  decision: 'approve',
+  moderatorId,
+  moderatorName: `modérateur ${moderatorId} — 审核员 🛡️`,
+  at: 1_700_000_000_000,
+});
+type Audit = ReturnType<typeof audit>;
+
+/**
+ * Lets the calls already started send their first command before the next one starts, so a
+ * release lands between a claim's "is it free?" and its "who holds it?" (see the race case).
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The contract of one claim racing the release of the claim it collides with, on one or two instances. */
+async function claimAgainstRelease(holder: SharedState, claimer: SharedState, prefix: string) {
+  for (let round = 0; round < 30; round++) {
+    const key = `${prefix}:${round}`;
+    expect(await holder.claim(key, audit('first'))).toEqual({ won: true });
+    const [, result] = await Promise.all([nextTurn().then(() => holder.release(key)), claimer.claim(key, audit('second'))]);
+    if (result.won) {
+      expect(await claimer.read(key)).toEqual(audit('second'));
+    } else {
+      // Losing is only right if the first holder really still held it: never "you already hold it"
+      // for a key nobody holds.
+      expect(result.holder).toEqual(audit('first'));
+      expect(await claimer.read(key)).toBeUndefined();
+    }
+  }
+}
+
 /** One contract, every backend the bot supports: the same cases must pass on each. */
 function describeStorage(name: string, setup: () => Promise<{ url: string; cleanup: () => Promise<void> }>) {
   describe(`storage contract: ${name}`, () => {
@@ -37,9 +75,21 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       opened.push(kv);
       return kv;
     };
+    const states = new Set<SharedState>();
+    const openState = () => {
+      const state = openSharedState(url);
+      states.add(state);
+      return state;
+    };
+    const closeState = async (state: SharedState) => {
+      states.delete(state);
+      await state.close();
+    };
+    // Every test gets its own keys: the memory backend is one map per process.
+    const keys = (test: string) => `${name}:${test}`;
     beforeAll(async () => ({ url, cleanup } = await setup()));
     afterAll(async () => {
-      await Promise.all(opened.map((kv) => kv.disconnect()));
+      await Promise.all([...opened.map((kv) => kv.disconnect()), ...[...states].map(closeState)]);
       await cleanup();
     });
 
@@ -69,6 +119,101 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       await after.load();
       expect(after.estimate('1024*1024')).toMatchObject({ expectedMs: 8_000, samples: 2 });
     });
+
+    it('claims: the first claim wins, later ones are told the holder until it is released', async () => {
+      const state = openState();
+      const key = keys('claim');
+      expect(await state.read(key)).toBeUndefined();
+      expect(await state.claim(key, audit('alice'))).toEqual({ won: true });
+      expect(await state.claim(key, audit('bob'))).toEqual({ won: false, holder: audit('alice') });
+      expect(await state.read<Audit>(key)).toEqual(audit('alice'));
+
+      await state.release(key);
+      expect(await state.read(key)).toBeUndefined();
+      expect(await state.claim(key, audit('bob'))).toEqual({ won: true });
+      expect(await state.read<Audit>(key)).toEqual(audit('bob'));
+      // Claims on other keys are independent.
+      expect(await state.claim(keys('claim-other'), audit('carol'))).toEqual({ won: true });
+    });
+
+    it('claims: a claim with a TTL holds until it expires, then the key can be claimed again', async () => {
+      const state = openState();
+      const key = keys('ttl');
+      expect(await state.claim(key, audit('alice'), 100)).toEqual({ won: true });
+      expect(await state.claim(key, audit('bob'), 100)).toEqual({ won: false, holder: audit('alice') });
+      // The contract's one real wait: Redis expires keys on its own clock, which fake timers
+      // cannot move, and the same case runs on every backend. Polling keeps it to ~100 ms and the
+      // 5 s bound is only a margin for a loaded machine.
+      await vi.waitFor(async () => expect(await state.read(key)).toBeUndefined(), { timeout: 5_000, interval: 20 });
+      expect(await state.claim(key, audit('bob'))).toEqual({ won: true });
+      expect(await state.read<Audit>(key)).toEqual(audit('bob'));
+    });
+
+    it('claims: 20 moderators clicking at once give exactly one winner, and every loser is told who', async () => {
+      const state = openState();
+      const key = keys('race');
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => state.claim(key, audit(`m${i}`))));
+      const winners = results.flatMap((r, i) => (r.won ? [i] : []));
+      expect(winners).toHaveLength(1);
+      const winner = audit(`m${winners[0]}`);
+      expect(results.filter((r) => !r.won)).toEqual(Array.from({ length: 19 }, () => ({ won: false, holder: winner })));
+      expect(await state.read<Audit>(key)).toEqual(winner);
+    });
+
+    it('claims: a claim racing the release of the holder is never told it lost to a key nobody holds', async () => {
+      const state = openState();
+      await claimAgainstRelease(state, state, keys('release-race'));
+    });
+
+    it('sets: a member is added once and removed once', async () => {
+      const state = openState();
+      const set = keys('set');
+      expect(await state.members(set)).toEqual([]);
+      expect(await state.add(set, 'u1')).toBe(true);
+      // One report per member per image: the second add is refused.
+      expect(await state.add(set, 'u1')).toBe(false);
+      expect(await state.add(set, 'ü2 — 用户')).toBe(true);
+      expect((await state.members(set)).sort()).toEqual(['u1', 'ü2 — 用户'].sort());
+
+      expect(await state.remove(set, 'u1')).toBe(true);
+      expect(await state.remove(set, 'u1')).toBe(false);
+      expect(await state.remove(set, 'never-there')).toBe(false);
+      expect(await state.members(set)).toEqual(['ü2 — 用户']);
+      // Sets are independent of each other.
+      expect(await state.members(keys('set-other'))).toEqual([]);
+      expect(await state.read(keys('set-other'))).toBeUndefined();
+    });
+
+    it('sets: concurrent adds lose no member, and the same member racing is added exactly once', async () => {
+      const state = openState();
+      const many = keys('set-many');
+      const added = await Promise.all(Array.from({ length: 20 }, (_, i) => state.add(many, `u${i}`)));
+      expect(added).toEqual(Array.from({ length: 20 }, () => true));
+      expect((await state.members(many)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
+
+      const same = keys('set-same');
+      const results = await Promise.all(Array.from({ length: 20 }, () => state.add(same, 'u1')));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await state.members(same)).toEqual(['u1']);
+
+      // Concurrent removes of everything, interleaved with adds of new members: only the new ones remain.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => [state.remove(many, `u${i}`), state.add(many, `v${i}`)]).flat());
+      expect((await state.members(many)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort());
+    });
+
+    it('claims and set members survive closing and reopening the store', async () => {
+      const before = openState();
+      await before.claim(keys('reopen'), audit('alice'));
+      await before.add(keys('reopen-set'), 'u1');
+      await before.add(keys('reopen-set'), 'u2');
+      await closeState(before);
+
+      const after = openState();
+      expect(await after.claim(keys('reopen'), audit('bob'))).toEqual({ won: false, holder: audit('alice') });
+      expect(await after.read<Audit>(keys('reopen'))).toEqual(audit('alice'));
+      expect((await after.members(keys('reopen-set'))).sort()).toEqual(['u1', 'u2']);
+      expect(await after.add(keys('reopen-set'), 'u1')).toBe(false);
+    });
   });
 }
 
@@ -84,4 +229,86 @@ describe.skipIf(!hasRedis)('redis', () => {
     const redis = await startRedis();
     return { url: redis.url, cleanup: redis.stop };
   });
+
+  /**
+   * Several bot processes sharing one Redis, modelled by separately opened instances (one
+   * connection each): atomicity comes from the server. Redis only on purpose: SQLite and memory
+   * are documented single-process backends whose operations are serialised per key within one
+   * instance, so two instances on one SQLite file (or the memory map) are not a supported setup.
+   */
+  describe('shared state across processes', () => {
+    let redis: Awaited<ReturnType<typeof startRedis>>;
+    const states: SharedState[] = [];
+    const openState = () => {
+      const state = openSharedState(redis.url);
+      states.push(state);
+      return state;
+    };
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await Promise.all(states.map((state) => state.close()));
+      await redis.stop();
+    });
+
+    it('20 moderators clicking at once in two processes give exactly one winner', async () => {
+      const processes = [openState(), openState()];
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.claim('race', audit(`m${i}`))));
+      const winners = results.flatMap((r, i) => (r.won ? [i] : []));
+      expect(winners).toHaveLength(1);
+      const winner = audit(`m${winners[0]}`);
+      expect(results.filter((r) => !r.won)).toEqual(Array.from({ length: 19 }, () => ({ won: false, holder: winner })));
+      expect(await processes[0]!.read<Audit>('race')).toEqual(winner);
+      expect(await processes[1]!.read<Audit>('race')).toEqual(winner);
+    });
+
+    it('a claim in one process racing a release in another is never told it lost to a key nobody holds', async () => {
+      await claimAgainstRelease(openState(), openState(), 'release-race');
+    });
+
+    it('set members added from two processes at once all land, and one member is added once', async () => {
+      const processes = [openState(), openState()];
+      const added = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('many', `u${i}`)));
+      expect(added).toEqual(Array.from({ length: 20 }, () => true));
+      expect((await processes[1]!.members('many')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
+
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('same', 'u1')));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
+  it('a dropped Redis connection neither brings the bot process down nor stops it from shutting down', async () => {
+    const lost = await startRedis();
+    const state = openSharedState(lost.url);
+    const admin = connect(Number(new URL(lost.url).port), '127.0.0.1').resume();
+    let closed = false;
+    try {
+      await once(admin, 'connect');
+      expect(await state.claim('k', audit('alice'))).toEqual({ won: true });
+
+      // The server drops the state's connection (every client but this one). An unhandled 'error'
+      // event would be thrown there (Vitest fails the run on it). A read can only succeed on a new
+      // connection, so once one does, the drop has been seen and survived.
+      const killed = once(admin, 'data');
+      admin.write('CLIENT KILL TYPE normal\r\n');
+      expect(String((await killed)[0])).toMatch(/^:[1-9]/);
+      await vi.waitFor(async () => expect(await state.read<Audit>('k')).toEqual(audit('alice')), { timeout: 3_000, interval: 20 });
+
+      // Shutting down while Redis is gone must finish, not wait for a reconnection. The state's
+      // connection closes with the admin one, but nothing tells when its client has seen it: the
+      // short wait lets it (if it is too short the case can only pass, never fail spuriously).
+      const dropped = once(admin, 'close');
+      await lost.stop();
+      await dropped;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await state.close();
+      closed = true;
+    } finally {
+      admin.destroy();
+      await lost.stop();
+      // Only when the case failed before closing: don't leave a client reconnecting forever.
+      if (!closed) void state.close();
+    }
+  }, 8_000);
 });
