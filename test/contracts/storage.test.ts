@@ -10,7 +10,7 @@ import type { SharedState } from '../../src/shared-state.ts';
 import { createJobStore } from '../../src/jobs/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import type { Job } from '../../src/jobs/types.ts';
-import { hasRedis, startRedis } from '../fakes/redis.ts';
+import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
   id,
@@ -224,7 +224,7 @@ describeStorage('sqlite', async () => {
   return { url: `sqlite://${join(dir, 'nested', 'bot.sqlite')}`, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 });
 
-describe.skipIf(!hasRedis)('redis', () => {
+describe.skipIf(skipWithoutRedis)('redis', () => {
   describeStorage('redis', async () => {
     const redis = await startRedis();
     return { url: redis.url, cleanup: redis.stop };

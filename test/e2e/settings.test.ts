@@ -5,7 +5,7 @@ import { Routes } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import settingsCommand from '../../commands/imagine-settings.ts';
 import type { FakeGuildSpec, InteractionContext } from '../fakes/discord/types.ts';
-import { hasRedis, startRedis } from '../fakes/redis.ts';
+import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 const OPERATOR_CHANNEL_ID = '1300000000000000001';
@@ -222,7 +222,7 @@ describe.each([
     return { STORAGE_URL: redis.url };
   }],
 ] as const)('/imagine-settings on %s', (backend, storage) => {
-  it.skipIf(backend === 'Redis' && !hasRedis)('keeps every choice across a restart', async () => {
+  it.skipIf(backend === 'Redis' && skipWithoutRedis)('keeps every choice across a restart', async () => {
     const bot = await start({ env: await storage() });
     await settings(bot, 'review-channel', { channel: 'mod-review' });
     await settings(bot, 'moderator-role', { role: 'Reviewer' });

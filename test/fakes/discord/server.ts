@@ -103,7 +103,7 @@ export class FakeDiscord {
     this.token = options.token ?? 'fake-bot-token';
     this.applicationId = options.applicationId ?? snowflake();
     this.specPath = options.openApiSpecPath ?? DEFAULT_SPEC_PATH;
-    this.validateAgainstOpenApi = options.validateAgainstOpenApi ?? specExists(this.specPath);
+    this.validateAgainstOpenApi = options.validateAgainstOpenApi ?? true;
     if (this.validateAgainstOpenApi && !specExists(this.specPath)) throw new Error(`Fake Discord: OpenAPI spec not found at ${this.specPath}`);
     this.callbackDeadlineMs = options.callbackDeadlineMs ?? 3000;
     this.interactionTokenTtlMs = options.interactionTokenTtlMs ?? 15 * 60_000;

@@ -13,9 +13,9 @@ import type { DiscordHttpError } from './types.ts';
 type AjvCtor = typeof Ajv2020Module.default;
 const Ajv2020: AjvCtor = ((Ajv2020Module as unknown as { default?: AjvCtor }).default ?? Ajv2020Module) as AjvCtor;
 
-/** `<repo>/../shared/discord-api-spec/openapi.json`, resolved from this file's location. */
+/** The copy the repository carries (`test/fakes/discord/openapi/`, MIT), or `$DISCORD_OPENAPI_SPEC`. */
 export const DEFAULT_SPEC_PATH = process.env.DISCORD_OPENAPI_SPEC
-  ?? fileURLToPath(new URL('../../../../shared/discord-api-spec/openapi.json', import.meta.url));
+  ?? fileURLToPath(new URL('./openapi/openapi.json', import.meta.url));
 
 export function specExists(path: string = DEFAULT_SPEC_PATH): boolean {
   return existsSync(path);
