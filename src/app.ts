@@ -8,6 +8,7 @@ import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
 import { createRateLimiter } from './jobs/limiter.ts';
 import { createLimits } from './jobs/limits.ts';
+import { createSubmitPacer } from './jobs/pacer.ts';
 import { createJobService } from './jobs/service.ts';
 import { createJobStore } from './jobs/store.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
@@ -79,6 +80,7 @@ export async function startApp(config: Config, logger: Logger) {
     estimator,
     limits,
     pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
+    pacer: createSubmitPacer({ perMinute: config.jobs.imagesPerMinute }),
     settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
     logger: logger.child({ component: 'jobs' }),
   });

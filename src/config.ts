@@ -48,6 +48,8 @@ const schema = z.object({
   HTTP_BODY_TIMEOUT_MS: int(60_000, 100, 600_000),
   IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 500 * 1024 * 1024),
   JOB_TIMEOUT_MS: int(300_000, 1_000, 14 * 60_000),
+  QUEUE_TIMEOUT_MS: int(600_000, 1_000, 3_600_000),
+  API_IMAGES_PER_MINUTE: int(20, 1, 100_000),
 
   POLL_MIN_INTERVAL_MS: int(500, 200, 60_000),
   POLL_MAX_INTERVAL_MS: int(5_000, 200, 120_000),
@@ -57,7 +59,7 @@ const schema = z.object({
   USER_MAX_CONCURRENT: int(2, 1, 50),
   USER_HOURLY_QUOTA: int(20, 1, 10_000),
   GUILD_DAILY_BUDGET: int(200, 1, 1_000_000),
-  MAX_JOBS_IN_FLIGHT: int(4, 1, 100),
+  MAX_JOBS_IN_FLIGHT: int(500, 1, 100_000),
   QUEUE_MAX: int(50, 0, 10_000),
   BREAKER_THRESHOLD: int(3, 1, 100),
   BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
@@ -76,6 +78,8 @@ export interface Config {
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number };
   jobs: {
     timeoutMs: number;
+    queueTimeoutMs: number;
+    imagesPerMinute: number;
     pollMinIntervalMs: number;
     pollMaxIntervalMs: number;
     pollMaxPerSecond: number;
@@ -146,6 +150,8 @@ function toConfig(raw: RawConfig): Config {
     },
     jobs: {
       timeoutMs: raw.JOB_TIMEOUT_MS,
+      queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
+      imagesPerMinute: raw.API_IMAGES_PER_MINUTE,
       pollMinIntervalMs: raw.POLL_MIN_INTERVAL_MS,
       pollMaxIntervalMs: raw.POLL_MAX_INTERVAL_MS,
       pollMaxPerSecond: raw.POLL_MAX_PER_SECOND,

@@ -1,6 +1,6 @@
 import { DiscordAPIError, Routes, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { DeliveredImage, Delivery, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
+import type { DeliveredImage, Delivery, DeliveryOutcome, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
 import { t } from './i18n.ts';
 import { failureBody, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody } from './messages.ts';
 
@@ -91,18 +91,19 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       return editOriginal(job, progressBody(job, view));
     },
 
-    async deliver(job: Job, image: DeliveredImage, options: { spoiler?: boolean } = {}) {
+    async deliver(job: Job, image: DeliveredImage, options: { spoiler?: boolean } = {}): Promise<DeliveryOutcome> {
       const spoiler = options.spoiler ?? false;
       const limit = deps.uploadLimit(job.guildId);
       if (image.bytes.length > limit) {
         await finalMessage(job, uploadLimitBody(job, image.bytes.length, limit));
-        return;
+        return 'over_upload_limit';
       }
       const fileName = spoiler ? spoilerName(imageFileName(job, image.extension)) : imageFileName(job, image.extension);
       job.fileName = fileName;
       const file = { name: fileName, data: Buffer.from(image.bytes), contentType: image.contentType };
       const messageId = await finalMessage(job, resultBody(job, fileName, now(), spoiler), [file]);
       if (messageId) job.published = { channelId: job.channelId, messageId, spoiler };
+      return 'delivered';
     },
 
     async notice(job: Job, notice: Notice) {

@@ -25,6 +25,9 @@ export function safeText(text: string, max: number): string {
 export function progressContent(locale: string, view: ProgressView): string {
   switch (view.phase) {
     case 'queued':
+      if (view.startsAt !== undefined) {
+        return t(locale, 'progress.queued_eta', { position: view.position, startsAt: relative(view.startsAt) });
+      }
       return t(locale, 'progress.queued', { position: view.position });
     case 'submitting':
       return t(locale, 'progress.submitting');

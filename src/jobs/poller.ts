@@ -56,14 +56,17 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
     const t = now();
     const scheduled = nextPollDelay({ ...o.estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
     const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
-    if (t + delay >= o.deadline) throw timedOut();
-    await guard(() => sleep(delay, signal));
-    await guard(() => o.limiter?.acquire(signal) ?? Promise.resolve());
+    // A job resumed after downtime may be past its deadline while its task finished long ago:
+    // it gets one look at the task (bounded by the client's own timeouts) before timing out.
+    const lastLook = polls === 0 && t + delay >= o.deadline;
+    if (!lastLook && t + delay >= o.deadline) throw timedOut();
+    if (!lastLook) await guard(() => sleep(delay, signal));
+    await guard(() => o.limiter?.acquire(lastLook ? o.signal : signal) ?? Promise.resolve());
     lastPollAt = now();
     polls++;
     let result: TaskResult;
     try {
-      result = await o.client.getResult(taskId, { signal });
+      result = await o.client.getResult(taskId, { signal: lastLook ? o.signal : signal });
     } catch (e) {
       if (e instanceof PpinfraError && e.kind === 'task_not_found' && now() - o.submittedAt < NOT_FOUND_GRACE_MS) continue;
       throw stoppedBy(e);
@@ -72,6 +75,7 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
     if (result.status === 'failed') {
       throw new PpinfraError('task_failed', `The task failed: ${result.reason || 'no reason given'}`, { taskId, reason: result.reason || undefined });
     }
+    if (lastLook) throw timedOut();
     o.onUpdate?.(result);
   }
 }

@@ -5,13 +5,17 @@ import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { DurationEstimator } from './estimator.ts';
 import type { RateLimiter } from './limiter.ts';
 import type { Limits, Refusal } from './limits.ts';
+import type { SubmitPacer } from './pacer.ts';
 import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
 import type { Delivery, FailureKind, Job, JobRequest, JobState, Moderation, ReplyTarget } from './types.ts';
 
 export interface JobSettings {
+  /** From the submission: how long the API may take to produce the image. */
   timeoutMs: number;
+  /** From the request: how long a job may wait in the queue before it is submitted. */
+  queueTimeoutMs: number;
   pollMinIntervalMs: number;
   pollMaxIntervalMs: number;
   progressEditIntervalMs: number;
@@ -27,6 +31,8 @@ export interface JobServiceDeps {
   estimator: DurationEstimator;
   limits: Limits;
   pollLimiter: RateLimiter;
+  /** Submissions by the provider's images-per-minute budget. */
+  pacer: SubmitPacer;
   settings: JobSettings;
   logger: Logger;
   now?: () => number;
@@ -61,9 +67,13 @@ const certainlyNotCreated = (e: unknown) =>
 /** Failures that say the API itself is unwell, and count towards the cool-down. */
 const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
 
+/** Thrown inside `run` when a 429 on submit sent the job back to the queue. */
+class Requeued extends Error {}
+
 /**
- * Runs jobs: a bounded number in flight, the rest in a visible FIFO queue. Reports only
- * through the Delivery port and the store, and never imports discord.js.
+ * Runs jobs: submissions paced by the provider's images-per-minute budget, the rest in a
+ * visible FIFO queue with estimated starts. Reports only through the Delivery port and the
+ * store, and never imports discord.js.
  */
 export function createJobService(deps: JobServiceDeps): JobService {
   const { client, store, delivery, estimator, limits, settings } = deps;
@@ -74,6 +84,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   let nextSeq = 1;
   const running = new Map<string, Promise<void>>();
   const reserved = new Set<string>();
+  let wake: NodeJS.Timeout | undefined;
 
   const save = async (job: Job, state: JobState) => {
     job.state = state;
@@ -82,8 +93,17 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
 
+  /**
+   * Starts what may start: a job that already has a task needs no budget; a new one needs a
+   * submission slot. Expires jobs that waited too long, shows everyone else their place and
+   * estimated start, and sets one timer for the next slot or expiry.
+   */
   function pump() {
+    clearTimeout(wake);
+    if (shutdown.signal.aborted) return;
+    expireWaiting();
     while (running.size < settings.maxJobsInFlight && waiting.length) {
+      if (!waiting[0]!.job.taskId && !deps.pacer.tryTake()) break;
       const next = waiting.shift()!;
       const done = run(next.job, next.progress).finally(() => {
         running.delete(next.job.id);
@@ -91,7 +111,31 @@ export function createJobService(deps: JobServiceDeps): JobService {
       });
       running.set(next.job.id, done);
     }
-    for (const [i, { progress }] of waiting.entries()) progress.show({ phase: 'queued', position: i + 1 });
+    // Estimated starts only when the budget is what holds a job back, not the safety cap.
+    const paced = running.size < settings.maxJobsInFlight;
+    for (const [i, { progress }] of waiting.entries()) {
+      const startsAt = paced ? deps.pacer.startsAt(i + 1) : 0;
+      // A start within a second or two is news by the time anyone reads it: show the place only.
+      progress.show({ phase: 'queued', position: i + 1, ...(startsAt > now() + 2_000 ? { startsAt } : {}) });
+    }
+    if (!waiting.length) return;
+    const nextSlot = paced ? deps.pacer.startsAt(1) : Infinity;
+    const nextExpiry = Math.min(...waiting.map((w) => w.job.createdAt + settings.queueTimeoutMs));
+    wake = setTimeout(pump, Math.max(10, Math.min(nextSlot, nextExpiry) - now()));
+    wake.unref();
+  }
+
+  /** A job may wait in the queue for `queueTimeoutMs`; past that it fails, nothing billed. */
+  function expireWaiting() {
+    const expired = waiting.filter((w) => !w.job.taskId && now() - w.job.createdAt >= settings.queueTimeoutMs);
+    for (const w of expired) {
+      waiting.splice(waiting.indexOf(w), 1);
+      const log = deps.logger.child({ jobId: w.job.id, guildId: w.job.guildId, userId: w.job.userId });
+      void w.progress
+        .stop()
+        .then(() => fail(w.job, new Error('waited too long in the queue'), log, 'queue_timeout'))
+        .finally(() => limits.release(w.job.userId, w.job.guildId, true));
+    }
   }
 
   /** Inserts by `seq`: replies are deferred and saved concurrently, so starts may finish out of order. */
@@ -105,6 +149,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
     const log = deps.logger.child({ jobId: job.id, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
     const signal = shutdown.signal;
     let billed = Boolean(job.taskId);
+    let requeued = false;
     try {
       if (!job.taskId) {
         await save(job, 'submitting');
@@ -115,9 +160,11 @@ export function createJobService(deps: JobServiceDeps): JobService {
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
           billed = !certainlyNotCreated(e);
-          throw e;
+          if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted) requeued = await requeue(job, progress, log);
+          throw requeued ? new Requeued() : e;
         }
         billed = true;
+        deps.pacer.accepted();
         job.submittedAt = now();
         await save(job, 'polling');
         log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
@@ -129,7 +176,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
       const result = await pollTask(job.taskId, {
         client,
         submittedAt,
-        deadline: job.createdAt + settings.timeoutMs,
+        // From the submission: time spent in the queue is bounded on its own.
+        deadline: submittedAt + settings.timeoutMs,
         estimate,
         minIntervalMs: settings.pollMinIntervalMs,
         maxIntervalMs: settings.pollMaxIntervalMs,
@@ -157,11 +205,19 @@ export function createJobService(deps: JobServiceDeps): JobService {
         log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
         return;
       }
-      await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+      const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
       job.finishedAt = now();
+      if (outcome === 'over_upload_limit') {
+        // The member was told; the job is recorded as what it is, not as delivered.
+        job.error = { kind: 'upload_limit' };
+        await save(job, 'failed');
+        log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
+        return;
+      }
       await save(job, 'delivered');
       log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
     } catch (e) {
+      if (e instanceof Requeued) return;
       await progress.stop();
       if (signal.aborted) {
         log.info({ taskId: job.taskId, state: job.state }, 'job paused for shutdown; it resumes on the next start');
@@ -169,8 +225,23 @@ export function createJobService(deps: JobServiceDeps): JobService {
       }
       await fail(job, e, log);
     } finally {
-      if (!signal.aborted || !job.taskId) limits.release(job.userId, job.guildId, !billed);
+      // A requeued job keeps its place in the member's limits; a paused one resumes with them.
+      if (!requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed);
     }
+  }
+
+  /**
+   * A 429 on submit (after the client's own retries): the provider's budget is tighter than
+   * configured. The pace slows, and the job goes back to the head of the queue instead of
+   * failing, as long as its queue deadline allows.
+   */
+  async function requeue(job: Job, progress: ProgressReporter, log: Logger): Promise<boolean> {
+    deps.pacer.throttled();
+    if (now() - job.createdAt >= settings.queueTimeoutMs) return false;
+    log.warn({ perMinute: deps.pacer.perMinute() }, 'the API rate-limited a submission; slowing down and requeueing the job');
+    await save(job, 'queued');
+    waiting.unshift({ job, progress, seq: 0 });
+    return true;
   }
 
   async function fail(job: Job, e: unknown, log: Logger, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal') {
@@ -236,6 +307,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
     },
 
     async shutdown() {
+      clearTimeout(wake);
       shutdown.abort(new Error('shutting down'));
       await Promise.all([...waiting.map((w) => w.progress.stop()), ...running.values()]);
       waiting.length = 0;

@@ -41,7 +41,11 @@ export interface JobRequest {
   caps?: GuildCaps;
 }
 
-export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal';
+/**
+ * Beyond the API's kinds: `interrupted` (cut off mid-submit by a crash), `queue_timeout` (waited
+ * too long to be submitted), `upload_limit` (the image exceeds the server's upload limit).
+ */
+export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal' | 'queue_timeout' | 'upload_limit';
 
 export interface Job extends JobRequest {
   id: string;
@@ -101,7 +105,7 @@ export interface Review {
 
 /** What the deferred message shows while a job runs. */
 export type ProgressView =
-  | { phase: 'queued'; position: number }
+  | { phase: 'queued'; position: number; /** When the images-per-minute budget lets it start. */ startsAt?: number }
   | { phase: 'submitting' }
   | { phase: 'generating'; expectedAt: number }
   | { phase: 'late' };
@@ -113,6 +117,8 @@ export interface DeliveredImage {
   extension: string;
 }
 
+export type DeliveryOutcome = 'delivered' | 'over_upload_limit';
+
 /** What the requester's message says about a flagged image that is not shown. */
 export type Notice = 'awaiting_review' | 'no_reviewer' | 'rejected';
 
@@ -123,8 +129,11 @@ export type Notice = 'awaiting_review' | 'no_reviewer' | 'rejected';
 export interface Delivery {
   /** Show progress; returns the message id when it learns it. */
   progress(job: Job, view: ProgressView): Promise<string | undefined>;
-  /** Publishes the image for the requester; `spoiler` hides it behind a content warning. */
-  deliver(job: Job, image: DeliveredImage, options?: { spoiler?: boolean }): Promise<void>;
+  /**
+   * Publishes the image for the requester; `spoiler` hides it behind a content warning. An image
+   * over the server's upload limit is not posted: the requester is told, and the outcome says so.
+   */
+  deliver(job: Job, image: DeliveredImage, options?: { spoiler?: boolean }): Promise<DeliveryOutcome>;
   /** Tells the requester where a withheld image stands; no image, no preview. */
   notice(job: Job, notice: Notice): Promise<void>;
   fail(job: Job, error: { kind: FailureKind; reason?: string }): Promise<void>;

@@ -118,8 +118,9 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const effects: Record<ReviewDecision, (job: Job, imageUrl?: string) => Promise<void>> = {
     async approve(job, imageUrl) {
       const image = await reviewedImage(job, imageUrl);
-      await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw) });
-      job.state = 'delivered';
+      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw) });
+      if (outcome === 'over_upload_limit') job.error = { kind: 'upload_limit' };
+      job.state = outcome === 'delivered' ? 'delivered' : 'failed';
     },
     reject: (job) => delivery.notice(job, 'rejected'),
     remove: (job) => desk.retract(job),

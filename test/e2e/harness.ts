@@ -25,8 +25,11 @@ export interface BotHarness {
   rawLogs: string[];
   env: Record<string, string>;
   storageUrl: string;
-  /** Stops the bot only (storage kept), then starts a new one on the same storage and fakes. */
-  restart(env?: Record<string, string>): Promise<void>;
+  /**
+   * Stops the bot only (storage kept), then starts a new one on the same storage and fakes.
+   * `whileDown` runs in between, e.g. to age the stored jobs as a long downtime would.
+   */
+  restart(env?: Record<string, string>, whileDown?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -104,8 +107,9 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
     rawLogs,
     env,
     storageUrl,
-    async restart(extra = {}) {
+    async restart(extra = {}, whileDown) {
       await harness.app.stop();
+      await whileDown?.();
       env = { ...env, ...extra };
       harness.env = env;
       harness.app = await boot();

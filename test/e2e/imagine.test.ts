@@ -81,7 +81,8 @@ describe('/imagine end to end', () => {
     ['an exhausted balance', (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }), /credit has run out/],
     ['an illegal prompt', (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }), /refused this prompt as inappropriate/],
     ['an invalid request', (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }), /could not accept this request/],
-    ['a rate limit that persists', (b) => b.api.inject('submit', { status: 429, retryAfterSec: 0 }, 4), /busy right now/],
+    // A 429 on submit normally sends the job back to the queue; past its queue deadline it fails.
+    ['a rate limit that outlasts the queue deadline', (b) => b.api.inject('submit', { status: 429, retryAfterSec: 1 }, 4), /busy right now/, { env: { QUEUE_TIMEOUT_MS: '1000', API_IMAGES_PER_MINUTE: '60000' } }],
     ['the API being down', (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }), /having trouble right now/],
     ['a failed task', () => undefined, /could not be generated \(GPU fell over\)/, { script: () => ({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) }],
     ['a timeout', () => undefined, /took too long/, { env: { JOB_TIMEOUT_MS: '1500' }, script: () => ({ processingMs: 60_000 }) }],

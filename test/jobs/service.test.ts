@@ -3,6 +3,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits } from '../../src/jobs/limits.ts';
+import { createSubmitPacer } from '../../src/jobs/pacer.ts';
 import { createJobService, type JobService } from '../../src/jobs/service.ts';
 import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
 import type { Delivery, Job, JobRequest, ProgressView } from '../../src/jobs/types.ts';
@@ -23,7 +24,9 @@ const delivery: Delivery = {
     shown.emit('progress');
     return undefined;
   },
-  async deliver() {},
+  async deliver() {
+    return 'delivered' as const;
+  },
   async notice() {},
   async fail() {},
 };
@@ -58,7 +61,8 @@ beforeEach(async () => {
     estimator: createDurationEstimator(),
     limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),
-    settings: { timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1 },
+    pacer: createSubmitPacer({ perMinute: 1_000 }),
+    settings: { queueTimeoutMs: 600_000, timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1 },
     logger: silentLogger,
   });
 });
