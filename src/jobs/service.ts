@@ -6,10 +6,11 @@ import type { DurationEstimator } from './estimator.ts';
 import type { RateLimiter } from './limiter.ts';
 import type { Limits, Refusal } from './limits.ts';
 import type { SubmitPacer } from './pacer.ts';
+import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
-import type { Delivery, FailureKind, Job, JobRequest, JobState, Moderation, ReplyTarget } from './types.ts';
+import type { Delivery, FailureKind, Job, JobRequest, Moderation, ReplyTarget } from './types.ts';
 
 export interface JobSettings {
   /** From the submission: how long the API may take to produce the image. */
@@ -60,12 +61,6 @@ export interface JobService {
   shutdown(): Promise<void>;
 }
 
-const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
-const certainlyNotCreated = (e: unknown) =>
-  isPpinfraError(e) && (e.notSent || e.reason === 'CREATE_TASK_FAILED' || REFUSED_BEFORE_CREATING.has(e.kind));
-
-/** Failures that say the API itself is unwell, and count towards the cool-down. */
-const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
 
 /** Thrown inside `run` when a 429 on submit sent the job back to the queue. */
 class Requeued extends Error {}
@@ -86,10 +81,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const save = async (job: Job, state: JobState) => {
-    job.state = state;
-    await store.save(job);
-  };
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now });
+  const { save } = finisher;
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
 
@@ -189,33 +182,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
         },
       });
       limits.apiResult(true);
-      job.completedAt = now();
-      job.polls = result.polls;
-      await estimator.record(job.size, job.completedAt - submittedAt);
-      await save(job, 'delivering');
-      const image = result.images[0]!;
-      const { bytes, contentType } = await client.download(image.url, { maxBytes: settings.imageMaxBytes, signal });
       await progress.stop();
-      const delivered = { bytes, contentType, extension: image.type || 'jpeg' };
-      job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
-      const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
-      if (verdict === 'review') {
-        job.finishedAt = now();
-        await deps.moderation.hold(job, delivered);
-        log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
-        return;
-      }
-      const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
-      job.finishedAt = now();
-      if (outcome === 'over_upload_limit') {
-        // The member was told; the job is recorded as what it is, not as delivered.
-        job.error = { kind: 'upload_limit' };
-        await save(job, 'failed');
-        log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
-        return;
-      }
-      await save(job, 'delivered');
-      log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+      await finisher.complete(job, result, log, signal);
     } catch (e) {
       if (e instanceof Requeued) return;
       await progress.stop();
@@ -245,15 +213,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
   }
 
   async function fail(job: Job, e: unknown, log: Logger, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal') {
-    const reason = isPpinfraError(e) ? e.reason : undefined;
     if (UNHEALTHY.has(kind)) limits.apiResult(false);
-    // The operator needs the detail (e.g. a rejected key); the user gets one friendly sentence.
-    const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
-    log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
-    job.error = { kind, ...(reason ? { reason } : {}) };
-    job.finishedAt = now();
-    await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
-    await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+    await finisher.fail(job, e, log, kind);
   }
 
   return {

@@ -1,0 +1,94 @@
+import type { Logger } from '../logger.ts';
+import type { PpinfraClient } from '../ppinfra/client.ts';
+import { isPpinfraError } from '../ppinfra/errors.ts';
+import type { TaskResult } from '../ppinfra/parse.ts';
+import type { DurationEstimator } from './estimator.ts';
+import type { JobStore } from './store.ts';
+import type { Delivery, FailureKind, Job, JobState, Moderation } from './types.ts';
+
+const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
+
+/**
+ * Refund the member's quota only when no task can exist: a timeout, a reset or a gateway error
+ * after sending may have created a billed task.
+ */
+export const certainlyNotCreated = (e: unknown) =>
+  isPpinfraError(e) && (e.notSent || e.reason === 'CREATE_TASK_FAILED' || REFUSED_BEFORE_CREATING.has(e.kind));
+
+/** Failures that say the API itself is unwell, and count towards the cool-down. */
+export const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
+
+export interface FinisherDeps {
+  client: Pick<PpinfraClient, 'download'>;
+  store: JobStore;
+  delivery: Delivery;
+  moderation: Moderation;
+  estimator: DurationEstimator;
+  imageMaxBytes: number;
+  now: () => number;
+}
+
+export interface Finisher {
+  save(job: Job, state: JobState): Promise<void>;
+  /** A finished task: learn its duration, fetch the image, then publish it or hold it for review. */
+  complete(job: Job, result: TaskResult & { polls: number }, log: Logger, signal?: AbortSignal): Promise<void>;
+  /** Records the failure and tells the member in one sentence; the operator gets the detail. */
+  fail(job: Job, e: unknown, log: Logger, kind?: FailureKind): Promise<void>;
+}
+
+/**
+ * The end of a job, the same whichever scheduler ran it (in-process or BullMQ): what the member
+ * sees and what the job record says.
+ */
+export function createFinisher(deps: FinisherDeps): Finisher {
+  const { store, delivery, now } = deps;
+  const save = async (job: Job, state: JobState) => {
+    job.state = state;
+    await store.save(job);
+  };
+
+  return {
+    save,
+
+    async complete(job, result, log, signal) {
+      const submittedAt = job.submittedAt ?? now();
+      job.completedAt = now();
+      job.polls = result.polls;
+      await deps.estimator.record(job.size, job.completedAt - submittedAt);
+      await save(job, 'delivering');
+      const image = result.images[0]!;
+      const { bytes, contentType } = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
+      const delivered = { bytes, contentType, extension: image.type || 'jpeg' };
+      job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
+      const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
+      if (verdict === 'review') {
+        job.finishedAt = now();
+        await deps.moderation.hold(job, delivered);
+        log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
+        return;
+      }
+      const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+      job.finishedAt = now();
+      if (outcome === 'over_upload_limit') {
+        // The member was told; the job is recorded as what it is, not as delivered.
+        job.error = { kind: 'upload_limit' };
+        await save(job, 'failed');
+        log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
+        return;
+      }
+      await save(job, 'delivered');
+      log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+    },
+
+    async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal') {
+      const reason = isPpinfraError(e) ? e.reason : undefined;
+      // The operator needs the detail (e.g. a rejected key); the user gets one friendly sentence.
+      const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
+      log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
+      job.error = { kind, ...(reason ? { reason } : {}) };
+      job.finishedAt = now();
+      await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
+      await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+    },
+  };
+}
