@@ -7,15 +7,44 @@ export interface DurationStore {
 }
 
 export interface DurationEstimator {
+  /** The expected duration for a size, scaled by how loaded the API has been lately (ms). */
   estimate(size: string): Estimate & { samples: number };
+  /** One completed task: submit to completion, in ms. */
   record(size: string, durationMs: number): Promise<void>;
   load(): Promise<void>;
 }
 
 const WINDOW = 30;
+/** `Record<size, number[]>`: the shape every version of the bot has stored and read. */
 const STORE_KEY = 'durations';
-/** Before any task has finished: a typical Qwen-Image time, with a wide spread so the first poll comes early. */
-export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 4_000 };
+/**
+ * The load factor's inputs, `{ at, ratio }[]`. A key of their own keeps `durations` in its old
+ * shape, so an older record loads (factor 1) and an older bot still reads a newer record.
+ */
+const LOAD_KEY = 'durations:load';
+/** How many recent tasks, of any size, the load factor looks at. */
+const LOAD_WINDOW = 8;
+/** Fewer recent tasks than this say nothing about the load, and the factor stays 1. */
+const LOAD_MIN_TASKS = 3;
+/** An observation older than this describes another hour's load (a busy evening, last night). */
+const LOAD_MAX_AGE_MS = 60 * 60_000;
+/** A size needs this many durations of its own before a new one is compared with their median. */
+const BASELINE_MIN_SAMPLES = 3;
+/** However odd the recent tasks, the factor stays in this range (a broken clock, a stalled API). */
+const LOAD_MIN = 0.5;
+const LOAD_MAX = 3;
+
+/**
+ * Before any task has finished. The expected 8 s is a typical Qwen-Image time and what the
+ * member is shown. Waiting for it minus a modest spread would make a 3 s image on a fresh
+ * install wait a whole extra second, on the first run, which is the one people judge the bot
+ * by. Sizes take about 3 to 15 s, so the guess polls from 1.25 s (8 s - 6.75 s) and then
+ * spaces its polls with the elapsed time (`guess`, schedule.ts): dense while the small sizes
+ * may finish, backing off for the big ones. It serves only until one task has completed, so
+ * the early polls are spent about once per install. (The wide spread also moves "taking
+ * longer than usual" to 21.5 s, fair when nothing is usual yet.)
+ */
+export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 6_750, guess: true };
 
 const pixels = (size: string) => {
   const [w, h] = size.split('*').map(Number);
@@ -28,16 +57,46 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+/** One completed task, compared with its size's usual duration at the time. */
+interface LoadObservation {
+  /** When it was recorded (ms, the estimator's clock). */
+  at: number;
+  /** Its duration / the median of its size's durations before it. */
+  ratio: number;
+}
+
+const isObservation = (x: unknown): x is LoadObservation => {
+  const o = x as Partial<LoadObservation> | null;
+  return typeof o === 'object' && o !== null && Number.isFinite(o.at) && Number.isFinite(o.ratio) && o.ratio! > 0;
+};
+
 /**
  * Expected generation time per size from the durations the bot has seen (the API reports
  * `eta: 0` for this model). Median and median absolute deviation resist the odd slow task.
+ *
+ * The API's load moves every size at once: in a busy hour everything runs ~30 % slower, and a
+ * size's own median (30 tasks, which may be days old for a rarely used size) lags behind. So
+ * each estimate is also scaled by a load factor, the median over the last few tasks of any
+ * size of (duration / that size's median at the time), clamped. A median of eight ignores one
+ * odd task; the factor returns to 1 as soon as recent tasks look like their sizes' history
+ * again, which they also do once a long slowdown has entered the per-size medians.
  */
-export function createDurationEstimator(deps: { store?: DurationStore } = {}): DurationEstimator {
+export function createDurationEstimator(deps: { store?: DurationStore; now?: () => number } = {}): DurationEstimator {
+  const now = deps.now ?? Date.now;
   let samples: Record<string, number[]> = {};
+  let recent: LoadObservation[] = [];
 
-  const estimateFrom = (xs: number[]): Estimate => {
-    const expectedMs = median(xs);
-    const mad = median(xs.map((x) => Math.abs(x - expectedMs)));
+  const loadFactor = () => {
+    const since = now() - LOAD_MAX_AGE_MS;
+    const ratios = recent.filter((r) => r.at >= since).map((r) => r.ratio);
+    if (ratios.length < LOAD_MIN_TASKS) return 1;
+    return Math.min(LOAD_MAX, Math.max(LOAD_MIN, median(ratios)));
+  };
+
+  const estimateFrom = (xs: number[], load: number): Estimate => {
+    const typical = median(xs);
+    const expectedMs = typical * load;
+    const mad = median(xs.map((x) => Math.abs(x - typical))) * load;
     // Few samples say little: keep the spread wide until the window fills a bit.
     const floor = expectedMs * (xs.length < 3 ? 0.25 : 0.1);
     return { expectedMs, spreadMs: Math.max(mad * 1.5, floor, 250) };
@@ -45,25 +104,33 @@ export function createDurationEstimator(deps: { store?: DurationStore } = {}): D
 
   return {
     estimate(size) {
+      const load = loadFactor();
       const own = samples[size];
-      if (own?.length) return { ...estimateFrom(own), samples: own.length };
+      if (own?.length) return { ...estimateFrom(own, load), samples: own.length };
       // Other sizes' history is a hint, not a measurement: time scales roughly with the pixel
       // count, so scale it, and widen the spread.
       const perPixel = Object.entries(samples).flatMap(([other, xs]) => xs.map((x) => x / pixels(other)));
       if (!perPixel.length) return { ...COLD_ESTIMATE, samples: 0 };
-      const expectedMs = median(perPixel) * pixels(size);
+      const expectedMs = median(perPixel) * pixels(size) * load;
       return { expectedMs, spreadMs: expectedMs * 0.5, samples: 0 };
     },
     async record(size, durationMs) {
       const list = samples[size] ?? [];
       samples[size] = list;
+      const usual = list.length >= BASELINE_MIN_SAMPLES ? median(list) : 0;
+      if (usual > 0) {
+        recent.push({ at: now(), ratio: Math.round((durationMs / usual) * 1000) / 1000 });
+        if (recent.length > LOAD_WINDOW) recent.splice(0, recent.length - LOAD_WINDOW);
+      }
       list.push(Math.round(durationMs));
       if (list.length > WINDOW) list.splice(0, list.length - WINDOW);
       await deps.store?.set(STORE_KEY, samples);
+      if (usual > 0) await deps.store?.set(LOAD_KEY, recent);
     },
     async load() {
-      const stored = await deps.store?.get(STORE_KEY);
+      const [stored, storedLoad] = await Promise.all([deps.store?.get(STORE_KEY), deps.store?.get(LOAD_KEY)]);
       if (stored && typeof stored === 'object') samples = stored as Record<string, number[]>;
+      if (Array.isArray(storedLoad)) recent = storedLoad.filter(isObservation).slice(-LOAD_WINDOW);
     },
   };
 }

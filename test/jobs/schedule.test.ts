@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollDelay } from '../../src/jobs/schedule.ts';
+import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
+import { pollTask } from '../../src/jobs/poller.ts';
+import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
 const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 };
 
@@ -27,6 +29,71 @@ describe('nextPollDelay', () => {
   });
   it('never goes below the minimum interval once polling has begun', () => {
     for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_000, polls: 1, random: () => r })).toBeGreaterThanOrEqual(500);
+  });
+});
+
+/**
+ * pollTask on a manual clock against a task that is done `durationMs` after submit, with the
+ * bot's default intervals (POLL_MIN_INTERVAL_MS 500, POLL_MAX_INTERVAL_MS 5000). Returns when
+ * each poll came and how long after completion the image was seen.
+ */
+async function pollOnClock(estimate: Estimate, durationMs: number, random = () => 0.5) {
+  let clock = 0;
+  const pollsAt: number[] = [];
+  const image = { url: 'https://example.test/i.jpeg', type: 'jpeg', ttlSeconds: null, nsfw: false, nsfwSignals: { hasNsfwContents: false, detectionResult: null } };
+  const getResult = async (taskId: string): Promise<TaskResult> => {
+    pollsAt.push(clock);
+    const done = clock >= durationMs;
+    const status = done ? 'succeed' : 'processing';
+    return { taskId, status, rawStatus: `TASK_STATUS_${status.toUpperCase()}`, reason: '', etaSeconds: 0, progressPercent: 0, images: done ? [image] : [] };
+  };
+  await pollTask('task', {
+    client: { getResult },
+    submittedAt: 0,
+    deadline: 120_000,
+    estimate,
+    minIntervalMs: 500,
+    maxIntervalMs: 5_000,
+    now: () => clock,
+    sleep: async (ms) => {
+      clock += ms;
+    },
+    random,
+  });
+  return { pollsAt, seenAfterMs: clock - durationMs };
+}
+
+describe('polling on a fresh install (no history)', () => {
+  const cold = createDurationEstimator().estimate('1024*1024');
+  const jitters = [0, 0.5, 1];
+
+  it.each(jitters)('polls first within 1.5 s and sees a 3 s image within one min interval (random %s)', async (r) => {
+    const { pollsAt, seenAfterMs } = await pollOnClock(cold, 3_000, () => r);
+    expect(pollsAt[0]).toBeLessThanOrEqual(1_500);
+    expect(seenAfterMs).toBeLessThanOrEqual(500);
+  });
+
+  // Fixed one-second polling spends 15 polls on a 15 s task, and today's learned estimates
+  // spend 3-6: a guess may cost up to what the naive strategy would, not the ~28 that polling
+  // every min interval from 1.25 s would, and still sees the image within a quarter of its time.
+  it.each(jitters)('spends at most 15 polls on a 15 s image and sees it within 4 s (random %s)', async (r) => {
+    const { pollsAt, seenAfterMs } = await pollOnClock(cold, 15_000, () => r);
+    expect(pollsAt.length).toBeLessThanOrEqual(15);
+    expect(seenAfterMs).toBeLessThanOrEqual(3_750);
+  });
+
+  it('keeps polling densely enough for every size in between', async () => {
+    for (const ms of [4_000, 6_000, 8_000, 11_000]) {
+      const { seenAfterMs } = await pollOnClock(cold, ms);
+      expect(seenAfterMs).toBeLessThanOrEqual(ms / 4);
+    }
+  });
+
+  it('stops guessing once one task has completed', async () => {
+    const est = createDurationEstimator();
+    await est.record('1024*1024', 3_000);
+    const { pollsAt } = await pollOnClock(est.estimate('1024*1024'), 3_000);
+    expect(pollsAt[0]).toBeGreaterThanOrEqual(2_000);
   });
 });
 

@@ -1,0 +1,146 @@
+/**
+ * The duration estimator under the API's load: every size slower (or faster) at once. Durations
+ * are injected, the clock is manual, and the store is an in-memory double that copies values
+ * the way a Keyv backend serialises them.
+ */
+import { describe, expect, it } from 'vitest';
+import { createDurationEstimator, type DurationEstimator, type DurationStore } from '../../src/jobs/estimator.ts';
+import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+
+const SMALL = '512*512';
+const MEDIUM = '1024*1024';
+const LARGE = '1536*1024';
+const USUAL: Record<string, number> = { [SMALL]: 3_000, [MEDIUM]: 8_000, [LARGE]: 15_000 };
+const MINUTE = 60_000;
+
+/** A little noise (+-3 %), deterministic. */
+const noise = (i: number) => 0.97 + (0.06 * (i % 5)) / 4;
+
+function setup() {
+  let clock = 0;
+  const map = new Map<string, unknown>();
+  const store: DurationStore = {
+    get: async (k) => structuredClone(map.get(k)),
+    set: async (k, v) => map.set(k, structuredClone(v)),
+  };
+  const open = () => createDurationEstimator({ store, now: () => clock });
+  return {
+    map,
+    open,
+    est: open(),
+    advance(ms: number) {
+      clock += ms;
+    },
+    /** `tasks` completed tasks over the given sizes, taking `factor` times their usual duration, a minute apart. */
+    async run(est: DurationEstimator, factor: number, sizes: string[], tasks: number) {
+      for (let i = 0; i < tasks; i++) {
+        const size = sizes[i % sizes.length]!;
+        clock += MINUTE;
+        await est.record(size, USUAL[size]! * factor * noise(i));
+      }
+    },
+  };
+}
+
+/** Ten ordinary tasks of every size: what the bot knows before the hour under test. */
+async function withHistory() {
+  const s = setup();
+  await s.run(s.est, 1, [SMALL, MEDIUM, LARGE], 30);
+  return s;
+}
+
+/** The spacing the poller would use at `sinceSubmitMs` with this estimate and the default intervals. */
+const spacingAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+
+describe('duration estimator under the API load', () => {
+  it('expects a size seen only before a busy hour to run 30 % slower when every other size does', async () => {
+    const s = await withHistory();
+    const before = s.est.estimate(LARGE);
+    expect(before.expectedMs).toBeCloseTo(15_000, -3);
+
+    await s.run(s.est, 1.3, [SMALL, MEDIUM], 8);
+    const after = s.est.estimate(LARGE);
+    expect(after.expectedMs / before.expectedMs).toBeCloseTo(1.3, 1);
+    expect(after.spreadMs / before.spreadMs).toBeCloseTo(1.3, 1);
+    expect(s.est.estimate(MEDIUM).expectedMs).toBeCloseTo(8_000 * 1.3, -3);
+    // What that changes for a 19.5 s task of the large size: with the old estimate it is late
+    // when it completes and polls have backed off; now it is polled at the minimum spacing.
+    expect(spacingAt(before, 19_500)).toBeGreaterThan(500);
+    expect(spacingAt(after, 19_500)).toBe(500);
+  });
+
+  it('expects a quicker task in a quiet hour, so the first poll comes earlier', async () => {
+    const s = await withHistory();
+    const before = s.est.estimate(LARGE);
+    await s.run(s.est, 0.75, [SMALL, MEDIUM], 8);
+    const after = s.est.estimate(LARGE);
+    expect(after.expectedMs / before.expectedMs).toBeCloseTo(0.75, 1);
+    const firstPoll = (e: Estimate) => nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+    expect(firstPoll(after)).toBeLessThan(0.8 * firstPoll(before));
+  });
+
+  it('is not moved by one odd task', async () => {
+    const s = await withHistory();
+    const before = s.est.estimate(LARGE).expectedMs;
+    s.advance(MINUTE);
+    await s.est.record(MEDIUM, 3 * USUAL[MEDIUM]!);
+    // The median moves by one rank of the ordinary noise (+-3 %); a mean of eight would move 25 %.
+    expect(Math.abs(s.est.estimate(LARGE).expectedMs / before - 1)).toBeLessThan(0.02);
+    expect(s.est.estimate(SMALL).expectedMs).toBeCloseTo(3_000, -2);
+  });
+
+  it('is not moved by fewer than three recent tasks', async () => {
+    const s = setup();
+    await s.run(s.est, 1, [SMALL, MEDIUM, LARGE], 9);
+    const before = s.est.estimate(LARGE).expectedMs;
+    await s.run(s.est, 1.5, [SMALL, MEDIUM], 2);
+    expect(s.est.estimate(LARGE).expectedMs).toBe(before);
+  });
+
+  it('returns to the usual durations when the API does', async () => {
+    const s = await withHistory();
+    await s.run(s.est, 1.3, [SMALL, MEDIUM], 8);
+    await s.run(s.est, 1, [SMALL, MEDIUM], 8);
+    expect(s.est.estimate(LARGE).expectedMs / 15_000).toBeCloseTo(1, 1);
+  });
+
+  it('forgets a slowdown after an hour without tasks', async () => {
+    const s = await withHistory();
+    await s.run(s.est, 1.3, [SMALL, MEDIUM], 8);
+    s.advance(2 * 60 * MINUTE);
+    expect(s.est.estimate(LARGE).expectedMs / 15_000).toBeCloseTo(1, 1);
+  });
+
+  it('scales at most threefold, however slow the recent tasks', async () => {
+    const s = await withHistory();
+    await s.run(s.est, 10, [SMALL, MEDIUM], 8);
+    expect(s.est.estimate(LARGE).expectedMs).toBeLessThanOrEqual(3 * 15_000 * 1.03);
+  });
+
+  it('keeps the slowdown across a restart', async () => {
+    const s = await withHistory();
+    await s.run(s.est, 1.3, [SMALL, MEDIUM], 8);
+    const restarted = s.open();
+    await restarted.load();
+    expect(restarted.estimate(LARGE).expectedMs / 15_000).toBeCloseTo(1.3, 1);
+  });
+
+  it('loads a record stored before the load factor existed, and keeps its shape', async () => {
+    const s = setup();
+    s.map.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800], [SMALL]: [3_000, 3_100, 2_900] });
+    await s.est.load();
+    expect(s.est.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_000, samples: 3 });
+    expect(s.est.estimate(SMALL)).toMatchObject({ expectedMs: 3_000, samples: 3 });
+    // Still a plain Record<size, number[]> after a new task, so an older bot reads it too.
+    await s.est.record(MEDIUM, 8_100);
+    expect(s.map.get('durations')).toEqual({ [MEDIUM]: [8_000, 8_200, 7_800, 8_100], [SMALL]: [3_000, 3_100, 2_900] });
+  });
+
+  it('ignores a malformed load record', async () => {
+    const s = setup();
+    s.map.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800] });
+    s.map.set('durations:load', [null, 'x', { at: 0 }, { at: 0, ratio: -1 }, 5]);
+    await s.est.load();
+    expect(s.est.estimate(MEDIUM).expectedMs).toBe(8_000);
+  });
+});
