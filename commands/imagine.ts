@@ -75,6 +75,7 @@ async function startJob(
   const locale = interaction.locale;
   const missing = missingPermissions(interaction.appPermissions);
   if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
+  if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
   const channel = interaction.channel;
   const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
   const request: JobRequest = {
@@ -88,12 +89,12 @@ async function startJob(
     locale,
     ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
   };
-  const reservation = ctx.jobs.reserve(request);
+  const reservation = await ctx.jobs.reserve(request);
   if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);
   try {
     await interaction.deferReply();
   } catch (e) {
-    ctx.jobs.release(reservation.ticket);
+    await ctx.jobs.release(reservation.ticket);
     throw e;
   }
   const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };

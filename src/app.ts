@@ -6,16 +6,15 @@ import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
-import { createRateLimiter } from './jobs/limiter.ts';
 import { createLimits } from './jobs/limits.ts';
-import { createSubmitPacer } from './jobs/pacer.ts';
-import { createJobService } from './jobs/service.ts';
+import { createScheduler, usesQueueEngine } from './jobs/scheduler.ts';
 import { createJobStore } from './jobs/store.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
 import { openSharedState, openStorage } from './storage.ts';
+import { startStorageHealth } from './storage-health.ts';
 
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
@@ -27,13 +26,18 @@ export async function startApp(config: Config, logger: Logger) {
   const settingsKv = openStorage(config.storageUrl, 'settings');
   const imagesKv = openStorage(config.storageUrl, 'images');
   const shared = openSharedState(config.storageUrl);
-  const store = createJobStore(jobsKv);
+  // [storage health, issue 9] Storage that cannot be opened or reached stops the start here with
+  // a clear StorageUnavailableError; lost while running, new requests pause and the writes of jobs
+  // in progress are kept in memory until it answers again.
+  const storage = await startStorageHealth({ storageUrl: config.storageUrl, namespaces: [jobsKv, statsKv, settingsKv, imagesKv], shared, logger });
+  const stats = storage.keep(statsKv, 'stats');
+  const store = createJobStore(storage.keep(jobsKv, 'jobs'), { index: !usesQueueEngine(config.storageUrl) });
   const settings = createGuildSettingsStore(settingsKv, {
     reviewChannelId: config.reviewChannelId,
     userHourlyQuota: config.limits.userHourlyQuota,
     guildDailyBudget: config.limits.guildDailyBudget,
   });
-  const estimator = createDurationEstimator({ store: statsKv });
+  const estimator = createDurationEstimator({ store: stats });
   await estimator.load();
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
   const commands = await loadCommands();
@@ -41,7 +45,7 @@ export async function startApp(config: Config, logger: Logger) {
   // last snapshot always wins.
   let quotaWrites: Promise<unknown> = Promise.resolve();
   const limits = createLimits(config.limits, Date.now, (snapshot) => {
-    quotaWrites = quotaWrites.then(() => statsKv.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
+    quotaWrites = quotaWrites.then(() => stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
   });
   limits.restore(await statsKv.get('quota'));
 
@@ -57,7 +61,7 @@ export async function startApp(config: Config, logger: Logger) {
   const review = createReviewService({
     store,
     state: shared,
-    stash: createImageStash(imagesKv),
+    stash: createImageStash(storage.keep(imagesKv, 'images')),
     settings,
     desk: createDiscordReviewDesk({
       rest: bot.client.rest,
@@ -72,19 +76,9 @@ export async function startApp(config: Config, logger: Logger) {
     },
     logger: logger.child({ component: 'review' }),
   });
-  const jobs = createJobService({
-    client,
-    store,
-    delivery,
-    moderation: review,
-    estimator,
-    limits,
-    pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
-    pacer: createSubmitPacer({ perMinute: config.jobs.imagesPerMinute }),
-    settings: { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight },
-    logger: logger.child({ component: 'jobs' }),
-  });
-  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation }, logger: logger.child({ component: 'router' }) });
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, limits, logger });
+  const { jobs } = scheduler;
+  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
 
   await bot.login();
   const resumed = await jobs.resume();
@@ -104,6 +98,8 @@ export async function startApp(config: Config, logger: Logger) {
       await bot.destroy();
       await client.close();
       await quotaWrites;
+      await scheduler.close();
+      await storage.stop();
       await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);
     },
   };

@@ -49,11 +49,12 @@ const schema = z.object({
   IMAGE_MAX_BYTES: int(50 * 1024 * 1024, 1024, 500 * 1024 * 1024),
   JOB_TIMEOUT_MS: int(300_000, 1_000, 14 * 60_000),
   QUEUE_TIMEOUT_MS: int(600_000, 1_000, 3_600_000),
+  QUEUE_LOCK_MS: int(30_000, 1_000, 600_000),
   API_IMAGES_PER_MINUTE: int(20, 1, 100_000),
 
   POLL_MIN_INTERVAL_MS: int(500, 200, 60_000),
   POLL_MAX_INTERVAL_MS: int(5_000, 200, 120_000),
-  POLL_MAX_PER_SECOND: int(5, 1, 100),
+  POLL_MAX_PER_SECOND: int(20, 1, 1000),
   PROGRESS_EDIT_INTERVAL_MS: int(5_000, 200, 60_000),
 
   USER_MAX_CONCURRENT: int(2, 1, 50),
@@ -79,6 +80,8 @@ export interface Config {
   jobs: {
     timeoutMs: number;
     queueTimeoutMs: number;
+    /** On Redis: how long a process holds a job step; another takes over a dead one's steps after it. */
+    lockMs: number;
     imagesPerMinute: number;
     pollMinIntervalMs: number;
     pollMaxIntervalMs: number;
@@ -151,6 +154,7 @@ function toConfig(raw: RawConfig): Config {
     jobs: {
       timeoutMs: raw.JOB_TIMEOUT_MS,
       queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
+      lockMs: raw.QUEUE_LOCK_MS,
       imagesPerMinute: raw.API_IMAGES_PER_MINUTE,
       pollMinIntervalMs: raw.POLL_MIN_INTERVAL_MS,
       pollMaxIntervalMs: raw.POLL_MAX_INTERVAL_MS,

@@ -3,6 +3,8 @@ import dotenv from 'dotenv';
 import { startApp } from './app.ts';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { StorageUnavailableError } from './storage-health.ts';
+import { storageSecrets } from './storage.ts';
 
 dotenv.config({ quiet: true });
 const loaded = loadConfig(process.env);
@@ -11,7 +13,7 @@ if (!loaded.ok) {
   process.exit(2);
 }
 const { config } = loaded;
-const logger = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey] });
+const logger = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
 
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
@@ -19,6 +21,11 @@ let app: Awaited<ReturnType<typeof startApp>>;
 try {
   app = await startApp(config, logger);
 } catch (err) {
+  if (err instanceof StorageUnavailableError) {
+    // One line an operator can act on, like a configuration problem: no stack trace, no password.
+    console.error(`qwen-imagine cannot start: ${err.message}`);
+    process.exit(2);
+  }
   const tokenRejected = (err as { code?: string }).code === 'TokenInvalid' || /401|invalid token/i.test(String(err));
   logger.fatal({ err }, tokenRejected ? 'Discord rejected DISCORD_TOKEN: check the token in .env' : 'could not start');
   process.exit(1);

@@ -24,17 +24,20 @@ export interface SharedState {
  * Redis: SET NX PX and the set commands are atomic on the server, so two processes clicking at
  * the same instant get exactly one winner.
  */
-export function createRedisSharedState(url: string, prefix = 'qi:'): SharedState {
+export function createRedisSharedState(url: string, prefix = 'qi:', client: ReturnType<typeof createClient> = createClient({ url })): SharedState {
   // Claims and sets in separate key spaces, as on the Keyv side, so one name can never hit a WRONGTYPE.
   const claimKey = (key: string) => `${prefix}claim:${key}`;
   const setKey = (set: string) => `${prefix}set:${set}`;
-  const client = createClient({ url });
   // node-redis reconnects by itself and commands issued meanwhile fail or wait for it; without a
   // listener, its 'error' event on a dropped connection would be thrown and end the process.
   client.on('error', () => undefined);
   let connecting: Promise<unknown> | undefined;
   const ready = async () => {
-    connecting ??= client.connect();
+    // A first connection that failed is tried again by the next call, not remembered as failed.
+    connecting ??= client.connect().catch((err: unknown) => {
+      connecting = undefined;
+      throw err;
+    });
     await connecting;
     return client;
   };

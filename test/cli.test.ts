@@ -167,9 +167,13 @@ describe.concurrent('cli', () => {
   it('exits 130 on Ctrl-C while a submit is in flight', async (ctx) => {
     const { expect } = ctx;
     const { fake, env, start } = await setup(ctx);
-    fake.inject('submit', { delayHeadersMs: 10_000 });
+    // The submit stalls for longer than the test runs: only Ctrl-C can end it.
+    fake.inject('submit', { delayHeadersMs: 60_000 });
     const cli = start(['a red fox'], env());
-    await fake.waitFor('request', (r: RecordedRequest) => r.route === 'submit', 5000);
+    // However long the child takes to start on a loaded machine (no deadline but the test's own),
+    // as long as it has not exited first.
+    const exitedFirst = cli.done.then((run) => Promise.reject(new Error(`the CLI exited before submitting:\n${run.stderr}`)));
+    await Promise.race([fake.waitFor('request', (r: RecordedRequest) => r.route === 'submit', 0), exitedFirst]);
     cli.kill('SIGINT');
 
     const result = await cli.done;

@@ -21,6 +21,8 @@ export interface BotContext {
   settings: GuildSettingsStore;
   logger: Logger;
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
+  /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */
+  storage?: { healthy(): boolean };
 }
 
 /** What came of an interaction, for the one log line the router writes (e.g. `started`, `refused:user_hourly`). */

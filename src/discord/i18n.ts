@@ -17,6 +17,8 @@ const en = {
   'refusal.guild_daily': 'This server has used its {limit} images for today. More can be created {retryAt}.',
   'refusal.queue_full': 'The queue is full right now. Please try again in a few minutes.',
   'refusal.api_cooling': 'The image service is having trouble, so new requests are paused. Please try again {retryAt}.',
+  // [storage health, issue 9]
+  'refusal.storage_unavailable': 'The bot’s storage is unavailable right now, so new requests are paused; please try again in a minute.',
   // Progress
   'progress.queued': '⏳ Waiting for a free slot: you are number **{position}** in line.',
   'progress.queued_eta': '⏳ Waiting for the image service’s per-minute budget: you are number **{position}** in line, starting {startsAt}.',
@@ -185,6 +187,8 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   'refusal.guild_daily': '本服务器今天的 {limit} 张图片额度已用完，{retryAt}可以继续创建。',
   'refusal.queue_full': '当前队列已满，请几分钟后再试。',
   'refusal.api_cooling': '图像服务出现故障，新的请求已暂停。请在{retryAt}再试。',
+  // [storage health, issue 9]
+  'refusal.storage_unavailable': '机器人的存储暂时不可用，新的请求已暂停，请一分钟后再试。',
   'progress.queued': '⏳ 正在排队：你排在第 **{position}** 位。',
   'progress.queued_eta': '⏳ 正在等待图像服务的每分钟额度：你排在第 **{position}** 位，预计{startsAt}开始。',
   'progress.submitting': '📨 正在把你的提示词发送给 Qwen-Image…',

@@ -51,9 +51,11 @@ export interface Ticket {
 export type Reservation = { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal };
 
 export interface JobService {
-  reserve(request: JobRequest): Reservation;
+  /** Checks the limits and, when allowed, counts the request: before the reply is deferred. */
+  reserve(request: JobRequest): Promise<Reservation>;
   start(ticket: Ticket, reply: ReplyTarget): Promise<Job>;
-  release(ticket: Ticket): void;
+  /** Gives back a reservation that never became a job (the defer failed). */
+  release(ticket: Ticket): Promise<void>;
   get(id: string): Promise<Job | undefined>;
   /** Picks up jobs a previous process left unfinished. Returns how many. */
   resume(): Promise<number>;
@@ -124,10 +126,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
     for (const w of expired) {
       waiting.splice(waiting.indexOf(w), 1);
       const log = deps.logger.child({ jobId: w.job.id, guildId: w.job.guildId, userId: w.job.userId });
-      void w.progress
-        .stop()
-        .then(() => fail(w.job, new Error('waited too long in the queue'), log, 'queue_timeout'))
-        .finally(() => limits.release(w.job.userId, w.job.guildId, true));
+      limits.release(w.job.userId, w.job.guildId, true);
+      void w.progress.stop().then(() => fail(w.job, new Error('waited too long in the queue'), log, 'queue_timeout'));
     }
   }
 
@@ -143,6 +143,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
     const signal = shutdown.signal;
     let billed = Boolean(job.taskId);
     let requeued = false;
+    let released = false;
     try {
       if (!job.taskId) {
         await save(job, 'submitting');
@@ -191,10 +192,13 @@ export function createJobService(deps: JobServiceDeps): JobService {
         log.info({ taskId: job.taskId, state: job.state }, 'job paused for shutdown; it resumes on the next start');
         return;
       }
+      // The slot (and a refund) first, so a member told of a failure can ask again at once.
+      released = true;
+      limits.release(job.userId, job.guildId, !billed);
       await fail(job, e, log);
     } finally {
       // A requeued job keeps its place in the member's limits; a paused one resumes with them.
-      if (!requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed);
+      if (!released && !requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed);
     }
   }
 
@@ -218,7 +222,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   }
 
   return {
-    reserve(request) {
+    async reserve(request) {
       const refusal = limits.check(request.userId, request.guildId, waiting.length, request.caps);
       if (refusal) return { ok: false, refusal };
       limits.take(request.userId, request.guildId);
@@ -242,7 +246,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
       return job;
     },
 
-    release(ticket) {
+    async release(ticket) {
       if (!reserved.delete(ticket.id)) return;
       limits.release(ticket.request.userId, ticket.request.guildId, true);
       pump();

@@ -23,7 +23,10 @@ const ACTIVE_INDEX = 'active';
  * Jobs in a Keyv namespace (SQLite by default, Redis for many processes). Keyv cannot list keys
  * on every backend, so the store keeps its own index of active job ids.
  */
-export function createJobStore(kv: KeyValue): JobStore {
+export function createJobStore(kv: KeyValue, options: { index?: boolean } = {}): JobStore {
+  // With BullMQ the queue knows what is active; an index read-modify-written by several
+  // processes would lose entries, so there is none.
+  const indexed = options.index ?? true;
   let index: Promise<Set<string>> | undefined;
   // Index updates are serialised so two jobs finishing together cannot lose each other's write.
   let chain: Promise<unknown> = Promise.resolve();
@@ -40,12 +43,13 @@ export function createJobStore(kv: KeyValue): JobStore {
       // A held image waiting for a moderator must not expire before someone decides.
       const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
       await kv.set(`job:${job.id}`, job, terminal && !awaitingModerator ? FINISHED_TTL_MS : undefined);
-      await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
+      if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
     async get(id) {
       return (await kv.get(`job:${id}`)) as Job | undefined;
     },
     async listActive() {
+      if (!indexed) return [];
       await chain;
       const ids = [...(await loadIndex())];
       const jobs = await Promise.all(ids.map((id) => kv.get(`job:${id}`) as Promise<Job | undefined>));

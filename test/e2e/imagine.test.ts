@@ -1,5 +1,7 @@
+import type { APIEmbed, APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/jobs/types.ts';
+import type { FakeTask, FakeTaskScript } from '../fakes/ppinfra.ts';
 import { finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
@@ -10,6 +12,20 @@ afterEach(async () => {
 });
 
 const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit');
+
+/**
+ * A task that stays PROCESSING until the test calls `finishTask`: a test that needs a job to
+ * still be running at some point holds its task, instead of hoping a few seconds are enough.
+ */
+const HELD: FakeTaskScript = { processingMs: 24 * 3600_000 };
+/** The API is done with a held task now: the bot's next poll finds it finished. */
+function finishTask(task: FakeTask): void {
+  task.completedAt = Date.now();
+}
+/** The task the fake API created for `prompt` (already, or when it comes). */
+const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> => bot.api.waitFor('task-created', (t: FakeTask) => t.prompt === prompt, 0);
+/** For waits that include a job's whole life: they end on the event, not on a bound. */
+const LONG = { timeoutMs: 15_000 };
 const _EPHEMERAL = 1 << 6;
 
 /** The ephemeral text of an interaction answered without a defer. */
@@ -85,12 +101,13 @@ describe('/imagine end to end', () => {
     ['a rate limit that outlasts the queue deadline', (b) => b.api.inject('submit', { status: 429, retryAfterSec: 1 }, 4), /busy right now/, { env: { QUEUE_TIMEOUT_MS: '1000', API_IMAGES_PER_MINUTE: '60000' } }],
     ['the API being down', (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }), /having trouble right now/],
     ['a failed task', () => undefined, /could not be generated \(GPU fell over\)/, { script: () => ({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) }],
-    ['a timeout', () => undefined, /took too long/, { env: { JOB_TIMEOUT_MS: '1500' }, script: () => ({ processingMs: 60_000 }) }],
+    // JOB_TIMEOUT_MS is also what the others' jobs get (from their submission): 4 s for a 0.1 s task.
+    ['a timeout', () => undefined, /took too long/, { env: { JOB_TIMEOUT_MS: '4000' }, script: () => ({ processingMs: 60_000 }) }],
   ])('tells the user about %s, then keeps serving others', async (_name, arrange, message, options) => {
     const bot = await start(options);
     arrange(bot);
     const first = bot.discord.slash('imagine', { prompt: 'a cat' });
-    const failed = await first.waitForOriginal(finished);
+    const failed = await first.waitForOriginal(finished, LONG);
     expect(failed.content).toMatch(message);
     expect(failed.content.startsWith('❌')).toBe(true);
     expect(failed.attachments).toEqual([]);
@@ -99,7 +116,7 @@ describe('/imagine end to end', () => {
     if (options?.env?.PPINFRA_API_KEY) return; // the key stays wrong: nothing else can succeed
     if (options?.script) bot.api.setScript(() => ({ processingMs: 100 }));
     const second = bot.discord.slash('imagine', { prompt: 'a dog' }, { user: 'bob' });
-    expect((await second.waitForOriginal(finished)).attachments).toHaveLength(1);
+    expect((await second.waitForOriginal(finished, LONG)).attachments).toHaveLength(1);
   });
 
   it('logs a rejected key for the operator without printing it', async () => {
@@ -121,25 +138,32 @@ describe('/imagine end to end', () => {
   });
 
   it('refuses the N+1th concurrent job of a user politely', async () => {
-    // Long enough that the first job is surely still running when the second request arrives.
-    const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => ({ processingMs: 2_500 }) });
+    // The first job's task is held, so it is still running when the second request arrives.
+    const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => HELD });
     const first = bot.discord.slash('imagine', { prompt: 'first' });
     await first.waitForCallback();
     const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'second' }));
     expect(content).toMatch(/already have 1 image\(s\) in progress/);
-    await first.waitForOriginal(finished);
+    finishTask(await taskFor(bot, 'first'));
+    expect((await first.waitForOriginal(finished, LONG)).attachments).toHaveLength(1);
     expect(submits(bot)).toHaveLength(1);
   });
 
   it('shows queue positions that move up as jobs finish', async () => {
-    // The first job outlasts the dispatch of the other two, so the third surely starts at position 2.
-    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1' }, script: ({ prompt }) => ({ processingMs: prompt === 'one' ? 2_500 : 300 }) });
+    // Every task is held until the test has seen the place it is about: no job ends early.
+    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1' }, script: () => HELD });
+    const inLine = (position: number) => (m: APIMessage) => m.content.includes(`number **${position}** in line`);
     const a = bot.discord.slash('imagine', { prompt: 'one' }, { user: 'alice' });
-    await a.waitForCallback();
+    const one = await taskFor(bot, 'one');
     const b = bot.discord.slash('imagine', { prompt: 'two' }, { user: 'bob' });
-    await b.waitForOriginal((m) => m.content.includes('number **1** in line'));
+    await b.waitForOriginal(inLine(1));
     const c = bot.discord.slash('imagine', { prompt: 'three' }, { user: 'mod' });
-    for (const it of [a, b, c]) expect((await it.waitForOriginal(finished, { timeoutMs: 10_000 })).attachments).toHaveLength(1);
+    await c.waitForOriginal(inLine(2));
+    finishTask(one);
+    await c.waitForOriginal(inLine(1), LONG);
+    finishTask(await taskFor(bot, 'two'));
+    finishTask(await taskFor(bot, 'three'));
+    for (const it of [a, b, c]) expect((await it.waitForOriginal(finished, LONG)).attachments).toHaveLength(1);
     const seen = bot.discord.messageHistory(c.original()!.id).map((m) => m.content);
     const positions = seen.map((text) => /number \*\*(\d)\*\* in line/.exec(text)?.[1]).filter(Boolean);
     expect(positions).toEqual(['2', '1']);
@@ -202,22 +226,64 @@ describe('/imagine end to end', () => {
     expect(bot.discord.errors).toEqual([]);
   });
 
-  it('never lets prompt text ping anyone', async () => {
-    const bot = await start();
-    const role = '123456789012345678';
-    const prompt = `@everyone @here <@&${role}> <@${bot.discord.user('bob').id}> **bold** poster`;
-    const message = await bot.discord.slash('imagine', { prompt }).waitForOriginal(finished);
-    for (const write of messageWrites(bot.discord)) {
-      const body = write.body as { allowed_mentions?: { parse?: string[] }; data?: { allowed_mentions?: { parse?: string[] }; content?: string } };
-      const mentions = body.allowed_mentions ?? body.data?.allowed_mentions;
-      if (body.data && !body.data.content) continue; // a bare defer carries no text
-      expect(mentions?.parse, `${write.method} ${write.path}`).toEqual([]);
+  // Every message the bot writes (progress edits, the result, a failure, the channel fallback
+  // and the retired reply) is checked where mentions can be: the text of the content and the
+  // embeds must not carry the prompt's mention syntax intact, and allowed_mentions must let
+  // nobody be pinged but the requester. The failure's reason is the API's text, echoing the prompt.
+  it.each([
+    { name: 'the image, in the reply', outcome: 'succeed', channel: false },
+    { name: 'a failure, in the reply', outcome: 'fail', channel: false },
+    { name: 'the image, posted in the channel after the token expired', outcome: 'succeed', channel: true },
+    { name: 'a failure, posted in the channel after the token expired', outcome: 'fail', channel: true },
+  ] as const)('never lets prompt text ping anyone: $name', async ({ outcome, channel }) => {
+    const bot = await start({ script: ({ prompt }) => ({ ...HELD, outcome, reason: prompt }) });
+    const bob = bot.discord.user('bob').id;
+    const role = (bot.discord.guild.roles as APIRole[]).find((r) => r.name === 'Moderator')!.id;
+    const pings = ['@everyone', '@here', `<@&${role}>`, `<@${bob}>`, `<@!${bob}>`];
+    const prompt = `${pings.join(' ')} **bold** poster`;
+    const it = bot.discord.slash('imagine', { prompt }, { user: 'alice' });
+    const task = await taskFor(bot, prompt);
+    await it.waitForOriginal((m) => m.content.includes('Generating'));
+    if (channel) it.expireToken();
+    finishTask(task);
+    if (channel) {
+      await bot.discord.waitForMessage((m) => m.message_reference?.message_id === it.original()!.id, LONG);
+      await bot.discord.waitForMessage((m) => m.id === it.original()!.id && m.content.includes('posted below'), LONG);
+      // The token was gone: every 401 is one the test caused.
+      expect(bot.discord.takeErrors().every((e) => e.code === 50027)).toBe(true);
+    } else {
+      await it.waitForOriginal(finished, LONG);
     }
-    expect(message.embeds[0]?.description).not.toContain('@everyone');
-    expect(message.embeds[0]?.description).toContain('\\*\\*bold\\*\\*');
-    expect(message.mention_everyone).toBeFalsy();
-    expect(message.mentions).toEqual([]);
-    expect(message.mention_roles).toEqual([]);
+
+    let texts = 0;
+    for (const write of messageWrites(bot.discord)) {
+      const where = `${write.method} ${write.path}`;
+      // Interaction callbacks carry the message in `data`.
+      const body = write.body as MessageBody & { data?: MessageBody };
+      const message = body.data ?? body;
+      const text = textsOf(message);
+      if (text.length === 0) continue; // a bare defer, or an edit of components: nothing to ping with
+      texts++;
+      for (const t of text) for (const ping of pings) expect(t, `${where}: ${t}`).not.toContain(ping);
+      expect(message.allowed_mentions?.parse, where).toEqual([]);
+      expect(message.allowed_mentions?.roles ?? [], where).toEqual([]);
+      expect(message.allowed_mentions?.replied_user ?? false, where).toBe(false);
+      // Only the channel fallback pings, and only the requester.
+      expect(message.allowed_mentions?.users ?? [], where).toEqual(write.route === '/channels/{channel_id}/messages' && write.method === 'POST' ? [it.user.id] : []);
+    }
+    // Not vacuous: the prompt (escaped) was in what was checked, in progress and in the end.
+    const quoted = messageWrites(bot.discord).filter((w) => textsOf(((w.body as { data?: MessageBody }).data ?? w.body) as MessageBody).some((t) => t.includes('poster')));
+    expect(quoted.length).toBeGreaterThanOrEqual(2);
+    expect(texts).toBeGreaterThanOrEqual(quoted.length);
+    if (outcome === 'succeed') expect(JSON.stringify(bot.discord.messages().map((m) => m.embeds))).toContain('\\\\*\\\\*bold\\\\*\\\\*');
+    // And what Discord made of every version of every message: nobody but the requester mentioned.
+    for (const message of bot.discord.messages()) {
+      for (const version of bot.discord.messageHistory(message.id)) {
+        expect(version.mention_everyone, version.content).toBe(false);
+        expect(version.mention_roles, version.content).toEqual([]);
+        expect(version.mentions.map((u) => u.id), version.content).toEqual(channel && version.id !== it.original()!.id ? [it.user.id] : []);
+      }
+    }
   });
 
   it('answers a zh-CN member in Chinese', async () => {
@@ -249,7 +315,7 @@ describe('/imagine end to end', () => {
     expect(bot.api.requests).toEqual([]);
     expect(bot.logs.some((l) => l.msg === 'interaction failed')).toBe(true);
     // The reservation was released: the same user can ask again at once.
-    expect(bot.app.jobs.reserve({ prompt: 'x', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId, channelNsfw: false, locale: 'en-US' }).ok).toBe(true);
+    expect((await bot.app.jobs.reserve({ prompt: 'x', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId, channelNsfw: false, locale: 'en-US' })).ok).toBe(true);
   });
 
   it('offers presets in autocomplete and echoes a valid typed size', async () => {
@@ -263,12 +329,15 @@ describe('/imagine end to end', () => {
   });
 
   it('delivers in the channel when the interaction token has expired', async () => {
-    const bot = await start({ script: () => ({ processingMs: 600 }) });
+    // Held until the token has expired, so the image cannot slip out through the reply first.
+    const bot = await start({ script: () => HELD });
     const it = bot.discord.slash('imagine', { prompt: 'a slow kite' });
+    const task = await taskFor(bot, 'a slow kite');
     await it.waitForOriginal((m) => m.content.includes('Generating'));
     it.expireToken();
     bot.discord.expectError(50027, 5);
-    const fallback = await bot.discord.waitForMessage((m) => m.attachments.length > 0 && m.content.includes('your image is ready'));
+    finishTask(task);
+    const fallback = await bot.discord.waitForMessage((m) => m.attachments.length > 0 && m.content.includes('your image is ready'), LONG);
     expect(fallback.content).toContain(`<@${it.user.id}>`);
     const post = bot.discord.requests.find((r) => r.method === 'POST' && r.route === '/channels/{channel_id}/messages');
     expect((post!.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
@@ -278,13 +347,38 @@ describe('/imagine end to end', () => {
   });
 
   it('resumes a job after a restart without submitting it again', async () => {
-    const bot = await start({ script: () => ({ processingMs: 1500 }) });
+    // Held across the restart: the first process cannot finish the job, only the second can.
+    const bot = await start({ script: () => HELD });
     const it = bot.discord.slash('imagine', { prompt: 'survives restarts' });
-    await bot.api.waitFor('task-created');
+    const task = await taskFor(bot, 'survives restarts');
     await it.waitForOriginal((m) => m.content.includes('Generating'));
+    const { jobId } = await bot.waitForLog((l) => l.msg === 'task submitted' && l.taskId === task.id);
+    const ofJob = (l: Record<string, unknown>) => l.jobId === jobId;
+    const logsBefore = bot.logs.length;
+
     await bot.restart();
-    const message = await it.waitForOriginal(finished, { timeoutMs: 10_000 });
+    // The first process let go of the job (paused, not failed, not delivered) as it stopped ...
+    const stopping = bot.logs.slice(logsBefore);
+    expect(stopping.filter(ofJob).map((l) => l.msg)).toContain('job paused for shutdown; it resumes on the next start');
+    expect(bot.logs.slice(0, logsBefore).filter((l) => ofJob(l) && (l.msg === 'job failed' || l.msg === 'job delivered'))).toEqual([]);
+    // ... and the second picked it up from storage as it started.
+    const startedAt = stopping.findIndex((l) => l.msg === 'qwen-imagine is running');
+    expect(stopping[startedAt]).toMatchObject({ resumed: 1 });
+    expect(stopping.slice(0, startedAt).find((l) => l.msg === 'resuming job')).toMatchObject({ jobId, taskId: task.id, state: 'polling' });
+    // restart() closed the first process's HTTP client: every request from here is the second's.
+    const requestsBefore = bot.api.requests.length;
+
+    finishTask(task);
+    const message = await it.waitForOriginal(finished, LONG);
     expect(message.attachments).toHaveLength(1);
+    expect(bot.discord.files(message)[0]!.bytes.equals(Buffer.from(task.image!))).toBe(true);
+    const delivered = await bot.waitForLog((l) => ofJob(l) && l.msg === 'job delivered');
+    expect(bot.logs.indexOf(delivered)).toBeGreaterThan(logsBefore + startedAt);
+    // The second process polled the same task, and delivered on its own polls.
+    const polls = bot.api.requests.slice(requestsBefore).filter((r) => r.route === 'result');
+    expect(polls.length).toBeGreaterThanOrEqual(1);
+    expect(polls.every((r) => r.query.task_id === task.id)).toBe(true);
+    expect(delivered.polls).toBe(polls.length);
     expect(submits(bot)).toHaveLength(1);
   });
 });
@@ -313,4 +407,16 @@ describe('after a crash', () => {
 
 async function waitGone(bot: BotHarness, id: string): Promise<void> {
   await bot.discord.waitForRequest((r) => r.method === 'DELETE' && bot.discord.message(id) === undefined);
+}
+
+interface MessageBody {
+  content?: string;
+  embeds?: APIEmbed[];
+  allowed_mentions?: { parse?: string[]; roles?: string[]; users?: string[]; replied_user?: boolean };
+}
+
+/** Every piece of text of a message body where a mention could be written. */
+function textsOf(body: MessageBody): string[] {
+  const embedTexts = (e: APIEmbed) => [e.title, e.description, e.footer?.text, e.author?.name, ...(e.fields ?? []).flatMap((f) => [f.name, f.value])];
+  return [body.content, ...(body.embeds ?? []).flatMap(embedTexts)].filter((t): t is string => typeof t === 'string' && t.length > 0);
 }

@@ -14,7 +14,8 @@ export const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
  */
 export const skipWithoutRedis = !hasRedis && !process.env.CI;
 
-async function freePort(): Promise<number> {
+/** A loopback port nobody listens on (at the time of asking). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -24,28 +25,64 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A real, throwaway Redis on loopback, without persistence, for the storage contract. */
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (!hasRedis) throw new Error('redis-server is not installed (apt-get install redis-server; .ci/run installs it)');
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'qi-redis-'));
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+export interface FakeRedis {
+  url: string;
+  port: number;
+  /** Stops the server for good and removes its folder. */
+  stop(): Promise<void>;
+  /** An outage: the server exits (SIGKILL by default, like a crash; its data is gone unless `persist`). */
+  down(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a new server on the same port, as a restarted Redis would come back. */
+  up(): Promise<void>;
+}
+
+function spawnRedis(port: number, dir: string, persist: boolean): Promise<ChildProcess> {
+  // Persistence, when asked for, as an operator would run Redis: an append-only file synced on every write.
+  const durability = persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, '--dir', dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<ChildProcess>((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
-      if (seen.includes('Ready to accept connections')) resolve();
+      if (seen.includes('Ready to accept connections')) resolve(child);
     });
-    child.once('exit', (code) => reject(new Error(`redis-server exited early (${code})`)));
+    child.once('exit', (code) => reject(new Error(`redis-server exited early (${code}): ${seen.slice(-500)}`)));
   });
+}
+
+async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
+}
+
+/**
+ * A real, throwaway Redis on loopback, without persistence (unless `persist`: then what it holds
+ * survives `down()` and `up()`, even a SIGKILL), for the storage contract.
+ */
+export async function startRedis(options: { persist?: boolean } = {}): Promise<FakeRedis> {
+  const persist = options.persist ?? false;
+  if (!hasRedis) throw new Error('redis-server is not installed (apt-get install redis-server; .ci/run installs it)');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'qi-redis-'));
+  let child: ChildProcess | undefined = await spawnRedis(port, dir, persist);
   return {
     url: `redis://127.0.0.1:${port}`,
+    port,
     async stop() {
-      child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
+      await kill(child, 'SIGTERM');
+      child = undefined;
       rmSync(dir, { recursive: true, force: true });
+    },
+    async down(signal = 'SIGKILL') {
+      await kill(child, signal);
+    },
+    async up() {
+      await kill(child, 'SIGTERM');
+      child = await spawnRedis(port, dir, persist);
     },
   };
 }

@@ -111,7 +111,7 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
   async function ask(count: number): Promise<Job[]> {
     const jobs: Job[] = [];
     for (let i = 0; i < count; i++) {
-      const reservation = service.reserve({ prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US' });
+      const reservation = await service.reserve({ prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US' });
       if (!reservation.ok) throw new Error(`refused: ${reservation.refusal.kind}`);
       jobs.push(await service.start(reservation.ticket, { applicationId: 'a', token: 't', createdAt: Date.now() }));
     }

@@ -74,12 +74,12 @@ afterEach(async () => {
 });
 
 it('queues in the order people asked, even when their starts finish out of order', async () => {
-  const first = service.reserve(request('a'));
+  const first = await service.reserve(request('a'));
   if (!first.ok) throw new Error('refused');
   await service.start(first.ticket, reply);
   await api.waitFor('task-created');
-  const b = service.reserve(request('b'));
-  const c = service.reserve(request('c'));
+  const b = await service.reserve(request('b'));
+  const c = await service.reserve(request('c'));
   if (!b.ok || !c.ok) throw new Error('refused');
   // c's start completes before b's, as when b's deferred reply took longer.
   const jobC = await service.start(c.ticket, reply);

@@ -1,15 +1,16 @@
 /**
  * The real PPInfra client (undici keep-alive pool, retry rules, error mapping) against the real
- * fake server on loopback. Retry delays go through a recording sleep double unless a test is
- * about real time (deadlines, aborts during a backoff).
+ * fake server on loopback. Retry delays go through a recording sleep double (or an injected
+ * clock, for the read deadline) unless a test is about an abort during a real backoff.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Agent, type Dispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
 import { createPpinfraClient, type PpinfraClient, type PpinfraClientOptions } from '../../src/ppinfra/client.ts';
 import { PpinfraError, type PpinfraErrorKind } from '../../src/ppinfra/errors.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep as realSleep } from '../../src/ppinfra/retry.ts';
-import { startFakePpinfra, type FakePpinfra, type FakePpinfraOptions, type FakeTask, type FakeTaskScript, type Route } from '../fakes/ppinfra.ts';
+import { startFakePpinfra, type FakePpinfra, type FakePpinfraOptions, type FakeTask, type FakeTaskScript, type RecordedRequest, type Route } from '../fakes/ppinfra.ts';
 import { caught } from './caught.ts';
 
 const WRONG_KEY = 'sk-wrong-9f8e7d6c5b4a';
@@ -41,11 +42,11 @@ async function createEnv(opts: FakePpinfraOptions = {}): Promise<Env> {
     if (signal?.aborted) throw signal.reason;
   };
   const makeClient = (o: Partial<PpinfraClientOptions> = {}): PpinfraClient => {
+    // The client's own (production) timeouts unless a test is about them: a loaded machine may
+    // take a while to answer, and only a test about timeouts may see one fire.
     const client = createPpinfraClient({
       baseUrl: fake.url,
       apiKey: fake.apiKey,
-      headersTimeoutMs: 300,
-      bodyTimeoutMs: 300,
       ...o,
       retry: { sleep: recordingSleep, random: () => 0.5, ...o.retry },
     });
@@ -383,16 +384,17 @@ describe('errors a caller sees', () => {
 
   it('aborting an in-flight request is aborted, at once, without a retry', async () => {
     const id = await runningTask();
-    fake.inject('result', { delayHeadersMs: 5000 });
+    // Stalls for longer than the test runs: only the abort can end the call.
+    fake.inject('result', { delayHeadersMs: 60_000 });
     const controller = new AbortController();
-    const started = Date.now();
-    const call = caught(makeClient({ headersTimeoutMs: 10_000 }).getResult(id, { signal: controller.signal }));
-    await fake.waitFor('request', (r) => r.route === 'result');
+    const call = caught(makeClient().getResult(id, { signal: controller.signal }));
+    const request = (await fake.waitFor('request', (r) => r.route === 'result')) as RecordedRequest;
     controller.abort();
 
     const error = await call;
     expect(error).toMatchObject({ kind: 'aborted', taskId: id });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // "At once": the call ended while the fake had still not answered.
+    expect(request.status).toBe(0);
     expect(fake.count('result')).toBe(1);
     expect(sleeps).toEqual([]);
   });
@@ -437,13 +439,14 @@ describe('getResult retry rules', () => {
   });
 
   it('honours a Retry-After given as an HTTP date', async () => {
+    // One injected clock for the fake (which writes the date) and the client (which reads it).
+    const now = Date.UTC(2030, 0, 1, 12, 0, 0, 250);
+    await useFake({ now: () => now });
     const id = await runningTask();
     fake.inject('result', { status: 429, retryAfterSec: 3, retryAfterHttpDate: true });
-    await makeClient().getResult(id);
-    expect(sleeps).toHaveLength(1);
-    // The date has whole seconds, so up to one second is lost to truncation.
-    expect(sleeps[0]).toBeGreaterThan(1500);
-    expect(sleeps[0]).toBeLessThanOrEqual(3000);
+    await makeClient({ retry: { now: () => now } }).getResult(id);
+    // The date has whole seconds (12:00:03), so the 250 ms past 12:00:00 are lost to truncation.
+    expect(sleeps).toEqual([2750]);
   });
 
   it('retries three 503s with exponential backoff, then succeeds', async () => {
@@ -651,16 +654,36 @@ describe('lenient parsing through the wire', () => {
   });
 });
 
+/** Longer than any test runs: a request stalled this long is answered only after the test. */
+const STALL_MS = 60_000;
+
 /**
- * Everything that waits on a real clock: undici's header/body timeouts run on its coarse
- * (~0.5 s) timer wheel, so these run concurrently, each on an env of its own.
+ * A keep-alive pool whose first request alone has a short headers timeout, so a test can stall
+ * that one request into a timeout while the retry has all the time a loaded machine needs.
  */
-describe.concurrent('real-clock timeouts and deadlines', () => {
+function firstRequestTimesOutAfter(ms: number, ctx: TestContext): Dispatcher {
+  const agent = new Agent();
+  ctx.onTestFinished(() => agent.destroy());
+  let first = true;
+  return agent.compose((dispatch) => (opts, handler) => {
+    const headersTimeout = first ? ms : STALL_MS;
+    first = false;
+    return dispatch({ ...opts, headersTimeout }, handler);
+  });
+}
+
+/**
+ * Client timeouts and deadlines. No test depends on a response arriving in time: the fake stalls
+ * for longer than the test runs, so the short timeout that fires is only a lower bound on how
+ * long a test takes (undici's header/body timeouts run on its coarse timer wheel, so these run
+ * concurrently, each on an env of its own); the read deadline runs on an injected clock.
+ */
+describe.concurrent('timeouts and deadlines', () => {
   it('headers later than headersTimeout are timeout', async (ctx) => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
     const id = await t.runningTask();
-    t.fake.inject('result', { delayHeadersMs: 3000 });
+    t.fake.inject('result', { delayHeadersMs: STALL_MS });
     // The read deadline is shorter than one attempt, so the first timeout is what the caller sees.
     const error = await caught(t.makeClient({ headersTimeoutMs: 300, readDeadlineMs: 100 }).getResult(id));
     expect(error).toMatchObject({ kind: 'timeout', status: undefined, taskId: id, notSent: false });
@@ -671,7 +694,7 @@ describe.concurrent('real-clock timeouts and deadlines', () => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
     const id = await t.runningTask();
-    t.fake.inject('result', { delayBodyMs: 3000 });
+    t.fake.inject('result', { delayBodyMs: STALL_MS });
     const error = await caught(t.makeClient({ bodyTimeoutMs: 300, readDeadlineMs: 100 }).getResult(id));
     expect(error).toMatchObject({ kind: 'timeout', status: undefined, taskId: id });
     expect(t.fake.count('result')).toBe(1);
@@ -681,17 +704,17 @@ describe.concurrent('real-clock timeouts and deadlines', () => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
     const id = await t.runningTask();
-    t.fake.inject('result', { delayHeadersMs: 3000 });
-    const result = await t.makeClient({ headersTimeoutMs: 300 }).getResult(id);
+    t.fake.inject('result', { delayHeadersMs: STALL_MS });
+    const result = await t.makeClient({ dispatcher: firstRequestTimesOutAfter(300, ctx) }).getResult(id);
     expect(result.status).toBe('processing');
-    expect(t.fake.count('result')).toBe(2);
+    expect(t.fake.requests.filter((r) => r.route === 'result').map((r) => r.status)).toEqual([0, 200]);
     expect(t.sleeps).toHaveLength(1);
   });
 
   it('submit does not retry a timeout after sending: the task was created, a retry would bill twice', async (ctx) => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
-    t.fake.inject('submit', { delayHeadersMs: 3000 });
+    t.fake.inject('submit', { delayHeadersMs: STALL_MS });
     const error = await caught(t.makeClient({ headersTimeoutMs: 300 }).submit(REQ));
     expect(error).toMatchObject({ kind: 'timeout', notSent: false });
     expect(t.fake.count('submit')).toBe(1);
@@ -703,33 +726,42 @@ describe.concurrent('real-clock timeouts and deadlines', () => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
     const id = await t.runningTask();
-    t.fake.inject('result', { delayHeadersMs: 5000 });
-    const started = Date.now();
-    const error = await caught(t.makeClient({ headersTimeoutMs: 10_000 }).getResult(id, { signal: AbortSignal.timeout(150) }));
+    t.fake.inject('result', { delayHeadersMs: STALL_MS });
+    const error = await caught(t.makeClient().getResult(id, { signal: AbortSignal.timeout(150) }));
     expect(error).toMatchObject({ kind: 'timeout', taskId: id });
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(t.fake.count('result')).toBe(1);
+    // The signal ended the call, not an answer (none came) nor the client's own timeouts (30 s).
+    expect(t.fake.requests.filter((r) => r.route === 'result').map((r) => r.status)).toEqual([0]);
   });
 
-  it('getResult stops retrying before the overall read deadline (real sleeps)', async (ctx) => {
+  it('getResult stops retrying before the overall read deadline (injected clock)', async (ctx) => {
     const { expect } = ctx;
     const t = await ownEnv(ctx);
     const id = await t.runningTask();
     t.fake.inject('result', { status: 503 }, 50);
+    const start = 1_000_000;
+    let clock = start;
+    const slept: number[] = [];
     const readDeadlineMs = 600;
     const client = t.makeClient({
       readDeadlineMs,
       // Full-size jitter: delays 100, 200, 400 ... ; the third would end past the deadline.
-      retry: { sleep: realSleep, random: () => 1, read: { ...READ_POLICY, maxAttempts: 50, baseDelayMs: 100 } },
+      retry: {
+        now: () => clock,
+        sleep: async (ms) => {
+          slept.push(ms);
+          clock += ms;
+        },
+        random: () => 1,
+        read: { ...READ_POLICY, maxAttempts: 50, baseDelayMs: 100 },
+      },
     });
-    const started = Date.now();
 
     const error = await caught(client.getResult(id));
 
-    const elapsed = Date.now() - started;
     expect(error).toMatchObject({ kind: 'server', status: 503 });
-    expect(elapsed).toBeLessThan(readDeadlineMs);
-    expect(elapsed).toBeGreaterThanOrEqual(300 - 5);
+    expect(slept).toEqual([100, 200]);
+    // It gave up at 300 ms, inside the deadline, rather than sleep 400 ms past it.
+    expect(clock - start).toBe(300);
     expect(t.fake.count('result')).toBe(3);
   });
 });

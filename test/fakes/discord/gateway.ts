@@ -1,11 +1,14 @@
 // The Gateway (API v10, encoding=json): HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE,
-// RESUME with replay of missed events, INVALID_SESSION, and dispatches on demand.
+// RESUME with replay of missed events, INVALID_SESSION, and dispatches on demand. Sharded like
+// Discord: a session identified with `shard: [i, n]` gets the guilds with
+// `(guild_id >> 22) % n === i`, and the events of those guilds; events without a guild go to shard 0.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { guildCreatePayload, readyPayload } from './payloads.ts';
+import { snowflake } from './snowflake.ts';
 import type { Json, JsonObject } from './types.ts';
 import type { World } from './world.ts';
 
@@ -15,6 +18,27 @@ export const Op = {
 } as const;
 
 const PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15);
+
+/** The shard that holds a guild, by Discord's formula: `(guild_id >> 22) % num_shards`. */
+export function shardOfGuild(guildId: string, shards: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shards));
+}
+
+/**
+ * A fresh snowflake (for a guild id) that lands on `shard` of `shards`: a new snowflake moved
+ * back by less than `shards` milliseconds, so ids stay unique and plausible.
+ */
+export function snowflakeOnShard(shard: number, shards: number, at: number = Date.now()): string {
+  if (!(Number.isInteger(shards) && shards >= 1 && Number.isInteger(shard) && shard >= 0 && shard < shards)) {
+    throw new Error(`Fake Discord: no shard ${shard} of ${shards}`);
+  }
+  const id = BigInt(snowflake(at));
+  const n = BigInt(shards);
+  const ms = id >> 22n;
+  const back = (((ms - BigInt(shard)) % n) + n) % n;
+  return (((ms - back) << 22n) | (id & 0x3fffffn)).toString();
+}
+
 /** Discord keeps a bounded replay buffer per session. */
 const HISTORY_LIMIT = 1000;
 
@@ -24,6 +48,8 @@ export interface GatewayHost {
   readonly applicationId: string;
   readonly heartbeatIntervalMs: number;
   readonly privilegedIntents: number;
+  /** The shard count IDENTIFY must use (what GET /gateway/bot recommends). */
+  readonly shards: number;
   resumeUrl(): string;
   /** A close with an error code (4004...), recorded like an HTTP error. */
   onCloseError(code: number, message: string, payload: string): void;
@@ -155,18 +181,28 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     const intents = data.intents;
     if (typeof intents !== 'number' || !Number.isInteger(intents) || intents < 0) return this.closeWithError(conn, 4013, 'Invalid intent(s).', 'IDENTIFY');
     if ((intents & PRIVILEGED_INTENTS & ~this.host.privilegedIntents) !== 0) return this.closeWithError(conn, 4014, 'Disallowed intent(s).', 'IDENTIFY');
+    // No `shard` means [0, 1], like Discord.
     const shardRaw = Array.isArray(data.shard) ? data.shard : [0, 1];
     const shard: [number, number] = [Number(shardRaw[0] ?? 0), Number(shardRaw[1] ?? 1)];
-    if (!(shard[1] >= 1 && shard[0] >= 0 && shard[0] < shard[1])) return this.closeWithError(conn, 4010, 'Invalid shard.', 'IDENTIFY');
-    if (shard[1] !== 1) return this.closeWithError(conn, 4011, 'Sharding required.', 'IDENTIFY: the fake serves one shard');
+    if (!(Number.isInteger(shard[0]) && Number.isInteger(shard[1]) && shard[1] >= 1 && shard[0] >= 0 && shard[0] < shard[1])) {
+      return this.closeWithError(conn, 4010, 'Invalid shard.', `IDENTIFY: shard ${JSON.stringify(shardRaw)}`);
+    }
+    // Discord closes 4011 when a session would hold too many guilds, and accepts more shards than
+    // it recommends; the fake wants exactly the count it announces, so a wrong count is caught.
+    const expected = this.host.shards;
+    if (shard[1] !== expected) {
+      return this.closeWithError(conn, 4011, 'Sharding required.', `IDENTIFY: shard [${shard[0]}, ${shard[1]}], the fake serves ${expected} shard(s)`);
+    }
     this.host.onIdentify();
 
     const session: GatewaySession = { id: randomBytes(16).toString('hex'), seq: 0, intents, shard, history: [], connection: conn, ready: false, invalid: false };
     this.sessions.set(session.id, session);
     conn.session = session;
     const world = this.host.world;
-    this.dispatchTo(session, 'READY', readyPayload(world, { sessionId: session.id, resumeUrl: this.host.resumeUrl(), shard, applicationId: this.host.applicationId }));
-    for (const guild of world.guilds) this.dispatchTo(session, 'GUILD_CREATE', guildCreatePayload(world, guild, intents));
+    const guilds = world.guilds.filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
+    const ready = readyPayload(world, { sessionId: session.id, resumeUrl: this.host.resumeUrl(), shard, applicationId: this.host.applicationId });
+    this.dispatchTo(session, 'READY', { ...ready, guilds: guilds.map((g) => ({ id: g.id, unavailable: true })) });
+    for (const guild of guilds) this.dispatchTo(session, 'GUILD_CREATE', guildCreatePayload(world, guild, intents));
     session.ready = true;
     this.emit('ready', session);
   }
@@ -192,17 +228,25 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
   }
 
   /**
-   * Sends a dispatch to every valid session (buffered for replay when its connection is down,
-   * like Discord). Returns the number of sessions it was queued for.
+   * Sends a dispatch to every valid session of the shard it belongs to (buffered for replay when
+   * its connection is down, like Discord): the shard holding the event's guild (`guild_id`, or
+   * `id` of GUILD_CREATE/UPDATE/DELETE), shard 0 for events without a guild (DMs). Returns the
+   * number of sessions it was queued for.
    */
   dispatch(t: string, d: unknown): number {
+    const target = this.shardOf(guildOfEvent(t, d));
     let count = 0;
     for (const session of this.sessions.values()) {
-      if (session.invalid || !session.ready) continue;
+      if (session.invalid || !session.ready || session.shard[0] !== target) continue;
       this.dispatchTo(session, t, d);
       count++;
     }
     return count;
+  }
+
+  /** The shard that receives the events of a guild (shard 0 for null: DMs). */
+  shardOf(guildId: string | null): number {
+    return guildId === null ? 0 : shardOfGuild(guildId, this.host.shards);
   }
 
   private dispatchTo(session: GatewaySession, t: string, d: unknown): void {
@@ -217,6 +261,12 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
   /** True when some session can receive dispatches (connected, or resumable). */
   get hasSession(): boolean {
     for (const s of this.sessions.values()) if (s.ready && !s.invalid) return true;
+    return false;
+  }
+
+  /** True when some session of `shard` can receive dispatches (connected, or resumable). */
+  hasSessionFor(shard: number): boolean {
+    for (const s of this.sessions.values()) if (s.ready && !s.invalid && s.shard[0] === shard) return true;
     return false;
   }
 
@@ -240,6 +290,11 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     for (const conn of this.connections) conn.ws.close(code, reason);
   }
 
+  /** Closes the connection of one session with `code` (e.g. 4000: that shard resumes, the others stay). */
+  disconnectSession(sessionId: string, code = 4000, reason = 'Unknown error.'): void {
+    this.sessions.get(sessionId)?.connection?.ws.close(code, reason);
+  }
+
   /** Terminates every socket and the WebSocket server. */
   async close(): Promise<void> {
     for (const conn of this.connections) conn.ws.terminate();
@@ -255,6 +310,15 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     this.host.onCloseError(code, message, detail);
     conn.ws.close(code, message);
   }
+}
+
+/** The guild an event belongs to, or null (DMs, events of no guild). */
+function guildOfEvent(t: string, d: unknown): string | null {
+  if (!d || typeof d !== 'object' || Array.isArray(d)) return null;
+  const o = d as Record<string, unknown>;
+  if (typeof o.guild_id === 'string') return o.guild_id;
+  if ((t === 'GUILD_CREATE' || t === 'GUILD_UPDATE' || t === 'GUILD_DELETE') && typeof o.id === 'string') return o.id;
+  return null;
 }
 
 function redact(d: Json): Json {

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { APIAttachment, APIMessage, APIUser } from 'discord-api-types/v10';
 import { CommandStore } from './commands.ts';
-import { FakeGateway } from './gateway.ts';
+import { FakeGateway, shardOfGuild, snowflakeOnShard } from './gateway.ts';
 import { FaultInjector, RateLimitTracker, waitUntil } from './http.ts';
 import {
   buildCommandData, buildInteractionPayload, buildModalSubmitData, FakeInteraction, findComponent,
@@ -26,13 +26,14 @@ import { buildRoutes, type CompiledRoute } from './rest.ts';
 import { DEFAULT_UPLOAD_LIMIT_BYTES } from './rules.ts';
 import { snowflake } from './snowflake.ts';
 import type {
-  ErrorExpectation, Fault, FakeDiscordOptions, InteractionContext, JsonObject, RecordedError, RecordedRequest,
+  ErrorExpectation, Fault, FakeDiscordOptions, FakeGuildSpec, InteractionContext, JsonObject, RecordedError, RecordedRequest,
   RouteMatcher, WaitOptions,
 } from './types.ts';
 import { DEFAULT_SPEC_PATH, specExists } from './validate.ts';
 import { World } from './world.ts';
 
 export { FakeInteraction } from './interactions.ts';
+export { shardOfGuild, snowflakeOnShard } from './gateway.ts';
 export type { CallbackRecord, AutocompleteChoice } from './interactions.ts';
 export type * from './types.ts';
 export { PermissionBits } from './permissions.ts';
@@ -83,6 +84,8 @@ export class FakeDiscord {
   readonly callbackDeadlineMs: number;
   readonly interactionTokenTtlMs: number;
   readonly uploadLimitBytes: number;
+  /** The shard count announced by GET /gateway/bot and required in IDENTIFY. */
+  readonly shards: number;
 
   private readonly specPath: string;
   private readonly server: Server;
@@ -109,9 +112,11 @@ export class FakeDiscord {
     this.interactionTokenTtlMs = options.interactionTokenTtlMs ?? 15 * 60_000;
     this.uploadLimitBytes = options.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
     this.events.setMaxListeners(0);
+    this.shards = options.shards ?? 1;
+    if (!Number.isInteger(this.shards) || this.shards < 1) throw new Error(`Fake Discord: shards must be a positive integer (got ${String(options.shards)})`);
 
     // The bot user's id is the application id, as for every bot created in the developer portal.
-    this.world = new World(options.guilds, { id: this.applicationId, name: options.botName ?? 'Qwen Imagine' });
+    this.world = new World(spreadOverShards(options.guilds, this.shards), { id: this.applicationId, name: options.botName ?? 'Qwen Imagine' });
     this.store = new MessageStore(this.world, () => this.baseUrl, this.applicationId);
     this.commands = new CommandStore(this.applicationId);
     this.host = {
@@ -131,8 +136,8 @@ export class FakeDiscord {
       interactionByToken: (token) => this.byToken.get(token),
       gatewayBot: () => ({
         url: this.gatewayUrl,
-        shards: 1,
-        session_start_limit: { total: 1000, remaining: this.sessionStartRemaining, reset_after: 86_400_000, max_concurrency: 1 },
+        shards: this.shards,
+        session_start_limit: { total: 1000, remaining: this.sessionStartRemaining, reset_after: 86_400_000, max_concurrency: options.maxConcurrency ?? 1 },
       }),
       gatewayUrl: () => this.gatewayUrl,
     });
@@ -142,6 +147,7 @@ export class FakeDiscord {
       applicationId: this.applicationId,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 41_250,
       privilegedIntents: options.privilegedIntents ?? 0,
+      shards: this.shards,
       resumeUrl: () => `ws://127.0.0.1:${this.port}/gateway-resume`,
       onIdentify: () => {
         this.sessionStartRemaining = Math.max(0, this.sessionStartRemaining - 1);
@@ -236,6 +242,11 @@ export class FakeDiscord {
     return channelPayload(this.world, this.world.channel(nameOrId, g ?? this.world.guild())) as unknown as FakeChannel;
   }
 
+  /** The shard that holds a guild (name or id; default the first guild): `(id >> 22) % shards`. */
+  shardOf(guild?: string): number {
+    return shardOfGuild(this.world.guild(guild).id, this.shards);
+  }
+
   /** A user by name ('alice') or id. */
   user(nameOrId: string): APIUser {
     return userPayload(this.world.user(nameOrId));
@@ -255,6 +266,7 @@ export class FakeDiscord {
   slash(name: string, options: Record<string, OptionValue> = {}, ctx: InteractionContext = {}): FakeInteraction {
     this.requireSession();
     const rc = resolveContext(this.world, ctx);
+    this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options);
     return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
   }
@@ -263,6 +275,7 @@ export class FakeDiscord {
   autocomplete(name: string, options: Record<string, OptionValue>, focused: string, ctx: InteractionContext = {}): FakeInteraction {
     this.requireSession();
     const rc = resolveContext(this.world, ctx);
+    this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options, focused);
     return this.dispatchInteraction(InteractionType.Autocomplete, data, rc);
   }
@@ -277,6 +290,7 @@ export class FakeDiscord {
     if (component.disabled === true) throw new Error(`Fake Discord: button '${button}' is disabled; a user cannot click it`);
     if (typeof component.custom_id !== 'string') throw new Error(`Fake Discord: button '${button}' is a link/premium button; clicking it sends no interaction`);
     const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
+    this.requireShardSession(rc.guild?.id ?? null);
     const data: JsonObject = { custom_id: component.custom_id, component_type: 2, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
     return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
   }
@@ -298,6 +312,7 @@ export class FakeDiscord {
       for (const v of values) if (!allowed.includes(v)) throw new Error(`Fake Discord: '${v}' is not an option of select '${customId}'`);
     }
     const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
+    this.requireShardSession(rc.guild?.id ?? null);
     const data: JsonObject = { custom_id: customId, component_type: component.type, values, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
     return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
   }
@@ -309,6 +324,7 @@ export class FakeDiscord {
     const data = buildModalSubmitData(modalCallback.data as JsonObject, values);
     const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
     const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
+    this.requireShardSession(rc.guild?.id ?? null);
     return this.dispatchInteraction(InteractionType.ModalSubmit, data, rc, source && !source.deleted ? source.data : undefined);
   }
 
@@ -327,6 +343,15 @@ export class FakeDiscord {
 
   private requireSession(): void {
     if (!this.gateway.hasSession) throw new Error("Fake Discord: no bot session on the gateway (await the client's 'ready' event first)");
+  }
+
+  /** With several shards, the interaction's shard (its guild's; shard 0 for DMs) must have a session. */
+  private requireShardSession(guildId: string | null): void {
+    const shard = this.gateway.shardOf(guildId);
+    if (!this.gateway.hasSessionFor(shard)) {
+      const where = guildId === null ? 'DMs' : `guild ${guildId}`;
+      throw new Error(`Fake Discord: no bot session on shard ${shard} of ${this.shards}, which receives the interactions of ${where} (is a client identified with shard [${shard}, ${this.shards}]?)`);
+    }
   }
 
   private requireMessage(message: string | { id: string }): { data: APIMessage } {
@@ -432,6 +457,17 @@ export class FakeDiscord {
     })();
     return this.stopped;
   }
+}
+
+/**
+ * With several shards, guilds given without an id get one on shard `index % shards` (the first
+ * guild on shard 0, the second on shard 1, ...), so multi-shard tests need not pick snowflakes.
+ */
+function spreadOverShards(guilds: FakeGuildSpec[] | undefined, shards: number): FakeGuildSpec[] | undefined {
+  if (shards === 1) return guilds;
+  // World's default guild, placed on shard 0.
+  const specs = guilds && guilds.length > 0 ? guilds : [{ name: 'Test Guild' }];
+  return specs.map((spec, index) => (spec.id === undefined ? { ...spec, id: snowflakeOnShard(index % shards, shards) } : spec));
 }
 
 function describeComponents(message: APIMessage): string {

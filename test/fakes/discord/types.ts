@@ -112,6 +112,20 @@ export interface FakeDiscordOptions {
   privilegedIntents?: number;
   botName?: string;
   applicationId?: string;
+  /**
+   * Shards the bot must use: GET /gateway/bot returns it as `shards`, IDENTIFY must send
+   * `shard: [i, shards]` (another count closes 4011). Each session gets the guilds with
+   * `(guild_id >> 22) % shards === i` and their events; DMs go to shard 0. With more than one,
+   * guilds without an `id` are spread over the shards in order (guild k on shard k % shards).
+   * Default 1.
+   */
+  shards?: number;
+  /**
+   * `session_start_limit.max_concurrency` of GET /gateway/bot (Discord: 1, more for large bots).
+   * discord.js identifies shards with the same `shard_id % max_concurrency` 5 s apart; raise it
+   * so one client running several shards connects them at once. Not enforced. Default 1.
+   */
+  maxConcurrency?: number;
 }
 
 /** One HTTP request the fake received, in arrival order. */

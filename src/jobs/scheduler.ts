@@ -1,0 +1,68 @@
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { PpinfraClient } from '../ppinfra/client.ts';
+import type { DurationEstimator } from './estimator.ts';
+import { createRateLimiter } from './limiter.ts';
+import type { Limits } from './limits.ts';
+import { createSubmitPacer } from './pacer.ts';
+import { createJobService, type JobService } from './service.ts';
+import type { JobStore } from './store.ts';
+import type { Delivery, Moderation } from './types.ts';
+
+export interface SchedulerDeps {
+  config: Config;
+  client: PpinfraClient;
+  store: JobStore;
+  delivery: Delivery;
+  moderation: Moderation;
+  estimator: DurationEstimator;
+  /** The in-process limits (SQLite and memory); on Redis they live in Redis instead. */
+  limits: Limits;
+  logger: Logger;
+}
+
+export const usesQueueEngine = (storageUrl: string) => /^rediss?:\/\//.test(storageUrl);
+
+/**
+ * One interface, two engines: on SQLite or memory (one process) today's in-process queue; on
+ * Redis (`STORAGE_URL=redis://…`, several processes) BullMQ, with the limits, the cool-down and
+ * the images-per-minute budget shared atomically through the same Redis.
+ */
+export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobService; close(): Promise<void> }> {
+  const { config } = deps;
+  const settings = { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight };
+  const logger = deps.logger.child({ component: 'jobs' });
+  if (!usesQueueEngine(config.storageUrl)) {
+    const jobs = createJobService({
+      ...deps,
+      pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
+      pacer: createSubmitPacer({ perMinute: config.jobs.imagesPerMinute }),
+      settings,
+      logger,
+    });
+    return { jobs, close: async () => undefined };
+  }
+  // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
+  const [{ Redis }, { createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([
+    import('ioredis'),
+    import('./bullmq-service.ts'),
+    import('./redis-limits.ts'),
+  ]);
+  // BullMQ's blocking commands need `maxRetriesPerRequest: null`; a lost Redis is retried, not fatal.
+  const redis = new Redis(config.storageUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  const jobs = createBullmqJobService({
+    ...deps,
+    redis,
+    limits: createRedisLimits(redis, config.limits),
+    pacer: createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute }),
+    settings,
+    logger,
+  });
+  return {
+    jobs,
+    async close() {
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

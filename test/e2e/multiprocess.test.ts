@@ -1,0 +1,104 @@
+// Two bot processes (one gateway shard each) sharing one real Redis, jobs on BullMQ: one is
+// killed with SIGKILL in the middle of its tasks, and the other finishes them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
+import type { FakeInteraction } from '../fakes/discord/server.ts';
+import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
+import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
+import { finished } from './harness.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const children: ChildProcess[] = [];
+let discord: FakeDiscord | undefined;
+let api: FakePpinfra | undefined;
+let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+let cwd: string | undefined;
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await discord?.stop();
+  await api?.close();
+  await redis?.stop();
+  if (cwd) rmSync(cwd, { recursive: true, force: true });
+  discord = api = redis = cwd = undefined;
+});
+
+/** `npm start` as shard `shard` of 2 (discord.js reads SHARDS and SHARD_COUNT), resolved once it serves. */
+async function startShard(shard: number, env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env, SHARDS: `[${shard}]`, SHARD_COUNT: '2' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.resume();
+  await new Promise<void>((resolve, reject) => {
+    const check = () => stdout.includes('qwen-imagine is running') && resolve();
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => reject(new Error(`shard ${shard} exited early (${code}): ${stdout.slice(-2000)}`)));
+  });
+  return { child, exited: once(child, 'exit'), stdout: () => stdout };
+}
+
+describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
+  it('deliver every image exactly once, with one submission each and exact quotas, when one is killed mid-task', async () => {
+    redis = await startRedis();
+    cwd = mkdtempSync(join(tmpdir(), 'qi-multi-'));
+    discord = await startFakeDiscord({ shards: 2, guilds: [{ name: 'Alpha' }, { name: 'Beta' }] });
+    // Long enough that the killed process surely holds tasks still generating.
+    api = await startFakePpinfra({ script: () => ({ processingMs: 2_500 }) });
+    const env = {
+      DISCORD_TOKEN: discord.token,
+      DISCORD_API_URL: discord.apiUrl,
+      PPINFRA_API_KEY: api.apiKey,
+      PPINFRA_BASE_URL: api.url,
+      STORAGE_URL: redis.url,
+      QUEUE_LOCK_MS: '2000',
+      USER_HOURLY_QUOTA: '5',
+      USER_MAX_CONCURRENT: '5',
+      API_IMAGES_PER_MINUTE: '1000',
+      POLL_MIN_INTERVAL_MS: '200',
+      POLL_MAX_INTERVAL_MS: '1000',
+      POLL_MAX_PER_SECOND: '50',
+    };
+    const [alpha, beta] = discord.guilds;
+    const doomed = await startShard(discord.shardOf(alpha!.id), env);
+    await startShard(discord.shardOf(beta!.id), env);
+
+    // 20 requests, 10 in each guild: five each from alice and bob in Alpha, mod and owner in Beta.
+    const asked: FakeInteraction[] = [];
+    const askers: [typeof alpha, string][] = [[alpha, 'alice'], [alpha, 'bob'], [beta, 'mod'], [beta, 'owner']];
+    for (const [guild, user] of askers) {
+      for (let i = 0; i < 5; i++) asked.push(discord.slash('imagine', { prompt: `${guild!.name} ${user} ${i}` }, { guild: guild!.id, user }));
+    }
+    await Promise.all(asked.map((it) => it.waitForCallback({ timeoutMs: 15_000 })));
+    expect(asked.every((it) => it.response?.type === 5)).toBe(true);
+    // Every job is generating (its task id saved: a process killed between sending a submit and
+    // saving its id leaves a job the others must report, not resend); then the process serving
+    // Alpha dies without a word, whatever steps of either guild it holds.
+    await Promise.all(asked.map((it) => it.waitForOriginal((m) => m.content.includes('Generating'), { timeoutMs: 15_000 })));
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+
+    const messages = await Promise.all(asked.map((it) => it.waitForOriginal(finished, { timeoutMs: 30_000 })));
+    expect(messages.filter((m) => m.attachments.length !== 1).map((m) => m.content)).toEqual([]);
+    // Exactly one submission per request, and each image posted exactly once.
+    expect(api.requests.filter((r) => r.route === 'submit' && r.status === 200)).toHaveLength(20);
+    for (const it of asked) {
+      const uploads = discord.requests.filter((r) => r.files.length > 0 && r.path.includes(it.token));
+      expect(uploads).toHaveLength(1);
+    }
+    // Quotas exact and shared: alice asked five times through the dead process, so the living
+    // one refuses her sixth in the other guild; a member who asked nothing is served.
+    const sixth = discord.slash('imagine', { prompt: 'one more' }, { guild: beta!.id, user: 'alice' });
+    expect(((await sixth.waitForCallback({ timeoutMs: 10_000 })).data as { content: string }).content).toMatch(/limit of 5 images per hour/);
+    expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(20);
+  });
+});
