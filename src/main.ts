@@ -13,13 +13,46 @@ if (!loaded.ok) {
   process.exit(2);
 }
 const { config } = loaded;
-const logger = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
+const root = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
+// Under `npm run start:sharded` every line says which shard wrote it.
+const logger = process.env.SHARDS ? root.child({ shard: process.env.SHARDS }) : root;
 
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
-let app: Awaited<ReturnType<typeof startApp>>;
+let app: Awaited<ReturnType<typeof startApp>> | undefined;
+let stopping: NodeJS.Signals | undefined;
+
+/** Pauses jobs (they resume on the next start), closes everything, exits. */
+function stop(signal: NodeJS.Signals) {
+  logger.info({ signal }, 'stopping: jobs in progress will resume on the next start');
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  app!.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'unclean stop');
+      process.exit(1);
+    },
+  );
+}
+
+// Handlers before the start: a signal while starting is honoured once the start is done,
+// instead of killing the process mid-way with the default action.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = signal;
+    if (app) return stop(signal);
+    // A start that hangs (Discord unreachable) must not make the signal useless.
+    setTimeout(() => process.exit(1), 15_000).unref();
+  });
+}
+// A shard whose manager is gone (killed) stops too, instead of running on unsupervised.
+if (process.send) process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+
 try {
   app = await startApp(config, logger);
+  if (stopping) stop(stopping);
 } catch (err) {
   if (err instanceof StorageUnavailableError) {
     // One line an operator can act on, like a configuration problem: no stack trace, no password.
@@ -29,22 +62,4 @@ try {
   const tokenRejected = (err as { code?: string }).code === 'TokenInvalid' || /401|invalid token/i.test(String(err));
   logger.fatal({ err }, tokenRejected ? 'Discord rejected DISCORD_TOKEN: check the token in .env' : 'could not start');
   process.exit(1);
-}
-
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping: jobs in progress will resume on the next start');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'unclean stop');
-        process.exit(1);
-      },
-    );
-  });
 }

@@ -59,6 +59,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const connection = deps.redis;
   const submitQueue = new Queue<Step>(`${prefix}-submit`, { connection });
   const checkQueue = new Queue<Step>(`${prefix}-check`, { connection });
+  // Connection errors are the scheduler's to report once; unhandled, BullMQ prints each with a stack.
+  for (const queue of [submitQueue, checkQueue]) queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
   const workers: Worker<Step>[] = [];
   const logFor = (job: Job) => deps.logger.child({ jobId: job.id, taskId: job.taskId, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
   const release = (job: Job, refund: boolean) => limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });
@@ -177,7 +179,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     });
     for (const worker of [submitWorker, checkWorker]) {
       worker.on('failed', (step, err) => deps.logger.error({ err, jobId: step?.data.jobId, step: step?.name }, 'job step failed'));
-      worker.on('error', (err) => deps.logger.error({ err }, 'queue worker error'));
+      worker.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue worker error'));
       workers.push(worker);
     }
   }

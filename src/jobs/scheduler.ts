@@ -50,7 +50,16 @@ export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobS
   ]);
   // BullMQ's blocking commands need `maxRetriesPerRequest: null`; a lost Redis is retried, not fatal.
   const redis = new Redis(config.storageUrl, { maxRetriesPerRequest: null });
-  redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+  // One warning per outage, not one per reconnect attempt; the storage health reports the rest.
+  let down = false;
+  redis.on('error', (err) => {
+    if (!down) logger.warn({ err: { message: err.message } }, 'the job queue lost its Redis connection; retrying');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info('the job queue is connected to Redis again');
+    down = false;
+  });
   const jobs = createBullmqJobService({
     ...deps,
     redis,
