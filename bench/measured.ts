@@ -272,7 +272,8 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
   const api = await startFakePpinfra({ script: () => ({ queuedMs: 1_000, processingMs: 60 * 60_000 }) });
   try {
     const windowMs = Math.max(5_000, 15_000 * SCALE);
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./inflight.ts', import.meta.url))], {
+    // With the V8 flag `npm start`, the Dockerfile and start:sharded run the bot with.
+    const child = spawn(process.execPath, ['--max-semi-space-size=4', fileURLToPath(new URL('./inflight.ts', import.meta.url))], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: {
         ...process.env,

@@ -52,7 +52,7 @@ if (count > 1 && !isRedisUrl(config.storageUrl)) {
 // No respawn while starting: a shard that cannot start (a configuration or storage problem it
 // has just printed) would otherwise be restarted in a loop. Once all are ready, discord.js
 // restarts a shard whose process ends.
-const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), { token: config.discordToken, totalShards: count, mode: 'process', respawn: false });
+const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), { token: config.discordToken, totalShards: count, mode: 'process', respawn: false, execArgv: ['--max-semi-space-size=4'] });
 let started = false;
 let stopping = false;
 const stopped = new AbortController();

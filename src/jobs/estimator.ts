@@ -10,7 +10,12 @@ export interface DurationEstimator {
   /** The expected duration for a size, scaled by how loaded the API has been lately (ms). */
   estimate(size: string): Estimate & { samples: number };
   /** One completed task: submit to completion, in ms. */
-  record(size: string, durationMs: number): Promise<void>;
+  /**
+   * A completed task. `startedAt` (when it was submitted) keeps the load factor honest: a task is
+   * compared only with durations known when it started, not with the shorter tasks of its own
+   * burst that finished before it (they always do, and every ratio would come out above 1).
+   */
+  record(size: string, durationMs: number, startedAt?: number): Promise<void>;
   load(): Promise<void>;
 }
 
@@ -84,6 +89,8 @@ const isObservation = (x: unknown): x is LoadObservation => {
 export function createDurationEstimator(deps: { store?: DurationStore; now?: () => number } = {}): DurationEstimator {
   const now = deps.now ?? Date.now;
   let samples: Record<string, number[]> = {};
+  /** When each sample was recorded, parallel to `samples`; not stored (older ones count as 0). */
+  const recordedAt: Record<string, number[]> = {};
   let recent: LoadObservation[] = [];
 
   const loadFactor = () => {
@@ -114,16 +121,21 @@ export function createDurationEstimator(deps: { store?: DurationStore; now?: () 
       const expectedMs = median(perPixel) * pixels(size) * load;
       return { expectedMs, spreadMs: expectedMs * 0.5, samples: 0 };
     },
-    async record(size, durationMs) {
+    async record(size, durationMs, startedAt = Infinity) {
       const list = samples[size] ?? [];
       samples[size] = list;
-      const usual = list.length >= BASELINE_MIN_SAMPLES ? median(list) : 0;
+      const times = recordedAt[size] ?? [];
+      recordedAt[size] = times;
+      const before = list.filter((_, i) => (times[i - (list.length - times.length)] ?? 0) < startedAt);
+      const usual = before.length >= BASELINE_MIN_SAMPLES ? median(before) : 0;
       if (usual > 0) {
         recent.push({ at: now(), ratio: Math.round((durationMs / usual) * 1000) / 1000 });
         if (recent.length > LOAD_WINDOW) recent.splice(0, recent.length - LOAD_WINDOW);
       }
       list.push(Math.round(durationMs));
+      times.push(now());
       if (list.length > WINDOW) list.splice(0, list.length - WINDOW);
+      if (times.length > list.length) times.splice(0, times.length - list.length);
       await deps.store?.set(STORE_KEY, samples);
       if (usual > 0) await deps.store?.set(LOAD_KEY, recent);
     },

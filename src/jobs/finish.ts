@@ -54,7 +54,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const submittedAt = job.submittedAt ?? now();
       job.completedAt = now();
       job.polls = result.polls;
-      await deps.estimator.record(job.size, job.completedAt - submittedAt);
+      await deps.estimator.record(job.size, job.completedAt - submittedAt, submittedAt);
       await save(job, 'delivering');
       const image = result.images[0]!;
       const { bytes, contentType } = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });

@@ -79,6 +79,32 @@ describe('duration estimator under the API load', () => {
     expect(firstPoll(after)).toBeLessThan(0.8 * firstPoll(before));
   });
 
+  it('compares a burst of one size with what was known when it started, not with its own shorter tasks', async () => {
+    // The same history and the same burst (twenty at once, coming back shortest first), told
+    // when the burst started, or not.
+    const estimateAfterBurst = async (told: boolean) => {
+      const t = setup();
+      const spread = [4_000, 6_000, 8_000, 10_000, 12_000];
+      for (const d of spread) {
+        t.advance(MINUTE);
+        await t.est.record(MEDIUM, d);
+      }
+      t.advance(MINUTE);
+      const startedAt = 6 * MINUTE;
+      const burst = Array.from({ length: 20 }, (_, i) => spread[i % 5]!).sort((a, b) => a - b);
+      for (const d of burst) {
+        t.advance(d / 20);
+        await t.est.record(MEDIUM, d, told ? startedAt : undefined);
+      }
+      return t.est.estimate(MEDIUM).expectedMs;
+    };
+    const honest = await estimateAfterBurst(true);
+    const fooled = await estimateAfterBurst(false);
+    // The API ran as usual: the honest estimate stays nearer the typical 8 s.
+    expect(honest).toBeLessThan(fooled);
+    expect(Math.abs(honest - 8_000)).toBeLessThan(Math.abs(fooled - 8_000));
+  });
+
   it('is not moved by one odd task', async () => {
     const s = await withHistory();
     const before = s.est.estimate(LARGE).expectedMs;
