@@ -9,17 +9,7 @@ import type { Delivery, Job, ProgressView } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
-
-/** The most events inside any window of `windowMs` (a sliding window over sorted times). */
-function busiestWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= windowMs) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
+import { busiestWindow } from './windows.ts';
 
 describe('the submit pacer (images per minute, injected clock)', () => {
   it('lets a burst of the whole budget through, and never more than IPM in any sliding minute', () => {

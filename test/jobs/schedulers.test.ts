@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
+import { busiestWindow } from './windows.ts';
 
 interface Options {
   limits?: Partial<LimitSettings>;
@@ -115,17 +116,6 @@ const request = (i: number, over: Partial<JobRequest> = {}): JobRequest => ({
   prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US', ...over,
 });
 const reply = () => ({ applicationId: 'a', token: 't', createdAt: Date.now() });
-
-/** The most events inside any window of `windowMs`. */
-function busiestWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= windowMs) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
 
 function schedulerContract(name: string, factory: () => Factory) {
   describe(`scheduler contract: ${name}`, () => {
