@@ -10,7 +10,6 @@
  */
 import { loadConfig, type Config } from '../src/config.ts';
 import { createDurationEstimator, type DurationEstimator } from '../src/jobs/estimator.ts';
-import { createLimits } from '../src/jobs/limits.ts';
 import { createScheduler } from '../src/jobs/scheduler.ts';
 import type { JobService } from '../src/jobs/service.ts';
 import { createJobStore, createMemoryKeyValue } from '../src/jobs/store.ts';
@@ -103,7 +102,7 @@ export async function createBenchBot(o: BenchBotOptions): Promise<BenchBot> {
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => undefined },
     estimator,
-    limits: createLimits(config.limits),
+    stats: createMemoryKeyValue(),
     logger: silentLogger,
   });
   const { jobs } = scheduler;

@@ -6,7 +6,6 @@ import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
-import { createLimits } from './jobs/limits.ts';
 import { createScheduler, usesQueueEngine } from './jobs/scheduler.ts';
 import { createJobStore } from './jobs/store.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
@@ -41,13 +40,6 @@ export async function startApp(config: Config, logger: Logger) {
   await estimator.load();
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
   const commands = await loadCommands();
-  // Quota windows survive restarts (the operator pays per image); writes are chained so the
-  // last snapshot always wins.
-  let quotaWrites: Promise<unknown> = Promise.resolve();
-  const limits = createLimits(config.limits, Date.now, (snapshot) => {
-    quotaWrites = quotaWrites.then(() => stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
-  });
-  limits.restore(await statsKv.get('quota'));
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
   // the client is built first and the router plugged in once it exists (before login).
@@ -76,7 +68,7 @@ export async function startApp(config: Config, logger: Logger) {
     },
     logger: logger.child({ component: 'review' }),
   });
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, limits, logger });
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger });
   const { jobs } = scheduler;
   route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
 
@@ -97,7 +89,6 @@ export async function startApp(config: Config, logger: Logger) {
       await jobs.shutdown();
       await bot.destroy();
       await client.close();
-      await quotaWrites;
       await scheduler.close();
       await storage.stop();
       await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);

@@ -3,10 +3,11 @@ import { Queue, Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
-import { isPpinfraError, PpinfraError } from '../ppinfra/errors.ts';
+import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { DurationEstimator } from './estimator.ts';
 import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import type { SharedLimits, SharedPacer } from './redis-limits.ts';
+import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
 import { nextPollDelay } from './schedule.ts';
 import type { JobSettings, JobService, Ticket } from './service.ts';
 import type { JobStore } from './store.ts';
@@ -32,8 +33,6 @@ export interface BullmqJobServiceDeps {
 
 type Step = { jobId: string };
 
-/** A task the API cannot find right after submit may be replication lag, not a lost task. */
-const NOT_FOUND_GRACE_MS = 10_000;
 const SUBMIT_CONCURRENCY = 8;
 const CHECK_CONCURRENCY = 64;
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
@@ -145,7 +144,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     try {
       result = await client.getResult(job.taskId);
     } catch (e) {
-      if (isPpinfraError(e) && e.kind === 'task_not_found' && now() - submittedAt < NOT_FOUND_GRACE_MS) return void (await scheduleCheck(job, delayFor(job)));
+      if (mayBeLagging(e, now() - submittedAt)) return void (await scheduleCheck(job, delayFor(job)));
       return fail(job, e);
     }
     if (result.status === 'succeed') {
@@ -154,11 +153,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       return release(job, false);
     }
     if (result.status === 'failed') {
-      return fail(job, new PpinfraError('task_failed', `The task failed: ${result.reason || 'no reason given'}`, { taskId: job.taskId, reason: result.reason || undefined }));
+      return fail(job, taskFailed(job.taskId, result.reason));
     }
     // Checked at least once, so a task that finished while every process was down is delivered.
     if (now() >= submittedAt + settings.timeoutMs) {
-      return fail(job, new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId: job.taskId, reason: 'JOB_DEADLINE' }));
+      return fail(job, pastDeadline(job.taskId));
     }
     const estimate = deps.estimator.estimate(job.size);
     if (now() > submittedAt + estimate.expectedMs + 2 * estimate.spreadMs && job.polls > 1) await show(job, { phase: 'late' });

@@ -26,6 +26,22 @@ export interface SubmitPacer {
 }
 
 const MINUTE_MS = 60_000;
+
+/**
+ * When the n-th submission from `now` can go, given the sliding-window log: each future
+ * submission goes once the one `limit` places before it has left the window (and not before a
+ * pause ends). Shared by the in-process pacer and the Redis one, which read the log differently.
+ */
+export function slotAfter(input: { log: readonly number[]; n: number; limit: number; windowMs: number; now: number; pausedUntil: number }): number {
+  const future = [...input.log];
+  let at = input.now;
+  for (let i = 0; i < input.n; i++) {
+    const before = future[future.length - input.limit];
+    at = Math.max(input.now, input.pausedUntil, before === undefined ? input.now : before + input.windowMs);
+    future.push(at);
+  }
+  return at;
+}
 /** The lowest share of the configured budget a run of 429s can push the bot to. */
 const MIN_SHARE = 1 / 16;
 /** How much of the configured budget each accepted submission wins back after a slowdown. */
@@ -55,16 +71,7 @@ export function createSubmitPacer(deps: { perMinute: number; now?: () => number;
     startsAt(n) {
       const t = now();
       prune(t);
-      // Replays the log forward: each future submission goes when the one `limit` places
-      // before it has left the window.
-      const future = [...log];
-      let at = t;
-      for (let i = 0; i < n; i++) {
-        const before = future[future.length - limit()];
-        at = Math.max(t, pausedUntil, before === undefined ? t : before + windowMs);
-        future.push(at);
-      }
-      return at;
+      return slotAfter({ log, n, limit: limit(), windowMs, now: t, pausedUntil });
     },
     throttled() {
       share = Math.max(MIN_SHARE, share / 2);

@@ -26,6 +26,14 @@ export interface PollOptions {
 /** A task the API cannot find right after submit may be replication lag, not a lost task. */
 const NOT_FOUND_GRACE_MS = 10_000;
 
+/** `e` says the task is unknown, but so soon after the submit that it may only be lagging. */
+export const mayBeLagging = (e: unknown, sinceSubmitMs: number) => e instanceof PpinfraError && e.kind === 'task_not_found' && sinceSubmitMs < NOT_FOUND_GRACE_MS;
+
+/** What every scheduler reports when the API says the task failed, and when the deadline passes. */
+export const taskFailed = (taskId: string, reason: string) =>
+  new PpinfraError('task_failed', `The task failed: ${reason || 'no reason given'}`, { taskId, reason: reason || undefined });
+export const pastDeadline = (taskId: string) => new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+
 /**
  * Polls one task until it succeeds (resolves with the result) or fails for good (throws a
  * PpinfraError: task_failed with the API's reason, timeout at the deadline, aborted on
@@ -41,7 +49,7 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   // The deadline also bounds a request in flight (a stalling API), not just the waits between polls.
   const deadlineSignal = AbortSignal.timeout(Math.max(0, o.deadline - now()));
   const signal = o.signal ? AbortSignal.any([o.signal, deadlineSignal]) : deadlineSignal;
-  const timedOut = () => new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+  const timedOut = () => pastDeadline(taskId);
   /** What to report for `e`: the caller's cancel, then the deadline, win over what the abort broke. */
   const stoppedBy = (e: unknown) =>
     o.signal?.aborted ? new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e }) : deadlineSignal.aborted ? timedOut() : e;
@@ -68,12 +76,12 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
     try {
       result = await o.client.getResult(taskId, { signal: lastLook ? o.signal : signal });
     } catch (e) {
-      if (e instanceof PpinfraError && e.kind === 'task_not_found' && now() - o.submittedAt < NOT_FOUND_GRACE_MS) continue;
+      if (mayBeLagging(e, now() - o.submittedAt)) continue;
       throw stoppedBy(e);
     }
     if (result.status === 'succeed') return { ...result, polls };
     if (result.status === 'failed') {
-      throw new PpinfraError('task_failed', `The task failed: ${result.reason || 'no reason given'}`, { taskId, reason: result.reason || undefined });
+      throw taskFailed(taskId, result.reason);
     }
     if (lastLook) throw timedOut();
     o.onUpdate?.(result);

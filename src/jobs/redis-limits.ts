@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { GuildCaps, LimitSettings, Refusal } from './limits.ts';
+import { slotAfter } from './pacer.ts';
 
 /**
  * The member and guild limits, the API cool-down and the submission pace, shared by every
@@ -185,16 +186,9 @@ export function createRedisPacer(redis: Redis, options: { perMinute: number; win
       const t = now();
       const [entries, shareRaw, pausedRaw] = await Promise.all([redis.zrangebyscore(log, t - windowMs, '+inf', 'WITHSCORES'), redis.get(share), redis.get(pause)]);
       const limit = Math.max(1, Math.floor(options.perMinute * Number(shareRaw ?? 1)));
-      // Replays the log forward, as the in-process pacer does (entries alternate member, score).
-      const future = entries.filter((_, i) => i % 2 === 1).map(Number);
-      const paused = Number(pausedRaw ?? 0);
-      let at = t;
-      for (let i = 0; i < n; i++) {
-        const before = future[future.length - limit];
-        at = Math.max(t, paused, before === undefined ? t : before + windowMs);
-        future.push(at);
-      }
-      return at;
+      // Entries alternate member, score: the scores are the log.
+      const submitted = entries.filter((_, i) => i % 2 === 1).map(Number);
+      return slotAfter({ log: submitted, n, limit, windowMs, now: t, pausedUntil: Number(pausedRaw ?? 0) });
     },
     async throttled() {
       return Number(await redis.eval(THROTTLE, 2, share, pause, now(), windowMs, options.perMinute));

@@ -1,12 +1,13 @@
 import type { Config } from '../config.ts';
+import { isRedisUrl } from '../storage.ts';
 import type { Logger } from '../logger.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import type { DurationEstimator } from './estimator.ts';
 import { createRateLimiter } from './limiter.ts';
-import type { Limits } from './limits.ts';
+import { createLimits } from './limits.ts';
 import { createSubmitPacer } from './pacer.ts';
 import { createJobService, type JobService } from './service.ts';
-import type { JobStore } from './store.ts';
+import type { JobStore, KeyValue } from './store.ts';
 import type { Delivery, Moderation } from './types.ts';
 
 export interface SchedulerDeps {
@@ -16,12 +17,13 @@ export interface SchedulerDeps {
   delivery: Delivery;
   moderation: Moderation;
   estimator: DurationEstimator;
-  /** The in-process limits (SQLite and memory); on Redis they live in Redis instead. */
-  limits: Limits;
+  /** Where the in-process engine keeps its quota windows across restarts (on Redis they live in Redis). */
+  stats: KeyValue;
   logger: Logger;
 }
 
-export const usesQueueEngine = (storageUrl: string) => /^rediss?:\/\//.test(storageUrl);
+/** On Redis the jobs run on BullMQ; SQLite and memory serve one process. */
+export const usesQueueEngine = isRedisUrl;
 
 /**
  * One interface, two engines: on SQLite or memory (one process) today's in-process queue; on
@@ -33,14 +35,22 @@ export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobS
   const settings = { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight };
   const logger = deps.logger.child({ component: 'jobs' });
   if (!usesQueueEngine(config.storageUrl)) {
+    // Quota windows survive restarts (the operator pays per image); writes are chained so the
+    // last snapshot always wins.
+    let quotaWrites: Promise<unknown> = Promise.resolve();
+    const limits = createLimits(config.limits, Date.now, (snapshot) => {
+      quotaWrites = quotaWrites.then(() => deps.stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
+    });
+    limits.restore(await deps.stats.get('quota'));
     const jobs = createJobService({
       ...deps,
+      limits,
       pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
       pacer: createSubmitPacer({ perMinute: config.jobs.imagesPerMinute }),
       settings,
       logger,
     });
-    return { jobs, close: async () => undefined };
+    return { jobs, close: () => quotaWrites.then(() => undefined) };
   }
   // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
   const [{ Redis }, { createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([

@@ -141,7 +141,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     return stashed;
   }
 
-  async function routePending(guildId: string): Promise<number> {
+  /** Sends the held images that had no usable channel (of one guild, or of all) where they belong now. */
+  async function routePending(guildId?: string): Promise<number> {
     let routed = 0;
     for (const jobId of await state.members(UNROUTED)) {
       const job = await store.get(jobId);
@@ -149,7 +150,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         await state.remove(UNROUTED, jobId);
         continue;
       }
-      if ((job.guildId ?? 'dm') !== guildId) continue;
+      if (guildId !== undefined && (job.guildId ?? 'dm') !== guildId) continue;
       const image = await stash.get(jobId);
       if (!image) continue;
       if (await route(job, image)) {
@@ -255,16 +256,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
     routePending,
 
-    async resume() {
-      const guilds = new Set<string>();
-      for (const jobId of await state.members(UNROUTED)) {
-        const job = await store.get(jobId);
-        if (job) guilds.add(job.guildId ?? 'dm');
-      }
-      let routed = 0;
-      for (const guildId of guilds) routed += await routePending(guildId);
-      return routed;
-    },
+    resume: () => routePending(),
   };
 }
 
