@@ -8,7 +8,7 @@ import {
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
-import { NO_MENTIONS, safeText } from '../src/discord/messages.ts';
+import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
 import type { ReviewDecision, ReviewKind } from '../src/jobs/types.ts';
@@ -45,7 +45,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   const lines = pending.slice(0, LIST_MAX).map(({ job, kind, createdAt, channelId, messageId }, i) => {
     const where = channelId && messageId ? `[${t(locale, 'pending.open')}](${messageLink(job.guildId, channelId, messageId)})` : `*${t(locale, 'pending.unrouted')}*`;
     const prompt = safeText(job.prompt, 60).replace(/\n/g, ' ');
-    return `${i + 1}. <t:${Math.round(createdAt / 1000)}:R> · ${t(locale, `pending.${kind}`)} · <@${job.userId}> · “${prompt}” · ${where}`;
+    return `${i + 1}. ${discordTime(createdAt)} · ${t(locale, `pending.${kind}`)} · <@${job.userId}> · “${prompt}” · ${where}`;
   });
   if (pending.length > LIST_MAX) lines.push(t(locale, 'pending.more', { count: pending.length - LIST_MAX }));
   return ephemeral(interaction, [t(locale, 'pending.header', { count: pending.length }), ...lines].join('\n'), `pending:${pending.length}`);

@@ -13,7 +13,9 @@ import { t, type MessageKey } from './i18n.ts';
 export const NO_MENTIONS = { parse: [] as never[] };
 export const EMBED_COLOR = 0x615ced;
 
-const relative = (ms: number) => `<t:${Math.round(ms / 1000)}:R>`;
+/** A time every Discord client shows in its reader's zone: `R` relative ("in 5 s"), `f` date and time. */
+export const discordTime = (ms: number, style: 'R' | 'f' = 'R') => `<t:${Math.round(ms / 1000)}:${style}>`;
+const relative = (ms: number) => discordTime(ms);
 
 /** Escapes markdown and breaks mention syntax, then truncates on a code-point boundary. */
 export function safeText(text: string, max: number): string {

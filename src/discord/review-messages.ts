@@ -3,7 +3,7 @@ import type { AuditRecord, Job, ReviewDecision, ReviewKind } from '../jobs/types
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
-import { button, NO_MENTIONS, safeText, textBody } from './messages.ts';
+import { button, discordTime, NO_MENTIONS, safeText, textBody } from './messages.ts';
 
 /**
  * Review messages for moderators: the image travels as a spoiler attachment, never in the embed
@@ -32,7 +32,6 @@ const DECIDED: Record<ReviewDecision, MessageKey> = {
 export const messageLink = (guildId: string | null, channelId: string, messageId?: string) =>
   `https://discord.com/channels/${guildId ?? '@me'}/${channelId}${messageId ? `/${messageId}` : ''}`;
 
-const when = (ms: number) => `<t:${Math.round(ms / 1000)}:f>`;
 
 /** The API's raw signals, compact, for the reviewer: they are undocumented, so shown as they came. */
 function flagDetails(job: Job): string {
@@ -82,7 +81,7 @@ export function reviewBody(job: Job, kind: ReviewKind, reporters: string[], loca
 
 /** The line that says who decided what and when. */
 export const decisionLine = (record: AuditRecord, locale: string) =>
-  t(locale, DECIDED[record.decision], { moderator: `<@${record.moderatorId}>`, when: when(record.at) });
+  t(locale, DECIDED[record.decision], { moderator: `<@${record.moderatorId}>`, when: discordTime(record.at, 'f') });
 
 /** The review message once decided: the outcome, who and when; no buttons left to click. */
 export function decidedReviewBody(current: APIEmbed | undefined, record: AuditRecord, locale: string) {
