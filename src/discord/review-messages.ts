@@ -32,7 +32,6 @@ const DECIDED: Record<ReviewDecision, MessageKey> = {
 export const messageLink = (guildId: string | null, channelId: string, messageId?: string) =>
   `https://discord.com/channels/${guildId ?? '@me'}/${channelId}${messageId ? `/${messageId}` : ''}`;
 
-
 /** The API's raw signals, compact, for the reviewer: they are undocumented, so shown as they came. */
 function flagDetails(job: Job): string {
   const raw = JSON.stringify({ has_nsfw_contents: job.nsfw?.hasNsfwContents ?? null, nsfw_detection_result: job.nsfw?.detectionResult ?? null });
