@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { APIMessage } from 'discord-api-types/v10';
+import { onTestFailed } from 'vitest';
 import { startApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -72,6 +73,10 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
       logged.emit('line', line);
       done();
     },
+  });
+  // A failure in CI is explained by what the bot said: its warnings and errors go with the report.
+  onTestFailed(() => {
+    for (const line of logs.filter((l) => (l.level as number) >= 40).slice(-40)) console.error('bot log:', JSON.stringify(line).slice(0, 2_000));
   });
   let env: Record<string, string> = {
     DISCORD_TOKEN: discord.token,
