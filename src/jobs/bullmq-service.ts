@@ -33,6 +33,8 @@ export interface BullmqJobServiceDeps {
 
 type Step = { jobId: string };
 
+const CHECKABLE: ReadonlySet<Job['state']> = new Set(['polling', 'delivering']);
+
 const SUBMIT_CONCURRENCY = 8;
 const CHECK_CONCURRENCY = 64;
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
@@ -137,7 +139,9 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
   async function checkStep(step: QueueJob<Step>): Promise<void> {
     const job = await store.get(step.data.jobId);
-    if (job?.state !== 'polling' || !job.taskId) return;
+    // A job found `delivering` lost its process mid-delivery (this step was recovered as stalled):
+    // its task is looked at again and the image delivered, rather than the job left unfinished.
+    if (!job?.taskId || !CHECKABLE.has(job.state)) return;
     const submittedAt = job.submittedAt ?? job.createdAt;
     job.polls += 1;
     let result: Awaited<ReturnType<PpinfraClient['getResult']>>;
@@ -149,7 +153,12 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     }
     if (result.status === 'succeed') {
       await limits.apiResult(true);
-      await finisher.complete(job, { ...result, polls: job.polls }, logFor(job));
+      try {
+        await finisher.complete(job, { ...result, polls: job.polls }, logFor(job));
+      } catch (e) {
+        // As in-process: a download or delivery that failed after its own retries is reported.
+        return fail(job, e);
+      }
       return release(job, false);
     }
     if (result.status === 'failed') {

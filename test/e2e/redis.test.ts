@@ -20,9 +20,11 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
     await h?.close();
     h = undefined;
   });
-  // Each test its own Redis database, so queues and limits never leak between tests.
+  // Each test its own Redis database, so queues and limits never leak between tests. Restarts
+  // here are graceful (nothing needs a takeover), so the step lock is long enough that a loaded
+  // machine's pauses never make BullMQ run a step twice.
   const start = async (options: HarnessOptions = {}) =>
-    (h = await startBotHarness({ ...options, env: { STORAGE_URL: `${redis!.url}/${++db}`, QUEUE_LOCK_MS: '2000', ...options.env } }));
+    (h = await startBotHarness({ ...options, env: { STORAGE_URL: `${redis!.url}/${++db}`, QUEUE_LOCK_MS: '10000', ...options.env } }));
   const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit');
 
   it('delivers /imagine through BullMQ with one submission', async () => {

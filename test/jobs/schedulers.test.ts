@@ -29,12 +29,15 @@ class Recorder implements Delivery {
   readonly views = new Map<string, ProgressView[]>();
   readonly delivered: string[] = [];
   readonly failed = new Map<string, string>();
+  /** Deliveries still to refuse, as Discord answering 5xx after every retry would. */
+  refuseDeliveries = 0;
   private waiters: (() => void)[] = [];
   async progress(job: Job, view: ProgressView) {
     this.views.set(job.id, [...(this.views.get(job.id) ?? []), view]);
     return undefined;
   }
   async deliver(job: Job) {
+    if (this.refuseDeliveries-- > 0) throw new Error('Discord answered 503');
     this.delivered.push(job.id);
     this.wake();
     return 'delivered' as const;
@@ -174,6 +177,20 @@ function schedulerContract(name: string, factory: () => Factory) {
       expect(busiestWindow(submits, 2_800)).toBeLessThanOrEqual(5);
       const starts = (delivery.views.get(jobs[11]!.id) ?? []).flatMap((v) => (v.phase === 'queued' && v.startsAt ? [v.startsAt] : []));
       expect(starts.length).toBeGreaterThan(0);
+    });
+
+    it('tells the member when the finished image cannot be delivered, instead of leaving the job unfinished', async () => {
+      const { service, delivery } = await start(() => ({ processingMs: 50 }));
+      delivery.refuseDeliveries = 1;
+      const job = (await ask(service, request(1))) as Job;
+      await delivery.ended(1);
+      expect(delivery.failed.get(job.id)).toBe('internal');
+      expect((await service.get(job.id))?.state).toBe('failed');
+      // The member's slot is free again: a second request goes through.
+      delivery.refuseDeliveries = 0;
+      await ask(service, request(2, { userId: job.userId }));
+      await delivery.ended(2);
+      expect(delivery.delivered).toHaveLength(1);
     });
 
     it('slows down on a 429 at submit and still delivers, submitting once', async () => {
