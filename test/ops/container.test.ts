@@ -263,7 +263,7 @@ describe('compose.yaml', () => {
       expect(env.STORAGE_URL).toBe('redis://redis:6379');
       expect(Number(env.SHARD_COUNT)).toBe(processes);
     }
-    expect(shards.map((env) => JSON.parse(env.SHARDS!) as number[]).flat().sort()).toEqual([...Array(processes).keys()]);
+    expect(shards.flatMap((env) => JSON.parse(env.SHARDS!) as number[]).sort((a, b) => a - b)).toEqual([...Array(processes).keys()]);
     for (const bot of bots) {
       expect(bot.deploy?.replicas ?? 1).toBe(1); // replicas of one shard would answer twice
       expect(bot.env_file).toEqual('.env');
