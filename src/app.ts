@@ -44,7 +44,7 @@ export async function startApp(config: Config, logger: Logger) {
   // The router needs the job service, which needs the delivery, which needs the client's REST:
   // the client is built first and the router plugged in once it exists (before login).
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
-  const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, logger, onInteraction: (i) => route(i) });
+  const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
     uploadLimit: (guildId) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined),

@@ -32,6 +32,7 @@ const schema = z.object({
   PPINFRA_API_KEY: str(),
   PPINFRA_BASE_URL: httpUrl().default('https://api.ppinfra.com'),
   DISCORD_API_URL: httpUrl().optional(),
+  DISCORD_LOGIN_TIMEOUT_MS: int(30_000, 1_000, 600_000),
   STORAGE_URL: storageUrl().default('sqlite://./data/qwen-imagine.sqlite'),
   REVIEW_CHANNEL_ID: snowflake(),
   DISCORD_GUILD_ID: snowflake(),
@@ -71,6 +72,8 @@ export type RawConfig = z.infer<typeof schema>;
 export interface Config {
   discordToken: string;
   discordApiUrl: string | undefined;
+  /** How long the start may take to reach Discord (REST and gateway) before it gives up. */
+  discordLoginTimeoutMs: number;
   discordGuildId: string | undefined;
   reviewChannelId: string | undefined;
   ppinfra: { apiKey: string; baseUrl: string; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
@@ -104,7 +107,23 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 /** Which secrets an entry point needs: the CLI generator has no Discord token, deploy no API key. */
 export type ConfigNeeds = { discord: boolean; ppinfra: boolean };
 
-export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = { discord: true, ppinfra: true }): ConfigResult {
+/** Facts about the process that are not in the environment: whether stdout is a terminal. */
+export type ConfigRuntime = { isTTY?: boolean };
+
+/**
+ * The log format: an explicit LOG_FORMAT wins; otherwise readable lines for a person at a
+ * terminal (or NODE_ENV=development), JSON for everything else (log shippers, containers, pipes).
+ */
+export function resolveLogFormat(o: { format: 'json' | 'pretty' | undefined; nodeEnv: string | undefined; isTTY: boolean | undefined }): 'json' | 'pretty' {
+  if (o.format) return o.format;
+  return o.nodeEnv === 'development' || o.isTTY === true ? 'pretty' : 'json';
+}
+
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  needs: ConfigNeeds = { discord: true, ppinfra: true },
+  runtime: ConfigRuntime = {},
+): ConfigResult {
   // An empty or blank variable means "unset": `.env` files often carry `KEY=` placeholders.
   const cleaned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
@@ -125,13 +144,14 @@ export function loadConfig(env: Record<string, string | undefined>, needs: Confi
     problems.push('POLL_MAX_INTERVAL_MS must be at least POLL_MIN_INTERVAL_MS');
   }
   if (problems.length) return { ok: false, problems };
-  return { ok: true, config: toConfig(raw) };
+  return { ok: true, config: toConfig(raw, runtime) };
 }
 
-function toConfig(raw: RawConfig): Config {
+function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
   return Object.freeze({
     discordToken: raw.DISCORD_TOKEN,
     discordApiUrl: raw.DISCORD_API_URL,
+    discordLoginTimeoutMs: raw.DISCORD_LOGIN_TIMEOUT_MS,
     discordGuildId: raw.DISCORD_GUILD_ID,
     reviewChannelId: raw.REVIEW_CHANNEL_ID,
     ppinfra: {
@@ -142,7 +162,7 @@ function toConfig(raw: RawConfig): Config {
       bodyTimeoutMs: raw.HTTP_BODY_TIMEOUT_MS,
     },
     storageUrl: raw.STORAGE_URL,
-    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (raw.NODE_ENV === 'development' ? 'pretty' : 'json') },
+    log: { level: raw.LOG_LEVEL, format: resolveLogFormat({ format: raw.LOG_FORMAT, nodeEnv: raw.NODE_ENV, isTTY: runtime.isTTY }) },
     generation: {
       defaultSize: raw.DEFAULT_SIZE,
       promptMaxLength: raw.PROMPT_MAX_LENGTH,

@@ -3,17 +3,18 @@ import dotenv from 'dotenv';
 import { startApp } from './app.ts';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { StorageUnavailableError } from './storage-health.ts';
+import { describeStartFailure } from './startup.ts';
 import { storageSecrets } from './storage.ts';
 
 dotenv.config({ quiet: true });
-const loaded = loadConfig(process.env);
+const loaded = loadConfig(process.env, undefined, { isTTY: process.stdout.isTTY });
 if (!loaded.ok) {
   console.error(formatProblems(loaded.problems));
   process.exit(2);
 }
 const { config } = loaded;
-const root = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
+const secrets = [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)];
+const root = createLogger({ ...config.log, secrets });
 // Under `npm run start:sharded` every line says which shard wrote it.
 const logger = process.env.SHARDS ? root.child({ shard: process.env.SHARDS }) : root;
 
@@ -54,12 +55,10 @@ try {
   app = await startApp(config, logger);
   if (stopping) stop(stopping);
 } catch (err) {
-  if (err instanceof StorageUnavailableError) {
-    // One line an operator can act on, like a configuration problem: no stack trace, no password.
-    console.error(`qwen-imagine cannot start: ${err.message}`);
-    process.exit(2);
-  }
-  const tokenRejected = (err as { code?: string }).code === 'TokenInvalid' || /401|invalid token/i.test(String(err));
-  logger.fatal({ err }, tokenRejected ? 'Discord rejected DISCORD_TOKEN: check the token in .env' : 'could not start');
-  process.exit(1);
+  // One sentence an operator can act on (Discord unreachable, token rejected, storage): no stack
+  // trace, no secret. The details go to the log at debug level.
+  logger.debug({ err }, 'could not start');
+  const failure = describeStartFailure(err, secrets);
+  console.error(failure.message);
+  process.exit(failure.exitCode);
 }

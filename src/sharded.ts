@@ -25,7 +25,7 @@ const DISCORD_API = 'https://discord.com/api';
 dotenv.config({ quiet: true });
 
 const problems: string[] = [];
-const loaded = loadConfig(process.env);
+const loaded = loadConfig(process.env, undefined, { isTTY: process.stdout.isTTY });
 if (!loaded.ok) problems.push(...loaded.problems);
 const shardCountRaw = process.env.SHARD_COUNT?.trim();
 const fixedCount = shardCountRaw ? Number(shardCountRaw) : 'auto';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblems, loadConfig } from '../src/config.ts';
+import { formatProblems, loadConfig, resolveLogFormat } from '../src/config.ts';
 
 const SECRET_TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.secret.discord-token';
 const SECRET_KEY = 'sk_live_super_secret_api_key';
@@ -65,5 +65,37 @@ describe('loadConfig', () => {
       ok: false,
       problems: ['POLL_MAX_INTERVAL_MS must be at least POLL_MIN_INTERVAL_MS'],
     });
+  });
+});
+
+describe('resolveLogFormat', () => {
+  it.each([
+    [{ format: undefined, nodeEnv: undefined, isTTY: true }, 'pretty'],
+    [{ format: undefined, nodeEnv: undefined, isTTY: false }, 'json'],
+    [{ format: undefined, nodeEnv: undefined, isTTY: undefined }, 'json'],
+    [{ format: undefined, nodeEnv: 'production', isTTY: true }, 'pretty'],
+    [{ format: undefined, nodeEnv: 'development', isTTY: false }, 'pretty'],
+    [{ format: 'json', nodeEnv: 'development', isTTY: true }, 'json'],
+    [{ format: 'pretty', nodeEnv: undefined, isTTY: false }, 'pretty'],
+  ] as const)('%o -> %s', (input, expected) => {
+    expect(resolveLogFormat(input)).toBe(expected);
+  });
+
+  it('is what loadConfig uses, with the terminal fact the entry point passes', () => {
+    const at = (env: Record<string, string>, isTTY?: boolean) => {
+      const result = loadConfig({ ...valid, ...env }, undefined, { isTTY });
+      return result.ok ? result.config.log.format : undefined;
+    };
+    expect(at({}, true)).toBe('pretty');
+    expect(at({}, false)).toBe('json');
+    expect(at({})).toBe('json');
+    expect(at({ LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(at({ LOG_FORMAT: ' ' }, true)).toBe('pretty');
+  });
+
+  it('bounds the start: DISCORD_LOGIN_TIMEOUT_MS defaults to 30 s', () => {
+    const result = loadConfig(valid);
+    expect(result.ok && result.config.discordLoginTimeoutMs).toBe(30_000);
+    expect(loadConfig({ ...valid, DISCORD_LOGIN_TIMEOUT_MS: '10' }).ok).toBe(false);
   });
 });

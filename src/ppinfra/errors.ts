@@ -59,7 +59,7 @@ export const isPpinfraError = (e: unknown): e is PpinfraError => e instanceof Pp
 /**
  * The body's `reason` decides before the HTTP status, because the docs disagree on statuses
  * (balance errors are 400 in one table and 403 in another; a missing key is 400 or 401).
- * See ../shared/docs/ppinfra-api.md section 3.
+ * See docs/ppinfra-api.md section 8.
  */
 const BY_REASON: Record<string, PpinfraErrorKind> = {
   MISSING_API_KEY: 'auth',

@@ -3,7 +3,7 @@ import { PpinfraError } from './errors.ts';
 /**
  * Lenient normalisers from the raw task-result JSON to typed results. The docs type the same
  * fields as numbers in one place and strings in another, and omit arrays while a task runs
- * (../shared/docs/ppinfra-api.md sections 1, 5 and 7), so nothing here trusts a type.
+ * (docs/ppinfra-api.md section 4), so nothing here trusts a type.
  */
 
 export type TaskStatus = 'queued' | 'processing' | 'succeed' | 'failed';
@@ -49,7 +49,7 @@ export function num(v: unknown, fallback = 0): number {
 }
 
 /**
- * The API's NSFW signals are undocumented. The safest reading (spec section 10): a `true` in
+ * The API's NSFW signals are undocumented. The safest reading (docs/ppinfra-api.md section 6): a `true` in
  * `extra.has_nsfw_contents` at the image's index, or any non-null `nsfw_detection_result`,
  * means "needs review". A false positive costs a moderator's click; a false negative costs trust.
  */

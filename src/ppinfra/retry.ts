@@ -22,7 +22,7 @@ export const READ_POLICY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 500, maxD
 /**
  * A submit bills. Retry it only when no task can exist: a 429, the API's own CREATE_TASK_FAILED,
  * or a connection that failed before the request was sent. A timeout or reset after sending
- * is ambiguous and surfaces to the caller instead (../shared/docs/ppinfra-api.md section 9).
+ * is ambiguous and surfaces to the caller instead (docs/ppinfra-api.md section 10).
  */
 export const SUBMIT_POLICY: RetryPolicy = {
   maxAttempts: 4,

@@ -1,6 +1,6 @@
 /**
- * Image sizes as the API takes them: `W*H`, each side 256..1536 (../shared/docs/ppinfra-api.md
- * section 1). Users type `1024x1024`, `1024×1024`, `1024 * 1024` or a preset name; all normalise
+ * Image sizes as the API takes them: `W*H`, each side 256..1536 (docs/ppinfra-api.md
+ * section 3). Users type `1024x1024`, `1024×1024`, `1024 * 1024` or a preset name; all normalise
  * to `W*H` before anything is sent.
  */
 export const MIN_SIDE = 256;

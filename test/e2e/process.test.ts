@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -102,6 +104,60 @@ describe('npm start', () => {
     const { stdout, stderr } = proc.output();
     expect(stdout + stderr).toContain('Discord rejected DISCORD_TOKEN');
     expect(stdout + stderr).not.toContain('MTIz.wrong.token-value-xyz');
+    expect(stdout + stderr).not.toMatch(STACK);
+  });
+});
+
+/** A stack frame, in any form Node prints one. */
+const STACK = /\n\s+at |\\n\s+at |"stack"/;
+
+/** A loopback port nobody listens on (taken from the OS, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('npm start when Discord cannot be reached', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  });
+
+  const token = 'MTIz.unreachable.token-value-xyz';
+  const expectOneSentence = (proc: ReturnType<typeof run>, url: string) => {
+    const { stdout, stderr } = proc.output();
+    expect(stderr.trim()).toMatch(new RegExp(`^qwen-imagine cannot start: Could not reach Discord at ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\([^)]+\\): check the network, or DISCORD_API_URL if you set one\\.$`));
+    expect(stdout + stderr).not.toMatch(STACK);
+    expect(stdout + stderr).not.toContain(token);
+    expect(stdout + stderr).not.toContain(api.apiKey);
+  };
+
+  it('says so in one sentence and exits 1 when DISCORD_API_URL is a closed port', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const started = Date.now();
+    const proc = run('main.ts', { ...botEnv(), DISCORD_TOKEN: token, DISCORD_API_URL: url });
+    expect(await proc.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expectOneSentence(proc, url);
+  });
+
+  it('gives up within DISCORD_LOGIN_TIMEOUT_MS when the gateway cannot be reached (discord.js would retry forever)', async () => {
+    const gateway = `ws://127.0.0.1:${await closedPort()}`;
+    // A REST endpoint that answers, and sends the bot to a gateway nobody listens on.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: gateway, shards: 1, session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } }));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const rest = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const proc = run('main.ts', { ...botEnv(), DISCORD_TOKEN: token, DISCORD_API_URL: rest, DISCORD_LOGIN_TIMEOUT_MS: '2000' });
+    expect(await proc.exited).toBe(1);
+    expectOneSentence(proc, gateway);
+    expect(proc.output().stderr).toContain('no connection within 2 s');
   });
 });
 

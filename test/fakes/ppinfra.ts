@@ -1,6 +1,6 @@
 /**
- * A fake PPInfra / Novita async API on loopback, following ../../../shared/docs/ppinfra-api.md
- * (sections 1-5 and "For the fake" in section 9):
+ * A fake PPInfra / Novita async API on loopback, following docs/ppinfra-api.md
+ * (sections 1-8; what it imitates is section 12):
  *
  * - `POST /v3/async/qwen-image-txt2img`  Bearer auth, body validation, `{task_id}`
  * - `GET  /v3/async/task-result?task_id=` Bearer auth, QUEUED -> PROCESSING -> terminal by elapsed time
@@ -138,7 +138,7 @@ const DEFAULT_WAIT_TIMEOUT_MS = 3000;
 const COMPLETION_RECHECK_MS = 1;
 const COMPLETION_RECHECK_MAX_MS = 1000;
 
-/** Default reason/message for an injected status fault, from the spec's v3 error table. */
+/** Default reason/message for an injected status fault, from the error table (docs/ppinfra-api.md section 8). */
 const DEFAULT_ERROR_BY_STATUS: Record<number, [reason: string, message: string]> = {
   400: ['INVALID_REQUEST_BODY', 'request parameter validation failed'],
   401: ['INVALID_API_KEY', 'invalid api-key'],
@@ -182,7 +182,7 @@ function json(status: number, value: unknown, extra: Record<string, string> = {}
   return reply(status, 'application/json', JSON.stringify(value), extra);
 }
 
-/** The v3 error body `{code, reason, message}` (spec section 3). */
+/** The v3 error body `{code, reason, message}` (docs/ppinfra-api.md section 8). */
 function v3Error(status: number, reason: string, message?: string, extra: Record<string, string> = {}): Reply {
   return json(status, { code: status, reason, message: message ?? DEFAULT_MESSAGE_BY_REASON[reason] ?? reason.toLowerCase() }, extra);
 }

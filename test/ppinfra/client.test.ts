@@ -176,7 +176,7 @@ describe('happy path', () => {
     const polls = fake.requests.filter((r) => r.route === 'result');
     expect(polls).toHaveLength(3);
     expect(polls.every((r) => r.method === 'GET' && r.query.task_id === id && r.authOk)).toBe(true);
-    // A GET carries no body, so no content-type is needed (spec section 1).
+    // A GET carries no body, so no content-type is needed (docs/ppinfra-api.md section 4).
     expect(polls[0]!.headers['content-type']).toBeUndefined();
   });
 

@@ -98,9 +98,9 @@ export interface FakeDiscordOptions {
   /** Bot token accepted on REST (`Authorization: Bot <token>`) and in IDENTIFY. */
   token?: string;
   guilds?: FakeGuildSpec[];
-  /** Validate JSON bodies against Discord's OpenAPI spec. Default: true when the spec file exists. */
+  /** Validate JSON bodies against Discord's OpenAPI spec. Default true: a missing spec file then makes the fake throw, never skip. */
   validateAgainstOpenApi?: boolean;
-  /** Path to openapi.json; default `<repo>/../shared/discord-api-spec/openapi.json` or $DISCORD_OPENAPI_SPEC. */
+  /** Path to openapi.json; default `test/fakes/discord/openapi/openapi.json` (carried by the repository, MIT) or $DISCORD_OPENAPI_SPEC. */
   openApiSpecPath?: string;
   interactionTokenTtlMs?: number;
   callbackDeadlineMs?: number;
