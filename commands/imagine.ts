@@ -1,19 +1,22 @@
 import {
+  ActionRowBuilder,
   InteractionContextType,
-  MessageFlags,
+  ModalBuilder,
   PermissionFlagsBits,
   SlashCommandBuilder,
+  TextInputBuilder,
+  TextInputStyle,
   type AutocompleteInteraction,
-  type ButtonInteraction,
   type ChatInputCommandInteraction,
+  type ModalSubmitInteraction,
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
+import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
-import { refusalText, sizeFormatText, NO_MENTIONS } from '../src/discord/messages.ts';
-import { missingPermissions } from '../src/discord/permissions.ts';
-import type { JobRequest } from '../src/jobs/types.ts';
-import { checkPrompt } from '../src/ppinfra/prompt.ts';
+import { checkInput, refuse, startJob } from '../src/discord/requests.ts';
+import type { Job } from '../src/jobs/types.ts';
 import { SIZE_PRESETS, displaySize, parseSize } from '../src/ppinfra/size.ts';
+import { PLACEMENTS, TEXT_MAX_LENGTH, type Placement } from '../src/prompts/exact-text.ts';
 
 /** Discord's own cap on the option; the configured PROMPT_MAX_LENGTH is checked with a friendly message. */
 const PROMPT_OPTION_MAX = 4000;
@@ -41,70 +44,36 @@ export const data = new SlashCommandBuilder()
       .setDescriptionLocalizations(localizations('command.size'))
       .setAutocomplete(true)
       .setMaxLength(32),
+  )
+  .addStringOption((o) =>
+    o
+      .setName('text')
+      .setNameLocalizations(localizations('command.text.name'))
+      .setDescription(t('en-US', 'command.text'))
+      .setDescriptionLocalizations(localizations('command.text'))
+      .setMaxLength(TEXT_MAX_LENGTH),
+  )
+  .addStringOption((o) =>
+    o
+      .setName('placement')
+      .setNameLocalizations(localizations('command.placement.name'))
+      .setDescription(t('en-US', 'command.placement'))
+      .setDescriptionLocalizations(localizations('command.placement'))
+      .addChoices(...PLACEMENTS.map((p) => ({ name: t('en-US', `placement.${p}`), name_localizations: localizations(`placement.${p}`), value: p }))),
   );
-
-/** Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log. */
-async function refuse(interaction: ChatInputCommandInteraction | ButtonInteraction, content: string, outcome: string): Promise<Outcome> {
-  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
-  return `refused:${outcome}`;
-}
-
-type Checked = { ok: true; request: Omit<JobRequest, 'userId' | 'userName' | 'guildId' | 'channelId' | 'channelNsfw' | 'locale'> } | { ok: false; message: string; problem: string };
-
-function checkInput(locale: string, promptInput: string, sizeInput: string, ctx: BotContext): Checked {
-  const prompt = checkPrompt(promptInput, { maxLength: ctx.generation.promptMaxLength, blockedTerms: ctx.generation.blockedTerms });
-  if (!prompt.ok) {
-    const problem = `prompt_${prompt.problem}`;
-    if (prompt.problem === 'too_long') return { ok: false, problem, message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }) };
-    return { ok: false, problem, message: t(locale, prompt.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked') };
-  }
-  const size = parseSize(sizeInput);
-  if (!size.ok) {
-    const message = size.problem === 'format' ? sizeFormatText(locale, sizeInput) : t(locale, 'size.range', { width: size.width, height: size.height });
-    return { ok: false, problem: `size_${size.problem}`, message };
-  }
-  return { ok: true, request: { prompt: prompt.prompt, size: size.size } };
-}
-
-/** Shared by /imagine and Regenerate: check the channel and limits, defer publicly, hand over. */
-async function startJob(
-  interaction: ChatInputCommandInteraction | ButtonInteraction,
-  input: { prompt: string; size: string; regenerateOf?: string },
-  ctx: BotContext,
-): Promise<Outcome> {
-  const locale = interaction.locale;
-  const missing = missingPermissions(interaction.appPermissions);
-  if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
-  if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
-  const channel = interaction.channel;
-  const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
-  const request: JobRequest = {
-    ...input,
-    userId: interaction.user.id,
-    userName: interaction.user.username,
-    guildId: interaction.guildId,
-    channelId: interaction.channelId ?? '',
-    // A thread inherits its parent's age restriction; unknown counts as not age-restricted.
-    channelNsfw: Boolean(channel && ('nsfw' in channel ? channel.nsfw : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw)),
-    locale,
-    ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
-  };
-  const reservation = await ctx.jobs.reserve(request);
-  if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);
-  try {
-    await interaction.deferReply();
-  } catch (e) {
-    await ctx.jobs.release(reservation.ticket);
-    throw e;
-  }
-  const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };
-  const job = await ctx.jobs.start(reservation.ticket, reply);
-  return `started:${job.id}`;
-}
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
   if (!interaction.inGuild()) return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
-  const checked = checkInput(interaction.locale, interaction.options.getString('prompt', true), interaction.options.getString('size') ?? ctx.generation.defaultSize, ctx);
+  const checked = checkInput(
+    interaction.locale,
+    {
+      prompt: interaction.options.getString('prompt', true),
+      size: interaction.options.getString('size') ?? ctx.generation.defaultSize,
+      text: interaction.options.getString('text') ?? undefined,
+      placement: (interaction.options.getString('placement') ?? undefined) as Placement | undefined,
+    },
+    ctx,
+  );
   if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
   return startJob(interaction, checked.request, ctx);
 }
@@ -125,7 +94,15 @@ export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
     if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
-    return startJob(interaction, { prompt: job.prompt, size: job.size, regenerateOf: job.id }, ctx);
+    return startJob(interaction, { prompt: job.prompt, size: job.size, ...(job.input ? { input: job.input } : {}), regenerateOf: job.id }, ctx);
+  },
+
+  /** Opens the Edit prompt form, filled with what the member typed for this image. */
+  async edit(interaction, jobId, ctx) {
+    const job = await ctx.jobs.get(jobId);
+    if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
+    await interaction.showModal(editForm(job, interaction.locale));
+    return 'modal:edit';
   },
 
   async del(interaction, jobId, ctx) {
@@ -140,4 +117,35 @@ export const buttons: Command['buttons'] = {
   },
 };
 
-export default { data, execute, autocomplete, buttons } satisfies Command;
+/** The Edit prompt form: the member's prompt, the size and the exact text, ready to change. */
+function editForm(job: Job, locale: string) {
+  const input = (id: string, label: MessageKey, style: TextInputStyle, value: string | undefined, max: number, required: boolean) => {
+    const field = new TextInputBuilder().setCustomId(id).setLabel(t(locale, label)).setStyle(style).setMaxLength(max).setRequired(required);
+    if (value) field.setValue([...value].slice(0, max).join(''));
+    return new ActionRowBuilder<TextInputBuilder>().addComponents(field);
+  };
+  return new ModalBuilder()
+    .setCustomId(encodeCustomId('edit', job.id))
+    .setTitle(t(locale, 'edit.title'))
+    .addComponents(
+      input('prompt', 'edit.prompt', TextInputStyle.Paragraph, job.input?.prompt ?? job.prompt, PROMPT_OPTION_MAX, true),
+      input('size', 'edit.size', TextInputStyle.Short, job.size, 32, true),
+      input('text', 'edit.text', TextInputStyle.Short, job.input?.text, TEXT_MAX_LENGTH, false),
+    );
+}
+
+export const modals: Command['modals'] = {
+  /** The Edit prompt form sent back: a new job, with the same checks and limits as /imagine. */
+  async edit(interaction: ModalSubmitInteraction, jobId, ctx) {
+    const original = await ctx.jobs.get(jobId);
+    const field = (id: string) => {
+      const data = interaction.fields.fields.get(id);
+      return data && 'value' in data && typeof data.value === 'string' ? data.value : '';
+    };
+    const checked = checkInput(interaction.locale, { prompt: field('prompt'), size: field('size'), text: field('text'), placement: original?.input?.placement }, ctx);
+    if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
+    return startJob(interaction, { ...checked.request, regenerateOf: jobId }, ctx);
+  },
+};
+
+export default { data, execute, autocomplete, buttons, modals } satisfies Command;

@@ -8,6 +8,7 @@ import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, usesQueueEngine } from './jobs/scheduler.ts';
 import { createJobStore } from './jobs/store.ts';
+import { createHistory } from './history/history.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
@@ -70,7 +71,8 @@ export async function startApp(config: Config, logger: Logger) {
   });
   const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger });
   const { jobs } = scheduler;
-  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
+  const history = createHistory({ state: shared, jobs: store });
+  route = createRouter({ commands, ctx: { jobs, review, settings, history, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
 
   await bot.login();
   const resumed = await jobs.resume();

@@ -2,11 +2,15 @@ import type {
   AutocompleteInteraction,
   ButtonInteraction,
   ChatInputCommandInteraction,
+  ContextMenuCommandBuilder,
+  MessageContextMenuCommandInteraction,
+  ModalSubmitInteraction,
   SlashCommandBuilder,
   SlashCommandOptionsOnlyBuilder,
   SlashCommandSubcommandsOnlyBuilder,
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
+import type { History } from '../history/history.ts';
 import type { JobService } from '../jobs/service.ts';
 import type { ReviewService } from '../moderation/review.ts';
 import type { GuildSettingsStore } from '../moderation/settings.ts';
@@ -21,6 +25,8 @@ export interface BotContext {
   settings: GuildSettingsStore;
   logger: Logger;
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
+  /** Each member's images, for /imagine-history. */
+  history: History;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */
   storage?: { healthy(): boolean };
 }
@@ -28,11 +34,25 @@ export interface BotContext {
 /** What came of an interaction, for the one log line the router writes (e.g. `started`, `refused:user_hourly`). */
 export type Outcome = string | void;
 
-/** One module per slash command in `commands/`, as in the discord.js guide. */
-export interface Command {
+/** One module per command in `commands/`, as in the discord.js guide: a slash command or a message menu entry. */
+export type Command = SlashCommand | MessageMenuCommand;
+
+interface Handlers {
+  /** Button handlers this command owns, by the action in the custom id. */
+  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+  /** Modal submit handlers this command owns, by the action in the modal's custom id. */
+  modals?: Partial<Record<ButtonAction, (interaction: ModalSubmitInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+}
+
+/** A message context-menu command ("Apps → Imagine this" on a message). */
+export interface MessageMenuCommand extends Handlers {
+  data: ContextMenuCommandBuilder;
+  execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<Outcome>;
+  autocomplete?: undefined;
+}
+
+export interface SlashCommand extends Handlers {
   data: SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder;
   execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome>;
   autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<Outcome>;
-  /** Button handlers this command owns, by the action in the custom id. */
-  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, jobId: string, ctx: BotContext) => Promise<Outcome>>>;
 }

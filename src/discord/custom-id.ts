@@ -1,9 +1,9 @@
 /**
- * Button custom ids carry everything a click needs, with a version prefix, so buttons on old
+ * Button (and modal) custom ids carry everything a click needs, with a version prefix, so buttons on old
  * messages keep working after a restart or an upgrade: `qi1:<action>:<jobId>`.
  */
 const PREFIX = 'qi1';
-export const ACTIONS = ['regen', 'del', 'report', 'approve', 'reject', 'remove', 'keep'] as const;
+export const ACTIONS = ['regen', 'del', 'report', 'approve', 'reject', 'remove', 'keep', 'edit', 'history'] as const;
 export type ButtonAction = (typeof ACTIONS)[number];
 
 export const encodeCustomId = (action: ButtonAction, jobId: string) => `${PREFIX}:${action}:${jobId}`;

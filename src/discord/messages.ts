@@ -55,8 +55,14 @@ export function failureText(locale: string, kind: FailureKind, reason?: string):
   return t(locale, `error.${kind}`);
 }
 
+/** Failures the member can fix by changing the prompt: those get an Edit prompt button. */
+const PROMPT_FAILURES: ReadonlySet<FailureKind> = new Set(['illegal_prompt', 'invalid_request']);
+
 export function failureBody(job: Job, error: { kind: FailureKind; reason?: string }) {
-  return textBody(aboutPrompt(job, `❌ ${failureText(job.locale, error.kind, error.reason)}`));
+  const body = textBody(aboutPrompt(job, `❌ ${failureText(job.locale, error.kind, error.reason)}`));
+  if (!PROMPT_FAILURES.has(error.kind)) return body;
+  const edit = button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id));
+  return { ...body, components: [{ type: ComponentType.ActionRow, components: [edit] }] };
 }
 
 export function refusalText(locale: string, refusal: Refusal): string {
@@ -93,6 +99,7 @@ export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponen
       type: ComponentType.ActionRow,
       components: [
         button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
         button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
         button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
       ],

@@ -1,6 +1,6 @@
 import { MessageFlags, type Interaction } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { BotContext, Command } from './command.ts';
+import type { BotContext, Command, Outcome } from './command.ts';
 import { parseCustomId } from './custom-id.ts';
 import { t } from './i18n.ts';
 import { NO_MENTIONS } from './messages.ts';
@@ -13,10 +13,11 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
   const { commands, ctx, logger } = deps;
 
   async function dispatch(interaction: Interaction): Promise<string> {
-    if (interaction.isChatInputCommand()) {
+    if (interaction.isChatInputCommand() || interaction.isMessageContextMenuCommand()) {
       const command = commands.get(interaction.commandName);
       if (!command) return 'unknown-command';
-      return (await command.execute(interaction, ctx)) || 'ok';
+      // A name belongs to one kind of command; the registered kind is the one Discord sends.
+      return (await (command.execute as (i: typeof interaction, c: BotContext) => Promise<Outcome>)(interaction, ctx)) || 'ok';
     }
     if (interaction.isAutocomplete()) {
       return (await commands.get(interaction.commandName)?.autocomplete?.(interaction, ctx)) || 'ok';
@@ -25,6 +26,12 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
       const parsed = parseCustomId(interaction.customId);
       const handler = parsed && [...commands.values()].find((c) => c.buttons?.[parsed.action])?.buttons?.[parsed.action];
       if (!parsed || !handler) return 'unknown-button';
+      return (await handler(interaction, parsed.jobId, ctx)) || 'ok';
+    }
+    if (interaction.isModalSubmit()) {
+      const parsed = parseCustomId(interaction.customId);
+      const handler = parsed && [...commands.values()].find((c) => c.modals?.[parsed.action])?.modals?.[parsed.action];
+      if (!parsed || !handler) return 'unknown-modal';
       return (await handler(interaction, parsed.jobId, ctx)) || 'ok';
     }
     return 'ignored';

@@ -35,8 +35,13 @@ export interface JobRequest {
   /** The channel is age-restricted: flagged images may be shown there. */
   channelNsfw: boolean;
   locale: string;
-  /** Set when a Regenerate button started this job. */
+  /** Set when a Regenerate button (or an Edit prompt form) started this job from another. */
   regenerateOf?: string;
+  /**
+   * What the member typed, when `prompt` (what the API gets) was composed from it: the scene and
+   * the exact text. The Edit prompt form starts from this.
+   */
+  input?: { prompt: string; text?: string; placement?: 'top' | 'center' | 'bottom' };
   /** The guild's own quota and budget when it set lower ones than the operator's. */
   caps?: GuildCaps;
 }

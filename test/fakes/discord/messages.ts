@@ -101,6 +101,8 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     allowEmpty?: boolean;
     /** Runs before the 'create' event, so listeners see the message already linked (e.g. as @original). */
     link?: (stored: StoredMessage) => void;
+    /** A member's own message (the fake posts it for a test); the bot's otherwise. */
+    author?: APIUser;
   }): StoredMessage {
     const id = snowflake();
     const { body, channel } = args;
@@ -113,7 +115,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       type: args.type,
       content: typeof body.content === 'string' ? body.content : '',
       channel_id: channel.id,
-      author: userPayload(this.world.botUser),
+      author: args.author ?? userPayload(this.world.botUser),
       attachments,
       embeds: normalizeEmbeds(body.embeds, attachments),
       mentions: [],

@@ -295,6 +295,34 @@ export class FakeDiscord {
     return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
   }
 
+  /** A member posts `content` in a channel (as a person would, not through the bot). */
+  post(content: string, ctx: Omit<InteractionContext, 'permissions' | 'appPermissions' | 'locale' | 'dm'> = {}): APIMessage {
+    const rc = resolveContext(this.world, ctx);
+    return this.store.create({ channel: rc.channel, body: { content }, files: [], kind: 'channel', type: 0, author: userPayload(rc.user) }).data;
+  }
+
+  /**
+   * A user picks the message command `name` ("Apps → name") on `message`. Discord only offers
+   * commands that are registered, so an unregistered name is an error here too.
+   */
+  messageCommand(name: string, message: string | { id: string }, ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+    this.requireSession();
+    const stored = this.requireMessage(message);
+    const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
+    this.requireShardSession(rc.guild?.id ?? null);
+    const registered = this.commands.find(name, rc.guild?.id ?? null, 3);
+    if (!registered) throw new Error(`Fake Discord: no message command '${name}' is registered here`);
+    const data: JsonObject = {
+      id: registered.id,
+      name,
+      type: 3,
+      target_id: stored.data.id,
+      resolved: { messages: { [stored.data.id]: stored.data as unknown as JsonObject } },
+      ...(registered.guild_id ? { guild_id: registered.guild_id } : {}),
+    };
+    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+  }
+
   /** A user picks `values` in the select menu `customId` on `message`. */
   select(message: string | { id: string }, customId: string, values: string[], ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
     this.requireSession();

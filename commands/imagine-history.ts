@@ -1,0 +1,66 @@
+import { ButtonStyle, ComponentType, InteractionContextType, MessageFlags, SlashCommandBuilder, type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
+import { encodeCustomId } from '../src/discord/custom-id.ts';
+import { localizations, t } from '../src/discord/i18n.ts';
+import { EMBED_COLOR, NO_MENTIONS, button, discordTime, safeText } from '../src/discord/messages.ts';
+import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/history/history.ts';
+import type { Job } from '../src/jobs/types.ts';
+import { displaySize } from '../src/ppinfra/size.ts';
+
+export const data = new SlashCommandBuilder()
+  .setName('imagine-history')
+  .setNameLocalizations(localizations('command.history.name'))
+  .setDescription(t('en-US', 'command.history.description'))
+  .setDescriptionLocalizations(localizations('command.history.description'))
+  .setContexts(InteractionContextType.Guild);
+
+const link = (job: Job) => {
+  const where = job.published ?? (job.messageId ? { channelId: job.channelId, messageId: job.messageId } : undefined);
+  return where && job.guildId ? `https://discord.com/channels/${job.guildId}/${where.channelId}/${where.messageId}` : undefined;
+};
+
+/** One page: an embed of up to ten images (prompt, size, when, link) and Newer / Older buttons. */
+function historyBody(locale: string, { images, page, pages }: HistoryPage) {
+  const days = HISTORY_DAYS;
+  if (!images.length) return { content: t(locale, 'history.empty', { days }), embeds: [], components: [], allowedMentions: NO_MENTIONS };
+  const lines = images.map((job, i) => {
+    const url = link(job);
+    return t(locale, 'history.line', {
+      n: page * HISTORY_PAGE_SIZE + i + 1,
+      prompt: safeText(job.prompt.replace(/\s+/g, ' '), 150),
+      size: displaySize(job.size),
+      when: discordTime(job.createdAt),
+      link: url ? `[${t(locale, 'history.jump')}](${url})` : t(locale, 'history.unpublished'),
+    });
+  });
+  const nav = [
+    button(ButtonStyle.Secondary, t(locale, 'history.newer'), '◀️', encodeCustomId('history', String(page - 1))),
+    button(ButtonStyle.Secondary, t(locale, 'history.older'), '▶️', encodeCustomId('history', String(page + 1))),
+  ];
+  nav[0]!.disabled = page === 0;
+  nav[1]!.disabled = page >= pages - 1;
+  return {
+    content: '',
+    embeds: [{ title: t(locale, 'history.title'), description: lines.join('\n\n'), color: EMBED_COLOR, footer: { text: t(locale, 'history.footer', { page: page + 1, pages, days }) } }],
+    components: pages > 1 ? [{ type: ComponentType.ActionRow, components: nav }] : [],
+    allowedMentions: NO_MENTIONS,
+  };
+}
+
+/** Only the member sees their history (ephemeral); it is read from the job records. */
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
+  const page = await ctx.history.page(interaction.user.id, 0);
+  await interaction.reply({ ...historyBody(interaction.locale, page), flags: MessageFlags.Ephemeral });
+  return `history:${page.images.length}`;
+}
+
+export const buttons: Command['buttons'] = {
+  /** Newer / Older: the page number rides in the custom id; the clicker's own history is shown. */
+  async history(interaction: ButtonInteraction, pageNumber, ctx) {
+    const page = await ctx.history.page(interaction.user.id, Number(pageNumber));
+    await interaction.update(historyBody(interaction.locale, page));
+    return `history:page:${page.page}`;
+  },
+};
+
+export default { data, execute, buttons } satisfies Command;

@@ -1,0 +1,24 @@
+import { ApplicationCommandType, ContextMenuCommandBuilder, InteractionContextType, type MessageContextMenuCommandInteraction } from 'discord.js';
+import type { BotContext, MessageMenuCommand, Outcome } from '../src/discord/command.ts';
+import { localizations, t } from '../src/discord/i18n.ts';
+import { checkInput, refuse, startJob } from '../src/discord/requests.ts';
+
+/** "Apps → Imagine this" on any message: its text becomes the prompt, at the default size. */
+export const data = new ContextMenuCommandBuilder()
+  .setName(t('en-US', 'menu.imagine_this'))
+  .setNameLocalizations(localizations('menu.imagine_this'))
+  .setType(ApplicationCommandType.Message)
+  .setContexts(InteractionContextType.Guild);
+
+export async function execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<Outcome> {
+  const locale = interaction.locale;
+  if (!interaction.inGuild()) return refuse(interaction, t(locale, 'context.guild_only'), 'guild_only');
+  // Embeds and attachments are not a prompt; a message of only those has nothing to imagine.
+  const words = interaction.targetMessage.content.trim();
+  if (!words) return refuse(interaction, t(locale, 'menu.no_text'), 'no_text');
+  const checked = checkInput(locale, { prompt: words, size: ctx.generation.defaultSize }, ctx);
+  if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
+  return startJob(interaction, checked.request, ctx);
+}
+
+export default { data, execute } satisfies MessageMenuCommand;

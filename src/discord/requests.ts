@@ -1,0 +1,112 @@
+/**
+ * A request for an image, however it was made: the checks that cost nothing (prompt, text, size,
+ * channel permissions, storage, limits) and the hand-over to the job service. Commands and
+ * buttons only read their own inputs and call these, so every path has the same rules.
+ */
+import {
+  MessageFlags,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type MessageContextMenuCommandInteraction,
+  type ModalSubmitInteraction,
+} from 'discord.js';
+import type { JobRequest } from '../jobs/types.ts';
+import { checkPrompt } from '../ppinfra/prompt.ts';
+import { parseSize } from '../ppinfra/size.ts';
+import { checkText, composePrompt, type Placement } from '../prompts/exact-text.ts';
+import type { BotContext, Outcome } from './command.ts';
+import { t, type MessageKey } from './i18n.ts';
+import { NO_MENTIONS, refusalText, sizeFormatText } from './messages.ts';
+import { missingPermissions } from './permissions.ts';
+
+/** The interactions that can ask for an image. */
+export type Asking = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;
+
+/** Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log. */
+export async function refuse(interaction: Asking, content: string, outcome: string): Promise<Outcome> {
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  return `refused:${outcome}`;
+}
+
+type Checked = { ok: true; request: Pick<JobRequest, 'prompt' | 'size' | 'input'> } | { ok: false; message: string; problem: string };
+
+/** What a member typed: in /imagine, the Edit prompt form, or a message's text. */
+export interface MemberInput {
+  prompt: string;
+  size: string;
+  text?: string;
+  placement?: Placement;
+}
+
+const TEXT_PROBLEMS: Record<'empty' | 'mention' | 'blocked', MessageKey> = { empty: 'text.empty', mention: 'text.mention', blocked: 'prompt.blocked' };
+
+/** Every check before anything is billed, the same for every way of asking; one friendly sentence per problem. */
+export function checkInput(locale: string, input: MemberInput, ctx: BotContext): Checked {
+  const rules = { maxLength: ctx.generation.promptMaxLength, blockedTerms: ctx.generation.blockedTerms };
+  const prompt = checkPrompt(input.prompt, rules);
+  if (!prompt.ok) {
+    const problem = `prompt_${prompt.problem}`;
+    if (prompt.problem === 'too_long') return { ok: false, problem, message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }) };
+    return { ok: false, problem, message: t(locale, prompt.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked') };
+  }
+  let text: string | undefined;
+  if (input.text !== undefined && input.text.trim() !== '') {
+    const checked = checkText(input.text, rules);
+    if (!checked.ok) {
+      const problem = `text_${checked.problem}`;
+      if (checked.problem === 'too_long') return { ok: false, problem, message: t(locale, 'text.too_long', { length: checked.length, limit: checked.limit }) };
+      return { ok: false, problem, message: t(locale, TEXT_PROBLEMS[checked.problem]) };
+    }
+    text = checked.text;
+  }
+  const final = composePrompt(prompt.prompt, text, text ? input.placement : undefined);
+  if ([...final].length > rules.maxLength) return { ok: false, problem: 'prompt_too_long', message: t(locale, 'text.prompt_too_long', { limit: rules.maxLength }) };
+  const size = parseSize(input.size);
+  if (!size.ok) {
+    const message = size.problem === 'format' ? sizeFormatText(locale, input.size) : t(locale, 'size.range', { width: size.width, height: size.height });
+    return { ok: false, problem: `size_${size.problem}`, message };
+  }
+  const source = { prompt: prompt.prompt, ...(text ? { text } : {}), ...(text && input.placement ? { placement: input.placement } : {}) };
+  return { ok: true, request: { prompt: final, size: size.size, input: source } };
+}
+
+/**
+ * Shared by every way of asking (/imagine, Regenerate, Edit prompt, Imagine this): check the
+ * channel and limits, defer publicly, hand over to the job service.
+ */
+export async function startJob(
+  interaction: Asking,
+  input: Pick<JobRequest, 'prompt' | 'size' | 'input' | 'regenerateOf'>,
+  ctx: BotContext,
+): Promise<Outcome> {
+  const locale = interaction.locale;
+  const missing = missingPermissions(interaction.appPermissions);
+  if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
+  if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
+  const channel = interaction.channel;
+  const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
+  const request: JobRequest = {
+    ...input,
+    userId: interaction.user.id,
+    userName: interaction.user.username,
+    guildId: interaction.guildId,
+    channelId: interaction.channelId ?? '',
+    // A thread inherits its parent's age restriction; unknown counts as not age-restricted.
+    channelNsfw: Boolean(channel && ('nsfw' in channel ? channel.nsfw : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw)),
+    locale,
+    ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
+  };
+  const reservation = await ctx.jobs.reserve(request);
+  if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);
+  try {
+    await interaction.deferReply();
+  } catch (e) {
+    await ctx.jobs.release(reservation.ticket);
+    throw e;
+  }
+  const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };
+  const job = await ctx.jobs.start(reservation.ticket, reply);
+  // The image is on its way whatever happens here; a history that misses it is the lesser harm.
+  await ctx.history.add(job.userId, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not add the job to the history'));
+  return `started:${job.id}`;
+}
