@@ -3,6 +3,7 @@ import dotenv from 'dotenv';
 import { startApp } from './app.ts';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { OpsPortError } from './ops/http.ts';
 import { StorageUnavailableError } from './storage-health.ts';
 import { storageSecrets } from './storage.ts';
 
@@ -54,7 +55,7 @@ try {
   app = await startApp(config, logger);
   if (stopping) stop(stopping);
 } catch (err) {
-  if (err instanceof StorageUnavailableError) {
+  if (err instanceof StorageUnavailableError || err instanceof OpsPortError) {
     // One line an operator can act on, like a configuration problem: no stack trace, no password.
     console.error(`qwen-imagine cannot start: ${err.message}`);
     process.exit(2);
