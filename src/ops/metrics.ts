@@ -275,14 +275,20 @@ const LITERAL_SEGMENT = /^[a-z@][a-z0-9@_-]{0,31}$/i;
 export function restRouteLabel(method: string, path: string): string {
   const segments = path.split('?')[0]!.split('/');
   const out: string[] = [];
-  for (const [i, segment] of segments.entries()) {
+  for (const [i, encoded] of segments.entries()) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(encoded);
+    } catch {
+      segment = ':param';
+    }
     const before = out[i - 1];
     const beforeThat = out[i - 2];
     if (segment === '' || segment === ':id') out.push(segment);
     else if (/^\d+$/.test(segment)) out.push(':id');
     else if (before === ':id' && (beforeThat === 'webhooks' || beforeThat === 'interactions')) out.push(':token');
     else if (before === 'reactions' || beforeThat === 'reactions') out.push(':reaction');
-    else if (LITERAL_SEGMENT.test(segment) && !segment.startsWith(':')) out.push(segment);
+    else if (LITERAL_SEGMENT.test(segment)) out.push(segment);
     else out.push(':param');
   }
   return `${method.toUpperCase()} ${out.join('/')}`;
