@@ -1,12 +1,19 @@
 // The health and metrics endpoint (METRICS_PORT) of the real bot, against the fakes: /healthz
 // follows the Discord gateway and the store; /metrics is well-formed Prometheus text whose
 // counters move as jobs run and moderators decide.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
 import { Events } from 'discord.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../src/ops/metrics.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
+import { startFakeDiscord } from '../fakes/discord/server.ts';
 import { MODERATED_GUILD, REVIEW } from './guilds.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 import { parseExposition, sampleValue } from '../ops/exposition.ts';
@@ -191,5 +198,30 @@ describe('/metrics and moderation', () => {
     expect(sampleValue(approved, 'qwen_imagine_moderation_decisions_total', { decision: 'approve' })).toBe(1);
     expect(sampleValue(approved, 'qwen_imagine_reviews_pending')).toBe(0);
     expect(bot.discord.errors).toEqual([]);
+  });
+});
+
+describe('npm start with METRICS_PORT in use', () => {
+  it('exits 2 with one sentence naming METRICS_PORT, no stack trace', async () => {
+    const discord = await startFakeDiscord();
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as AddressInfo;
+    const cwd = mkdtempSync(join(tmpdir(), 'qi-ops-proc-'));
+    try {
+      const env = { PATH: process.env.PATH ?? '', DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: 'a-key-never-used', STORAGE_URL: 'memory://', METRICS_PORT: String(port) };
+      const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'main.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(
+        `qwen-imagine cannot start: the health and metrics endpoint cannot listen on METRICS_PORT=${port}: port ${port} on 127.0.0.1 is already in use. Choose another METRICS_PORT (or METRICS_HOST), or leave METRICS_PORT unset.`,
+      );
+    } finally {
+      taken.close();
+      await discord.stop();
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
