@@ -13,7 +13,13 @@ if (!loaded.ok) {
   console.error(formatProblems(loaded.problems));
   process.exit(2);
 }
-const { config } = loaded;
+// Under `npm run start:sharded` every shard is a process on the same host: shard N serves its
+// health and metrics on METRICS_PORT + N, so they do not take each other's port.
+const shardId = Number(process.env.SHARDS);
+const config =
+  loaded.config.ops && loaded.config.ops.port > 0 && Number.isInteger(shardId) && shardId > 0
+    ? { ...loaded.config, ops: { ...loaded.config.ops, port: Math.min(65_535, loaded.config.ops.port + shardId) } }
+    : loaded.config;
 const root = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
 // Under `npm run start:sharded` every line says which shard wrote it.
 const logger = process.env.SHARDS ? root.child({ shard: process.env.SHARDS }) : root;
