@@ -15,7 +15,15 @@ if (!loaded.ok) {
 }
 // Under `npm run start:sharded` every shard is a process on the same host: shard N serves its
 // health and metrics on METRICS_PORT + N, so they do not take each other's port.
-const shardId = Number(process.env.SHARDS);
+const shardId = (() => {
+  try {
+    // discord.js reads SHARDS as JSON: `1` from the ShardingManager, or `[1]`.
+    const parsed: unknown = JSON.parse(process.env.SHARDS ?? 'null');
+    return Number(Array.isArray(parsed) ? parsed[0] : parsed);
+  } catch {
+    return Number.NaN;
+  }
+})();
 const config =
   loaded.config.ops && loaded.config.ops.port > 0 && Number.isInteger(shardId) && shardId > 0
     ? { ...loaded.config, ops: { ...loaded.config.ops, port: Math.min(65_535, loaded.config.ops.port + shardId) } }
