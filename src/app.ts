@@ -15,6 +15,10 @@ import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
 import { openSharedState, openStorage } from './storage.ts';
 import { startStorageHealth } from './storage-health.ts';
+import { Registry } from 'prom-client';
+import { watchRestErrors } from './discord/rest-metrics.ts';
+import { startOpsServer, type OpsServer } from './ops/http.ts';
+import { createMetrics, noopMetrics } from './ops/metrics.ts';
 
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
@@ -39,7 +43,10 @@ export async function startApp(config: Config, logger: Logger) {
   });
   const estimator = createDurationEstimator({ store: stats });
   await estimator.load();
-  const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }) });
+  // [ops: health and metrics] Only with METRICS_PORT: its own registry, never prom-client's global one.
+  const registry = new Registry();
+  const metrics = config.ops ? createMetrics({ registry }) : noopMetrics;
+  const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }), metrics });
   const commands = await loadCommands();
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
@@ -68,13 +75,50 @@ export async function startApp(config: Config, logger: Logger) {
       return { bytes, contentType, extension: /^image\/(\w+)/.exec(contentType)?.[1] ?? 'jpeg' };
     },
     logger: logger.child({ component: 'review' }),
+    metrics,
   });
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger });
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics });
   const { jobs } = scheduler;
   const history = createHistory({ state: shared, jobs: store });
   route = createRouter({ commands, ctx: { jobs, review, settings, history, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
 
+  const stopWatchingRest = config.ops ? watchRestErrors(bot.client.rest, metrics) : () => undefined;
+  metrics.watch({
+    jobs: () => jobs.counts(),
+    ipmLimit: () => config.jobs.imagesPerMinute,
+    ipmBudgetRemaining: () => scheduler.budgetRemaining(),
+    reviewsPending: () => review.pendingCount(),
+    gatewayUp: () => bot.connected(),
+    storageUp: () => storage.healthy(),
+  });
+
+  /** Discord, HTTP and storage, closed in order (jobs paused first). */
+  const closeAll = async () => {
+    await jobs.shutdown();
+    stopWatchingRest();
+    await bot.destroy();
+    await client.close();
+    await scheduler.close();
+    await storage.stop();
+    await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);
+  };
+
   await bot.login();
+  let ops: OpsServer | undefined;
+  if (config.ops) {
+    try {
+      ops = await startOpsServer({
+        ...config.ops,
+        registry,
+        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy() },
+        logger: logger.child({ component: 'ops' }),
+      });
+    } catch (err) {
+      // A port in use is a configuration problem: nothing has started yet, so close and report it.
+      await closeAll().catch(() => undefined);
+      throw err;
+    }
+  }
   const resumed = await jobs.resume();
   const reviewsRouted = await review.resume();
   logger.info({ commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
@@ -86,14 +130,12 @@ export async function startApp(config: Config, logger: Logger) {
     settings,
     shared,
     store,
-    /** Pauses jobs (they resume on the next start), then closes Discord, HTTP and storage. */
+    /** Where /healthz and /metrics listen (METRICS_PORT=0 picks a free port); undefined when off. */
+    opsAddress: ops?.address,
+    /** Pauses jobs (they resume on the next start), then closes the ops endpoint, Discord, HTTP and storage. */
     async stop() {
-      await jobs.shutdown();
-      await bot.destroy();
-      await client.close();
-      await scheduler.close();
-      await storage.stop();
-      await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);
+      await ops?.close();
+      await closeAll();
     },
   };
 }

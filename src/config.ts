@@ -65,6 +65,18 @@ const schema = z.object({
   QUEUE_MAX: int(50, 0, 10_000),
   BREAKER_THRESHOLD: int(3, 1, 100),
   BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
+
+  // [ops: health and metrics] Off unless METRICS_PORT is set; 0 means any free port (tests).
+  METRICS_PORT: z.coerce
+    .number({ error: 'must be a port number from 1 to 65535 (0: any free port)' })
+    .int({ error: 'must be a port number from 1 to 65535 (0: any free port)' })
+    .min(0, { error: 'must be a port number from 1 to 65535 (0: any free port)' })
+    .max(65_535, { error: 'must be a port number from 1 to 65535 (0: any free port)' })
+    .optional(),
+  METRICS_HOST: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9.:-]+$/.test(v) && !v.includes('://'), { error: 'must be a host name or an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' })
+    .default('127.0.0.1'),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -100,6 +112,8 @@ export interface Config {
     breakerThreshold: number;
     breakerCooldownMs: number;
   };
+  /** The health and metrics HTTP endpoint; undefined when METRICS_PORT is not set. */
+  ops: { host: string; port: number } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -190,6 +204,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerThreshold: raw.BREAKER_THRESHOLD,
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
+    ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
   });
 }
 

@@ -12,7 +12,23 @@ if (!loaded.ok) {
   console.error(formatProblems(loaded.problems));
   process.exit(2);
 }
-const { config } = loaded;
+// Under `npm run start:sharded` every shard is a process on the same host: shard N serves its
+// health and metrics on METRICS_PORT + N, so they do not take each other's port. (A process given
+// SHARDS by hand, one per container as in compose.yaml, keeps METRICS_PORT.)
+const shardId = (() => {
+  if (process.env.SHARDING_MANAGER !== 'true') return Number.NaN;
+  try {
+    // discord.js reads SHARDS as JSON: `1` from the ShardingManager, or `[1]`.
+    const parsed: unknown = JSON.parse(process.env.SHARDS ?? 'null');
+    return Number(Array.isArray(parsed) ? parsed[0] : parsed);
+  } catch {
+    return Number.NaN;
+  }
+})();
+const config =
+  loaded.config.ops && loaded.config.ops.port > 0 && Number.isInteger(shardId) && shardId > 0
+    ? { ...loaded.config, ops: { ...loaded.config.ops, port: Math.min(65_535, loaded.config.ops.port + shardId) } }
+    : loaded.config;
 const secrets = [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)];
 const root = createLogger({ ...config.log, secrets });
 // Under `npm run start:sharded` every line says which shard wrote it.

@@ -3,6 +3,7 @@
  * exit code (README, "Exit codes"). Never a stack trace, never a secret.
  */
 import { DiscordUnreachableError } from './discord/bot.ts';
+import { OpsPortError } from './ops/http.ts';
 import { StorageUnavailableError } from './storage-health.ts';
 
 export interface StartFailure {
@@ -20,7 +21,7 @@ export function isTokenRejected(err: unknown): boolean {
 export function describeStartFailure(err: unknown, secrets: readonly string[] = []): StartFailure {
   const scrub = (text: string) => secrets.filter((s) => s.length >= 6).reduce((t, s) => t.split(s).join('[REDACTED]'), text);
   const say = (exitCode: 1 | 2, sentence: string): StartFailure => ({ exitCode, message: scrub(`qwen-imagine cannot start: ${sentence}`) });
-  if (err instanceof StorageUnavailableError) return say(2, err.message);
+  if (err instanceof StorageUnavailableError || err instanceof OpsPortError) return say(2, err.message);
   if (err instanceof DiscordUnreachableError) {
     return say(1, `Could not reach Discord at ${err.url} (${err.detail}): check the network, or DISCORD_API_URL if you set one.`);
   }

@@ -66,6 +66,35 @@ describe('loadConfig', () => {
       problems: ['POLL_MAX_INTERVAL_MS must be at least POLL_MIN_INTERVAL_MS'],
     });
   });
+
+  describe('METRICS_PORT and METRICS_HOST (health and metrics endpoint)', () => {
+    it('is off by default, on 127.0.0.1 when only a port is given', () => {
+      expect(loadConfig(valid)).toMatchObject({ ok: true, config: { ops: undefined } });
+      expect(loadConfig({ ...valid, METRICS_PORT: '9464' })).toMatchObject({ ok: true, config: { ops: { host: '127.0.0.1', port: 9464 } } });
+      expect(loadConfig({ ...valid, METRICS_PORT: ' ' })).toMatchObject({ ok: true, config: { ops: undefined } });
+    });
+
+    it('listens where METRICS_HOST says (0.0.0.0 in a container, an IPv6 address, a name)', () => {
+      for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'metrics.internal']) {
+        expect(loadConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: host })).toMatchObject({ ok: true, config: { ops: { host, port: 9464 } } });
+      }
+    });
+
+    it('takes 0 as any free port', () => {
+      expect(loadConfig({ ...valid, METRICS_PORT: '0' })).toMatchObject({ ok: true, config: { ops: { port: 0 } } });
+    });
+
+    it.each(['65536', '-1', '80.5', 'prometheus', '1e9'])('rejects METRICS_PORT=%s with one clear sentence', (port) => {
+      expect(loadConfig({ ...valid, METRICS_PORT: port })).toEqual({ ok: false, problems: ['METRICS_PORT must be a port number from 1 to 65535 (0: any free port)'] });
+    });
+
+    it.each(['http://0.0.0.0', '0.0.0.0:9464/metrics', 'two words'])('rejects METRICS_HOST=%s', (host) => {
+      expect(loadConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: host })).toEqual({
+        ok: false,
+        problems: ['METRICS_HOST must be a host name or an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0'],
+      });
+    });
+  });
 });
 
 describe('resolveLogFormat', () => {

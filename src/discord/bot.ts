@@ -1,4 +1,4 @@
-import { Client, Events, GatewayIntentBits, type Interaction } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Status, type Interaction } from 'discord.js';
 import type { Logger } from '../logger.ts';
 
 export interface BotOptions {
@@ -113,6 +113,10 @@ export function createBot(options: BotOptions) {
     },
     async destroy() {
       await client.destroy();
+    },
+    /** Connected to the gateway: logged in, and every shard this process runs is ready (not reconnecting or resuming). */
+    connected(): boolean {
+      return client.isReady() && client.ws.shards.size > 0 && client.ws.shards.every((shard) => shard.status === Status.Ready);
     },
   };
 }

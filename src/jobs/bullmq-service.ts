@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { DurationEstimator } from './estimator.ts';
@@ -25,6 +26,8 @@ export interface BullmqJobServiceDeps {
   pacer: SharedPacer;
   settings: JobSettings & { pollMaxPerSecond: number; lockMs: number };
   logger: Logger;
+  /** Submissions and finished jobs (none recorded when absent). */
+  metrics?: Metrics;
   /** Queue names' prefix, so tests can share one Redis. */
   prefix?: string;
   now?: () => number;
@@ -55,7 +58,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
   const prefix = deps.prefix ?? 'qi';
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator: deps.estimator, imageMaxBytes: settings.imageMaxBytes, now });
+  const metrics = deps.metrics ?? noopMetrics;
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator: deps.estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics });
   const { save } = finisher;
   const connection = deps.redis;
   const submitQueue = new Queue<Step>(`${prefix}-submit`, { connection });
@@ -116,6 +120,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     try {
       job.taskId = await client.submit({ prompt: job.prompt, size: job.size });
     } catch (e) {
+      metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
       if (isPpinfraError(e) && e.kind === 'rate_limited' && now() - job.createdAt < settings.queueTimeoutMs) {
         // The provider's budget is tighter than configured: slow every process down, keep the job.
         const pause = await pacer.throttled();
@@ -126,6 +131,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       }
       return fail(job, e, undefined, certainlyNotCreated(e));
     }
+    metrics.submission('accepted');
     job.submittedAt = now();
     // Saved before anything else: from here on the job is billed and must never be sent again.
     await save(job, 'polling');
@@ -226,6 +232,16 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     async resume() {
       startWorkers();
       return (await submitQueue.getJobCountByTypes('waiting', 'delayed', 'active')) + (await checkQueue.getJobCountByTypes('waiting', 'delayed', 'active'));
+    },
+
+    /** The queues' counts, for every process together: a check step per job submitted and not finished. */
+    async counts() {
+      const [queued, submitting, checking] = await Promise.all([
+        submitQueue.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'waiting-children'),
+        submitQueue.getJobCountByTypes('active'),
+        checkQueue.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'active'),
+      ]);
+      return { queued, inFlight: submitting + checking };
     },
 
     /** Finishes the steps in hand (each is short), then leaves the rest in Redis for any process. */

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
@@ -26,6 +27,8 @@ export interface FinisherDeps {
   estimator: DurationEstimator;
   imageMaxBytes: number;
   now: () => number;
+  /** Outcomes and timings of finished jobs (none recorded when absent). */
+  metrics?: Pick<Metrics, 'jobFinished' | 'pollsPerJob' | 'requestToDelivery' | 'completionToDelivery'>;
 }
 
 export interface Finisher {
@@ -42,6 +45,7 @@ export interface Finisher {
  */
 export function createFinisher(deps: FinisherDeps): Finisher {
   const { store, delivery, now } = deps;
+  const metrics = deps.metrics ?? noopMetrics;
   const save = async (job: Job, state: JobState) => {
     job.state = state;
     await store.save(job);
@@ -54,6 +58,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const submittedAt = job.submittedAt ?? now();
       job.completedAt = now();
       job.polls = result.polls;
+      metrics.pollsPerJob(result.polls);
       await deps.estimator.record(job.size, job.completedAt - submittedAt, submittedAt);
       await save(job, 'delivering');
       const image = result.images[0]!;
@@ -64,6 +69,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       if (verdict === 'review') {
         job.finishedAt = now();
         await deps.moderation.hold(job, delivered);
+        metrics.jobFinished('held', 'none');
         log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
         return;
       }
@@ -73,10 +79,14 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         // The member was told; the job is recorded as what it is, not as delivered.
         job.error = { kind: 'upload_limit' };
         await save(job, 'failed');
+        metrics.jobFinished('failed', 'upload_limit');
         log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
         return;
       }
       await save(job, 'delivered');
+      metrics.jobFinished('delivered', 'none');
+      metrics.requestToDelivery((job.finishedAt - job.createdAt) / 1000);
+      metrics.completionToDelivery((job.finishedAt - job.completedAt) / 1000);
       log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
     },
 
@@ -87,6 +97,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
       job.error = { kind, ...(reason ? { reason } : {}) };
       job.finishedAt = now();
+      metrics.jobFinished('failed', kind);
       await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
       await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
     },

@@ -23,6 +23,8 @@ export interface SubmitPacer {
   accepted(): void;
   /** The budget in force, in images per minute (for logs and metrics). */
   perMinute(): number;
+  /** Submissions still possible in the current window (0 while paused after a 429), for metrics. */
+  remaining(): number;
 }
 
 const MINUTE_MS = 60_000;
@@ -81,5 +83,10 @@ export function createSubmitPacer(deps: { perMinute: number; now?: () => number;
       share = Math.min(1, share + RECOVERY_STEP);
     },
     perMinute: () => (limit() * MINUTE_MS) / windowMs,
+    remaining() {
+      const t = now();
+      prune(t);
+      return t < pausedUntil ? 0 : Math.max(0, limit() - log.length);
+    },
   };
 }

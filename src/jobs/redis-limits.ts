@@ -138,6 +138,8 @@ export interface SharedPacer {
   startsAt(n: number): Promise<number>;
   throttled(): Promise<number>;
   accepted(): Promise<void>;
+  /** Submissions still possible in the current window, for every process together (for metrics). */
+  remaining(): Promise<number>;
 }
 
 const TAKE = `
@@ -195,6 +197,12 @@ export function createRedisPacer(redis: Redis, options: { perMinute: number; win
     },
     async accepted() {
       await redis.eval(ACCEPTED, 1, share);
+    },
+    async remaining() {
+      const t = now();
+      const [count, shareRaw, pausedRaw] = await Promise.all([redis.zcount(log, `(${t - windowMs}`, '+inf'), redis.get(share), redis.get(pause)]);
+      if (Number(pausedRaw ?? 0) > t) return 0;
+      return Math.max(0, Math.max(1, Math.floor(options.perMinute * Number(shareRaw ?? 1))) - count);
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import { isRedisUrl } from '../storage.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import type { DurationEstimator } from './estimator.ts';
 import { createRateLimiter } from './limiter.ts';
@@ -20,6 +21,15 @@ export interface SchedulerDeps {
   /** Where the in-process engine keeps its quota windows across restarts (on Redis they live in Redis). */
   stats: KeyValue;
   logger: Logger;
+  /** Submissions and finished jobs; the engines record into it (none recorded when absent). */
+  metrics?: Metrics;
+}
+
+export interface Scheduler {
+  jobs: JobService;
+  /** Submissions still possible in the current images-per-minute window (shared on Redis), for metrics. */
+  budgetRemaining(): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** On Redis the jobs run on BullMQ; SQLite and memory serve one process. */
@@ -30,7 +40,7 @@ export const usesQueueEngine = isRedisUrl;
  * Redis (`STORAGE_URL=redis://…`, several processes) BullMQ, with the limits, the cool-down and
  * the images-per-minute budget shared atomically through the same Redis.
  */
-export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobService; close(): Promise<void> }> {
+export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const { config } = deps;
   const settings = { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight };
   const logger = deps.logger.child({ component: 'jobs' });
@@ -42,15 +52,16 @@ export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobS
       quotaWrites = quotaWrites.then(() => deps.stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
     });
     limits.restore(await deps.stats.get('quota'));
+    const pacer = createSubmitPacer({ perMinute: config.jobs.imagesPerMinute });
     const jobs = createJobService({
       ...deps,
       limits,
       pollLimiter: createRateLimiter({ perSecond: config.jobs.pollMaxPerSecond }),
-      pacer: createSubmitPacer({ perMinute: config.jobs.imagesPerMinute }),
+      pacer,
       settings,
       logger,
     });
-    return { jobs, close: () => quotaWrites.then(() => undefined) };
+    return { jobs, budgetRemaining: async () => pacer.remaining(), close: () => quotaWrites.then(() => undefined) };
   }
   // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
   const [{ Redis }, { createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([
@@ -70,16 +81,18 @@ export async function createScheduler(deps: SchedulerDeps): Promise<{ jobs: JobS
     if (down) logger.info('the job queue is connected to Redis again');
     down = false;
   });
+  const pacer = createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute });
   const jobs = createBullmqJobService({
     ...deps,
     redis,
     limits: createRedisLimits(redis, config.limits),
-    pacer: createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute }),
+    pacer,
     settings,
     logger,
   });
   return {
     jobs,
+    budgetRemaining: () => pacer.remaining(),
     async close() {
       await redis.quit().catch(() => undefined);
     },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.ts';
+import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { DurationEstimator } from './estimator.ts';
@@ -36,6 +37,8 @@ export interface JobServiceDeps {
   pacer: SubmitPacer;
   settings: JobSettings;
   logger: Logger;
+  /** Submissions and finished jobs (none recorded when absent). */
+  metrics?: Metrics;
   now?: () => number;
   newId?: () => string;
 }
@@ -61,6 +64,11 @@ export interface JobService {
   resume(): Promise<number>;
   /** Stops polling without failing jobs, so the next start resumes them. */
   shutdown(): Promise<void>;
+  /**
+   * For metrics: jobs waiting to be submitted, and jobs being submitted or submitted and not
+   * finished. On BullMQ these are the queues' counts, for every process together.
+   */
+  counts(): Promise<{ queued: number; inFlight: number }>;
 }
 
 
@@ -76,6 +84,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const { client, store, delivery, estimator, limits, settings } = deps;
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
+  const metrics = deps.metrics ?? noopMetrics;
   const shutdown = new AbortController();
   const waiting: { job: Job; progress: ProgressReporter; seq: number }[] = [];
   let nextSeq = 1;
@@ -83,7 +92,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics });
   const { save } = finisher;
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
@@ -154,10 +163,12 @@ export function createJobService(deps: JobServiceDeps): JobService {
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
           billed = !certainlyNotCreated(e);
+          if (!signal.aborted) metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
           if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted) requeued = await requeue(job, progress, log);
           throw requeued ? new Requeued() : e;
         }
         billed = true;
+        metrics.submission('accepted');
         deps.pacer.accepted();
         job.submittedAt = now();
         await save(job, 'polling');
@@ -270,6 +281,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
       }
       return jobs.length;
     },
+
+    counts: async () => ({ queued: waiting.length, inFlight: running.size }),
 
     async shutdown() {
       clearTimeout(wake);

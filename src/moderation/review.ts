@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { JobStore, KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
@@ -58,6 +59,8 @@ export interface ReviewService extends Moderation {
   routePending(guildId: string): Promise<number>;
   /** On start: retries the held images that no review channel took before. */
   resume(): Promise<number>;
+  /** Reviews waiting for a moderator in every guild (for metrics). */
+  pendingCount(): Promise<number>;
 }
 
 export interface ReviewServiceDeps {
@@ -70,6 +73,8 @@ export interface ReviewServiceDeps {
   /** Downloads an image (the review message's attachment) with the usual size cap. */
   fetchImage(url: string): Promise<DeliveredImage>;
   logger: Logger;
+  /** Flagged results and decisions (none recorded when absent). */
+  metrics?: Pick<Metrics, 'flaggedResult' | 'moderationDecision'>;
   now?: () => number;
 }
 
@@ -80,6 +85,8 @@ const FIELD: Record<ReviewKind, 'review' | 'report'> = { flag: 'review', report:
 
 const pendingSet = (guildId: string | null) => `reviews:pending:${guildId ?? 'dm'}`;
 const pendingMember = (jobId: string, kind: ReviewKind) => `${jobId}:${kind}`;
+/** Every guild's pending reviews in one set, beside the per-guild ones: what a metric counts. */
+const ALL_PENDING = 'reviews:pending:all';
 const UNROUTED = 'reviews:unrouted';
 const decisionKey = (jobId: string, kind: ReviewKind) => `decision:${jobId}:${kind}`;
 
@@ -93,6 +100,9 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const { store, state, stash, settings, desk, delivery } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.logger;
+  const metrics = deps.metrics ?? noopMetrics;
+  const addPending = (guildId: string | null, member: string) => Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
+  const removePending = (guildId: string | null, member: string) => Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
 
   /** Posts the review message if the guild has a channel that takes it; false leaves the image stashed. */
   async function route(job: Job, image: DeliveredImage): Promise<boolean> {
@@ -164,7 +174,9 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   return {
     async verdict(job) {
       const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
-      return decide({ flagged: Boolean(job.nsfw?.flagged), channelNsfw: job.channelNsfw, nsfwChannels });
+      const verdict = decide({ flagged: Boolean(job.nsfw?.flagged), channelNsfw: job.channelNsfw, nsfwChannels });
+      if (verdict === 'spoiler') metrics.flaggedResult('spoiler');
+      return verdict;
     },
 
     async hold(job, image) {
@@ -173,7 +185,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       // Stashed before anything else: a crash from here on leaves an image a moderator can still review.
       await stash.put(job.id, image);
       await store.save(job);
-      await state.add(pendingSet(job.guildId), pendingMember(job.id, 'flag'));
+      await addPending(job.guildId, pendingMember(job.id, 'flag'));
+      metrics.flaggedResult('held');
       const routed = await route(job, image);
       // The image is safely held either way: a requester who can't be told is no reason to fail the job.
       await delivery
@@ -198,7 +211,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       }
       job[FIELD[kind]] = { ...review, status: 'decided', decision: record };
       await store.save(job);
-      await state.remove(pendingSet(job.guildId), pendingMember(jobId, kind));
+      await removePending(job.guildId, pendingMember(jobId, kind));
+      metrics.moderationDecision(decision);
       if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId)]);
       log.info({ audit: record }, 'moderation decision');
       return { outcome: 'done', job, record };
@@ -235,7 +249,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         return { outcome: 'no_reviewer' };
       }
       await store.save(job);
-      await state.add(pendingSet(job.guildId), pendingMember(jobId, 'report'));
+      await addPending(job.guildId, pendingMember(jobId, 'report'));
       log.info({ jobId, guildId: job.guildId, reporterId: reporter.id }, 'image reported');
       return { outcome: 'sent' };
     },
@@ -257,6 +271,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     routePending,
 
     resume: () => routePending(),
+
+    pendingCount: async () => (await state.members(ALL_PENDING)).length,
   };
 }
 

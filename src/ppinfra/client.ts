@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { silentLogger, type Logger } from '../logger.ts';
+import type { ApiEndpoint, Metrics } from '../ops/metrics.ts';
 import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
 import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep, withRetry, type RetryDeps, type RetryPolicy } from './retry.ts';
@@ -19,6 +20,8 @@ export interface PpinfraClientOptions {
   /** Tests hand in their own dispatcher, clock, sleep and randomness; production uses defaults. */
   dispatcher?: Dispatcher;
   retry?: Partial<RetryDeps> & { submit?: RetryPolicy; read?: RetryPolicy };
+  /** Times every HTTP request (each retry too) by endpoint and status. */
+  metrics?: Pick<Metrics, 'apiRequest'>;
 }
 
 export interface GenerateRequest {
@@ -70,10 +73,21 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
   const readDeadlineMs = options.readDeadlineMs ?? 60_000;
   const auth = { authorization: `Bearer ${options.apiKey}` };
 
+  /** Records one request's duration: the HTTP status, or `network` / `timeout` (a cancel is not a request that failed). */
+  const timed = (endpoint: ApiEndpoint) => {
+    const started = performance.now();
+    return (outcome: number | PpinfraError) => {
+      if (!options.metrics) return;
+      const status = typeof outcome === 'number' ? String(outcome) : outcome.kind === 'timeout' ? 'timeout' : outcome.kind === 'aborted' ? undefined : 'network';
+      if (status) options.metrics.apiRequest(endpoint, status, (performance.now() - started) / 1000);
+    };
+  };
+
   const onRetry = (op: string, extra: Record<string, unknown>) => (info: { attempt: number; delayMs: number; error: PpinfraError }) =>
     log.warn({ op, ...extra, attempt: info.attempt, delayMs: info.delayMs, error: info.error.toLog() }, 'retrying PPInfra call');
 
-  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, what: string): Promise<unknown> {
+  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, what: string, endpoint: ApiEndpoint): Promise<unknown> {
+    const done = timed(endpoint);
     let res: Dispatcher.ResponseData;
     try {
       res = await request(`${baseUrl}${path}`, {
@@ -84,14 +98,19 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
-      throw fromTransportError(e, signal, what);
+      const error = fromTransportError(e, signal, what);
+      done(error);
+      throw error;
     }
     let text: string;
     try {
       text = await res.body.text();
     } catch (e) {
-      throw fromTransportError(e, signal, what);
+      const error = fromTransportError(e, signal, what);
+      done(error);
+      throw error;
     }
+    done(res.statusCode);
     const json = safeJson(text);
     if (res.statusCode >= 200 && res.statusCode < 300) {
       if (json === undefined) throw new PpinfraError('server', `${what} returned a body that is not JSON`, { status: res.statusCode });
@@ -103,7 +122,7 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
   return {
     async submit(req, { signal } = {}) {
       const body = await withRetry(
-        () => call('POST', SUBMIT_PATH, { prompt: req.prompt, size: req.size }, signal, 'Submitting the prompt'),
+        () => call('POST', SUBMIT_PATH, { prompt: req.prompt, size: req.size }, signal, 'Submitting the prompt', 'submit'),
         { policy: submitPolicy, signal, onRetry: onRetry('submit', { size: req.size }) },
         deps,
       );
@@ -114,7 +133,7 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       const path = `${RESULT_PATH}?task_id=${encodeURIComponent(taskId)}`;
       try {
         const body = await withRetry(
-          () => call('GET', path, undefined, signal, 'Fetching the task result'),
+          () => call('GET', path, undefined, signal, 'Fetching the task result', 'task_result'),
           { policy: readPolicy, signal, deadline: deps.now() + readDeadlineMs, onRetry: onRetry('getResult', { taskId }) },
           deps,
         );
@@ -140,13 +159,17 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
   /** Streams the image with a byte cap; the CDN needs no key, so none is sent. */
   async function fetchBytes(url: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Download> {
     const what = 'Downloading the image';
+    const done = timed('download');
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, { method: 'GET', dispatcher, signal });
     } catch (e) {
-      throw fromTransportError(e, signal, what);
+      const error = fromTransportError(e, signal, what);
+      done(error);
+      throw error;
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
+      done(res.statusCode);
       await res.body.dump().catch(() => undefined);
       // 403/404 from the CDN means the URL expired or never existed: retrying will not help.
       const kind = res.statusCode === 429 ? 'rate_limited' : res.statusCode >= 500 ? 'server' : 'task_failed';
@@ -159,6 +182,7 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     const declared = Number(res.headers['content-length']);
     const tooLarge = () => new PpinfraError('too_large', `The image is larger than ${maxBytes} bytes`, { reason: 'IMAGE_TOO_LARGE' });
     if (Number.isFinite(declared) && declared > maxBytes) {
+      done(res.statusCode);
       discard(res.body);
       throw tooLarge();
     }
@@ -174,8 +198,11 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
         chunks.push(chunk as Buffer);
       }
     } catch (e) {
-      throw fromTransportError(e, signal, what);
+      const error = fromTransportError(e, signal, what);
+      done(error.kind === 'too_large' ? res.statusCode : error);
+      throw error;
     }
+    done(res.statusCode);
     const contentType = String(res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim();
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType };
   }

@@ -100,6 +100,8 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
   /** Paths (with query) of every gateway connection, in order, e.g. '/gateway?v=10&encoding=json'. */
   readonly connectionUrls: string[] = [];
   private readonly connections = new Set<GatewayConnection>();
+  /** During an outage: connections accepted but left without HELLO, greeted when it ends. */
+  private held: GatewayConnection[] | null = null;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly host: GatewayHost;
 
@@ -130,6 +132,11 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     // The fake speaks JSON only; `compress=zlib-stream` is ignored (frames are sent as plain text,
     // which discord.js accepts whatever compression it asked for).
     if (encoding !== 'json') return this.closeWithError(conn, 4002, 'Error while decoding payload.', url.search);
+    if (this.held) return void this.held.push(conn);
+    this.hello(conn);
+  }
+
+  private hello(conn: GatewayConnection): void {
     this.send(conn, { op: Op.Hello, d: { heartbeat_interval: this.host.heartbeatIntervalMs, _trace: ['["gateway-prd-fake",{"micros":0}]'] }, s: null, t: null });
   }
 
@@ -288,6 +295,23 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
   /** Closes every gateway connection with `code` (e.g. 4000 to make the client resume). */
   disconnectAll(code = 4000, reason = 'Unknown error.'): void {
     for (const conn of this.connections) conn.ws.close(code, reason);
+  }
+
+  /**
+   * A gateway outage: closes every connection with `code` (4000: resumable) and, until
+   * `endOutage()`, accepts new connections without sending HELLO, so the client stays
+   * reconnecting (discord.js waits 60 s for HELLO) instead of resuming at once.
+   */
+  startOutage(code = 4000, reason = 'Unknown error.'): void {
+    this.held ??= [];
+    this.disconnectAll(code, reason);
+  }
+
+  /** Ends the outage: held connections get their HELLO and resume (or identify) as usual. */
+  endOutage(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const conn of held) if (this.connections.has(conn)) this.hello(conn);
   }
 
   /** Closes the connection of one session with `code` (e.g. 4000: that shard resumes, the others stay). */

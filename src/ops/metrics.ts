@@ -1,0 +1,295 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FailureKind, ReviewDecision } from '../jobs/types.ts';
+import { ERROR_KINDS } from '../ppinfra/errors.ts';
+
+/**
+ * The bot's Prometheus metrics: one small object of typed recorders, passed down to the modules
+ * that see the events (the API client, the finisher, the schedulers, moderation, the Discord
+ * REST listener). Everything registers on the Registry handed in, never on prom-client's global
+ * one, so tests and several apps in one process do not collide. Labels are bounded: never a
+ * user id, a guild id, a prompt or a task id. `noopMetrics` is the default wherever none is given.
+ */
+
+export const METRIC_PREFIX = 'qwen_imagine_';
+
+/** Every metric this module registers (the default process metrics aside), for dashboard checks. */
+export const METRIC_NAMES = [
+  'qwen_imagine_jobs_finished_total',
+  'qwen_imagine_jobs_in_flight',
+  'qwen_imagine_jobs_queued',
+  'qwen_imagine_submissions_total',
+  'qwen_imagine_ipm_limit',
+  'qwen_imagine_ipm_budget_remaining',
+  'qwen_imagine_api_request_duration_seconds',
+  'qwen_imagine_polls_per_job',
+  'qwen_imagine_request_to_delivery_seconds',
+  'qwen_imagine_completion_to_delivery_seconds',
+  'qwen_imagine_discord_rest_errors_total',
+  'qwen_imagine_flagged_results_total',
+  'qwen_imagine_moderation_decisions_total',
+  'qwen_imagine_reviews_pending',
+  'qwen_imagine_gateway_up',
+  'qwen_imagine_storage_up',
+] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export type JobOutcome = 'delivered' | 'failed' | 'held';
+export type SubmissionResult = 'accepted' | 'rate_limited' | 'error';
+export type ApiEndpoint = 'submit' | 'task_result' | 'download';
+export type FlagAction = 'held' | 'spoiler';
+
+/** Every FailureKind, for pre-initialised label combinations. */
+export const FAILURE_KINDS: readonly FailureKind[] = [...ERROR_KINDS, 'interrupted', 'internal', 'queue_timeout', 'upload_limit'];
+const DECISIONS: readonly ReviewDecision[] = ['approve', 'reject', 'remove', 'keep'];
+
+/** Read at scrape time; a source that fails or does not answer within the timeout keeps its last value. */
+export interface ScrapeSources {
+  jobs?: () => Promise<{ queued: number; inFlight: number }>;
+  ipmLimit?: () => number;
+  ipmBudgetRemaining?: () => number | Promise<number>;
+  reviewsPending?: () => Promise<number>;
+  gatewayUp?: () => boolean;
+  storageUp?: () => boolean;
+}
+
+export interface Metrics {
+  jobFinished(outcome: JobOutcome, errorKind: FailureKind | 'none'): void;
+  submission(result: SubmissionResult): void;
+  /** One HTTP request to the API or its CDN; `status` is the HTTP status, or `network` / `timeout`. */
+  apiRequest(endpoint: ApiEndpoint, status: string, seconds: number): void;
+  /** A task the API finished: how many task-result looks it took. */
+  pollsPerJob(polls: number): void;
+  requestToDelivery(seconds: number): void;
+  completionToDelivery(seconds: number): void;
+  /** `route` must already be a template (no ids, no tokens); see `restRouteLabel`. */
+  discordRestError(route: string, code: string): void;
+  flaggedResult(action: FlagAction): void;
+  moderationDecision(decision: ReviewDecision): void;
+  /** Plugs in (or replaces) what the scrape-time gauges read. */
+  watch(sources: ScrapeSources): void;
+}
+
+export const noopMetrics: Metrics = {
+  jobFinished: () => undefined,
+  submission: () => undefined,
+  apiRequest: () => undefined,
+  pollsPerJob: () => undefined,
+  requestToDelivery: () => undefined,
+  completionToDelivery: () => undefined,
+  discordRestError: () => undefined,
+  flaggedResult: () => undefined,
+  moderationDecision: () => undefined,
+  watch: () => undefined,
+};
+
+export interface MetricsOptions {
+  registry: Registry;
+  /** Node's process metrics (CPU, memory, event loop, GC) on the same registry; default true. */
+  defaultMetrics?: boolean;
+  /** How long a scrape waits for one source (Redis counts, shared state); default 2 s. */
+  sourceTimeoutMs?: number;
+}
+
+const name = (n: string) => `${METRIC_PREFIX}${n}` as MetricName;
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registers = [options.registry];
+  const sourceTimeoutMs = options.sourceTimeoutMs ?? 2_000;
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: options.registry });
+  let sources: ScrapeSources = {};
+
+  /** A scrape never hangs on a source (a Redis that is down queues commands until it is back). */
+  async function read<T>(source: (() => T | Promise<T>) | undefined): Promise<T | undefined> {
+    if (!source) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        Promise.resolve().then(source),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), sourceTimeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const finished = new Counter({
+    name: name('jobs_finished_total'),
+    help: 'Jobs that reached an end: delivered, failed (error_kind says why) or held for a moderator. error_kind is "none" unless failed.',
+    labelNames: ['outcome', 'error_kind'] as const,
+    registers,
+  });
+  finished.inc({ outcome: 'delivered', error_kind: 'none' }, 0);
+  finished.inc({ outcome: 'held', error_kind: 'none' }, 0);
+  for (const kind of FAILURE_KINDS) finished.inc({ outcome: 'failed', error_kind: kind }, 0);
+
+  // One collect reads the scheduler once for both job gauges.
+  let jobCounts: Promise<{ queued: number; inFlight: number } | undefined> | undefined;
+  const jobsGauge = (metric: string, help: string, pick: (c: { queued: number; inFlight: number }) => number) =>
+    new Gauge({
+      name: name(metric),
+      help,
+      registers,
+      async collect() {
+        jobCounts ??= read(sources.jobs).finally(() => setImmediate(() => (jobCounts = undefined)));
+        const counts = await jobCounts;
+        if (counts) this.set(pick(counts));
+      },
+    });
+  jobsGauge(
+    'jobs_in_flight',
+    'Jobs being submitted or submitted and not finished. On Redis (BullMQ) this is the queue count for every process together: aggregate with max(), not sum().',
+    (c) => c.inFlight,
+  );
+  jobsGauge(
+    'jobs_queued',
+    'Jobs waiting to be submitted. On Redis (BullMQ) this is the queue count for every process together: aggregate with max(), not sum().',
+    (c) => c.queued,
+  );
+
+  const submissions = new Counter({
+    name: name('submissions_total'),
+    help: 'Submissions to the API as the scheduler saw them (after the client’s own retries): accepted, rate_limited (429; the job goes back to the queue) or error.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ['accepted', 'rate_limited', 'error'] as const) submissions.inc({ result }, 0);
+
+  new Gauge({
+    name: name('ipm_limit'),
+    help: 'The configured images-per-minute budget (API_IMAGES_PER_MINUTE).',
+    registers,
+    collect() {
+      const limit = sources.ipmLimit?.();
+      if (limit !== undefined) this.set(limit);
+    },
+  });
+  new Gauge({
+    name: name('ipm_budget_remaining'),
+    help: 'Submissions still possible in the current 60-second window (0 while paused after a 429). On Redis the window is shared by every process.',
+    registers,
+    async collect() {
+      const remaining = await read(sources.ipmBudgetRemaining);
+      if (remaining !== undefined) this.set(remaining);
+    },
+  });
+
+  const apiDuration = new Histogram({
+    name: name('api_request_duration_seconds'),
+    help: 'One HTTP request to the image API or an image download (each retry counts), by endpoint and HTTP status (or network / timeout).',
+    labelNames: ['endpoint', 'status'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+  const polls = new Histogram({
+    name: name('polls_per_job'),
+    help: 'Task-result looks a finished task took.',
+    buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30],
+    registers,
+  });
+  const requestToDelivery = new Histogram({
+    name: name('request_to_delivery_seconds'),
+    help: 'From the member’s /imagine to the image in the channel (delivered jobs).',
+    buckets: [2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600],
+    registers,
+  });
+  const completionToDelivery = new Histogram({
+    name: name('completion_to_delivery_seconds'),
+    help: 'From the task seen completed to the image in the channel: download and upload (delivered jobs).',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60],
+    registers,
+  });
+  const restErrors = new Counter({
+    name: name('discord_rest_errors_total'),
+    help: 'Discord REST answers with HTTP >= 400 (429s included), by route template and Discord’s JSON error code (the HTTP status when it has none).',
+    labelNames: ['route', 'code'] as const,
+    registers,
+  });
+  const flagged = new Counter({
+    name: name('flagged_results_total'),
+    help: 'Images the API flagged as possibly NSFW: held for a moderator, or published behind a spoiler (age-restricted channel).',
+    labelNames: ['action'] as const,
+    registers,
+  });
+  for (const action of ['held', 'spoiler'] as const) flagged.inc({ action }, 0);
+  const decisions = new Counter({
+    name: name('moderation_decisions_total'),
+    help: 'Moderator decisions carried out: approve / reject (flagged images), remove / keep (reports).',
+    labelNames: ['decision'] as const,
+    registers,
+  });
+  for (const decision of DECISIONS) decisions.inc({ decision }, 0);
+  new Gauge({
+    name: name('reviews_pending'),
+    help: 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).',
+    registers,
+    async collect() {
+      const pending = await read(sources.reviewsPending);
+      if (pending !== undefined) this.set(pending);
+    },
+  });
+  new Gauge({
+    name: name('gateway_up'),
+    help: '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.',
+    registers,
+    collect() {
+      if (sources.gatewayUp) this.set(sources.gatewayUp() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: name('storage_up'),
+    help: '1 when the store (STORAGE_URL) answers, else 0.',
+    registers,
+    collect() {
+      if (sources.storageUp) this.set(sources.storageUp() ? 1 : 0);
+    },
+  });
+
+  return {
+    jobFinished: (outcome, errorKind) => finished.inc({ outcome, error_kind: errorKind }),
+    submission: (result) => submissions.inc({ result }),
+    apiRequest: (endpoint, status, seconds) => apiDuration.observe({ endpoint, status }, seconds),
+    pollsPerJob: (n) => polls.observe(n),
+    requestToDelivery: (s) => requestToDelivery.observe(Math.max(0, s)),
+    completionToDelivery: (s) => completionToDelivery.observe(Math.max(0, s)),
+    discordRestError: (route, code) => restErrors.inc({ route, code }),
+    flaggedResult: (action) => flagged.inc({ action }),
+    moderationDecision: (decision) => decisions.inc({ decision }),
+    watch(next) {
+      sources = { ...sources, ...next };
+    },
+  };
+}
+
+const LITERAL_SEGMENT = /^[a-z@][a-z0-9@_-]{0,31}$/i;
+
+/**
+ * A bounded route label from a REST path (or discord.js' bucket route): ids become `:id`, the
+ * token after `/webhooks/:id` or `/interactions/:id` becomes `:token`, reactions `:reaction`,
+ * anything else that is not a plain word `:param`; the query is dropped. Never an id or a token.
+ */
+export function restRouteLabel(method: string, path: string): string {
+  const segments = path.split('?')[0]!.split('/');
+  const out: string[] = [];
+  for (const [i, encoded] of segments.entries()) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(encoded);
+    } catch {
+      segment = ':param';
+    }
+    const before = out[i - 1];
+    const beforeThat = out[i - 2];
+    if (segment === '' || segment === ':id') out.push(segment);
+    else if (/^\d+$/.test(segment)) out.push(':id');
+    else if (before === ':id' && (beforeThat === 'webhooks' || beforeThat === 'interactions')) out.push(':token');
+    else if (before === 'reactions' || beforeThat === 'reactions') out.push(':reaction');
+    else if (LITERAL_SEGMENT.test(segment)) out.push(segment);
+    else out.push(':param');
+  }
+  return `${method.toUpperCase()} ${out.join('/')}`;
+}
