@@ -14,6 +14,7 @@ import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
 import { openSharedState, openStorage } from './storage.ts';
 import { startStorageHealth } from './storage-health.ts';
+import { createUsageLedger } from './usage.ts';
 
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
@@ -68,9 +69,11 @@ export async function startApp(config: Config, logger: Logger) {
     },
     logger: logger.child({ component: 'review' }),
   });
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger });
+  // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
+  const usage = createUsageLedger(shared);
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, usage });
   const { jobs } = scheduler;
-  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
+  route = createRouter({ commands, ctx: { jobs, review, settings, logger, generation: config.generation, storage, usage: { ledger: usage, price: config.price } }, logger: logger.child({ component: 'router' }) });
 
   await bot.login();
   const resumed = await jobs.resume();

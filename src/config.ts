@@ -64,6 +64,16 @@ const schema = z.object({
   QUEUE_MAX: int(50, 0, 10_000),
   BREAKER_THRESHOLD: int(3, 1, 100),
   BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
+
+  // What the operator pays (`/imagine-usage`, `npm run usage`): kept as written, so costs are exact.
+  PRICE_PER_IMAGE: z
+    .string()
+    .regex(/^\d{1,9}(\.\d{1,9})?$/, { error: 'must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)' })
+    .optional(),
+  PRICE_CURRENCY: z
+    .string()
+    .regex(/^[\p{L}\p{Sc}]{1,8}$/u, { error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)' })
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -97,6 +107,8 @@ export interface Config {
     breakerThreshold: number;
     breakerCooldownMs: number;
   };
+  /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
+  price: { perImage: string; currency: string | undefined } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -170,6 +182,7 @@ function toConfig(raw: RawConfig): Config {
       breakerThreshold: raw.BREAKER_THRESHOLD,
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
+    price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
   });
 }
 

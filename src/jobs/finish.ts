@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.ts';
+import { noUsageRecorder, type UsageRecorder } from '../usage.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
@@ -26,6 +27,8 @@ export interface FinisherDeps {
   estimator: DurationEstimator;
   imageMaxBytes: number;
   now: () => number;
+  /** The usage ledger (`src/usage.ts`): told once per job, at its end. Nothing by default. */
+  usage?: UsageRecorder;
 }
 
 export interface Finisher {
@@ -42,10 +45,13 @@ export interface Finisher {
  */
 export function createFinisher(deps: FinisherDeps): Finisher {
   const { store, delivery, now } = deps;
+  const usage = deps.usage ?? noUsageRecorder;
   const save = async (job: Job, state: JobState) => {
     job.state = state;
     await store.save(job);
   };
+  /** The job reached its end: the ledger counts it (once). A ledger failure never fails the job. */
+  const counted = (job: Job, log: Logger) => usage.record(job).catch((err: unknown) => log.error({ err }, 'could not record usage'));
 
   return {
     save,
@@ -65,6 +71,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         job.finishedAt = now();
         await deps.moderation.hold(job, delivered);
         log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
+        await counted(job, log);
         return;
       }
       const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
@@ -74,10 +81,12 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         job.error = { kind: 'upload_limit' };
         await save(job, 'failed');
         log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
+        await counted(job, log);
         return;
       }
       await save(job, 'delivered');
       log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+      await counted(job, log);
     },
 
     async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal') {
@@ -89,6 +98,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       job.finishedAt = now();
       await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
       await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+      await counted(job, log);
     },
   };
 }

@@ -9,6 +9,7 @@ import { createSubmitPacer } from './pacer.ts';
 import { createJobService, type JobService } from './service.ts';
 import type { JobStore, KeyValue } from './store.ts';
 import type { Delivery, Moderation } from './types.ts';
+import type { UsageRecorder } from '../usage.ts';
 
 export interface SchedulerDeps {
   config: Config;
@@ -20,6 +21,8 @@ export interface SchedulerDeps {
   /** Where the in-process engine keeps its quota windows across restarts (on Redis they live in Redis). */
   stats: KeyValue;
   logger: Logger;
+  /** The usage ledger the finisher tells at each job's end (`src/usage.ts`). */
+  usage?: UsageRecorder;
 }
 
 /** On Redis the jobs run on BullMQ; SQLite and memory serve one process. */

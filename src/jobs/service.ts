@@ -10,6 +10,7 @@ import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
+import type { UsageRecorder } from '../usage.ts';
 import type { Delivery, FailureKind, Job, JobRequest, Moderation, ReplyTarget } from './types.ts';
 
 export interface JobSettings {
@@ -38,6 +39,8 @@ export interface JobServiceDeps {
   logger: Logger;
   now?: () => number;
   newId?: () => string;
+  /** Told once per job at its end (`src/usage.ts`). */
+  usage?: UsageRecorder;
 }
 
 /** A reservation taken before the reply is deferred; `start` or `release` consumes it. */
@@ -61,6 +64,8 @@ export interface JobService {
   resume(): Promise<number>;
   /** Stops polling without failing jobs, so the next start resumes them. */
   shutdown(): Promise<void>;
+  /** Jobs the guild started in the last 24 h, the window its daily budget counts (`/imagine-usage`). */
+  dailyBudgetUsed?(guildId: string): Promise<number>;
 }
 
 
@@ -83,7 +88,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, usage: deps.usage });
   const { save } = finisher;
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
@@ -253,6 +258,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
     },
 
     get: (id) => store.get(id),
+
+    dailyBudgetUsed: async (guildId) => limits.guildUsed(guildId),
 
     async resume() {
       const jobs = await store.listActive();
