@@ -37,10 +37,11 @@ export interface DayUsage extends UsageTotals {
 
 /** What the finisher calls at a job's end; the default does nothing. */
 export interface UsageRecorder {
-  record(job: Job): Promise<void>;
+  /** True when this call counted the job; false when it was counted before. */
+  record(job: Job): Promise<boolean>;
 }
 
-export const noUsageRecorder: UsageRecorder = { record: async () => undefined };
+export const noUsageRecorder: UsageRecorder = { record: async () => false };
 
 export interface UsageLedger extends UsageRecorder {
   /** One guild's counters for one UTC day (`'dm'` for direct messages). */
@@ -69,7 +70,7 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
       // A BullMQ step may run twice (its process died after finishing it): the first one counts.
       const guard = `usage:${job.id}`;
       const claimed = await shared.claim(guard, job.state, COUNTED_TTL_MS);
-      if (!claimed.won) return;
+      if (!claimed.won) return false;
       const day = utcDay(job.finishedAt ?? now());
       const guild = guildKey(job.guildId);
       const { images, failed, flagged } = usageOf(job);
@@ -90,6 +91,7 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
         await shared.release(guard).catch(() => undefined);
         throw err;
       }
+      return true;
     },
     async day(guildId, day) {
       const counters = await shared.counters(`usage:${guildId}:${day}`);

@@ -51,7 +51,11 @@ export function createFinisher(deps: FinisherDeps): Finisher {
     await store.save(job);
   };
   /** The job reached its end: the ledger counts it (once). A ledger failure never fails the job. */
-  const counted = (job: Job, log: Logger) => usage.record(job).catch((err: unknown) => log.error({ err }, 'could not record usage'));
+  const counted = (job: Job, log: Logger) =>
+    usage.record(job).then(
+      (first) => log.debug({ state: job.state, counted: first }, 'usage recorded'),
+      (err: unknown) => log.error({ err }, 'could not record usage'),
+    );
 
   return {
     save,
