@@ -210,6 +210,8 @@ describe.skipIf(skipWithoutRedis)('usage on one Redis shared by two bot processe
 
     const inAlpha = (await usage(discord, { guild: alpha!.id, user: 'owner' })).embed;
     expect(field(inAlpha, 'Today')).toBe('**6** image(s) · 3.00\n1 failed · 1 flagged');
+    // Seven jobs started in Alpha (the failed task was created, so not refunded), counted in Redis.
+    expect(field(inAlpha, 'Daily budget left')).toBe('**193** of 200 images (last 24 hours)');
     // alice and bob three images each (bob's flagged one counts): the smaller id first.
     const [first, second] = [discord.user('alice').id, discord.user('bob').id].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
     expect(field(inAlpha, 'Top requesters this month')).toBe(`1. <@${first}>: 3\n2. <@${second}>: 3`);
