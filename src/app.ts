@@ -19,6 +19,7 @@ import { Registry } from 'prom-client';
 import { watchRestErrors } from './discord/rest-metrics.ts';
 import { startOpsServer, type OpsServer } from './ops/http.ts';
 import { createMetrics, noopMetrics } from './ops/metrics.ts';
+import { createUsageLedger } from './usage.ts';
 
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
@@ -77,10 +78,16 @@ export async function startApp(config: Config, logger: Logger) {
     logger: logger.child({ component: 'review' }),
     metrics,
   });
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics });
+  // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
+  const usage = createUsageLedger(shared);
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage });
   const { jobs } = scheduler;
   const history = createHistory({ state: shared, jobs: store });
-  route = createRouter({ commands, ctx: { jobs, review, settings, history, logger, generation: config.generation, storage }, logger: logger.child({ component: 'router' }) });
+  route = createRouter({
+    commands,
+    ctx: { jobs, review, settings, history, logger, generation: config.generation, storage, usage: { ledger: usage, price: config.price } },
+    logger: logger.child({ component: 'router' }),
+  });
 
   const stopWatchingRest = config.ops ? watchRestErrors(bot.client.rest, metrics) : () => undefined;
   metrics.watch({

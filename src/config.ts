@@ -77,6 +77,15 @@ const schema = z.object({
     .string()
     .refine((v) => /^[A-Za-z0-9.:-]+$/.test(v) && !v.includes('://'), { error: 'must be a host name or an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' })
     .default('127.0.0.1'),
+  // What the operator pays (`/imagine-usage`, `npm run usage`): kept as written, so costs are exact.
+  PRICE_PER_IMAGE: z
+    .string()
+    .regex(/^\d{1,9}(\.\d{1,9})?$/, { error: 'must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)' })
+    .optional(),
+  PRICE_CURRENCY: z
+    .string()
+    .regex(/^[\p{L}\p{Sc}]{1,8}$/u, { error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)' })
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -114,6 +123,8 @@ export interface Config {
   };
   /** The health and metrics HTTP endpoint; undefined when METRICS_PORT is not set. */
   ops: { host: string; port: number } | undefined;
+  /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
+  price: { perImage: string; currency: string | undefined } | undefined;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -205,6 +216,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
+    price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
   });
 }
 

@@ -5,7 +5,7 @@ import type { KeyValue } from './jobs/store.ts';
  * The few operations that must be atomic when several processes share one Redis: a claim
  * (first writer wins, like SET NX) and sets whose members are added and removed one at a time
  * (never a read-modify-write of the whole list). Moderator decisions, reports and the pending
- * review index are built on them.
+ * review index are built on them, and the usage ledger's counters (`increment`).
  */
 export interface SharedState {
   /** Stores `value` under `key` unless the key holds something; tells who holds it now. */
@@ -17,6 +17,14 @@ export interface SharedState {
   add(set: string, member: string): Promise<boolean>;
   remove(set: string, member: string): Promise<boolean>;
   members(set: string): Promise<string[]>;
+  /**
+   * Adds to counters kept in hashes (`by` defaults to 1), all in one step, and sets each touched
+   * hash to expire `ttlMs` after this change. Never a read-modify-write across processes: on
+   * Redis it is HINCRBY (in one MULTI), so counts from several processes add up exactly.
+   */
+  increment(counts: readonly { hash: string; field: string; by?: number }[], ttlMs?: number): Promise<void>;
+  /** Every counter of a hash; `{}` when there is none (never created, or expired). */
+  counters(hash: string): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -28,6 +36,8 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
   // Claims and sets in separate key spaces, as on the Keyv side, so one name can never hit a WRONGTYPE.
   const claimKey = (key: string) => `${prefix}claim:${key}`;
   const setKey = (set: string) => `${prefix}set:${set}`;
+  // Counters have their own key space too: `usage:<guild>:<day>` is `qi:count:usage:<guild>:<day>`.
+  const countKey = (hash: string) => `${prefix}count:${hash}`;
   // node-redis reconnects by itself and commands issued meanwhile fail or wait for it; without a
   // listener, its 'error' event on a dropped connection would be thrown and end the process.
   client.on('error', () => undefined);
@@ -68,6 +78,17 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
     },
     async members(set) {
       return (await (await ready()).sMembers(setKey(set))).map(String);
+    },
+    async increment(counts, ttlMs) {
+      if (!counts.length) return;
+      const multi = (await ready()).multi();
+      for (const { hash, field, by = 1 } of counts) multi.hIncrBy(countKey(hash), field, by);
+      if (ttlMs) for (const hash of new Set(counts.map((c) => c.hash))) multi.pExpire(countKey(hash), ttlMs);
+      await multi.exec();
+    },
+    async counters(hash) {
+      const all = await (await ready()).hGetAll(countKey(hash));
+      return Object.fromEntries(Object.entries(all).map(([field, value]) => [String(field), Number(value)]));
     },
     async close() {
       // close(), not QUIT: QUIT is queued until a lost connection comes back, so a shutdown while
@@ -113,6 +134,24 @@ export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promi
     add: (set, member) => change(set, (members) => (members.includes(member) ? null : [...members, member])),
     remove: (set, member) => change(set, (members) => (members.includes(member) ? members.filter((m) => m !== member) : null)),
     members: list,
+    async increment(counts, ttlMs) {
+      const byHash = new Map<string, { field: string; by: number }[]>();
+      for (const { hash, field, by = 1 } of counts) byHash.set(hash, [...(byHash.get(hash) ?? []), { field, by }]);
+      await Promise.all(
+        [...byHash].map(([hash, changes]) =>
+          exclusive(`count:${hash}`, async () => {
+            const value = await kv.get(`count:${hash}`);
+            const next: Record<string, number> = value && typeof value === 'object' ? { ...(value as Record<string, number>) } : {};
+            for (const { field, by } of changes) next[field] = (next[field] ?? 0) + by;
+            await kv.set(`count:${hash}`, next, ttlMs);
+          }),
+        ),
+      );
+    },
+    async counters(hash) {
+      const value = await kv.get(`count:${hash}`);
+      return value && typeof value === 'object' ? { ...(value as Record<string, number>) } : {};
+    },
     async close() {
       await Promise.all(chains.values());
       await kv.disconnect?.();

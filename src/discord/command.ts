@@ -14,6 +14,7 @@ import type { History } from '../history/history.ts';
 import type { JobService } from '../jobs/service.ts';
 import type { ReviewService } from '../moderation/review.ts';
 import type { GuildSettingsStore } from '../moderation/settings.ts';
+import type { Price, UsageLedger } from '../usage.ts';
 import type { ButtonAction } from './custom-id.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
@@ -29,6 +30,8 @@ export interface BotContext {
   history: History;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */
   storage?: { healthy(): boolean };
+  /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
+  usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };
 }
 
 /** What came of an interaction, for the one log line the router writes (e.g. `started`, `refused:user_hourly`). */

@@ -12,6 +12,7 @@ import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
 import { nextPollDelay } from './schedule.ts';
 import type { JobSettings, JobService, Ticket } from './service.ts';
 import type { JobStore } from './store.ts';
+import type { UsageRecorder } from '../usage.ts';
 import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type Moderation, type ProgressView } from './types.ts';
 
 export interface BullmqJobServiceDeps {
@@ -32,6 +33,8 @@ export interface BullmqJobServiceDeps {
   prefix?: string;
   now?: () => number;
   newId?: () => string;
+  /** Told once per job at its end (`src/usage.ts`). */
+  usage?: UsageRecorder;
 }
 
 type Step = { jobId: string };
@@ -59,7 +62,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
   const prefix = deps.prefix ?? 'qi';
   const metrics = deps.metrics ?? noopMetrics;
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator: deps.estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator: deps.estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage });
   const { save } = finisher;
   const connection = deps.redis;
   const submitQueue = new Queue<Step>(`${prefix}-submit`, { connection });
@@ -227,6 +230,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     },
 
     get: (id) => store.get(id),
+
+    dailyBudgetUsed: (guildId) => limits.guildUsed(guildId),
 
     /** The queue lives in Redis: nothing to reload, only workers to start (after login, so steps can report). */
     async resume() {

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
+import { noUsageRecorder, type UsageRecorder } from '../usage.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
@@ -29,6 +30,8 @@ export interface FinisherDeps {
   now: () => number;
   /** Outcomes and timings of finished jobs (none recorded when absent). */
   metrics?: Pick<Metrics, 'jobFinished' | 'pollsPerJob' | 'requestToDelivery' | 'completionToDelivery'>;
+  /** The usage ledger (`src/usage.ts`): told once per job, at its end. Nothing by default. */
+  usage?: UsageRecorder;
 }
 
 export interface Finisher {
@@ -46,10 +49,17 @@ export interface Finisher {
 export function createFinisher(deps: FinisherDeps): Finisher {
   const { store, delivery, now } = deps;
   const metrics = deps.metrics ?? noopMetrics;
+  const usage = deps.usage ?? noUsageRecorder;
   const save = async (job: Job, state: JobState) => {
     job.state = state;
     await store.save(job);
   };
+  /** The job reached its end: the ledger counts it (once). A ledger failure never fails the job. */
+  const counted = (job: Job, log: Logger) =>
+    usage.record(job).then(
+      (first) => log.debug({ state: job.state, counted: first }, 'usage recorded'),
+      (err: unknown) => log.error({ err }, 'could not record usage'),
+    );
 
   return {
     save,
@@ -71,6 +81,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         await deps.moderation.hold(job, delivered);
         metrics.jobFinished('held', 'none');
         log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
+        await counted(job, log);
         return;
       }
       const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
@@ -81,6 +92,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         await save(job, 'failed');
         metrics.jobFinished('failed', 'upload_limit');
         log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
+        await counted(job, log);
         return;
       }
       await save(job, 'delivered');
@@ -88,6 +100,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       metrics.requestToDelivery((job.finishedAt - job.createdAt) / 1000);
       metrics.completionToDelivery((job.finishedAt - job.completedAt) / 1000);
       log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+      await counted(job, log);
     },
 
     async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal') {
@@ -100,6 +113,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       metrics.jobFinished('failed', kind);
       await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
       await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+      await counted(job, log);
     },
   };
 }

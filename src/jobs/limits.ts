@@ -27,6 +27,8 @@ export interface Limits {
   /** API health: consecutive server errors or timeouts open a cool-down. */
   apiResult(healthy: boolean): void;
   coolingUntil(): number | null;
+  /** Jobs the guild started in the last 24 h: what its daily budget has used (`/imagine-usage`). */
+  guildUsed(guildId: string): number;
   /** The quota windows as plain data, to persist across restarts; `restore` takes them back. */
   snapshot(): QuotaSnapshot;
   restore(snapshot: unknown): void;
@@ -106,6 +108,7 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
     coolingUntil() {
       return coolUntil > now() ? coolUntil : null;
     },
+    guildUsed: (guildId) => recent(guildStarts, guildId, DAY_MS).length,
     snapshot,
     restore(data) {
       const { users, guilds } = (data ?? {}) as Partial<QuotaSnapshot>;

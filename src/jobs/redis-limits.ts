@@ -14,6 +14,8 @@ export interface SharedLimits {
   /** The job ended (or never started): frees its slot; `refund` gives the quota back. */
   release(input: { jobId: string; userId: string; guildId: string | null; refund: boolean }): Promise<void>;
   apiResult(healthy: boolean): Promise<void>;
+  /** Jobs the guild started in the last 24 h, across processes: what its daily budget has used. */
+  guildUsed(guildId: string): Promise<number>;
 }
 
 const HOUR_MS = 3600_000;
@@ -120,6 +122,10 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
     async release({ jobId, userId, guildId, refund }) {
       const [running, user, guild] = keys(userId, guildId);
       await redis.eval(RELEASE, 3, running!, user!, guild!, jobId, refund ? '1' : '0');
+    },
+
+    async guildUsed(guildId) {
+      return redis.zcount(`${prefix}guild:${guildId}:starts`, `(${now() - DAY_MS}`, '+inf');
     },
 
     async apiResult(healthy) {

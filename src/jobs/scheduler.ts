@@ -10,6 +10,7 @@ import { createSubmitPacer } from './pacer.ts';
 import { createJobService, type JobService } from './service.ts';
 import type { JobStore, KeyValue } from './store.ts';
 import type { Delivery, Moderation } from './types.ts';
+import type { UsageRecorder } from '../usage.ts';
 
 export interface SchedulerDeps {
   config: Config;
@@ -23,6 +24,8 @@ export interface SchedulerDeps {
   logger: Logger;
   /** Submissions and finished jobs; the engines record into it (none recorded when absent). */
   metrics?: Metrics;
+  /** The usage ledger the finisher tells at each job's end (`src/usage.ts`). */
+  usage?: UsageRecorder;
 }
 
 export interface Scheduler {

@@ -11,6 +11,7 @@ import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
+import type { UsageRecorder } from '../usage.ts';
 import type { Delivery, FailureKind, Job, JobRequest, Moderation, ReplyTarget } from './types.ts';
 
 export interface JobSettings {
@@ -41,6 +42,8 @@ export interface JobServiceDeps {
   metrics?: Metrics;
   now?: () => number;
   newId?: () => string;
+  /** Told once per job at its end (`src/usage.ts`). */
+  usage?: UsageRecorder;
 }
 
 /** A reservation taken before the reply is deferred; `start` or `release` consumes it. */
@@ -69,6 +72,8 @@ export interface JobService {
    * finished. On BullMQ these are the queues' counts, for every process together.
    */
   counts(): Promise<{ queued: number; inFlight: number }>;
+  /** Jobs the guild started in the last 24 h, the window its daily budget counts (`/imagine-usage`). */
+  dailyBudgetUsed?(guildId: string): Promise<number>;
 }
 
 
@@ -92,7 +97,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage });
   const { save } = finisher;
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
@@ -264,6 +269,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
     },
 
     get: (id) => store.get(id),
+
+    dailyBudgetUsed: async (guildId) => limits.guildUsed(guildId),
 
     async resume() {
       const jobs = await store.listActive();

@@ -10,6 +10,7 @@ import type { SharedState } from '../../src/shared-state.ts';
 import { createJobStore } from '../../src/jobs/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import type { Job } from '../../src/jobs/types.ts';
+import { createUsageLedger } from '../../src/usage.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
@@ -201,6 +202,46 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       expect((await state.members(many)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort());
     });
 
+    it('counters: increments add up per field and per hash; a hash never written is empty', async () => {
+      const state = openState();
+      const [a, b] = [keys('count-a'), keys('count-b')];
+      expect(await state.counters(a)).toEqual({});
+      await state.increment([{ hash: a, field: 'images' }, { hash: a, field: 'failed', by: 0 }, { hash: b, field: 'images', by: 5 }]);
+      await state.increment([{ hash: a, field: 'images', by: 2 }, { hash: a, field: 'member:一', by: 3 }]);
+      await state.increment([]);
+      expect(await state.counters(a)).toEqual({ images: 3, failed: 0, 'member:一': 3 });
+      expect(await state.counters(b)).toEqual({ images: 5 });
+    });
+
+    it('counters: 100 increments at once lose none', async () => {
+      const state = openState();
+      const hash = keys('count-race');
+      await Promise.all(Array.from({ length: 100 }, (_, i) => state.increment([{ hash, field: 'images' }, { hash, field: `member:${i % 4}` }])));
+      expect(await state.counters(hash)).toEqual({ images: 100, 'member:0': 25, 'member:1': 25, 'member:2': 25, 'member:3': 25 });
+    });
+
+    it('counters: a hash expires its TTL after its last change', async () => {
+      const state = openState();
+      const hash = keys('count-ttl');
+      await state.increment([{ hash, field: 'images' }], 100);
+      expect(await state.counters(hash)).toEqual({ images: 1 });
+      // Redis expires keys on its own clock (see the claims' TTL case).
+      await vi.waitFor(async () => expect(await state.counters(hash)).toEqual({}), { timeout: 5_000, interval: 20 });
+    });
+
+    it('usage ledger: a job recorded twice (a replayed step) is counted once', async () => {
+      const state = openState();
+      const ledger = createUsageLedger(state);
+      const guildId = keys('guild');
+      const finishedAt = Date.UTC(2026, 0, 31, 23, 59);
+      const done = job(keys('usage-job'), { guildId, state: 'delivered', completedAt: finishedAt - 1_000, finishedAt, nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } });
+      await Promise.all([ledger.record(done), ledger.record(done)]);
+      await ledger.record(done);
+      expect(await ledger.day(guildId, '2026-01-31')).toEqual({ images: 1, failed: 0, flagged: 1, members: { '1': 1 } });
+      expect((await ledger.guilds('2026-01-31'))[guildId]).toBe(1);
+      expect(await ledger.day(guildId, '2026-02-01')).toEqual({ images: 0, failed: 0, flagged: 0, members: {} });
+    });
+
     it('claims and set members survive closing and reopening the store', async () => {
       const before = openState();
       await before.claim(keys('reopen'), audit('alice'));
@@ -213,6 +254,15 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       expect(await after.read<Audit>(keys('reopen'))).toEqual(audit('alice'));
       expect((await after.members(keys('reopen-set'))).sort()).toEqual(['u1', 'u2']);
       expect(await after.add(keys('reopen-set'), 'u1')).toBe(false);
+    });
+
+    it('counters survive closing and reopening the store', async () => {
+      const before = openState();
+      await before.increment([{ hash: keys('reopen-count'), field: 'images', by: 7 }], 60_000);
+      await closeState(before);
+      const after = openState();
+      await after.increment([{ hash: keys('reopen-count'), field: 'images' }], 60_000);
+      expect(await after.counters(keys('reopen-count'))).toEqual({ images: 8 });
     });
   });
 }
@@ -275,6 +325,16 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
 
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('same', 'u1')));
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('counters incremented from two processes at once add up exactly, and a job is counted once', async () => {
+      const processes = [openState(), openState()];
+      await Promise.all(Array.from({ length: 200 }, (_, i) => processes[i % 2]!.increment([{ hash: 'usage-race', field: 'images' }, { hash: 'usage-race', field: `member:${i % 3}` }], 60_000)));
+      expect(await processes[0]!.counters('usage-race')).toMatchObject({ images: 200 });
+      const ledgers = processes.map((p) => createUsageLedger(p));
+      const done = job('twice', { state: 'failed', completedAt: 5, finishedAt: 10 });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => ledgers[i % 2]!.record(done)));
+      expect(await ledgers[1]!.day('2', '1970-01-01')).toEqual({ images: 1, failed: 1, flagged: 0, members: { '1': 1 } });
     });
   });
 

@@ -16,6 +16,7 @@ import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts'
 import { startFakeDiscord } from '../fakes/discord/server.ts';
 import { MODERATED_GUILD, REVIEW } from './guilds.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { dashboardMetricNames } from '../ops/dashboard.ts';
 import { parseExposition, sampleValue } from '../ops/exposition.ts';
 
 let h: BotHarness | undefined;
@@ -113,6 +114,9 @@ describe('/metrics', () => {
     const bot = await start();
     const families = await scrape(bot);
     for (const name of METRIC_NAMES) expect(families.has(name), name).toBe(true);
+    // Every series the Grafana dashboard queries is one this bot exports.
+    const series = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)));
+    for (const name of dashboardMetricNames()) expect(series.has(name), `dashboard queries ${name}`).toBe(true);
     // Node's default process metrics, on the bot's own registry.
     expect(families.has('process_cpu_user_seconds_total')).toBe(true);
     expect(families.get('qwen_imagine_jobs_finished_total')!.type).toBe('counter');
