@@ -15,6 +15,37 @@ export interface JobStore {
   listActive(): Promise<Job[]>;
 }
 
+/**
+ * The job record's schema version, saved in every record (`schema`). A change to what a field
+ * means bumps it and adds a step to `UPGRADES`.
+ */
+export const JOB_SCHEMA = 1;
+
+/**
+ * Steps from version n to n + 1, applied in memory when an older record is read; the upgraded
+ * record is written back at its next save. Version 0 is a record from before versions existed.
+ */
+const UPGRADES: ((record: Record<string, unknown>) => void)[] = [
+  // 0 -> 1: the same fields; every one added since (nsfw, review, report, published, input) is optional.
+  (record) => {
+    if (typeof record.polls !== 'number') record.polls = 0;
+  },
+];
+
+/**
+ * A stored value as a job of this version, or undefined: nothing there, not a job, or written by a
+ * newer version of the bot (after a downgrade), which this one must neither resume nor rewrite.
+ */
+export function readJob(value: unknown): Job | undefined {
+  if (!value || typeof value !== 'object' || typeof (value as { id?: unknown }).id !== 'string') return undefined;
+  const record = { ...(value as Record<string, unknown>) };
+  const version = typeof record.schema === 'number' ? record.schema : 0;
+  if (version > JOB_SCHEMA) return undefined;
+  for (const step of UPGRADES.slice(version)) step(record);
+  record.schema = JOB_SCHEMA;
+  return record as unknown as Job;
+}
+
 /** Finished jobs are kept a week so Regenerate, Delete and Report still work on older messages. */
 const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 const ACTIVE_INDEX = 'active';
@@ -42,17 +73,17 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean } = {}):
       const terminal = TERMINAL_STATES.has(job.state);
       // A held image waiting for a moderator must not expire before someone decides.
       const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
-      await kv.set(`job:${job.id}`, job, terminal && !awaitingModerator ? FINISHED_TTL_MS : undefined);
+      await kv.set(`job:${job.id}`, { ...job, schema: JOB_SCHEMA }, terminal && !awaitingModerator ? FINISHED_TTL_MS : undefined);
       if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
     async get(id) {
-      return (await kv.get(`job:${id}`)) as Job | undefined;
+      return readJob(await kv.get(`job:${id}`));
     },
     async listActive() {
       if (!indexed) return [];
       await chain;
       const ids = [...(await loadIndex())];
-      const jobs = await Promise.all(ids.map((id) => kv.get(`job:${id}`) as Promise<Job | undefined>));
+      const jobs = await Promise.all(ids.map(async (id) => readJob(await kv.get(`job:${id}`))));
       return jobs.filter((j): j is Job => Boolean(j) && !TERMINAL_STATES.has(j!.state));
     },
   };

@@ -54,6 +54,8 @@ export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal' | 'queue
 
 export interface Job extends JobRequest {
   id: string;
+  /** The record's schema version (`JOB_SCHEMA` in store.ts), set when it is saved. */
+  schema?: number;
   state: JobState;
   reply: ReplyTarget;
   createdAt: number;
