@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type Keyv from 'keyv';
 import { openSharedState, openStorage } from '../../src/storage.ts';
 import type { SharedState } from '../../src/shared-state.ts';
-import { createJobStore } from '../../src/jobs/store.ts';
+import { JOB_SCHEMA, createJobStore } from '../../src/jobs/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import type { Job } from '../../src/jobs/types.ts';
 import { createUsageLedger } from '../../src/usage.ts';
@@ -97,7 +97,7 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
     it('saves and reads a job exactly, unicode included', async () => {
       const store = createJobStore(open(`a-${name}`));
       await store.save(job('j1', { taskId: 't1', state: 'polling' }));
-      expect(await store.get('j1')).toEqual(job('j1', { taskId: 't1', state: 'polling' }));
+      expect(await store.get('j1')).toEqual({ ...job('j1', { taskId: 't1', state: 'polling' }), schema: JOB_SCHEMA });
       expect(await store.get('missing')).toBeUndefined();
     });
 
