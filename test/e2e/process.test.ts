@@ -61,12 +61,12 @@ describe('npm run deploy-commands', () => {
     for (const name of ['/imagine', '/imagine-history', '/imagine-review', '/imagine-settings', '/imagine-usage', '“Imagine this” (message menu)']) expect(proc.output().stdout).toContain(name);
     const put = discord.requests.find((r) => r.method === 'PUT');
     expect(put?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`);
-    expect((put!.body as { name: string }[]).map((c) => c.name).sort()).toEqual(['imagine', 'imagine-review', 'imagine-settings', 'imagine-usage']);
+    expect((put!.body as { name: string }[]).map((c) => c.name).sort()).toEqual(['Imagine this', 'imagine', 'imagine-history', 'imagine-review', 'imagine-settings', 'imagine-usage']);
     // /imagine-usage: in servers only, shown to Manage Server by default, named in Chinese too.
     expect((put!.body as { name: string }[]).find((c) => c.name === 'imagine-usage')).toMatchObject({ contexts: [0], default_member_permissions: '32', name_localizations: { 'zh-CN': '画图用量' } });
     const [command] = (put!.body as { name: string }[]).filter((c) => c.name === 'imagine') as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
     expect(command).toMatchObject({ name: 'imagine', name_localizations: { 'zh-CN': '画图' } });
-    expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size']);
+    expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size', 'text', 'placement', 'count']);
     expect(command?.options[1]?.autocomplete).toBe(true);
     expect(discord.errors).toEqual([]);
   });
