@@ -72,7 +72,7 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
 }
 
 /**
- * Shared by every way of asking (/imagine, Regenerate, Edit prompt, Imagine this): check the
+ * Shared by every way of asking (/imagine, More like this, Edit prompt, Imagine this): check the
  * channel and limits, defer publicly, hand over to the job service.
  */
 export async function startJob(

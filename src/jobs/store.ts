@@ -15,7 +15,7 @@ export interface JobStore {
   listActive(): Promise<Job[]>;
 }
 
-/** Finished jobs are kept a week so Regenerate, Delete and Report still work on older messages. */
+/** Finished jobs are kept a week so More like this, Delete and Report still work on older messages. */
 const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 const ACTIVE_INDEX = 'active';
 

@@ -35,7 +35,7 @@ export interface JobRequest {
   /** The channel is age-restricted: flagged images may be shown there. */
   channelNsfw: boolean;
   locale: string;
-  /** Set when a Regenerate button (or an Edit prompt form) started this job from another. */
+  /** Set when a More like this button (or an Edit prompt form) started this job from another. */
   regenerateOf?: string;
   /**
    * What the member typed, when `prompt` (what the API gets) was composed from it: the scene and
