@@ -20,6 +20,8 @@ import { PLACEMENTS, TEXT_MAX_LENGTH, type Placement } from '../src/prompts/exac
 
 /** Discord's own cap on the option; the configured PROMPT_MAX_LENGTH is checked with a friendly message. */
 const PROMPT_OPTION_MAX = 4000;
+/** The most images one request can ask for (the `count` option's maximum). */
+const COUNT_OPTION_MAX = 4;
 
 export const data = new SlashCommandBuilder()
   .setName('imagine')
@@ -60,7 +62,19 @@ export const data = new SlashCommandBuilder()
       .setDescription(t('en-US', 'command.placement'))
       .setDescriptionLocalizations(localizations('command.placement'))
       .addChoices(...PLACEMENTS.map((p) => ({ name: t('en-US', `placement.${p}`), name_localizations: localizations(`placement.${p}`), value: p }))),
+  )
+  .addIntegerOption((o) =>
+    o
+      .setName('count')
+      .setNameLocalizations(localizations('command.count.name'))
+      .setDescription(t('en-US', 'command.count'))
+      .setDescriptionLocalizations(localizations('command.count'))
+      .setMinValue(1)
+      .setMaxValue(COUNT_OPTION_MAX),
   );
+
+/** How many images a request may ask for: the option's range, capped by MAX_IMAGES_PER_REQUEST. */
+const maxImages = (ctx: BotContext) => ctx.generation.maxImagesPerRequest ?? COUNT_OPTION_MAX;
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
   if (!interaction.inGuild()) return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
@@ -75,8 +89,13 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     ctx,
   );
   if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
-  return startJob(interaction, checked.request, ctx);
+  const count = interaction.options.getInteger('count') ?? 1;
+  if (count > maxImages(ctx)) return refuse(interaction, t(interaction.locale, 'count.too_many', { max: maxImages(ctx) }), 'count_too_many');
+  return startJob(interaction, checked.request, ctx, count);
 }
+
+/** Another round of a request: as many images as it asked for, within today's maximum. */
+const countOf = (job: Job | undefined, ctx: BotContext) => Math.max(1, Math.min(job?.batch?.count ?? 1, maxImages(ctx)));
 
 /** Offers the presets (localised), and echoes a valid typed size first so free text still works. */
 export async function autocomplete(interaction: AutocompleteInteraction): Promise<Outcome> {
@@ -94,7 +113,7 @@ export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
     if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
-    return startJob(interaction, { prompt: job.prompt, size: job.size, ...(job.input ? { input: job.input } : {}), regenerateOf: job.id }, ctx);
+    return startJob(interaction, { prompt: job.prompt, size: job.size, ...(job.input ? { input: job.input } : {}), regenerateOf: job.id }, ctx, countOf(job, ctx));
   },
 
   /** Opens the Edit prompt form, filled with what the member typed for this image. */
@@ -144,7 +163,7 @@ export const modals: Command['modals'] = {
     };
     const checked = checkInput(interaction.locale, { prompt: field('prompt'), size: field('size'), text: field('text'), placement: original?.input?.placement }, ctx);
     if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
-    return startJob(interaction, { ...checked.request, regenerateOf: jobId }, ctx);
+    return startJob(interaction, { ...checked.request, regenerateOf: jobId }, ctx, countOf(original, ctx));
   },
 };
 

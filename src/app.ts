@@ -58,6 +58,9 @@ export async function startApp(config: Config, logger: Logger) {
     rest: bot.client.rest,
     uploadLimit: (guildId) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined),
     logger: logger.child({ component: 'delivery' }),
+    // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked across processes.
+    jobs: (ids) => Promise.all(ids.map((id) => store.get(id).catch(() => undefined))),
+    ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}),
   });
   const review = createReviewService({
     store,

@@ -42,6 +42,7 @@ const schema = z.object({
 
   DEFAULT_SIZE: z.string().default('1024*1024'),
   PROMPT_MAX_LENGTH: int(1000, 1, 4000),
+  MAX_IMAGES_PER_REQUEST: int(4, 1, 4),
   BLOCKED_TERMS: z.string().default(''),
 
   HTTP_CONNECT_TIMEOUT_MS: int(10_000, 100, 120_000),
@@ -100,7 +101,7 @@ export interface Config {
   ppinfra: { apiKey: string; baseUrl: string; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
   storageUrl: string;
   log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
-  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number };
+  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number; /** The most images one /imagine may ask for (`count`), 1-4. */ maxImagesPerRequest: number };
   jobs: {
     timeoutMs: number;
     queueTimeoutMs: number;
@@ -191,6 +192,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
     generation: {
       defaultSize: raw.DEFAULT_SIZE,
       promptMaxLength: raw.PROMPT_MAX_LENGTH,
+      maxImagesPerRequest: raw.MAX_IMAGES_PER_REQUEST,
       blockedTerms: raw.BLOCKED_TERMS.split(',')
         .map((t) => t.trim().toLowerCase())
         .filter(Boolean),

@@ -25,7 +25,7 @@ export interface BotContext {
   /** Per-guild settings (`/imagine-settings`), shared through the store. */
   settings: GuildSettingsStore;
   logger: Logger;
-  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[] };
+  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[]; maxImagesPerRequest?: number };
   /** Each member's images, for /imagine-history. */
   history: History;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */

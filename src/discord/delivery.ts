@@ -1,8 +1,11 @@
-import { DiscordAPIError, Routes, type REST, type RawFile } from 'discord.js';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
+import type { SharedState } from '../shared-state.ts';
 import type { DeliveredImage, Delivery, DeliveryOutcome, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
 import { t } from './i18n.ts';
-import { failureBody, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody } from './messages.ts';
+import { batchBody, failureBody, failureText, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody, type BatchChange } from './messages.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -10,6 +13,9 @@ const TOKEN_SAFETY_MS = 30_000;
 /** Discord error codes that mean the interaction token can no longer edit the reply. */
 const TOKEN_GONE = new Set([50027, 10015, 10062]);
 const MIB = 1024 * 1024;
+/** How long one batch message edit may hold the cross-process lock, and how long another waits for it. */
+const BATCH_LOCK_TTL_MS = 15_000;
+const BATCH_LOCK_WAIT_MS = 20_000;
 
 export interface DeliveryDeps {
   rest: REST;
@@ -17,6 +23,13 @@ export interface DeliveryDeps {
   uploadLimit: (guildId: string | null) => number;
   logger: Logger;
   now?: () => number;
+  /**
+   * The jobs of a batch (`/imagine count`), read to show every image of a request in one message.
+   * Without it each job of a batch would answer alone.
+   */
+  jobs?: (ids: readonly string[]) => Promise<(Job | undefined)[]>;
+  /** Serialises the edits of one batch message across processes (several processes on Redis). */
+  lock?: Pick<SharedState, 'claim' | 'release'>;
 }
 
 type Body = Record<string, unknown>;
@@ -44,11 +57,12 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     // "Your image is ready" only when it is; a rejection or a failure gets a neutral header.
     const header = t(job.locale, files?.length ? 'late.fallback' : 'late.update', { user: `<@${job.userId}>` });
     const mention = { ...body, content: [header, body.content].filter(Boolean).join('\n') };
+    const replyTo = job.messageId ?? (await batchMessageId(job));
     const message = (await deps.rest.post(Routes.channelMessages(job.channelId), {
       body: {
         ...mention,
         allowed_mentions: { parse: [], users: [job.userId] },
-        ...(job.messageId ? { message_reference: { message_id: job.messageId, fail_if_not_exists: false } } : {}),
+        ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
       },
       files,
     })) as { id?: string };
@@ -85,9 +99,90 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     }
   }
 
+  const tokenGone = (e: unknown) => e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code);
+  const inBatch = (job: Job): job is Job & { batch: NonNullable<Job['batch']> } => Boolean(job.batch && deps.jobs);
+
+  /** The batch message's id, from any job of the batch that learned it (a follower shows no progress). */
+  async function batchMessageId(job: Job): Promise<string | undefined> {
+    if (!job.batch || !deps.jobs) return undefined;
+    const siblings = await deps.jobs(job.batch.jobIds).catch(() => []);
+    return siblings.find((s) => s?.messageId)?.messageId;
+  }
+
+  /**
+   * One batch's edits run one at a time: in this process a promise chain per batch, across
+   * processes a short claim in the shared state. Each edit reads the message's current
+   * attachments inside, so two images finishing together never drop each other.
+   */
+  const chains = new Map<string, Promise<void>>();
+  function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const result = (chains.get(key) ?? Promise.resolve()).then(() => locked(key, fn));
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    chains.set(key, tail);
+    void tail.then(() => {
+      if (chains.get(key) === tail) chains.delete(key);
+    });
+    return result;
+  }
+
+  async function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const lock = deps.lock;
+    if (!lock) return fn();
+    const name = `batch-edit:${key}`;
+    const holder = randomUUID();
+    const giveUpAt = Date.now() + BATCH_LOCK_WAIT_MS;
+    let won = (await lock.claim(name, holder, BATCH_LOCK_TTL_MS)).won;
+    // Another process is editing the same message (a few hundred ms); past the wait, edit anyway rather than lose an image.
+    while (!won && Date.now() < giveUpAt) {
+      await delay(25 + Math.random() * 50);
+      won = (await lock.claim(name, holder, BATCH_LOCK_TTL_MS)).won;
+    }
+    try {
+      return await fn();
+    } finally {
+      if (won) await lock.release(name).catch((err: unknown) => deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'));
+    }
+  }
+
+  /** Re-renders the batch message from the batch's jobs and the message's own attachments, with `change` applied. */
+  function renderBatch(job: Job & { batch: NonNullable<Job['batch']> }, change: BatchChange, file?: RawFile) {
+    return serialised(job.batch.id, async () => {
+      const route = Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original');
+      const [stored, current] = await Promise.all([deps.jobs!(job.batch.jobIds), deps.rest.get(route, { auth: false }) as Promise<APIMessage>]);
+      const siblings = job.batch.jobIds.map((id, i) => (id === job.id ? job : stored[i]));
+      const body = batchBody(job, siblings, current.attachments ?? [], change);
+      const files = file ? [file] : undefined;
+      const message = (await deps.rest.patch(route, { body, files, auth: false })) as APIMessage;
+      const attachmentId = change.kind === 'image' ? message.attachments?.find((a) => a.filename === change.file.name)?.id : undefined;
+      return { messageId: message.id, attachmentId };
+    });
+  }
+
+  /** A batch edit, or `undefined` when the token can no longer edit the message (the caller falls back). */
+  async function tryBatch(job: Job & { batch: NonNullable<Job['batch']> }, change: BatchChange, file?: RawFile) {
+    if (!tokenAlive(job)) return undefined;
+    try {
+      const result = await renderBatch(job, change, file);
+      if (result.messageId) job.messageId ??= result.messageId;
+      return result;
+    } catch (e) {
+      if (!tokenGone(e)) throw e;
+      deps.logger.info({ jobId: job.id, batchId: job.batch.id }, 'interaction token expired; posting in the channel instead');
+      return undefined;
+    }
+  }
+
   return {
     async progress(job: Job, view: ProgressView) {
       if (!tokenAlive(job)) return undefined;
+      if (inBatch(job)) {
+        // The first image speaks for the batch while it runs; the others' progress shows as a count.
+        if (job.batch.index !== 0) return undefined;
+        return (await tryBatch(job, { kind: 'progress', view }))?.messageId;
+      }
       return editOriginal(job, progressBody(job, view));
     },
 
@@ -95,22 +190,46 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       const spoiler = options.spoiler ?? false;
       const limit = deps.uploadLimit(job.guildId);
       if (image.bytes.length > limit) {
-        await finalMessage(job, uploadLimitBody(job, image.bytes.length, limit));
+        const body = uploadLimitBody(job, image.bytes.length, limit);
+        if (inBatch(job)) {
+          if (!(await tryBatch(job, { kind: 'failed', text: body.content }))) await postInChannel(job, body);
+        } else await finalMessage(job, body);
         return 'over_upload_limit';
       }
       const fileName = spoiler ? spoilerName(imageFileName(job, image.extension)) : imageFileName(job, image.extension);
       job.fileName = fileName;
       const file = { name: fileName, data: Buffer.from(image.bytes), contentType: image.contentType };
+      if (inBatch(job)) {
+        // An image approved by a moderator answers the batch message instead of rewriting it.
+        const shown = job.state === 'held' ? undefined : await tryBatch(job, { kind: 'image', file, spoiler }, file);
+        if (shown?.messageId) {
+          job.published = { channelId: job.channelId, messageId: shown.messageId, spoiler, ...(shown.attachmentId ? { attachmentId: shown.attachmentId } : {}) };
+          return 'delivered';
+        }
+        const posted = await postInChannel(job, resultBody(job, fileName, now(), spoiler), [file]);
+        if (posted) job.published = { channelId: job.channelId, messageId: posted, spoiler };
+        return 'delivered';
+      }
       const messageId = await finalMessage(job, resultBody(job, fileName, now(), spoiler), [file]);
       if (messageId) job.published = { channelId: job.channelId, messageId, spoiler };
       return 'delivered';
     },
 
     async notice(job: Job, notice: Notice) {
+      if (inBatch(job)) {
+        if (notice !== 'rejected' && (await tryBatch(job, { kind: 'held', notice }))) return;
+        await postInChannel(job, noticeBody(job, notice));
+        return;
+      }
       await finalMessage(job, noticeBody(job, notice));
     },
 
     async fail(job: Job, error: { kind: FailureKind; reason?: string }) {
+      if (inBatch(job)) {
+        if (await tryBatch(job, { kind: 'failed', text: failureText(job.locale, error.kind, error.reason) })) return;
+        await postInChannel(job, failureBody(job, error));
+        return;
+      }
       await finalMessage(job, failureBody(job, error));
     },
   };

@@ -162,3 +162,58 @@ export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
 export function sizeFormatText(locale: string, input: string): string {
   return t(locale, 'size.format', { input: safeText(input, 40), presets: SIZE_PRESETS.map((p) => `\`${p.name}\``).join(', ') });
 }
+
+/** What just happened to one image of a batch, applied on top of what the stored jobs say. */
+export type BatchChange =
+  | { kind: 'progress'; view: ProgressView }
+  | { kind: 'image'; file: { name: string }; spoiler: boolean }
+  | { kind: 'failed'; text: string }
+  | { kind: 'held'; notice: Exclude<Notice, 'rejected'> };
+
+/** An attachment belongs to a job when its file name ends with the job's id (see `imageFileName`). */
+const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
+
+/**
+ * The one message of a batch (`/imagine count`): the images delivered so far (kept by id, the new
+ * one uploaded), a count of the rest, a line for each image that failed or is held, and the
+ * buttons once every image has its answer. Rebuilt whole from the batch's state at each change.
+ */
+export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, siblings: readonly (Job | undefined)[], attachments: readonly { id: string; filename: string }[], change: BatchChange) {
+  const { locale } = job;
+  const { count } = job.batch;
+  const added = change.kind === 'image' ? change.file.name : undefined;
+  const ours = (id: string) => attachments.some((a) => namesJob(a.filename, id)) || (added !== undefined && namesJob(added, id));
+  let ready = 0;
+  let pending = 0;
+  const notes: string[] = [];
+  for (const [i, sibling] of siblings.entries()) {
+    const id = job.batch.jobIds[i]!;
+    const params = { index: i + 1, count };
+    const self = id === job.id;
+    if (ours(id)) ready++;
+    else if (self && change.kind === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: change.text.replace(/^❌\s*/, '') }));
+    else if (self && change.kind === 'held') notes.push(t(locale, change.notice === 'no_reviewer' ? 'batch.no_reviewer' : 'batch.held', params));
+    else if (sibling?.state === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: failureText(locale, sibling.error?.kind ?? 'internal', sibling.error?.reason) }));
+    else if (sibling?.state === 'held') notes.push(t(locale, sibling.review?.channelId ? 'batch.held' : 'batch.no_reviewer', params));
+    // Delivered elsewhere (approved by a moderator, or after the token expired): answered, not here.
+    else if (sibling?.state !== 'delivered') pending++;
+  }
+  const lines: string[] = [];
+  if (pending > 0) {
+    if (change.kind === 'progress') lines.push(progressContent(locale, change.view));
+    lines.push(t(locale, 'batch.progress', { ready, count, pending }));
+  } else lines.push(t(locale, 'batch.done', { ready, count }));
+  lines.push(...notes);
+  const spoilers = attachments.some((a) => a.filename.startsWith('SPOILER_')) || (change.kind === 'image' && change.spoiler);
+  if (spoilers) lines.push(t(locale, 'batch.content_warning'));
+  const content = aboutPrompt(job, lines.join('\n'));
+  // Buttons speak for the whole request: the first job's id, which every job of the batch knows.
+  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }) : [];
+  return {
+    content,
+    embeds: [],
+    components,
+    attachments: [...attachments.map((a) => ({ id: a.id })), ...(added ? [{ id: 0, filename: added }] : [])],
+    allowed_mentions: NO_MENTIONS,
+  };
+}

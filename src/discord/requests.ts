@@ -10,7 +10,8 @@ import {
   type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
-import type { JobRequest } from '../jobs/types.ts';
+import type { Ticket } from '../jobs/service.ts';
+import type { Job, JobRequest } from '../jobs/types.ts';
 import { checkPrompt } from '../ppinfra/prompt.ts';
 import { parseSize } from '../ppinfra/size.ts';
 import { checkText, composePrompt, type Placement } from '../prompts/exact-text.ts';
@@ -71,13 +72,14 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
 }
 
 /**
- * Shared by every way of asking (/imagine, Regenerate, Edit prompt, Imagine this): check the
+ * Shared by every way of asking (/imagine, More like this, Edit prompt, Imagine this): check the
  * channel and limits, defer publicly, hand over to the job service.
  */
 export async function startJob(
   interaction: Asking,
   input: Pick<JobRequest, 'prompt' | 'size' | 'input' | 'regenerateOf'>,
   ctx: BotContext,
+  count = 1,
 ): Promise<Outcome> {
   const locale = interaction.locale;
   const missing = missingPermissions(interaction.appPermissions);
@@ -96,17 +98,42 @@ export async function startJob(
     locale,
     ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
   };
-  const reservation = await ctx.jobs.reserve(request);
-  if (!reservation.ok) return refuse(interaction, refusalText(locale, reservation.refusal), reservation.refusal.kind);
+  // All or nothing: every image of the request is reserved (each counts against the quotas, the
+  // request once against the concurrency) before anything is deferred or sent.
+  const tickets: Ticket[] = [];
+  for (let i = 0; i < count; i++) {
+    const reservation = await ctx.jobs.reserve(request, { follower: i > 0 });
+    if (!reservation.ok) {
+      await Promise.all(tickets.map((ticket) => ctx.jobs.release(ticket)));
+      const { refusal } = reservation;
+      const partial = i > 0 && (refusal.kind === 'user_hourly' || refusal.kind === 'guild_daily');
+      const text = partial ? t(locale, `refusal.batch_${refusal.kind}`, { count, remaining: i, limit: refusal.limit }) : refusalText(locale, refusal);
+      return refuse(interaction, text, refusal.kind);
+    }
+    tickets.push(reservation.ticket);
+  }
   try {
     await interaction.deferReply();
   } catch (e) {
-    await ctx.jobs.release(reservation.ticket);
+    await Promise.all(tickets.map((ticket) => ctx.jobs.release(ticket)));
     throw e;
   }
   const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };
-  const job = await ctx.jobs.start(reservation.ticket, reply);
-  // The image is on its way whatever happens here; a history that misses it is the lesser harm.
-  await ctx.history.add(job.userId, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not add the job to the history'));
-  return `started:${job.id}`;
+  const jobIds = tickets.map((ticket) => ticket.id);
+  const started: string[] = [];
+  for (const [index, ticket] of tickets.entries()) {
+    const batch = count > 1 ? { id: jobIds[0]!, index, count, jobIds } : undefined;
+    let job: Job;
+    try {
+      job = await ctx.jobs.start(ticket, reply, batch);
+    } catch (e) {
+      // The jobs already started go on; the rest never existed: their reservations go back.
+      await Promise.all(tickets.slice(index + 1).map((rest) => ctx.jobs.release(rest)));
+      throw e;
+    }
+    started.push(job.id);
+    // The image is on its way whatever happens here; a history that misses it is the lesser harm.
+    await ctx.history.add(job.userId, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not add the job to the history'));
+  }
+  return `started:${started.join(',')}`;
 }

@@ -202,16 +202,17 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   }
 
   return {
-    async reserve(request) {
+    async reserve(request, options = {}) {
       const id = newId();
       const queued = await submitQueue.getWaitingCount();
-      const refusal = await limits.reserve({ jobId: id, userId: request.userId, guildId: request.guildId, queued, caps: request.caps });
+      const follower = Boolean(options.follower);
+      const refusal = await limits.reserve({ jobId: id, userId: request.userId, guildId: request.guildId, queued, caps: request.caps, concurrent: !follower });
       if (refusal) return { ok: false, refusal };
-      return { ok: true, ticket: { id, request, seq: 0 } };
+      return { ok: true, ticket: { id, request, seq: 0, follower } };
     },
 
-    async start(ticket: Ticket, reply) {
-      const job: Job = { ...ticket.request, id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+    async start(ticket: Ticket, reply, batch) {
+      const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
       try {
         await store.save(job);
         await submitQueue.add('submit', { jobId: job.id }, { ...STEP_RETRIES, jobId: job.id });

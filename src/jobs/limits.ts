@@ -18,12 +18,13 @@ export interface Limits {
    * A refusal, or null when `userId` in `guildId` may start a job with `queued` jobs waiting.
    * `caps` are the guild's own, lower, quota and budget (`/imagine-settings limits`).
    */
-  check(userId: string, guildId: string | null, queued: number, caps?: GuildCaps): Refusal | null;
+  /** `concurrent: false`: a later image of a batch, which does not take a concurrency slot of its own. */
+  check(userId: string, guildId: string | null, queued: number, caps?: GuildCaps, options?: { concurrent?: boolean }): Refusal | null;
   /** Counts a job against the user's concurrency and quotas. */
-  /** `quota: false` re-attaches a job resumed after a restart, already counted before. */
-  take(userId: string, guildId: string | null, options?: { quota: boolean }): void;
-  /** The job ended: frees the concurrency slot; `refund` gives back quota when nothing was billed. */
-  release(userId: string, guildId: string | null, refund: boolean): void;
+  /** `quota: false` re-attaches a job resumed after a restart, already counted before; `concurrent: false` as in `check`. */
+  take(userId: string, guildId: string | null, options?: { quota?: boolean; concurrent?: boolean }): void;
+  /** The job ended: frees the concurrency slot (unless `concurrent` is false); `refund` gives back quota when nothing was billed. */
+  release(userId: string, guildId: string | null, refund: boolean, concurrent?: boolean): void;
   /** API health: consecutive server errors or timeouts open a cool-down. */
   apiResult(healthy: boolean): void;
   coolingUntil(): number | null;
@@ -68,9 +69,9 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
   const changed = () => onQuotaChange?.(snapshot());
 
   return {
-    check(userId, guildId, queued, caps) {
+    check(userId, guildId, queued, caps, options = {}) {
       if (coolUntil > now()) return { kind: 'api_cooling', retryAt: coolUntil };
-      if ((running.get(userId) ?? 0) >= settings.userMaxConcurrent) return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
+      if (options.concurrent !== false && (running.get(userId) ?? 0) >= settings.userMaxConcurrent) return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
       const hourly = Math.min(caps?.userHourlyQuota ?? Infinity, settings.userHourlyQuota);
       const hour = recent(userStarts, userId, HOUR_MS);
       // The window may hold more starts than a lowered cap: the retry time is when it drops below.
@@ -83,15 +84,15 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
       if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
       return null;
     },
-    take(userId, guildId, options = { quota: true }) {
-      running.set(userId, (running.get(userId) ?? 0) + 1);
-      if (!options.quota) return;
+    take(userId, guildId, options = {}) {
+      if (options.concurrent !== false) running.set(userId, (running.get(userId) ?? 0) + 1);
+      if (options.quota === false) return;
       recent(userStarts, userId, HOUR_MS).push(now());
       if (guildId) recent(guildStarts, guildId, DAY_MS).push(now());
       changed();
     },
-    release(userId, guildId, refund) {
-      running.set(userId, Math.max(0, (running.get(userId) ?? 1) - 1));
+    release(userId, guildId, refund, concurrent = true) {
+      if (concurrent) running.set(userId, Math.max(0, (running.get(userId) ?? 1) - 1));
       if (!refund) return;
       userStarts.get(userId)?.pop();
       if (guildId) guildStarts.get(guildId)?.pop();

@@ -10,7 +10,8 @@ import { slotAfter } from './pacer.ts';
  */
 export interface SharedLimits {
   /** Checks and, when allowed, counts the job in one step. */
-  reserve(input: { jobId: string; userId: string; guildId: string | null; queued: number; caps?: GuildCaps }): Promise<Refusal | null>;
+  /** `concurrent: false`: a later image of a batch, counted against the quotas but not the concurrency. */
+  reserve(input: { jobId: string; userId: string; guildId: string | null; queued: number; caps?: GuildCaps; concurrent?: boolean }): Promise<Refusal | null>;
   /** The job ended (or never started): frees its slot; `refund` gives the quota back. */
   release(input: { jobId: string; userId: string; guildId: string | null; refund: boolean }): Promise<void>;
   apiResult(healthy: boolean): Promise<void>;
@@ -26,7 +27,8 @@ local now = tonumber(ARGV[1])
 local cool = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cool > now then return {'api_cooling', 0, cool} end
 local maxRunning = tonumber(ARGV[2])
-if redis.call('SCARD', KEYS[2]) >= maxRunning then return {'user_concurrent', maxRunning, 0} end
+local concurrent = ARGV[10] ~= '0'
+if concurrent and redis.call('SCARD', KEYS[2]) >= maxRunning then return {'user_concurrent', maxRunning, 0} end
 local function window(key, span, limit, kind)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
   local n = redis.call('ZCARD', key)
@@ -43,8 +45,10 @@ if KEYS[4] ~= KEYS[3] then
   if refused then return refused end
 end
 if tonumber(ARGV[8]) >= tonumber(ARGV[9]) then return {'queue_full', tonumber(ARGV[9]), 0} end
-redis.call('SADD', KEYS[2], ARGV[7])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if concurrent then
+  redis.call('SADD', KEYS[2], ARGV[7])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
 redis.call('ZADD', KEYS[3], now, ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 if KEYS[4] ~= KEYS[3] then
@@ -88,7 +92,7 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
   };
 
   return {
-    async reserve({ jobId, userId, guildId, queued, caps }) {
+    async reserve({ jobId, userId, guildId, queued, caps, concurrent = true }) {
       const hourly = Math.min(caps?.userHourlyQuota ?? Infinity, settings.userHourlyQuota);
       const daily = Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
       const [running, user, guild] = keys(userId, guildId);
@@ -108,6 +112,7 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
         jobId,
         queued,
         settings.queueMax,
+        concurrent ? '1' : '0',
       )) as [string, number, number];
       const refusals: Record<string, () => Refusal> = {
         api_cooling: () => ({ kind: 'api_cooling', retryAt: Number(retryAt) }),

@@ -12,7 +12,7 @@ import { pollTask } from './poller.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
 import type { UsageRecorder } from '../usage.ts';
-import type { Delivery, FailureKind, Job, JobRequest, Moderation, ReplyTarget } from './types.ts';
+import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from './types.ts';
 
 export interface JobSettings {
   /** From the submission: how long the API may take to produce the image. */
@@ -52,14 +52,17 @@ export interface Ticket {
   readonly request: JobRequest;
   /** Place in line, taken at reservation: the queue is fair to the order people asked in. */
   readonly seq: number;
+  /** A later image of a batch: counted against the quotas, not the concurrency (the batch is one request). */
+  readonly follower?: boolean;
 }
 
 export type Reservation = { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal };
 
 export interface JobService {
   /** Checks the limits and, when allowed, counts the request: before the reply is deferred. */
-  reserve(request: JobRequest): Promise<Reservation>;
-  start(ticket: Ticket, reply: ReplyTarget): Promise<Job>;
+  reserve(request: JobRequest, options?: { follower?: boolean }): Promise<Reservation>;
+  /** `batch`: the job is one image of a request for several (see `JobRequest.batch`). */
+  start(ticket: Ticket, reply: ReplyTarget, batch?: Batch): Promise<Job>;
   /** Gives back a reservation that never became a job (the defer failed). */
   release(ticket: Ticket): Promise<void>;
   get(id: string): Promise<Job | undefined>;
@@ -140,7 +143,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
     for (const w of expired) {
       waiting.splice(waiting.indexOf(w), 1);
       const log = deps.logger.child({ jobId: w.job.id, guildId: w.job.guildId, userId: w.job.userId });
-      limits.release(w.job.userId, w.job.guildId, true);
+      limits.release(w.job.userId, w.job.guildId, true, holdsSlot(w.job));
       void w.progress.stop().then(() => fail(w.job, new Error('waited too long in the queue'), log, 'queue_timeout'));
     }
   }
@@ -210,11 +213,11 @@ export function createJobService(deps: JobServiceDeps): JobService {
       }
       // The slot (and a refund) first, so a member told of a failure can ask again at once.
       released = true;
-      limits.release(job.userId, job.guildId, !billed);
+      limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
       await fail(job, e, log);
     } finally {
       // A requeued job keeps its place in the member's limits; a paused one resumes with them.
-      if (!released && !requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed);
+      if (!released && !requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
     }
   }
 
@@ -238,23 +241,24 @@ export function createJobService(deps: JobServiceDeps): JobService {
   }
 
   return {
-    async reserve(request) {
-      const refusal = limits.check(request.userId, request.guildId, waiting.length, request.caps);
+    async reserve(request, options = {}) {
+      const concurrent = !options.follower;
+      const refusal = limits.check(request.userId, request.guildId, waiting.length, request.caps, { concurrent });
       if (refusal) return { ok: false, refusal };
-      limits.take(request.userId, request.guildId);
-      const ticket = { id: newId(), request, seq: nextSeq++ };
+      limits.take(request.userId, request.guildId, { concurrent });
+      const ticket = { id: newId(), request, seq: nextSeq++, follower: !concurrent };
       reserved.add(ticket.id);
       return { ok: true, ticket };
     },
 
-    async start(ticket, reply) {
+    async start(ticket, reply, batch) {
       reserved.delete(ticket.id);
-      const job: Job = { ...ticket.request, id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+      const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
       try {
         await store.save(job);
       } catch (e) {
         // Nothing was sent to the API: give the reservation back before reporting the failure.
-        limits.release(job.userId, job.guildId, true);
+        limits.release(job.userId, job.guildId, true, !ticket.follower);
         pump();
         throw e;
       }
@@ -264,7 +268,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
     async release(ticket) {
       if (!reserved.delete(ticket.id)) return;
-      limits.release(ticket.request.userId, ticket.request.guildId, true);
+      limits.release(ticket.request.userId, ticket.request.guildId, true, !ticket.follower);
       pump();
     },
 
@@ -281,7 +285,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
           await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
           continue;
         }
-        limits.take(job.userId, job.guildId, { quota: false });
+        limits.take(job.userId, job.guildId, { quota: false, concurrent: holdsSlot(job) });
         log.info({ state: job.state }, 'resuming job');
         // Jobs from before the restart were asked for first.
         enqueue(job, 0);

@@ -46,7 +46,7 @@ export function readJob(value: unknown): Job | undefined {
   return record as unknown as Job;
 }
 
-/** Finished jobs are kept a week so Regenerate, Delete and Report still work on older messages. */
+/** Finished jobs are kept a week so More like this, Delete and Report still work on older messages. */
 const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 const ACTIVE_INDEX = 'active';
 

@@ -35,7 +35,7 @@ export interface JobRequest {
   /** The channel is age-restricted: flagged images may be shown there. */
   channelNsfw: boolean;
   locale: string;
-  /** Set when a Regenerate button (or an Edit prompt form) started this job from another. */
+  /** Set when a More like this button (or an Edit prompt form) started this job from another. */
   regenerateOf?: string;
   /**
    * What the member typed, when `prompt` (what the API gets) was composed from it: the scene and
@@ -44,7 +44,22 @@ export interface JobRequest {
   input?: { prompt: string; text?: string; placement?: 'top' | 'center' | 'bottom' };
   /** The guild's own quota and budget when it set lower ones than the operator's. */
   caps?: GuildCaps;
+  /**
+   * One of several images asked for together (`/imagine count`): they share one reply, which
+   * shows them all. `id` is the first job's id; `jobIds` are every job of the request, in order.
+   */
+  batch?: Batch;
 }
+
+export interface Batch {
+  id: string;
+  index: number;
+  count: number;
+  jobIds: string[];
+}
+
+/** Only the first job of a batch holds the member's concurrency slot: a request counts once. */
+export const holdsSlot = (job: Pick<JobRequest, 'batch'>) => !job.batch || job.batch.index === 0;
 
 /**
  * Beyond the API's kinds: `interrupted` (cut off mid-submit by a crash), `queue_timeout` (waited
@@ -70,7 +85,7 @@ export interface Job extends JobRequest {
   /** File name the image was delivered as. */
   fileName?: string;
   /** Where the image was published (the deferred reply, or a channel message after the token expired). */
-  published?: { channelId: string; messageId: string; spoiler: boolean };
+  published?: { channelId: string; messageId: string; spoiler: boolean; /** In a batch message: this image's attachment. */ attachmentId?: string };
   /** The API's NSFW signals for the image, raw, for the reviewer. */
   nsfw?: NsfwFlags;
   /** The moderator review of a flagged image. */

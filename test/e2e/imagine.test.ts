@@ -60,7 +60,7 @@ describe('/imagine end to end', () => {
     expect(JSON.stringify(message.embeds[0]?.fields)).toContain('1024×1024');
     const rows = (message.components ?? []) as unknown as { components: { label?: string }[] }[];
     const labels = rows.flatMap((row) => row.components).map((b) => b.label);
-    expect(labels).toEqual(['Regenerate', 'Edit prompt', 'Delete', 'Report']);
+    expect(labels).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
     expect(bot.discord.errors).toEqual([]);
     // One line for the interaction, naming its outcome, for the operator.
     const handled = bot.logs.filter((l) => l.msg === 'interaction handled');
@@ -205,7 +205,7 @@ describe('/imagine end to end', () => {
     const bot = await start();
     const original = await bot.discord.slash('imagine', { prompt: 'a paper boat', size: 'wide' }).waitForOriginal(finished);
 
-    const regen = bot.discord.click(original, 'Regenerate', { user: 'bob' });
+    const regen = bot.discord.click(original, 'More like this', { user: 'bob' });
     const second = await regen.waitForOriginal(finished);
     expect(second.attachments).toHaveLength(1);
     expect(submits(bot).map((r) => r.body)).toEqual([

@@ -106,7 +106,7 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     expect(file?.bytes.equals(servedImage(bot))).toBe(true);
     expect(published.content).toMatch(/^⚠️ Content warning/);
     expect(published.embeds[0]?.image).toBeUndefined();
-    expect(labels(published)).toEqual(['Regenerate', 'Edit prompt', 'Delete', 'Report']);
+    expect(labels(published)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
 
     await handled(bot, approve);
     const decided = bot.discord.message(review.id)!;

@@ -66,7 +66,7 @@ describe('npm run deploy-commands', () => {
     expect((put!.body as { name: string }[]).find((c) => c.name === 'imagine-usage')).toMatchObject({ contexts: [0], default_member_permissions: '32', name_localizations: { 'zh-CN': '画图用量' } });
     const [command] = (put!.body as { name: string }[]).filter((c) => c.name === 'imagine') as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
     expect(command).toMatchObject({ name: 'imagine', name_localizations: { 'zh-CN': '画图' } });
-    expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size', 'text', 'placement']);
+    expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size', 'text', 'placement', 'count']);
     expect(command?.options[1]?.autocomplete).toBe(true);
     expect(discord.errors).toEqual([]);
   });
