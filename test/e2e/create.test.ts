@@ -2,10 +2,9 @@
 // the fake Discord (the real discord.js client) and the fake PPInfra.
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadCommands } from '../../src/discord/loader.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import type { JsonObject } from '../fakes/discord/types.ts';
-import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { deployCommands, ephemeralText, finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
 const start = async (options: HarnessOptions = {}) => (h = await startBotHarness(options));
@@ -17,26 +16,10 @@ afterEach(async () => {
 const submitted = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit').map((r) => r.body as { prompt: string; size: string });
 const LONG = { timeoutMs: 15_000 };
 
-/** The ephemeral sentence an interaction was answered with (no defer, nothing billed). */
-async function refusal(it: FakeInteraction): Promise<string> {
-  const callback = await it.waitForCallback();
-  expect(callback.type).toBe(4);
-  expect(it.isEphemeral).toBe(true);
-  const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
-  expect(data.allowed_mentions?.parse).toEqual([]);
-  return data.content;
-}
-
 /** The modal's text inputs by custom id, as the member sees them filled in. */
 function modalValues(modal: JsonObject): Record<string, string | undefined> {
   const inputs = (modal.components as { components: { custom_id: string; value?: string }[] }[]).flatMap((row) => row.components);
   return Object.fromEntries(inputs.map((i) => [i.custom_id, i.value]));
-}
-
-/** Registers the bot's commands with the fake, as `npm run deploy-commands` does with Discord. */
-async function deploy(bot: BotHarness) {
-  const commands = await loadCommands();
-  bot.discord.commands.overwrite([...commands.values()].map((c) => c.data.toJSON() as unknown as JsonObject));
 }
 
 describe('Edit prompt', () => {
@@ -63,10 +46,10 @@ describe('Edit prompt', () => {
     const first = await bot.discord.slash('imagine', { prompt: 'a lighthouse' }).waitForOriginal(finished, LONG);
     const badSize = bot.discord.click(first, 'Edit prompt');
     await badSize.modal();
-    expect(await refusal(badSize.submitModal({ prompt: 'a lighthouse at night', size: '5000*5000', text: '' }))).toMatch(/outside the allowed range/);
+    expect(await ephemeralText(badSize.submitModal({ prompt: 'a lighthouse at night', size: '5000*5000', text: '' }))).toMatch(/outside the allowed range/);
     const emptyPrompt = bot.discord.click(first, 'Edit prompt');
     await emptyPrompt.modal();
-    expect(await refusal(emptyPrompt.submitModal({ prompt: '   ', size: '1024*1024', text: '' }))).toMatch(/describe the image/);
+    expect(await ephemeralText(emptyPrompt.submitModal({ prompt: '   ', size: '1024*1024', text: '' }))).toMatch(/describe the image/);
     expect(submitted(bot)).toHaveLength(1);
   });
 
@@ -111,9 +94,9 @@ describe('exact text', () => {
   it('refuses text with a mention, a blocked term or too many characters, submitting nothing', async () => {
     const bot = await start({ env: { BLOCKED_TERMS: 'forbidden' } });
     const bob = bot.discord.user('bob').id;
-    expect(await refusal(bot.discord.slash('imagine', { prompt: 'a card', text: `hi <@${bob}>` }))).toMatch(/mention/);
-    expect(await refusal(bot.discord.slash('imagine', { prompt: 'a card', text: 'FORBIDDEN words' }))).toMatch(/not allowed/);
-    expect(await refusal(bot.discord.slash('imagine', { prompt: 'a card', text: 'x'.repeat(121) }))).toMatch(/121 characters.*120/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'a card', text: `hi <@${bob}>` }))).toMatch(/mention/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'a card', text: 'FORBIDDEN words' }))).toMatch(/not allowed/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'a card', text: 'x'.repeat(121) }))).toMatch(/121 characters.*120/);
     expect(submitted(bot)).toHaveLength(0);
   });
 });
@@ -121,7 +104,7 @@ describe('exact text', () => {
 describe('Imagine this (message menu)', () => {
   it('imagines the text of a message in that channel', async () => {
     const bot = await start();
-    await deploy(bot);
+    await deployCommands(bot);
     const post = bot.discord.post('a cat astronaut floating over Shanghai', { user: 'bob' });
     const message = await bot.discord.messageCommand('Imagine this', post, { user: 'alice' }).waitForOriginal(finished, LONG);
     expect(message.attachments).toHaveLength(1);
@@ -131,9 +114,9 @@ describe('Imagine this (message menu)', () => {
 
   it('says privately that a message without text has nothing to imagine', async () => {
     const bot = await start();
-    await deploy(bot);
+    await deployCommands(bot);
     const post = bot.discord.post('   ', { user: 'bob' });
-    expect(await refusal(bot.discord.messageCommand('Imagine this', post))).toMatch(/no text to imagine/);
+    expect(await ephemeralText(bot.discord.messageCommand('Imagine this', post))).toMatch(/no text to imagine/);
     expect(submitted(bot)).toHaveLength(0);
   });
 });

@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { APIMessage } from 'discord-api-types/v10';
-import { onTestFailed } from 'vitest';
+import { Routes } from 'discord.js';
+import { expect, onTestFailed } from 'vitest';
 import { startApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { loadCommands } from '../../src/discord/loader.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openStorage } from '../../src/storage.ts';
+import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
@@ -135,4 +138,26 @@ export const finished = (m: APIMessage) => m.attachments.length > 0 || /^(âŒ|ðŸ
 /** Every request the bot sent to the fake Discord that creates or edits a message. */
 export function messageWrites(discord: FakeDiscord) {
   return discord.requests.filter((r) => (r.method === 'POST' || r.method === 'PATCH') && r.body && typeof r.body === 'object' && !Array.isArray(r.body) && r.route !== '/applications/{application_id}/commands');
+}
+
+/**
+ * The private sentence an interaction was answered with at once (no defer, so nothing was
+ * billed), checked to be ephemeral and to ping nobody.
+ */
+export async function ephemeralText(it: FakeInteraction): Promise<string> {
+  const callback = await it.waitForCallback();
+  expect(callback.type).toBe(4);
+  expect(it.isEphemeral).toBe(true);
+  const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
+  expect(data.allowed_mentions?.parse).toEqual([]);
+  return data.content;
+}
+
+/**
+ * Registers every command in `commands/` through the bot's own REST client, as `npm run
+ * deploy-commands` does, so the fake types options and offers message commands like Discord.
+ */
+export async function deployCommands(bot: BotHarness): Promise<void> {
+  const body = [...(await loadCommands()).values()].map((c) => c.data.toJSON());
+  await bot.app.bot.client.rest.put(Routes.applicationCommands(bot.discord.applicationId), { body });
 }

@@ -2,7 +2,7 @@ import type { APIEmbed, APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/jobs/types.ts';
 import type { FakeTask, FakeTaskScript } from '../fakes/ppinfra.ts';
-import { finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { ephemeralText, finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
 const start = async (options: HarnessOptions = {}) => (h = await startBotHarness(options));
@@ -27,16 +27,6 @@ const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> => bot.api.
 /** For waits that include a job's whole life: they end on the event, not on a bound. */
 const LONG = { timeoutMs: 15_000 };
 const _EPHEMERAL = 1 << 6;
-
-/** The ephemeral text of an interaction answered without a defer. */
-async function ephemeralReply(_bot: BotHarness, it: ReturnType<BotHarness['discord']['slash']>): Promise<string> {
-  const callback = await it.waitForCallback();
-  expect(callback.type).toBe(4);
-  expect(it.isEphemeral).toBe(true);
-  const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
-  expect(data.allowed_mentions?.parse).toEqual([]);
-  return data.content;
-}
 
 describe('/imagine end to end', () => {
   it('defers at once, sends exactly {prompt, size} with the key, and attaches the served bytes', async () => {
@@ -77,7 +67,7 @@ describe('/imagine end to end', () => {
     [{ prompt: 'a Forbidden thing' }, /not allowed here/],
   ])('refuses %o ephemerally without calling the API', async (options, message) => {
     const bot = await start({ env: { BLOCKED_TERMS: 'forbidden' } });
-    const content = await ephemeralReply(bot, bot.discord.slash('imagine', options));
+    const content = await ephemeralText(bot.discord.slash('imagine', options));
     expect(content).toMatch(message);
     expect(bot.api.requests).toEqual([]);
   });
@@ -85,7 +75,7 @@ describe('/imagine end to end', () => {
   it('names the permissions it lacks in the channel, without calling the API', async () => {
     const bot = await start();
     const it = bot.discord.slash('imagine', { prompt: 'a cat' }, { appPermissions: ['ViewChannel', 'SendMessages'] });
-    const content = await ephemeralReply(bot, it);
+    const content = await ephemeralText(it);
     expect(content).toContain('**Attach Files**');
     expect(content).toContain('**Embed Links**');
     expect(content).not.toContain('Send Messages');
@@ -142,7 +132,7 @@ describe('/imagine end to end', () => {
     const bot = await start({ env: { USER_MAX_CONCURRENT: '1' }, script: () => HELD });
     const first = bot.discord.slash('imagine', { prompt: 'first' });
     await first.waitForCallback();
-    const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'second' }));
+    const content = await ephemeralText(bot.discord.slash('imagine', { prompt: 'second' }));
     expect(content).toMatch(/already have 1 image\(s\) in progress/);
     finishTask(await taskFor(bot, 'first'));
     expect((await first.waitForOriginal(finished, LONG)).attachments).toHaveLength(1);
@@ -172,9 +162,9 @@ describe('/imagine end to end', () => {
   it('refuses a user past the hourly quota and a guild past its daily budget', async () => {
     const bot = await start({ env: { USER_HOURLY_QUOTA: '1', GUILD_DAILY_BUDGET: '2' } });
     await bot.discord.slash('imagine', { prompt: 'one' }).waitForOriginal(finished);
-    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour.*<t:\d+:R>/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour.*<t:\d+:R>/);
     await bot.discord.slash('imagine', { prompt: 'three' }, { user: 'bob' }).waitForOriginal(finished);
-    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'four' }, { user: 'mod' }))).toMatch(/used its 2 images for today/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'four' }, { user: 'mod' }))).toMatch(/used its 2 images for today/);
     expect(submits(bot)).toHaveLength(2);
   });
 
@@ -182,7 +172,7 @@ describe('/imagine end to end', () => {
     const bot = await start({ env: { USER_HOURLY_QUOTA: '1' } });
     await bot.discord.slash('imagine', { prompt: 'one' }).waitForOriginal(finished);
     await bot.restart();
-    expect(await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour/);
     expect(submits(bot)).toHaveLength(1);
   });
 
@@ -192,7 +182,7 @@ describe('/imagine end to end', () => {
     for (const user of ['alice', 'bob']) await bot.discord.slash('imagine', { prompt: 'x' }, { user }).waitForOriginal(finished);
     // The cool-down opened before the second failure reached the member.
     const cooling = Date.now();
-    const refused = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: 'y' }, { user: 'mod' }));
+    const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'y' }, { user: 'mod' }));
     expect(refused).toMatch(/requests are paused/);
     expect(submits(bot)).toHaveLength(2);
     // The cool-down is wall-clock by design; wait out what is left of it.
@@ -288,7 +278,7 @@ describe('/imagine end to end', () => {
 
   it('answers a zh-CN member in Chinese', async () => {
     const bot = await start();
-    const content = await ephemeralReply(bot, bot.discord.slash('imagine', { prompt: '海报', size: '9999x9999' }, { locale: 'zh-CN' }));
+    const content = await ephemeralText(bot.discord.slash('imagine', { prompt: '海报', size: '9999x9999' }, { locale: 'zh-CN' }));
     expect(content).toContain('超出允许范围');
     const it = bot.discord.slash('imagine', { prompt: '一张写着“你好”的海报' }, { locale: 'zh-CN' });
     await it.waitForOriginal((m) => m.content.includes('正在'));

@@ -1,12 +1,10 @@
 // /imagine-settings end to end: a server manager's choices, through the fake Discord and the
 // real bot, stored where the bot stores everything else.
 import type { APIRole } from 'discord-api-types/v10';
-import { Routes } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import settingsCommand from '../../commands/imagine-settings.ts';
 import type { FakeGuildSpec, InteractionContext } from '../fakes/discord/types.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
-import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { deployCommands, finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 const OPERATOR_CHANNEL_ID = '1300000000000000001';
 
@@ -32,10 +30,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-/** Starts the bot and registers the command the way `npm run deploy-commands` does, so options are typed like Discord's client types them. */
+/** Starts the bot and registers the commands the way `npm run deploy-commands` does, so options are typed like Discord's client types them. */
 async function start(options: HarnessOptions = {}): Promise<BotHarness> {
   h = await startBotHarness({ ...options, discord: { guilds: [GUILD], ...options.discord } });
-  await h.app.bot.client.rest.put(Routes.applicationCommands(h.discord.applicationId), { body: [settingsCommand.data.toJSON()] });
+  await deployCommands(h);
   return h;
 }
 
@@ -66,7 +64,7 @@ const outcomes = (bot: BotHarness) => bot.logs.filter((l) => l.msg === 'interact
 describe('/imagine-settings end to end', () => {
   it('registers as a guild-only command that only Manage Server sees by default, named in Chinese too', async () => {
     const bot = await start();
-    const [registered] = bot.discord.commands.list();
+    const registered = bot.discord.commands.list().find((c) => c.name === 'imagine-settings');
     expect(registered).toMatchObject({ name: 'imagine-settings', contexts: [0], default_member_permissions: '32', name_localizations: { 'zh-CN': '画图设置' } });
     expect(registered?.options?.map((o) => o.name)).toEqual(['show', 'review-channel', 'moderator-role', 'nsfw-channels', 'limits']);
     expect(bot.discord.errors).toEqual([]);

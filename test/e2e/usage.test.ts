@@ -7,16 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIEmbed } from 'discord-api-types/v10';
-import { Routes } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import settingsCommand from '../../commands/imagine-settings.ts';
-import usageCommand from '../../commands/imagine-usage.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeInteraction } from '../fakes/discord/server.ts';
 import type { InteractionContext } from '../fakes/discord/types.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { MODERATED_GUILD } from './guilds.ts';
-import { finished, startBotHarness, type BotHarness } from './harness.ts';
+import { deployCommands, finished, startBotHarness, type BotHarness } from './harness.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
@@ -64,7 +61,7 @@ describe('/imagine-usage and npm run usage on SQLite', () => {
   it('counts exactly the jobs run (delivered, failed, flagged), with the cost, across a restart, and refuses members without Manage Server', async () => {
     const bot = await startBotHarness({ discord: { guilds: [MODERATED_GUILD] }, script, env: { PRICE_PER_IMAGE: '0.035', PRICE_CURRENCY: 'USD', GUILD_DAILY_BUDGET: '100', USER_MAX_CONCURRENT: '5' } });
     h = bot;
-    await bot.app.bot.client.rest.put(Routes.applicationCommands(bot.discord.applicationId), { body: [settingsCommand.data.toJSON(), usageCommand.data.toJSON()] });
+    await deployCommands(bot);
     const asks: [string, string][] = [
       ['alice', 'a lighthouse'],
       ['alice', 'a harbour'],

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FakeTask, FakeTaskScript } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { MODERATED_GUILD, REVIEW } from './guilds.ts';
-import { messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { ephemeralText, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
 let redis: FakeRedis | undefined;
@@ -24,15 +24,6 @@ const HELD: FakeTaskScript = { processingMs: 24 * 3600_000 };
 /** Every image of the batch has its answer: the buttons come with the last one. */
 const done = (m: APIMessage) => (m.components ?? []).length > 0 || /❌/.test(m.content) && !/still generating/.test(m.content);
 const labels = (m: APIMessage) => ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((row) => row.components).map((b) => b.label);
-
-async function ephemeral(it: ReturnType<BotHarness['discord']['slash']>): Promise<string> {
-  const callback = await it.waitForCallback();
-  expect(callback.type).toBe(4);
-  expect(it.isEphemeral).toBe(true);
-  const data = callback.data as { content: string; allowed_mentions?: { parse: string[] } };
-  expect(data.allowed_mentions?.parse).toEqual([]);
-  return data.content;
-}
 
 /** Every write of the bot locks mentions down. */
 function expectNoPings(bot: BotHarness) {
@@ -63,7 +54,7 @@ describe('/imagine count (variations)', () => {
     expect(contents.some((c) => /\*\*\d of 4\*\* ready · \d still generating/.test(c))).toBe(true);
 
     // 4 of the 5 images this hour are used: 2 more do not fit, and nothing is sent.
-    const refused = await ephemeral(bot.discord.slash('imagine', { prompt: 'two more', count: 2 }));
+    const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'two more', count: 2 }));
     expect(refused).toMatch(/You asked for 2 images, but only 1 more fit in your limit of 5 images per hour/);
     expect(submits(bot)).toHaveLength(4);
     // One still fits.
@@ -79,7 +70,7 @@ describe('/imagine count (variations)', () => {
     const first = bot.discord.slash('imagine', { prompt: 'three at once', count: 3 });
     await first.waitForCallback();
     await bot.api.waitFor('task-created', () => submits(bot).length === 3, LONG.timeoutMs);
-    const refused = await ephemeral(bot.discord.slash('imagine', { prompt: 'another' }));
+    const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'another' }));
     expect(refused).toMatch(/already have 1 image\(s\) in progress/);
     expect(submits(bot)).toHaveLength(3);
   });
@@ -100,7 +91,7 @@ describe('/imagine count (variations)', () => {
 
   it('count above MAX_IMAGES_PER_REQUEST: an ephemeral answer, nothing sent', async () => {
     const bot = await start({ env: { MAX_IMAGES_PER_REQUEST: '2' } });
-    const refused = await ephemeral(bot.discord.slash('imagine', { prompt: 'three please', count: 3 }));
+    const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'three please', count: 3 }));
     expect(refused).toMatch(/at most 2 image\(s\) at a time/);
     expect(submits(bot)).toHaveLength(0);
     expect(bot.discord.errors).toEqual([]);
@@ -139,7 +130,7 @@ describe('/imagine count (variations)', () => {
     const message = await it.waitForOriginal((m) => m.attachments.length === 3 && done(m), LONG);
     expect(submits(bot)).toHaveLength(3);
     expect(message.content).toContain('**3 of 3** images ready');
-    const refused = await ephemeral(bot.discord.slash('imagine', { prompt: 'one more' }));
+    const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'one more' }));
     expect(refused).toMatch(/limit of 3 images per hour/);
     expect(submits(bot)).toHaveLength(3);
     expect(bot.discord.errors).toEqual([]);
