@@ -1,7 +1,6 @@
 // Two bot processes (one gateway shard each) sharing one real Redis, jobs on BullMQ: one is
 // killed with SIGKILL in the middle of its tasks, and the other finishes them.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +10,8 @@ import type { FakeInteraction } from '../fakes/discord/server.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { finished } from './harness.ts';
+import { startShardProcess } from './shard-process.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
 let discord: FakeDiscord | undefined;
 let api: FakePpinfra | undefined;
@@ -27,25 +26,6 @@ afterEach(async () => {
   if (cwd) rmSync(cwd, { recursive: true, force: true });
   discord = api = redis = cwd = undefined;
 });
-
-/** `npm start` as shard `shard` of 2 (discord.js reads SHARDS and SHARD_COUNT), resolved once it serves. */
-async function startShard(shard: number, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', ...env, SHARDS: `[${shard}]`, SHARD_COUNT: '2' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.resume();
-  await new Promise<void>((resolve, reject) => {
-    const check = () => stdout.includes('qwen-imagine is running') && resolve();
-    child.stdout!.on('data', check);
-    child.once('exit', (code) => reject(new Error(`shard ${shard} exited early (${code}): ${stdout.slice(-2000)}`)));
-  });
-  return { child, exited: once(child, 'exit'), stdout: () => stdout };
-}
 
 describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
   it('deliver every image exactly once, with one submission each and exact quotas, when one is killed mid-task', async () => {
@@ -69,8 +49,8 @@ describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
       POLL_MAX_PER_SECOND: '50',
     };
     const [alpha, beta] = discord.guilds;
-    const doomed = await startShard(discord.shardOf(alpha!.id), env);
-    await startShard(discord.shardOf(beta!.id), env);
+    const doomed = await startShardProcess(discord.shardOf(alpha!.id), env, cwd, children);
+    await startShardProcess(discord.shardOf(beta!.id), env, cwd, children);
 
     // 20 requests, 10 in each guild: five each from alice and bob in Alpha, mod and owner in Beta.
     const asked: FakeInteraction[] = [];

@@ -14,6 +14,7 @@ import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fake
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { MODERATED_GUILD } from './guilds.ts';
 import { deployCommands, finished, startBotHarness, type BotHarness } from './harness.ts';
+import { startShardProcess } from './shard-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
@@ -147,17 +148,8 @@ describe('/imagine-usage and npm run usage on SQLite', () => {
 describe.skipIf(skipWithoutRedis)('usage on one Redis shared by two bot processes', () => {
   /** `npm start` as shard `shard` of 2, resolved once it serves; counts its 'usage recorded' lines. */
   async function startShard(shard: number, env: Record<string, string>, cwd: string) {
-    const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], { cwd, env: { PATH: process.env.PATH ?? '', ...env, SHARDS: `[${shard}]`, SHARD_COUNT: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.resume();
-    await new Promise<void>((resolve, reject) => {
-      const check = () => stdout.includes('qwen-imagine is running') && resolve();
-      child.stdout!.on('data', check);
-      child.once('exit', (code) => reject(new Error(`shard ${shard} exited early (${code}): ${stdout.slice(-2000)}`)));
-    });
-    return { child, recorded: () => stdout.split('\n').filter((l) => l.includes('"msg":"usage recorded"') && l.includes('"counted":true')).length };
+    const started = await startShardProcess(shard, env, cwd, children);
+    return { child: started.child, recorded: () => started.stdout().split('\n').filter((l) => l.includes('"msg":"usage recorded"') && l.includes('"counted":true')).length };
   }
 
   it('adds up exactly: every job counted once, in its own guild, whichever process finished it', async () => {
