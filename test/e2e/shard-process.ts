@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { onTestFailed } from 'vitest';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'main.ts');
 
@@ -27,6 +28,10 @@ export async function startShardProcess(shard: number, env: Record<string, strin
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.resume();
+  // A failure in CI is explained by what the process said: its warnings and errors go with the report.
+  onTestFailed(() => {
+    for (const line of stdout.split('\n').filter((l) => /"level":(4|5|6)0/.test(l)).slice(-40)) console.error(`shard ${shard} log:`, line.slice(0, 2_000));
+  });
   await new Promise<void>((resolve, reject) => {
     const check = () => stdout.includes('qwen-imagine is running') && resolve();
     child.stdout!.on('data', check);
