@@ -29,6 +29,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startFakePpinfra, type FakePpinfra } from '../test/fakes/ppinfra.ts';
+import { NODE_FLAGS } from '../src/node-flags.ts';
 import { createPpinfraClient } from '../src/ppinfra/client.ts';
 import { benchConfig, createBenchBot, memberRequest } from './bot.ts';
 import type { InflightReport } from './inflight.ts';
@@ -39,6 +40,8 @@ const IPM = Number(process.env.BENCH_IPM ?? 1000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 1000);
 const NAIVE_INTERVAL_MS = 1000 * SCALE;
 const MEMBERS = 20;
+/** BENCH_ONLY=realistic,wide,inflight: run only these parts (all by default), for working on one. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'realistic,wide,inflight').split(',').map((s) => s.trim()));
 if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0)) throw new Error('BENCH_SCALE, BENCH_IPM and BENCH_INFLIGHT must be positive numbers');
 
 /** A seeded generator, so every run draws the same workload. */
@@ -272,8 +275,8 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
   const api = await startFakePpinfra({ script: () => ({ queuedMs: 1_000, processingMs: 60 * 60_000 }) });
   try {
     const windowMs = Math.max(5_000, 15_000 * SCALE);
-    // With the V8 flag `npm start`, the Dockerfile and start:sharded run the bot with.
-    const child = spawn(process.execPath, ['--max-semi-space-size=4', fileURLToPath(new URL('./inflight.ts', import.meta.url))], {
+    // With the V8 flags `npm start`, the Dockerfile and start:sharded run the bot with (BENCH_NODE_FLAGS adds more, to try one).
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('./inflight.ts', import.meta.url))], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: {
         ...process.env,
@@ -317,35 +320,37 @@ console.log(
 console.log(`naive: submits everything at once, polls each task every ${NAIVE_INTERVAL_MS} ms, no pacing, no poll cap; same PpinfraClient.`);
 
 const results: [Workload, { rows: Row[]; notes: string[] }][] = [];
-for (const w of WORKLOADS) results.push([w, await runWorkload(w)]);
+for (const w of WORKLOADS.filter((w) => ONLY.has(w.name))) results.push([w, await runWorkload(w)]);
 for (const [w, { rows, notes }] of results) printTable(`${w.name}: ${w.describe}; ratio = bot / naive`, rows, notes);
 
-const inflightRuns = [await runInflight(undefined)];
-if (config.jobs.pollMaxPerSecond < 100) inflightRuns.push(await runInflight(100));
-console.log(`\nin flight: ${INFLIGHT} jobs reserved+started at once against tasks of an hour, polling; a child process holding only the bot's job path (no discord.js), the fake API in the parent; window ${(inflightRuns[0]!.windowEnd - inflightRuns[0]!.windowStart) / 1000} s`);
-const inflightRows: string[][] = [];
-for (const r of inflightRuns) {
-  const tag = `POLL_MAX_PER_SECOND=${r.pollMaxPerSecond}${r === inflightRuns[0] ? '' : ' (stress: config max)'}`;
-  const rssOk = r.rssMaxMb < 150;
-  const eldOk = r.eldP99Ms < 20;
-  checks.push(
-    { ok: rssOk, text: `in flight RSS ${r.rssMaxMb.toFixed(1)} MB with ${tag} (target < 150 MB)` },
-    { ok: eldOk, text: `in flight event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms with ${tag} (target < 20 ms)` },
-  );
-  if (r.ended) checks.push({ ok: false, text: `in flight with ${tag}: ${r.ended} jobs ended during the window (should be none)` });
-  inflightRows.push(
-    [`RSS max while polling, ${tag}`, `${r.rssMaxMb.toFixed(1)} MB`, '< 150 MB', rssOk ? 'OK' : 'MISS'],
-    [`event-loop delay p99, ${tag}`, `${r.eldP99Ms.toFixed(1)} ms`, '< 20 ms', eldOk ? 'OK' : 'MISS'],
-    [`  (info) RSS before the jobs; V8 heap used / committed, max`, `${r.rssBeforeMb.toFixed(1)}; ${r.heapMaxMb.toFixed(1)} / ${r.heapTotalMaxMb.toFixed(1)} MB`, '', ''],
-    [`  (info) delay max / idle p99 (10 ms sampling)`, `${r.eldMaxMs.toFixed(1)} / ${r.eldIdleP99Ms.toFixed(1)} ms`, '', ''],
-    [`  (info) polls/s at the API; all submitted in`, `${r.pollsPerSecond.toFixed(1)}; ${(r.submitAllMs / 1000).toFixed(1)} s`, '', ''],
-  );
+if (ONLY.has('inflight')) {
+  const inflightRuns = [await runInflight(undefined)];
+  if (config.jobs.pollMaxPerSecond < 100) inflightRuns.push(await runInflight(100));
+  console.log(`\nin flight: ${INFLIGHT} jobs reserved+started at once against tasks of an hour, polling; a child process holding only the bot's job path (no discord.js), the fake API in the parent; window ${(inflightRuns[0]!.windowEnd - inflightRuns[0]!.windowStart) / 1000} s`);
+  const inflightRows: string[][] = [];
+  for (const r of inflightRuns) {
+    const tag = `POLL_MAX_PER_SECOND=${r.pollMaxPerSecond}${r === inflightRuns[0] ? '' : ' (stress: config max)'}`;
+    const rssOk = r.rssMaxMb < 150;
+    const eldOk = r.eldP99Ms < 20;
+    checks.push(
+      { ok: rssOk, text: `in flight RSS ${r.rssMaxMb.toFixed(1)} MB with ${tag} (target < 150 MB)` },
+      { ok: eldOk, text: `in flight event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms with ${tag} (target < 20 ms)` },
+    );
+    if (r.ended) checks.push({ ok: false, text: `in flight with ${tag}: ${r.ended} jobs ended during the window (should be none)` });
+    inflightRows.push(
+      [`RSS max while polling, ${tag}`, `${r.rssMaxMb.toFixed(1)} MB`, '< 150 MB', rssOk ? 'OK' : 'MISS'],
+      [`event-loop delay p99, ${tag}`, `${r.eldP99Ms.toFixed(1)} ms`, '< 20 ms', eldOk ? 'OK' : 'MISS'],
+      [`  (info) RSS before the jobs; V8 heap used / committed, max`, `${r.rssBeforeMb.toFixed(1)}; ${r.heapMaxMb.toFixed(1)} / ${r.heapTotalMaxMb.toFixed(1)} MB`, '', ''],
+      [`  (info) delay max / idle p99 (10 ms sampling)`, `${r.eldMaxMs.toFixed(1)} / ${r.eldIdleP99Ms.toFixed(1)} ms`, '', ''],
+      [`  (info) polls/s at the API; all submitted in`, `${r.pollsPerSecond.toFixed(1)}; ${(r.submitAllMs / 1000).toFixed(1)} s`, '', ''],
+    );
+  }
+  const head = ['metric', 'value', 'target', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...inflightRows.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+  console.log(line(head));
+  for (const c of inflightRows) console.log(line(c));
 }
-const head = ['metric', 'value', 'target', ''];
-const widths = head.map((h, i) => Math.max(h.length, ...inflightRows.map((c) => c[i]!.length)));
-const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
-console.log(line(head));
-for (const c of inflightRows) console.log(line(c));
 
 const missed = checks.filter((c) => !c.ok);
 console.log(

@@ -12,6 +12,7 @@ import { ShardingManager, type Shard } from 'discord.js';
 import dotenv from 'dotenv';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { NODE_FLAGS } from './node-flags.ts';
 import { isRedisUrl, storageSecrets } from './storage.ts';
 
 /** Discord lets a bot identify once per 5 s (per max_concurrency bucket): ShardingManager's own pause. */
@@ -52,7 +53,7 @@ if (count > 1 && !isRedisUrl(config.storageUrl)) {
 // No respawn while starting: a shard that cannot start (a configuration or storage problem it
 // has just printed) would otherwise be restarted in a loop. Once all are ready, discord.js
 // restarts a shard whose process ends.
-const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), { token: config.discordToken, totalShards: count, mode: 'process', respawn: false, execArgv: ['--max-semi-space-size=4'] });
+const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), { token: config.discordToken, totalShards: count, mode: 'process', respawn: false, execArgv: [...NODE_FLAGS] });
 let started = false;
 let stopping = false;
 const stopped = new AbortController();

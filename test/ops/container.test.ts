@@ -12,6 +12,7 @@ import { join, posix } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { dashboardExpressions, dashboardMetricNames, dashboardPanels, loadDashboard, promqlMetricNames, ROOT } from './dashboard.ts';
 
 // ---- Dockerfile ---------------------------------------------------------------------------
@@ -153,6 +154,13 @@ describe('Dockerfile', () => {
     const cmd = JSON.parse(final.body.find((i) => i.keyword === 'CMD')!.args) as string[];
     expect(cmd[0]).toBe('node');
     expect(existsSync(join(ROOT, cmd.at(-1)!))).toBe(true);
+  });
+
+  it('runs the bot with the same V8 memory flags as npm start (src/node-flags.ts)', () => {
+    const cmd = JSON.parse(final.body.find((i) => i.keyword === 'CMD')!.args) as string[];
+    expect(cmd.slice(1, -1)).toEqual([...NODE_FLAGS]);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(['node', ...NODE_FLAGS, 'src/main.ts'].join(' '));
   });
 
   describe('the HEALTHCHECK command against a real HTTP server', () => {
