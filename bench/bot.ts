@@ -134,9 +134,9 @@ function atScale(inner: DurationEstimator, scale: number): DurationEstimator {
   return {
     estimate(size) {
       const e = inner.estimate(size);
-      return { ...e, expectedMs: e.expectedMs * scale, spreadMs: e.spreadMs * scale };
+      return { ...e, expectedMs: e.expectedMs * scale, spreadMs: e.spreadMs * scale, ...(e.durations && { durations: e.durations.map((x) => x * scale) }) };
     },
-    record: (size, durationMs) => inner.record(size, durationMs / scale),
+    record: (size, durationMs, startedAt) => inner.record(size, durationMs / scale, startedAt),
     load: () => inner.load(),
   };
 }

@@ -5,11 +5,11 @@ import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
-import type { DurationEstimator } from './estimator.ts';
+import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
 import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import type { SharedLimits, SharedPacer } from './redis-limits.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
-import { nextPollDelay } from './schedule.ts';
+import { inFlightEstimate, nextPollDelay } from './schedule.ts';
 import type { JobSettings, JobService, Ticket } from './service.ts';
 import type { JobStore } from './store.ts';
 import type { UsageRecorder } from '../usage.ts';
@@ -93,9 +93,10 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const scheduleCheck = (job: Job, delayMs: number) =>
     checkQueue.add('check', { jobId: job.id }, { ...STEP_RETRIES, jobId: `${job.id}-${job.polls}`, delay: Math.max(0, Math.round(delayMs)) });
 
+  const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
   const delayFor = (job: Job) =>
     nextPollDelay({
-      ...deps.estimator.estimate(job.size),
+      ...estimateFor(job),
       sinceSubmitMs: now() - (job.submittedAt ?? now()),
       polls: job.polls,
       minIntervalMs: settings.pollMinIntervalMs,
@@ -136,12 +137,13 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     }
     metrics.submission('accepted');
     job.submittedAt = now();
+    job.estimate = estimateAtSubmit(deps.estimator, job.size);
     // Saved before anything else: from here on the job is billed and must never be sent again.
     await save(job, 'polling');
     await pacer.accepted();
     log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
     const knew = job.messageId;
-    await show(job, { phase: 'generating', expectedAt: job.submittedAt + deps.estimator.estimate(job.size).expectedMs });
+    await show(job, { phase: 'generating', expectedAt: job.submittedAt + job.estimate.expectedMs });
     if (job.messageId !== knew) await save(job, 'polling');
     await scheduleCheck(job, delayFor(job));
   }
@@ -153,6 +155,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     if (!job?.taskId || !CHECKABLE.has(job.state)) return;
     const submittedAt = job.submittedAt ?? job.createdAt;
     job.polls += 1;
+    const polledAt = now();
     let result: Awaited<ReturnType<PpinfraClient['getResult']>>;
     try {
       result = await client.getResult(job.taskId);
@@ -163,7 +166,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     if (result.status === 'succeed') {
       await limits.apiResult(true);
       try {
-        await finisher.complete(job, { ...result, polls: job.polls }, logFor(job));
+        await finisher.complete(job, { ...result, polls: job.polls, pendingAt: job.pendingAt }, logFor(job));
       } catch (e) {
         // As in-process: a download or delivery that failed after its own retries is reported.
         return fail(job, e);
@@ -177,7 +180,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     if (now() >= submittedAt + settings.timeoutMs) {
       return fail(job, pastDeadline(job.taskId));
     }
-    const estimate = deps.estimator.estimate(job.size);
+    job.pendingAt = polledAt;
+    const estimate = estimateFor(job);
     if (now() > submittedAt + estimate.expectedMs + 2 * estimate.spreadMs && job.polls > 1) await show(job, { phase: 'late' });
     await save(job, 'polling');
     await scheduleCheck(job, delayFor(job));

@@ -19,6 +19,12 @@ export interface DurationEstimator {
   load(): Promise<void>;
 }
 
+/** What a job records at submission (`Job.estimate`): the estimate without its bookkeeping. */
+export function estimateAtSubmit(estimator: DurationEstimator, size: string): Estimate {
+  const { samples: _, ...estimate } = estimator.estimate(size);
+  return estimate;
+}
+
 const WINDOW = 30;
 /** `Record<size, number[]>`: the shape every version of the bot has stored and read. */
 const STORE_KEY = 'durations';
@@ -33,6 +39,8 @@ const LOAD_WINDOW = 8;
 const LOAD_MIN_TASKS = 3;
 /** An observation older than this describes another hour's load (a busy evening, last night). */
 const LOAD_MAX_AGE_MS = 60 * 60_000;
+/** With this many durations of its own, a size is polled by their distribution (schedule.ts). */
+export const HAZARD_MIN_SAMPLES = 8;
 /** A size needs this many durations of its own before a new one is compared with their median. */
 const BASELINE_MIN_SAMPLES = 3;
 /** However odd the recent tasks, the factor stays in this range (a broken clock, a stalled API). */
@@ -41,15 +49,21 @@ const LOAD_MAX = 3;
 
 /**
  * Before any task has finished. The expected 8 s is a typical Qwen-Image time and what the
- * member is shown. Waiting for it minus a modest spread would make a 3 s image on a fresh
- * install wait a whole extra second, on the first run, which is the one people judge the bot
- * by. Sizes take about 3 to 15 s, so the guess polls from 1.25 s (8 s - 6.75 s) and then
- * spaces its polls with the elapsed time (`guess`, schedule.ts): dense while the small sizes
- * may finish, backing off for the big ones. It serves only until one task has completed, so
- * the early polls are spent about once per install. (The wide spread also moves "taking
- * longer than usual" to 21.5 s, fair when nothing is usual yet.)
+ * member is shown. Polling is not aimed at it: tasks take about 3 to 15 s by size, so the guess
+ * carries a distribution over that range, a log-normal (median 6.7 s, sigma 0.4) as its 16
+ * quantiles at (i + 0.5) / 16, and is polled by its hazard like a learned one: from about 3.2 s
+ * (a 3 s image is seen within a quarter second, not at 4 s), densely while the small sizes may
+ * finish, thinning out for the big ones. A log-normal rather than an even spread over 3-15 s,
+ * whose hazard soars at its hard end and would poll a 15 s task more often than fixed 1-second
+ * polling. It serves only until a size has history. (The wide spread also moves "taking longer
+ * than usual" to 21.5 s, fair when nothing is usual yet.)
  */
-export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 6_750, guess: true };
+export const COLD_ESTIMATE: Estimate = {
+  expectedMs: 8_000,
+  spreadMs: 6_750,
+  guess: true,
+  durations: [3_180, 3_950, 4_470, 4_910, 5_310, 5_700, 6_090, 6_490, 6_910, 7_370, 7_870, 8_450, 9_140, 10_040, 11_350, 14_110],
+};
 
 const pixels = (size: string) => {
   const [w, h] = size.split('*').map(Number);
@@ -113,13 +127,16 @@ export function createDurationEstimator(deps: { store?: DurationStore; now?: () 
     estimate(size) {
       const load = loadFactor();
       const own = samples[size];
-      if (own?.length) return { ...estimateFrom(own, load), samples: own.length };
+      if (own?.length) {
+        const durations = own.length >= HAZARD_MIN_SAMPLES ? own.map((x) => x * load).sort((a, b) => a - b) : undefined;
+        return { ...estimateFrom(own, load), ...(durations && { durations }), samples: own.length };
+      }
       // Other sizes' history is a hint, not a measurement: time scales roughly with the pixel
       // count, so scale it, and widen the spread.
       const perPixel = Object.entries(samples).flatMap(([other, xs]) => xs.map((x) => x / pixels(other)));
       if (!perPixel.length) return { ...COLD_ESTIMATE, samples: 0 };
       const expectedMs = median(perPixel) * pixels(size) * load;
-      return { expectedMs, spreadMs: expectedMs * 0.5, samples: 0 };
+      return { expectedMs, spreadMs: expectedMs * 0.5, guess: true, samples: 0 };
     },
     async record(size, durationMs, startedAt = Infinity) {
       const list = samples[size] ?? [];

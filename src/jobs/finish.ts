@@ -34,10 +34,30 @@ export interface FinisherDeps {
   usage?: UsageRecorder;
 }
 
+/**
+ * A finished task as the poller saw it. `pendingAt`: when the last poll before it found the task
+ * unfinished (absent when the first poll found it done).
+ */
+export type PolledResult = TaskResult & { polls: number; pendingAt?: number };
+
+const MAX_CORRECTION_MS = 500;
+
+/**
+ * How long a task took, for the estimator. It finished somewhere between the poll that found it
+ * pending and the one that found it done. Where polls were dense, the midpoint is unbiased,
+ * while the time it was seen would add half the spacing to every duration the estimator learns
+ * and so delay every later first poll by as much. A wide gap (a task far off its estimate) says
+ * little about where in it the task finished, so the correction is at most `MAX_CORRECTION_MS`.
+ */
+export const observedDuration = (submittedAt: number, completedAt: number, pendingAt?: number) => {
+  const gap = pendingAt !== undefined && pendingAt >= submittedAt ? completedAt - pendingAt : 0;
+  return completedAt - submittedAt - Math.min(gap / 2, MAX_CORRECTION_MS);
+};
+
 export interface Finisher {
   save(job: Job, state: JobState): Promise<void>;
   /** A finished task: learn its duration, fetch the image, then publish it or hold it for review. */
-  complete(job: Job, result: TaskResult & { polls: number }, log: Logger, signal?: AbortSignal): Promise<void>;
+  complete(job: Job, result: PolledResult, log: Logger, signal?: AbortSignal): Promise<void>;
   /** Records the failure and tells the member in one sentence; the operator gets the detail. */
   fail(job: Job, e: unknown, log: Logger, kind?: FailureKind): Promise<void>;
 }
@@ -69,7 +89,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       job.completedAt = now();
       job.polls = result.polls;
       metrics.pollsPerJob(result.polls);
-      await deps.estimator.record(job.size, job.completedAt - submittedAt, submittedAt);
+      await deps.estimator.record(job.size, observedDuration(submittedAt, job.completedAt, result.pendingAt), submittedAt);
       await save(job, 'delivering');
       const image = result.images[0]!;
       const { bytes, contentType } = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });

@@ -11,7 +11,11 @@ export interface PollOptions {
   submittedAt: number;
   /** Absolute time after which the poll gives up with a typed timeout. */
   deadline: number;
-  estimate: Estimate;
+  /**
+   * The task's expected duration, or how to read it before each poll: read live, a job in flight
+   * follows what the tasks finishing around it teach the estimator (a busy hour, a quiet one).
+   */
+  estimate: Estimate | (() => Estimate);
   minIntervalMs: number;
   maxIntervalMs: number;
   signal?: AbortSignal;
@@ -40,12 +44,13 @@ export const pastDeadline = (taskId: string) => new PpinfraError('timeout', 'The
  * shutdown). Terminal states are checked before every sleep, and the one sleep per turn is
  * abortable, so no timer outlives the call.
  */
-export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResult & { polls: number }> {
+export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResult & { polls: number; pendingAt?: number }> {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? defaultSleep;
   const random = o.random ?? Math.random;
   let polls = 0;
   let lastPollAt = -Infinity;
+  let pendingAt: number | undefined;
   // The deadline also bounds a request in flight (a stalling API), not just the waits between polls.
   const deadlineSignal = AbortSignal.timeout(Math.max(0, o.deadline - now()));
   const signal = o.signal ? AbortSignal.any([o.signal, deadlineSignal]) : deadlineSignal;
@@ -62,7 +67,8 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   };
   for (;;) {
     const t = now();
-    const scheduled = nextPollDelay({ ...o.estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
+    const estimate = typeof o.estimate === 'function' ? o.estimate() : o.estimate;
+    const scheduled = nextPollDelay({ ...estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
     const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
     // A job resumed after downtime may be past its deadline while its task finished long ago:
     // it gets one look at the task (bounded by the client's own timeouts) before timing out.
@@ -79,11 +85,12 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
       if (mayBeLagging(e, now() - o.submittedAt)) continue;
       throw stoppedBy(e);
     }
-    if (result.status === 'succeed') return { ...result, polls };
+    if (result.status === 'succeed') return { ...result, polls, pendingAt };
     if (result.status === 'failed') {
       throw taskFailed(taskId, result.reason);
     }
     if (lastLook) throw timedOut();
+    pendingAt = lastPollAt;
     o.onUpdate?.(result);
   }
 }

@@ -3,12 +3,13 @@ import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
-import type { DurationEstimator } from './estimator.ts';
+import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
 import type { RateLimiter } from './limiter.ts';
 import type { Limits, Refusal } from './limits.ts';
 import type { SubmitPacer } from './pacer.ts';
 import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
+import { inFlightEstimate } from './schedule.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
 import type { UsageRecorder } from '../usage.ts';
@@ -179,13 +180,13 @@ export function createJobService(deps: JobServiceDeps): JobService {
         metrics.submission('accepted');
         deps.pacer.accepted();
         job.submittedAt = now();
+        job.estimate = estimateAtSubmit(estimator, job.size);
         await save(job, 'polling');
         log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
       }
-      const estimate = estimator.estimate(job.size);
       const submittedAt = job.submittedAt ?? now();
-      const expectedAt = submittedAt + estimate.expectedMs;
-      progress.show({ phase: 'generating', expectedAt });
+      const estimate = () => inFlightEstimate(job.estimate, estimator.estimate(job.size));
+      progress.show({ phase: 'generating', expectedAt: submittedAt + estimate().expectedMs });
       const result = await pollTask(job.taskId, {
         client,
         submittedAt,
@@ -198,7 +199,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
         limiter: deps.pollLimiter,
         now,
         onUpdate: () => {
-          if (now() > expectedAt + 2 * estimate.spreadMs) progress.show({ phase: 'late' });
+          const { expectedMs, spreadMs } = estimate();
+          if (now() > submittedAt + expectedMs + 2 * spreadMs) progress.show({ phase: 'late' });
         },
       });
       limits.apiResult(true);

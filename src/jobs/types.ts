@@ -1,5 +1,6 @@
 import type { PpinfraErrorKind } from '../ppinfra/errors.ts';
 import type { GuildCaps } from './limits.ts';
+import type { Estimate } from './schedule.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
@@ -78,7 +79,11 @@ export interface Job extends JobRequest {
   messageId?: string;
   taskId?: string;
   submittedAt?: number;
+  /** What the estimator expected when the task was submitted (see `inFlightEstimate`). */
+  estimate?: Estimate;
   completedAt?: number;
+  /** When a poll last found the task unfinished (BullMQ keeps it across steps; see `observedDuration`). */
+  pendingAt?: number;
   finishedAt?: number;
   polls: number;
   error?: { kind: FailureKind; reason?: string };
