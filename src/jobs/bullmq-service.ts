@@ -43,6 +43,13 @@ const CHECKABLE: ReadonlySet<Job['state']> = new Set(['polling', 'delivering']);
 
 const SUBMIT_CONCURRENCY = 8;
 const CHECK_CONCURRENCY = 64;
+/**
+ * A step's BullMQ id: the job's id and a suffix, never the bare job id. BullMQ refuses a custom id
+ * that reads as an integer ("Custom Id cannot be integers"), and a job id of 12 random hex digits
+ * has digits only about once in 325 jobs: that job's `/imagine` failed after its reply was deferred.
+ */
+const stepId = (jobId: string, suffix: string | number) => `${jobId}-${suffix}`;
+
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
 const STEP_RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: 1_000 } as const;
 
@@ -91,7 +98,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
   /** One look at the task, `delayMs` from now; the id makes a step that runs twice add it once. */
   const scheduleCheck = (job: Job, delayMs: number) =>
-    checkQueue.add('check', { jobId: job.id }, { ...STEP_RETRIES, jobId: `${job.id}-${job.polls}`, delay: Math.max(0, Math.round(delayMs)) });
+    checkQueue.add('check', { jobId: job.id }, { ...STEP_RETRIES, jobId: stepId(job.id, job.polls), delay: Math.max(0, Math.round(delayMs)) });
 
   const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
   const delayFor = (job: Job) =>
@@ -219,7 +226,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
       try {
         await store.save(job);
-        await submitQueue.add('submit', { jobId: job.id }, { ...STEP_RETRIES, jobId: job.id });
+        await submitQueue.add('submit', { jobId: job.id }, { ...STEP_RETRIES, jobId: stepId(job.id, 'submit') });
       } catch (e) {
         await release(job, true);
         throw e;

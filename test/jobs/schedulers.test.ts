@@ -22,6 +22,8 @@ interface Options {
   limits?: Partial<LimitSettings>;
   perMinute?: number;
   windowMs?: number;
+  /** The job id generator (default: 12 random hex digits). */
+  newId?: () => string;
 }
 
 /** What the member would see, recorded per job. */
@@ -80,6 +82,7 @@ const inProcess: Factory = async (_api, client, options) => {
     pacer: createSubmitPacer({ perMinute: options.perMinute ?? 1_000, windowMs: options.windowMs }),
     settings: jobSettings,
     logger: silentLogger,
+    newId: options.newId,
   });
   await service.resume();
   return { service, delivery, close: () => service.shutdown() };
@@ -103,6 +106,7 @@ const bullmq: Factory = async (_api, client, options) => {
     settings: { ...jobSettings, pollMaxPerSecond: 100, lockMs: 5_000 },
     logger: silentLogger,
     prefix,
+    newId: options.newId,
   });
   await service.resume();
   return {
@@ -150,6 +154,19 @@ function schedulerContract(name: string, factory: () => Factory) {
       expect(delivery.delivered).toEqual([job.id]);
       expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(1);
       expect((await service.get(job.id))?.state).toBe('delivered');
+    });
+
+    // The default ids are 12 random hex digits: about 1 in 325 has digits only, which BullMQ
+    // refuses as a custom step id ("Custom Id cannot be integers"), so /imagine failed after its defer.
+    it('starts and delivers a job whose id has only digits', async () => {
+      const ids = ['123456789012', '000000000042'];
+      const { service, delivery } = await start(() => ({ processingMs: 50 }), { newId: () => ids.shift()! });
+      const first = (await ask(service, request(1))) as Job;
+      const second = (await ask(service, request(2))) as Job;
+      expect([first.id, second.id]).toEqual(['123456789012', '000000000042']);
+      await delivery.ended(2);
+      expect(delivery.delivered.sort()).toEqual(['000000000042', '123456789012']);
+      expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(2);
     });
 
     it('refuses past the hourly quota, refunds what was never billed, and keeps what may have been', async () => {
