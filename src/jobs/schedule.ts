@@ -49,8 +49,12 @@ export function inFlightEstimate(atSubmit: Estimate | undefined, live: Estimate)
   return keep ? atSubmit : live;
 }
 
-/** How many spreads before the expected finish the first poll may come. */
-const EARLY_SPREADS = 1;
+/**
+ * How many spreads before the expected finish the first poll may come. With a few durations the
+ * spread is at least a tenth of the expected time; tasks finishing earlier than 0.75 of it are
+ * rare enough that the polls waiting for them cost more than their lag.
+ */
+const EARLY_SPREADS = 0.75;
 /** Past expected + this many spreads, the task is late and polls back off. */
 const LATE_SPREADS = 2;
 /** An estimate this tight (spread / expected) earns the densest polling around the finish. */
@@ -61,10 +65,10 @@ const CONFIDENT_RATIO = 0.2;
  * not yet) costs about h*d/2 ms of waiting and 1/d polls per ms; the sum is smallest at
  * d = sqrt(2 * POLL_WORTH_MS / h). So polls gather where tasks actually finish and thin out
  * where few do: a narrow distribution is polled at the minimum spacing around its peak, a wide
- * one (3-15 s) about every 0.6-0.9 s across it. At 55 ms, the wide workload of `npm run bench`
- * costs about 0.8x the polls of fixed 1-second polling and sees images about 0.7x as late.
+ * one (3-15 s) about every 0.6-1 s across it. At 80 ms, the wide workload of `npm run bench`
+ * costs about 0.75-0.8x the polls of fixed 1-second polling and sees images 0.5-0.9x as late.
  */
-const POLL_WORTH_MS = 70;
+const POLL_WORTH_MS = 80;
 /** With a distribution, the first poll comes when this share of such tasks are done. */
 const FIRST_POLL_QUANTILE = 0.05;
 
@@ -110,7 +114,7 @@ export function hazardSpacing(durations: number[], t: number): number | undefine
 
 /**
  * Milliseconds to wait before the next task-result request. With a distribution (`durations`),
- * polling starts at its 5th percentile and is spaced by its hazard; otherwise from one spread
+ * polling starts at its 5th percentile and is spaced by its hazard; otherwise from 0.75 spread
  * before the expected finish, every `minIntervalMs` when the estimate is confident and twice
  * that otherwise. A late task backs off exponentially up to `maxIntervalMs`. Jitter (+-10 %)
  * keeps many jobs from polling in lockstep.

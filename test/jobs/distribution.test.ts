@@ -91,9 +91,9 @@ describe('the estimate a job in flight follows', () => {
       },
       random: () => 0.5,
     });
-    expect(pollsAt[0]).toBe(3_600);
-    // Without the live estimate it would have polled every 500 ms from 3.6 s: eight polls.
-    expect(pollsAt[1]).toBe(7_200);
+    expect(pollsAt[0]).toBe(3_700);
+    // Without the live estimate it would have polled every 500 ms from 3.7 s: eight polls.
+    expect(pollsAt[1]).toBe(7_400);
     expect(pollsAt).toHaveLength(3);
   });
 });

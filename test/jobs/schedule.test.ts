@@ -9,16 +9,16 @@ const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxInter
 
 describe('nextPollDelay', () => {
   it('does not poll before the task can plausibly be done', () => {
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(9_000);
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(7_000);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(9_250);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(7_250);
   });
   it('polls at the minimum spacing around the expected finish when the estimate is tight', () => {
-    for (const since of [9_000, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
+    for (const since of [9_250, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
   });
   it('polls at twice the minimum spacing when the estimate is loose', () => {
     const loose = { ...base, spreadMs: 4_000 };
-    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(6_000);
-    for (const since of [6_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
+    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(7_000);
+    for (const since of [7_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
   });
   it('backs off when the task runs late, up to the maximum', () => {
     const late = [13_000, 18_000, 25_000, 60_000].map((since) => nextPollDelay({ ...base, sinceSubmitMs: since, polls: 3 }));
@@ -28,13 +28,13 @@ describe('nextPollDelay', () => {
     expect(late[3]).toBe(5_000);
   });
   it('never goes below the minimum interval once polling has begun', () => {
-    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_000, polls: 1, random: () => r })).toBeGreaterThanOrEqual(500);
+    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_250, polls: 1, random: () => r })).toBeGreaterThanOrEqual(500);
   });
 });
 
 /**
  * pollTask on a manual clock against a task that is done `durationMs` after submit, with the
- * bot's default intervals (POLL_MIN_INTERVAL_MS 500, POLL_MAX_INTERVAL_MS 5000). Returns when
+ * intervals POLL_MIN_INTERVAL_MS 500, POLL_MAX_INTERVAL_MS 5000. Returns when
  * each poll came and how long after completion the image was seen.
  */
 async function pollOnClock(estimate: Estimate, durationMs: number, random = () => 0.5) {
