@@ -96,8 +96,7 @@ function bandwidth(sorted: number[]): number {
  * ms after submission, from a kernel-smoothed hazard of `durations`. Undefined once `t` is past
  * every duration (by one kernel width): the task is late, and the caller backs off.
  */
-export function hazardSpacing(durations: number[], t: number): number | undefined {
-  const width = bandwidth(durations);
+export function hazardSpacing(durations: number[], t: number, width = bandwidth(durations)): number | undefined {
   if (t > durations.at(-1)! + width) return undefined;
   let density = 0;
   let survival = 0;
@@ -128,8 +127,9 @@ export function nextPollDelay(input: ScheduleInput): number {
   const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
   const backoff = (lateBy: number) => clamp(jitter(normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs))));
   if (durations) {
-    const spacing = hazardSpacing(durations, sinceSubmitMs);
-    return spacing === undefined ? backoff(sinceSubmitMs - durations.at(-1)! - bandwidth(durations)) : clamp(jitter(spacing));
+    const width = bandwidth(durations);
+    const spacing = hazardSpacing(durations, sinceSubmitMs, width);
+    return spacing === undefined ? backoff(sinceSubmitMs - durations.at(-1)! - width) : clamp(jitter(spacing));
   }
   const lateBy = sinceSubmitMs - (expectedMs + LATE_SPREADS * spreadMs);
   if (lateBy > 0) return backoff(lateBy);

@@ -117,6 +117,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }
   }
 
+  /** A gauge set at scrape time from `value`; left as it was while its source is absent or silent. */
+  const scrapedGauge = (metric: string, help: string, value: () => number | undefined | Promise<number | undefined>) =>
+    new Gauge({
+      name: name(metric),
+      help,
+      registers,
+      async collect() {
+        const v = await value();
+        if (v !== undefined) this.set(v);
+      },
+    });
+
   const finished = new Counter({
     name: name('jobs_finished_total'),
     help: 'Jobs that reached an end: delivered, failed (error_kind says why) or held for a moderator. error_kind is "none" unless failed.',
@@ -159,24 +171,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   for (const result of ['accepted', 'rate_limited', 'error'] as const) submissions.inc({ result }, 0);
 
-  new Gauge({
-    name: name('ipm_limit'),
-    help: 'The configured images-per-minute budget (API_IMAGES_PER_MINUTE).',
-    registers,
-    collect() {
-      const limit = sources.ipmLimit?.();
-      if (limit !== undefined) this.set(limit);
-    },
-  });
-  new Gauge({
-    name: name('ipm_budget_remaining'),
-    help: 'Submissions still possible in the current 60-second window (0 while paused after a 429). On Redis the window is shared by every process.',
-    registers,
-    async collect() {
-      const remaining = await read(sources.ipmBudgetRemaining);
-      if (remaining !== undefined) this.set(remaining);
-    },
-  });
+  scrapedGauge('ipm_limit', 'The configured images-per-minute budget (API_IMAGES_PER_MINUTE).', () => sources.ipmLimit?.());
+  scrapedGauge('ipm_budget_remaining', 'Submissions still possible in the current 60-second window (0 while paused after a 429). On Redis the window is shared by every process.', () => read(sources.ipmBudgetRemaining));
 
   const apiDuration = new Histogram({
     name: name('api_request_duration_seconds'),
@@ -223,31 +219,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   for (const decision of DECISIONS) decisions.inc({ decision }, 0);
-  new Gauge({
-    name: name('reviews_pending'),
-    help: 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).',
-    registers,
-    async collect() {
-      const pending = await read(sources.reviewsPending);
-      if (pending !== undefined) this.set(pending);
-    },
-  });
-  new Gauge({
-    name: name('gateway_up'),
-    help: '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.',
-    registers,
-    collect() {
-      if (sources.gatewayUp) this.set(sources.gatewayUp() ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: name('storage_up'),
-    help: '1 when the store (STORAGE_URL) answers, else 0.',
-    registers,
-    collect() {
-      if (sources.storageUp) this.set(sources.storageUp() ? 1 : 0);
-    },
-  });
+  scrapedGauge('reviews_pending', 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).', () => read(sources.reviewsPending));
+  scrapedGauge('gateway_up', '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.', () => (sources.gatewayUp ? Number(sources.gatewayUp()) : undefined));
+  scrapedGauge('storage_up', '1 when the store (STORAGE_URL) answers, else 0.', () => (sources.storageUp ? Number(sources.storageUp()) : undefined));
 
   return {
     jobFinished: (outcome, errorKind) => finished.inc({ outcome, error_kind: errorKind }),
