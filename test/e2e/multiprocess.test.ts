@@ -10,7 +10,7 @@ import type { FakeInteraction } from '../fakes/discord/server.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { finished } from './harness.ts';
-import { startShardProcess } from './shard-process.ts';
+import { sharedRedisEnv, startShardProcess } from './shard-process.ts';
 
 const children: ChildProcess[] = [];
 let discord: FakeDiscord | undefined;
@@ -34,20 +34,7 @@ describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
     discord = await startFakeDiscord({ shards: 2, guilds: [{ name: 'Alpha' }, { name: 'Beta' }] });
     // Long enough that the killed process surely holds tasks still generating.
     api = await startFakePpinfra({ script: () => ({ processingMs: 2_500 }) });
-    const env = {
-      DISCORD_TOKEN: discord.token,
-      DISCORD_API_URL: discord.apiUrl,
-      PPINFRA_API_KEY: api.apiKey,
-      PPINFRA_BASE_URL: api.url,
-      STORAGE_URL: redis.url,
-      QUEUE_LOCK_MS: '2000',
-      USER_HOURLY_QUOTA: '5',
-      USER_MAX_CONCURRENT: '5',
-      API_IMAGES_PER_MINUTE: '1000',
-      POLL_MIN_INTERVAL_MS: '200',
-      POLL_MAX_INTERVAL_MS: '1000',
-      POLL_MAX_PER_SECOND: '50',
-    };
+    const env = sharedRedisEnv({ discord, api, redis }, { QUEUE_LOCK_MS: '2000', USER_HOURLY_QUOTA: '5', USER_MAX_CONCURRENT: '5' });
     const [alpha, beta] = discord.guilds;
     const doomed = await startShardProcess(discord.shardOf(alpha!.id), env, cwd, children);
     await startShardProcess(discord.shardOf(beta!.id), env, cwd, children);

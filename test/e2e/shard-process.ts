@@ -6,6 +6,28 @@ import { onTestFailed } from 'vitest';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'main.ts');
 
+/**
+ * The environment a shard process needs to run on the test doubles and one Redis, with fast
+ * polling and an images-per-minute budget that does not pace the test; `extra` adds or overrides.
+ */
+export function sharedRedisEnv(
+  doubles: { discord: { token: string; apiUrl: string }; api: { apiKey: string; url: string }; redis: { url: string } },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DISCORD_TOKEN: doubles.discord.token,
+    DISCORD_API_URL: doubles.discord.apiUrl,
+    PPINFRA_API_KEY: doubles.api.apiKey,
+    PPINFRA_BASE_URL: doubles.api.url,
+    STORAGE_URL: doubles.redis.url,
+    API_IMAGES_PER_MINUTE: '1000',
+    POLL_MIN_INTERVAL_MS: '200',
+    POLL_MAX_INTERVAL_MS: '1000',
+    POLL_MAX_PER_SECOND: '50',
+    ...extra,
+  };
+}
+
 export interface ShardProcess {
   child: ChildProcess;
   exited: Promise<unknown[]>;

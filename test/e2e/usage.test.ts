@@ -14,7 +14,7 @@ import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fake
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { MODERATED_GUILD } from './guilds.ts';
 import { deployCommands, finished, startBotHarness, type BotHarness } from './harness.ts';
-import { startShardProcess } from './shard-process.ts';
+import { sharedRedisEnv, startShardProcess } from './shard-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
@@ -161,20 +161,7 @@ describe.skipIf(skipWithoutRedis)('usage on one Redis shared by two bot processe
     cleanups.push(() => discord.stop());
     const api: FakePpinfra = await startFakePpinfra({ script });
     cleanups.push(() => api.close());
-    const env = {
-      DISCORD_TOKEN: discord.token,
-      DISCORD_API_URL: discord.apiUrl,
-      PPINFRA_API_KEY: api.apiKey,
-      PPINFRA_BASE_URL: api.url,
-      STORAGE_URL: redis.url,
-      PRICE_PER_IMAGE: '0.5',
-      LOG_LEVEL: 'debug',
-      API_IMAGES_PER_MINUTE: '1000',
-      USER_MAX_CONCURRENT: '10',
-      POLL_MIN_INTERVAL_MS: '200',
-      POLL_MAX_INTERVAL_MS: '1000',
-      POLL_MAX_PER_SECOND: '50',
-    };
+    const env = sharedRedisEnv({ discord, api, redis }, { PRICE_PER_IMAGE: '0.5', LOG_LEVEL: 'debug', USER_MAX_CONCURRENT: '10' });
     const [alpha, beta] = discord.guilds;
     const shards = await Promise.all([startShard(0, env, cwd), startShard(1, env, cwd)]);
 
