@@ -102,15 +102,22 @@ export async function startApp(config: Config, logger: Logger) {
     storageUp: () => storage.healthy(),
   });
 
+  /** What the stop is waiting for, so a stop that overruns can say which part hung. */
+  let closing: string | undefined;
+  const step = async (name: string, close: () => unknown) => {
+    closing = name;
+    await close();
+  };
   /** Discord, HTTP and storage, closed in order (jobs paused first). */
   const closeAll = async () => {
-    await jobs.shutdown();
+    await step('jobs', () => jobs.shutdown());
     stopWatchingRest();
-    await bot.destroy();
-    await client.close();
-    await scheduler.close();
-    await storage.stop();
-    await Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]);
+    await step('discord', () => bot.destroy());
+    await step('api client', () => client.close());
+    await step('job queue', () => scheduler.close());
+    await step('storage health', () => storage.stop());
+    await step('stores', () => Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]));
+    closing = undefined;
   };
 
   await bot.login();
@@ -144,8 +151,10 @@ export async function startApp(config: Config, logger: Logger) {
     opsAddress: ops?.address,
     /** Pauses jobs (they resume on the next start), then closes the ops endpoint, Discord, HTTP and storage. */
     async stop() {
-      await ops?.close();
+      await step('ops endpoint', () => ops?.close());
       await closeAll();
     },
+    /** The part a stop in progress is waiting for (undefined when none). */
+    closing: () => closing,
   };
 }

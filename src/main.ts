@@ -42,7 +42,10 @@ let stopping: NodeJS.Signals | undefined;
 /** Pauses jobs (they resume on the next start), closes everything, exits. */
 function stop(signal: NodeJS.Signals) {
   logger.info({ signal }, 'stopping: jobs in progress will resume on the next start');
-  const force = setTimeout(() => process.exit(1), 15_000);
+  const force = setTimeout(() => {
+    logger.error({ waitingFor: app?.closing() }, 'did not stop within 15 s; exiting');
+    process.exit(1);
+  }, 15_000);
   force.unref();
   app!.stop().then(
     () => process.exit(0),

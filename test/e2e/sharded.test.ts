@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
@@ -69,6 +69,11 @@ function start(command: string, args: string[], env: Record<string, string>, dir
   });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // A failure in CI is explained by what the processes said: their warnings and errors go with the report.
+  onTestFailed(() => {
+    for (const line of lines.filter((l) => Number(l.level) >= 40).slice(-40)) console.error('sharded log:', JSON.stringify(line).slice(0, 2_000));
+    if (stderr) console.error('sharded stderr:', stderr.slice(-2_000));
+  });
   const proc: Proc = {
     child,
     exited,
