@@ -38,6 +38,11 @@ export interface FakeTaskScript {
   numericAsNumbers?: boolean;
   /** Omit the images/videos/audios arrays while the task is not done. */
   omitArrays?: boolean;
+  /**
+   * The first this-many task-result polls of the task answer 404 TASK_NOT_FOUND, as a task not yet
+   * visible right after its submission does (replication lag).
+   */
+  notFoundPolls?: number;
 }
 
 export type Fault =
@@ -405,6 +410,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const task = tasks.get(id);
     if (task === undefined || task.apiKey !== auth.key) return v3Error(404, 'TASK_NOT_FOUND', 'task not found');
     task.polls++;
+    if (task.polls <= (task.script.notFoundPolls ?? 0)) return v3Error(404, 'TASK_NOT_FOUND', 'task not found');
     return taskResultBody(task);
   }
 
