@@ -6,8 +6,7 @@ import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
-import { createScheduler, usesQueueEngine } from './jobs/scheduler.ts';
-import { createJobStore } from './jobs/store.ts';
+import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
@@ -36,7 +35,9 @@ export async function startApp(config: Config, logger: Logger) {
   // in progress are kept in memory until it answers again.
   const storage = await startStorageHealth({ storageUrl: config.storageUrl, namespaces: [jobsKv, statsKv, settingsKv, imagesKv], shared, logger });
   const stats = storage.keep(statsKv, 'stats');
-  const store = createJobStore(storage.keep(jobsKv, 'jobs'), { index: !usesQueueEngine(config.storageUrl) });
+  // On Redis the records are compare-and-set by every process, so a write is never kept in one
+  // process's memory for later: a step waits for Redis, or fails and is retried.
+  const { store, redis: queueRedis } = await openJobStore(config.storageUrl, usesQueueEngine(config.storageUrl) ? jobsKv : storage.keep(jobsKv, 'jobs'), logger);
   const settings = createGuildSettingsStore(settingsKv, {
     reviewChannelId: config.reviewChannelId,
     userHourlyQuota: config.limits.userHourlyQuota,
@@ -83,7 +84,7 @@ export async function startApp(config: Config, logger: Logger) {
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage });
+  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage, claims: shared, redis: queueRedis });
   const { jobs } = scheduler;
   const history = createHistory({ state: shared, jobs: store });
   route = createRouter({

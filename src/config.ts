@@ -52,6 +52,7 @@ const schema = z.object({
   JOB_TIMEOUT_MS: int(300_000, 1_000, 14 * 60_000),
   QUEUE_TIMEOUT_MS: int(600_000, 1_000, 3_600_000),
   QUEUE_LOCK_MS: int(30_000, 1_000, 600_000),
+  RECONCILE_INTERVAL_MS: int(30_000, 1_000, 600_000),
   API_IMAGES_PER_MINUTE: int(20, 1, 100_000),
 
   POLL_MIN_INTERVAL_MS: int(400, 200, 60_000),
@@ -107,6 +108,8 @@ export interface Config {
     queueTimeoutMs: number;
     /** On Redis: how long a process holds a job step; another takes over a dead one's steps after it. */
     lockMs: number;
+    /** How often the reconciler looks for unfinished jobs nothing is moving on (both engines). */
+    reconcileIntervalMs: number;
     imagesPerMinute: number;
     pollMinIntervalMs: number;
     pollMaxIntervalMs: number;
@@ -202,6 +205,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       timeoutMs: raw.JOB_TIMEOUT_MS,
       queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
       lockMs: raw.QUEUE_LOCK_MS,
+      reconcileIntervalMs: raw.RECONCILE_INTERVAL_MS,
       imagesPerMinute: raw.API_IMAGES_PER_MINUTE,
       pollMinIntervalMs: raw.POLL_MIN_INTERVAL_MS,
       pollMaxIntervalMs: raw.POLL_MAX_INTERVAL_MS,

@@ -1,34 +1,43 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker, type Job as QueueJob } from 'bullmq';
+import { DelayedError, Queue, RateLimitError, Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { noopMetrics, type Metrics } from '../ops/metrics.ts';
+import { noopMetrics, type Metrics, type RecoveryReason } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
+import type { SharedState } from '../shared-state.ts';
+import type { UsageRecorder } from '../usage.ts';
 import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
 import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
-import type { SharedLimits, SharedPacer } from './redis-limits.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
+import type { SharedLimits, SharedPacer } from './redis-limits.ts';
 import { inFlightEstimate, nextPollDelay } from './schedule.ts';
 import type { JobSettings, JobService, Ticket } from './service.ts';
-import type { JobStore } from './store.ts';
-import type { UsageRecorder } from '../usage.ts';
-import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type Moderation, type ProgressView } from './types.ts';
+import { JobConflictError, updateJob, type JobStore } from './store.ts';
+import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobStep, type Moderation, type ProgressView } from './types.ts';
 
 export interface BullmqJobServiceDeps {
   /** An ioredis connection (`maxRetriesPerRequest: null`, as BullMQ requires); workers duplicate it. */
   redis: Redis;
   client: PpinfraClient;
+  /** Shared by every process (`createRedisJobStore`): the truth every step re-reads. */
   store: JobStore;
   delivery: Delivery;
   moderation: Moderation;
   estimator: DurationEstimator;
   limits: SharedLimits;
   pacer: SharedPacer;
-  settings: JobSettings & { pollMaxPerSecond: number; lockMs: number };
+  settings: JobSettings & {
+    pollMaxPerSecond: number;
+    lockMs: number;
+    /** How long a submit may still be waiting for its answer: a job found `submitting` is not declared interrupted sooner. */
+    submitWindowMs?: number;
+  };
   logger: Logger;
   /** Submissions and finished jobs (none recorded when absent). */
   metrics?: Metrics;
+  /** Where deliveries are claimed, so a step that runs twice publishes once (`Finisher`). */
+  claims?: Pick<SharedState, 'claim' | 'read'>;
   /** Queue names' prefix, so tests can share one Redis. */
   prefix?: string;
   now?: () => number;
@@ -38,30 +47,37 @@ export interface BullmqJobServiceDeps {
 }
 
 type Step = { jobId: string };
+type StepRun = QueueJob<Step>;
 
 const CHECKABLE: ReadonlySet<Job['state']> = new Set(['polling', 'delivering']);
+/** BullMQ states in which a step will still run. */
+const LIVE: ReadonlySet<string> = new Set(['waiting', 'wait', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 const SUBMIT_CONCURRENCY = 8;
 const CHECK_CONCURRENCY = 64;
-/**
- * A step's BullMQ id: the job's id and a suffix, never the bare job id. BullMQ refuses a custom id
- * that reads as an integer ("Custom Id cannot be integers"), and a job id of 12 random hex digits
- * has digits only about once in 325 jobs: that job's `/imagine` failed after its reply was deferred.
- */
-const stepId = (jobId: string, suffix: string | number) => `${jobId}-${suffix}`;
+/** While `MAX_JOBS_IN_FLIGHT` jobs are in flight, submissions pause this long before looking again. */
+const FLIGHT_FULL_PAUSE_MS = 1_000;
+/** Beyond its lock, how long a job may stay quiet past its step's due time before the reconciler looks at its step. */
+const RECONCILE_MARGIN_MS = 5_000;
+const DEFAULT_SUBMIT_WINDOW_MS = 45_000;
 
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
 const STEP_RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: 1_000 } as const;
 
 /**
- * Jobs on BullMQ, for several processes sharing one Redis. A job is two kinds of BullMQ steps:
- * one `submit`, then `check`s, each delayed by the polling schedule and each one look at the
- * task. BullMQ gives what hand-made coordination would get wrong: a worker lock so one process
- * handles a step at a time, stalled-step recovery so the jobs of a process that dies are taken
- * over by another, and a global rate limiter (task-result polls per second across processes).
- * The images-per-minute budget is a sliding window on Redis (`SharedPacer`). The job record in
- * the store stays the truth: a step re-reads it, so a step that runs twice does no harm, and a
- * submit found half-done after a crash is reported rather than sent twice.
+ * Jobs on BullMQ, for several processes sharing one Redis. A job is a chain of BullMQ steps: one
+ * `submit`, then `check`s, each delayed by the polling schedule and each one look at the task.
+ * BullMQ brings the worker lock, the recovery of a dead process's steps, and a global rate
+ * limiter for task-result polls. The job record (shared, compare-and-set) stays the truth:
+ * - Only the step the record names may move the job on. Each step saves the record, naming the
+ *   next step by an id made from the record's version, before it queues that step: ids are never
+ *   reused, and a step that runs again (stall recovery, a crash after its save) finds it no longer
+ *   owns the job, or loses the compare-and-set, and does nothing twice.
+ * - A delivery is claimed once made (`Finisher`); durations are learned by whoever moves the job
+ *   to `delivering`, once.
+ * - A step's last failed attempt ends the job (member told, slot freed, refund when nothing was
+ *   billed), and a reconciler, one process at a time on a BullMQ job scheduler, re-queues or ends
+ *   any unfinished job whose step is gone or failed: the net for causes nobody foresaw.
  */
 export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const { store, delivery, limits, pacer, settings, client } = deps;
@@ -69,36 +85,79 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const newId = deps.newId ?? (() => randomUUID().replace(/-/g, '').slice(0, 12));
   const prefix = deps.prefix ?? 'qi';
   const metrics = deps.metrics ?? noopMetrics;
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator: deps.estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage });
-  const { save } = finisher;
+  const submitWindowMs = settings.submitWindowMs ?? DEFAULT_SUBMIT_WINDOW_MS;
+  const finisher = createFinisher({
+    client,
+    store,
+    delivery,
+    moderation: deps.moderation,
+    estimator: deps.estimator,
+    imageMaxBytes: settings.imageMaxBytes,
+    now,
+    metrics,
+    usage: deps.usage,
+    claims: deps.claims,
+  });
   const connection = deps.redis;
-  const submitQueue = new Queue<Step>(`${prefix}-submit`, { connection });
-  const checkQueue = new Queue<Step>(`${prefix}-check`, { connection });
+  const queues: Record<JobStep['kind'], Queue<Step>> = {
+    submit: new Queue<Step>(`${prefix}-submit`, { connection }),
+    check: new Queue<Step>(`${prefix}-check`, { connection }),
+  };
+  const maintenance = new Queue(`${prefix}-maintenance`, { connection });
   // Connection errors are the scheduler's to report once; unhandled, BullMQ prints each with a stack.
-  for (const queue of [submitQueue, checkQueue]) queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
-  const workers: Worker<Step>[] = [];
+  for (const queue of [queues.submit, queues.check, maintenance]) queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
+  const workers: Worker[] = [];
   const logFor = (job: Job) => deps.logger.child({ jobId: job.id, taskId: job.taskId, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
-  const release = (job: Job, refund: boolean) => limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });
+
+  /** Names the job's next step on the record (saved with it); its id is unique: the version this save creates. */
+  const plan = (job: Job, kind: JobStep['kind'], delayMs: number, parent?: string) => {
+    job.step = { id: `${job.id}-${kind}-${(job.version ?? 0) + 1}`, kind, dueAt: now() + Math.max(0, Math.round(delayMs)), ...(parent ? { parent } : {}) };
+  };
+  /** Queues the step the saved record names; queuing one that exists already does nothing. */
+  const enqueue = (job: Job) => {
+    const step = job.step!;
+    return queues[step.kind].add(step.kind, { jobId: job.id }, { ...STEP_RETRIES, jobId: step.id, delay: Math.max(0, step.dueAt - now()) });
+  };
+  /** A record from before steps were recorded lets any of its steps move it. */
+  const owns = (job: Job, run: StepRun) => !job.step || job.step.id === run.id;
+  /** Applies `change` for the step `run`, re-reading on a conflict, as long as the job is unfinished and the step still owns it. */
+  const update = (run: StepRun, job: Job, change: (job: Job) => boolean) =>
+    updateJob(store, job.id, (current) => !TERMINAL_STATES.has(current.state) && owns(current, run) && change(current), job);
+
+  /**
+   * Marks `view` as shown on the record (saved with it) and says whether to show it: a phase the
+   * member does not see yet always; the same phase again only when it changed and the last edit
+   * is `PROGRESS_EDIT_INTERVAL_MS` old.
+   */
+  function markShown(job: Job, view: ProgressView): boolean {
+    const key = JSON.stringify(view);
+    const shown = job.shown;
+    if (shown?.view === key) return false;
+    const samePhase = shown !== undefined && (JSON.parse(shown.view) as ProgressView).phase === view.phase;
+    if (samePhase && now() - shown.at < settings.progressEditIntervalMs) return false;
+    job.shown = { view: key, at: now() };
+    return true;
+  }
 
   async function show(job: Job, view: ProgressView) {
     try {
       const messageId = await delivery.progress(job, view);
-      if (messageId && !job.messageId) job.messageId = messageId;
+      if (messageId && !job.messageId) await updateJob(store, job.id, (current) => !current.messageId && Boolean((current.messageId = messageId)));
     } catch (err) {
       deps.logger.debug({ err, jobId: job.id }, 'progress edit failed');
     }
   }
 
+  /**
+   * Ends the job as failed. The member's slot first (releasing twice is harmless), so a member
+   * told of a failure can ask again at once; the quota back only when this call ended the job.
+   */
   async function fail(job: Job, e: unknown, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal', refund = false) {
     if (UNHEALTHY.has(kind)) await limits.apiResult(false);
-    // The slot (and a refund) first, so a member told of a failure can ask again at once.
-    await release(job, refund);
-    await finisher.fail(job, e, logFor(job), kind);
+    await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
+    const ended = await finisher.fail(job, e, logFor(job), kind);
+    if (ended && refund) await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: true });
   }
-
-  /** One look at the task, `delayMs` from now; the id makes a step that runs twice add it once. */
-  const scheduleCheck = (job: Job, delayMs: number) =>
-    checkQueue.add('check', { jobId: job.id }, { ...STEP_RETRIES, jobId: stepId(job.id, job.polls), delay: Math.max(0, Math.round(delayMs)) });
 
   const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
   const delayFor = (job: Job) =>
@@ -111,111 +170,250 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       random: Math.random,
     });
 
-  async function submitStep(step: QueueJob<Step>, worker: Worker<Step>): Promise<void> {
-    const job = await store.get(step.data.jobId);
-    if (!job || TERMINAL_STATES.has(job.state)) return;
+  /** The record, when `run` may act on it; a step whose successor is planned makes sure that one is queued. */
+  async function load(run: StepRun): Promise<Job | undefined> {
+    const job = await store.get(run.data.jobId);
+    if (!job || TERMINAL_STATES.has(job.state)) return undefined;
+    if (job.step?.parent === run.id) {
+      await enqueue(job);
+      return undefined;
+    }
+    return owns(job, run) ? job : undefined;
+  }
+
+  async function submitStep(run: StepRun, worker: Worker<Step>, token?: string): Promise<void> {
+    const job = await load(run);
+    if (!job) return;
     const log = logFor(job);
-    if (job.taskId) return void (await scheduleCheck(job, delayFor(job)));
+    if (job.taskId) {
+      // Submitted already (a step from before the upgrade, or one that ran again): the checks take over.
+      const next = await update(run, job, (j) => (plan(j, 'check', delayFor(j), run.id), true));
+      if (next) await enqueue(next);
+      return;
+    }
     if (job.state === 'submitting') {
-      // A process died between sending and saving the task id: a resubmission could bill twice.
+      // This step ran before and sent the submit. Its process died, or stalled and may still be
+      // waiting for the answer: a resubmission could bill twice, so it is reported, but only once
+      // that answer can no longer come.
+      const quietFor = now() - (job.updatedAt ?? job.createdAt);
+      if (quietFor < submitWindowMs) {
+        await run.moveToDelayed(now() + submitWindowMs - quietFor, token);
+        throw new DelayedError();
+      }
       return fail(job, new Error('interrupted while submitting'), 'interrupted');
     }
     if (now() - job.createdAt >= settings.queueTimeoutMs) return fail(job, new Error('waited too long in the queue'), 'queue_timeout', true);
+    if (!(await limits.enterFlight(job.id, settings.maxJobsInFlight))) {
+      await worker.rateLimit(FLIGHT_FULL_PAUSE_MS);
+      throw Worker.RateLimitError();
+    }
     const wait = await pacer.take(job.id);
     if (wait > 0) {
       await worker.rateLimit(wait);
       throw Worker.RateLimitError();
     }
-    await save(job, 'submitting');
-    await show(job, { phase: 'submitting' });
+    let showSubmitting = false;
+    const submitting = await update(run, job, (j) => {
+      if (j.state !== 'queued') return false;
+      j.state = 'submitting';
+      showSubmitting = markShown(j, { phase: 'submitting' });
+      return true;
+    });
+    if (!submitting) return;
+    if (showSubmitting) await show(submitting, { phase: 'submitting' });
+    let taskId: string;
     try {
-      job.taskId = await client.submit({ prompt: job.prompt, size: job.size });
+      taskId = await client.submit({ prompt: submitting.prompt, size: submitting.size });
     } catch (e) {
       metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
-      if (isPpinfraError(e) && e.kind === 'rate_limited' && now() - job.createdAt < settings.queueTimeoutMs) {
+      if (isPpinfraError(e) && e.kind === 'rate_limited' && now() - submitting.createdAt < settings.queueTimeoutMs) {
         // The provider's budget is tighter than configured: slow every process down, keep the job.
         const pause = await pacer.throttled();
-        await save(job, 'queued');
+        await update(run, submitting, (j) => j.state === 'submitting' && Boolean((j.state = 'queued')));
         log.warn({ pauseMs: pause }, 'the API rate-limited a submission; slowing down and requeueing the job');
         await worker.rateLimit(pause);
         throw Worker.RateLimitError();
       }
-      return fail(job, e, undefined, certainlyNotCreated(e));
+      return fail(submitting, e, undefined, certainlyNotCreated(e));
     }
     metrics.submission('accepted');
-    job.submittedAt = now();
-    job.estimate = estimateAtSubmit(deps.estimator, job.size);
     // Saved before anything else: from here on the job is billed and must never be sent again.
-    await save(job, 'polling');
+    let generating: ProgressView | undefined;
+    const polling = await update(run, submitting, (j) => {
+      if (j.state !== 'submitting') return false;
+      const submittedAt = now();
+      const estimate = estimateAtSubmit(deps.estimator, j.size);
+      Object.assign(j, { taskId, submittedAt, estimate, state: 'polling' });
+      const view: ProgressView = { phase: 'generating', expectedAt: submittedAt + estimate.expectedMs };
+      generating = markShown(j, view) ? view : undefined;
+      plan(j, 'check', delayFor(j), run.id);
+      return true;
+    });
     await pacer.accepted();
-    log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
-    const knew = job.messageId;
-    await show(job, { phase: 'generating', expectedAt: job.submittedAt + job.estimate.expectedMs });
-    if (job.messageId !== knew) await save(job, 'polling');
-    await scheduleCheck(job, delayFor(job));
+    if (!polling) {
+      log.warn({ taskId }, 'a task was created for a job that had already ended elsewhere; its result is not used');
+      return;
+    }
+    log.info({ taskId, size: polling.size }, 'task submitted');
+    await enqueue(polling);
+    if (generating) await show(polling, generating);
   }
 
-  async function checkStep(step: QueueJob<Step>): Promise<void> {
-    const job = await store.get(step.data.jobId);
-    // A job found `delivering` lost its process mid-delivery (this step was recovered as stalled):
-    // its task is looked at again and the image delivered, rather than the job left unfinished.
+  async function checkStep(run: StepRun): Promise<void> {
+    const job = await load(run);
+    // A job found `delivering` lost its process mid-delivery: its task is looked at again and the
+    // image delivered (once: see the delivery claim), rather than the job left unfinished.
     if (!job?.taskId || !CHECKABLE.has(job.state)) return;
     const submittedAt = job.submittedAt ?? job.createdAt;
-    job.polls += 1;
     const polledAt = now();
     let result: Awaited<ReturnType<PpinfraClient['getResult']>>;
     try {
       result = await client.getResult(job.taskId);
     } catch (e) {
-      if (mayBeLagging(e, now() - submittedAt)) return void (await scheduleCheck(job, delayFor(job)));
+      // A task not yet visible right after its submit: the look counts, and the next one is planned on the record.
+      if (mayBeLagging(e, now() - submittedAt)) return scheduleNext(run, job, polledAt, false);
       return fail(job, e);
     }
     if (result.status === 'succeed') {
       await limits.apiResult(true);
       try {
-        await finisher.complete(job, { ...result, polls: job.polls, pendingAt: job.pendingAt }, logFor(job));
+        await finisher.complete(job, { ...result, polls: job.polls + 1, pendingAt: job.pendingAt }, logFor(job));
       } catch (e) {
+        // Another run of this step moved the job first: it finishes the job, this one stops.
+        if (e instanceof JobConflictError) return;
         // As in-process: a download or delivery that failed after its own retries is reported.
         return fail(job, e);
       }
-      return release(job, false);
+      return limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
     }
-    if (result.status === 'failed') {
-      return fail(job, taskFailed(job.taskId, result.reason));
-    }
+    if (result.status === 'failed') return fail(job, taskFailed(job.taskId, result.reason));
     // Checked at least once, so a task that finished while every process was down is delivered.
-    if (now() >= submittedAt + settings.timeoutMs) {
-      return fail(job, pastDeadline(job.taskId));
-    }
-    job.pendingAt = polledAt;
-    const estimate = estimateFor(job);
-    if (now() > submittedAt + estimate.expectedMs + 2 * estimate.spreadMs && job.polls > 1) await show(job, { phase: 'late' });
-    await save(job, 'polling');
-    await scheduleCheck(job, delayFor(job));
+    if (now() >= submittedAt + settings.timeoutMs) return fail(job, pastDeadline(job.taskId));
+    return scheduleNext(run, job, polledAt, true);
   }
 
-  function startWorkers() {
+  /** Counts the look on the record and plans the next, in one save; shows "taking longer" once. */
+  async function scheduleNext(run: StepRun, job: Job, polledAt: number, pending: boolean) {
+    let late = false;
+    const saved = await update(run, job, (j) => {
+      if (!CHECKABLE.has(j.state)) return false;
+      j.polls += 1;
+      if (pending) j.pendingAt = polledAt;
+      const estimate = estimateFor(j);
+      const overdue = pending && j.polls > 1 && now() > (j.submittedAt ?? j.createdAt) + estimate.expectedMs + 2 * estimate.spreadMs;
+      late = overdue && markShown(j, { phase: 'late' });
+      plan(j, 'check', delayFor(j), run.id);
+      return true;
+    });
+    if (!saved) return;
+    await enqueue(saved);
+    if (late) await show(saved, { phase: 'late' });
+  }
+
+  /**
+   * A step's processor, ended properly on its last attempt: the job ends (member told, slot
+   * freed, quota back when nothing was billed) instead of a failed step and a job that never ends.
+   */
+  const lastAttemptEnds =
+    <A extends unknown[]>(process: (run: StepRun, ...rest: A) => Promise<void>) =>
+    async (run: StepRun, ...rest: A): Promise<void> => {
+      try {
+        await process(run, ...rest);
+      } catch (e) {
+        if (e instanceof RateLimitError || e instanceof DelayedError) throw e;
+        if (run.attemptsMade + 1 < (run.opts.attempts ?? 1)) throw e;
+        const job = await store.get(run.data.jobId);
+        if (!job || TERMINAL_STATES.has(job.state) || !owns(job, run)) return;
+        logFor(job).error({ err: e, step: run.name, attempts: run.attemptsMade + 1 }, 'a job step failed at every attempt; ending the job');
+        await fail(job, e, isPpinfraError(e) ? e.kind : 'internal', job.state === 'queued');
+      }
+    };
+
+  /** Where the job's step is: still to run, failed for good, or nowhere. */
+  async function stepOf(job: Job): Promise<'live' | 'failed' | 'missing'> {
+    // Records from before steps were recorded: the ids steps had then.
+    const candidates: [JobStep['kind'], string][] = job.step
+      ? [[job.step.kind, job.step.id]]
+      : job.taskId
+        ? [['check', `${job.id}-${job.polls}`]]
+        : [['submit', `${job.id}-submit`]];
+    let failed = false;
+    for (const [kind, id] of candidates) {
+      const step = await queues[kind].getJob(id);
+      if (!step) continue;
+      const state = await step.getState();
+      if (LIVE.has(state)) return 'live';
+      failed ||= state === 'failed';
+    }
+    return failed ? 'failed' : 'missing';
+  }
+
+  /** Re-queues or ends one unfinished job nothing is moving on; false when another writer moved it meanwhile. */
+  async function recover(job: Job, reason: RecoveryReason): Promise<boolean> {
+    metrics.jobRecovered(reason);
+    logFor(job).warn({ state: job.state, step: job.step?.id, reason }, 'reconciler: an unfinished job had nothing moving it on');
+    if (job.state === 'submitting' && now() - (job.updatedAt ?? job.createdAt) >= submitWindowMs) {
+      await fail(job, new Error('interrupted while submitting'), 'interrupted');
+      return true;
+    }
+    if (job.state === 'queued' && now() - job.createdAt >= settings.queueTimeoutMs) {
+      await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true);
+      return true;
+    }
+    const kind = job.taskId ? 'check' : 'submit';
+    const saved = await updateJob(store, job.id, (j) => j.version === job.version && (plan(j, kind, 0), true), job);
+    if (saved) await enqueue(saved);
+    return Boolean(saved);
+  }
+
+  async function reconcile(): Promise<number> {
+    let recovered = 0;
+    for (const job of await store.listActive()) {
+      const quietSince = Math.max(job.updatedAt ?? job.createdAt, job.step?.dueAt ?? 0);
+      if (now() < quietSince + settings.lockMs + RECONCILE_MARGIN_MS) continue;
+      const where = await stepOf(job);
+      if (where === 'live') continue;
+      if (await recover(job, where === 'failed' ? 'step_failed' : 'step_missing')) recovered++;
+    }
+    return recovered;
+  }
+
+  async function startWorkers() {
     if (workers.length) return;
-    const common = { connection: connection.duplicate(), lockDuration: settings.lockMs, stalledInterval: Math.max(500, settings.lockMs / 2) };
-    const submitWorker: Worker<Step> = new Worker<Step>(`${prefix}-submit`, (step) => submitStep(step, submitWorker), { ...common, concurrency: SUBMIT_CONCURRENCY });
-    const checkWorker = new Worker<Step>(`${prefix}-check`, checkStep, {
+    const common = { lockDuration: settings.lockMs, stalledInterval: Math.max(500, settings.lockMs / 2) };
+    const submitWorker: Worker<Step> = new Worker<Step>(
+      `${prefix}-submit`,
+      lastAttemptEnds((run, token?: string) => submitStep(run, submitWorker, token)),
+      { ...common, connection: connection.duplicate(), concurrency: SUBMIT_CONCURRENCY },
+    );
+    const checkWorker = new Worker<Step>(`${prefix}-check`, lastAttemptEnds(checkStep), {
       ...common,
       connection: connection.duplicate(),
       concurrency: CHECK_CONCURRENCY,
       // BullMQ's global limiter: task-result polls per second across every process.
       limiter: { max: settings.pollMaxPerSecond, duration: 1000 },
     });
-    for (const worker of [submitWorker, checkWorker]) {
-      worker.on('failed', (step, err) => deps.logger.error({ err, jobId: step?.data.jobId, step: step?.name }, 'job step failed'));
+    // One reconcile at a time across processes: each run of the scheduler goes to one worker.
+    const reconciler = new Worker(
+      `${prefix}-maintenance`,
+      async () => {
+        const recovered = await reconcile();
+        if (recovered) deps.logger.info({ recovered }, 'reconciler: jobs re-queued or ended');
+      },
+      { ...common, connection: connection.duplicate(), concurrency: 1 },
+    );
+    for (const worker of [submitWorker, checkWorker, reconciler]) {
+      worker.on('failed', (run, err) => deps.logger.warn({ err, jobId: run?.data.jobId, step: run?.name, attempt: run?.attemptsMade }, 'job step attempt failed'));
       worker.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue worker error'));
       workers.push(worker);
     }
+    await maintenance.upsertJobScheduler('reconcile', { every: settings.reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
   }
 
   return {
     async reserve(request, options = {}) {
       const id = newId();
-      const queued = await submitQueue.getWaitingCount();
+      const queued = await queues.submit.getWaitingCount();
       const follower = Boolean(options.follower);
       const refusal = await limits.reserve({ jobId: id, userId: request.userId, guildId: request.guildId, queued, caps: request.caps, concurrent: !follower });
       if (refusal) return { ok: false, refusal };
@@ -224,14 +422,16 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
     async start(ticket: Ticket, reply, batch) {
       const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+      plan(job, 'submit', 0);
       try {
         await store.save(job);
-        await submitQueue.add('submit', { jobId: job.id }, { ...STEP_RETRIES, jobId: stepId(job.id, 'submit') });
       } catch (e) {
-        await release(job, true);
+        await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: true });
         throw e;
       }
-      const position = (await submitQueue.getWaitingCount()) + (await submitQueue.getDelayedCount());
+      // Saved with its step: should queuing fail now, the reconciler queues it.
+      await enqueue(job).catch((err: unknown) => logFor(job).warn({ err }, 'could not queue the submit step; the reconciler will'));
+      const position = (await queues.submit.getWaitingCount()) + (await queues.submit.getDelayedCount());
       const startsAt = await pacer.startsAt(Math.max(1, position));
       if (startsAt > now() + 2_000) await show(job, { phase: 'queued', position: Math.max(1, position), startsAt });
       return job;
@@ -247,16 +447,18 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
     /** The queue lives in Redis: nothing to reload, only workers to start (after login, so steps can report). */
     async resume() {
-      startWorkers();
-      return (await submitQueue.getJobCountByTypes('waiting', 'delayed', 'active')) + (await checkQueue.getJobCountByTypes('waiting', 'delayed', 'active'));
+      await startWorkers();
+      return (await queues.submit.getJobCountByTypes('waiting', 'delayed', 'active')) + (await queues.check.getJobCountByTypes('waiting', 'delayed', 'active'));
     },
+
+    reconcile,
 
     /** The queues' counts, for every process together: a check step per job submitted and not finished. */
     async counts() {
       const [queued, submitting, checking] = await Promise.all([
-        submitQueue.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'waiting-children'),
-        submitQueue.getJobCountByTypes('active'),
-        checkQueue.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'active'),
+        queues.submit.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'waiting-children'),
+        queues.submit.getJobCountByTypes('active'),
+        queues.check.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'active'),
       ]);
       return { queued, inFlight: submitting + checking };
     },
@@ -264,7 +466,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     /** Finishes the steps in hand (each is short), then leaves the rest in Redis for any process. */
     async shutdown() {
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([submitQueue.close(), checkQueue.close()]);
+      await Promise.all([queues.submit.close(), queues.check.close(), maintenance.close()]);
       await Promise.all(workers.map((w) => (w.opts.connection as Redis).quit?.().catch(() => undefined)));
     },
   };

@@ -5,8 +5,9 @@ import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
 import type { DurationEstimator } from './estimator.ts';
-import type { JobStore } from './store.ts';
-import type { Delivery, FailureKind, Job, JobState, Moderation } from './types.ts';
+import type { SharedState } from '../shared-state.ts';
+import { updateJob, type JobStore } from './store.ts';
+import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from './types.ts';
 
 const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
 
@@ -32,7 +33,24 @@ export interface FinisherDeps {
   metrics?: Pick<Metrics, 'jobFinished' | 'pollsPerJob' | 'requestToDelivery' | 'completionToDelivery'>;
   /** The usage ledger (`src/usage.ts`): told once per job, at its end. Nothing by default. */
   usage?: UsageRecorder;
+  /**
+   * Where a delivery is recorded the moment Discord took it, first writer wins: a step that runs
+   * again (a crash between publishing and saving, a stalled step taken over) finds the record and
+   * only finishes the bookkeeping, instead of publishing the image a second time.
+   */
+  claims?: Pick<SharedState, 'claim' | 'read'>;
 }
+
+/** What a delivery claim records: enough to finish the job without publishing again. */
+interface DeliveryRecord {
+  outcome: DeliveryOutcome;
+  fileName?: string;
+  published?: Job['published'];
+}
+
+const deliveryClaim = (jobId: string) => `delivery:${jobId}`;
+/** As long as the finished record itself lives. */
+const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
 
 /**
  * A finished task as the poller saw it. `pendingAt`: when the last poll before it found the task
@@ -55,11 +73,19 @@ export const observedDuration = (submittedAt: number, completedAt: number, pendi
 };
 
 export interface Finisher {
+  /** Sets the state and saves (compare-and-set: throws `JobConflictError` when another writer moved the job). */
   save(job: Job, state: JobState): Promise<void>;
-  /** A finished task: learn its duration, fetch the image, then publish it or hold it for review. */
+  /**
+   * A finished task: learn its duration (once per job, by whoever moves it to `delivering`), fetch
+   * the image, then publish it (once per image, see `claims`) or hold it for review. A job already
+   * `delivering` (a step run again) is finished without learning its duration twice.
+   */
   complete(job: Job, result: PolledResult, log: Logger, signal?: AbortSignal): Promise<void>;
-  /** Records the failure and tells the member in one sentence; the operator gets the detail. */
-  fail(job: Job, e: unknown, log: Logger, kind?: FailureKind): Promise<void>;
+  /**
+   * Ends the job as failed and tells the member in one sentence; the operator gets the detail.
+   * False, and nothing said, when the job had already ended (another process, a step run twice).
+   */
+  fail(job: Job, e: unknown, log: Logger, kind?: FailureKind): Promise<boolean>;
 }
 
 /**
@@ -86,54 +112,95 @@ export function createFinisher(deps: FinisherDeps): Finisher {
 
     async complete(job, result, log, signal) {
       const submittedAt = job.submittedAt ?? now();
-      job.completedAt = now();
-      job.polls = result.polls;
-      metrics.pollsPerJob(result.polls);
-      await deps.estimator.record(job.size, observedDuration(submittedAt, job.completedAt, result.pendingAt), submittedAt);
-      await save(job, 'delivering');
-      const image = result.images[0]!;
-      const { bytes, contentType } = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
-      const delivered = { bytes, contentType, extension: image.type || 'jpeg' };
-      job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
-      const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
-      if (verdict === 'review') {
-        job.finishedAt = now();
-        await deps.moderation.hold(job, delivered);
-        metrics.jobFinished('held', 'none');
-        log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
-        await counted(job, log);
-        return;
+      if (job.state !== 'delivering') {
+        job.completedAt = now();
+        job.polls = result.polls;
+        await save(job, 'delivering');
+        metrics.pollsPerJob(result.polls);
+        await deps.estimator.record(job.size, observedDuration(submittedAt, job.completedAt, result.pendingAt), submittedAt);
       }
-      const outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
-      job.finishedAt = now();
+      const completedAt = job.completedAt ?? now();
+      const made = await deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
+      let outcome: DeliveryOutcome;
+      let bytes = 0;
+      if (made) {
+        log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
+        outcome = made.outcome;
+        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {});
+      } else {
+        const image = result.images[0]!;
+        const downloaded = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
+        bytes = downloaded.bytes.length;
+        const delivered = { bytes: downloaded.bytes, contentType: downloaded.contentType, extension: image.type || 'jpeg' };
+        job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
+        const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
+        if (verdict === 'review') {
+          job.finishedAt = now();
+          await deps.moderation.hold(job, delivered);
+          metrics.jobFinished('held', 'none');
+          log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
+          await counted(job, log);
+          return;
+        }
+        outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+        const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
+        await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+      }
+      const finishedAt = now();
+      const ended = await updateJob(
+        store,
+        job.id,
+        (current) => {
+          if (TERMINAL_STATES.has(current.state)) return false;
+          Object.assign(current, { fileName: job.fileName, published: job.published, nsfw: job.nsfw, finishedAt, completedAt });
+          if (outcome === 'over_upload_limit') current.error = { kind: 'upload_limit' };
+          current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
+          return true;
+        },
+        job,
+      );
+      if (!ended) return;
+      Object.assign(job, ended);
       if (outcome === 'over_upload_limit') {
         // The member was told; the job is recorded as what it is, not as delivered.
-        job.error = { kind: 'upload_limit' };
-        await save(job, 'failed');
         metrics.jobFinished('failed', 'upload_limit');
-        log.warn({ taskId: job.taskId, bytes: bytes.length }, 'image over the server’s upload limit');
+        log.warn({ taskId: job.taskId, bytes }, 'image over the server’s upload limit');
         await counted(job, log);
         return;
       }
-      await save(job, 'delivered');
       metrics.jobFinished('delivered', 'none');
-      metrics.requestToDelivery((job.finishedAt - job.createdAt) / 1000);
-      metrics.completionToDelivery((job.finishedAt - job.completedAt) / 1000);
-      log.info({ taskId: job.taskId, polls: job.polls, generationMs: job.completedAt - submittedAt, totalMs: job.finishedAt - job.createdAt }, 'job delivered');
+      metrics.requestToDelivery((finishedAt - job.createdAt) / 1000);
+      metrics.completionToDelivery((finishedAt - completedAt) / 1000);
+      log.info({ taskId: job.taskId, polls: job.polls, generationMs: completedAt - submittedAt, totalMs: finishedAt - job.createdAt }, 'job delivered');
       await counted(job, log);
     },
 
     async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal') {
       const reason = isPpinfraError(e) ? e.reason : undefined;
+      const error = { kind, ...(reason ? { reason } : {}) };
+      const finishedAt = now();
+      const end = (current: Job) => {
+        if (TERMINAL_STATES.has(current.state)) return false;
+        Object.assign(current, { error, finishedAt, state: 'failed' });
+        return true;
+      };
+      let ended: Job | undefined;
+      try {
+        ended = await updateJob(store, job.id, end, job);
+      } catch (err) {
+        // The member is told even when the record could not be saved: silence would be worse.
+        log.error({ err }, 'could not save failed job');
+        ended = end(job) ? job : undefined;
+      }
+      if (!ended) return false;
+      Object.assign(job, ended);
       // The operator needs the detail (e.g. a rejected key); the user gets one friendly sentence.
       const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
       log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
-      job.error = { kind, ...(reason ? { reason } : {}) };
-      job.finishedAt = now();
       metrics.jobFinished('failed', kind);
-      await save(job, 'failed').catch((err: unknown) => log.error({ err }, 'could not save failed job'));
-      await delivery.fail(job, job.error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+      await delivery.fail(job, error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
       await counted(job, log);
+      return true;
     },
   };
 }

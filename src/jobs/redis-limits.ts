@@ -15,6 +15,14 @@ export interface SharedLimits {
   /** The job ended (or never started): frees its slot; `refund` gives the quota back. */
   release(input: { jobId: string; userId: string; guildId: string | null; refund: boolean }): Promise<void>;
   apiResult(healthy: boolean): Promise<void>;
+  /**
+   * Counts a job as in flight (submitted, not finished) across every process, unless `max` are
+   * already: false means wait (`MAX_JOBS_IN_FLIGHT`). Taking it again for the same job is harmless;
+   * `release` gives it back.
+   */
+  enterFlight(jobId: string, max: number): Promise<boolean>;
+  /** Jobs counted in flight now, across every process. */
+  inFlight(): Promise<number>;
   /** Jobs the guild started in the last 24 h, across processes: what its daily budget has used. */
   guildUsed(guildId: string): Promise<number>;
 }
@@ -58,8 +66,16 @@ end
 return {'ok', 0, 0}
 `;
 
+const ENTER_FLIGHT = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+`;
+
 const RELEASE = `
 redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -84,6 +100,7 @@ return failures
 
 export function createRedisLimits(redis: Redis, settings: LimitSettings, options: { prefix?: string; now?: () => number } = {}): SharedLimits {
   const prefix = options.prefix ?? 'qi:limits:';
+  const flight = `${prefix}in-flight`;
   const now = options.now ?? Date.now;
   const keys = (userId: string, guildId: string | null) => {
     const user = `${prefix}user:${userId}`;
@@ -126,8 +143,14 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
 
     async release({ jobId, userId, guildId, refund }) {
       const [running, user, guild] = keys(userId, guildId);
-      await redis.eval(RELEASE, 3, running!, user!, guild!, jobId, refund ? '1' : '0');
+      await redis.eval(RELEASE, 4, running!, user!, guild!, flight, jobId, refund ? '1' : '0');
     },
+
+    async enterFlight(jobId, max) {
+      return Number(await redis.eval(ENTER_FLIGHT, 1, flight, jobId, max)) === 1;
+    },
+
+    inFlight: () => redis.scard(flight),
 
     async guildUsed(guildId) {
       return redis.zcount(`${prefix}guild:${guildId}:starts`, `(${now() - DAY_MS}`, '+inf');

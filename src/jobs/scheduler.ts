@@ -8,7 +8,9 @@ import { createRateLimiter } from './limiter.ts';
 import { createLimits } from './limits.ts';
 import { createSubmitPacer } from './pacer.ts';
 import { createJobService, type JobService } from './service.ts';
-import type { JobStore, KeyValue } from './store.ts';
+import { createJobStore, type JobStore, type KeyValue } from './store.ts';
+import type { Redis } from 'ioredis';
+import type { SharedState } from '../shared-state.ts';
 import type { Delivery, Moderation } from './types.ts';
 import type { UsageRecorder } from '../usage.ts';
 
@@ -26,6 +28,10 @@ export interface SchedulerDeps {
   metrics?: Metrics;
   /** The usage ledger the finisher tells at each job's end (`src/usage.ts`). */
   usage?: UsageRecorder;
+  /** Where deliveries are claimed, so a job finished twice publishes once. */
+  claims?: Pick<SharedState, 'claim' | 'read'>;
+  /** On Redis: the connection `openJobStore` opened, which the queues share. */
+  redis?: Redis;
 }
 
 export interface Scheduler {
@@ -39,13 +45,46 @@ export interface Scheduler {
 export const usesQueueEngine = isRedisUrl;
 
 /**
+ * The job records. On Redis, shared by every process: a hash per job and compare-and-set in Lua
+ * (`redis-store.ts`), over an ioredis connection the queues share (`redis`), records from before
+ * still read from the Keyv namespace `jobsKv`. Else the Keyv namespace itself, with its index of
+ * active jobs, for one process.
+ */
+export async function openJobStore(storageUrl: string, jobsKv: KeyValue, logger: Logger): Promise<{ store: JobStore; redis?: Redis }> {
+  if (!usesQueueEngine(storageUrl)) return { store: createJobStore(jobsKv) };
+  // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
+  const [{ Redis }, { createRedisJobStore }] = await Promise.all([import('ioredis'), import('./redis-store.ts')]);
+  // BullMQ's blocking commands need `maxRetriesPerRequest: null`: while Redis is away, commands
+  // (job saves included) wait for it rather than fail, and a lost Redis is retried, not fatal.
+  const redis = new Redis(storageUrl, { maxRetriesPerRequest: null });
+  const log = logger.child({ component: 'jobs' });
+  // One warning per outage, not one per reconnect attempt; the storage health reports the rest.
+  let down = false;
+  redis.on('error', (err) => {
+    if (!down) log.warn({ err: { message: err.message } }, 'the job queue lost its Redis connection; retrying');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('the job queue is connected to Redis again');
+    down = false;
+  });
+  return { store: createRedisJobStore(redis, { legacy: jobsKv }), redis };
+}
+
+/**
  * One interface, two engines: on SQLite or memory (one process) today's in-process queue; on
  * Redis (`STORAGE_URL=redis://…`, several processes) BullMQ, with the limits, the cool-down and
  * the images-per-minute budget shared atomically through the same Redis.
  */
 export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const { config } = deps;
-  const settings = { ...config.jobs, imageMaxBytes: config.generation.imageMaxBytes, maxJobsInFlight: config.limits.maxJobsInFlight };
+  const settings = {
+    ...config.jobs,
+    imageMaxBytes: config.generation.imageMaxBytes,
+    maxJobsInFlight: config.limits.maxJobsInFlight,
+    // A submit's answer can come no later than its connection and response timeouts allow.
+    submitWindowMs: config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs,
+  };
   const logger = deps.logger.child({ component: 'jobs' });
   if (!usesQueueEngine(config.storageUrl)) {
     // Quota windows survive restarts (the operator pays per image); writes are chained so the
@@ -66,24 +105,9 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     });
     return { jobs, budgetRemaining: async () => pacer.remaining(), close: () => quotaWrites.then(() => undefined) };
   }
-  // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
-  const [{ Redis }, { createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([
-    import('ioredis'),
-    import('./bullmq-service.ts'),
-    import('./redis-limits.ts'),
-  ]);
-  // BullMQ's blocking commands need `maxRetriesPerRequest: null`; a lost Redis is retried, not fatal.
-  const redis = new Redis(config.storageUrl, { maxRetriesPerRequest: null });
-  // One warning per outage, not one per reconnect attempt; the storage health reports the rest.
-  let down = false;
-  redis.on('error', (err) => {
-    if (!down) logger.warn({ err: { message: err.message } }, 'the job queue lost its Redis connection; retrying');
-    down = true;
-  });
-  redis.on('ready', () => {
-    if (down) logger.info('the job queue is connected to Redis again');
-    down = false;
-  });
+  const redis = deps.redis;
+  if (!redis) throw new Error('the queue engine needs the Redis connection of openJobStore');
+  const [{ createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([import('./bullmq-service.ts'), import('./redis-limits.ts')]);
   const pacer = createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute });
   const jobs = createBullmqJobService({
     ...deps,

@@ -13,6 +13,7 @@ import { inFlightEstimate } from './schedule.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
 import type { JobStore } from './store.ts';
 import type { UsageRecorder } from '../usage.ts';
+import type { SharedState } from '../shared-state.ts';
 import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from './types.ts';
 
 export interface JobSettings {
@@ -25,6 +26,8 @@ export interface JobSettings {
   progressEditIntervalMs: number;
   imageMaxBytes: number;
   maxJobsInFlight: number;
+  /** How often the reconciler looks for unfinished jobs nothing is moving on. */
+  reconcileIntervalMs: number;
 }
 
 export interface JobServiceDeps {
@@ -45,6 +48,8 @@ export interface JobServiceDeps {
   newId?: () => string;
   /** Told once per job at its end (`src/usage.ts`). */
   usage?: UsageRecorder;
+  /** Where deliveries are claimed, so a job finished twice publishes once (`Finisher`). */
+  claims?: Pick<SharedState, 'claim' | 'read'>;
 }
 
 /** A reservation taken before the reply is deferred; `start` or `release` consumes it. */
@@ -67,8 +72,14 @@ export interface JobService {
   /** Gives back a reservation that never became a job (the defer failed). */
   release(ticket: Ticket): Promise<void>;
   get(id: string): Promise<Job | undefined>;
-  /** Picks up jobs a previous process left unfinished. Returns how many. */
+  /** Picks up jobs a previous process left unfinished, and starts the reconciler. Returns how many. */
   resume(): Promise<number>;
+  /**
+   * The safety net, run every `RECONCILE_INTERVAL_MS` once resumed (one process at a time on
+   * Redis): every unfinished job that nothing is moving on, quiet for longer than it should be, is
+   * re-queued or ended with the right failure and refund, its member told. Returns how many.
+   */
+  reconcile(): Promise<number>;
   /** Stops polling without failing jobs, so the next start resumes them. */
   shutdown(): Promise<void>;
   /**
@@ -101,7 +112,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage, claims: deps.claims });
+  let reconcileTimer: NodeJS.Timeout | undefined;
   const { save } = finisher;
   const reporter = (job: Job) =>
     createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
@@ -242,6 +254,28 @@ export function createJobService(deps: JobServiceDeps): JobService {
     await finisher.fail(job, e, log, kind);
   }
 
+  /** One process owns this queue: an unfinished job it neither waits on nor runs was lost by it. */
+  async function reconcile(): Promise<number> {
+    let recovered = 0;
+    for (const job of await store.listActive()) {
+      if (shutdown.signal.aborted) break;
+      const tracked = running.has(job.id) || waiting.some((w) => w.job.id === job.id);
+      if (tracked || now() - (job.updatedAt ?? job.createdAt) < settings.reconcileIntervalMs) continue;
+      const log = deps.logger.child({ jobId: job.id, taskId: job.taskId, guildId: job.guildId, userId: job.userId });
+      metrics.jobRecovered('not_running');
+      log.warn({ state: job.state }, 'reconciler: an unfinished job had nothing moving it on');
+      recovered++;
+      // As at a restart: a submit that may have billed is reported, anything else picked up again.
+      if (job.state === 'submitting') {
+        await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
+        continue;
+      }
+      limits.take(job.userId, job.guildId, { quota: false, concurrent: holdsSlot(job) });
+      enqueue(job, 0);
+    }
+    return recovered;
+  }
+
   return {
     async reserve(request, options = {}) {
       const concurrent = !options.follower;
@@ -292,13 +326,21 @@ export function createJobService(deps: JobServiceDeps): JobService {
         // Jobs from before the restart were asked for first.
         enqueue(job, 0);
       }
+      clearInterval(reconcileTimer);
+      reconcileTimer = setInterval(() => {
+        reconcile().catch((err: unknown) => deps.logger.error({ err }, 'reconciler failed'));
+      }, settings.reconcileIntervalMs);
+      reconcileTimer.unref();
       return jobs.length;
     },
+
+    reconcile,
 
     counts: async () => ({ queued: waiting.length, inFlight: running.size }),
 
     async shutdown() {
       clearTimeout(wake);
+      clearInterval(reconcileTimer);
       shutdown.abort(new Error('shutting down'));
       await Promise.all([...waiting.map((w) => w.progress.stop()), ...running.values()]);
       waiting.length = 0;

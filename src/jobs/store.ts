@@ -9,6 +9,12 @@ export interface KeyValue {
 }
 
 export interface JobStore {
+  /**
+   * Compare-and-set: saves `job` only if the stored record is still the version it was read at
+   * (`job.version`; none for a new job), then bumps `job.version`. Throws `JobConflictError` when
+   * another writer saved first: two processes, or a step that runs twice, can never both move one
+   * job. Use `updateJob` to re-read and decide again.
+   */
   save(job: Job): Promise<void>;
   get(id: string): Promise<Job | undefined>;
   /** Jobs not yet in a terminal state: what a restart must resume. */
@@ -46,6 +52,47 @@ export function readJob(value: unknown): Job | undefined {
   return record as unknown as Job;
 }
 
+/** Another writer saved the job since it was read: re-read it and decide again. */
+export class JobConflictError extends Error {
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super(`job ${jobId} was saved by another writer since it was read`);
+    this.jobId = jobId;
+  }
+}
+
+/** Conflicts in a row after which something is wrong beyond a race (a writer looping). */
+const MAX_CONFLICTS = 50;
+
+/**
+ * Reads the job and applies `change`, then saves it; on a conflict, re-reads and applies `change`
+ * to the fresh record, until it is saved. `change` returns false when, on what it reads, it no
+ * longer applies (another writer ended the job, a newer step owns it): nothing is saved and the
+ * result is undefined. `first` is a copy already in hand, tried before any read.
+ */
+export async function updateJob(store: JobStore, id: string, change: (job: Job) => boolean, first?: Job): Promise<Job | undefined> {
+  let job = first ?? (await store.get(id));
+  for (let conflicts = 0; ; conflicts++) {
+    if (!job || !change(job)) return undefined;
+    try {
+      await store.save(job);
+      return job;
+    } catch (e) {
+      if (!(e instanceof JobConflictError) || conflicts >= MAX_CONFLICTS) throw e;
+    }
+    job = await store.get(id);
+  }
+}
+
+/** What a record is saved as: the version it becomes, when, and its schema. */
+export const stamped = (job: Job, now: number): Job => ({ ...job, schema: JOB_SCHEMA, version: (job.version ?? 0) + 1, updatedAt: now });
+
+/** A finished record expires after a week, unless a moderator still has to decide about it. */
+export const recordTtl = (job: Job): number | undefined => {
+  const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
+  return TERMINAL_STATES.has(job.state) && !awaitingModerator ? FINISHED_TTL_MS : undefined;
+};
+
 /** Finished jobs are kept a week so More like this, Delete and Report still work on older messages. */
 const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 const ACTIVE_INDEX = 'active';
@@ -54,10 +101,20 @@ const ACTIVE_INDEX = 'active';
  * Jobs in a Keyv namespace (SQLite by default, Redis for many processes). Keyv cannot list keys
  * on every backend, so the store keeps its own index of active job ids.
  */
-export function createJobStore(kv: KeyValue, options: { index?: boolean } = {}): JobStore {
-  // With BullMQ the queue knows what is active; an index read-modify-written by several
-  // processes would lose entries, so there is none.
+export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: () => number } = {}): JobStore {
+  // Without an index, `listActive` is empty (a store for tests of a single job).
   const indexed = options.index ?? true;
+  const now = options.now ?? Date.now;
+  // One process owns this store (SQLite, memory): compare-and-set is a check and a write
+  // serialised per job in this process.
+  const records = new Map<string, Promise<unknown>>();
+  const exclusive = (id: string, fn: () => Promise<void>) => {
+    const run = (records.get(id) ?? Promise.resolve()).then(fn);
+    const tail = run.catch(() => undefined);
+    records.set(id, tail);
+    void tail.then(() => records.get(id) === tail && records.delete(id));
+    return run;
+  };
   let index: Promise<Set<string>> | undefined;
   // Index updates are serialised so two jobs finishing together cannot lose each other's write.
   let chain: Promise<unknown> = Promise.resolve();
@@ -71,9 +128,13 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean } = {}):
   return {
     async save(job) {
       const terminal = TERMINAL_STATES.has(job.state);
-      // A held image waiting for a moderator must not expire before someone decides.
-      const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
-      await kv.set(`job:${job.id}`, { ...job, schema: JOB_SCHEMA }, terminal && !awaitingModerator ? FINISHED_TTL_MS : undefined);
+      await exclusive(job.id, async () => {
+        const stored = readJob(await kv.get(`job:${job.id}`));
+        if ((stored?.version ?? 0) !== (job.version ?? 0)) throw new JobConflictError(job.id);
+        const next = stamped(job, now());
+        await kv.set(`job:${job.id}`, next, recordTtl(next));
+        Object.assign(job, { schema: next.schema, version: next.version, updatedAt: next.updatedAt });
+      });
       if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
     async get(id) {

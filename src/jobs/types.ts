@@ -72,6 +72,17 @@ export interface Job extends JobRequest {
   id: string;
   /** The record's schema version (`JOB_SCHEMA` in store.ts), set when it is saved. */
   schema?: number;
+  /**
+   * How many times the record was saved: a save names the version it read and fails when another
+   * writer saved first (compare-and-set, see `JobStore.save`). Absent on a job never saved.
+   */
+  version?: number;
+  /** When the record was last saved (ms): how long it has been quiet, for the reconciler. */
+  updatedAt?: number;
+  /** On BullMQ: the one step allowed to move the job on, saved before it is queued (see `JobStep`). */
+  step?: JobStep;
+  /** The last progress view shown and when, so a view is sent once and edits are spaced on every engine. */
+  shown?: { view: string; at: number };
   state: JobState;
   reply: ReplyTarget;
   createdAt: number;
@@ -128,6 +139,19 @@ export interface Review {
   channelId?: string;
   messageId?: string;
   decision?: AuditRecord;
+}
+
+/**
+ * A queued step of a job (on BullMQ). Its id comes from the record's version when it was planned,
+ * so every step has an id of its own; `parent` is the step that planned it, so a step that runs
+ * again after planning its successor only makes sure that one is queued.
+ */
+export interface JobStep {
+  id: string;
+  kind: 'submit' | 'check';
+  /** When it is due (ms): a step not seen by then plus the lock is overdue. */
+  dueAt: number;
+  parent?: string;
 }
 
 /** What the deferred message shows while a job runs. */

@@ -42,6 +42,14 @@ export type FlagAction = 'held' | 'spoiler';
 export const FAILURE_KINDS: readonly FailureKind[] = [...ERROR_KINDS, 'interrupted', 'internal', 'queue_timeout', 'upload_limit'];
 const DECISIONS: readonly ReviewDecision[] = ['approve', 'reject', 'remove', 'keep'];
 
+/**
+ * Why the reconciler picked a job up: its step was never queued or has vanished (`step_missing`),
+ * its step failed for good (`step_failed`), or no part of this process was running it
+ * (`not_running`, the in-process engine).
+ */
+export type RecoveryReason = 'step_missing' | 'step_failed' | 'not_running';
+export const RECOVERY_REASONS: readonly RecoveryReason[] = ['step_missing', 'step_failed', 'not_running'];
+
 /** Read at scrape time; a source that fails or does not answer within the timeout keeps its last value. */
 export interface ScrapeSources {
   jobs?: () => Promise<{ queued: number; inFlight: number }>;
@@ -65,6 +73,8 @@ export interface Metrics {
   discordRestError(route: string, code: string): void;
   flaggedResult(action: FlagAction): void;
   moderationDecision(decision: ReviewDecision): void;
+  /** The reconciler found an unfinished job nothing was moving on, and re-queued or ended it. */
+  jobRecovered(reason: RecoveryReason): void;
   /** Plugs in (or replaces) what the scrape-time gauges read. */
   watch(sources: ScrapeSources): void;
 }
@@ -79,6 +89,7 @@ export const noopMetrics: Metrics = {
   discordRestError: () => undefined,
   flaggedResult: () => undefined,
   moderationDecision: () => undefined,
+  jobRecovered: () => undefined,
   watch: () => undefined,
 };
 
@@ -219,6 +230,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   for (const decision of DECISIONS) decisions.inc({ decision }, 0);
+  const recovered = new Counter({
+    name: name('jobs_recovered_total'),
+    help: 'Unfinished jobs the reconciler found with nothing moving them on (a lost step, a step that failed for good), then re-queued or ended; by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of RECOVERY_REASONS) recovered.inc({ reason }, 0);
   scrapedGauge('reviews_pending', 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).', () => read(sources.reviewsPending));
   scrapedGauge('gateway_up', '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.', () => (sources.gatewayUp ? Number(sources.gatewayUp()) : undefined));
   scrapedGauge('storage_up', '1 when the store (STORAGE_URL) answers, else 0.', () => (sources.storageUp ? Number(sources.storageUp()) : undefined));
@@ -232,6 +250,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     completionToDelivery: (s) => completionToDelivery.observe(Math.max(0, s)),
     discordRestError: (route, code) => restErrors.inc({ route, code }),
     flaggedResult: (action) => flagged.inc({ action }),
+    jobRecovered: (reason) => recovered.inc({ reason }),
     moderationDecision: (decision) => decisions.inc({ decision }),
     watch(next) {
       sources = { ...sources, ...next };

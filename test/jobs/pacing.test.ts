@@ -93,7 +93,7 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
       limits: createLimits({ userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 100, queueMax: 50, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
       pollLimiter: createRateLimiter({ perSecond: 100 }),
       pacer: createSubmitPacer({ perMinute, windowMs }),
-      settings: { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 100 },
+      settings: { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 100, reconcileIntervalMs: 60_000 },
       logger: silentLogger,
     });
   }

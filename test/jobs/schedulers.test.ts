@@ -11,6 +11,7 @@ import { createSubmitPacer } from '../../src/jobs/pacer.ts';
 import { createRedisLimits, createRedisPacer } from '../../src/jobs/redis-limits.ts';
 import { createJobService, type JobService } from '../../src/jobs/service.ts';
 import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
 import type { Delivery, Job, JobRequest, ProgressView } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
@@ -59,7 +60,7 @@ class Recorder implements Delivery {
 }
 
 const SETTINGS: LimitSettings = { userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 500, maxJobsInFlight: 500, queueMax: 100, breakerThreshold: 50, breakerCooldownMs: 60_000 };
-const jobSettings = { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 500 };
+const jobSettings = { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 500, reconcileIntervalMs: 60_000 };
 
 interface Harness {
   service: JobService;
@@ -97,7 +98,7 @@ const bullmq: Factory = async (_api, client, options) => {
   const service = createBullmqJobService({
     redis,
     client,
-    store: createJobStore(createMemoryKeyValue(), { index: false }),
+    store: createRedisJobStore(redis, { prefix: `${prefix}:` }),
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => undefined },
     estimator: createDurationEstimator(),
@@ -153,7 +154,8 @@ function schedulerContract(name: string, factory: () => Factory) {
       await delivery.ended(1);
       expect(delivery.delivered).toEqual([job.id]);
       expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(1);
-      expect((await service.get(job.id))?.state).toBe('delivered');
+      // The record is saved just after Discord took the image.
+      await expect.poll(async () => (await service.get(job.id))?.state).toBe('delivered');
     });
 
     // The default ids are 12 random hex digits: about 1 in 325 has digits only, which BullMQ
@@ -202,7 +204,7 @@ function schedulerContract(name: string, factory: () => Factory) {
       const job = (await ask(service, request(1))) as Job;
       await delivery.ended(1);
       expect(delivery.failed.get(job.id)).toBe('internal');
-      expect((await service.get(job.id))?.state).toBe('failed');
+      await expect.poll(async () => (await service.get(job.id))?.state).toBe('failed');
       // The member's slot is free again: a second request goes through.
       delivery.refuseDeliveries = 0;
       await ask(service, request(2, { userId: job.userId }));

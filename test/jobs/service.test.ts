@@ -62,7 +62,7 @@ beforeEach(async () => {
     limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),
     pacer: createSubmitPacer({ perMinute: 1_000 }),
-    settings: { queueTimeoutMs: 600_000, timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1 },
+    settings: { queueTimeoutMs: 600_000, timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1, reconcileIntervalMs: 60_000 },
     logger: silentLogger,
   });
 });
