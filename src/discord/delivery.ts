@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
@@ -34,6 +34,21 @@ export interface DeliveryDeps {
 
 type Body = Record<string, unknown>;
 
+/** What a message posted in the channel is for: each gets its own nonce, so none hides another. */
+type Purpose = 'image' | 'too-large' | 'failure' | 'held' | 'unreviewed' | 'rejected';
+const NOTICE_PURPOSE: Record<Notice, Purpose> = { awaiting_review: 'held', no_reviewer: 'unreviewed', rejected: 'rejected' };
+const NONCE_MAX = 25;
+
+/**
+ * The same for every attempt at one message of one job, so Discord (`enforce_nonce`) answers a
+ * second attempt with the first message instead of posting another.
+ */
+function channelNonce(jobId: string, purpose: Purpose): string {
+  const nonce = `${jobId}:${purpose}`;
+  // Job ids are 12 characters; a longer one must still give a nonce Discord accepts.
+  return nonce.length <= NONCE_MAX ? nonce : createHash('sha256').update(nonce).digest('base64url').slice(0, NONCE_MAX);
+}
+
 /**
  * The Delivery port on Discord. Edits the deferred reply through the interaction webhook
  * (no channel permission needed, works after a restart); once the token has expired, posts a
@@ -53,7 +68,12 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     return message.id;
   }
 
-  async function postInChannel(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
+  /**
+   * A job's step may run twice (stall recovery, a crash before the job was saved); the nonce
+   * makes Discord return the message the first run posted. It only remembers a nonce for a
+   * few minutes.
+   */
+  async function postInChannel(job: Job, purpose: Purpose, body: Body, files?: RawFile[]): Promise<string | undefined> {
     // "Your image is ready" only when it is; a rejection or a failure gets a neutral header.
     const header = t(job.locale, files?.length ? 'late.fallback' : 'late.update', { user: `<@${job.userId}>` });
     const mention = { ...body, content: [header, body.content].filter(Boolean).join('\n') };
@@ -62,6 +82,8 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       body: {
         ...mention,
         allowed_mentions: { parse: [], users: [job.userId] },
+        nonce: channelNonce(job.id, purpose),
+        enforce_nonce: true,
         ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
       },
       files,
@@ -70,7 +92,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
   }
 
   /** Final messages must reach the user even when the interaction token is gone. Returns the message's id. */
-  async function finalMessage(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
+  async function finalMessage(job: Job, purpose: Purpose, body: Body, files?: RawFile[]): Promise<string | undefined> {
     if (tokenAlive(job)) {
       try {
         return (await editOriginal(job, body, files)) ?? job.messageId;
@@ -79,7 +101,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
         deps.logger.info({ jobId: job.id, code: e.code }, 'interaction token expired; posting in the channel instead');
       }
     }
-    const id = await postInChannel(job, body, files);
+    const id = await postInChannel(job, purpose, body, files);
     await retireStaleReply(job);
     return id;
   }
@@ -153,8 +175,11 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       const route = Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original');
       const [stored, current] = await Promise.all([deps.jobs!(job.batch.jobIds), deps.rest.get(route, { auth: false }) as Promise<APIMessage>]);
       const siblings = job.batch.jobIds.map((id, i) => (id === job.id ? job : stored[i]));
-      const body = batchBody(job, siblings, current.attachments ?? [], change);
-      const files = file ? [file] : undefined;
+      const attachments = current.attachments ?? [];
+      const body = batchBody(job, siblings, attachments, change);
+      // Already in the message when this delivery runs a second time: batchBody keeps it by id.
+      const shown = change.kind === 'image' && attachments.some((a) => a.filename === change.file.name);
+      const files = file && !shown ? [file] : undefined;
       const message = (await deps.rest.patch(route, { body, files, auth: false })) as APIMessage;
       const attachmentId = change.kind === 'image' ? message.attachments?.find((a) => a.filename === change.file.name)?.id : undefined;
       return { messageId: message.id, attachmentId };
@@ -192,8 +217,8 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       if (image.bytes.length > limit) {
         const body = uploadLimitBody(job, image.bytes.length, limit);
         if (inBatch(job)) {
-          if (!(await tryBatch(job, { kind: 'failed', text: body.content }))) await postInChannel(job, body);
-        } else await finalMessage(job, body);
+          if (!(await tryBatch(job, { kind: 'failed', text: body.content }))) await postInChannel(job, 'too-large', body);
+        } else await finalMessage(job, 'too-large', body);
         return 'over_upload_limit';
       }
       const fileName = spoiler ? spoilerName(imageFileName(job, image.extension)) : imageFileName(job, image.extension);
@@ -206,11 +231,11 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
           job.published = { channelId: job.channelId, messageId: shown.messageId, spoiler, ...(shown.attachmentId ? { attachmentId: shown.attachmentId } : {}) };
           return 'delivered';
         }
-        const posted = await postInChannel(job, resultBody(job, fileName, now(), spoiler), [file]);
+        const posted = await postInChannel(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
         if (posted) job.published = { channelId: job.channelId, messageId: posted, spoiler };
         return 'delivered';
       }
-      const messageId = await finalMessage(job, resultBody(job, fileName, now(), spoiler), [file]);
+      const messageId = await finalMessage(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
       if (messageId) job.published = { channelId: job.channelId, messageId, spoiler };
       return 'delivered';
     },
@@ -218,19 +243,19 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     async notice(job: Job, notice: Notice) {
       if (inBatch(job)) {
         if (notice !== 'rejected' && (await tryBatch(job, { kind: 'held', notice }))) return;
-        await postInChannel(job, noticeBody(job, notice));
+        await postInChannel(job, NOTICE_PURPOSE[notice], noticeBody(job, notice));
         return;
       }
-      await finalMessage(job, noticeBody(job, notice));
+      await finalMessage(job, NOTICE_PURPOSE[notice], noticeBody(job, notice));
     },
 
     async fail(job: Job, error: { kind: FailureKind; reason?: string }) {
       if (inBatch(job)) {
         if (await tryBatch(job, { kind: 'failed', text: failureText(job.locale, error.kind, error.reason) })) return;
-        await postInChannel(job, failureBody(job, error));
+        await postInChannel(job, 'failure', failureBody(job, error));
         return;
       }
-      await finalMessage(job, failureBody(job, error));
+      await finalMessage(job, 'failure', failureBody(job, error));
     },
   };
 }

@@ -181,7 +181,8 @@ const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobI
 export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, siblings: readonly (Job | undefined)[], attachments: readonly { id: string; filename: string }[], change: BatchChange) {
   const { locale } = job;
   const { count } = job.batch;
-  const added = change.kind === 'image' ? change.file.name : undefined;
+  // An image already in the message (delivered a second time) is kept by id like the others, not uploaded again.
+  const added = change.kind === 'image' && !attachments.some((a) => a.filename === change.file.name) ? change.file.name : undefined;
   const ours = (id: string) => attachments.some((a) => namesJob(a.filename, id)) || (added !== undefined && namesJob(added, id));
   let ready = 0;
   let pending = 0;

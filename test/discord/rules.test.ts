@@ -169,6 +169,28 @@ describe('fake Discord enforces Discord\'s rules', () => {
     expect(discord.errors).toEqual([]);
   });
 
+  it('enforce_nonce: a second message with the same nonce is the first one again; without it, a new message', async () => {
+    h = await startHarness();
+    const { discord, client } = h;
+    const channel = await client.channels.fetch(discord.channel('general').id);
+    if (!channel?.isSendable()) throw new Error('not sendable');
+
+    const first = await channel.send({ content: 'once', nonce: 'job-1:image', enforceNonce: true });
+    const again = await channel.send({ content: 'once, retried', nonce: 'job-1:image', enforceNonce: true });
+    expect(again.id).toBe(first.id);
+    expect(again.content).toBe('once');
+    const other = await channel.send({ content: 'another purpose', nonce: 'job-1:failure', enforceNonce: true });
+    expect(other.id).not.toBe(first.id);
+    expect(discord.messages('general').map((m) => m.content)).toEqual(['once', 'another purpose']);
+
+    // The same nonce without enforce_nonce is only echoed back: Discord creates the message.
+    const plain = await channel.send({ content: 'twice', nonce: 'plain', enforceNonce: false });
+    const plainAgain = await channel.send({ content: 'twice', nonce: 'plain', enforceNonce: false });
+    expect(plainAgain.id).not.toBe(plain.id);
+    expect(discord.messages('general').filter((m) => m.content === 'twice')).toHaveLength(2);
+    expect(discord.errors).toEqual([]);
+  });
+
   it('bot routes need Authorization: Bot <token>; unknown routes, channels and messages get Discord\'s 404s', async () => {
     h = await startHarness();
     const { discord, client } = h;

@@ -53,6 +53,12 @@ export const FLAG = {
   IS_COMPONENTS_V2: 1 << 15,
 } as const;
 
+/**
+ * How long a nonce is remembered for `enforce_nonce`: Discord says "the past few minutes" and
+ * publishes no number.
+ */
+export const NONCE_WINDOW_MS = 5 * 60_000;
+
 /** Flags a sender may set; Discord ignores the others. */
 const SETTABLE_FLAGS = FLAG.SUPPRESS_EMBEDS | FLAG.SUPPRESS_NOTIFICATIONS | FLAG.IS_COMPONENTS_V2;
 
@@ -63,6 +69,8 @@ export interface MessageEvents {
 export class MessageStore extends EventEmitter<MessageEvents> {
   readonly messages = new Map<string, StoredMessage>();
   readonly attachments = new Map<string, StoredAttachment>();
+  /** The last message created with each nonce, keyed by author and nonce. */
+  private readonly nonces = new Map<string, { stored: StoredMessage; at: number }>();
   private readonly world: World;
   private readonly baseUrl: () => string;
   private readonly applicationId: string;
@@ -84,6 +92,18 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     return [...this.messages.values()]
       .filter((m) => !m.deleted && (channelId === undefined || m.data.channel_id === channelId))
       .map((m) => m.data);
+  }
+
+  /**
+   * The message `authorId` created with `nonce` within the nonce window, for `enforce_nonce`.
+   * Discord documents the check as per author, not per channel, so the fake takes it that way.
+   * A deleted message no longer counts (Discord does not say).
+   */
+  byNonce(authorId: string, nonce: Json | undefined): StoredMessage | undefined {
+    if (typeof nonce !== 'string' && typeof nonce !== 'number') return undefined;
+    const seen = this.nonces.get(nonceKey(authorId, nonce));
+    if (!seen || seen.stored.deleted || Date.now() - seen.at >= NONCE_WINDOW_MS) return undefined;
+    return seen.stored;
   }
 
   /** Creates a message from a request body (already validated). */
@@ -152,6 +172,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if (!args.allowEmpty) checkNotEmpty(data);
     const stored: StoredMessage = { data, kind: args.kind, interactionId: args.interaction?.id ?? null, deleted: false, history: [structuredClone(data)] };
     this.messages.set(id, stored);
+    if (data.nonce !== undefined) this.nonces.set(nonceKey(data.author.id, data.nonce), { stored, at: Date.now() });
     channel.lastMessageId = id;
     args.link?.(stored);
     this.emit('message', stored, 'create');
@@ -269,6 +290,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     return attachment;
   }
 }
+
+/** 42 and "42" count as one nonce here; Discord does not say. */
+const nonceKey = (authorId: string, nonce: string | number) => `${authorId}:${String(nonce)}`;
 
 /** Discord stores embeds with `type: 'rich'` and resolves `attachment://name` to the uploaded file. */
 function normalizeEmbeds(embeds: Json | undefined, attachments: APIAttachment[]): APIEmbed[] {

@@ -321,6 +321,10 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         ctx.validate();
         const body = asObject(ctx.body);
         checkMessageLimits(body, [], ctx.files.length);
+        if (body.enforce_nonce === true) {
+          const earlier = store.byNonce(world.botUser.id, body.nonce);
+          if (earlier) return { status: 200, body: earlier.data };
+        }
         const reference = body.message_reference;
         let type = 0;
         if (reference && typeof reference === 'object' && !Array.isArray(reference) && typeof reference.message_id === 'string') {
