@@ -46,7 +46,7 @@ export interface BullmqJobServiceDeps {
   usage?: UsageRecorder;
 }
 
-type Step = { jobId: string };
+type Step = { jobId: string; /** When a run of this step first found the job `submitting` (ms). */ foundSubmittingAt?: number };
 type StepRun = QueueJob<Step>;
 
 const CHECKABLE: ReadonlySet<Job['state']> = new Set(['polling', 'delivering']);
@@ -58,7 +58,7 @@ const CHECK_CONCURRENCY = 64;
 /** While `MAX_JOBS_IN_FLIGHT` jobs are in flight, submissions pause this long before looking again. */
 const FLIGHT_FULL_PAUSE_MS = 1_000;
 /** Beyond its lock, how long a job may stay quiet past its step's due time before the reconciler looks at its step. */
-const RECONCILE_MARGIN_MS = 5_000;
+const RECONCILE_MARGIN_MS = 1_000;
 const DEFAULT_SUBMIT_WINDOW_MS = 45_000;
 
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
@@ -97,6 +97,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     metrics,
     usage: deps.usage,
     claims: deps.claims,
+    // A step whose process died is taken over after its lock: so is its delivery.
+    deliveryLeaseMs: settings.lockMs,
   });
   const connection = deps.redis;
   const queues: Record<JobStep['kind'], Queue<Step>> = {
@@ -192,12 +194,13 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       return;
     }
     if (job.state === 'submitting') {
-      // This step ran before and sent the submit. Its process died, or stalled and may still be
-      // waiting for the answer: a resubmission could bill twice, so it is reported, but only once
-      // that answer can no longer come.
-      const quietFor = now() - (job.updatedAt ?? job.createdAt);
-      if (quietFor < submitWindowMs) {
-        await run.moveToDelayed(now() + submitWindowMs - quietFor, token);
+      // This step ran before and sent the submit. Its process died, or stalled (a blocked event
+      // loop, Redis away) and may still be waiting for the answer: a resubmission could bill
+      // twice, so it is reported, but only once that answer can no longer come.
+      const foundAt = run.data.foundSubmittingAt ?? now();
+      if (now() - foundAt < submitWindowMs) {
+        if (run.data.foundSubmittingAt === undefined) await run.updateData({ ...run.data, foundSubmittingAt: foundAt });
+        await run.moveToDelayed(foundAt + submitWindowMs, token);
         throw new DelayedError();
       }
       return fail(job, new Error('interrupted while submitting'), 'interrupted');

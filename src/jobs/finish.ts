@@ -6,7 +6,8 @@ import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
 import type { DurationEstimator } from './estimator.ts';
 import type { SharedState } from '../shared-state.ts';
-import { updateJob, type JobStore } from './store.ts';
+import { JobConflictError, updateJob, type JobStore } from './store.ts';
+import { randomUUID } from 'node:crypto';
 import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from './types.ts';
 
 const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
@@ -39,6 +40,11 @@ export interface FinisherDeps {
    * only finishes the bookkeeping, instead of publishing the image a second time.
    */
   claims?: Pick<SharedState, 'claim' | 'read'>;
+  /**
+   * How long a run that publishes an image keeps others from publishing it too: about as long
+   * as another run could take the job over (the step lock on BullMQ, a reconcile pass in one process).
+   */
+  deliveryLeaseMs?: number;
 }
 
 /** What a delivery claim records: enough to finish the job without publishing again. */
@@ -51,6 +57,14 @@ interface DeliveryRecord {
 const deliveryClaim = (jobId: string) => `delivery:${jobId}`;
 /** As long as the finished record itself lives. */
 const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
+/**
+ * While one run publishes an image, another that finds the job `delivering` leaves it to that
+ * run; should that run die before it claims the delivery, the lease lapses and the job is picked
+ * up again (publishing again is harmless then: Discord keeps one copy, see
+ * `src/discord/delivery.ts`).
+ */
+const deliveryLease = (jobId: string) => `delivering:${jobId}`;
+const DELIVERY_LEASE_MS = 30_000;
 
 /**
  * A finished task as the poller saw it. `pendingAt`: when the last poll before it found the task
@@ -120,21 +134,26 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         await deps.estimator.record(job.size, observedDuration(submittedAt, job.completedAt, result.pendingAt), submittedAt);
       }
       const completedAt = job.completedAt ?? now();
-      const made = await deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
-      let outcome: DeliveryOutcome;
+      const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
+      let made = await madeBefore();
+      let outcome: DeliveryOutcome | undefined;
       let bytes = 0;
-      if (made) {
-        log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
-        outcome = made.outcome;
-        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {});
-      } else {
+      if (!made) {
         const image = result.images[0]!;
         const downloaded = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
         bytes = downloaded.bytes.length;
         const delivered = { bytes: downloaded.bytes, contentType: downloaded.contentType, extension: image.type || 'jpeg' };
         job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
         const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
-        if (verdict === 'review') {
+        if (deps.claims) {
+          // Another run is publishing this image right now: it finishes the job.
+          if (!(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS)).won) throw new JobConflictError(job.id);
+          // A run that held the lease before may have finished meanwhile: what it did stands.
+          const current = await store.get(job.id);
+          if (!current || TERMINAL_STATES.has(current.state)) throw new JobConflictError(job.id);
+          made = await madeBefore();
+        }
+        if (!made && verdict === 'review') {
           job.finishedAt = now();
           await deps.moderation.hold(job, delivered);
           metrics.jobFinished('held', 'none');
@@ -142,9 +161,16 @@ export function createFinisher(deps: FinisherDeps): Finisher {
           await counted(job, log);
           return;
         }
-        outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
-        const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
-        await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+        if (!made) {
+          outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+          const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
+          await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+        }
+      }
+      if (made) {
+        log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
+        outcome = made.outcome;
+        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {});
       }
       const finishedAt = now();
       const ended = await updateJob(

@@ -11,7 +11,7 @@ import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
 import { inFlightEstimate } from './schedule.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
-import type { JobStore } from './store.ts';
+import { JobConflictError, type JobStore } from './store.ts';
 import type { UsageRecorder } from '../usage.ts';
 import type { SharedState } from '../shared-state.ts';
 import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from './types.ts';
@@ -112,7 +112,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage, claims: deps.claims });
+  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage, claims: deps.claims, deliveryLeaseMs: settings.reconcileIntervalMs });
   let reconcileTimer: NodeJS.Timeout | undefined;
   const { save } = finisher;
   const reporter = (job: Job) =>
@@ -184,6 +184,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
           billed = !certainlyNotCreated(e);
+          // Paused before the submit left: the next start sends it, instead of reporting it interrupted.
+          if (signal.aborted && !billed) await save(job, 'queued').catch(() => undefined);
           if (!signal.aborted) metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
           if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted) requeued = await requeue(job, progress, log);
           throw requeued ? new Requeued() : e;
@@ -221,6 +223,11 @@ export function createJobService(deps: JobServiceDeps): JobService {
     } catch (e) {
       if (e instanceof Requeued) return;
       await progress.stop();
+      if (e instanceof JobConflictError) {
+        // Another writer moved the job on first (a second process resumed it): that one finishes it.
+        log.warn({ taskId: job.taskId }, 'the job was moved on elsewhere; leaving it to that run');
+        return;
+      }
       if (signal.aborted) {
         log.info({ taskId: job.taskId, state: job.state }, 'job paused for shutdown; it resumes on the next start');
         return;
