@@ -43,7 +43,9 @@ export async function startApp(config: Config, logger: Logger) {
     userHourlyQuota: config.limits.userHourlyQuota,
     guildDailyBudget: config.limits.guildDailyBudget,
   });
-  const estimator = createDurationEstimator({ store: stats });
+  // Durations go to the shared state, where processes append to them rather than overwrite each
+  // other; `stats` still holds what older versions stored whole, read once as a seed.
+  const estimator = createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
   await estimator.load();
   // [ops: health and metrics] Only with METRICS_PORT: its own registry, never prom-client's global one.
   const registry = new Registry();

@@ -5,7 +5,8 @@ import type { KeyValue } from './jobs/store.ts';
  * The few operations that must be atomic when several processes share one Redis: a claim
  * (first writer wins, like SET NX) and sets whose members are added and removed one at a time
  * (never a read-modify-write of the whole list). Moderator decisions, reports and the pending
- * review index are built on them, and the usage ledger's counters (`increment`).
+ * review index are built on them, the usage ledger's counters (`increment`), and the observed
+ * task durations (`append`).
  */
 export interface SharedState {
   /** Stores `value` under `key` unless the key holds something; tells who holds it now. */
@@ -25,6 +26,14 @@ export interface SharedState {
   increment(counts: readonly { hash: string; field: string; by?: number }[], ttlMs?: number): Promise<void>;
   /** Every counter of a hash; `{}` when there is none (never created, or expired). */
   counters(hash: string): Promise<Record<string, number>>;
+  /**
+   * Adds `values` at the end of a list and drops all but its last `keep` entries, in one step,
+   * and returns the list as it is then, with what other processes appended. On Redis it is
+   * RPUSH + LTRIM + LRANGE in one MULTI, so appends from several processes all land.
+   */
+  append(list: string, values: readonly unknown[], keep: number): Promise<unknown[]>;
+  /** A list's entries, oldest first; `[]` when there is none. */
+  list(list: string): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -38,6 +47,7 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
   const setKey = (set: string) => `${prefix}set:${set}`;
   // Counters have their own key space too: `usage:<guild>:<day>` is `qi:count:usage:<guild>:<day>`.
   const countKey = (hash: string) => `${prefix}count:${hash}`;
+  const listKey = (list: string) => `${prefix}list:${list}`;
   // node-redis reconnects by itself and commands issued meanwhile fail or wait for it; without a
   // listener, its 'error' event on a dropped connection would be thrown and end the process.
   client.on('error', () => undefined);
@@ -90,6 +100,18 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
       const all = await (await ready()).hGetAll(countKey(hash));
       return Object.fromEntries(Object.entries(all).map(([field, value]) => [String(field), Number(value)]));
     },
+    async append(list, values, keep) {
+      const multi = (await ready()).multi();
+      // RPUSH refuses an empty list of values; appending nothing still trims and reads.
+      if (values.length) multi.rPush(listKey(list), values.map((value) => JSON.stringify(value)));
+      multi.lTrim(listKey(list), -keepCount(keep), -1);
+      multi.lRange(listKey(list), 0, -1);
+      const replies = await multi.exec();
+      return (replies.at(-1) as unknown as string[]).map((raw) => JSON.parse(String(raw)) as unknown);
+    },
+    async list(list) {
+      return (await (await ready()).lRange(listKey(list), 0, -1)).map((raw) => JSON.parse(String(raw)) as unknown);
+    },
     async close() {
       // close(), not QUIT: QUIT is queued until a lost connection comes back, so a shutdown while
       // Redis is down would never finish.
@@ -97,6 +119,9 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
     },
   };
 }
+
+/** LTRIM with a start of -0 would keep the whole list: a list always keeps at least its last entry. */
+const keepCount = (keep: number) => Math.max(1, Math.floor(keep));
 
 /**
  * SQLite and memory serve one process: operations are serialised per key in this process, over
@@ -114,6 +139,10 @@ export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promi
   const list = async (set: string) => {
     const value = await kv.get(`set:${set}`);
     return Array.isArray(value) ? (value as string[]) : [];
+  };
+  const entries = async (name: string) => {
+    const value = await kv.get(`list:${name}`);
+    return Array.isArray(value) ? (value as unknown[]) : [];
   };
   const change = (set: string, fn: (members: string[]) => string[] | null) =>
     exclusive(`set:${set}`, async () => {
@@ -152,6 +181,13 @@ export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promi
       const value = await kv.get(`count:${hash}`);
       return value && typeof value === 'object' ? { ...(value as Record<string, number>) } : {};
     },
+    append: (name, values, keep) =>
+      exclusive(`list:${name}`, async () => {
+        const next = [...(await entries(name)), ...values].slice(-keepCount(keep));
+        await kv.set(`list:${name}`, next);
+        return next;
+      }),
+    list: entries,
     async close() {
       await Promise.all(chains.values());
       await kv.disconnect?.();

@@ -89,6 +89,12 @@ const pendingMember = (jobId: string, kind: ReviewKind) => `${jobId}:${kind}`;
 const ALL_PENDING = 'reviews:pending:all';
 const UNROUTED = 'reviews:unrouted';
 const decisionKey = (jobId: string, kind: ReviewKind) => `decision:${jobId}:${kind}`;
+const routingKey = (jobId: string) => `routing:${jobId}`;
+/**
+ * How long a process routing a held image keeps the others off it: longer than a post to Discord
+ * takes with its retries. A process that died meanwhile leaves the image to the next attempt after it.
+ */
+const ROUTING_CLAIM_TTL_MS = 5 * 60_000;
 
 /**
  * Moderator review, free of discord.js: holds flagged images, routes them to the guild's review
@@ -151,21 +157,39 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     return stashed;
   }
 
-  /** Sends the held images that had no usable channel (of one guild, or of all) where they belong now. */
+  /**
+   * Sends the held images that had no usable channel (of one guild, or of all) where they belong
+   * now. Every process does this when it starts, so each image is claimed first: of two processes
+   * starting together, one posts its review message.
+   */
   async function routePending(guildId?: string): Promise<number> {
     let routed = 0;
     for (const jobId of await state.members(UNROUTED)) {
-      const job = await store.get(jobId);
-      if (job?.review?.status !== 'pending') {
-        await state.remove(UNROUTED, jobId);
-        continue;
-      }
-      if (guildId !== undefined && (job.guildId ?? 'dm') !== guildId) continue;
-      const image = await stash.get(jobId);
-      if (!image) continue;
-      if (await route(job, image)) {
-        routed++;
-        await delivery.notice(job, 'awaiting_review').catch((err: unknown) => log.debug({ err, jobId }, 'could not update the requester'));
+      const listed = await store.get(jobId);
+      if (listed && guildId !== undefined && (listed.guildId ?? 'dm') !== guildId) continue;
+      const key = routingKey(jobId);
+      const claim = await state.claim(key, { at: now() }, ROUTING_CLAIM_TTL_MS);
+      if (!claim.won) continue;
+      let keep = false;
+      try {
+        // Read again under the claim: another process may have posted it since the list was read.
+        const job = await store.get(jobId);
+        if (job?.review?.status !== 'pending' || job.review.messageId) {
+          await state.remove(UNROUTED, jobId);
+          continue;
+        }
+        const image = await stash.get(jobId);
+        if (!image) continue;
+        const posted = await route(job, image);
+        // A review message that went out keeps the claim until it expires, even when it could not
+        // be recorded; an image no channel took can be tried again at once.
+        keep = posted || Boolean(job.review.messageId);
+        if (posted) {
+          routed++;
+          await delivery.notice(job, 'awaiting_review').catch((err: unknown) => log.debug({ err, jobId }, 'could not update the requester'));
+        }
+      } finally {
+        if (!keep) await state.release(key);
       }
     }
     return routed;

@@ -111,14 +111,19 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       expect((await second.get('x3'))?.state).toBe('delivered');
     });
 
-    it('keeps observed durations across restarts', async () => {
-      const ns = `c-${name}`;
-      const before = createDurationEstimator({ store: open(ns) });
-      await before.record('1024*1024', 7_000);
-      await before.record('1024*1024', 9_000);
-      const after = createDurationEstimator({ store: open(ns) });
+    it('keeps observed durations across restarts, and those an older version stored', async () => {
+      const legacy = open(`c-${name}`);
+      await legacy.set('durations', { '512*512': [3_000] });
+      const before = openState();
+      const first = createDurationEstimator({ store: before, legacy });
+      await first.load();
+      await first.record('1024*1024', 7_000);
+      await first.record('1024*1024', 9_000);
+      await closeState(before);
+      const after = createDurationEstimator({ store: openState(), legacy });
       await after.load();
       expect(after.estimate('1024*1024')).toMatchObject({ expectedMs: 8_000, samples: 2 });
+      expect(after.estimate('512*512')).toMatchObject({ expectedMs: 3_000, samples: 1 });
     });
 
     it('claims: the first claim wins, later ones are told the holder until it is released', async () => {
@@ -242,6 +247,31 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       expect(await ledger.day(guildId, '2026-02-01')).toEqual({ images: 0, failed: 0, flagged: 0, members: {} });
     });
 
+    it('lists: appends keep the last entries, in order, values as they were', async () => {
+      const state = openState();
+      const list = keys('list');
+      expect(await state.list(list)).toEqual([]);
+      expect(await state.append(list, [1, { ms: 7_000, at: 1_700_000_000_000 }], 3)).toEqual([1, { ms: 7_000, at: 1_700_000_000_000 }]);
+      expect(await state.append(list, ['三', null, 5], 3)).toEqual(['三', null, 5]);
+      // Appending nothing changes nothing.
+      expect(await state.append(list, [], 3)).toEqual(['三', null, 5]);
+      expect(await state.list(list)).toEqual(['三', null, 5]);
+      // Lists are independent of each other and of sets and claims of the same name.
+      expect(await state.list(keys('list-other'))).toEqual([]);
+      expect(await state.members(list)).toEqual([]);
+      expect(await state.read(list)).toBeUndefined();
+    });
+
+    it('lists: 40 appends at once lose none but those trimmed, and each returns the list with its own entry', async () => {
+      const state = openState();
+      const list = keys('list-race');
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => state.append(list, [i], 30)));
+      for (const [i, result] of results.entries()) expect(result).toContain(i);
+      const kept = (await state.list(list)) as number[];
+      expect(kept).toHaveLength(30);
+      expect(new Set(kept).size).toBe(30);
+    });
+
     it('claims and set members survive closing and reopening the store', async () => {
       const before = openState();
       await before.claim(keys('reopen'), audit('alice'));
@@ -325,6 +355,13 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
 
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('same', 'u1')));
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('list entries appended from two processes at once all land', async () => {
+      const processes = [openState(), openState()];
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.append('durations', [i], 30)));
+      for (const [i, result] of results.entries()) expect(result).toContain(i);
+      expect(((await processes[0]!.list('durations')) as number[]).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     });
 
     it('counters incremented from two processes at once add up exactly, and a job is counted once', async () => {

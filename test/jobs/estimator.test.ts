@@ -1,11 +1,15 @@
 /**
  * The duration estimator under the API's load: every size slower (or faster) at once. Durations
- * are injected, the clock is manual, and the store is an in-memory double that copies values
- * the way a Keyv backend serialises them.
+ * are injected, the clock is manual, and the store is the shared state over an in-memory map that
+ * copies values the way a Keyv backend serialises them; a real Redis stands in for several
+ * processes sharing one.
  */
-import { describe, expect, it } from 'vitest';
-import { createDurationEstimator, type DurationEstimator, type DurationStore } from '../../src/jobs/estimator.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
+import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const SMALL = '512*512';
 const MEDIUM = '1024*1024';
@@ -18,14 +22,12 @@ const noise = (i: number) => 0.97 + (0.06 * (i % 5)) / 4;
 
 function setup() {
   let clock = 0;
-  const map = new Map<string, unknown>();
-  const store: DurationStore = {
-    get: async (k) => structuredClone(map.get(k)),
-    set: async (k, v) => map.set(k, structuredClone(v)),
-  };
-  const open = () => createDurationEstimator({ store, now: () => clock });
+  /** What an older version of the bot stored, whole, in its `stats` namespace. */
+  const legacy = new Map<string, unknown>();
+  const store = createLocalSharedState(createMemoryKeyValue());
+  const open = () => createDurationEstimator({ store, legacy: { get: async (k) => structuredClone(legacy.get(k)) }, now: () => clock });
   return {
-    map,
+    legacy,
     open,
     est: open(),
     advance(ms: number) {
@@ -151,22 +153,103 @@ describe('duration estimator under the API load', () => {
     expect(restarted.estimate(LARGE).expectedMs / 15_000).toBeCloseTo(1.3, 1);
   });
 
-  it('loads a record stored before the load factor existed, and keeps its shape', async () => {
+  it('keeps the durations an older version stored, once, however often the bot restarts', async () => {
     const s = setup();
-    s.map.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800], [SMALL]: [3_000, 3_100, 2_900] });
+    s.legacy.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800], [SMALL]: [3_000, 3_100, 2_900] });
     await s.est.load();
     expect(s.est.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_000, samples: 3 });
     expect(s.est.estimate(SMALL)).toMatchObject({ expectedMs: 3_000, samples: 3 });
-    // Still a plain Record<size, number[]> after a new task, so an older bot reads it too.
     await s.est.record(MEDIUM, 8_100);
-    expect(s.map.get('durations')).toEqual({ [MEDIUM]: [8_000, 8_200, 7_800, 8_100], [SMALL]: [3_000, 3_100, 2_900] });
+    // The older record is still there; it is not counted again.
+    for (let restart = 0; restart < 2; restart++) {
+      const restarted = s.open();
+      await restarted.load();
+      expect(restarted.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_050, samples: 4 });
+      expect(restarted.estimate(SMALL)).toMatchObject({ expectedMs: 3_000, samples: 3 });
+    }
+  });
+
+  it('keeps the slowdown an older version stored', async () => {
+    const s = setup();
+    s.legacy.set('durations', { [LARGE]: [15_000, 15_000, 15_000] });
+    s.legacy.set('durations:load', Array.from({ length: 8 }, () => ({ at: 0, ratio: 1.3 })));
+    await s.est.load();
+    expect(s.est.estimate(LARGE).expectedMs).toBeCloseTo(15_000 * 1.3, -2);
+  });
+
+  it('learns a task the store could not take, without failing it', async () => {
+    const shared = createLocalSharedState(createMemoryKeyValue());
+    const warnings: unknown[] = [];
+    const est = createDurationEstimator({
+      store: { ...shared, append: () => Promise.reject(new Error('the connection is lost')) },
+      logger: { warn: (obj: unknown) => void warnings.push(obj) },
+    });
+    await est.record(MEDIUM, 8_000);
+    expect(est.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_000, samples: 1 });
+    expect(warnings).toHaveLength(1);
   });
 
   it('ignores a malformed load record', async () => {
     const s = setup();
-    s.map.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800] });
-    s.map.set('durations:load', [null, 'x', { at: 0 }, { at: 0, ratio: -1 }, 5]);
+    s.legacy.set('durations', { [MEDIUM]: [8_000, 8_200, 7_800] });
+    s.legacy.set('durations:load', [null, 'x', { at: 0 }, { at: 0, ratio: -1 }, 5]);
     await s.est.load();
     expect(s.est.estimate(MEDIUM).expectedMs).toBe(8_000);
+  });
+});
+
+/**
+ * Two bot processes sharing one store, and a third one starting later. `processes` gives each
+ * test a store of its own, seen through three instances.
+ */
+function describeProcesses(name: string, processes: (test: string) => [SharedState, SharedState, SharedState]) {
+  describe(`durations from several processes: ${name}`, () => {
+    it('keeps what each process observed of one size, and a process starting later learns all of it', async () => {
+      const states = processes('samples');
+      const [one, two] = [createDurationEstimator({ store: states[0] }), createDurationEstimator({ store: states[1] })];
+      await Promise.all([one.load(), two.load()]);
+      await Promise.all([one.record(MEDIUM, 7_000), two.record(MEDIUM, 9_000)]);
+      await one.record(MEDIUM, 8_000);
+      // The first process learnt the second one's task when it recorded its own.
+      expect(one.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_000, samples: 3 });
+
+      const later = createDurationEstimator({ store: states[2] });
+      await later.load();
+      expect(later.estimate(MEDIUM)).toMatchObject({ expectedMs: 8_000, samples: 3 });
+    });
+
+    it('scales its estimates by a slowdown the other process saw', async () => {
+      const states = processes('load');
+      const [one, two] = [createDurationEstimator({ store: states[0] }), createDurationEstimator({ store: states[1] })];
+      for (const size of [MEDIUM, SMALL]) for (let i = 0; i < 3; i++) await one.record(size, USUAL[size]!);
+      await two.load();
+      // A busy hour: the second process sees three slow tasks, the first one only its next.
+      for (let i = 0; i < 3; i++) await two.record(SMALL, USUAL[SMALL]! * 1.3);
+      await one.record(SMALL, USUAL[SMALL]! * 1.3);
+      expect(one.estimate(MEDIUM).expectedMs).toBeCloseTo(USUAL[MEDIUM]! * 1.3, -2);
+    });
+  });
+}
+
+describeProcesses('one process, two estimators', () => {
+  const state = createLocalSharedState(createMemoryKeyValue());
+  return [state, state, state];
+});
+
+describe.skipIf(skipWithoutRedis)('redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const opened: SharedState[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((state) => state.close()));
+    await redis.stop();
+  });
+  describeProcesses('three processes on one Redis', (test) => {
+    const open = () => createRedisSharedState(redis.url, `qi-${test}:`);
+    const states: [SharedState, SharedState, SharedState] = [open(), open(), open()];
+    opened.push(...states);
+    return states;
   });
 });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
+import { createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createLocalSharedState } from '../../src/shared-state.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
@@ -119,8 +121,7 @@ describe('duration estimator', () => {
     expect(est.estimate('1536*864').spreadMs).toBeGreaterThanOrEqual(3_000);
   });
   it('persists samples through its store', async () => {
-    const map = new Map<string, unknown>();
-    const store = { get: async (k: string) => map.get(k), set: async (k: string, v: unknown) => map.set(k, structuredClone(v)) };
+    const store = createLocalSharedState(createMemoryKeyValue());
     const first = createDurationEstimator({ store });
     await first.record('512*512', 4_000);
     const second = createDurationEstimator({ store });
