@@ -197,15 +197,15 @@ function schedulerContract(name: string, factory: () => Factory) {
     });
 
     it('tells the member when the finished image cannot be delivered, instead of leaving the job unfinished', async () => {
-      const { service, delivery } = await start(() => ({ processingMs: 50 }));
+      const { service, delivery } = await start(() => ({ processingMs: 50 }), { limits: { userMaxConcurrent: 1 } });
       delivery.refuseDeliveries = 1;
       const job = (await ask(service, request(1))) as Job;
       await delivery.ended(1);
       expect(delivery.failed.get(job.id)).toBe('internal');
       expect((await service.get(job.id))?.state).toBe('failed');
-      // The member's slot is free again: a second request goes through.
+      // The member's only slot is free again: a second request goes through, not refused as concurrent.
       delivery.refuseDeliveries = 0;
-      await ask(service, request(2, { userId: job.userId }));
+      expect(await ask(service, request(2, { userId: job.userId }))).toMatchObject({ userId: job.userId, prompt: 'p2' });
       await delivery.ended(2);
       expect(delivery.delivered).toHaveLength(1);
     });
