@@ -86,7 +86,8 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     expect(labels(review)).toEqual(['Approve', 'Reject']);
     const post = bot.discord.requests.find((r) => r.path === `/channels/${REVIEW}/messages`)!;
     expect((post.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [] });
-    expect(review.mentions).toEqual(expect.any(Array));
+    expect(review.mentions).toEqual([]);
+    expect(review.mention_everyone).toBe(false);
     expect(bot.discord.errors).toEqual([]);
 
     // The raw flags are on the job record for the reviewer.

@@ -159,7 +159,7 @@ describe.skipIf(skipWithoutRedis)('npm run start:sharded on Redis', () => {
 });
 
 describe.skipIf(skipWithoutRedis)('npm run start:sharded stopped while starting', () => {
-  it('SIGTERM between two shards (SHARD_COUNT=2): the ready shard stops, the next is never spawned, exit 0', { timeout: 60_000 }, async () => {
+  it('SIGTERM while shards start (SHARD_COUNT=2): the ready shard stops, nothing is spawned after the signal, exit 0', { timeout: 60_000 }, async () => {
     redis = await startRedis();
     discord = await startFakeDiscord({ shards: 2, guilds: [{ name: 'Alpha' }, { name: 'Beta' }] });
     api = await startFakePpinfra();
@@ -168,13 +168,24 @@ describe.skipIf(skipWithoutRedis)('npm run start:sharded stopped while starting'
     await proc.waitForLines(msg('qwen-imagine is running'));
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
-    expect(proc.lines().filter(msg('shard spawned')).map((l) => l.shard)).toEqual([0]);
+    // The signal usually comes in the pause before shard 1. A shard 0 slower to be ready than that
+    // pause (a loaded machine) has shard 1 spawned as soon as it is: then that one is stopped too,
+    // while it starts. Either way the manager's lines, in the order it wrote them, show nothing
+    // spawned after the signal.
+    const lines = proc.lines();
+    const signalled = lines.findIndex(msg('stopping every shard: jobs in progress will resume on the next start'));
+    expect(signalled).toBeGreaterThan(-1);
+    expect(lines.slice(signalled).filter(msg('shard spawned'))).toEqual([]);
+    const spawned = lines.filter(msg('shard spawned')).map((l) => l.shard);
+    expect([[0], [0, 1]]).toContainEqual(spawned);
     // Exit 0, or ended by the SIGTERM itself when it came before `npm start` set its signal handlers.
-    const stoppedShards = proc.lines().filter(msg('shard stopped'));
-    expect(stoppedShards.map((l) => l.shard)).toEqual([0]);
-    expect([0, 'SIGTERM']).toContain(stoppedShards[0]!.exitCode ?? stoppedShards[0]!.signal);
-    expect(proc.lines().filter(msg('all shards ready'))).toEqual([]);
-    expect(discord.gateway.received.filter((p) => p.op === 2).map((p) => (p.d as { shard: number[] }).shard)).toEqual([[0, 2]]);
+    const stoppedShards = lines.filter(msg('shard stopped'));
+    expect(stoppedShards.map((l) => l.shard).sort()).toEqual(spawned);
+    for (const stopped of stoppedShards) expect([0, 'SIGTERM']).toContain(stopped.exitCode ?? stopped.signal);
+    expect(lines.filter(msg('all shards ready'))).toEqual([]);
+    const identified = discord.gateway.received.filter((p) => p.op === 2).map((p) => (p.d as { shard: number[] }).shard);
+    expect(identified[0]).toEqual([0, 2]);
+    expect(identified.every(([shard]) => spawned.includes(shard))).toBe(true);
   });
 });
 

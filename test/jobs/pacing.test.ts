@@ -9,7 +9,7 @@ import type { Delivery, Job, ProgressView } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
-import { busiestWindow } from './windows.ts';
+import { busiestWindow, soonerThanBudget } from './windows.ts';
 
 describe('the submit pacer (images per minute, injected clock)', () => {
   it('lets a burst of the whole budget through, and never more than IPM in any sliding minute', () => {
@@ -62,6 +62,8 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
   const delivered: string[] = [];
   const failed: string[] = [];
   let settle: () => void = () => undefined;
+  /** When the pacer gave each submission its slot, read from the pacer's own clock. */
+  const taken: number[] = [];
 
   const delivery: Delivery = {
     async progress(job: Job, view: ProgressView) {
@@ -83,6 +85,9 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
   /** A budget of `perMinute` images per `windowMs` (a minute shrunk so the test runs in seconds). */
   async function setup(perMinute: number, windowMs: number) {
     api = await startFakePpinfra({ script: () => ({ processingMs: 50 }) });
+    // The pacer reads its clock as it decides, so the last reading is when a slot it grants was taken.
+    let clockRead = 0;
+    const pacer = createSubmitPacer({ perMinute, windowMs, now: () => (clockRead = Date.now()) });
     client = createPpinfraClient({ baseUrl: api.url, apiKey: api.apiKey });
     service = createJobService({
       client,
@@ -92,7 +97,14 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
       estimator: createDurationEstimator(),
       limits: createLimits({ userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 100, queueMax: 50, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
       pollLimiter: createRateLimiter({ perSecond: 100 }),
-      pacer: createSubmitPacer({ perMinute, windowMs }),
+      pacer: {
+        ...pacer,
+        tryTake() {
+          const ok = pacer.tryTake();
+          if (ok) taken.push(clockRead);
+          return ok;
+        },
+      },
       settings: { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 100, reconcileIntervalMs: 60_000 },
       logger: silentLogger,
     });
@@ -121,17 +133,24 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
     views.clear();
     delivered.length = 0;
     failed.length = 0;
+    taken.length = 0;
   });
 
   it('submits 12 requests with a budget of 5, never more than 5 in a window, showing places and starts, and delivers all', async () => {
     await setup(5, 3_000);
+    const since = Date.now();
     const jobs = await ask(12);
     await allFinished(12);
     expect(delivered).toHaveLength(12);
     const submits = api.requests.filter((r) => r.route === 'submit').map((r) => r.at);
     expect(submits).toHaveLength(12);
-    // Arrival times at the fake API can only bunch up by transit jitter; 200 ms of slack covers it.
-    expect(busiestWindow(submits, 2_800)).toBeLessThanOrEqual(5);
+    // The pacer's decisions, on its own clock, keep the window exactly; each submission reached
+    // the API only after a slot was taken for it; and, seen from the API, none came too soon.
+    expect(taken).toHaveLength(12);
+    expect(busiestWindow(taken, 3_000)).toBeLessThanOrEqual(5);
+    const arrived = [...submits].sort((a, b) => a - b);
+    expect([...taken].sort((a, b) => a - b).filter((at, k) => arrived[k]! < at)).toEqual([]);
+    expect(soonerThanBudget(submits, since, 5, 3_000)).toEqual([]);
     const last = views.get(jobs[11]!.id) ?? [];
     const queued = last.filter((v): v is Extract<ProgressView, { phase: 'queued' }> => v.phase === 'queued');
     expect(queued[0]?.position).toBe(7);

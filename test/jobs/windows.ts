@@ -9,3 +9,19 @@ export function busiestWindow(times: number[], windowMs: number): number {
   }
   return best;
 }
+
+/**
+ * The events that came sooner than a budget of `budget` per `windowMs` allows, for a budget
+ * unused at `since`: no window holds more than `budget`, so the k-th event (from 0) cannot come
+ * before `since + floor(k / budget) * windowMs`. Times taken where the events arrive (the fake
+ * API) can only be later than the decision to send them, so a slow machine can make an event
+ * look later, never sooner: unlike a window count on arrival times, this cannot fail spuriously.
+ */
+export function soonerThanBudget(times: number[], since: number, budget: number, windowMs: number): { nth: number; atMs: number; earliestMs: number }[] {
+  return [...times]
+    .sort((a, b) => a - b)
+    .flatMap((at, k) => {
+      const earliest = since + Math.floor(k / budget) * windowMs;
+      return at < earliest ? [{ nth: k + 1, atMs: at - since, earliestMs: earliest - since }] : [];
+    });
+}
