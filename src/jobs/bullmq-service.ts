@@ -144,7 +144,13 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   async function show(job: Job, view: ProgressView) {
     try {
       const messageId = await delivery.progress(job, view);
-      if (messageId && !job.messageId) await updateJob(store, job.id, (current) => !current.messageId && Boolean((current.messageId = messageId)));
+      if (messageId && !job.messageId) {
+        await updateJob(store, job.id, (current) => {
+          if (current.messageId) return false;
+          current.messageId = messageId;
+          return true;
+        });
+      }
     } catch (err) {
       deps.logger.debug({ err, jobId: job.id }, 'progress edit failed');
     }
@@ -189,7 +195,10 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     const log = logFor(job);
     if (job.taskId) {
       // Submitted already (a step from before the upgrade, or one that ran again): the checks take over.
-      const next = await update(run, job, (j) => (plan(j, 'check', delayFor(j), run.id), true));
+      const next = await update(run, job, (j) => {
+        plan(j, 'check', delayFor(j), run.id);
+        return true;
+      });
       if (next) await enqueue(next);
       return;
     }
@@ -232,7 +241,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       if (isPpinfraError(e) && e.kind === 'rate_limited' && now() - submitting.createdAt < settings.queueTimeoutMs) {
         // The provider's budget is tighter than configured: slow every process down, keep the job.
         const pause = await pacer.throttled();
-        await update(run, submitting, (j) => j.state === 'submitting' && Boolean((j.state = 'queued')));
+        await update(run, submitting, (j) => {
+          if (j.state !== 'submitting') return false;
+          j.state = 'queued';
+          return true;
+        });
         log.warn({ pauseMs: pause }, 'the API rate-limited a submission; slowing down and requeueing the job');
         await worker.rateLimit(pause);
         throw Worker.RateLimitError();
@@ -364,7 +377,16 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       return true;
     }
     const kind = job.taskId ? 'check' : 'submit';
-    const saved = await updateJob(store, job.id, (j) => j.version === job.version && (plan(j, kind, 0), true), job);
+    const saved = await updateJob(
+      store,
+      job.id,
+      (j) => {
+        if (j.version !== job.version) return false;
+        plan(j, kind, 0);
+        return true;
+      },
+      job,
+    );
     if (saved) await enqueue(saved);
     return Boolean(saved);
   }

@@ -211,7 +211,12 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       await store.save(job);
       await addPending(job.guildId, pendingMember(job.id, 'flag'));
       metrics.flaggedResult('held');
+      // Listed as unrouted, under this process's claim, before the first attempt: should the
+      // process die before its review message is out, a later start routes the image.
+      const claim = await state.claim(routingKey(job.id), { at: now() }, ROUTING_CLAIM_TTL_MS);
+      await state.add(UNROUTED, job.id);
       const routed = await route(job, image);
+      if (!routed && claim.won) await state.release(routingKey(job.id));
       // The image is safely held either way: a requester who can't be told is no reason to fail the job.
       await delivery
         .notice(job, routed ? 'awaiting_review' : 'no_reviewer')

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { t } from '../../src/discord/i18n.ts';
-import { createJobStore } from '../../src/jobs/store.ts';
+import { Redis } from 'ioredis';
+import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
 import { openStorage } from '../../src/storage.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import type { FakeTask } from '../fakes/ppinfra.ts';
@@ -132,11 +133,11 @@ describe.skipIf(skipWithoutRedis)('Redis lost while the bot runs', () => {
     if (h.logs.some((l) => l.msg === 'storage unavailable: keeping writes in memory until it answers again' && l.namespace === 'jobs')) {
       await waitForMsg('writes kept while the storage was unavailable are saved', (l) => l.namespace === 'jobs' && l.left === 0);
     }
-    const jobsKv = openStorage(redis.url, 'jobs');
+    const connection = new Redis(redis.url);
     try {
-      expect((await createJobStore(jobsKv).get(jobId))?.state).toBe('delivered');
+      expect((await createRedisJobStore(connection).get(jobId))?.state).toBe('delivered');
     } finally {
-      await jobsKv.disconnect();
+      await connection.quit();
     }
 
     const again = await h.discord.slash('imagine', { prompt: 'a teapot' }, { user: 'bob' }).waitForOriginal(finished, LONG);

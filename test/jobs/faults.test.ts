@@ -340,7 +340,13 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         }
         // The jobs caught at the crash point: the case's outcome is theirs; the others are delivered.
         const caught = new Set<string>();
-        const first = await rig.spawn(hang ? { hang: (job) => hang(job) && (caught.add(job.id), crashed.fire(), true) } : {});
+        const catching = (job: Job) => {
+          if (!hang?.(job)) return false;
+          caught.add(job.id);
+          crashed.fire();
+          return true;
+        };
+        const first = await rig.spawn({ hang: catching });
         const jobs: Job[] = [];
         for (let i = 0; i < JOBS; i++) jobs.push(await ask(first.service, i));
         const ids = jobs.map((j) => j.id);
