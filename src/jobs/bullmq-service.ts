@@ -32,6 +32,8 @@ export interface BullmqJobServiceDeps {
     lockMs: number;
     /** How long a submit may still be waiting for its answer: a job found `submitting` is not declared interrupted sooner. */
     submitWindowMs?: number;
+    /** The first pause before a failed step is tried again (then doubled at each attempt). */
+    stepBackoffMs?: number;
   };
   logger: Logger;
   /** Submissions and finished jobs (none recorded when absent). */
@@ -61,8 +63,8 @@ const FLIGHT_FULL_PAUSE_MS = 1_000;
 const RECONCILE_MARGIN_MS = 1_000;
 const DEFAULT_SUBMIT_WINDOW_MS = 45_000;
 
-/** A step that fails for a passing reason (storage or Discord briefly away) is tried again. */
-const STEP_RETRIES = { attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: 1_000 } as const;
+/** A step that fails for a passing reason (storage or Discord briefly away) is tried again: 5 attempts over about 15 s by default. */
+const stepRetries = (backoffMs = 1_000) => ({ attempts: 5, backoff: { type: 'exponential', delay: backoffMs }, removeOnComplete: true, removeOnFail: 1_000 }) as const;
 
 /**
  * Jobs on BullMQ, for several processes sharing one Redis. A job is a chain of BullMQ steps: one
@@ -86,6 +88,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   const prefix = deps.prefix ?? 'qi';
   const metrics = deps.metrics ?? noopMetrics;
   const submitWindowMs = settings.submitWindowMs ?? DEFAULT_SUBMIT_WINDOW_MS;
+  const STEP_RETRIES = stepRetries(settings.stepBackoffMs);
   const finisher = createFinisher({
     client,
     store,

@@ -30,6 +30,7 @@ export const METRIC_NAMES = [
   'qwen_imagine_reviews_pending',
   'qwen_imagine_gateway_up',
   'qwen_imagine_storage_up',
+  'qwen_imagine_jobs_recovered_total',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

@@ -4,7 +4,7 @@
 // terminal state and its member is told once; one submission per job, or the member told why
 // not; at most one delivery per image and one learned duration per job; every slot free again.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBullmqJobService } from '../../src/jobs/bullmq-service.ts';
 import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
@@ -16,6 +16,7 @@ import { createJobService, type JobService } from '../../src/jobs/service.ts';
 import { createJobStore, createMemoryKeyValue, type JobStore } from '../../src/jobs/store.ts';
 import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobRequest } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { noopMetrics, type Metrics, type RecoveryReason } from '../../src/ops/metrics.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
 import { startFakePpinfra, type Fault, type FakePpinfra, type FakeTaskScript, type Route } from '../fakes/ppinfra.ts';
@@ -81,11 +82,23 @@ function countingEstimator(): DurationEstimator & { recorded: number } {
   return counting;
 }
 
-/** A save that never returns: the process dies in the middle of it. */
-const hangingStore = (store: JobStore, hang?: (job: Job) => boolean): JobStore => ({
+interface SpawnOptions {
+  /** A save that never returns: the process dies in the middle of it. */
+  hang?: (job: Job) => boolean;
+  /** A save the storage refuses, every time. */
+  refuse?: (job: Job) => boolean;
+  now?: () => number;
+  metrics?: Metrics;
+}
+
+const faultyStore = (store: JobStore, options: SpawnOptions): JobStore => ({
   get: (id) => store.get(id),
   listActive: () => store.listActive(),
-  save: (job) => (hang?.(job) ? new Promise<never>(() => undefined) : store.save(job)),
+  async save(job) {
+    if (options.hang?.(job)) return new Promise<never>(() => undefined);
+    if (options.refuse?.(job)) throw new Error('the storage refused the write');
+    return store.save(job);
+  },
 });
 
 interface Process {
@@ -103,7 +116,7 @@ interface Rig {
   estimator: ReturnType<typeof countingEstimator>;
   store: JobStore;
   redis?: FakeRedis;
-  spawn(options?: { hang?: (job: Job) => boolean }): Promise<Process>;
+  spawn(options?: SpawnOptions): Promise<Process>;
   /** Jobs counted in flight (BullMQ's shared count; 0 in-process, where a restart starts from none). */
   inFlight(): Promise<number>;
   close(): Promise<void>;
@@ -129,7 +142,7 @@ const inProcess: Engine = async (api, client) => {
     async spawn(options = {}) {
       const service = createJobService({
         client,
-        store: hangingStore(store, options.hang),
+        store: faultyStore(store, options),
         delivery: members,
         moderation: { verdict: async () => 'deliver', hold: async () => undefined },
         estimator,
@@ -139,6 +152,8 @@ const inProcess: Engine = async (api, client) => {
         settings: SETTINGS,
         logger: silentLogger,
         claims,
+        now: options.now,
+        metrics: options.metrics,
       });
       await service.resume();
       // Dying stops its timers and cuts its requests; what it had not saved stays unsaved.
@@ -189,13 +204,15 @@ const bullmq: Engine = async (api, client) => {
       const service = createBullmqJobService({
         redis,
         client,
-        store: hangingStore(createRedisJobStore(redis, { prefix: `${prefix}:` }), options.hang),
+        store: faultyStore(createRedisJobStore(redis, { prefix: `${prefix}:` }), options),
         delivery: members,
         moderation: { verdict: async () => 'deliver', hold: async () => undefined },
         estimator,
         limits: limits(redis),
         pacer: createRedisPacer(redis, { perMinute: 1_000, prefix: `${prefix}:pace:` }),
-        settings: { ...SETTINGS, pollMaxPerSecond: 100, lockMs: 1_000, submitWindowMs: 1_500 },
+        settings: { ...SETTINGS, pollMaxPerSecond: 100, lockMs: 1_000, submitWindowMs: 1_500, stepBackoffMs: 50 },
+        now: options.now,
+        metrics: options.metrics,
         logger: process.env.FAULTS_LOG ? (await import('pino')).pino({ level: 'debug' }).child({ proc: ++spawned }) : silentLogger,
         claims,
         prefix,
@@ -403,7 +420,69 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
   });
 }
 
+/** The net under the matrix: what ends a job when its own steps cannot. */
+function theNet(name: 'in-process' | 'BullMQ', engine: () => Engine) {
+  describe(`the net under the fault matrix: ${name}`, () => {
+    let api: FakePpinfra | undefined;
+    let client: PpinfraClient | undefined;
+    let rig: Rig | undefined;
+    beforeEach(async () => {
+      api = await startFakePpinfra({ script: () => ({ processingMs: 300 }) });
+      client = createPpinfraClient({ baseUrl: api.url, apiKey: api.apiKey });
+      rig = await engine()(api, client);
+    });
+    afterEach(async () => {
+      await rig?.close();
+      await api?.close();
+      await client?.close();
+      rig = client = api = undefined;
+    });
+
+    it('a job whose saves the storage keeps refusing ends as failed, its member told once and their slot freed, nothing submitted', async () => {
+      const p = await rig!.spawn({ refuse: (job) => job.state === 'submitting' });
+      const job = await ask(p.service, 0);
+      await rig!.members.allTold([job.id]);
+      expect(rig!.members.told.get(job.id)).toEqual(['failed:internal']);
+      expect((await rig!.store.get(job.id))?.state).toBe('failed');
+      expect(api!.tasks.size).toBe(0);
+      await expect.poll(() => p.service.counts()).toEqual({ queued: 0, inFlight: 0 });
+      const again = await p.service.reserve(request(0));
+      expect(again.ok).toBe(true);
+    });
+
+    it('the reconciler delivers an unfinished job that nothing is moving on, once, and counts it', async () => {
+      // A job with a task, saved as generating, whose next step was never queued (lost with the
+      // process that planned it), as a process whose clock says two minutes later finds it.
+      const later = () => Date.now() + 120_000;
+      const taskId = await client!.submit({ prompt: 'prompt 0', size: SIZE });
+      const lost: Job = {
+        ...request(0),
+        id: 'lostjob00001',
+        state: 'polling',
+        reply: { applicationId: 'a', token: 't', createdAt: Date.now() },
+        createdAt: later(),
+        polls: 1,
+        taskId,
+        submittedAt: later(),
+        step: { id: 'lostjob00001-check-9', kind: 'check', dueAt: Date.now() },
+      };
+      const reasons: RecoveryReason[] = [];
+      const p = await rig!.spawn({ now: later, metrics: { ...noopMetrics, jobRecovered: (reason) => reasons.push(reason) } });
+      await rig!.store.save(lost);
+      // The pass that runs on its own may be first; either way the job is picked up once.
+      await p.service.reconcile();
+      await rig!.members.allTold([lost.id]);
+      expect(rig!.members.told.get(lost.id)).toEqual(['delivered']);
+      await expect.poll(async () => (await rig!.store.get(lost.id))?.state).toBe('delivered');
+      await p.service.reconcile();
+      expect(reasons).toEqual([name === 'in-process' ? 'not_running' : 'step_missing']);
+      expect(api!.tasks.size).toBe(1);
+    });
+  });
+}
+
 faultMatrix('in-process', () => inProcess);
+theNet('in-process', () => inProcess);
 
 describe.skipIf(skipWithoutRedis)('on Redis', () => {
   beforeAll(async () => {
@@ -411,4 +490,5 @@ describe.skipIf(skipWithoutRedis)('on Redis', () => {
   });
   afterAll(() => redisServer?.stop());
   faultMatrix('BullMQ', () => bullmq);
+  theNet('BullMQ', () => bullmq);
 });

@@ -424,6 +424,7 @@ const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   qwen_imagine_reviews_pending: 'gauge',
   qwen_imagine_gateway_up: 'gauge',
   qwen_imagine_storage_up: 'gauge',
+  qwen_imagine_jobs_recovered_total: 'counter',
 };
 
 const seriesOf = (name: string, type: string) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]);
