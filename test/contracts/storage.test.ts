@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type Keyv from 'keyv';
 import { openSharedState, openStorage } from '../../src/storage.ts';
 import type { SharedState } from '../../src/shared-state.ts';
-import { JOB_SCHEMA, createJobStore } from '../../src/jobs/store.ts';
+import { Redis } from 'ioredis';
+import { JOB_SCHEMA, JobConflictError, createJobStore, updateJob, type JobStore } from '../../src/jobs/store.ts';
+import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import type { Job } from '../../src/jobs/types.ts';
 import { createUsageLedger } from '../../src/usage.ts';
@@ -86,27 +88,63 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       states.delete(state);
       await state.close();
     };
+    const connections: Redis[] = [];
+    /** The job store the bot opens on this backend: compare-and-set in Lua on Redis, per job in one process otherwise. */
+    const openJobs = (ns: string): JobStore => {
+      const now = () => 1_000;
+      if (!url.startsWith('redis')) return createJobStore(open(ns), { now });
+      const connection = new Redis(url);
+      connections.push(connection);
+      return createRedisJobStore(connection, { prefix: `${ns}:`, legacy: open(ns), now });
+    };
     // Every test gets its own keys: the memory backend is one map per process.
     const keys = (test: string) => `${name}:${test}`;
     beforeAll(async () => ({ url, cleanup } = await setup()));
     afterAll(async () => {
-      await Promise.all([...opened.map((kv) => kv.disconnect()), ...[...states].map(closeState)]);
+      await Promise.all([...opened.map((kv) => kv.disconnect()), ...[...states].map(closeState), ...connections.map((c) => c.quit())]);
       await cleanup();
     });
 
     it('saves and reads a job exactly, unicode included', async () => {
-      const store = createJobStore(open(`a-${name}`));
+      const store = openJobs(`a-${name}`);
       await store.save(job('j1', { taskId: 't1', state: 'polling' }));
-      expect(await store.get('j1')).toEqual({ ...job('j1', { taskId: 't1', state: 'polling' }), schema: JOB_SCHEMA });
+      expect(await store.get('j1')).toEqual({ ...job('j1', { taskId: 't1', state: 'polling' }), schema: JOB_SCHEMA, version: 1, updatedAt: 1_000 });
       expect(await store.get('missing')).toBeUndefined();
+    });
+
+    it('refuses a save from a stale read, so two writers never both move one job; updateJob reads again and decides again', async () => {
+      const ns = `d-${name}`;
+      const store = openJobs(ns);
+      // On Redis a second process with its own connection; otherwise the one process's store.
+      const other = name === 'redis' ? openJobs(ns) : store;
+      await store.save(job('c1'));
+      const [mine, theirs] = await Promise.all([store.get('c1'), other.get('c1')]);
+      mine!.state = 'submitting';
+      await store.save(mine!);
+      theirs!.state = 'failed';
+      await expect(other.save(theirs!)).rejects.toBeInstanceOf(JobConflictError);
+      expect((await store.get('c1'))?.state).toBe('submitting');
+      // Many writers at once, each re-reading on a conflict: none of their changes is lost.
+      const bump = (s: JobStore) =>
+        updateJob(s, 'c1', (j) => {
+          j.polls += 1;
+          return true;
+        });
+      await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 ? store : other)));
+      expect(await store.get('c1')).toMatchObject({ polls: 20, version: 22, state: 'submitting' });
+      // A change that no longer applies to what it reads saves nothing.
+      expect(await updateJob(other, 'c1', (j) => j.state === 'queued')).toBeUndefined();
+      expect((await store.get('c1'))?.version).toBe(22);
     });
 
     it('lists active jobs until they finish, across store instances', async () => {
       const ns = `b-${name}`;
-      const first = createJobStore(open(ns));
-      await Promise.all([first.save(job('x1')), first.save(job('x2', { state: 'polling', taskId: 't' })), first.save(job('x3'))]);
-      await first.save(job('x3', { state: 'delivered' }));
-      const second = createJobStore(open(ns));
+      const first = openJobs(ns);
+      const x3 = job('x3');
+      await Promise.all([first.save(job('x1')), first.save(job('x2', { state: 'polling', taskId: 't' })), first.save(x3)]);
+      x3.state = 'delivered';
+      await first.save(x3);
+      const second = openJobs(ns);
       expect((await second.listActive()).map((j) => j.id).sort()).toEqual(['x1', 'x2']);
       expect((await second.get('x3'))?.state).toBe('delivered');
     });

@@ -293,7 +293,8 @@ describe('keepWhileUnavailable', () => {
   it('keeps a job’s writes through an outage, answers reads from them, and saves the newest values when it ends', async () => {
     const t = setup();
     const store = createJobStore(t.kept);
-    await store.save(job('j1', 'queued'));
+    const j1 = job('j1', 'queued');
+    await store.save(j1);
     await store.save(job('j2', 'polling', { taskId: 't2' }));
 
     t.outage(true);
@@ -301,9 +302,7 @@ describe('keepWhileUnavailable', () => {
     expect(t.health.healthy()).toBe(false);
     const writesBefore = t.flaky.writes.length;
     // A job in progress goes on: nothing it saves fails, and nothing reaches the backend yet.
-    await store.save(job('j1', 'polling', { taskId: 't1' }));
-    await store.save(job('j1', 'delivering', { taskId: 't1' }));
-    await store.save(job('j1', 'delivered', { taskId: 't1' }));
+    for (const state of ['polling', 'delivering', 'delivered'] as const) await store.save(Object.assign(j1, { state, taskId: 't1' }));
     await store.save(job('j3', 'queued'));
     expect(t.flaky.writes.length).toBe(writesBefore);
     expect((await store.get('j1'))?.state).toBe('delivered');
