@@ -8,7 +8,7 @@ import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { SharedState } from '../shared-state.ts';
 import type { UsageRecorder } from '../usage.ts';
 import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
-import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
+import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from './finish.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
 import type { SharedLimits, SharedPacer } from './redis-limits.ts';
 import { inFlightEstimate, nextPollDelay } from './schedule.ts';
@@ -112,6 +112,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   // Connection errors are the scheduler's to report once; unhandled, BullMQ prints each with a stack.
   for (const queue of [queues.submit, queues.check, maintenance]) queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
   const workers: Worker[] = [];
+  let scheduling: NodeJS.Timeout | undefined;
   const logFor = (job: Job) => deps.logger.child({ jobId: job.id, taskId: job.taskId, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
 
   /** Names the job's next step on the record (saved with it); its id is unique: the version this save creates. */
@@ -160,14 +161,14 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   }
 
   /**
-   * Ends the job as failed. The member's slot first (releasing twice is harmless), so a member
-   * told of a failure can ask again at once; the quota back only when this call ended the job.
+   * Ends the job as failed, unless anyone saved it since `job` was read: a run whose step was
+   * taken over (a stall) leaves the job to the run that took it. Only the call that ended it
+   * frees the slot (and gives the quota back when nothing was billed).
    */
   async function fail(job: Job, e: unknown, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal', refund = false) {
     if (UNHEALTHY.has(kind)) await limits.apiResult(false);
-    await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
-    const ended = await finisher.fail(job, e, logFor(job), kind);
-    if (ended && refund) await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: true });
+    if (!(await finisher.fail(job, e, logFor(job), kind, { ifUnchanged: true }))) return;
+    await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });
   }
 
   const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
@@ -184,7 +185,12 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   /** The record, when `run` may act on it; a step whose successor is planned makes sure that one is queued. */
   async function load(run: StepRun): Promise<Job | undefined> {
     const job = await store.get(run.data.jobId);
-    if (!job || TERMINAL_STATES.has(job.state)) return undefined;
+    if (!job) return undefined;
+    if (TERMINAL_STATES.has(job.state)) {
+      // Ended by a run that died before it freed the slot: freeing it again is harmless.
+      await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
+      return undefined;
+    }
     if (job.step?.parent === run.id) {
       await enqueue(job);
       return undefined;
@@ -274,8 +280,10 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       return;
     }
     log.info({ taskId, size: polling.size }, 'task submitted');
-    await enqueue(polling);
+    // Shown (and the message id saved) before the first check is queued, so that check never
+    // finds the record moved by this step's own write.
     if (generating) await show(polling, generating);
+    await enqueue(polling);
   }
 
   async function checkStep(run: StepRun): Promise<void> {
@@ -300,6 +308,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       } catch (e) {
         // Another run of this step moved the job first: it finishes the job, this one stops.
         if (e instanceof JobConflictError) return;
+        // The image is out: the step is tried again to finish the record, never failed.
+        if (e instanceof DeliveredNotRecorded) throw e;
         // As in-process: a download or delivery that failed after its own retries is reported.
         return fail(job, e);
       }
@@ -325,8 +335,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       return true;
     });
     if (!saved) return;
-    await enqueue(saved);
     if (late) await show(saved, { phase: 'late' });
+    await enqueue(saved);
   }
 
   /**
@@ -341,6 +351,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       } catch (e) {
         if (e instanceof RateLimitError || e instanceof DelayedError) throw e;
         if (run.attemptsMade + 1 < (run.opts.attempts ?? 1)) throw e;
+        if (e instanceof DeliveredNotRecorded) {
+          // Never a failure over a delivered image: the reconciler finishes the record later.
+          deps.logger.error({ err: e, jobId: run.data.jobId }, 'a delivered image could not be recorded at any attempt; the reconciler will');
+          return;
+        }
         const job = await store.get(run.data.jobId);
         if (!job || TERMINAL_STATES.has(job.state) || !owns(job, run)) return;
         logFor(job).error({ err: e, step: run.name, attempts: run.attemptsMade + 1 }, 'a job step failed at every attempt; ending the job');
@@ -396,6 +411,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
   async function reconcile(): Promise<number> {
     let recovered = 0;
+    // Jobs counted in flight that ended (a process died between the end and the release).
+    for (const id of await limits.flightIds()) {
+      const job = await store.get(id);
+      if (!job || TERMINAL_STATES.has(job.state)) await limits.release({ jobId: id, userId: job?.userId ?? '', guildId: job?.guildId ?? null, refund: false });
+    }
     for (const job of await store.listActive()) {
       const quietSince = Math.max(job.updatedAt ?? job.createdAt, job.step?.dueAt ?? 0);
       if (now() < quietSince + settings.lockMs + RECONCILE_MARGIN_MS) continue;
@@ -435,7 +455,15 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       worker.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue worker error'));
       workers.push(worker);
     }
-    await maintenance.upsertJobScheduler('reconcile', { every: settings.reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
+    // The scheduler makes each run when the previous one starts: made again now and then (an
+    // upsert), so a run it failed to make cannot stop the reconciler for good.
+    const schedule = () =>
+      maintenance
+        .upsertJobScheduler('reconcile', { every: settings.reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } })
+        .catch((err: unknown) => deps.logger.warn({ err }, 'could not schedule the reconciler; trying again'));
+    await schedule();
+    scheduling = setInterval(schedule, Math.max(settings.reconcileIntervalMs, 60_000));
+    scheduling.unref();
   }
 
   return {
@@ -493,6 +521,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
     /** Finishes the steps in hand (each is short), then leaves the rest in Redis for any process. */
     async shutdown() {
+      clearInterval(scheduling);
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([queues.submit.close(), queues.check.close(), maintenance.close()]);
       await Promise.all(workers.map((w) => (w.opts.connection as Redis).quit?.().catch(() => undefined)));

@@ -54,6 +54,17 @@ interface DeliveryRecord {
   published?: Job['published'];
 }
 
+/**
+ * Discord took the image, but the claim or the job's final save failed: the job must not be
+ * reported failed over a delivered image. Tried again, the delivery claim (or Discord's own
+ * de-duplication) keeps the member's message as it is while the bookkeeping is finished.
+ */
+export class DeliveredNotRecorded extends Error {
+  constructor(cause: unknown) {
+    super('the image was delivered but the job could not be recorded', { cause });
+  }
+}
+
 const deliveryClaim = (jobId: string) => `delivery:${jobId}`;
 /** As long as the finished record itself lives. */
 const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
@@ -97,9 +108,12 @@ export interface Finisher {
   complete(job: Job, result: PolledResult, log: Logger, signal?: AbortSignal): Promise<void>;
   /**
    * Ends the job as failed and tells the member in one sentence; the operator gets the detail.
-   * False, and nothing said, when the job had already ended (another process, a step run twice).
+   * False, and nothing said, when the job had already ended (another process, a step run twice),
+   * or, with `ifUnchanged`, when anyone saved it since `job` was read: a stalled run whose step
+   * was taken over must not fail a job the other run is finishing. Throws when the failure cannot
+   * be saved: the member is told once it is, by a retry or the reconciler, never twice.
    */
-  fail(job: Job, e: unknown, log: Logger, kind?: FailureKind): Promise<boolean>;
+  fail(job: Job, e: unknown, log: Logger, kind?: FailureKind, options?: { ifUnchanged?: boolean }): Promise<boolean>;
 }
 
 /**
@@ -127,11 +141,23 @@ export function createFinisher(deps: FinisherDeps): Finisher {
     async complete(job, result, log, signal) {
       const submittedAt = job.submittedAt ?? now();
       if (job.state !== 'delivering') {
-        job.completedAt = now();
-        job.polls = result.polls;
-        await save(job, 'delivering');
+        // Only a run that still finds the task generating moves the job on; another run of the
+        // same step found it first (a stalled step taken over), or a concurrent write is re-read.
+        const seenAt = now();
+        const moved = await updateJob(
+          store,
+          job.id,
+          (current) => {
+            if (current.state !== 'polling' || current.taskId !== job.taskId) return false;
+            Object.assign(current, { completedAt: seenAt, polls: result.polls, state: 'delivering' });
+            return true;
+          },
+          job,
+        );
+        if (!moved) throw new JobConflictError(job.id);
+        Object.assign(job, moved);
         metrics.pollsPerJob(result.polls);
-        await deps.estimator.record(job.size, observedDuration(submittedAt, job.completedAt, result.pendingAt), submittedAt);
+        await deps.estimator.record(job.size, observedDuration(submittedAt, seenAt, result.pendingAt), submittedAt);
       }
       const completedAt = job.completedAt ?? now();
       const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
@@ -164,7 +190,11 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!made) {
           outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
-          await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+          try {
+            await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+          } catch (e) {
+            throw new DeliveredNotRecorded(e);
+          }
         }
       }
       if (made) {
@@ -173,7 +203,9 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {});
       }
       const finishedAt = now();
-      const ended = await updateJob(
+      let ended: Job | undefined;
+      try {
+        ended = await updateJob(
         store,
         job.id,
         (current) => {
@@ -184,7 +216,10 @@ export function createFinisher(deps: FinisherDeps): Finisher {
           return true;
         },
         job,
-      );
+        );
+      } catch (e) {
+        throw new DeliveredNotRecorded(e);
+      }
       if (!ended) return;
       Object.assign(job, ended);
       if (outcome === 'over_upload_limit') {
@@ -201,22 +236,23 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       await counted(job, log);
     },
 
-    async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal') {
+    async fail(job, e, log, kind = isPpinfraError(e) ? e.kind : 'internal', options = {}) {
       const reason = isPpinfraError(e) ? e.reason : undefined;
       const error = { kind, ...(reason ? { reason } : {}) };
       const finishedAt = now();
+      const readAt = job.version;
       const end = (current: Job) => {
         if (TERMINAL_STATES.has(current.state)) return false;
+        if (options.ifUnchanged && current.version !== readAt) return false;
         Object.assign(current, { error, finishedAt, state: 'failed' });
         return true;
       };
       let ended: Job | undefined;
       try {
-        ended = await updateJob(store, job.id, end, job);
+        ended = await updateJob(store, job.id, end, { ...job });
       } catch (err) {
-        // The member is told even when the record could not be saved: silence would be worse.
-        log.error({ err }, 'could not save failed job');
-        ended = end(job) ? job : undefined;
+        log.error({ err, error: isPpinfraError(e) ? e.toLog() : e }, 'could not save a failed job; it is ended when the storage answers');
+        throw err;
       }
       if (!ended) return false;
       Object.assign(job, ended);

@@ -23,6 +23,8 @@ export interface SharedLimits {
   enterFlight(jobId: string, max: number): Promise<boolean>;
   /** Jobs counted in flight now, across every process. */
   inFlight(): Promise<number>;
+  /** Their ids, for the reconciler to check against the job records. */
+  flightIds(): Promise<string[]>;
   /** Jobs the guild started in the last 24 h, across processes: what its daily budget has used. */
   guildUsed(guildId: string): Promise<number>;
 }
@@ -151,6 +153,7 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
     },
 
     inFlight: () => redis.scard(flight),
+    flightIds: () => redis.smembers(flight),
 
     async guildUsed(guildId) {
       return redis.zcount(`${prefix}guild:${guildId}:starts`, `(${now() - DAY_MS}`, '+inf');

@@ -21,18 +21,22 @@ return -1
  * each save one Lua script (compare-and-set, see `JobStore.save`), and a set of active job ids
  * changed in the same script, so the reconciler can find every unfinished job without a scan.
  * A record written before versions existed (in the Keyv namespace `legacy`) is still read, as
- * version 0, and moves here at its next save.
+ * version 0, and moves here at its next save. (Jobs left unfinished by the version before are
+ * resumed by their steps still in the queues, not by the reconciler, which lists this index.)
  */
 export function createRedisJobStore(redis: Redis, options: { prefix?: string; legacy?: KeyValue; now?: () => number } = {}): JobStore {
   const prefix = options.prefix ?? 'qi:';
   const now = options.now ?? Date.now;
   const recordKey = (id: string) => `${prefix}job:${id}`;
   const activeKey = `${prefix}jobs:active`;
+  /** Records read from the old namespace: their old copy goes at their first save here, so it can never come back. */
+  const legacyRead = new Set<string>();
 
   async function get(id: string): Promise<Job | undefined> {
     const [version, data] = await redis.hmget(recordKey(id), 'v', 'data');
     if (data == null) {
       const legacy = readJob(await options.legacy?.get(`job:${id}`));
+      if (legacy) legacyRead.add(id);
       return legacy && { ...legacy, version: 0 };
     }
     const job = readJob(JSON.parse(data));
@@ -46,6 +50,7 @@ export function createRedisJobStore(redis: Redis, options: { prefix?: string; le
       const result = await redis.eval(WRITE, 2, recordKey(job.id), activeKey, job.version ?? 0, JSON.stringify(next), recordTtl(next) ?? 0, active ? '1' : '0', job.id);
       if (Number(result) !== -1) throw new JobConflictError(job.id);
       Object.assign(job, { schema: next.schema, version: next.version, updatedAt: next.updatedAt });
+      if (legacyRead.delete(job.id)) await options.legacy?.delete(`job:${job.id}`);
     },
     get,
     async listActive() {

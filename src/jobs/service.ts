@@ -7,7 +7,7 @@ import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
 import type { RateLimiter } from './limiter.ts';
 import type { Limits, Refusal } from './limits.ts';
 import type { SubmitPacer } from './pacer.ts';
-import { certainlyNotCreated, createFinisher, UNHEALTHY } from './finish.ts';
+import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from './finish.ts';
 import { pollTask } from './poller.ts';
 import { inFlightEstimate } from './schedule.ts';
 import { createProgressReporter, type ProgressReporter } from './progress.ts';
@@ -179,13 +179,13 @@ export function createJobService(deps: JobServiceDeps): JobService {
         await save(job, 'submitting');
         progress.show({ phase: 'submitting' });
         try {
-          job.taskId = await client.submit({ prompt: job.prompt, size: job.size }, { signal });
+          // Not cut by a shutdown: a submit cut after it left may have billed a task whose id the
+          // bot would never learn. Its own timeouts bound it, and the stop waits for it.
+          job.taskId = await client.submit({ prompt: job.prompt, size: job.size });
         } catch (e) {
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
           billed = !certainlyNotCreated(e);
-          // Paused before the submit left: the next start sends it, instead of reporting it interrupted.
-          if (signal.aborted && !billed) await save(job, 'queued').catch(() => undefined);
           if (!signal.aborted) metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
           if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted) requeued = await requeue(job, progress, log);
           throw requeued ? new Requeued() : e;
@@ -228,6 +228,11 @@ export function createJobService(deps: JobServiceDeps): JobService {
         log.warn({ taskId: job.taskId }, 'the job was moved on elsewhere; leaving it to that run');
         return;
       }
+      if (e instanceof DeliveredNotRecorded) {
+        // Never a failure over a delivered image: the reconciler finishes the record.
+        log.error({ err: e.cause }, 'a delivered image could not be recorded; the reconciler will finish it');
+        return;
+      }
       if (signal.aborted) {
         log.info({ taskId: job.taskId, state: job.state }, 'job paused for shutdown; it resumes on the next start');
         return;
@@ -258,7 +263,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
   async function fail(job: Job, e: unknown, log: Logger, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal') {
     if (UNHEALTHY.has(kind)) limits.apiResult(false);
-    await finisher.fail(job, e, log, kind);
+    // A failure that cannot be saved yet is told once it can: the reconciler finds the job again.
+    await finisher.fail(job, e, log, kind).catch(() => undefined);
   }
 
   /** One process owns this queue: an unfinished job it neither waits on nor runs was lost by it. */

@@ -106,8 +106,10 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
   const indexed = options.index ?? true;
   const now = options.now ?? Date.now;
   // One process owns this store (SQLite, memory): compare-and-set is a check and a write
-  // serialised per job in this process.
+  // serialised per job in this process, against the version this process last saw, so a save
+  // need not read first (a read can fail while the storage is away; writes are kept meanwhile).
   const records = new Map<string, Promise<unknown>>();
+  const versions = new Map<string, number>();
   const exclusive = (id: string, fn: () => Promise<void>) => {
     const run = (records.get(id) ?? Promise.resolve()).then(fn);
     const tail = run.catch(() => undefined);
@@ -129,10 +131,13 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
     async save(job) {
       const terminal = TERMINAL_STATES.has(job.state);
       await exclusive(job.id, async () => {
-        const stored = readJob(await kv.get(`job:${job.id}`));
-        if ((stored?.version ?? 0) !== (job.version ?? 0)) throw new JobConflictError(job.id);
+        const stored = versions.get(job.id) ?? readJob(await kv.get(`job:${job.id}`))?.version ?? 0;
+        if (stored !== (job.version ?? 0)) throw new JobConflictError(job.id);
         const next = stamped(job, now());
         await kv.set(`job:${job.id}`, next, recordTtl(next));
+        // A finished job is rarely saved again: its version is read back then, not kept.
+        if (terminal) versions.delete(job.id);
+        else versions.set(job.id, next.version!);
         Object.assign(job, { schema: next.schema, version: next.version, updatedAt: next.updatedAt });
       });
       if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
