@@ -732,7 +732,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { jobs: { type: 'string' }, members: { type: 'string' }, guilds: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' } } });
+  const flags = { jobs: { type: 'string' }, members: { type: 'string' }, guilds: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' } } as const;
+  const values = (() => {
+    try {
+      return parseArgs({ options: flags }).values;
+    } catch (err) {
+      console.error(`${(err as Error).message}\nusage: npm run soak -- [--jobs N] [--members N] [--guilds N] [--duration SECONDS] [--seed N]`);
+      process.exit(2);
+    }
+  })();
   const option = (flag: string | undefined, env: string, fallback: number, min: number) => {
     const raw = flag ?? process.env[env];
     if (raw === undefined || raw === '') return fallback;
