@@ -165,10 +165,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
    * taken over (a stall) leaves the job to the run that took it. Only the call that ended it
    * frees the slot (and gives the quota back when nothing was billed).
    */
-  async function fail(job: Job, e: unknown, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal', refund = false) {
+  async function fail(job: Job, e: unknown, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal', refund = false): Promise<boolean> {
     if (UNHEALTHY.has(kind)) await limits.apiResult(false);
-    if (!(await finisher.fail(job, e, logFor(job), kind, { ifUnchanged: true }))) return;
+    if (!(await finisher.fail(job, e, logFor(job), kind, { ifUnchanged: true }))) return false;
     await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });
+    return true;
   }
 
   const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
@@ -221,9 +222,9 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
         await run.moveToDelayed(foundAt + submitWindowMs, token);
         throw new DelayedError();
       }
-      return fail(job, new Error('interrupted while submitting'), 'interrupted');
+      return void (await fail(job, new Error('interrupted while submitting'), 'interrupted'));
     }
-    if (now() - job.createdAt >= settings.queueTimeoutMs) return fail(job, new Error('waited too long in the queue'), 'queue_timeout', true);
+    if (now() - job.createdAt >= settings.queueTimeoutMs) return void (await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true));
     if (!(await limits.enterFlight(job.id, settings.maxJobsInFlight))) {
       await worker.rateLimit(FLIGHT_FULL_PAUSE_MS);
       throw Worker.RateLimitError();
@@ -259,7 +260,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
         await worker.rateLimit(pause);
         throw Worker.RateLimitError();
       }
-      return fail(submitting, e, undefined, certainlyNotCreated(e));
+      return void (await fail(submitting, e, undefined, certainlyNotCreated(e)));
     }
     metrics.submission('accepted');
     // Saved before anything else: from here on the job is billed and must never be sent again.
@@ -299,7 +300,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     } catch (e) {
       // A task not yet visible right after its submit: the look counts, and the next one is planned on the record.
       if (mayBeLagging(e, now() - submittedAt)) return scheduleNext(run, job, polledAt, false);
-      return fail(job, e);
+      return void (await fail(job, e));
     }
     if (result.status === 'succeed') {
       await limits.apiResult(true);
@@ -311,13 +312,13 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
         // The image is out: the step is tried again to finish the record, never failed.
         if (e instanceof DeliveredNotRecorded) throw e;
         // As in-process: a download or delivery that failed after its own retries is reported.
-        return fail(job, e);
+        return void (await fail(job, e));
       }
       return limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
     }
-    if (result.status === 'failed') return fail(job, taskFailed(job.taskId, result.reason));
+    if (result.status === 'failed') return void (await fail(job, taskFailed(job.taskId, result.reason)));
     // Checked at least once, so a task that finished while every process was down is delivered.
-    if (now() >= submittedAt + settings.timeoutMs) return fail(job, pastDeadline(job.taskId));
+    if (now() >= submittedAt + settings.timeoutMs) return void (await fail(job, pastDeadline(job.taskId)));
     return scheduleNext(run, job, polledAt, true);
   }
 
@@ -384,29 +385,32 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
   /** Re-queues or ends one unfinished job nothing is moving on; false when another writer moved it meanwhile. */
   async function recover(job: Job, reason: RecoveryReason): Promise<boolean> {
-    metrics.jobRecovered(reason);
-    logFor(job).warn({ state: job.state, step: job.step?.id, reason }, 'reconciler: an unfinished job had nothing moving it on');
+    let recovered: boolean;
     if (job.state === 'submitting' && now() - (job.updatedAt ?? job.createdAt) >= submitWindowMs) {
-      await fail(job, new Error('interrupted while submitting'), 'interrupted');
-      return true;
+      recovered = await fail(job, new Error('interrupted while submitting'), 'interrupted');
+    } else if (job.state === 'queued' && now() - job.createdAt >= settings.queueTimeoutMs) {
+      recovered = await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true);
+    } else {
+      const kind = job.taskId ? 'check' : 'submit';
+      // Only the record as it was found: anyone who moved it since is moving it on.
+      const saved = await updateJob(
+        store,
+        job.id,
+        (j) => {
+          if (j.version !== job.version) return false;
+          plan(j, kind, 0);
+          return true;
+        },
+        job,
+      );
+      if (saved) await enqueue(saved);
+      recovered = Boolean(saved);
     }
-    if (job.state === 'queued' && now() - job.createdAt >= settings.queueTimeoutMs) {
-      await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true);
-      return true;
+    if (recovered) {
+      metrics.jobRecovered(reason);
+      logFor(job).warn({ state: job.state, step: job.step?.id, reason }, 'reconciler: an unfinished job had nothing moving it on');
     }
-    const kind = job.taskId ? 'check' : 'submit';
-    const saved = await updateJob(
-      store,
-      job.id,
-      (j) => {
-        if (j.version !== job.version) return false;
-        plan(j, kind, 0);
-        return true;
-      },
-      job,
-    );
-    if (saved) await enqueue(saved);
-    return Boolean(saved);
+    return recovered;
   }
 
   async function reconcile(): Promise<number> {

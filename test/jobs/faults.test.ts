@@ -19,7 +19,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { noopMetrics, type Metrics, type RecoveryReason } from '../../src/ops/metrics.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
-import { startFakePpinfra, type Fault, type FakePpinfra, type FakeTaskScript, type Route } from '../fakes/ppinfra.ts';
+import { startFakePpinfra, type Fault, type FakePpinfra, type FakeTaskScript, type RecordedRequest, type Route } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 
 const SIZE = '1024*1024';
@@ -89,13 +89,15 @@ interface SpawnOptions {
   refuse?: (job: Job) => boolean;
   now?: () => number;
   metrics?: Metrics;
+  /** True once the process is dead: from then on nothing it saves arrives. */
+  dead?: () => boolean;
 }
 
 const faultyStore = (store: JobStore, options: SpawnOptions): JobStore => ({
   get: (id) => store.get(id),
   listActive: () => store.listActive(),
   async save(job) {
-    if (options.hang?.(job)) return new Promise<never>(() => undefined);
+    if (options.dead?.() || options.hang?.(job)) return new Promise<never>(() => undefined);
     if (options.refuse?.(job)) throw new Error('the storage refused the write');
     return store.save(job);
   },
@@ -140,9 +142,10 @@ const inProcess: Engine = async (api, client) => {
     estimator,
     store,
     async spawn(options = {}) {
+      let dead = false;
       const service = createJobService({
         client,
-        store: faultyStore(store, options),
+        store: faultyStore(store, { ...options, dead: () => dead }),
         delivery: members,
         moderation: { verdict: async () => 'deliver', hold: async () => undefined },
         estimator,
@@ -156,8 +159,12 @@ const inProcess: Engine = async (api, client) => {
         metrics: options.metrics,
       });
       await service.resume();
-      // Dying stops its timers and cuts its requests; what it had not saved stays unsaved.
-      const crash = () => void service.shutdown();
+      // Dying stops its timers and cuts its polls; what it had not saved stays unsaved, and it
+      // saves nothing more (a submit already sent still creates its task).
+      const crash = () => {
+        dead = true;
+        void service.shutdown();
+      };
       // One process owns its queue: a stall changes nothing it does. What runs a job a second
       // time here is another process resuming it meanwhile.
       const proc: Process = { service, crash, stall: () => undefined, stop: () => service.shutdown() };
@@ -286,6 +293,8 @@ interface Case {
   twice?: boolean;
   /** What every member sees in the end (default: the image). */
   outcome?: string;
+  /** How many members ask (default `JOBS`): one, where a fault must reach that job's engine. */
+  jobs?: number;
   /** The engines the case means something on. */
   only?: 'BullMQ';
 }
@@ -307,11 +316,15 @@ const CASES: Case[] = [
   { name: 'task-result 404 for 3 polls', script: { processingMs: 400, notFoundPolls: 3 } },
   // A 5xx on submit after sending may have created a task: never resent, the member told.
   { name: '5xx on submit', faults: [['submit', { status: 503 }, JOBS]], outcome: 'failed:server' },
+  // A few 5xx and 429 on reads: the client's own retries absorb them.
   { name: '5xx on task-result', faults: [['result', { status: 502 }, 4]] },
   { name: '5xx on the image download', faults: [['image', { status: 503 }, 3]] },
-  { name: '429 on submit', faults: [['submit', { status: 429, retryAfterSec: 0 }, 6]] },
   { name: '429 on task-result', faults: [['result', { status: 429, retryAfterSec: 0 }, 4]] },
   { name: '429 on the image download', faults: [['image', { status: 429, retryAfterSec: 0 }, 3]] },
+  // Faults that outlast the client's retries (4 submits, 6 reads), so the engine itself sees them.
+  { name: '429 on submit past the client’s retries', jobs: 1, faults: [['submit', { status: 429, retryAfterSec: 0 }, 4]] },
+  { name: '5xx on task-result past the client’s retries', jobs: 1, faults: [['result', { status: 502 }, 6]], outcome: 'failed:server' },
+  { name: '5xx on the image download past the client’s retries', jobs: 1, faults: [['image', { status: 503 }, 6]], outcome: 'failed:server' },
   { name: 'a process killed before submit', crash: 'before submit' },
   // The submit may have billed a task whose id was never saved: reported, never resent.
   { name: 'a process killed after submit, before its save', crash: 'after submit, before its save', outcome: 'failed:interrupted' },
@@ -346,9 +359,17 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         const crashed = signal();
         const hang = c.crash && HANG_ON_SAVE[c.crash];
         const hangRoute = c.crash && HANG_ON_REQUEST[c.crash];
+        // The job whose request hangs is the one caught at the crash point (its task id is in the
+        // task-result query, or in the image's path).
+        const caughtTasks = new Set<string>();
         if (hangRoute) {
           api.inject(hangRoute, FOREVER);
-          void api.waitFor('request', (r) => r.route === hangRoute, 0).then(crashed.fire, () => undefined);
+          void api
+            .waitFor('request', (r) => r.route === hangRoute, 0)
+            .then((r: RecordedRequest) => {
+              for (const id of api!.tasks.keys()) if (r.query.task_id === id || r.path.includes(id)) caughtTasks.add(id);
+              crashed.fire();
+            }, () => undefined);
         }
         if (c.twice) {
           // The first run of a check step is held up in its download while another process runs it again.
@@ -365,18 +386,14 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         };
         const first = await rig.spawn({ hang: catching });
         const jobs: Job[] = [];
-        for (let i = 0; i < JOBS; i++) jobs.push(await ask(first.service, i));
+        for (let i = 0; i < (c.jobs ?? JOBS); i++) jobs.push(await ask(first.service, i));
         const ids = jobs.map((j) => j.id);
 
         let live = first;
-        // Jobs the kill caught in the middle of their submit, besides the one the case aims at:
-        // their task may exist, so they are reported, never sent again (or sent, if it provably was not).
-        const midSubmit = new Set<string>();
         if (c.crash || c.twice) {
           await crashed.fired;
           if (c.twice) first.stall();
           else first.crash();
-          for (const job of await Promise.all(ids.map((id) => rig!.store.get(id)))) if (job?.state === 'submitting') midSubmit.add(job.id);
           live = await rig.spawn();
         }
         if (c.redisRestart) {
@@ -387,14 +404,23 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         }
         await rig.members.allTold(ids);
         await expect.poll(async () => (await Promise.all(ids.map((id) => rig!.store.get(id)))).every((j) => j && TERMINAL_STATES.has(j.state)), { timeout: 10_000 }).toBe(true);
-        // The first run of the step run twice goes on to its end: whatever it does then counts.
-        if (c.twice) await first.stop();
+        // The first run of the step run twice goes on to its end (nothing left in its hands), and
+        // whatever it does then counts.
+        if (c.twice) {
+          await expect.poll(() => first.service.counts(), { timeout: 10_000 }).toEqual({ queued: 0, inFlight: 0 });
+          await first.stop();
+        }
+        const taskOf = (job: Job) => [...api!.tasks.values()].find((t) => t.prompt === job.prompt);
+        for (const job of jobs) if (caughtTasks.has(taskOf(job)?.id ?? '')) caught.add(job.id);
 
         // One outcome per job, the one the case expects, and a record that says the same. A job
         // caught at the crash point was delivered or failed before it: never published again.
         for (const job of jobs) {
           const told = rig.members.told.get(job.id) ?? [];
-          const expected = !c.crash || caught.has(job.id) ? (c.outcome ?? 'delivered') : midSubmit.has(job.id) && told[0] !== 'delivered' ? 'failed:interrupted' : 'delivered';
+          // The kill may catch other jobs mid-submit too: reported, never sent again, and only if
+          // their submit reached the API (else they are sent by the process that takes over).
+          const reported = Boolean(c.crash) && taskOf(job) !== undefined && told[0] === 'failed:interrupted';
+          const expected = !c.crash || caught.has(job.id) ? (c.outcome ?? 'delivered') : reported ? 'failed:interrupted' : 'delivered';
           expect([...new Set(told)], job.prompt).toEqual([expected]);
           if (caught.has(job.id) || !c.crash) expect(told, job.prompt).toHaveLength(1);
           const stored = await rig.store.get(job.id);
@@ -404,8 +430,9 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
           expect(submissions, job.prompt).toBeLessThanOrEqual(1);
           if (expected === 'delivered') expect(submissions).toBe(1);
         }
-        // One learned duration per delivered job, however many runs saw it finish.
-        expect(rig.estimator.recorded).toBe(jobs.filter((j) => rig!.members.told.get(j.id)?.[0] === 'delivered').length);
+        // One learned duration per finished task, however many runs saw it finish.
+        const finished = (await Promise.all(jobs.map((j) => rig!.store.get(j.id)))).filter((j) => j?.completedAt !== undefined);
+        expect(rig.estimator.recorded).toBe(finished.length);
         // Every member may ask again (their one concurrent slot is free), and nothing counts as in
         // flight, once the process that finished the jobs has nothing left to do.
         await expect.poll(() => live.service.counts(), { timeout: 10_000 }).toEqual({ queued: 0, inFlight: 0 });
