@@ -335,18 +335,18 @@ async function redisLeftovers(url: string, d: FakeDiscord, members: string[], wa
         const open = Object.fromEntries(Object.entries(rest).filter(([, n]) => n > 0));
         if (Object.keys(open).length) counts.set(queue.name, open);
       }
-      // Keyv's Redis adapter stores namespace `jobs` as `jobs::jobs:<id>` = {"value": job}.
+      // The job records (src/jobs/redis-store.ts): a hash per job, `qi:job:<id>`, its JSON in `data`.
       const jobs: Leftovers['jobs'] = new Map();
-      for (const key of await redis.keys('jobs::*')) {
-        const raw = await redis.get(key);
-        const job = raw ? (JSON.parse(raw) as { value?: { id: string; prompt: string; state: string; polls?: number; taskId?: string; error?: { kind: string } } }).value : undefined;
+      for (const key of await redis.keys('qi:job:*')) {
+        const raw = await redis.hget(key, 'data');
+        const job = raw ? (JSON.parse(raw) as { id: string; prompt: string; state: string; polls?: number; taskId?: string; error?: { kind: string } }) : undefined;
         if (job?.prompt) jobs.set(job.prompt, job);
       }
       const steps: Leftovers['steps'] = new Map();
       for (const queue of queues) {
         for (const key of await redis.keys(`bull:${queue.name}:*-*`)) {
           const stepId = key.slice(`bull:${queue.name}:`.length);
-          const match = /^([0-9a-f]{12})-(\w+)$/.exec(stepId);
+          const match = /^([0-9a-f]{12})-(.+)$/.exec(stepId);
           if (!match) continue;
           const state = await queue.getJobState(stepId);
           steps.set(match[1]!, [...(steps.get(match[1]!) ?? []), `${queue.name.slice(3)} ${match[2]}: ${state}`]);
