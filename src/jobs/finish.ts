@@ -162,6 +162,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const completedAt = job.completedAt ?? now();
       const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
       let made = await madeBefore();
+      let claimed: Promise<unknown> | undefined;
       let outcome: DeliveryOutcome | undefined;
       let bytes = 0;
       if (!made) {
@@ -190,11 +191,9 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!made) {
           outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
-          try {
-            await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
-          } catch (e) {
-            throw new DeliveredNotRecorded(e);
-          }
+          // Written beside the job's final save, not before it: the member already sees the image,
+          // and the record says so as soon as it can.
+          claimed = deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
         }
       }
       if (made) {
@@ -205,18 +204,14 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const finishedAt = now();
       let ended: Job | undefined;
       try {
-        ended = await updateJob(
-        store,
-        job.id,
-        (current) => {
+        const finish = (current: Job) => {
           if (TERMINAL_STATES.has(current.state)) return false;
           Object.assign(current, { fileName: job.fileName, published: job.published, nsfw: job.nsfw, finishedAt, completedAt });
           if (outcome === 'over_upload_limit') current.error = { kind: 'upload_limit' };
           current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
           return true;
-        },
-        job,
-        );
+        };
+        [ended] = await Promise.all([updateJob(store, job.id, finish, job), claimed]);
       } catch (e) {
         throw new DeliveredNotRecorded(e);
       }

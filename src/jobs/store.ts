@@ -127,11 +127,23 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
       if (fn(ids)) await kv.set(ACTIVE_INDEX, [...ids]);
     }));
 
+  /** A job this process has not saved yet: a new one, or one read back (a resume, a review). */
+  const storedVersion = async (job: Job) => {
+    try {
+      return readJob(await kv.get(`job:${job.id}`))?.version ?? 0;
+    } catch (e) {
+      // The storage is away: a job never saved can only be new (its id is random), and its write
+      // is kept until the storage answers.
+      if (job.version === undefined) return 0;
+      throw e;
+    }
+  };
+
   return {
     async save(job) {
       const terminal = TERMINAL_STATES.has(job.state);
       await exclusive(job.id, async () => {
-        const stored = versions.get(job.id) ?? readJob(await kv.get(`job:${job.id}`))?.version ?? 0;
+        const stored = versions.get(job.id) ?? (await storedVersion(job));
         if (stored !== (job.version ?? 0)) throw new JobConflictError(job.id);
         const next = stamped(job, now());
         await kv.set(`job:${job.id}`, next, recordTtl(next));

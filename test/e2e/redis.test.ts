@@ -30,8 +30,12 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
   it('delivers six images asked at once while task-result does not know each new task for its first polls', async () => {
     // A new task is not visible to task-result at once (404 TASK_NOT_FOUND): each look counts,
     // and the next is planned on the job record, never under an id BullMQ would drop.
-    const bot = await start({ script: () => ({ processingMs: 800, notFoundPolls: 3 }), env: { USER_MAX_CONCURRENT: '1' } });
     const members = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
+    const bot = await start({
+      script: () => ({ processingMs: 800, notFoundPolls: 3 }),
+      env: { USER_MAX_CONCURRENT: '1' },
+      discord: { guilds: [{ name: 'Six', members: members.map((user) => ({ user })) }] },
+    });
     const asked = members.map((user) => bot.discord.slash('imagine', { prompt: `poster for ${user}` }, { user }));
     const messages = await Promise.all(asked.map((it) => it.waitForOriginal(finished, { timeoutMs: 30_000 })));
     expect(messages.map((m) => m.attachments.length)).toEqual([1, 1, 1, 1, 1, 1]);

@@ -411,6 +411,11 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
           await first.stop();
         }
         const taskOf = (job: Job) => [...api!.tasks.values()].find((t) => t.prompt === job.prompt);
+        // A job reported interrupted had its submit sent, by a process that may have died while
+        // the request was on its way: it reaches the API.
+        for (const job of jobs) {
+          if (rig.members.told.get(job.id)?.[0] === 'failed:interrupted') await expect.poll(() => taskOf(job) !== undefined, { timeout: 10_000 }).toBe(true);
+        }
         for (const job of jobs) if (caughtTasks.has(taskOf(job)?.id ?? '')) caught.add(job.id);
 
         // One outcome per job, the one the case expects, and a record that says the same. A job
