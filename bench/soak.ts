@@ -83,6 +83,9 @@ export const FULL: Omit<SoakOptions, 'seed'> = {
   graceMs: 30_000,
 };
 
+/** RECONCILE_INTERVAL_MS for the soak: a few lock periods, so a pass comes well within a run. */
+const reconcileMs = (o: Pick<SoakOptions, 'lockMs'>) => 2 * o.lockMs;
+
 /** A seeded generator (mulberry32), so a seed always draws the same plan. */
 function generator(seed: number) {
   let a = seed >>> 0;
@@ -571,6 +574,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const env = sharedRedisEnv({ discord: d, api: a, redis }, {
       QUEUE_LOCK_MS: String(o.lockMs),
       JOB_TIMEOUT_MS: String(o.jobTimeoutMs),
+      RECONCILE_INTERVAL_MS: String(reconcileMs(o)),
       USER_MAX_CONCURRENT: String(cap),
       // Budgets and the breaker out of the way: the soak is about every job's bookkeeping, and a
       // refusal the limits allow would only hide a request from it.
@@ -691,7 +695,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     try {
       await Promise.all([sendAll, injectApiFaults, disasters]);
       // Generous: a job may wait out the lock of a killed process, then run to its own deadline.
-      const deadline = Math.max(...sent.map((r) => r.sentAt ?? 0)) + o.jobTimeoutMs + 2 * o.lockMs + o.graceMs;
+      // And the promise: every job ends within its deadline plus one reconcile pass.
+      const deadline = Math.max(...sent.map((r) => r.sentAt ?? 0)) + o.jobTimeoutMs + 2 * o.lockMs + reconcileMs(o) + o.graceMs;
       note(`all sent; waiting for every final message (deadline in ${seconds(deadline - Date.now())})`);
       while (Date.now() < deadline && unanswered().length > 0) await sleep(500);
       // A late duplicate (a step taken over from a process thought dead) comes after the first answer.

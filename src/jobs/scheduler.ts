@@ -82,8 +82,9 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     ...config.jobs,
     imageMaxBytes: config.generation.imageMaxBytes,
     maxJobsInFlight: config.limits.maxJobsInFlight,
-    // A submit's answer can come no later than its connection and response timeouts allow.
-    submitWindowMs: config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs,
+    // A submit's answer can come no later than its connection and response timeouts allow; and a
+    // member is told their job's fate within its deadline, whatever it waits for.
+    submitWindowMs: Math.min(config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs, config.jobs.timeoutMs),
   };
   const logger = deps.logger.child({ component: 'jobs' });
   if (!usesQueueEngine(config.storageUrl)) {
