@@ -149,6 +149,8 @@ describe('/imagine-history', () => {
   it('pages with Older and Newer beyond ten images', async () => {
     const bot = await start({ env: { USER_HOURLY_QUOTA: '20' } });
     for (let i = 1; i <= 11; i++) await bot.discord.slash('imagine', { prompt: `lantern number ${i}` }).waitForOriginal(finished, LONG);
+    // The record says delivered just after the image is out.
+    await expect.poll(() => bot.logs.filter((l) => l.msg === 'job delivered').length).toBe(11);
     const { text, it } = await historyOf(bot, 'alice');
     expect(text).toContain('lantern number 11');
     expect(text).not.toContain('lantern number 1\n');

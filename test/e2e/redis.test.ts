@@ -41,7 +41,11 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
     expect(messages.map((m) => m.attachments.length)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(submits(bot)).toHaveLength(6);
     expect(bot.api.requests.filter((r) => r.route === 'result' && r.status === 404).length).toBeGreaterThanOrEqual(18);
-    // Every member's one slot is free again.
+    // Every member's one slot is freed (just after the image is out), and a new request goes through.
+    const connection = new Redis(bot.env.STORAGE_URL!);
+    const held = async () => (await Promise.all((await connection.keys('qi:limits:running:*')).map((key) => connection.scard(key)))).reduce((a, b) => a + b, 0);
+    await expect.poll(held).toBe(0);
+    await connection.quit();
     const again = await Promise.all(members.map((user) => bot.discord.slash('imagine', { prompt: `again ${user}` }, { user }).waitForCallback()));
     expect(again.map((c) => c.type)).toEqual([5, 5, 5, 5, 5, 5]);
   });
