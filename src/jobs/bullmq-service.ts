@@ -149,11 +149,13 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     try {
       const messageId = await delivery.progress(job, view);
       if (messageId && !job.messageId) {
-        await updateJob(store, job.id, (current) => {
+        const saved = await updateJob(store, job.id, (current) => {
           if (current.messageId) return false;
           current.messageId = messageId;
           return true;
         });
+        // The copy in hand stays current: this step's own write is no reason for its next save to lose.
+        if (saved?.version === (job.version ?? 0) + 1) Object.assign(job, { messageId, version: saved.version, updatedAt: saved.updatedAt });
       }
     } catch (err) {
       deps.logger.debug({ err, jobId: job.id }, 'progress edit failed');

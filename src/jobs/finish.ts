@@ -207,6 +207,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         const finish = (current: Job) => {
           if (TERMINAL_STATES.has(current.state)) return false;
           Object.assign(current, { fileName: job.fileName, published: job.published, nsfw: job.nsfw, finishedAt, completedAt });
+          if (job.messageId) current.messageId ??= job.messageId;
           if (outcome === 'over_upload_limit') current.error = { kind: 'upload_limit' };
           current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
           return true;
