@@ -21,6 +21,10 @@ import { soonerThanBudget } from './windows.ts';
 
 interface Options {
   limits?: Partial<LimitSettings>;
+  /** Job settings over the defaults below. */
+  jobs?: Partial<typeof jobSettings>;
+  /** Durations already learned (ms) for 1024*1024, so polls and "late" come at a test's pace. */
+  learned?: number;
   perMinute?: number;
   windowMs?: number;
   /** The job id generator (default: 12 random hex digits). */
@@ -62,6 +66,12 @@ class Recorder implements Delivery {
 const SETTINGS: LimitSettings = { userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 500, maxJobsInFlight: 500, queueMax: 100, breakerThreshold: 50, breakerCooldownMs: 60_000 };
 const jobSettings = { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 500, reconcileIntervalMs: 60_000 };
 
+async function learned(options: Options) {
+  const estimator = createDurationEstimator();
+  if (options.learned) for (let i = 0; i < 8; i++) await estimator.record('1024*1024', options.learned);
+  return estimator;
+}
+
 interface Harness {
   service: JobService;
   delivery: Recorder;
@@ -77,11 +87,11 @@ const inProcess: Factory = async (_api, client, options) => {
     store: createJobStore(createMemoryKeyValue()),
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => undefined },
-    estimator: createDurationEstimator(),
+    estimator: await learned(options),
     limits: createLimits({ ...SETTINGS, ...options.limits }),
     pollLimiter: createRateLimiter({ perSecond: 100 }),
     pacer: createSubmitPacer({ perMinute: options.perMinute ?? 1_000, windowMs: options.windowMs }),
-    settings: jobSettings,
+    settings: { ...jobSettings, ...options.jobs },
     logger: silentLogger,
     newId: options.newId,
   });
@@ -101,10 +111,10 @@ const bullmq: Factory = async (_api, client, options) => {
     store: createRedisJobStore(redis, { prefix: `${prefix}:` }),
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => undefined },
-    estimator: createDurationEstimator(),
+    estimator: await learned(options),
     limits: createRedisLimits(redis, { ...SETTINGS, ...options.limits }, { prefix: `${prefix}:limits:` }),
     pacer: createRedisPacer(redis, { perMinute: options.perMinute ?? 1_000, windowMs: options.windowMs, prefix: `${prefix}:pace:` }),
-    settings: { ...jobSettings, pollMaxPerSecond: 100, lockMs: 5_000 },
+    settings: { ...jobSettings, ...options.jobs, pollMaxPerSecond: 100, lockMs: 5_000 },
     logger: silentLogger,
     prefix,
     newId: options.newId,
@@ -211,6 +221,29 @@ function schedulerContract(name: string, factory: () => Factory) {
       expect(await ask(service, request(2, { userId: job.userId }))).toMatchObject({ userId: job.userId, prompt: 'p2' });
       await delivery.ended(2);
       expect(delivery.delivered).toHaveLength(1);
+    });
+
+    it('tells a member once that their image is late, however many looks it takes', async () => {
+      // Learned: about 100 ms; this one takes 3 s, so it is late for most of its polls.
+      const { service, delivery } = await start(() => ({ processingMs: 3_000 }), { learned: 100 });
+      const job = (await ask(service, request(1))) as Job;
+      await delivery.ended(1);
+      expect(api.requests.filter((r) => r.route === 'result').length).toBeGreaterThan(3);
+      const views = delivery.views.get(job.id) ?? [];
+      expect(views.filter((v) => v.phase === 'late')).toHaveLength(1);
+      // No view is ever sent twice in a row.
+      expect(views.filter((v, i) => i > 0 && JSON.stringify(v) === JSON.stringify(views[i - 1]))).toEqual([]);
+    });
+
+    it('keeps no more than MAX_JOBS_IN_FLIGHT jobs between submission and delivery', async () => {
+      const { service, delivery } = await start(() => ({ processingMs: 300 }), { learned: 300, jobs: { maxJobsInFlight: 1 } });
+      for (let i = 0; i < 3; i++) await ask(service, request(i));
+      await delivery.ended(3);
+      expect(delivery.delivered).toHaveLength(3);
+      // Each task was submitted only once the one before it had finished.
+      const tasks = [...api.tasks.values()].sort((a, b) => a.createdAt - b.createdAt);
+      expect(tasks).toHaveLength(3);
+      for (let i = 1; i < tasks.length; i++) expect(tasks[i]!.createdAt).toBeGreaterThanOrEqual(tasks[i - 1]!.completedAt);
     });
 
     it('slows down on a 429 at submit and still delivers, submitting once', async () => {
