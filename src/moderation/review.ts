@@ -180,6 +180,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         }
         const image = await stash.get(jobId);
         if (!image) continue;
+        // A hold cut short may not have listed it as pending: moderators' lists must show it.
+        await addPending(job.guildId, pendingMember(jobId, 'flag'));
         const posted = await route(job, image);
         // A review message that went out keeps the claim until it expires, even when it could not
         // be recorded; an image no channel took can be tried again at once.
@@ -208,15 +210,22 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       job.review = { status: 'pending', createdAt: now() };
       // Stashed before anything else: a crash from here on leaves an image a moderator can still review.
       await stash.put(job.id, image);
-      await store.save(job);
-      await addPending(job.guildId, pendingMember(job.id, 'flag'));
-      metrics.flaggedResult('held');
-      // Listed as unrouted, under this process's claim, before the first attempt: should the
-      // process die before its review message is out, a later start routes the image.
+      // Listed as unrouted, under this process's claim, before the held record exists: however far
+      // the rest gets, a later `routePending` finds the image (and drops it from the list if the
+      // record never became held).
       const claim = await state.claim(routingKey(job.id), { at: now() }, ROUTING_CLAIM_TTL_MS);
       await state.add(UNROUTED, job.id);
-      const routed = await route(job, image);
-      if (!routed && claim.won) await state.release(routingKey(job.id));
+      let routed = false;
+      try {
+        await store.save(job);
+        await addPending(job.guildId, pendingMember(job.id, 'flag'));
+        metrics.flaggedResult('held');
+        routed = await route(job, image);
+      } finally {
+        // A review message that went out keeps the claim, even when it could not be recorded; an
+        // image no channel took, or a hold cut short, can be tried again at once.
+        if (!routed && !job.review.messageId && claim.won) await state.release(routingKey(job.id));
+      }
       // The image is safely held either way: a requester who can't be told is no reason to fail the job.
       await delivery
         .notice(job, routed ? 'awaiting_review' : 'no_reviewer')

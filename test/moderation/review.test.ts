@@ -171,3 +171,35 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
     return [storage, storage];
   });
 });
+
+describe('a hold cut short', () => {
+  it('leaves a held image that resume() routes, when listing it as pending fails after the held record is saved', async () => {
+    const kvs = new Map<string, KeyValue>();
+    const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+    const shared = createLocalSharedState(createMemoryKeyValue());
+    // The shared state refuses one write (a dropped Redis connection) just after the held record is saved.
+    let refuse = true;
+    const state: SharedState = {
+      ...shared,
+      async add(set, member) {
+        if (refuse && set.startsWith('reviews:pending:')) {
+          refuse = false;
+          throw new Error('connection lost');
+        }
+        return shared.add(set, member);
+      },
+    };
+    const channel: Channel = { posted: [], refusals: 0 };
+    const bot = botProcess({ state, kv }, channel);
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    await expect(bot.review.hold(flagged('cut-job'), IMAGE)).rejects.toThrow('connection lost');
+    expect(await createJobStore(kv('jobs')).get('cut-job')).toMatchObject({ state: 'held', review: { status: 'pending' } });
+    expect(channel.posted).toEqual([]);
+
+    expect(await bot.review.resume()).toBe(1);
+    expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'cut-job' }]);
+    const [pending] = await bot.review.pending(GUILD);
+    expect(pending).toMatchObject({ job: { id: 'cut-job' }, channelId: REVIEW_CHANNEL, messageId: 'message-cut-job-1' });
+    expect(await bot.review.pendingCount()).toBe(1);
+  });
+});
