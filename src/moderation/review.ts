@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
-import type { JobStore, KeyValue } from '../jobs/store.ts';
+import { updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
 import { approvedAsSpoiler, decide } from './policy.ts';
@@ -118,9 +118,20 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       return false;
     }
     try {
-      const messageId = await desk.post(reviewChannelId, job, image, 'flag', []);
-      job.review = { ...(job.review as Review), channelId: reviewChannelId, messageId };
-      await store.save(job);
+      const posted = { channelId: reviewChannelId, messageId: await desk.post(reviewChannelId, job, image, 'flag', []) };
+      job.review = { ...(job.review as Review), ...posted };
+      // Recorded on the record as it is now: it may have been saved since it was read.
+      const saved = await updateJob(
+        store,
+        job.id,
+        (current) => {
+          if (current.review?.status !== 'pending') return false;
+          current.review = { ...current.review, ...posted };
+          return true;
+        },
+        job,
+      );
+      if (saved) Object.assign(job, saved);
     } catch (err) {
       log.warn({ err, jobId: job.id, guildId: job.guildId, channelId: reviewChannelId }, 'the review channel did not take a flagged image; it stays held');
       await state.add(UNROUTED, job.id);
@@ -180,6 +191,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         }
         const image = await stash.get(jobId);
         if (!image) continue;
+        // A hold cut short may not have listed it as pending: moderators' lists must show it.
+        await addPending(job.guildId, pendingMember(jobId, 'flag'));
         const posted = await route(job, image);
         // A review message that went out keeps the claim until it expires, even when it could not
         // be recorded; an image no channel took can be tried again at once.
@@ -208,15 +221,22 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       job.review = { status: 'pending', createdAt: now() };
       // Stashed before anything else: a crash from here on leaves an image a moderator can still review.
       await stash.put(job.id, image);
-      await store.save(job);
-      await addPending(job.guildId, pendingMember(job.id, 'flag'));
-      metrics.flaggedResult('held');
-      // Listed as unrouted, under this process's claim, before the first attempt: should the
-      // process die before its review message is out, a later start routes the image.
+      // Listed as unrouted, under this process's claim, before the held record exists: however far
+      // the rest gets, a later `routePending` finds the image (and drops it from the list if the
+      // record never became held).
       const claim = await state.claim(routingKey(job.id), { at: now() }, ROUTING_CLAIM_TTL_MS);
       await state.add(UNROUTED, job.id);
-      const routed = await route(job, image);
-      if (!routed && claim.won) await state.release(routingKey(job.id));
+      let routed = false;
+      try {
+        await store.save(job);
+        await addPending(job.guildId, pendingMember(job.id, 'flag'));
+        metrics.flaggedResult('held');
+        routed = await route(job, image);
+      } finally {
+        // A review message that went out keeps the claim, even when it could not be recorded; an
+        // image no channel took, or a hold cut short, can be tried again at once.
+        if (!routed && !job.review.messageId && claim.won) await state.release(routingKey(job.id));
+      }
       // The image is safely held either way: a requester who can't be told is no reason to fail the job.
       await delivery
         .notice(job, routed ? 'awaiting_review' : 'no_reviewer')
@@ -231,6 +251,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       const key = decisionKey(jobId, kind);
       const claim = await state.claim(key, record, AUDIT_TTL_MS);
       if (!claim.won) return { outcome: 'already', record: claim.holder };
+      const before = structuredClone(job);
       try {
         await effects[decision](job, imageUrl);
       } catch (err) {
@@ -238,13 +259,24 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         await state.release(key);
         throw err;
       }
-      job[FIELD[kind]] = { ...review, status: 'decided', decision: record };
-      await store.save(job);
+      // The effect happened: what it changed, and the decision, go onto the record as it is now,
+      // which another writer (the job's last save, a report) may have saved since it was read.
+      const changed = changedFields(before, job);
+      const decided = (await updateJob(
+        store,
+        jobId,
+        (current) => {
+          Object.assign(current, changed);
+          current[FIELD[kind]] = { ...(current[FIELD[kind]] ?? review), status: 'decided', decision: record };
+          return true;
+        },
+        job,
+      ))!;
       await removePending(job.guildId, pendingMember(jobId, kind));
       metrics.moderationDecision(decision);
       if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId)]);
       log.info({ audit: record }, 'moderation decision');
-      return { outcome: 'done', job, record };
+      return { outcome: 'done', job: decided, record };
     },
 
     async report({ jobId, reporter, message }) {
@@ -266,18 +298,37 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         if (current?.report?.messageId) await desk.showReporters(current, await state.members(reporters));
         return { outcome: 'added' };
       }
+      // The published message is the truth: after a token expiry it is not the deferred reply.
+      const published = (current: Job): Job['published'] => ({
+        // What else is known of that message (its attachment in a batch) stays.
+        ...(current.published?.messageId === message.messageId ? current.published : {}),
+        channelId: message.channelId,
+        messageId: message.messageId,
+        spoiler: message.spoiler,
+      });
+      let report: Review;
       try {
-        // The published message is the truth: after a token expiry it is not the deferred reply.
-        job.published = { channelId: message.channelId, messageId: message.messageId, spoiler: message.spoiler };
+        job.published = published(job);
         const image = await reviewedImage(job, message.imageUrl);
         const messageId = await desk.post(reviewChannelId!, job, image, 'report', await state.members(reporters));
-        job.report = { status: 'pending', createdAt: now(), channelId: reviewChannelId, messageId };
+        report = { status: 'pending', createdAt: now(), channelId: reviewChannelId, messageId };
       } catch (err) {
         log.warn({ err, jobId, channelId: reviewChannelId }, 'could not send a report to the review channel');
         await Promise.all([state.release(`report-open:${jobId}`), state.remove(reporters, reporter.id)]);
         return { outcome: 'no_reviewer' };
       }
-      await store.save(job);
+      // The review message is out: it goes onto the record as it is now (the job's last save may
+      // have landed since it was read, as it does when a member reports at once).
+      await updateJob(
+        store,
+        jobId,
+        (current) => {
+          current.published = published(current);
+          current.report = report;
+          return true;
+        },
+        job,
+      );
       await addPending(job.guildId, pendingMember(jobId, 'report'));
       log.info({ jobId, guildId: job.guildId, reporterId: reporter.id }, 'image reported');
       return { outcome: 'sent' };
@@ -303,6 +354,12 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
     pendingCount: async () => (await state.members(ALL_PENDING)).length,
   };
+}
+
+/** The top-level fields of a job that `after` changed from `before` (one removed comes as undefined). */
+function changedFields(before: Job, after: Job): Partial<Job> {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]) as Set<keyof Job>;
+  return Object.fromEntries([...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).map((key) => [key, after[key]]));
 }
 
 /** Held images in a Keyv namespace, as base64 (Keyv values are JSON). */

@@ -5,12 +5,14 @@
  * several).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobStore, createMemoryKeyValue, type KeyValue } from '../../src/jobs/store.ts';
+import { Redis } from 'ioredis';
+import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createJobStore, createMemoryKeyValue, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
 import type { DeliveredImage, Delivery, Job } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createImageStash, createReviewService, type ReviewDesk } from '../../src/moderation/review.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
-import { createLocalSharedState, type SharedState } from '../../src/shared-state.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
 import { openSharedState, openStorage } from '../../src/storage.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
@@ -43,15 +45,18 @@ interface Channel {
 }
 
 /** One bot process's review service over storage and a review channel it shares with the others. */
-function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue }, channel: Channel) {
+function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue; store?: JobStore }, channel: Channel) {
   let posting: () => void = () => undefined;
   const self = {
     /** Resolves when this process asks the desk to post. */
     posting: new Promise<void>((resolve) => {
       posting = resolve;
     }),
-    /** What a post waits for before Discord answers it (nothing unless a test says). */
+    /** What a call to Discord (post, publish, retract) waits for before Discord answers it (nothing unless a test says). */
     answerAfter: (): Promise<unknown> => Promise.resolve(),
+    /** Images published for their requester, and published images taken down, by job id. */
+    delivered: [] as string[],
+    retracted: [] as string[],
   };
   const desk: ReviewDesk = {
     async post(channelId, job) {
@@ -62,23 +67,34 @@ function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue 
       return `message-${job.id}-${channel.posted.length}`;
     },
     showReporters: async () => undefined,
-    retract: async () => undefined,
+    async retract(job) {
+      await self.answerAfter();
+      self.retracted.push(job.id);
+    },
   };
   const delivery: Delivery = {
     progress: async () => undefined,
-    deliver: async () => 'delivered',
+    // As the Discord delivery does, it records on the job what it published.
+    async deliver(job, image, options) {
+      await self.answerAfter();
+      self.delivered.push(job.id);
+      job.fileName = `${job.id}.${image.extension}`;
+      job.published = { channelId: job.channelId, messageId: `published-${job.id}`, spoiler: options?.spoiler ?? false };
+      return 'delivered';
+    },
     notice: async () => undefined,
     fail: async () => undefined,
   };
   const settings = createGuildSettingsStore(storage.kv('settings'), { reviewChannelId: undefined, userHourlyQuota: 20, guildDailyBudget: 200 });
   const review = createReviewService({
-    store: createJobStore(storage.kv('jobs')),
+    store: storage.store ?? createJobStore(storage.kv('jobs')),
     state: storage.state,
     stash: createImageStash(storage.kv('images')),
     settings,
     desk,
     delivery,
-    fetchImage: () => Promise.reject(new Error('no attachment in these tests')),
+    // The review message's attachment, as Discord serves it.
+    fetchImage: async () => IMAGE,
     logger: silentLogger,
   });
   return Object.assign(self, { review, settings });
@@ -138,6 +154,118 @@ function describeResume(name: string, storageOf: (test: string) => [Storage, Sto
   });
 }
 
+const MOD = { id: '7', name: 'mod' };
+const RITA = { id: '8', name: 'rita' };
+const BOB = { id: '9', name: 'bob' };
+
+type StaleStorage = (test: string) => { state: SharedState; kv: (ns: string) => KeyValue; store: () => JobStore };
+
+/**
+ * A decision or a report reads the job, acts on Discord, then saves what it did. Whoever saved the
+ * job meanwhile (the job's own last save, another process) must not cost the record its decision,
+ * nor the moderator a second effect.
+ */
+function describeStaleSaves(name: string, storageOf: StaleStorage) {
+  describe(`decisions and reports on a record saved meanwhile: ${name}`, () => {
+    async function setup(test: string) {
+      const storage = storageOf(test);
+      const channel: Channel = { posted: [], refusals: 0 };
+      const bot = botProcess({ ...storage, store: storage.store() }, channel);
+      await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+      const other = storage.store();
+      const store = storage.store();
+      /** Discord answers the bot's next call only once another writer has saved the job. */
+      const savedMeanwhile = (jobId: string, change: (job: Job) => void) => {
+        bot.answerAfter = async () => {
+          bot.answerAfter = () => Promise.resolve();
+          await updateJob(other, jobId, (job) => {
+            change(job);
+            return true;
+          });
+        };
+      };
+      return { bot, channel, store, savedMeanwhile };
+    }
+
+    it('records the review message of a held image whose record was saved while it was posted', async () => {
+      const { bot, channel, store, savedMeanwhile } = await setup('route');
+      savedMeanwhile('route-job', (job) => {
+        job.finishedAt = 42;
+      });
+      await bot.review.hold(flagged('route-job'), IMAGE);
+      expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'route-job' }]);
+      expect(await store.get('route-job')).toMatchObject({ state: 'held', finishedAt: 42, review: { status: 'pending', messageId: 'message-route-job-1' } });
+      // Recorded, so no later start posts it again.
+      expect(await bot.review.resume()).toBe(0);
+      expect(channel.posted).toHaveLength(1);
+    });
+
+    it('records an approval, published once, when the held record was saved between the read and the save', async () => {
+      const { bot, channel, store, savedMeanwhile } = await setup('approve');
+      await bot.review.hold(flagged('approve-job'), IMAGE);
+      expect(channel.posted).toHaveLength(1);
+
+      savedMeanwhile('approve-job', (job) => {
+        job.finishedAt = 42;
+      });
+      const approve = { jobId: 'approve-job', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/review.jpeg' } as const;
+      expect(await bot.review.decide(approve)).toMatchObject({ outcome: 'done', job: { state: 'delivered', finishedAt: 42 } });
+      expect(bot.delivered).toEqual(['approve-job']);
+      expect(await store.get('approve-job')).toMatchObject({
+        state: 'delivered',
+        finishedAt: 42,
+        fileName: 'approve-job.jpeg',
+        published: { messageId: 'published-approve-job' },
+        review: { status: 'decided', messageId: 'message-approve-job-1', decision: { decision: 'approve', moderatorId: MOD.id } },
+      });
+      expect(await bot.review.decide({ ...approve, moderator: RITA })).toMatchObject({ outcome: 'already', record: { moderatorId: MOD.id } });
+      expect(bot.delivered).toHaveLength(1);
+      expect(await bot.review.pendingCount()).toBe(0);
+    });
+
+    it('records a report, and its removal, when the job was saved between the read and the save of each', async () => {
+      const { bot, channel, store, savedMeanwhile } = await setup('report');
+      // The image is out; the job's last save (delivered) has not landed yet.
+      await store.save({ ...flagged('report-job'), nsfw: undefined, messageId: 'reply-1' });
+      savedMeanwhile('report-job', (job) => {
+        Object.assign(job, { state: 'delivered', finishedAt: 42, fileName: 'report-job.jpeg' });
+      });
+      const message = { channelId: '3', messageId: 'reply-1', imageUrl: 'https://cdn.example/report-job.jpeg', spoiler: false };
+      expect(await bot.review.report({ jobId: 'report-job', reporter: BOB, message })).toEqual({ outcome: 'sent' });
+      expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'report-job' }]);
+      expect(await store.get('report-job')).toMatchObject({
+        state: 'delivered',
+        finishedAt: 42,
+        published: { channelId: '3', messageId: 'reply-1' },
+        report: { status: 'pending', channelId: REVIEW_CHANNEL, messageId: 'message-report-job-1' },
+      });
+      expect(await bot.review.report({ jobId: 'report-job', reporter: RITA, message })).toEqual({ outcome: 'added' });
+      expect(channel.posted).toHaveLength(1);
+
+      savedMeanwhile('report-job', (job) => {
+        job.polls = 99;
+      });
+      const remove = { jobId: 'report-job', kind: 'report', decision: 'remove', moderator: MOD } as const;
+      expect(await bot.review.decide(remove)).toMatchObject({ outcome: 'done' });
+      expect(bot.retracted).toEqual(['report-job']);
+      expect(await store.get('report-job')).toMatchObject({
+        state: 'delivered',
+        polls: 99,
+        report: { status: 'decided', messageId: 'message-report-job-1', decision: { decision: 'remove', moderatorId: MOD.id } },
+      });
+      expect(await bot.review.decide({ ...remove, moderator: RITA })).toMatchObject({ outcome: 'already' });
+      expect(bot.retracted).toHaveLength(1);
+      expect(await bot.review.pendingCount()).toBe(0);
+    });
+  });
+}
+
+describeStaleSaves('local store', () => {
+  const kvs = new Map<string, KeyValue>();
+  const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+  return { state: createLocalSharedState(createMemoryKeyValue()), kv, store: () => createJobStore(kv('jobs')) };
+});
+
 describeResume('one process, two services', () => {
   const kvs = new Map<string, KeyValue>();
   const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
@@ -169,5 +297,54 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
       return { state, kv };
     };
     return [storage, storage];
+  });
+  describeStaleSaves('Redis job store', (test) => {
+    // Its own prefix, so what it counts as pending is this test's alone.
+    const state = createRedisSharedState(redis.url, `${test}:`);
+    const kv = (ns: string) => {
+      const opened = openStorage(redis.url, `${test}-${ns}`);
+      closing.push(() => opened.disconnect());
+      return opened;
+    };
+    // Each writer its own connection, as each process has.
+    const store = () => {
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      closing.push(() => connection.quit());
+      return createRedisJobStore(connection, { prefix: `${test}:` });
+    };
+    closing.push(() => state.close());
+    return { state, kv, store };
+  });
+});
+
+describe('a hold cut short', () => {
+  it('leaves a held image that resume() routes, when listing it as pending fails after the held record is saved', async () => {
+    const kvs = new Map<string, KeyValue>();
+    const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+    const shared = createLocalSharedState(createMemoryKeyValue());
+    // The shared state refuses one write (a dropped Redis connection) just after the held record is saved.
+    let refuse = true;
+    const state: SharedState = {
+      ...shared,
+      async add(set, member) {
+        if (refuse && set.startsWith('reviews:pending:')) {
+          refuse = false;
+          throw new Error('connection lost');
+        }
+        return shared.add(set, member);
+      },
+    };
+    const channel: Channel = { posted: [], refusals: 0 };
+    const bot = botProcess({ state, kv }, channel);
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    await expect(bot.review.hold(flagged('cut-job'), IMAGE)).rejects.toThrow('connection lost');
+    expect(await createJobStore(kv('jobs')).get('cut-job')).toMatchObject({ state: 'held', review: { status: 'pending' } });
+    expect(channel.posted).toEqual([]);
+
+    expect(await bot.review.resume()).toBe(1);
+    expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'cut-job' }]);
+    const [pending] = await bot.review.pending(GUILD);
+    expect(pending).toMatchObject({ job: { id: 'cut-job' }, channelId: REVIEW_CHANNEL, messageId: 'message-cut-job-1' });
+    expect(await bot.review.pendingCount()).toBe(1);
   });
 });
