@@ -162,7 +162,6 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const completedAt = job.completedAt ?? now();
       const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));
       let made = await madeBefore();
-      let claimed: Promise<unknown> | undefined;
       let outcome: DeliveryOutcome | undefined;
       let bytes = 0;
       if (!made) {
@@ -191,9 +190,12 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!made) {
           outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
-          // Written beside the job's final save, not before it: the member already sees the image,
-          // and the record says so as soon as it can.
-          claimed = deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+          // Claimed before the job's final save: a run that finds the claim only finishes the record.
+          try {
+            await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
+          } catch (e) {
+            throw new DeliveredNotRecorded(e);
+          }
         }
       }
       if (made) {
@@ -212,7 +214,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
           current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
           return true;
         };
-        [ended] = await Promise.all([updateJob(store, job.id, finish, job), claimed]);
+        ended = await updateJob(store, job.id, finish, job);
       } catch (e) {
         throw new DeliveredNotRecorded(e);
       }
