@@ -107,10 +107,10 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
       multi.lTrim(listKey(list), -keepCount(keep), -1);
       multi.lRange(listKey(list), 0, -1);
       const replies = await multi.exec();
-      return (replies.at(-1) as unknown as string[]).map((raw) => JSON.parse(String(raw)) as unknown);
+      return decodeList(replies.at(-1) as unknown as string[]);
     },
     async list(list) {
-      return (await (await ready()).lRange(listKey(list), 0, -1)).map((raw) => JSON.parse(String(raw)) as unknown);
+      return decodeList(await (await ready()).lRange(listKey(list), 0, -1));
     },
     async close() {
       // close(), not QUIT: QUIT is queued until a lost connection comes back, so a shutdown while
@@ -119,6 +119,9 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
     },
   };
 }
+
+/** A Redis list's entries, each stored as JSON. */
+const decodeList = (raws: readonly unknown[]) => raws.map((raw) => JSON.parse(String(raw)) as unknown);
 
 /** LTRIM with a start of -0 would keep the whole list: a list always keeps at least its last entry. */
 const keepCount = (keep: number) => Math.max(1, Math.floor(keep));

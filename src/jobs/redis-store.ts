@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { JobConflictError, readJob, recordTtl, stamped, type JobStore, type KeyValue } from './store.ts';
+import { adoptSaved, JobConflictError, readJob, recordTtl, stamped, type JobStore, type KeyValue } from './store.ts';
 import { TERMINAL_STATES, type Job } from './types.ts';
 
 /**
@@ -49,7 +49,7 @@ export function createRedisJobStore(redis: Redis, options: { prefix?: string; le
       const active = !TERMINAL_STATES.has(job.state);
       const result = await redis.eval(WRITE, 2, recordKey(job.id), activeKey, job.version ?? 0, JSON.stringify(next), recordTtl(next) ?? 0, active ? '1' : '0', job.id);
       if (Number(result) !== -1) throw new JobConflictError(job.id);
-      Object.assign(job, { schema: next.schema, version: next.version, updatedAt: next.updatedAt });
+      adoptSaved(job, next);
       if (legacyRead.delete(job.id)) await options.legacy?.delete(`job:${job.id}`);
     },
     get,

@@ -87,6 +87,9 @@ export async function updateJob(store: JobStore, id: string, change: (job: Job) 
 /** What a record is saved as: the version it becomes, when, and its schema. */
 export const stamped = (job: Job, now: number): Job => ({ ...job, schema: JOB_SCHEMA, version: (job.version ?? 0) + 1, updatedAt: now });
 
+/** After a save: the job in hand is the record as saved (its version, when, its schema). */
+export const adoptSaved = (job: Job, saved: Job) => Object.assign(job, { schema: saved.schema, version: saved.version, updatedAt: saved.updatedAt });
+
 /** A finished record expires after a week, unless a moderator still has to decide about it. */
 export const recordTtl = (job: Job): number | undefined => {
   const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
@@ -150,7 +153,7 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
         // A finished job is rarely saved again: its version is read back then, not kept.
         if (terminal) versions.delete(job.id);
         else versions.set(job.id, next.version!);
-        Object.assign(job, { schema: next.schema, version: next.version, updatedAt: next.updatedAt });
+        adoptSaved(job, next);
       });
       if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
