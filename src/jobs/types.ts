@@ -111,11 +111,25 @@ export interface Job extends JobRequest {
 }
 
 export interface NsfwFlags {
+  /** The provider flagged the image (its raw signals below, read generously). */
   flagged: boolean;
   /** `extra.has_nsfw_contents` as the API sent it. */
   hasNsfwContents: unknown;
   /** The image's `nsfw_detection_result` as the API sent it. */
   detectionResult: unknown;
+  /** The local classifier's scores, when it classified the image. */
+  scores?: NsfwScores;
+  /** What the local classifier did: `failed` holds the image (fail closed), `off` when the operator turned it off. */
+  classifier?: 'ok' | 'failed' | 'off';
+}
+
+/** The local classifier's probabilities (nsfwjs classes), each 0-1, summing to about 1. */
+export interface NsfwScores {
+  drawing: number;
+  hentai: number;
+  neutral: number;
+  porn: number;
+  sexy: number;
 }
 
 export type ReviewKind = 'flag' | 'report';

@@ -1,0 +1,23 @@
+import type { NsfwScores } from '../jobs/types.ts';
+
+/** Where the local classifier stands, for `/healthz` and the policy. */
+export type ClassifierStatus = 'off' | 'loading' | 'ready' | 'failed';
+
+/**
+ * The local NSFW classifier: a second signal beside the provider's flags. It never decides on
+ * its own what is shown; the policy (`policy.ts`) weighs its scores against the guild's
+ * sensitivity. A classification that cannot be made rejects, and the caller holds the image.
+ */
+export interface ImageClassifier {
+  /** Scores for an encoded image (JPEG, PNG, WebP). Rejects when it cannot classify it. */
+  classify(image: Uint8Array): Promise<NsfwScores>;
+  status(): ClassifierStatus;
+  close(): Promise<void>;
+}
+
+/** The operator turned the classifier off (`NSFW_CLASSIFIER=off`): only the provider's flags count. */
+export const classifierOff: ImageClassifier = {
+  classify: () => Promise.reject(new Error('the NSFW classifier is off')),
+  status: () => 'off',
+  close: () => Promise.resolve(),
+};
