@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseBlockedTerms } from './prompts/normalise.ts';
 
 /**
  * Configuration is a pure function of the environment: `loadConfig(env)` validates every
@@ -196,9 +197,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       defaultSize: raw.DEFAULT_SIZE,
       promptMaxLength: raw.PROMPT_MAX_LENGTH,
       maxImagesPerRequest: raw.MAX_IMAGES_PER_REQUEST,
-      blockedTerms: raw.BLOCKED_TERMS.split(',')
-        .map((t) => t.trim().toLowerCase())
-        .filter(Boolean),
+      blockedTerms: parseBlockedTerms(raw.BLOCKED_TERMS),
       imageMaxBytes: raw.IMAGE_MAX_BYTES,
     },
     jobs: {
