@@ -84,6 +84,14 @@ describe('a prompt with a link', () => {
     expectNoPreview(bot, 2);
   });
 
+  it('shows no preview in a refusal that repeats what was typed', async () => {
+    const bot = await start();
+    const it = bot.discord.slash('imagine', { prompt: 'a cat', size: LINK });
+    expect((await it.waitForCallback()).type).toBe(4);
+    expect(it.original()?.content).toMatch(/not a size I know/);
+    expectNoPreview(bot, 1);
+  });
+
   it.each([
     { name: 'a failure', outcome: 'fail', posted: (m: APIMessage) => m.content.includes('❌') },
     { name: 'the image', outcome: 'succeed', posted: (m: APIMessage) => m.attachments.length > 0 },
