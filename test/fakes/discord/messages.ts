@@ -311,9 +311,6 @@ function shownEmbeds(sent: APIEmbed[], content: string, flags: number): APIEmbed
   return [...sent, ...unfurl(content)];
 }
 
-/** Discord previews at most this many links of one message. */
-const UNFURL_MAX = 5;
-
 /**
  * The previews Discord adds for the links in `content`. Not previewed: a link in angle brackets
  * (`<https://…>`, Discord's own way to opt out, also inside a masked link) and a jump link to a
@@ -326,7 +323,7 @@ export function unfurl(content: string): APIEmbed[] {
     if (!URL.canParse(url) || /^https?:\/\/(?:\w+\.)?discord\.com\/channels\//.test(url)) continue;
     urls.add(url);
   }
-  return [...urls].slice(0, UNFURL_MAX).map((url) => {
+  return [...urls].map((url) => {
     const path = new URL(url).pathname.toLowerCase();
     const media = { url, proxy_url: url.replace(/^https?:\/\//, 'https://images-ext-1.discordapp.net/external/'), width: 480, height: 270 };
     if (/\.(?:png|jpe?g|webp|gif|avif)$/.test(path)) return { type: 'image', url, thumbnail: media } as APIEmbed;
