@@ -23,9 +23,12 @@ import { missingPermissions } from './permissions.ts';
 /** The interactions that can ask for an image. */
 export type Asking = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;
 
-/** Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log. */
+/**
+ * Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log.
+ * Some repeat what the member typed (a size), so links in them show no preview.
+ */
 export async function refuse(interaction: Asking, content: string, outcome: string): Promise<Outcome> {
-  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: NO_MENTIONS });
   return `refused:${outcome}`;
 }
 
