@@ -213,6 +213,12 @@ export type Verdict = 'deliver' | 'spoiler' | 'review';
  */
 export interface Moderation {
   verdict(job: Job): Promise<Verdict>;
-  /** Withholds the image, tells the requester, sends it to review; saves the job as `held`. */
-  hold(job: Job, image: DeliveredImage): Promise<void>;
+  /**
+   * Withholds the image, tells the requester, sends it to review; saves the job as `held`. An
+   * image over the server's upload limit could never be published after a review: nothing of it
+   * is kept, the requester is told it is too large, and the caller records the job as failed.
+   */
+  hold(job: Job, image: DeliveredImage): Promise<HoldOutcome>;
 }
+
+export type HoldOutcome = 'held' | 'over_upload_limit';
