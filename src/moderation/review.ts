@@ -237,14 +237,14 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       try {
         // Read again under the claim: another process may have posted it since the list was read.
         const job = await store.get(jobId);
-        if (job?.review?.status !== 'pending' || job.review.messageId) {
+        if (job?.review?.status !== 'pending' || job.review.messageId || !waiting(job, 'flag')) {
           await state.remove(UNROUTED, jobId);
           continue;
         }
         const image = await stash.get(jobId);
         if (!image) continue;
-        // A hold cut short may not have listed it as pending: moderators' lists must show it.
-        await addPending(job.guildId, pendingMember(jobId, 'flag'));
+        // A hold cut short may not have listed it as pending, nor counted it: moderators' lists must show it.
+        await Promise.all([addPending(job.guildId, pendingMember(jobId, 'flag')), ...heldSets(job).map((set) => state.add(set, jobId))]);
         const posted = await route(job, image);
         // A review message that went out keeps the claim until it expires, even when it could not
         // be recorded; an image no channel took can be tried again at once.
