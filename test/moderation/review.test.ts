@@ -308,6 +308,28 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
     };
     return [storage, storage];
   });
+  it('counts held images across processes: what one holds, another refuses, until a moderator decides', async () => {
+    const storage = () => {
+      const state = createRedisSharedState(redis.url, 'caps:');
+      const kv = (ns: string) => {
+        const opened = openStorage(redis.url, `caps-${ns}`);
+        closing.push(() => opened.disconnect());
+        return opened;
+      };
+      closing.push(() => state.close());
+      return { state, kv };
+    };
+    const channel: Channel = { posted: [], refusals: 0 };
+    const caps = { heldPerMember: 2, heldPerGuild: 50 };
+    const [one, two] = [botProcess(storage(), channel, { caps }), botProcess(storage(), channel, { caps })];
+    await one.review.hold(heldBy('caps-1', '1'), IMAGE);
+    expect(await two.review.heldRefusal('1', GUILD)).toBeNull();
+    await two.review.hold(heldBy('caps-2', '1'), IMAGE);
+    expect(await one.review.heldRefusal('1', GUILD)).toEqual({ kind: 'held_member', limit: 2, held: 2 });
+    expect(await two.review.heldRefusal('1', GUILD)).toEqual({ kind: 'held_member', limit: 2, held: 2 });
+    await two.review.decide({ jobId: 'caps-1', kind: 'flag', decision: 'reject', moderator: MOD });
+    expect(await one.review.heldRefusal('1', GUILD)).toBeNull();
+  });
   describeStaleSaves('Redis job store', (test) => {
     // Its own prefix, so what it counts as pending is this test's alone.
     const state = createRedisSharedState(redis.url, `${test}:`);
