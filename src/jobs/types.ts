@@ -33,7 +33,11 @@ export interface JobRequest {
   userName: string;
   guildId: string | null;
   channelId: string;
-  /** The channel is age-restricted: flagged images may be shown there. */
+  /**
+   * The channel was age-restricted when the image was asked for (a thread: its parent), kept for
+   * the record. Where a flagged image goes is decided on the channel as it is when the image is
+   * published, read again then (`ChannelAgeCheck` in `src/moderation/review.ts`).
+   */
   channelNsfw: boolean;
   locale: string;
   /** Set when a More like this button (or an Edit prompt form) started this job from another. */
