@@ -79,6 +79,8 @@ export function progressBody(job: Job, view: ProgressView) {
 }
 
 export function failureText(locale: string, kind: FailureKind, reason?: string): string {
+  // Told without the sizes: a flagged image the review could not keep (`Moderation.hold`).
+  if (kind === 'upload_limit') return t(locale, 'error.upload_limit_held');
   if (kind === 'task_failed') return t(locale, 'error.task_failed', { reason: reason ? ` (${safeText(reason, 200)})` : '' });
   return t(locale, `error.${kind}`);
 }
@@ -94,7 +96,7 @@ export function failureBody(job: Job, error: { kind: FailureKind; reason?: strin
 }
 
 export function refusalText(locale: string, refusal: Refusal): string {
-  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '' };
+  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '', held: 'held' in refusal ? refusal.held : 0 };
   return t(locale, `refusal.${refusal.kind}`, params);
 }
 

@@ -88,6 +88,9 @@ export async function startJob(
   const missing = missingPermissions(interaction.appPermissions);
   if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
   if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
+  // Before anything is reserved: a member (or a guild) with as many images waiting for a moderator as allowed gets no more.
+  const held = await ctx.review.heldRefusal(interaction.user.id, interaction.guildId);
+  if (held) return refuse(interaction, refusalText(locale, held), held.kind);
   const channel = interaction.channel;
   const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
   const request: JobRequest = {
