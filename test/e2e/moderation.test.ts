@@ -1,10 +1,11 @@
 // Moderator review of flagged and reported images, end to end: the real bot against the fake
 // Discord and the fake PPInfra, as members and moderators would use it.
 import type { APIMessage, APIRole } from 'discord-api-types/v10';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeInteraction } from '../fakes/discord/server.ts';
+import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { LOCKED, MODERATED_GUILD, OTHER_REVIEW, REVIEW } from './guilds.ts';
-import { ephemeralText, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { ephemeralText, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
 async function start(options: HarnessOptions & { reviewChannel?: string | null } = {}) {
@@ -332,6 +333,104 @@ describe('reports', () => {
     expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/no review channel the bot can use/);
     await bot.app.settings.update(bot.discord.guild.id, { reviewChannelId: REVIEW });
     expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/^Thanks\./);
+  });
+});
+
+/** The engines a batch can run on: the in-process queue (SQLite), and BullMQ with its state in Redis. */
+const ENGINES = [
+  { engine: 'in-process', redis: false },
+  { engine: 'BullMQ', redis: true },
+] as const;
+
+describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis }) => {
+  let redis: FakeRedis | undefined;
+  let db = 0;
+  beforeAll(async () => {
+    if (onRedis && !skipWithoutRedis) redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  const LONG = { timeoutMs: 20_000 };
+  const engineEnv = (): Record<string, string> => (redis ? { STORAGE_URL: `${redis.url}/${++db}`, QUEUE_LOCK_MS: '10000' } : {});
+  const startOn = (env: Record<string, string> = {}) => start({ script: () => ({ processingMs: 100 }), env: { ...engineEnv(), ...env } });
+  const run = onRedis ? it.skipIf(skipWithoutRedis) : it;
+
+  /** Alice's `/imagine count:4`, once its one message shows all four images and its buttons. */
+  async function batchOfFour(bot: BotHarness) {
+    const it = bot.discord.slash('imagine', { prompt: 'four calm lakes', count: 4 }, { user: 'alice', channel: 'general' });
+    return it.waitForOriginal((m) => m.attachments.length === 4 && (m.components ?? []).length > 0, LONG);
+  }
+  const jobOf = (review: APIMessage) => /job (\w+)/.exec(review.embeds[0]!.footer!.text)![1]!;
+  const reportersOf = (bot: BotHarness, review: APIMessage) => bot.discord.message(review.id)?.embeds[0]?.fields?.find((f) => f.name === 'Reported by')?.value;
+  const base64 = (bytes: Buffer) => bytes.toString('base64');
+
+  run('sends moderators every image of the message, each on its own review message with its own decision', async () => {
+    const bot = await startOn();
+    const batch = await batchOfFour(bot);
+    expect(await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }))).toMatch(/^Thanks\. The moderators have been asked/);
+
+    // The answer comes once every image is with the moderators: four review messages, one image each.
+    const reviews = bot.discord.messages(REVIEW);
+    expect(reviews).toHaveLength(4);
+    for (const review of reviews) {
+      expect(labels(review)).toEqual(['Remove', 'Keep']);
+      expect(bot.discord.files(review)).toHaveLength(1);
+      expect(bot.discord.files(review)[0]?.filename).toMatch(/^SPOILER_qwen-image-/);
+      expect(reportersOf(bot, review)).toBe(`<@${bot.discord.user('bob').id}>`);
+    }
+    expect(reviews.map((r) => base64(bot.discord.files(r)[0]!.bytes)).sort()).toEqual(bot.discord.files(batch).map((f) => base64(f.bytes)).sort());
+    expect(new Set(reviews.map(jobOf)).size).toBe(4);
+    for (const write of messageWrites(bot.discord)) expect((write.body as { allowed_mentions?: { parse?: string[] } }).allowed_mentions?.parse ?? []).toEqual([]);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  run('Remove on one image takes only that one out of the batch message; a later report reaches the images nobody decided', async () => {
+    const bot = await startOn();
+    const batch = await batchOfFour(bot);
+    await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }));
+    const reviews = bot.discord.messages(REVIEW);
+    expect(reviews).toHaveLength(4);
+
+    // The review message of the image shown second in the batch message.
+    const target = bot.discord.attachmentBytes(batch.attachments[1]!);
+    const review = reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(target))!;
+    const job = await bot.app.jobs.get(jobOf(review));
+    await handled(bot, bot.discord.click(review, 'Remove', { user: 'mod' }));
+
+    const after = bot.discord.message(batch.id)!;
+    expect(after.attachments.map((a) => a.id)).toEqual(batch.attachments.filter((_, i) => i !== 1).map((a) => a.id));
+    expect(after.content).toContain(`🗑️ Image ${job!.batch!.index + 1} of 4 was removed by a moderator after a member reported it.`);
+    expect(after.content).toContain('> four calm lakes');
+    expect(labels(after)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+    expect(bot.discord.message(review.id)?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^🗑️ Removed by/);
+    const others = reviews.filter((r) => r.id !== review.id);
+    for (const other of others) expect(labels(bot.discord.message(other.id)!)).toEqual(['Remove', 'Keep']);
+
+    // Another member reports the message later: the three images nobody decided take the report.
+    expect(await privateAnswer(bot.discord.click(after, 'Report', { user: 'mod2' }))).toMatch(/your report was added/);
+    expect(bot.discord.messages(REVIEW)).toHaveLength(4);
+    for (const other of others) expect(reportersOf(bot, other)).toBe(`<@${bot.discord.user('bob').id}>, <@${bot.discord.user('mod2').id}>`);
+
+    // Kept, all three: only now is the message all decided.
+    for (const other of others) await handled(bot, bot.discord.click(bot.discord.message(other.id)!, 'Keep', { user: 'mod' }));
+    expect(bot.discord.message(batch.id)?.attachments).toHaveLength(3);
+    expect(await privateAnswer(bot.discord.click(bot.discord.message(batch.id)!, 'Report', { user: 'rita' }))).toMatch(/already reviewed every image/);
+    expect(bot.discord.messages(REVIEW)).toHaveLength(4);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  run('refuses a member’s 11th report in an hour, politely, saying when they can report again', async () => {
+    const bot = await startOn({ USER_MAX_CONCURRENT: '11' });
+    const asked = Array.from({ length: 11 }, (_, i) => bot.discord.slash('imagine', { prompt: `lake number ${i + 1}` }, { user: 'alice', channel: 'general' }));
+    const images = await Promise.all(asked.map((it) => it.waitForOriginal((m) => m.attachments.length > 0, LONG)));
+    for (const image of images.slice(0, 10)) expect(await privateAnswer(bot.discord.click(image, 'Report', { user: 'bob' }))).toMatch(/^Thanks\./);
+    const refused = await privateAnswer(bot.discord.click(images[10]!, 'Report', { user: 'bob' }));
+    expect(refused).toMatch(/^You have sent 10 reports in the last hour\. You can report again <t:\d+:R>\.$/);
+    expect(bot.discord.messages(REVIEW)).toHaveLength(10);
+    // Another member is not held back by Bob's reports.
+    expect(await privateAnswer(bot.discord.click(images[10]!, 'Report', { user: 'mod2' }))).toMatch(/^Thanks\./);
+    expect(bot.discord.messages(REVIEW)).toHaveLength(11);
   });
 });
 
