@@ -7,7 +7,7 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
-import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
+import { localizations, t } from '../src/discord/i18n.ts';
 import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
@@ -80,26 +80,38 @@ function decisionButton(kind: ReviewKind, decision: ReviewDecision) {
   };
 }
 
-const REPORT_TEXT: Record<ReportResult['outcome'], MessageKey> = {
-  sent: 'report.sent',
-  added: 'report.added',
-  already_reported: 'report.already_reported',
-  already_decided: 'report.already_decided',
-  no_reviewer: 'report.no_reviewer',
-  unknown: 'report.unknown',
-};
+/** The answer to a report: about one image, or about the several of a batch message. */
+function reportAnswer(result: ReportResult, locale: string): string {
+  switch (result.outcome) {
+    case 'limited':
+      return t(locale, 'report.limited', { limit: result.limit, retryAt: discordTime(result.retryAt) });
+    case 'already_decided':
+      return result.records.length === 1 ? t(locale, 'report.already_decided', { decision: decisionLine(result.records[0]!, locale) }) : t(locale, 'report.all_decided');
+    case 'sent':
+      return result.images > 1 ? t(locale, 'report.sent_many', { count: result.images }) : t(locale, 'report.sent');
+    case 'added':
+      return t(locale, result.images > 1 ? 'report.added_many' : 'report.added');
+    case 'already_reported':
+      return t(locale, result.images > 1 ? 'report.already_reported_many' : 'report.already_reported');
+    case 'no_reviewer':
+    case 'unknown':
+      return t(locale, `report.${result.outcome}`);
+  }
+}
 
-/** Any member may report a published image, once; the answer is private. */
+/**
+ * Any member may report a published message, once per image; the answer is private. A batch
+ * message is reported with every image it shows, each reviewed on its own.
+ */
 async function report(interaction: ButtonInteraction, jobId: string, ctx: BotContext): Promise<Outcome> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  const attachment = interaction.message.attachments.first();
+  const images = interaction.message.attachments.map((a) => ({ attachmentId: a.id, fileName: a.name, url: a.url, spoiler: a.spoiler }));
   const result = await ctx.review.report({
     jobId,
     reporter: { id: interaction.user.id, name: interaction.user.username },
-    message: { channelId: interaction.channelId, messageId: interaction.message.id, imageUrl: attachment?.url, spoiler: attachment?.spoiler ?? false },
+    message: { channelId: interaction.channelId, messageId: interaction.message.id, images },
   });
-  const decision = result.outcome === 'already_decided' ? decisionLine(result.record, interaction.locale) : '';
-  await interaction.editReply({ content: t(interaction.locale, REPORT_TEXT[result.outcome], { decision }), allowedMentions: NO_MENTIONS });
+  await interaction.editReply({ content: reportAnswer(result, interaction.locale), allowedMentions: NO_MENTIONS });
   return `report:${result.outcome}`;
 }
 

@@ -3,12 +3,14 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createBot } from './discord/bot.ts';
 import { createChannelAgeCheck } from './discord/channels.ts';
+import { createBatchEdits } from './discord/batch-edits.ts';
 import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts';
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
+import { createReportLimit } from './moderation/report-limit.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
@@ -59,13 +61,15 @@ export async function startApp(config: Config, logger: Logger) {
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
   const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
   const uploadLimit = (guildId: string | null) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
+  // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked
+  // across processes. A moderator removing one of its images edits it too, in the same queue.
+  const batchEdits = createBatchEdits({ ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}), logger: logger.child({ component: 'delivery' }) });
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
     uploadLimit,
     logger: logger.child({ component: 'delivery' }),
-    // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked across processes.
     jobs: (ids) => Promise.all(ids.map((id) => store.get(id).catch(() => undefined))),
-    ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}),
+    edits: batchEdits,
   });
   const review = createReviewService({
     store,
@@ -76,6 +80,7 @@ export async function startApp(config: Config, logger: Logger) {
       rest: bot.client.rest,
       guildLocale: (guildId) => (guildId && bot.client.guilds.cache.get(guildId)?.preferredLocale) || 'en-US',
       logger: logger.child({ component: 'review' }),
+      edits: batchEdits,
     }),
     delivery,
     // Discord's CDN, with the same byte cap and retries as the API's images (and no API key).
@@ -88,6 +93,8 @@ export async function startApp(config: Config, logger: Logger) {
     channelAgeRestricted: createChannelAgeCheck({ rest: bot.client.rest, logger: logger.child({ component: 'channels' }) }),
     uploadLimit,
     caps: config.review,
+    // In the shared state, so the limit holds however many processes serve the guild.
+    reportLimit: createReportLimit({ state: shared, perHour: config.reports.perHour }),
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);

@@ -71,6 +71,7 @@ const schema = z.object({
   // Held images waiting for a moderator: past these, new requests are refused (nothing billed).
   HELD_PER_MEMBER: int(5, 1, 1_000),
   HELD_PER_GUILD: int(50, 1, 100_000),
+  REPORTS_PER_HOUR: int(10, 1, 1000),
 
   // [ops: health and metrics] Off unless METRICS_PORT is set; 0 means any free port (tests).
   METRICS_PORT: z.coerce
@@ -131,6 +132,8 @@ export interface Config {
   };
   /** HELD_PER_MEMBER and HELD_PER_GUILD: flagged images that may wait for a moderator at once. */
   review: { heldPerMember: number; heldPerGuild: number };
+  /** Member reports: how many one member of a guild may send in any hour (a batch message counts once). */
+  reports: { perHour: number };
   /** The health and metrics HTTP endpoint; undefined when METRICS_PORT is not set. */
   ops: { host: string; port: number } | undefined;
   /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
@@ -226,6 +229,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
     review: { heldPerMember: raw.HELD_PER_MEMBER, heldPerGuild: raw.HELD_PER_GUILD },
+    reports: { perHour: raw.REPORTS_PER_HOUR },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
     price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
   });

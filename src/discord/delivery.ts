@@ -1,9 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
 import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { SharedState } from '../shared-state.ts';
 import type { DeliveredImage, Delivery, DeliveryOutcome, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
+import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { t } from './i18n.ts';
 import { batchBody, failureBody, failureText, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody, type BatchChange } from './messages.ts';
 
@@ -13,9 +13,6 @@ const TOKEN_SAFETY_MS = 30_000;
 /** Discord error codes that mean the interaction token can no longer edit the reply. */
 const TOKEN_GONE = new Set([50027, 10015, 10062]);
 const MIB = 1024 * 1024;
-/** How long one batch message edit may hold the cross-process lock, and how long another waits for it. */
-const BATCH_LOCK_TTL_MS = 15_000;
-const BATCH_LOCK_WAIT_MS = 20_000;
 
 export interface DeliveryDeps {
   rest: REST;
@@ -30,6 +27,8 @@ export interface DeliveryDeps {
   jobs?: (ids: readonly string[]) => Promise<(Job | undefined)[]>;
   /** Serialises the edits of one batch message across processes (several processes on Redis). */
   lock?: Pick<SharedState, 'claim' | 'release'>;
+  /** The batch message edits shared with the review desk (built from `lock` when absent). */
+  edits?: BatchEdits;
 }
 
 type Body = Record<string, unknown>;
@@ -131,47 +130,11 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     return siblings.find((s) => s?.messageId)?.messageId;
   }
 
-  /**
-   * One batch's edits run one at a time: in this process a promise chain per batch, across
-   * processes a short claim in the shared state. Each edit reads the message's current
-   * attachments inside, so two images finishing together never drop each other.
-   */
-  const chains = new Map<string, Promise<void>>();
-  function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const result = (chains.get(key) ?? Promise.resolve()).then(() => locked(key, fn));
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    chains.set(key, tail);
-    void tail.then(() => {
-      if (chains.get(key) === tail) chains.delete(key);
-    });
-    return result;
-  }
-
-  async function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const lock = deps.lock;
-    if (!lock) return fn();
-    const name = `batch-edit:${key}`;
-    const holder = randomUUID();
-    const giveUpAt = Date.now() + BATCH_LOCK_WAIT_MS;
-    let won = (await lock.claim(name, holder, BATCH_LOCK_TTL_MS)).won;
-    // Another process is editing the same message (a few hundred ms); past the wait, edit anyway rather than lose an image.
-    while (!won && Date.now() < giveUpAt) {
-      await delay(25 + Math.random() * 50);
-      won = (await lock.claim(name, holder, BATCH_LOCK_TTL_MS)).won;
-    }
-    try {
-      return await fn();
-    } finally {
-      if (won) await lock.release(name).catch((err: unknown) => deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'));
-    }
-  }
+  const edits = deps.edits ?? createBatchEdits({ lock: deps.lock, logger: deps.logger });
 
   /** Re-renders the batch message from the batch's jobs and the message's own attachments, with `change` applied. */
   function renderBatch(job: Job & { batch: NonNullable<Job['batch']> }, change: BatchChange, file?: RawFile) {
-    return serialised(job.batch.id, async () => {
+    return edits.run(job.batch.id, async () => {
       const route = Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original');
       const [stored, current] = await Promise.all([deps.jobs!(job.batch.jobIds), deps.rest.get(route, { auth: false }) as Promise<APIMessage>]);
       const siblings = job.batch.jobIds.map((id, i) => (id === job.id ? job : stored[i]));

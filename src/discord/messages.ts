@@ -203,7 +203,7 @@ export type BatchChange =
   | { kind: 'held'; notice: Exclude<Notice, 'rejected'> };
 
 /** An attachment belongs to a job when its file name ends with the job's id (see `imageFileName`). */
-const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
+export const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
 
 /**
  * The one message of a batch (`/imagine count`): the images delivered so far (kept by id, the new

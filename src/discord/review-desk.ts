@@ -1,8 +1,10 @@
-import { DiscordAPIError, Routes, type REST } from 'discord.js';
+import { DiscordAPIError, Routes, type APIMessage, type REST } from 'discord.js';
+import type { Job } from '../jobs/types.ts';
 import type { Logger } from '../logger.ts';
 import type { ReviewDesk } from '../moderation/review.ts';
-import { imageFileName, spoilerName } from './messages.ts';
-import { removedBody, reviewBody, reviewEmbed } from './review-messages.ts';
+import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
+import { imageFileName, namesJob, spoilerName } from './messages.ts';
+import { removedBody, removedFromBatchBody, reviewBody, reviewEmbed } from './review-messages.ts';
 
 const UNKNOWN_MESSAGE = 10008;
 
@@ -10,8 +12,34 @@ const UNKNOWN_MESSAGE = 10008;
  * Review messages over REST, so they work from any process and after a restart. They are
  * written in the guild's language: the moderators reading them share it more often than not.
  */
-export function createDiscordReviewDesk(deps: { rest: REST; guildLocale: (guildId: string | null) => string; logger: Logger }): ReviewDesk {
+export function createDiscordReviewDesk(deps: {
+  rest: REST;
+  guildLocale: (guildId: string | null) => string;
+  logger: Logger;
+  /** The batch message edits, shared with the delivery so a removal never undoes an image it adds (or the reverse). */
+  edits?: BatchEdits;
+}): ReviewDesk {
   const { rest } = deps;
+  const edits = deps.edits ?? createBatchEdits({ logger: deps.logger });
+
+  /**
+   * Drops one image from a message that shows several (a batch), keeping the others by id; the
+   * last image going takes the whole message down as a single one does. Read inside the batch's
+   * edit lock: two moderators removing two images at once must not put back each other's.
+   */
+  async function retractFromBatch(job: Job & { batch: NonNullable<Job['batch']> }, published: NonNullable<Job['published']>) {
+    const route = Routes.channelMessage(published.channelId, published.messageId);
+    await edits.run(job.batch.id, async () => {
+      const current = (await rest.get(route)) as APIMessage;
+      const attachments = current.attachments ?? [];
+      const ours = (a: { id: string; filename: string }) => a.id === published.attachmentId || namesJob(a.filename, job.id);
+      // Gone already (a removal that ran twice): nothing left to take down.
+      if (!attachments.some(ours)) return;
+      const kept = attachments.filter((a) => !ours(a));
+      await rest.patch(route, { body: kept.length ? removedFromBatchBody(job, current.content, kept) : removedBody(job) });
+    });
+  }
+
   return {
     async post(channelId, job, image, kind, reporters) {
       const fileName = spoilerName(imageFileName(job, image.extension));
@@ -30,9 +58,11 @@ export function createDiscordReviewDesk(deps: { rest: REST; guildLocale: (guildI
     },
 
     async retract(job) {
-      if (!job.published) throw new Error('no published message to remove');
+      const { published, batch } = job;
+      if (!published) throw new Error('no published message to remove');
       try {
-        await rest.patch(Routes.channelMessage(job.published.channelId, job.published.messageId), { body: removedBody(job) });
+        if (batch) await retractFromBatch({ ...job, batch }, published);
+        else await rest.patch(Routes.channelMessage(published.channelId, published.messageId), { body: removedBody(job) });
       } catch (err) {
         // Already deleted (by the requester's Delete button, say): the image is gone, as asked.
         if (err instanceof DiscordAPIError && err.code === UNKNOWN_MESSAGE) return;

@@ -46,6 +46,10 @@ export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], loc
     { name: t(locale, 'result.size'), value: displaySize(job.size), inline: true },
     { name: t(locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
     { name: t(locale, 'review.field.original'), value: `[${t(locale, 'review.jump')}](${messageLink(job.guildId, original.channelId, original.messageId)}) · <#${job.channelId}>`, inline: true },
+    // A reported batch image has a review message of its own: which of the message's images it is.
+    ...(kind === 'report' && job.batch && job.batch.count > 1
+      ? [{ name: t(locale, 'review.field.image'), value: t(locale, 'review.image_of', { index: job.batch.index + 1, count: job.batch.count }), inline: true }]
+      : []),
     ...(job.nsfw?.flagged ? [{ name: t(locale, 'review.field.flags'), value: flagDetails(job) }] : []),
     ...(reporters.length ? [{ name: t(locale, 'review.field.reporters'), value: reporters.map((id) => `<@${id}>`).join(', ').slice(0, 1000) }] : []),
   ];
@@ -91,3 +95,15 @@ export function decidedReviewBody(current: APIEmbed | undefined, record: AuditRe
 
 /** What replaces a published image that moderators removed after a report. */
 export const removedBody = (job: Job) => ({ ...textBody(`🗑️ ${t(job.locale, 'notice.removed')}`), attachments: [] });
+
+/**
+ * A batch message with one of its images removed after a report: the others kept by id, its buttons
+ * and text as they are, and a line saying which image went, numbered as the batch's other notes
+ * are. The line goes above the quoted prompt, once, even when a removal runs twice.
+ */
+export function removedFromBatchBody(job: Job & { batch: NonNullable<Job['batch']> }, content: string, kept: readonly { id: string }[]) {
+  const line = t(job.locale, 'batch.removed', { index: job.batch.index + 1, count: job.batch.count });
+  const quote = content.lastIndexOf('\n> ');
+  const text = content.includes(line) ? content : quote >= 0 ? `${content.slice(0, quote)}\n${line}${content.slice(quote)}` : [content, line].filter(Boolean).join('\n');
+  return { content: text, attachments: kept.map((a) => ({ id: a.id })), allowed_mentions: NO_MENTIONS };
+}

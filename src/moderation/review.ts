@@ -5,6 +5,7 @@ import { HELD_TTL_MS, updateJob, type JobStore, type KeyValue } from '../jobs/st
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
 import { approvedAsSpoiler, decide } from './policy.ts';
+import type { ReportLimit } from './report-limit.ts';
 import type { GuildSettingsStore } from './settings.ts';
 
 /**
@@ -39,9 +40,33 @@ export type DecideResult =
   | { outcome: 'already'; record: AuditRecord }
   | { outcome: 'unknown' };
 
+/**
+ * What came of a member's report, for their answer. `images` is how many images it is about: a
+ * message of several (a batch) is reported as a whole, and each of its images reviewed on its own.
+ */
 export type ReportResult =
-  | { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' | 'unknown' }
-  | { outcome: 'already_decided'; record: AuditRecord };
+  | { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' | 'unknown'; images: number }
+  /** Every image of the message was decided already: the decisions, in the message's order. */
+  | { outcome: 'already_decided'; images: number; records: AuditRecord[] }
+  | { outcome: 'limited'; limit: number; retryAt: number };
+
+/** One image of a reported message, as Discord shows it. */
+export interface ReportedImage {
+  attachmentId: string;
+  fileName: string;
+  url: string;
+  spoiler: boolean;
+}
+
+/** The message a member reported: where it is, and its images in order. */
+export interface ReportedMessage {
+  channelId: string;
+  messageId: string;
+  images: ReportedImage[];
+}
+
+/** What a report did for one image of the message. */
+type ImageReport = { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' } | { outcome: 'already_decided'; record: AuditRecord };
 
 export interface PendingReview {
   job: Job;
@@ -54,7 +79,12 @@ export interface PendingReview {
 
 export interface ReviewService extends Moderation {
   decide(input: { jobId: string; kind: ReviewKind; decision: ReviewDecision; moderator: Moderator; imageUrl?: string }): Promise<DecideResult>;
-  report(input: { jobId: string; reporter: Moderator; message: { channelId: string; messageId: string; imageUrl?: string; spoiler: boolean } }): Promise<ReportResult>;
+  /**
+   * A member's report about a published message (`jobId` from its button: the first job's for a
+   * batch). Every image of the message still undecided goes to the moderators, each on a review
+   * message of its own, one per image however many members report it.
+   */
+  report(input: { jobId: string; reporter: Moderator; message: ReportedMessage }): Promise<ReportResult>;
   /** Reviews still waiting in a guild, oldest first. */
   pending(guildId: string): Promise<PendingReview[]>;
   /** Sends held images that had no usable review channel to the guild's channel now. Returns how many. */
@@ -109,6 +139,8 @@ export interface ReviewServiceDeps {
   logger: Logger;
   /** Flagged results and decisions (none recorded when absent). */
   metrics?: Pick<Metrics, 'flaggedResult' | 'moderationDecision'>;
+  /** Reports each member may send per hour (none counted when absent). */
+  reportLimit?: ReportLimit;
   now?: () => number;
 }
 
@@ -260,6 +292,87 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     return routed;
   }
 
+  /**
+   * The images of a reported message and the job each belongs to. A batch message's button names
+   * the batch (its first job): each image is found among the batch's jobs by the attachment their
+   * record names, or by its file name (which ends with the job's id, see `imageFileName`), since
+   * a report can come before the last image's record is saved. A message of one image is its job's.
+   */
+  async function imagesOf(job: Job, message: ReportedMessage): Promise<{ job: Job; attachment?: ReportedImage }[]> {
+    const single = [{ job, attachment: message.images[0] }];
+    if (!job.batch) return single;
+    const siblings = await Promise.all(job.batch.jobIds.map((id) => (id === job.id ? job : store.get(id))));
+    const found: { job: Job; attachment: ReportedImage }[] = [];
+    for (const attachment of message.images) {
+      const owner = siblings.find(
+        (s) =>
+          s &&
+          ((s.published?.messageId === message.messageId && s.published.attachmentId === attachment.attachmentId) ||
+            s.fileName === attachment.fileName ||
+            attachment.fileName.includes(`-${s.id}.`)),
+      );
+      if (owner && !found.some((f) => f.job.id === owner.id)) found.push({ job: owner, attachment });
+    }
+    return found.length ? found : single;
+  }
+
+  /** One image of a reported message: sent to the moderators, added to its open review, or why not. */
+  async function reportImage(job: Job, attachment: ReportedImage | undefined, reporter: Moderator, message: ReportedMessage): Promise<ImageReport> {
+    const jobId = job.id;
+    const decided = await state.read<AuditRecord>(decisionKey(jobId, 'report'));
+    if (decided) return { outcome: 'already_decided', record: decided };
+    const reporters = `reporters:${jobId}`;
+    if (!(await state.add(reporters, reporter.id))) return { outcome: 'already_reported' };
+    const { reviewChannelId } = await settings.get(job.guildId ?? 'dm');
+    const opened = reviewChannelId ? await state.claim(`report-open:${jobId}`, reporter.id, AUDIT_TTL_MS) : undefined;
+    if (!opened) {
+      // Nobody could act on it: forget the report so the member can send it once a channel exists.
+      await state.remove(reporters, reporter.id);
+      return { outcome: 'no_reviewer' };
+    }
+    if (!opened.won) {
+      const current = await store.get(jobId);
+      if (current?.report?.messageId) await desk.showReporters(current, await state.members(reporters));
+      return { outcome: 'added' };
+    }
+    // The published message is the truth: after a token expiry it is not the deferred reply.
+    const published = (current: Job): Job['published'] => ({
+      // What else is known of that message (its attachment in a batch) stays.
+      ...(current.published?.messageId === message.messageId ? current.published : {}),
+      channelId: message.channelId,
+      messageId: message.messageId,
+      spoiler: attachment?.spoiler ?? false,
+      // In a batch message, the image a removal takes out and the others stay.
+      ...(current.batch && attachment ? { attachmentId: attachment.attachmentId } : {}),
+    });
+    let report: Review;
+    try {
+      job.published = published(job);
+      const image = await reviewedImage(job, attachment?.url);
+      const messageId = await desk.post(reviewChannelId!, job, image, 'report', await state.members(reporters));
+      report = { status: 'pending', createdAt: now(), channelId: reviewChannelId, messageId };
+    } catch (err) {
+      log.warn({ err, jobId, channelId: reviewChannelId }, 'could not send a report to the review channel');
+      await Promise.all([state.release(`report-open:${jobId}`), state.remove(reporters, reporter.id)]);
+      return { outcome: 'no_reviewer' };
+    }
+    // The review message is out: it goes onto the record as it is now (the job's last save may
+    // have landed since it was read, as it does when a member reports at once).
+    await updateJob(
+      store,
+      jobId,
+      (current) => {
+        current.published = published(current);
+        current.report = report;
+        return true;
+      },
+      job,
+    );
+    await addPending(job.guildId, pendingMember(jobId, 'report'));
+    log.info({ jobId, guildId: job.guildId, reporterId: reporter.id, batchId: job.batch?.id }, 'image reported');
+    return { outcome: 'sent' };
+  }
+
   return {
     async verdict(job) {
       const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
@@ -342,57 +455,22 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
     async report({ jobId, reporter, message }) {
       const job = await store.get(jobId);
-      if (!job) return { outcome: 'unknown' };
-      const decided = await state.read<AuditRecord>(decisionKey(jobId, 'report'));
-      if (decided) return { outcome: 'already_decided', record: decided };
-      const reporters = `reporters:${jobId}`;
-      if (!(await state.add(reporters, reporter.id))) return { outcome: 'already_reported' };
-      const { reviewChannelId } = await settings.get(job.guildId ?? 'dm');
-      const opened = reviewChannelId ? await state.claim(`report-open:${jobId}`, reporter.id, AUDIT_TTL_MS) : undefined;
-      if (!opened) {
-        // Nobody could act on it: forget the report so the member can send it once a channel exists.
-        await state.remove(reporters, reporter.id);
-        return { outcome: 'no_reviewer' };
-      }
-      if (!opened.won) {
-        const current = await store.get(jobId);
-        if (current?.report?.messageId) await desk.showReporters(current, await state.members(reporters));
-        return { outcome: 'added' };
-      }
-      // The published message is the truth: after a token expiry it is not the deferred reply.
-      const published = (current: Job): Job['published'] => ({
-        // What else is known of that message (its attachment in a batch) stays.
-        ...(current.published?.messageId === message.messageId ? current.published : {}),
-        channelId: message.channelId,
-        messageId: message.messageId,
-        spoiler: message.spoiler,
-      });
-      let report: Review;
-      try {
-        job.published = published(job);
-        const image = await reviewedImage(job, message.imageUrl);
-        const messageId = await desk.post(reviewChannelId!, job, image, 'report', await state.members(reporters));
-        report = { status: 'pending', createdAt: now(), channelId: reviewChannelId, messageId };
-      } catch (err) {
-        log.warn({ err, jobId, channelId: reviewChannelId }, 'could not send a report to the review channel');
-        await Promise.all([state.release(`report-open:${jobId}`), state.remove(reporters, reporter.id)]);
-        return { outcome: 'no_reviewer' };
-      }
-      // The review message is out: it goes onto the record as it is now (the job's last save may
-      // have landed since it was read, as it does when a member reports at once).
-      await updateJob(
-        store,
-        jobId,
-        (current) => {
-          current.published = published(current);
-          current.report = report;
-          return true;
-        },
-        job,
-      );
-      await addPending(job.guildId, pendingMember(jobId, 'report'));
-      log.info({ jobId, guildId: job.guildId, reporterId: reporter.id }, 'image reported');
-      return { outcome: 'sent' };
+      if (!job) return { outcome: 'unknown', images: 0 };
+      const allowance = deps.reportLimit ? await deps.reportLimit.take(job.guildId, reporter.id) : undefined;
+      if (allowance && !allowance.allowed) return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };
+      const shown = await imagesOf(job, message);
+      // One image after another, so the review messages come in the order the message shows them.
+      const outcomes: ImageReport[] = [];
+      for (const { job: image, attachment } of shown) outcomes.push(await reportImage(image, attachment, reporter, message));
+      const count = (outcome: ImageReport['outcome']) => outcomes.filter((o) => o.outcome === outcome).length;
+      // A report that reached no moderator, or only ones who already had it, does not count against the member.
+      if (allowance?.allowed && !count('sent') && !count('added')) await allowance.giveBack();
+      if (count('sent')) return { outcome: 'sent', images: count('sent') + count('added') };
+      if (count('added')) return { outcome: 'added', images: count('added') };
+      if (count('no_reviewer')) return { outcome: 'no_reviewer', images: count('no_reviewer') };
+      if (count('already_reported')) return { outcome: 'already_reported', images: count('already_reported') };
+      const records = outcomes.flatMap((o) => (o.outcome === 'already_decided' ? [o.record] : []));
+      return { outcome: 'already_decided', images: records.length, records };
     },
 
     async pending(guildId) {

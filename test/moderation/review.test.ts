@@ -240,8 +240,9 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
       savedMeanwhile('report-job', (job) => {
         Object.assign(job, { state: 'delivered', finishedAt: 42, fileName: 'report-job.jpeg' });
       });
-      const message = { channelId: '3', messageId: 'reply-1', imageUrl: 'https://cdn.example/report-job.jpeg', spoiler: false };
-      expect(await bot.review.report({ jobId: 'report-job', reporter: BOB, message })).toEqual({ outcome: 'sent' });
+      const image = { attachmentId: 'att-1', fileName: 'qwen-image-a-lighthouse-report-job.jpeg', url: 'https://cdn.example/report-job.jpeg', spoiler: false };
+      const message = { channelId: '3', messageId: 'reply-1', images: [image] };
+      expect(await bot.review.report({ jobId: 'report-job', reporter: BOB, message })).toEqual({ outcome: 'sent', images: 1 });
       expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'report-job' }]);
       expect(await store.get('report-job')).toMatchObject({
         state: 'delivered',
@@ -249,7 +250,7 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
         published: { channelId: '3', messageId: 'reply-1' },
         report: { status: 'pending', channelId: REVIEW_CHANNEL, messageId: 'message-report-job-1' },
       });
-      expect(await bot.review.report({ jobId: 'report-job', reporter: RITA, message })).toEqual({ outcome: 'added' });
+      expect(await bot.review.report({ jobId: 'report-job', reporter: RITA, message })).toEqual({ outcome: 'added', images: 1 });
       expect(channel.posted).toHaveLength(1);
 
       savedMeanwhile('report-job', (job) => {
