@@ -76,6 +76,20 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('REPORTS_PER_HOUR (member reports)', () => {
+    it('lets a member send 10 reports an hour by default, or what the operator sets', () => {
+      expect(loadConfig(valid)).toMatchObject({ ok: true, config: { reports: { perHour: 10 } } });
+      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: ' 3 ' })).toMatchObject({ ok: true, config: { reports: { perHour: 3 } } });
+      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: '' })).toMatchObject({ ok: true, config: { reports: { perHour: 10 } } });
+    });
+
+    it.each(['0', '-1', '2.5', 'many', '1001'])('refuses REPORTS_PER_HOUR=%s, naming it', (value) => {
+      const result = loadConfig({ ...valid, REPORTS_PER_HOUR: value });
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.problems).toEqual([expect.stringMatching(/^REPORTS_PER_HOUR must be/)]);
+    });
+  });
+
   describe('METRICS_PORT and METRICS_HOST (health and metrics endpoint)', () => {
     it('is off by default, on 127.0.0.1 when only a port is given', () => {
       expect(loadConfig(valid)).toMatchObject({ ok: true, config: { ops: undefined } });

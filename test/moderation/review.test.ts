@@ -10,6 +10,7 @@ import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
 import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
 import type { DeliveredImage, Delivery, Job } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { createReportLimit } from '../../src/moderation/report-limit.ts';
 import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
@@ -523,5 +524,213 @@ describe('the channel’s age restriction, read when the image is published', ()
     const { bot } = localBot({ channelAgeRestricted: check });
     expect(await bot.review.verdict({ ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } })).toBe('deliver');
     expect(channel.reads).toEqual([]);
+  });
+});
+
+const HOUR_MS = 3600_000;
+
+/** One bot process's review service on memory storage, with the review desk a double and the clock in the test's hands. */
+function reportDesk(options: { reportsPerHour?: number; state?: SharedState } = {}) {
+  const kvs = new Map<string, KeyValue>();
+  const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+  const state = options.state ?? createLocalSharedState(createMemoryKeyValue());
+  const store = createJobStore(kv('jobs'));
+  const clock = { now: 1_700_000_000_000 };
+  const now = () => clock.now;
+  const posted: { jobId: string; reporters: string[]; spoiler: boolean }[] = [];
+  const shown: { jobId: string; reporters: string[] }[] = [];
+  const retracted: { jobId: string; attachmentId?: string }[] = [];
+  const desk: ReviewDesk = {
+    async post(_channelId, job, _image, _kind, reporters) {
+      posted.push({ jobId: job.id, reporters, spoiler: job.published?.spoiler ?? false });
+      return `review-${job.id}`;
+    },
+    async showReporters(job, reporters) {
+      shown.push({ jobId: job.id, reporters });
+    },
+    async retract(job) {
+      retracted.push({ jobId: job.id, attachmentId: job.published?.attachmentId });
+    },
+  };
+  const settings = createGuildSettingsStore(kv('settings'), { reviewChannelId: REVIEW_CHANNEL, userHourlyQuota: 20, guildDailyBudget: 200 });
+  const review = createReviewService({
+    store,
+    state,
+    stash: createImageStash(kv('images')),
+    settings,
+    desk,
+    delivery: { progress: async () => undefined, deliver: async () => 'delivered', notice: async () => undefined, fail: async () => undefined },
+    fetchImage: async () => IMAGE,
+    logger: silentLogger,
+    channelAgeRestricted: async () => false,
+    uploadLimit: () => 10 * 1024 * 1024,
+    caps: { heldPerMember: 5, heldPerGuild: 50 },
+    now,
+    ...(options.reportsPerHour ? { reportLimit: createReportLimit({ state, perHour: options.reportsPerHour, now }) } : {}),
+  });
+  return { review, store, state, clock, posted, shown, retracted };
+}
+
+/** A delivered image, alone in its message. */
+const delivered = (id: string): Job => ({ ...flagged(id), nsfw: undefined, state: 'delivered', fileName: `qwen-image-a-lighthouse-${id}.jpeg`, published: { channelId: '3', messageId: `message-${id}`, spoiler: false } });
+const alone = (id: string) => ({
+  channelId: '3',
+  messageId: `message-${id}`,
+  images: [{ attachmentId: `att-${id}`, fileName: `qwen-image-a-lighthouse-${id}.jpeg`, url: `https://cdn.example/${id}.jpeg`, spoiler: false }],
+});
+
+describe('a report on a batch message', () => {
+  const IDS = ['batch0', 'batch1', 'batch2', 'batch3'];
+  const file = (id: string) => `qwen-image-a-lighthouse-${id}.jpeg`;
+  /** `/imagine count:4`, all four shown in one message; the last image's record not saved since (a report that comes at once). */
+  async function batchOfFour(store: JobStore) {
+    for (const [index, id] of IDS.entries()) {
+      const job: Job = { ...delivered(id), batch: { id: IDS[0]!, index, count: 4, jobIds: IDS } };
+      job.published = { channelId: '3', messageId: 'batch-message', spoiler: index === 1, attachmentId: `att-${id}` };
+      if (index === 3) {
+        job.state = 'delivering';
+        delete job.fileName;
+        delete job.published;
+      }
+      await store.save(job);
+    }
+    const images = IDS.map((id, i) => ({ attachmentId: `att-${id}`, fileName: i === 1 ? `SPOILER_${file(id)}` : file(id), url: `https://cdn.example/${id}.jpeg`, spoiler: i === 1 }));
+    return { channelId: '3', messageId: 'batch-message', images };
+  }
+
+  it('sends every image of the message to its own review, and decides each on its own', async () => {
+    const { review, store, posted, shown, retracted } = reportDesk();
+    const message = await batchOfFour(store);
+    // The button names the batch: its first job.
+    expect(await review.report({ jobId: IDS[0]!, reporter: BOB, message })).toEqual({ outcome: 'sent', images: 4 });
+    expect(posted.map((p) => p.jobId)).toEqual(IDS);
+    expect(posted.map((p) => p.spoiler)).toEqual([false, true, false, false]);
+    for (const [i, id] of IDS.entries()) {
+      expect(await store.get(id)).toMatchObject({
+        published: { messageId: 'batch-message', attachmentId: `att-${id}`, spoiler: i === 1 },
+        report: { status: 'pending', messageId: `review-${id}` },
+      });
+    }
+    expect((await review.pending(GUILD)).map((p) => p.job.id).sort()).toEqual(IDS);
+
+    // Remove on the third image takes that one alone; the others wait for their own decision.
+    const remove = { jobId: 'batch2', kind: 'report', decision: 'remove', moderator: MOD } as const;
+    expect(await review.decide(remove)).toMatchObject({ outcome: 'done', record: { jobId: 'batch2', decision: 'remove' } });
+    expect(retracted).toEqual([{ jobId: 'batch2', attachmentId: 'att-batch2' }]);
+    expect(await review.decide({ ...remove, moderator: RITA })).toMatchObject({ outcome: 'already', record: { jobId: 'batch2', moderatorId: MOD.id } });
+    expect(await review.decide({ jobId: 'batch0', kind: 'report', decision: 'keep', moderator: RITA })).toMatchObject({ outcome: 'done', record: { jobId: 'batch0', decision: 'keep' } });
+    expect(retracted).toHaveLength(1);
+    expect((await review.pending(GUILD)).map((p) => p.job.id).sort()).toEqual(['batch1', 'batch3']);
+
+    // A later report on the message (the removed image gone from it) reaches the two undecided images, on their open reviews.
+    const after = { ...message, images: message.images.filter((i) => i.attachmentId !== 'att-batch2') };
+    expect(await review.report({ jobId: IDS[0]!, reporter: RITA, message: after })).toEqual({ outcome: 'added', images: 2 });
+    expect(posted).toHaveLength(4);
+    expect(shown).toEqual([
+      { jobId: 'batch1', reporters: [BOB.id, RITA.id] },
+      { jobId: 'batch3', reporters: [BOB.id, RITA.id] },
+    ]);
+    expect(await review.report({ jobId: IDS[0]!, reporter: BOB, message: after })).toEqual({ outcome: 'already_reported', images: 2 });
+
+    for (const id of ['batch1', 'batch3']) await review.decide({ jobId: id, kind: 'report', decision: 'keep', moderator: MOD });
+    const all = await review.report({ jobId: IDS[0]!, reporter: { id: '10', name: 'carol' }, message: after });
+    expect(all).toMatchObject({ outcome: 'already_decided', images: 3 });
+    expect(all.outcome === 'already_decided' && all.records.map((r) => `${r.jobId}:${r.decision}`)).toEqual(['batch0:keep', 'batch1:keep', 'batch3:keep']);
+    expect(posted).toHaveLength(4);
+  });
+
+  it('keeps one review per image however many report it, even when they report at once', async () => {
+    const { review, store, posted } = reportDesk();
+    const message = await batchOfFour(store);
+    const reporters = [BOB, RITA, MOD, { id: '10', name: 'carol' }];
+    const results = await Promise.all(reporters.map((reporter) => review.report({ jobId: IDS[0]!, reporter, message })));
+    // Each may be first on some image and second on others: every one reached the moderators.
+    expect(results.map((r) => r.outcome).every((o) => o === 'sent' || o === 'added')).toBe(true);
+    expect(posted.map((p) => p.jobId).sort()).toEqual(IDS);
+    for (const id of IDS) expect(await store.get(id)).toMatchObject({ report: { status: 'pending', messageId: `review-${id}` } });
+  });
+
+  it('a single-image message of a batch (an approved image posted on its own) is reported alone', async () => {
+    const { review, store, posted } = reportDesk();
+    await batchOfFour(store);
+    const own = { channelId: '3', messageId: 'approved-1', images: [{ attachmentId: 'att-x', fileName: `SPOILER_${file('batch1')}`, url: 'https://cdn.example/x.jpeg', spoiler: true }] };
+    expect(await review.report({ jobId: 'batch1', reporter: BOB, message: own })).toEqual({ outcome: 'sent', images: 1 });
+    expect(posted.map((p) => p.jobId)).toEqual(['batch1']);
+    expect(await store.get('batch1')).toMatchObject({ published: { messageId: 'approved-1', attachmentId: 'att-x', spoiler: true } });
+  });
+});
+
+describe('the report limit', () => {
+  it('refuses a member’s report past REPORTS_PER_HOUR, says when the oldest frees, and counts none that came to nothing', async () => {
+    const { review, store, clock, state, posted } = reportDesk({ reportsPerHour: 2 });
+    for (const id of ['one', 'two', 'three', 'four']) await store.save(delivered(id));
+    const first = clock.now;
+    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({ outcome: 'sent' });
+    // Reporting again what they reported already, or what was decided, does not use up their hour.
+    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({ outcome: 'already_reported' });
+    await state.claim('decision:two:report', { jobId: 'two', guildId: GUILD, review: 'report', decision: 'keep', moderatorId: MOD.id, moderatorName: MOD.name, at: first });
+    expect(await review.report({ jobId: 'two', reporter: BOB, message: alone('two') })).toMatchObject({ outcome: 'already_decided' });
+    clock.now += 10 * 60_000;
+    const second = clock.now;
+    expect(await review.report({ jobId: 'three', reporter: BOB, message: alone('three') })).toMatchObject({ outcome: 'sent' });
+
+    clock.now += 10 * 60_000;
+    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toEqual({ outcome: 'limited', limit: 2, retryAt: first + HOUR_MS });
+    expect(posted.map((p) => p.jobId)).toEqual(['one', 'three']);
+    // Another member has an hour of their own.
+    expect(await review.report({ jobId: 'four', reporter: RITA, message: alone('four') })).toMatchObject({ outcome: 'sent' });
+
+    // An hour after the first report, one more fits; then the second is the one to wait for.
+    clock.now = first + HOUR_MS;
+    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toMatchObject({ outcome: 'added' });
+    expect(await review.report({ jobId: 'three', reporter: MOD, message: alone('three') })).toMatchObject({ outcome: 'added' });
+    await store.save(delivered('five'));
+    expect(await review.report({ jobId: 'five', reporter: BOB, message: alone('five') })).toEqual({ outcome: 'limited', limit: 2, retryAt: second + HOUR_MS });
+  });
+
+  it('counts a batch message as one report', async () => {
+    const { review, store, posted } = reportDesk({ reportsPerHour: 1 });
+    const ids = ['b0', 'b1'];
+    for (const [index, id] of ids.entries()) await store.save({ ...delivered(id), batch: { id: 'b0', index, count: 2, jobIds: ids }, published: { channelId: '3', messageId: 'm', spoiler: false, attachmentId: `att-${id}` } });
+    const message = { channelId: '3', messageId: 'm', images: ids.map((id) => ({ attachmentId: `att-${id}`, fileName: `x-${id}.jpeg`, url: `https://cdn.example/${id}`, spoiler: false })) };
+    expect(await review.report({ jobId: 'b0', reporter: BOB, message })).toEqual({ outcome: 'sent', images: 2 });
+    expect(posted).toHaveLength(2);
+    await store.save(delivered('other'));
+    expect(await review.report({ jobId: 'other', reporter: BOB, message: alone('other') })).toMatchObject({ outcome: 'limited' });
+  });
+});
+
+function describeReportLimitAcrossProcesses(name: string, states: () => [SharedState, SharedState]) {
+  it(`hands out exactly REPORTS_PER_HOUR reports to one member reporting from two processes at once: ${name}`, async () => {
+    const [one, two] = states().map((state) => createReportLimit({ state, perHour: 5 }));
+    const takes = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? one! : two!).take(GUILD, BOB.id)));
+    expect(takes.filter((t) => t.allowed)).toHaveLength(5);
+    // One given back is one more for the member, from either process.
+    const given = takes.find((t) => t.allowed);
+    if (given?.allowed) await given.giveBack();
+    expect((await one!.take(GUILD, BOB.id)).allowed).toBe(true);
+    expect((await two!.take(GUILD, BOB.id)).allowed).toBe(false);
+  });
+}
+
+describeReportLimitAcrossProcesses('one local state', () => {
+  const state = createLocalSharedState(createMemoryKeyValue());
+  return [state, state];
+});
+
+describe.skipIf(skipWithoutRedis)('the report limit on Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const opened: SharedState[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((state) => state.close()));
+    await redis.stop();
+  });
+  describeReportLimitAcrossProcesses('two processes on one Redis', () => {
+    const pair = [createRedisSharedState(redis.url), createRedisSharedState(redis.url)] as [SharedState, SharedState];
+    opened.push(...pair);
+    return pair;
   });
 });
