@@ -420,6 +420,22 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
     expect(bot.discord.errors).toEqual([]);
   });
 
+  run('two moderators removing two images at once: both go, the other two stay', async () => {
+    const bot = await startOn();
+    const batch = await batchOfFour(bot);
+    await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }));
+    const reviews = bot.discord.messages(REVIEW);
+    const reviewOf = (i: number) => reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(bot.discord.attachmentBytes(batch.attachments[i]!)))!;
+    // Dispatched back to back: each removal reads the message's attachments and writes back the ones it keeps.
+    const clicks = [bot.discord.click(reviewOf(0), 'Remove', { user: 'mod' }), bot.discord.click(reviewOf(3), 'Remove', { user: 'mod2' })];
+    const lines = await Promise.all(clicks.map((c) => handled(bot, c)));
+    expect(lines.map((l) => l.outcome)).toEqual(['decided:remove', 'decided:remove']);
+    const after = bot.discord.message(batch.id)!;
+    expect(after.attachments.map((a) => a.id)).toEqual([batch.attachments[1]!.id, batch.attachments[2]!.id]);
+    expect(after.content.match(/was removed by a moderator/g)).toHaveLength(2);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
   run('refuses a member’s 11th report in an hour, politely, saying when they can report again', async () => {
     const bot = await startOn({ USER_MAX_CONCURRENT: '11' });
     const asked = Array.from({ length: 11 }, (_, i) => bot.discord.slash('imagine', { prompt: `lake number ${i + 1}` }, { user: 'alice', channel: 'general' }));
