@@ -61,7 +61,8 @@ export function createDiscordReviewDesk(deps: {
       const { published, batch } = job;
       if (!published) throw new Error('no published message to remove');
       try {
-        if (batch) await retractFromBatch({ ...job, batch }, published);
+        // An image alone in its message (an approved one of a batch) takes the message down as any single image does.
+        if (batch && published.attachmentId) await retractFromBatch({ ...job, batch }, published);
         else await rest.patch(Routes.channelMessage(published.channelId, published.messageId), { body: removedBody(job) });
       } catch (err) {
         // Already deleted (by the requester's Delete button, say): the image is gone, as asked.

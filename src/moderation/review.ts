@@ -342,8 +342,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       channelId: message.channelId,
       messageId: message.messageId,
       spoiler: attachment?.spoiler ?? false,
-      // In a batch message, the image a removal takes out and the others stay.
-      ...(current.batch && attachment ? { attachmentId: attachment.attachmentId } : {}),
+      // In a message of several images, the one a removal takes out while the others stay.
+      ...(current.batch && attachment && message.images.length > 1 ? { attachmentId: attachment.attachmentId } : {}),
     });
     let report: Review;
     try {

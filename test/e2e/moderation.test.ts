@@ -353,7 +353,7 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
   });
   const LONG = { timeoutMs: 20_000 };
   const engineEnv = (): Record<string, string> => (redis ? { STORAGE_URL: `${redis.url}/${++db}`, QUEUE_LOCK_MS: '10000' } : {});
-  const startOn = (env: Record<string, string> = {}) => start({ script: () => ({ processingMs: 100 }), env: { ...engineEnv(), ...env } });
+  const startOn = (env: Record<string, string> = {}, script: HarnessOptions['script'] = () => ({ processingMs: 100 })) => start({ script, env: { ...engineEnv(), ...env } });
   const run = onRedis ? it.skipIf(skipWithoutRedis) : it;
 
   /** Alice's `/imagine count:4`, once its one message shows all four images and its buttons. */
@@ -433,6 +433,25 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
     const after = bot.discord.message(batch.id)!;
     expect(after.attachments.map((a) => a.id)).toEqual([batch.attachments[1]!.id, batch.attachments[2]!.id]);
     expect(after.content.match(/was removed by a moderator/g)).toHaveLength(2);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  run('an image of a batch approved after review, posted on its own, is reported and removed alone', async () => {
+    let n = 0;
+    const bot = await startOn({}, () => (++n === 2 ? { processingMs: 100, nsfw: true } : { processingMs: 100 }));
+    const it = bot.discord.slash('imagine', { prompt: 'a garden party', count: 2 }, { user: 'alice', channel: 'general' });
+    const batch = await it.waitForOriginal((m) => m.attachments.length === 1 && (m.components ?? []).length > 0, LONG);
+    bot.discord.click(await reviewMessage(bot), 'Approve', { user: 'mod' });
+    const approved = await bot.discord.waitForMessage((m) => m.id !== batch.id && m.channel_id === batch.channel_id && m.attachments.length === 1, LONG);
+
+    expect(await privateAnswer(bot.discord.click(approved, 'Report', { user: 'bob' }))).toBe('Thanks. The moderators have been asked to look at this image.');
+    const review = await reviewMessage(bot, REVIEW, 'Remove');
+    expect(bot.discord.files(review)[0]?.bytes.equals(bot.discord.attachmentBytes(approved.attachments[0]!))).toBe(true);
+    await handled(bot, bot.discord.click(review, 'Remove', { user: 'mod' }));
+    expect(bot.discord.message(approved.id)?.content).toContain('A moderator removed this image after a member reported it.');
+    expect(bot.discord.message(approved.id)?.attachments).toEqual([]);
+    // The batch message keeps its image.
+    expect(bot.discord.message(batch.id)?.attachments.map((a) => a.id)).toEqual(batch.attachments.map((a) => a.id));
     expect(bot.discord.errors).toEqual([]);
   });
 

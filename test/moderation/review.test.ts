@@ -656,7 +656,9 @@ describe('a report on a batch message', () => {
     const own = { channelId: '3', messageId: 'approved-1', images: [{ attachmentId: 'att-x', fileName: `SPOILER_${file('batch1')}`, url: 'https://cdn.example/x.jpeg', spoiler: true }] };
     expect(await review.report({ jobId: 'batch1', reporter: BOB, message: own })).toEqual({ outcome: 'sent', images: 1 });
     expect(posted.map((p) => p.jobId)).toEqual(['batch1']);
-    expect(await store.get('batch1')).toMatchObject({ published: { messageId: 'approved-1', attachmentId: 'att-x', spoiler: true } });
+    // Alone in its message: a removal takes the message down, as for any single image.
+    expect(await store.get('batch1')).toMatchObject({ published: { messageId: 'approved-1', spoiler: true } });
+    expect((await store.get('batch1'))?.published?.attachmentId).toBeUndefined();
   });
 });
 
