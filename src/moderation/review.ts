@@ -458,13 +458,20 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       if (!job) return { outcome: 'unknown', images: 0 };
       const allowance = deps.reportLimit ? await deps.reportLimit.take(job.guildId, reporter.id) : undefined;
       if (allowance && !allowance.allowed) return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };
-      const shown = await imagesOf(job, message);
-      // One image after another, so the review messages come in the order the message shows them.
       const outcomes: ImageReport[] = [];
-      for (const { job: image, attachment } of shown) outcomes.push(await reportImage(image, attachment, reporter, message));
       const count = (outcome: ImageReport['outcome']) => outcomes.filter((o) => o.outcome === outcome).length;
       // A report that reached no moderator, or only ones who already had it, does not count against the member.
-      if (allowance?.allowed && !count('sent') && !count('added')) await allowance.giveBack();
+      const giveBackUnused = async () => {
+        if (allowance?.allowed && !count('sent') && !count('added')) await allowance.giveBack();
+      };
+      try {
+        // One image after another, so the review messages come in the order the message shows them.
+        for (const { job: image, attachment } of await imagesOf(job, message)) outcomes.push(await reportImage(image, attachment, reporter, message));
+      } catch (err) {
+        await giveBackUnused().catch(() => undefined);
+        throw err;
+      }
+      await giveBackUnused();
       if (count('sent')) return { outcome: 'sent', images: count('sent') + count('added') };
       if (count('added')) return { outcome: 'added', images: count('added') };
       if (count('no_reviewer')) return { outcome: 'no_reviewer', images: count('no_reviewer') };
