@@ -379,6 +379,9 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
       expect(bot.discord.files(review)[0]?.filename).toMatch(/^SPOILER_qwen-image-/);
       expect(reportersOf(bot, review)).toBe(`<@${bot.discord.user('bob').id}>`);
     }
+    // Each says which image of the message it is, numbered as the batch message numbers them.
+    const numbers = await Promise.all(reviews.map(async (r) => (await bot.app.jobs.get(jobOf(r)))!.batch!.index + 1));
+    expect(reviews.map((r) => r.embeds[0]?.fields?.find((f) => f.name === 'Image')?.value)).toEqual(numbers.map((n) => `${n} of 4 in one message`));
     expect(reviews.map((r) => base64(bot.discord.files(r)[0]!.bytes)).sort()).toEqual(bot.discord.files(batch).map((f) => base64(f.bytes)).sort());
     expect(new Set(reviews.map(jobOf)).size).toBe(4);
     for (const write of messageWrites(bot.discord)) expect((write.body as { allowed_mentions?: { parse?: string[] } }).allowed_mentions?.parse ?? []).toEqual([]);
