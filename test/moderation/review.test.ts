@@ -639,6 +639,16 @@ describe('a report on a batch message', () => {
     expect(posted).toHaveLength(4);
   });
 
+  it('a message whose first image alone was reported and decided before (as older versions did) sends the other three', async () => {
+    const { review, store, state, posted } = reportDesk();
+    const message = await batchOfFour(store);
+    await state.add('reporters:batch0', BOB.id);
+    await state.claim('report-open:batch0', BOB.id);
+    await state.claim('decision:batch0:report', { jobId: 'batch0', guildId: GUILD, review: 'report', decision: 'keep', moderatorId: MOD.id, moderatorName: MOD.name, at: 1 });
+    expect(await review.report({ jobId: IDS[0]!, reporter: RITA, message })).toEqual({ outcome: 'sent', images: 3 });
+    expect(posted.map((p) => p.jobId)).toEqual(['batch1', 'batch2', 'batch3']);
+  });
+
   it('keeps one review per image however many report it, even when they report at once', async () => {
     const { review, store, posted } = reportDesk();
     const message = await batchOfFour(store);
