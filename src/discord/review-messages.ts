@@ -3,7 +3,7 @@ import type { AuditRecord, Job, ReviewDecision, ReviewKind } from '../jobs/types
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
-import { button, discordTime, NO_MENTIONS, safeText, textBody } from './messages.ts';
+import { button, discordTime, NO_MENTIONS, safeText, SUPPRESS_EMBEDS, textBody } from './messages.ts';
 
 /**
  * Review messages for moderators: the image travels as a spoiler attachment, never in the embed
@@ -105,5 +105,6 @@ export function removedFromBatchBody(job: Job & { batch: NonNullable<Job['batch'
   const line = t(job.locale, 'batch.removed', { index: job.batch.index + 1, count: job.batch.count });
   const quote = content.lastIndexOf('\n> ');
   const text = content.includes(line) ? content : quote >= 0 ? `${content.slice(0, quote)}\n${line}${content.slice(quote)}` : [content, line].filter(Boolean).join('\n');
-  return { content: text, attachments: kept.map((a) => ({ id: a.id })), allowed_mentions: NO_MENTIONS };
+  // It quotes the prompt: no link preview, as when the batch message was written.
+  return { content: text, attachments: kept.map((a) => ({ id: a.id })), flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS };
 }

@@ -405,6 +405,7 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
     expect(after.attachments.map((a) => a.id)).toEqual(batch.attachments.filter((_, i) => i !== 1).map((a) => a.id));
     expect(after.content).toContain(`🗑️ Image ${job!.batch!.index + 1} of 4 was removed by a moderator after a member reported it.`);
     expect(after.content).toContain('> four calm lakes');
+    expect((after.flags ?? 0) & 4).toBe(4);
     expect(labels(after)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
     expect(bot.discord.message(review.id)?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^🗑️ Removed by/);
     const others = reviews.filter((r) => r.id !== review.id);
