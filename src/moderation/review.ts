@@ -3,7 +3,8 @@ import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import { updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
-import { approvedAsSpoiler, decide } from './policy.ts';
+import { classifierOff, type ImageClassifier } from './classifier.ts';
+import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, type Classification, type NsfwThresholds } from './policy.ts';
 import type { GuildSettingsStore } from './settings.ts';
 
 /**
@@ -73,8 +74,17 @@ export interface ReviewServiceDeps {
   /** Downloads an image (the review message's attachment) with the usual size cap. */
   fetchImage(url: string): Promise<DeliveredImage>;
   logger: Logger;
-  /** Flagged results and decisions (none recorded when absent). */
-  metrics?: Pick<Metrics, 'flaggedResult' | 'moderationDecision'>;
+  /**
+   * The local NSFW classifier, the second signal beside the provider's flag. Off when absent:
+   * only the provider's flags count.
+   */
+  classifier?: ImageClassifier;
+  /** The operator's thresholds for the classifier's scores (a guild's sensitivity moves them). */
+  thresholds?: NsfwThresholds;
+  /** How long a classification may take before the image is held unchecked; default 30 s. */
+  classifyTimeoutMs?: number;
+  /** Flagged results, holds and decisions (none recorded when absent). */
+  metrics?: Pick<Metrics, 'flaggedResult' | 'imageHeld' | 'moderationDecision'>;
   now?: () => number;
 }
 
@@ -95,6 +105,24 @@ const routingKey = (jobId: string) => `routing:${jobId}`;
  * takes with its retries. A process that died meanwhile leaves the image to the next attempt after it.
  */
 const ROUTING_CLAIM_TTL_MS = 5 * 60_000;
+/** Far longer than a classification takes on a loaded machine, far shorter than a member waits. */
+const CLASSIFY_TIMEOUT_MS = 30_000;
+
+/** Rejects after `ms`: a classifier that never answers must not keep an image from its end. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the NSFW classifier did not answer within ${ms} ms`)), ms);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Moderator review, free of discord.js: holds flagged images, routes them to the guild's review
@@ -107,6 +135,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const now = deps.now ?? Date.now;
   const log = deps.logger;
   const metrics = deps.metrics ?? noopMetrics;
+  const classifier = deps.classifier ?? classifierOff;
+  const thresholds = deps.thresholds ?? DEFAULT_THRESHOLDS;
   const addPending = (guildId: string | null, member: string) => Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
   const removePending = (guildId: string | null, member: string) => Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
 
@@ -145,7 +175,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const effects: Record<ReviewDecision, (job: Job, imageUrl?: string) => Promise<void>> = {
     async approve(job, imageUrl) {
       const image = await reviewedImage(job, imageUrl);
-      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw) });
+      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw, job.nsfw?.reasons) });
       if (outcome === 'over_upload_limit') job.error = { kind: 'upload_limit' };
       job.state = outcome === 'delivered' ? 'delivered' : 'failed';
     },
@@ -208,10 +238,40 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     return routed;
   }
 
+  /**
+   * The classifier's look at the image. Fails closed: a classifier that is on but rejects, times
+   * out or is unavailable leaves the image unchecked, and the policy holds it.
+   */
+  async function classify(job: Job, image: DeliveredImage): Promise<Classification> {
+    if (classifier.status() === 'off') return { classifier: 'off' };
+    try {
+      return { classifier: 'ok', scores: await within(classifier.classify(image.bytes), deps.classifyTimeoutMs ?? CLASSIFY_TIMEOUT_MS) };
+    } catch (err) {
+      log.warn({ err, jobId: job.id, classifierStatus: classifier.status() }, 'the NSFW classifier could not check an image: it is held for review unchecked (fail closed)');
+      return { classifier: 'failed' };
+    }
+  }
+
   return {
-    async verdict(job) {
-      const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
-      const verdict = decide({ flagged: Boolean(job.nsfw?.flagged), channelNsfw: job.channelNsfw, nsfwChannels });
+    async verdict(job, image) {
+      const [guild, classification] = await Promise.all([settings.get(job.guildId ?? 'dm'), classify(job, image)]);
+      const { verdict, reasons } = decide({
+        providerFlagged: Boolean(job.nsfw?.flagged),
+        classification,
+        thresholds,
+        sensitivity: guild.sensitivity,
+        reviewAll: guild.reviewAll,
+        channelNsfw: job.channelNsfw,
+        nsfwChannels: guild.nsfwChannels,
+      });
+      // Both signals and the reasons go on the record: the reviewer sees them, and an approval reads them.
+      job.nsfw = {
+        flagged: Boolean(job.nsfw?.flagged),
+        hasNsfwContents: job.nsfw?.hasNsfwContents ?? null,
+        detectionResult: job.nsfw?.detectionResult ?? null,
+        ...classification,
+        reasons,
+      };
       if (verdict === 'spoiler') metrics.flaggedResult('spoiler');
       return verdict;
     },
@@ -231,6 +291,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         await store.save(job);
         await addPending(job.guildId, pendingMember(job.id, 'flag'));
         metrics.flaggedResult('held');
+        // Records from before the reasons were kept were held for the provider's flag.
+        metrics.imageHeld(job.nsfw?.reasons?.[0] ?? 'provider');
         routed = await route(job, image);
       } finally {
         // A review message that went out keeps the claim, even when it could not be recorded; an
