@@ -177,7 +177,8 @@ describe('/imagine-settings end to end', () => {
 
   it('sends images held for want of a review channel to the new one, and says how many', async () => {
     const bot = await start({ script: () => ({ processingMs: 100, nsfw: true }) });
-    const held = await bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' }).waitForOriginal(finished);
+    const asked = bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' });
+    const held = await asked.waitForOriginal(finished);
     expect(held.content).toMatch(/no review channel/);
     expect(held.attachments).toEqual([]);
 
@@ -244,12 +245,17 @@ describe('/imagine-settings end to end', () => {
   it('holds a clean image for review once the server reviews every image, and shows the next at once when it stops', async () => {
     const bot = await start({ env: { REVIEW_CHANNEL_ID: OPERATOR_CHANNEL_ID } });
     await settings(bot, 'review-all', { state: 'on' });
-    const held = await bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' }).waitForOriginal(finished);
+    const asked = bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' });
+    const held = await asked.waitForOriginal(finished);
     expect(held.attachments).toEqual([]);
     expect(held.content).toMatch(/^🔞 This server has a moderator look at every image before it is shown\. A moderator will review it/);
     const [review] = bot.discord.messages(OPERATOR_CHANNEL_ID);
     expect(review?.attachments).toHaveLength(1);
     expect(review?.embeds[0]?.fields?.find((f) => f.name === 'Why it was held')?.value).toBe('This server reviews every image');
+    // Nothing flagged it: once approved it is shown as it is, not behind a spoiler.
+    bot.discord.click(review!, 'Approve', { user: 'mod' });
+    const approved = await asked.waitForOriginal((m) => m.attachments.length > 0);
+    expect(approved.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
 
     await settings(bot, 'review-all', { state: 'off' });
     const shown = await bot.discord.slash('imagine', { prompt: 'a beach again' }, { user: 'alice' }).waitForOriginal(finished);
