@@ -243,13 +243,14 @@ describe('/imagine-settings end to end', () => {
   });
 
   it('holds a clean image for review once the server reviews every image, and shows the next at once when it stops', async () => {
-    const bot = await start({ env: { REVIEW_CHANNEL_ID: OPERATOR_CHANNEL_ID } });
+    const bot = await start();
+    await settings(bot, 'review-channel', { channel: 'mod-review' });
     await settings(bot, 'review-all', { state: 'on' });
     const asked = bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' });
     const held = await asked.waitForOriginal(finished);
     expect(held.attachments).toEqual([]);
     expect(held.content).toMatch(/^🔞 This server has a moderator look at every image before it is shown\. A moderator will review it/);
-    const [review] = bot.discord.messages(OPERATOR_CHANNEL_ID);
+    const [review] = bot.discord.messages(channelId(bot, 'mod-review'));
     expect(review?.attachments).toHaveLength(1);
     expect(review?.embeds[0]?.fields?.find((f) => f.name === 'Why it was held')?.value).toBe('This server reviews every image');
     // Nothing flagged it: once approved it is shown as it is, not behind a spoiler.
@@ -260,7 +261,7 @@ describe('/imagine-settings end to end', () => {
     await settings(bot, 'review-all', { state: 'off' });
     const shown = await bot.discord.slash('imagine', { prompt: 'a beach again' }, { user: 'alice' }).waitForOriginal(finished);
     expect(shown.attachments).toHaveLength(1);
-    expect(bot.discord.messages(OPERATOR_CHANNEL_ID)).toHaveLength(1);
+    expect(bot.discord.messages(channelId(bot, 'mod-review'))).toHaveLength(1);
   });
 });
 
