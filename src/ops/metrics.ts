@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FailureKind, HoldReason, ReviewDecision } from '../jobs/types.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
+import { HOLD_REASONS } from '../moderation/policy.ts';
 
 /**
  * The bot's Prometheus metrics: one small object of typed recorders, passed down to the modules
@@ -43,7 +44,6 @@ export type FlagAction = 'held' | 'spoiler';
 /** Every FailureKind, for pre-initialised label combinations. */
 export const FAILURE_KINDS: readonly FailureKind[] = [...ERROR_KINDS, 'interrupted', 'internal', 'queue_timeout', 'upload_limit'];
 const DECISIONS: readonly ReviewDecision[] = ['approve', 'reject', 'remove', 'keep'];
-const HOLD_REASONS: readonly HoldReason[] = ['provider', 'classifier', 'classifier_failed', 'review_all'];
 
 /**
  * Why the reconciler picked a job up: its step was never queued or has vanished (`step_missing`),
