@@ -56,6 +56,7 @@ async function setup(verdict: Verdict) {
       held.push(job.id);
       job.state = 'held';
       await store.save(job);
+      return 'held';
     },
   };
   const delivery: Delivery = {
