@@ -11,7 +11,7 @@ import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
 import { NO_MENTIONS } from '../src/discord/messages.ts';
 import { REVIEW_CHANNEL_PERMISSIONS, missingPermissions } from '../src/discord/permissions.ts';
-import { NSFW_POLICIES, type GuildSettings, type NsfwPolicy } from '../src/moderation/settings.ts';
+import { NSFW_POLICIES, SENSITIVITIES, type GuildSettings, type NsfwPolicy, type Sensitivity } from '../src/moderation/settings.ts';
 
 /** The parts of the command with both a `settings.<part>.name` and a `settings.<part>.description` sentence. */
 type Part = { [K in MessageKey]: K extends `settings.${infer P}.description` ? (`settings.${P}.name` extends MessageKey ? P : never) : never }[MessageKey];
@@ -32,7 +32,13 @@ function named<B extends Nameable>(builder: B, part: Part): B {
     .setDescriptionLocalizations(localizations(`settings.${part}.description`));
 }
 
-const choice = (policy: NsfwPolicy) => ({ name: t('en-US', `settings.mode.${policy}`), name_localizations: localizations(`settings.mode.${policy}`), value: policy });
+/** One choice of a string option, named by its `settings.<option>.<value>` sentence. */
+const choice = <V extends string>(option: 'mode' | 'level' | 'state', value: V) => {
+  const key = `settings.${option}.${value}` as MessageKey;
+  return { name: t('en-US', key), name_localizations: localizations(key), value };
+};
+
+const REVIEW_ALL = ['on', 'off'] as const;
 
 export const data = named(new SlashCommandBuilder(), 'command')
   .setContexts(InteractionContextType.Guild)
@@ -46,7 +52,21 @@ export const data = named(new SlashCommandBuilder(), 'command')
     named(s, 'nsfw_channels').addStringOption((o) =>
       named(o, 'mode')
         .setRequired(true)
-        .addChoices(...NSFW_POLICIES.map(choice)),
+        .addChoices(...NSFW_POLICIES.map((policy) => choice('mode', policy))),
+    ),
+  )
+  .addSubcommand((s) =>
+    named(s, 'sensitivity').addStringOption((o) =>
+      named(o, 'level')
+        .setRequired(true)
+        .addChoices(...SENSITIVITIES.map((level) => choice('level', level))),
+    ),
+  )
+  .addSubcommand((s) =>
+    named(s, 'review_all').addStringOption((o) =>
+      named(o, 'state')
+        .setRequired(true)
+        .addChoices(...REVIEW_ALL.map((state) => choice('state', state))),
     ),
   )
   .addSubcommand((s) =>
@@ -76,6 +96,8 @@ function summary(locale: string, settings: GuildSettings, defaults: BotContext['
     ['settings.show.review_channel', { value: t(locale, `settings.source.${settings.reviewChannelSource}`, { channel }) }],
     ['settings.show.moderator_role', { value: settings.moderatorRoleId ? t(locale, 'settings.moderators.role', { role: roleMention(settings.moderatorRoleId) }) : t(locale, 'settings.moderators.default') }],
     ['settings.show.nsfw_channels', { value: t(locale, `settings.policy.${settings.nsfwChannels}`) }],
+    ['settings.show.sensitivity', { value: t(locale, `settings.sensitivity.${settings.sensitivity}`) }],
+    ['settings.show.review_all', { value: t(locale, settings.reviewAll ? 'settings.review_all.on' : 'settings.review_all.off') }],
     ['settings.show.hourly_quota', { value: settings.userHourlyQuota, max: defaults.userHourlyQuota }],
     ['settings.show.daily_budget', { value: settings.guildDailyBudget, max: defaults.guildDailyBudget }],
   ];
@@ -147,6 +169,21 @@ async function nsfwChannels(interaction: Interaction, ctx: BotContext): Promise<
   return answer(interaction, t(interaction.locale, 'settings.nsfw_channels.set', { policy: t(interaction.locale, `settings.policy.${mode}`) }), `settings:nsfw-channels:${mode}`);
 }
 
+async function sensitivity(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
+  const level = interaction.options.getString('level', true) as Sensitivity;
+  await ctx.settings.update(interaction.guildId, { sensitivity: level });
+  return answer(interaction, t(interaction.locale, 'settings.sensitivity.set', { level: t(interaction.locale, `settings.sensitivity.${level}`) }), `settings:sensitivity:${level}`);
+}
+
+/** Turning it on without a review channel is allowed (the channel may come next), but said plainly. */
+async function reviewAll(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
+  const locale = interaction.locale;
+  const on = interaction.options.getString('state', true) === 'on';
+  const settings = await ctx.settings.update(interaction.guildId, { reviewAll: on });
+  const lines = [t(locale, on ? 'settings.review_all.set_on' : 'settings.review_all.set_off'), ...(on && !settings.reviewChannelId ? [t(locale, 'settings.review_all.no_channel')] : [])];
+  return answer(interaction, lines.join('\n'), `settings:review-all:${on ? 'on' : 'off'}`);
+}
+
 /**
  * `reset: True` sends every limit not given back to the operator's maximum; a limit given with it
  * is still set. Zero is not a way to reset: Discord's own `min 1` keeps it out.
@@ -171,6 +208,8 @@ const SUBCOMMANDS: Record<string, (interaction: Interaction, ctx: BotContext) =>
   'review-channel': reviewChannel,
   'moderator-role': moderatorRole,
   'nsfw-channels': nsfwChannels,
+  sensitivity,
+  'review-all': reviewAll,
   limits,
 };
 

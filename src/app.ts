@@ -11,6 +11,7 @@ import { createDurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
+import type { ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
@@ -23,11 +24,17 @@ import { startOpsServer, type OpsServer } from './ops/http.ts';
 import { createMetrics, noopMetrics } from './ops/metrics.ts';
 import { createUsageLedger } from './usage.ts';
 
+/** Pieces a caller may hand in instead of the ones built from the configuration. */
+export interface AppOptions {
+  /** The local NSFW classifier (off when absent: only the provider's flags count). Its maker closes it. */
+  classifier?: ImageClassifier;
+}
+
 /**
  * The composition root: the only place concrete pieces meet. `main.ts` calls it with the
  * validated configuration; end-to-end tests call it with the fakes' URLs.
  */
-export async function startApp(config: Config, logger: Logger) {
+export async function startApp(config: Config, logger: Logger, options: AppOptions = {}) {
   const jobsKv = openStorage(config.storageUrl, 'jobs');
   const statsKv = openStorage(config.storageUrl, 'stats');
   const settingsKv = openStorage(config.storageUrl, 'settings');
@@ -95,6 +102,8 @@ export async function startApp(config: Config, logger: Logger) {
     caps: config.review,
     // In the shared state, so the limit holds however many processes serve the guild.
     reportLimit: createReportLimit({ state: shared, perHour: config.reports.perHour }),
+    ...(options.classifier ? { classifier: options.classifier } : {}),
+    thresholds: config.nsfwThresholds,
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);

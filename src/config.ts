@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_THRESHOLDS, type NsfwThresholds } from './moderation/policy.ts';
 import { parseBlockedTerms } from './prompts/normalise.ts';
 
 /**
@@ -19,6 +20,13 @@ const int = (fallback: number, min: number, max: number) =>
     .int({ error: 'must be a whole number' })
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+/** A probability threshold: above 0 (0 would flag every image), at most 1. */
+const threshold = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a number from 0.01 to 1, such as 0.6' })
+    .min(0.01, { error: 'must be a number from 0.01 to 1, such as 0.6' })
+    .max(1, { error: 'must be a number from 0.01 to 1, such as 0.6' })
     .default(fallback);
 const httpUrl = () =>
   z.string().refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), { error: 'must be an http(s) URL' });
@@ -45,6 +53,9 @@ const schema = z.object({
   PROMPT_MAX_LENGTH: int(1000, 1, 4000),
   MAX_IMAGES_PER_REQUEST: int(4, 1, 4),
   BLOCKED_TERMS: z.string().default(''),
+  // The local classifier's thresholds for a guild on the standard sensitivity (src/moderation/policy.ts).
+  NSFW_THRESHOLD_PORN: threshold(DEFAULT_THRESHOLDS.porn),
+  NSFW_THRESHOLD_SEXY: threshold(DEFAULT_THRESHOLDS.sexy),
 
   HTTP_CONNECT_TIMEOUT_MS: int(10_000, 100, 120_000),
   HTTP_HEADERS_TIMEOUT_MS: int(30_000, 100, 300_000),
@@ -107,6 +118,11 @@ export interface Config {
   ppinfra: { apiKey: string; baseUrl: string; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
   storageUrl: string;
   log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
+  /**
+   * The local classifier's thresholds on the standard sensitivity: `porn + hentai` and `sexy` at
+   * or above them flag an image; a guild's strict or relaxed sensitivity moves them.
+   */
+  nsfwThresholds: NsfwThresholds;
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number; /** The most images one /imagine may ask for (`count`), 1-4. */ maxImagesPerRequest: number };
   jobs: {
     timeoutMs: number;
@@ -201,6 +217,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
     },
     storageUrl: raw.STORAGE_URL,
     log: { level: raw.LOG_LEVEL, format: resolveLogFormat({ format: raw.LOG_FORMAT, nodeEnv: raw.NODE_ENV, isTTY: runtime.isTTY }) },
+    nsfwThresholds: { porn: raw.NSFW_THRESHOLD_PORN, sexy: raw.NSFW_THRESHOLD_SEXY },
     generation: {
       defaultSize: raw.DEFAULT_SIZE,
       promptMaxLength: raw.PROMPT_MAX_LENGTH,

@@ -35,6 +35,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the classifier’s thresholds, 0.6 and 0.8 by default, and refuses one that is no probability', () => {
+    expect(loadConfig(valid)).toMatchObject({ ok: true, config: { nsfwThresholds: { porn: 0.6, sexy: 0.8 } } });
+    expect(loadConfig({ ...valid, NSFW_THRESHOLD_PORN: '0.7', NSFW_THRESHOLD_SEXY: '1' })).toMatchObject({ ok: true, config: { nsfwThresholds: { porn: 0.7, sexy: 1 } } });
+    expect(loadConfig({ ...valid, NSFW_THRESHOLD_PORN: '60', NSFW_THRESHOLD_SEXY: '0' })).toEqual({
+      ok: false,
+      problems: ['NSFW_THRESHOLD_PORN must be a number from 0.01 to 1, such as 0.6', 'NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6'],
+    });
+    expect(loadConfig({ ...valid, NSFW_THRESHOLD_SEXY: 'high' })).toMatchObject({ ok: false, problems: ['NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6'] });
+  });
+
   it('caps the held images per member and per guild, 5 and 50 unless the operator says otherwise', () => {
     expect(loadConfig(valid)).toMatchObject({ ok: true, config: { review: { heldPerMember: 5, heldPerGuild: 50 } } });
     expect(loadConfig({ ...valid, HELD_PER_MEMBER: '2', HELD_PER_GUILD: '10' })).toMatchObject({ ok: true, config: { review: { heldPerMember: 2, heldPerGuild: 10 } } });

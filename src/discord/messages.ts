@@ -180,9 +180,17 @@ const NOTICES: Record<Notice, MessageKey> = {
   rejected: 'notice.rejected',
 };
 
+/** Held only because the guild reviews every image: the requester is not told it was flagged. */
+const REVIEW_ALL_NOTICES: Partial<Record<Notice, MessageKey>> = {
+  awaiting_review: 'notice.review_all.awaiting_review',
+  no_reviewer: 'notice.review_all.no_reviewer',
+};
+
 /** Where a withheld image stands, for the requester: text only, no image, no preview. */
 export function noticeBody(job: Job, notice: Notice) {
-  return textBody(aboutPrompt(job, t(job.locale, NOTICES[notice])));
+  const reasons = job.nsfw?.reasons;
+  const onlyReviewAll = reasons !== undefined && reasons.length > 0 && reasons.every((reason) => reason === 'review_all');
+  return textBody(aboutPrompt(job, t(job.locale, (onlyReviewAll && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])));
 }
 
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */

@@ -1,5 +1,5 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
-import type { AuditRecord, Job, ReviewDecision, ReviewKind } from '../jobs/types.ts';
+import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
@@ -40,8 +40,31 @@ function flagDetails(job: Job): string {
   return `\`${points.length > 900 ? `${points.slice(0, 899).join('')}…` : raw}\``;
 }
 
+/** The classifier's scores, the explicit classes first, as a moderator reads them: `Porn 0.91 · Hentai 0.02 · …`. */
+const SCORE_ORDER: readonly (keyof NsfwScores)[] = ['porn', 'hentai', 'sexy', 'drawing', 'neutral'];
+
+/** What the local classifier made of the image; undefined on records from before it existed. */
+function classifierDetails(job: Job, locale: string): string | undefined {
+  const nsfw = job.nsfw;
+  if (nsfw?.classifier === 'failed') return t(locale, 'review.classifier.failed');
+  if (nsfw?.classifier === 'off') return t(locale, 'review.classifier.off');
+  if (!nsfw?.scores) return undefined;
+  const scores = nsfw.scores;
+  return SCORE_ORDER.map((name) => `${t(locale, `review.score.${name}`)} ${Number(scores[name] ?? 0).toFixed(2)}`).join(' · ');
+}
+
+const REASONS: Record<HoldReason, MessageKey> = {
+  provider: 'review.reason.provider',
+  classifier: 'review.reason.classifier',
+  classifier_failed: 'review.reason.classifier_failed',
+  review_all: 'review.reason.review_all',
+};
+
 export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], locale: string): APIEmbed {
   const original = kind === 'report' && job.published ? job.published : { channelId: job.channelId, messageId: job.messageId };
+  const classifier = classifierDetails(job, locale);
+  // Why a flagged image waits here; a report says why itself (its reporters).
+  const reasons = kind === 'flag' ? (job.nsfw?.reasons ?? (job.nsfw?.flagged ? ['provider' as const] : [])) : [];
   const fields = [
     { name: t(locale, 'result.size'), value: displaySize(job.size), inline: true },
     { name: t(locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
@@ -50,7 +73,10 @@ export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], loc
     ...(kind === 'report' && job.batch && job.batch.count > 1
       ? [{ name: t(locale, 'review.field.image'), value: t(locale, 'review.image_of', { index: job.batch.index + 1, count: job.batch.count }), inline: true }]
       : []),
-    ...(job.nsfw?.flagged ? [{ name: t(locale, 'review.field.flags'), value: flagDetails(job) }] : []),
+    ...(reasons.length ? [{ name: t(locale, 'review.field.reasons'), value: reasons.map((reason) => t(locale, REASONS[reason])).join(' · ') }] : []),
+    // Both signals, whatever they said: a clean provider flag beside high scores is worth seeing.
+    ...(job.nsfw ? [{ name: t(locale, 'review.field.flags'), value: flagDetails(job) }] : []),
+    ...(classifier ? [{ name: t(locale, 'review.field.classifier'), value: classifier }] : []),
     ...(reporters.length ? [{ name: t(locale, 'review.field.reporters'), value: reporters.map((id) => `<@${id}>`).join(', ').slice(0, 1000) }] : []),
   ];
   return {

@@ -170,7 +170,9 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         bytes = downloaded.bytes.length;
         const delivered = { bytes: downloaded.bytes, contentType: downloaded.contentType, extension: image.type || 'jpeg' };
         job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
-        const verdict = image.nsfw ? await deps.moderation.verdict(job) : 'deliver';
+        // Every image, flagged or not: the guild's policy weighs the provider's flag with the local
+        // classifier's look at the bytes (and may review every image), and adds both to `job.nsfw`.
+        const verdict = await deps.moderation.verdict(job, delivered);
         if (deps.claims) {
           // Another run is publishing this image right now: it finishes the job.
           if (!(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS)).won) throw new JobConflictError(job.id);

@@ -125,7 +125,19 @@ export interface NsfwFlags {
   scores?: NsfwScores;
   /** What the local classifier did: `failed` holds the image (fail closed), `off` when the operator turned it off. */
   classifier?: 'ok' | 'failed' | 'off';
+  /**
+   * Why the guild's policy withheld or spoilered the image, those that decided it first (see
+   * `src/moderation/policy.ts`); empty for a clean image, absent on records from before.
+   */
+  reasons?: HoldReason[];
 }
+
+/**
+ * Why an image is not simply shown: the provider flagged it, the classifier's scores passed the
+ * guild's thresholds, the classifier could not look at it (held unchecked), or the guild reviews
+ * every image.
+ */
+export type HoldReason = 'provider' | 'classifier' | 'classifier_failed' | 'review_all';
 
 /** The local classifier's probabilities (nsfwjs classes), each 0-1, summing to about 1. */
 export interface NsfwScores {
@@ -212,11 +224,15 @@ export interface Delivery {
 export type Verdict = 'deliver' | 'spoiler' | 'review';
 
 /**
- * The port to moderation (`src/moderation/review.ts`): the guild's policy for flagged images,
- * and the hold that sends one to review.
+ * The port to moderation (`src/moderation/review.ts`): the guild's policy for every finished
+ * image, and the hold that sends one to review.
  */
 export interface Moderation {
-  verdict(job: Job): Promise<Verdict>;
+  /**
+   * Asked for every image before it is shown: weighs the provider's flag (already on `job.nsfw`)
+   * with the local classifier's look at `image`, and records both on `job.nsfw`.
+   */
+  verdict(job: Job, image: DeliveredImage): Promise<Verdict>;
   /**
    * Withholds the image, tells the requester, sends it to review; saves the job as `held`. An
    * image over the server's upload limit could never be published after a review: nothing of it

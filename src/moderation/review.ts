@@ -4,8 +4,9 @@ import type { Refusal } from '../jobs/limits.ts';
 import { HELD_TTL_MS, updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
-import { approvedAsSpoiler, decide } from './policy.ts';
 import type { ReportLimit } from './report-limit.ts';
+import { classifierOff, type ImageClassifier } from './classifier.ts';
+import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, type Classification, type NsfwThresholds } from './policy.ts';
 import type { GuildSettingsStore } from './settings.ts';
 
 /**
@@ -137,10 +138,19 @@ export interface ReviewServiceDeps {
   uploadLimit(guildId: string | null): number;
   caps: HeldCaps;
   logger: Logger;
-  /** Flagged results and decisions (none recorded when absent). */
-  metrics?: Pick<Metrics, 'flaggedResult' | 'moderationDecision'>;
   /** Reports each member may send per hour (none counted when absent). */
   reportLimit?: ReportLimit;
+  /**
+   * The local NSFW classifier, the second signal beside the provider's flag. Off when absent:
+   * only the provider's flags count.
+   */
+  classifier?: ImageClassifier;
+  /** The operator's thresholds for the classifier's scores (a guild's sensitivity moves them). */
+  thresholds?: NsfwThresholds;
+  /** How long a classification may take before the image is held unchecked; default 30 s. */
+  classifyTimeoutMs?: number;
+  /** Flagged results, holds and decisions (none recorded when absent). */
+  metrics?: Pick<Metrics, 'flaggedResult' | 'imageHeld' | 'moderationDecision'>;
   now?: () => number;
 }
 
@@ -167,6 +177,24 @@ const routingKey = (jobId: string) => `routing:${jobId}`;
  * takes with its retries. A process that died meanwhile leaves the image to the next attempt after it.
  */
 const ROUTING_CLAIM_TTL_MS = 5 * 60_000;
+/** Far longer than a classification takes on a loaded machine, far shorter than a member waits. */
+const CLASSIFY_TIMEOUT_MS = 30_000;
+
+/** Rejects after `ms`: a classifier that never answers must not keep an image from its end. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the NSFW classifier did not answer within ${ms} ms`)), ms);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Moderator review, free of discord.js: holds flagged images, routes them to the guild's review
@@ -179,6 +207,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const now = deps.now ?? Date.now;
   const log = deps.logger;
   const metrics = deps.metrics ?? noopMetrics;
+  const classifier = deps.classifier ?? classifierOff;
+  const thresholds = deps.thresholds ?? DEFAULT_THRESHOLDS;
   const addPending = (guildId: string | null, member: string) => Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
   const removePending = (guildId: string | null, member: string) => Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
   /**
@@ -229,7 +259,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       const image = await reviewedImage(job, imageUrl);
       // Read now, days after the request perhaps: the channel may have changed since.
       const ageRestricted = await deps.channelAgeRestricted(job.channelId, { fresh: true });
-      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(ageRestricted) });
+      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(ageRestricted, job.nsfw?.reasons) });
       if (outcome === 'over_upload_limit') job.error = { kind: 'upload_limit' };
       job.state = outcome === 'delivered' ? 'delivered' : 'failed';
     },
@@ -373,13 +403,38 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     return { outcome: 'sent' };
   }
 
+  /**
+   * The classifier's look at the image. Fails closed: a classifier that is on but rejects, times
+   * out or is unavailable leaves the image unchecked, and the policy holds it.
+   */
+  async function classify(job: Job, image: DeliveredImage): Promise<Classification> {
+    if (classifier.status() === 'off') return { classifier: 'off' };
+    try {
+      return { classifier: 'ok', scores: await within(classifier.classify(image.bytes), deps.classifyTimeoutMs ?? CLASSIFY_TIMEOUT_MS) };
+    } catch (err) {
+      log.warn({ err, jobId: job.id, classifierStatus: classifier.status() }, 'the NSFW classifier could not check an image: it is held for review unchecked (fail closed)');
+      return { classifier: 'failed' };
+    }
+  }
+
   return {
-    async verdict(job) {
-      const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
-      const flagged = Boolean(job.nsfw?.flagged);
-      // The channel as it is when the image is ready, not when it was asked for; a clean image needs no look.
-      const channelNsfw = flagged && (await deps.channelAgeRestricted(job.channelId));
-      const verdict = decide({ flagged, channelNsfw, nsfwChannels });
+    async verdict(job, image) {
+      const [guild, classification] = await Promise.all([settings.get(job.guildId ?? 'dm'), classify(job, image)]);
+      const providerFlagged = Boolean(job.nsfw?.flagged);
+      const policy = (channelNsfw: boolean) =>
+        decide({ providerFlagged, classification, thresholds, sensitivity: guild.sensitivity, reviewAll: guild.reviewAll, channelNsfw, nsfwChannels: guild.nsfwChannels });
+      // The channel as it is when the image is ready, not when it was asked for; an image nothing
+      // flagged is shown anywhere, so it needs no look.
+      const asIfPublic = policy(false);
+      const { verdict, reasons } = asIfPublic.reasons.length === 0 ? asIfPublic : policy(await deps.channelAgeRestricted(job.channelId));
+      // Both signals and the reasons go on the record: the reviewer sees them, and an approval reads them.
+      job.nsfw = {
+        flagged: providerFlagged,
+        hasNsfwContents: job.nsfw?.hasNsfwContents ?? null,
+        detectionResult: job.nsfw?.detectionResult ?? null,
+        ...classification,
+        reasons,
+      };
       if (verdict === 'spoiler') metrics.flaggedResult('spoiler');
       return verdict;
     },
@@ -404,6 +459,8 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         await store.save(job);
         await Promise.all([addPending(job.guildId, pendingMember(job.id, 'flag')), ...heldSets(job).map((set) => state.add(set, job.id))]);
         metrics.flaggedResult('held');
+        // Records from before the reasons were kept were held for the provider's flag.
+        metrics.imageHeld(job.nsfw?.reasons?.[0] ?? 'provider');
         routed = await route(job, image);
       } finally {
         // A review message that went out keeps the claim, even when it could not be recorded; an

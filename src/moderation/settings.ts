@@ -4,11 +4,18 @@ import type { KeyValue } from '../jobs/store.ts';
 export const NSFW_POLICIES = ['spoiler', 'review'] as const;
 export type NsfwPolicy = (typeof NSFW_POLICIES)[number];
 
+/** How readily the local classifier's scores flag an image (thresholds in `policy.ts`). */
+export const SENSITIVITIES = ['strict', 'standard', 'relaxed'] as const;
+export type Sensitivity = (typeof SENSITIVITIES)[number];
+
 /** What a guild chose with /imagine-settings; anything unset follows the operator's defaults. */
 export interface GuildChoices {
   reviewChannelId?: string;
   moderatorRoleId?: string;
   nsfwChannels?: NsfwPolicy;
+  sensitivity?: Sensitivity;
+  /** Every image is held for a moderator before it is shown, flagged or not. */
+  reviewAll?: boolean;
   userHourlyQuota?: number;
   guildDailyBudget?: number;
 }
@@ -20,6 +27,8 @@ export interface GuildSettings {
   reviewChannelSource: 'guild' | 'operator' | 'none';
   moderatorRoleId: string | undefined;
   nsfwChannels: NsfwPolicy;
+  sensitivity: Sensitivity;
+  reviewAll: boolean;
   userHourlyQuota: number;
   guildDailyBudget: number;
   choices: GuildChoices;
@@ -39,7 +48,7 @@ export interface GuildSettingsStore {
   readonly defaults: OperatorDefaults;
 }
 
-const FIELDS = ['reviewChannelId', 'moderatorRoleId', 'nsfwChannels', 'userHourlyQuota', 'guildDailyBudget'] as const;
+const FIELDS = ['reviewChannelId', 'moderatorRoleId', 'nsfwChannels', 'sensitivity', 'reviewAll', 'userHourlyQuota', 'guildDailyBudget'] as const;
 
 /**
  * Guild settings in the shared store, one key per field: two admins changing different settings
@@ -61,6 +70,9 @@ export function createGuildSettingsStore(kv: KeyValue, defaults: OperatorDefault
       reviewChannelSource: chosen.reviewChannelId ? 'guild' : defaults.reviewChannelId ? 'operator' : 'none',
       moderatorRoleId: chosen.moderatorRoleId,
       nsfwChannels: chosen.nsfwChannels === 'review' ? 'review' : 'spoiler',
+      // Anything stored that is not a known level (an older or newer version wrote it) is the default.
+      sensitivity: SENSITIVITIES.includes(chosen.sensitivity as Sensitivity) ? (chosen.sensitivity as Sensitivity) : 'standard',
+      reviewAll: chosen.reviewAll === true,
       // The operator may have lowered a maximum since the guild chose: the lower one wins.
       userHourlyQuota: Math.min(chosen.userHourlyQuota ?? Infinity, defaults.userHourlyQuota),
       guildDailyBudget: Math.min(chosen.guildDailyBudget ?? Infinity, defaults.guildDailyBudget),

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { FailureKind, ReviewDecision } from '../jobs/types.ts';
+import type { FailureKind, HoldReason, ReviewDecision } from '../jobs/types.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
+import { HOLD_REASONS } from '../moderation/policy.ts';
 
 /**
  * The bot's Prometheus metrics: one small object of typed recorders, passed down to the modules
@@ -26,6 +27,7 @@ export const METRIC_NAMES = [
   'qwen_imagine_completion_to_delivery_seconds',
   'qwen_imagine_discord_rest_errors_total',
   'qwen_imagine_flagged_results_total',
+  'qwen_imagine_images_held_total',
   'qwen_imagine_moderation_decisions_total',
   'qwen_imagine_reviews_pending',
   'qwen_imagine_gateway_up',
@@ -73,6 +75,8 @@ export interface Metrics {
   /** `route` must already be a template (no ids, no tokens); see `restRouteLabel`. */
   discordRestError(route: string, code: string): void;
   flaggedResult(action: FlagAction): void;
+  /** An image held for a moderator, by the reason that decided it. */
+  imageHeld(reason: HoldReason): void;
   moderationDecision(decision: ReviewDecision): void;
   /** The reconciler found an unfinished job nothing was moving on, and re-queued or ended it. */
   jobRecovered(reason: RecoveryReason): void;
@@ -89,6 +93,7 @@ export const noopMetrics: Metrics = {
   completionToDelivery: () => undefined,
   discordRestError: () => undefined,
   flaggedResult: () => undefined,
+  imageHeld: () => undefined,
   moderationDecision: () => undefined,
   jobRecovered: () => undefined,
   watch: () => undefined,
@@ -219,11 +224,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   const flagged = new Counter({
     name: name('flagged_results_total'),
-    help: 'Images the API flagged as possibly NSFW: held for a moderator, or published behind a spoiler (age-restricted channel).',
+    help: 'Images withheld from a plain post: held for a moderator, or published behind a spoiler (age-restricted channel). Why: qwen_imagine_images_held_total.',
     labelNames: ['action'] as const,
     registers,
   });
   for (const action of ['held', 'spoiler'] as const) flagged.inc({ action }, 0);
+  const held = new Counter({
+    name: name('images_held_total'),
+    help: 'Images held for a moderator, by the reason that decided it: provider (the API flagged it), classifier (the local classifier’s scores passed the guild’s thresholds), classifier_failed (it could not be checked: held unchecked) or review_all (the guild reviews every image).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of HOLD_REASONS) held.inc({ reason }, 0);
   const decisions = new Counter({
     name: name('moderation_decisions_total'),
     help: 'Moderator decisions carried out: approve / reject (flagged images), remove / keep (reports).',
@@ -251,6 +263,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     completionToDelivery: (s) => completionToDelivery.observe(Math.max(0, s)),
     discordRestError: (route, code) => restErrors.inc({ route, code }),
     flaggedResult: (action) => flagged.inc({ action }),
+    imageHeld: (reason) => held.inc({ reason }),
     jobRecovered: (reason) => recovered.inc({ reason }),
     moderationDecision: (decision) => decisions.inc({ decision }),
     watch(next) {

@@ -13,7 +13,7 @@ export interface ResultImage {
   type: string;
   /** Seconds the URL stays valid; null when the API says 0 or nothing (not a signed URL). */
   ttlSeconds: number | null;
-  /** Flagged by the API's NSFW detection; conservative, see `isFlagged`. */
+  /** Flagged by the API's NSFW detection, read generously: see `isFlag`. */
   nsfw: boolean;
   /** The raw signals behind `nsfw`, kept for the moderator who reviews the image. */
   nsfwSignals: { hasNsfwContents: unknown; detectionResult: unknown };
@@ -48,13 +48,44 @@ export function num(v: unknown, fallback = 0): number {
   return fallback;
 }
 
+/** Strings that say "no" outright; any other non-empty string is read as a flag (see `isFlag`). */
+const NO_WORDS: ReadonlySet<string> = new Set(['', 'false', '0', 'no', 'none', 'null', 'n/a']);
+
 /**
- * The API's NSFW signals are undocumented. The safest reading (docs/ppinfra-api.md section 6): a `true` in
- * `extra.has_nsfw_contents` at the image's index, or any non-null `nsfw_detection_result`,
- * means "needs review". A false positive costs a moderator's click; a false negative costs trust.
+ * One NSFW signal read generously (docs/ppinfra-api.md section 6): the fields are undocumented,
+ * so anything that could mean "flagged" is a flag. A false positive costs a moderator's click;
+ * a false negative costs trust.
+ * - `true`, a number other than 0 (`1`, a confidence), a string other than a plain "no"
+ *   (`"true"` in any case, `"1"`, `"yes"`, a label; `"false"`, `"0"`, `""` are not);
+ * - an array holding any flag (`[]` and `[false]` are not);
+ * - an object with at least one field, whatever its fields say (`{ valid: false }` too: what
+ *   `valid` means is documented nowhere). `{}` carries nothing and is not a flag: a provider that
+ *   answers `{}` for every image would otherwise hold them all, and the local classifier still
+ *   looks at the image.
+ * `null`, `undefined`, `false` and `0` are not flags.
  */
-function isFlagged(image: Json, index: number, flags: unknown[]): boolean {
-  return flags[index] === true || (image.nsfw_detection_result !== null && image.nsfw_detection_result !== undefined);
+export function isFlag(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value !== 0 && !Number.isNaN(value);
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase();
+    const n = num(word, Number.NaN);
+    return Number.isNaN(n) ? !NO_WORDS.has(word) : n !== 0;
+  }
+  if (Array.isArray(value)) return value.some(isFlag);
+  if (typeof value === 'object') return Object.keys(value).length > 0;
+  return false;
+}
+
+/**
+ * This image's part of `extra.has_nsfw_contents`. An array as long as `images` is read by index
+ * (the documented shape); any other value (a single `true`, an object, an array of another
+ * length, whose positions cannot be trusted) speaks for every image of the task.
+ */
+function ownNsfwContents(raw: unknown, index: number, imageCount: number): unknown {
+  if (Array.isArray(raw) && (raw.length === imageCount || raw.length === 0)) return raw[index] ?? null;
+  return raw ?? null;
 }
 
 export function parseTaskResult(body: unknown, requestedTaskId: string): TaskResult {
@@ -69,16 +100,20 @@ export function parseTaskResult(body: unknown, requestedTaskId: string): TaskRes
       taskId,
     });
   }
-  const flags = arr(obj(root.extra).has_nsfw_contents);
-  const images = arr(root.images)
-    .map(obj)
-    .map((image, index) => ({
-      url: text(image.image_url),
-      type: text(image.image_type) || 'jpeg',
-      ttlSeconds: num(image.image_url_ttl) > 0 ? num(image.image_url_ttl) : null,
-      nsfw: isFlagged(image, index, flags),
-      nsfwSignals: { hasNsfwContents: flags[index] ?? null, detectionResult: image.nsfw_detection_result ?? null },
-    }))
+  const flags = obj(root.extra).has_nsfw_contents;
+  const raw = arr(root.images).map(obj);
+  const images = raw
+    .map((image, index) => {
+      const nsfwSignals = { hasNsfwContents: ownNsfwContents(flags, index, raw.length), detectionResult: image.nsfw_detection_result ?? null };
+      return {
+        url: text(image.image_url),
+        type: text(image.image_type) || 'jpeg',
+        ttlSeconds: num(image.image_url_ttl) > 0 ? num(image.image_url_ttl) : null,
+        // Either signal flags the image.
+        nsfw: isFlag(nsfwSignals.hasNsfwContents) || isFlag(nsfwSignals.detectionResult),
+        nsfwSignals,
+      };
+    })
     .filter((image) => /^https?:\/\//.test(image.url));
   if (status === 'succeed' && images.length === 0) {
     throw new PpinfraError('task_failed', 'PPInfra reported success without an image', { reason: 'NO_IMAGES', taskId });

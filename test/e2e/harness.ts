@@ -12,6 +12,7 @@ import { startApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadCommands } from '../../src/discord/loader.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { ImageClassifier } from '../../src/moderation/classifier.ts';
 import { openStorage } from '../../src/storage.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
@@ -45,6 +46,8 @@ export interface HarnessOptions {
   imageSizeBytes?: number;
   /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */
   seenDurationsMs?: number;
+  /** The local NSFW classifier (`test/fakes/classifier.ts`); off when absent, as without NSFW_CLASSIFIER. Kept across restarts. */
+  classifier?: ImageClassifier;
   /**
    * false: the logger is not told the bot token and the API key, so a test can show that no
    * log line carries them in the first place (the scrub is a second line of defence).
@@ -99,7 +102,7 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
     const loaded = loadConfig(env);
     if (!loaded.ok) throw new Error(loaded.problems.join('; '));
     const logger = createLogger({ level: 'debug', format: 'json', secrets: options.scrubSecrets === false ? [] : [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!], destination: sink });
-    return startApp(loaded.config, logger);
+    return startApp(loaded.config, logger, options.classifier ? { classifier: options.classifier } : {});
   };
   const harness: BotHarness = {
     discord,

@@ -2,6 +2,7 @@
 // Discord and the fake PPInfra, as members and moderators would use it.
 import type { APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLEAN_SCORES, fakeClassifier, PORN_SCORES } from '../fakes/classifier.ts';
 import type { FakeInteraction } from '../fakes/discord/server.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { LOCKED, MODERATED_GUILD, OTHER_REVIEW, REVIEW } from './guilds.ts';
@@ -18,9 +19,11 @@ async function start(options: HarnessOptions & { reviewChannel?: string | null }
   });
   return h;
 }
+const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await h?.close();
   h = undefined;
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 const FLAGGED_NOTICE = /^🔞 .*A moderator will review it/;
@@ -93,7 +96,9 @@ describe('a flagged image in a channel that is not age-restricted', () => {
 
     // The raw flags are on the job record for the reviewer.
     const jobId = /job (\w+)/.exec(embed.footer!.text)![1]!;
-    expect((await bot.app.jobs.get(jobId))?.nsfw).toEqual({ flagged: true, hasNsfwContents: true, detectionResult: { valid: true, confidence: 0.97 } });
+    expect((await bot.app.jobs.get(jobId))?.nsfw).toEqual({ flagged: true, hasNsfwContents: true, detectionResult: { valid: true, confidence: 0.97 }, classifier: 'off', reasons: ['provider'] });
+    expect(fields['Why it was held']).toBe('The image service flagged it');
+    expect(fields['The bot’s own NSFW check']).toBe('Off (the bot operator turned it off): only the image service’s flags count');
   });
 
   it('publishes it for the requester as a spoiler once a moderator approves, and the review message says who', async () => {
@@ -507,6 +512,96 @@ describe('/imagine-review pending', () => {
     expect((await it.waitForOriginal((m) => m.attachments.length > 0)).attachments).toHaveLength(1);
     expect(bot.api.count('result')).toBe(resultPolls);
     expect(bot.api.requests.filter((r) => r.route === 'submit')).toHaveLength(1);
+  });
+});
+
+describe.each([
+  ['in-process (SQLite)', async () => ({})],
+  [
+    'BullMQ (Redis)',
+    async () => {
+      const redis = await startRedis();
+      cleanups.push(redis.stop);
+      // Long enough that a loaded machine's pauses never make BullMQ run a step twice.
+      return { STORAGE_URL: redis.url, QUEUE_LOCK_MS: '10000' };
+    },
+  ],
+] as const)('the bot’s own NSFW check, %s', (engine, storage) => {
+  const clean = () => ({ processingMs: 100 });
+  const fields = (m: APIMessage) => Object.fromEntries((m.embeds[0]?.fields ?? []).map((f) => [f.name, f.value]));
+  const skip = engine.startsWith('BullMQ') && skipWithoutRedis;
+
+  it.skipIf(skip)('holds an image it scores as explicit though the image service did not flag it, and shows the moderator both signals', async () => {
+    const classifier = fakeClassifier(PORN_SCORES);
+    const bot = await start({ script: clean, classifier, env: await storage() });
+    expect(bot.logs.find((l) => l.msg === 'qwen-imagine is running')?.storage).toBe(engine.startsWith('BullMQ') ? 'redis' : 'sqlite');
+    const { it, held } = await flagged(bot);
+    expect(held.content).toMatch(FLAGGED_NOTICE);
+    const review = await reviewMessage(bot);
+
+    // It looked at the very image the API served, and nothing reached the requester's channel.
+    expect(classifier.seen.map((bytes) => Buffer.from(bytes).equals(servedImage(bot)))).toEqual([true]);
+    expect(bot.discord.requests.filter((r) => r.files.length > 0).map((r) => r.path)).toEqual([`/channels/${REVIEW}/messages`]);
+    for (const version of bot.discord.messageHistory(it.original()!.id)) expect(version.attachments).toEqual([]);
+
+    const shown = fields(review);
+    expect(shown['Why it was held']).toBe('The bot’s own check flagged it');
+    expect(shown['The bot’s own NSFW check']).toBe('Porn 0.90 · Hentai 0.02 · Sexy 0.05 · Drawing 0.01 · Neutral 0.02');
+    expect(shown['Flags from the image service']).toBe('`{"has_nsfw_contents":null,"nsfw_detection_result":null}`');
+
+    // Approved, it goes out behind a spoiler in a channel that is not age-restricted.
+    bot.discord.click(review, 'Approve', { user: 'mod' });
+    const published = await it.waitForOriginal((m) => m.attachments.length > 0);
+    expect(published.attachments[0]?.filename).toMatch(/^SPOILER_/);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it.skipIf(skip)('holds every image unchecked while the check fails, says so to the moderator and the operator, and shows images again once it works', async () => {
+    const classifier = fakeClassifier(new Error('the worker exited'));
+    const bot = await start({ script: clean, classifier, env: await storage() });
+    const { held } = await flagged(bot);
+    expect(held.content).toMatch(FLAGGED_NOTICE);
+    const review = await reviewMessage(bot);
+    expect(fields(review)['Why it was held']).toBe('The bot’s own check failed: held unchecked');
+    expect(fields(review)['The bot’s own NSFW check']).toBe('⚠️ The check failed: held unchecked');
+    const warning = await bot.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('the NSFW classifier could not check an image'));
+    expect(warning.level).toBe(40);
+    expect(warning.err).toMatchObject({ message: 'the worker exited' });
+
+    classifier.answer(CLEAN_SCORES);
+    const next = await bot.discord.slash('imagine', { prompt: 'a quiet harbour' }, { user: 'alice' }).waitForOriginal(notice);
+    expect(next.attachments).toHaveLength(1);
+    expect(next.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
+    expect(bot.discord.messages(REVIEW)).toHaveLength(1);
+  });
+});
+
+describe('the bot’s own NSFW check and the guild’s choices', () => {
+  const clean = () => ({ processingMs: 100 });
+
+  it('publishes an image it flags behind a spoiler in an age-restricted channel where the guild chose spoilers', async () => {
+    const bot = await start({ script: clean, classifier: fakeClassifier(PORN_SCORES) });
+    const shown = await bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'nsfw' }).waitForOriginal((m) => m.attachments.length > 0);
+    expect(shown.attachments[0]?.filename).toMatch(/^SPOILER_/);
+    expect(shown.content).toMatch(/^⚠️ Content warning/);
+    expect(bot.discord.messages(REVIEW)).toEqual([]);
+  });
+
+  it('flags a borderline image on a strict server and shows it on a relaxed one', async () => {
+    const borderline = { ...CLEAN_SCORES, neutral: 0.5, porn: 0.47 };
+    const bot = await start({ script: clean, classifier: fakeClassifier(borderline) });
+    await bot.app.settings.update(bot.discord.guild.id, { sensitivity: 'strict' });
+    expect((await flagged(bot)).held.content).toMatch(FLAGGED_NOTICE);
+    await bot.app.settings.update(bot.discord.guild.id, { sensitivity: 'relaxed' });
+    expect((await flagged(bot)).held.attachments).toHaveLength(1);
+  });
+
+  it('delivers a clean image at once when the check is off and the image service did not flag it', async () => {
+    const bot = await start({ script: clean });
+    const { held } = await flagged(bot);
+    expect(held.attachments).toHaveLength(1);
+    expect(held.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
+    expect(bot.discord.messages(REVIEW)).toEqual([]);
   });
 });
 

@@ -193,6 +193,9 @@ describe('/metrics and moderation', () => {
     const held = await scrape(bot);
     expect(sampleValue(held, 'qwen_imagine_flagged_results_total', { action: 'held' })).toBe(1);
     expect(sampleValue(held, 'qwen_imagine_flagged_results_total', { action: 'spoiler' })).toBe(0);
+    // Held for the image service's flag (the classifier is off here), and for nothing else.
+    expect(sampleValue(held, 'qwen_imagine_images_held_total', { reason: 'provider' })).toBe(1);
+    expect(sampleValue(held, 'qwen_imagine_images_held_total', { reason: 'classifier_failed' })).toBe(0);
     expect(sampleValue(held, 'qwen_imagine_jobs_finished_total', { outcome: 'held', error_kind: 'none' })).toBe(1);
     expect(sampleValue(held, 'qwen_imagine_reviews_pending')).toBe(1);
     expect(sampleValue(held, 'qwen_imagine_moderation_decisions_total', { decision: 'approve' })).toBe(0);

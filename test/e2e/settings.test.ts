@@ -66,7 +66,10 @@ describe('/imagine-settings end to end', () => {
     const bot = await start();
     const registered = bot.discord.commands.list().find((c) => c.name === 'imagine-settings');
     expect(registered).toMatchObject({ name: 'imagine-settings', contexts: [0], default_member_permissions: '32', name_localizations: { 'zh-CN': '画图设置' } });
-    expect(registered?.options?.map((o) => o.name)).toEqual(['show', 'review-channel', 'moderator-role', 'nsfw-channels', 'limits']);
+    expect(registered?.options?.map((o) => o.name)).toEqual(['show', 'review-channel', 'moderator-role', 'nsfw-channels', 'sensitivity', 'review-all', 'limits']);
+    const choices = (sub: string) => registered?.options?.find((o) => o.name === sub)?.options?.[0];
+    expect(choices('sensitivity')).toMatchObject({ name: 'level', required: true, choices: [{ value: 'strict' }, { value: 'standard' }, { value: 'relaxed' }] });
+    expect(choices('review-all')).toMatchObject({ name: 'state', required: true, choices: [{ value: 'on' }, { value: 'off' }] });
     expect(bot.discord.errors).toEqual([]);
   });
 
@@ -76,6 +79,8 @@ describe('/imagine-settings end to end', () => {
     expect(shown).toContain(`Review channel for flagged images: <#${OPERATOR_CHANNEL_ID}> (the bot operator’s default)`);
     expect(shown).toContain('Who can approve or reject them: members with Manage Messages only');
     expect(shown).toContain('Flagged images in age-restricted channels: posted behind a spoiler');
+    expect(shown).toContain('How readily the bot’s own check flags images: **standard** (the bot operator’s thresholds)');
+    expect(shown).toContain('Every image reviewed before it is shown: **off**: only flagged images are held');
     expect(shown).toContain('Images per member per hour: **12** (operator maximum: 12)');
     expect(shown).toContain('Images per day for the whole server: **120** (operator maximum: 120)');
   });
@@ -88,11 +93,15 @@ describe('/imagine-settings end to end', () => {
     expect(await settings(bot, 'review-channel', { channel: 'mod-review' })).toBe(`✅ Flagged images will now go to <#${review}> for review.`);
     expect(await settings(bot, 'moderator-role', { role: 'Reviewer' })).toBe(`✅ Members with <@&${reviewer}> can now approve or reject flagged images.`);
     expect(await settings(bot, 'nsfw-channels', { mode: 'review' })).toBe('✅ In age-restricted channels, flagged images are now held until a moderator approves them.');
+    expect(await settings(bot, 'sensitivity', { level: 'strict' })).toBe('✅ The bot’s own NSFW check is now **strict** (borderline images are flagged too). The image service’s flags count as before.');
+    expect(await settings(bot, 'review-all', { state: 'on' })).toBe('✅ Every image is now held until a moderator approves it, flagged or not.');
     expect(await settings(bot, 'limits', { 'hourly-quota': 5, 'daily-budget': 50 })).toBe('✅ Limits in this server: **5** images per member per hour, **50** per day for the whole server.');
     let shown = await settings(bot, 'show');
     expect(shown).toContain(`Review channel for flagged images: <#${review}> (chosen here)`);
     expect(shown).toContain(`Who can approve or reject them: members with <@&${reviewer}>`);
     expect(shown).toContain('Flagged images in age-restricted channels: held until a moderator approves them');
+    expect(shown).toContain('How readily the bot’s own check flags images: **strict** (borderline images are flagged too)');
+    expect(shown).toContain('Every image reviewed before it is shown: **on**: every image waits for a moderator');
     expect(shown).toContain('Images per member per hour: **5** (operator maximum: 20)');
     expect(shown).toContain('Images per day for the whole server: **50** (operator maximum: 200)');
 
@@ -102,11 +111,15 @@ describe('/imagine-settings end to end', () => {
     expect(await settings(bot, 'review-channel')).toBe(`✅ This server’s review channel is cleared: flagged images go to <#${OPERATOR_CHANNEL_ID}>, the bot operator’s default.`);
     expect(await settings(bot, 'moderator-role')).toMatch(/^✅ Moderator role cleared: only members with Manage Messages/);
     expect(await settings(bot, 'nsfw-channels', { mode: 'spoiler' })).toBe('✅ In age-restricted channels, flagged images are now posted behind a spoiler.');
+    expect(await settings(bot, 'sensitivity', { level: 'relaxed' })).toContain('**relaxed** (only clear cases are flagged)');
+    expect(await settings(bot, 'review-all', { state: 'off' })).toBe('✅ Only flagged images are held for review now; the others are shown at once.');
     expect(await settings(bot, 'limits', { reset: true })).toBe('✅ Limits in this server: **20** images per member per hour, **200** per day for the whole server.');
     shown = await settings(bot, 'show');
     expect(shown).toContain(`<#${OPERATOR_CHANNEL_ID}> (the bot operator’s default)`);
     expect(shown).toContain('members with Manage Messages only');
     expect(shown).toContain('posted behind a spoiler');
+    expect(shown).toContain('**relaxed**');
+    expect(shown).toContain('**off**: only flagged images are held');
     expect(shown).toContain('**20** (operator maximum: 20)');
     expect(shown).toContain('**200** (operator maximum: 200)');
     expect(bot.discord.errors).toEqual([]);
@@ -125,14 +138,17 @@ describe('/imagine-settings end to end', () => {
     ['a moderator with Manage Messages only', { user: 'mod' }],
   ])('refuses %s without Manage Server, and changes nothing', async (_who, ctx) => {
     const bot = await start();
-    for (const [subcommand, options] of [['show', {}], ['nsfw-channels', { mode: 'review' }], ['review-channel', { channel: 'mod-review' }], ['limits', { 'hourly-quota': 1 }]] as const) {
+    const tries = [['show', {}], ['nsfw-channels', { mode: 'review' }], ['sensitivity', { level: 'relaxed' }], ['review-all', { state: 'on' }], ['review-channel', { channel: 'mod-review' }], ['limits', { 'hourly-quota': 1 }]] as const;
+    for (const [subcommand, options] of tries) {
       expect(await settings(bot, subcommand, options, ctx)).toBe('Only members with the **Manage Server** permission can use `/imagine-settings`. Nothing was changed.');
     }
     const shown = await settings(bot, 'show');
     expect(shown).toContain('posted behind a spoiler');
     expect(shown).toContain('none: flagged images can’t be reviewed here');
     expect(shown).toContain('**20** (operator maximum: 20)');
-    expect(outcomes(bot).filter((o) => o === 'refused:not_manager')).toHaveLength(4);
+    expect(shown).toContain('**standard**');
+    expect(shown).toContain('**off**: only flagged images are held');
+    expect(outcomes(bot).filter((o) => o === 'refused:not_manager')).toHaveLength(tries.length);
   });
 
   it('lets a member with Manage Server who is not the owner change settings', async () => {
@@ -161,7 +177,8 @@ describe('/imagine-settings end to end', () => {
 
   it('sends images held for want of a review channel to the new one, and says how many', async () => {
     const bot = await start({ script: () => ({ processingMs: 100, nsfw: true }) });
-    const held = await bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' }).waitForOriginal(finished);
+    const asked = bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' });
+    const held = await asked.waitForOriginal(finished);
     expect(held.content).toMatch(/no review channel/);
     expect(held.attachments).toEqual([]);
 
@@ -209,6 +226,42 @@ describe('/imagine-settings end to end', () => {
     expect(shown).toContain('本服务器的 /imagine 设置');
     expect(shown).toContain('每位成员每小时的图片数：**20**');
     expect(await settings(bot, 'nsfw-channels', { mode: 'review' }, { user: 'alice', locale: 'zh-CN' })).toContain('管理服务器');
+    expect(shown).toContain('机器人自身检查标记图片的严格程度：**标准**');
+    expect(await settings(bot, 'review-all', { state: 'on' }, { user: 'owner', locale: 'zh-CN' })).toContain('现在每张图片都会被暂扣');
+  });
+
+  it('warns that review of every image needs a review channel when the server has none', async () => {
+    const bot = await start();
+    const lines = (await settings(bot, 'review-all', { state: 'on' })).split('\n');
+    expect(lines).toEqual([
+      '✅ Every image is now held until a moderator approves it, flagged or not.',
+      '⚠️ This server has no review channel yet, so no image can be approved: choose one with `/imagine-settings review-channel`.',
+    ]);
+    await settings(bot, 'review-channel', { channel: 'mod-review' });
+    expect(await settings(bot, 'review-all', { state: 'on' })).not.toContain('⚠️');
+    expect(outcomes(bot)).toContain('settings:review-all:on');
+  });
+
+  it('holds a clean image for review once the server reviews every image, and shows the next at once when it stops', async () => {
+    const bot = await start();
+    await settings(bot, 'review-channel', { channel: 'mod-review' });
+    await settings(bot, 'review-all', { state: 'on' });
+    const asked = bot.discord.slash('imagine', { prompt: 'a beach' }, { user: 'alice' });
+    const held = await asked.waitForOriginal(finished);
+    expect(held.attachments).toEqual([]);
+    expect(held.content).toMatch(/^🔞 This server has a moderator look at every image before it is shown\. A moderator will review it/);
+    const [review] = bot.discord.messages(channelId(bot, 'mod-review'));
+    expect(review?.attachments).toHaveLength(1);
+    expect(review?.embeds[0]?.fields?.find((f) => f.name === 'Why it was held')?.value).toBe('This server reviews every image');
+    // Nothing flagged it: once approved it is shown as it is, not behind a spoiler.
+    bot.discord.click(review!, 'Approve', { user: 'mod' });
+    const approved = await asked.waitForOriginal((m) => m.attachments.length > 0);
+    expect(approved.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
+
+    await settings(bot, 'review-all', { state: 'off' });
+    const shown = await bot.discord.slash('imagine', { prompt: 'a beach again' }, { user: 'alice' }).waitForOriginal(finished);
+    expect(shown.attachments).toHaveLength(1);
+    expect(bot.discord.messages(channelId(bot, 'mod-review'))).toHaveLength(1);
   });
 });
 
@@ -225,6 +278,8 @@ describe.each([
     await settings(bot, 'review-channel', { channel: 'mod-review' });
     await settings(bot, 'moderator-role', { role: 'Reviewer' });
     await settings(bot, 'nsfw-channels', { mode: 'review' });
+    await settings(bot, 'sensitivity', { level: 'strict' });
+    await settings(bot, 'review-all', { state: 'on' });
     await settings(bot, 'limits', { 'hourly-quota': 7, 'daily-budget': 70 });
 
     await bot.restart();
@@ -233,6 +288,8 @@ describe.each([
     expect(shown).toContain(`<#${channelId(bot, 'mod-review')}> (chosen here)`);
     expect(shown).toContain(`members with <@&${roleId(bot, 'Reviewer')}>`);
     expect(shown).toContain('held until a moderator approves them');
+    expect(shown).toContain('**strict** (borderline images are flagged too)');
+    expect(shown).toContain('**on**: every image waits for a moderator');
     expect(shown).toContain('**7** (operator maximum: 20)');
     expect(shown).toContain('**70** (operator maximum: 200)');
     expect(bot.discord.errors).toEqual([]);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
-import { decide } from '../../src/moderation/policy.ts';
 import { encodeCustomId, parseCustomId } from '../../src/discord/custom-id.ts';
 
 const settings: LimitSettings = {
@@ -104,19 +103,6 @@ describe('limits', () => {
     expect(limits.check('u', 'g', 0)).toBeNull();
     limits.apiResult(false);
     expect(limits.coolingUntil()).toBe(now() + 60_000);
-  });
-});
-
-describe('moderation policy', () => {
-  it.each([
-    [false, false, 'spoiler', 'deliver'],
-    [false, true, 'review', 'deliver'],
-    [true, false, 'spoiler', 'review'],
-    [true, false, 'review', 'review'],
-    [true, true, 'spoiler', 'spoiler'],
-    [true, true, 'review', 'review'],
-  ] as const)('flagged %s, age-restricted channel %s, guild policy %s -> %s', (flagged, channelNsfw, nsfwChannels, verdict) => {
-    expect(decide({ flagged, channelNsfw, nsfwChannels })).toBe(verdict);
   });
 });
 

@@ -11,7 +11,12 @@ import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob
 import type { DeliveredImage, Delivery, Job } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
+import { classifierOff } from '../../src/moderation/classifier.ts';
 import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
+import type { HoldReason, Verdict } from '../../src/jobs/types.ts';
+import { Writable } from 'node:stream';
+import { CLEAN_SCORES, fakeClassifier, PORN_SCORES, type FakeClassifier } from '../fakes/classifier.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
 import { openSharedState, openStorage } from '../../src/storage.ts';
@@ -49,7 +54,7 @@ interface Channel {
 function botProcess(
   storage: { state: SharedState; kv: (ns: string) => KeyValue; store?: JobStore },
   channel: Channel,
-  options: Partial<Pick<ReviewServiceDeps, 'channelAgeRestricted' | 'uploadLimit' | 'caps' | 'now'>> = {},
+  options: Partial<ReviewServiceDeps> = {},
 ) {
   let posting: () => void = () => undefined;
   const self = {
@@ -383,6 +388,120 @@ describe('a hold cut short', () => {
   });
 });
 
+describe('the verdict on a finished image', () => {
+  /** One process on memory storage, with the classifier, log lines and metrics a test can read. */
+  async function setup(classifier: FakeClassifier | typeof classifierOff, extra: Partial<ReviewServiceDeps> = {}) {
+    const kvs = new Map<string, KeyValue>();
+    const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+    const lines: Record<string, unknown>[] = [];
+    const logger: Logger = createLogger({
+      level: 'debug',
+      format: 'json',
+      secrets: [],
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+          done();
+        },
+      }),
+    });
+    const held: HoldReason[] = [];
+    const spoilered: number[] = [];
+    const metrics = { flaggedResult: (action: string) => action === 'spoiler' && spoilered.push(1), imageHeld: (reason: HoldReason) => held.push(reason), moderationDecision: () => undefined };
+    const channel: Channel = { posted: [], refusals: 0 };
+    const bot = botProcess({ state: createLocalSharedState(createMemoryKeyValue()), kv }, channel, { classifier, logger, metrics, ...extra });
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    /** A finished image as the finisher hands it over: the provider's flag already on the job. */
+    const finished = (id: string, over: Partial<Job> = {}): Job => ({ ...flagged(id), nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null }, ...over });
+    /** What the finisher does with the verdict: hold the image, or not. */
+    const finish = async (job: Job): Promise<Verdict> => {
+      const verdict = await bot.review.verdict(job, IMAGE);
+      if (verdict === 'review') await bot.review.hold(job, IMAGE);
+      return verdict;
+    };
+    return { bot, channel, lines, held, spoilered, finished, finish, store: createJobStore(kv('jobs')) };
+  }
+
+  it('holds an image the provider did not flag when the classifier scores it explicit, with both signals on the record', async () => {
+    const classifier = fakeClassifier(PORN_SCORES);
+    const { finish, finished, channel, held, store } = await setup(classifier);
+    expect(await finish(finished('porn'))).toBe('review');
+    expect(classifier.seen).toEqual([IMAGE.bytes]);
+    expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'porn' }]);
+    expect((await store.get('porn'))?.nsfw).toEqual({ flagged: false, hasNsfwContents: null, detectionResult: null, classifier: 'ok', scores: PORN_SCORES, reasons: ['classifier'] });
+    expect(held).toEqual(['classifier']);
+  });
+
+  it('shows a clean image, and keeps the scores it was shown with', async () => {
+    const { bot, finished, channel, held } = await setup(fakeClassifier(CLEAN_SCORES));
+    const job = finished('clean');
+    expect(await bot.review.verdict(job, IMAGE)).toBe('deliver');
+    expect(job.nsfw).toEqual({ flagged: false, hasNsfwContents: null, detectionResult: null, classifier: 'ok', scores: CLEAN_SCORES, reasons: [] });
+    expect(channel.posted).toEqual([]);
+    expect(held).toEqual([]);
+  });
+
+  it.each([
+    ['rejects', new Error('the worker exited')],
+    ['never answers', 'hang' as const],
+  ])('fails closed when the classifier %s: the image is held unchecked, with a warning for the operator', async (_name, answer) => {
+    const { finish, finished, channel, lines, held, store } = await setup(fakeClassifier(answer), { classifyTimeoutMs: 50 });
+    expect(await finish(finished('broken'))).toBe('review');
+    expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'broken' }]);
+    expect((await store.get('broken'))?.nsfw).toMatchObject({ classifier: 'failed', reasons: ['classifier_failed'] });
+    expect((await store.get('broken'))?.nsfw?.scores).toBeUndefined();
+    const warning = lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'));
+    expect(warning).toMatchObject({ level: 40, jobId: 'broken' });
+    expect(held).toEqual(['classifier_failed']);
+  });
+
+  it('holds even in an age-restricted channel whose guild chose spoilers when the classifier failed', async () => {
+    const { bot, finished } = await setup(fakeClassifier(new Error('no model')), { channelAgeRestricted: async () => true });
+    expect(await bot.review.verdict(finished('nsfw-channel', { channelNsfw: true }), IMAGE)).toBe('review');
+  });
+
+  it('counts only the provider’s flag when the operator turned the classifier off, and never asks it', async () => {
+    const off = { ...classifierOff, classify: () => Promise.reject(new Error('asked while off')) };
+    const { bot, finished, lines } = await setup(off);
+    const clean = finished('off-clean');
+    expect(await bot.review.verdict(clean, IMAGE)).toBe('deliver');
+    expect(clean.nsfw).toMatchObject({ classifier: 'off', reasons: [] });
+    expect(await bot.review.verdict(finished('off-flagged', { nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } }), IMAGE)).toBe('review');
+    expect(lines.filter((l) => l.level === 40)).toEqual([]);
+  });
+
+  it('holds a clean image when the guild reviews every image, and publishes it approved without a spoiler', async () => {
+    const { bot, finish, finished, held, channel, store } = await setup(fakeClassifier(CLEAN_SCORES));
+    await bot.settings.update(GUILD, { reviewAll: true });
+    expect(await finish(finished('all'))).toBe('review');
+    expect(held).toEqual(['review_all']);
+    expect(channel.posted).toHaveLength(1);
+    await bot.review.decide({ jobId: 'all', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.discordapp.com/attachments/1/2/SPOILER_all.jpeg' });
+    expect(bot.delivered).toEqual(['all']);
+    expect((await store.get('all'))?.published).toMatchObject({ spoiler: false });
+  });
+
+  it('reads the guild’s sensitivity: a borderline image is held on a strict server, shown on a relaxed one', async () => {
+    const borderline = { ...CLEAN_SCORES, neutral: 0.45, porn: 0.5 };
+    const { bot, finished } = await setup(fakeClassifier(borderline));
+    await bot.settings.update(GUILD, { sensitivity: 'strict' });
+    expect(await bot.review.verdict(finished('strict'), IMAGE)).toBe('review');
+    await bot.settings.update(GUILD, { sensitivity: 'relaxed' });
+    expect(await bot.review.verdict(finished('relaxed'), IMAGE)).toBe('deliver');
+  });
+
+  it('spoilers an image the classifier flags in an age-restricted channel whose guild chose spoilers', async () => {
+    const { bot, finished, spoilered } = await setup(fakeClassifier(PORN_SCORES), { channelAgeRestricted: async () => true });
+    expect(await bot.review.verdict(finished('spoiler', { channelNsfw: true }), IMAGE)).toBe('spoiler');
+    expect(spoilered).toHaveLength(1);
+  });
+
+  it('uses the operator’s thresholds', async () => {
+    const { bot, finished } = await setup(fakeClassifier(PORN_SCORES), { thresholds: { porn: 0.95, sexy: 0.99 } });
+    expect(await bot.review.verdict(finished('lenient-operator'), IMAGE)).toBe('deliver');
+  });
+});
+
 /** One process on memory storage, its clock in the test's hands. */
 function localBot(options: Parameters<typeof botProcess>[2] = {}) {
   const kvs = new Map<string, KeyValue>();
@@ -516,13 +635,13 @@ describe('the channel’s age restriction, read when the image is published', ()
   ] as const)('decides a flagged image on the channel as it is now (at request: %s, now: %s -> %s)', async (atRequest, now, verdict) => {
     const { check } = channelState(now);
     const { bot } = localBot({ channelAgeRestricted: check });
-    expect(await bot.review.verdict({ ...flagged('v'), channelNsfw: atRequest })).toBe(verdict);
+    expect(await bot.review.verdict({ ...flagged('v'), channelNsfw: atRequest }, IMAGE)).toBe(verdict);
   });
 
   it('does not look at the channel for a clean image', async () => {
     const { channel, check } = channelState(false);
     const { bot } = localBot({ channelAgeRestricted: check });
-    expect(await bot.review.verdict({ ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } })).toBe('deliver');
+    expect(await bot.review.verdict({ ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } }, IMAGE)).toBe('deliver');
     expect(channel.reads).toEqual([]);
   });
 });

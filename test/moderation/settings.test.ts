@@ -12,6 +12,8 @@ describe('guild settings', () => {
       reviewChannelSource: 'operator',
       moderatorRoleId: undefined,
       nsfwChannels: 'spoiler',
+      sensitivity: 'standard',
+      reviewAll: false,
       userHourlyQuota: 20,
       guildDailyBudget: 200,
       choices: {},
@@ -49,5 +51,19 @@ describe('guild settings', () => {
     expect((await two.get('g1')).nsfwChannels).toBe('spoiler');
     await Promise.all([one.update('g1', { nsfwChannels: 'review' }), two.update('g1', { moderatorRoleId: '333' })]);
     expect(await one.get('g1')).toMatchObject({ nsfwChannels: 'review', moderatorRoleId: '333' });
+  });
+
+  it('keeps a guild’s sensitivity and review of every image, and clears them back to standard and off', async () => {
+    const settings = createGuildSettingsStore(createMemoryKeyValue(), OPERATOR);
+    expect(await settings.update('g1', { sensitivity: 'strict', reviewAll: true })).toMatchObject({ sensitivity: 'strict', reviewAll: true, choices: { sensitivity: 'strict', reviewAll: true } });
+    expect(await settings.get('g2')).toMatchObject({ sensitivity: 'standard', reviewAll: false });
+    expect(await settings.update('g1', { reviewAll: false })).toMatchObject({ sensitivity: 'strict', reviewAll: false });
+    expect(await settings.update('g1', { sensitivity: null, reviewAll: null })).toMatchObject({ sensitivity: 'standard', reviewAll: false, choices: {} });
+  });
+
+  it('reads a sensitivity it does not know (written by another version) as standard', async () => {
+    const kv = createMemoryKeyValue();
+    await kv.set('guild:g1:sensitivity', 'paranoid');
+    expect((await createGuildSettingsStore(kv, OPERATOR).get('g1')).sensitivity).toBe('standard');
   });
 });

@@ -482,6 +482,7 @@ const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   qwen_imagine_completion_to_delivery_seconds: 'histogram',
   qwen_imagine_discord_rest_errors_total: 'counter',
   qwen_imagine_flagged_results_total: 'counter',
+  qwen_imagine_images_held_total: 'counter',
   qwen_imagine_moderation_decisions_total: 'counter',
   qwen_imagine_reviews_pending: 'gauge',
   qwen_imagine_gateway_up: 'gauge',

@@ -31,6 +31,7 @@ describe('createMetrics', () => {
     metrics.apiRequest('task_result', 'timeout', 30);
     metrics.pollsPerJob(4);
     metrics.flaggedResult('spoiler');
+    metrics.imageHeld('classifier_failed');
     metrics.moderationDecision('keep');
     metrics.submission('rate_limited');
     const families = parseExposition(await registry.metrics());
@@ -39,6 +40,9 @@ describe('createMetrics', () => {
     expect(sampleValue(families, 'qwen_imagine_polls_per_job_bucket', { le: '4' })).toBe(1);
     expect(sampleValue(families, 'qwen_imagine_polls_per_job_bucket', { le: '3' })).toBe(0);
     expect(sampleValue(families, 'qwen_imagine_flagged_results_total', { action: 'spoiler' })).toBe(1);
+    // Every reason is exported from the start, so a dashboard shows a zero rather than nothing.
+    for (const reason of ['provider', 'classifier', 'classifier_failed', 'review_all'])
+      expect(sampleValue(families, 'qwen_imagine_images_held_total', { reason })).toBe(reason === 'classifier_failed' ? 1 : 0);
     expect(sampleValue(families, 'qwen_imagine_moderation_decisions_total', { decision: 'keep' })).toBe(1);
     expect(sampleValue(families, 'qwen_imagine_submissions_total', { result: 'rate_limited' })).toBe(1);
   });

@@ -40,6 +40,69 @@ describe('parseTaskResult', () => {
     expect(parseTaskResult(body, 't').images[0]?.nsfw).toBe(flagged);
   });
 
+  // One table for both fields: what the provider might send, and whether it flags the image.
+  const SIGNALS: [string, unknown, boolean][] = [
+    ['true', true, true],
+    ['"true"', 'true', true],
+    ['"TRUE"', 'TRUE', true],
+    ['" True "', ' True ', true],
+    ['1', 1, true],
+    ['"1"', '1', true],
+    ['a confidence 0.7', 0.7, true],
+    ['"yes"', 'yes', true],
+    ['a label "explicit"', 'explicit', true],
+    ['[true]', [true], true],
+    ['["true"]', ['true'], true],
+    ['[false, 1]', [false, 1], true],
+    ['[null, {"label":"porn"}]', [null, { label: 'porn' }], true],
+    ['{valid, confidence}', { valid: true, confidence: 0.97 }, true],
+    ['{valid: false} (what valid means is unknown)', { valid: false }, true],
+    ['{} (says nothing)', {}, false],
+    ['[]', [], false],
+    ['[false]', [false], false],
+    ['[0, "false", null]', [0, 'false', null], false],
+    ['null', null, false],
+    ['false', false, false],
+    ['"false"', 'false', false],
+    ['"False"', 'False', false],
+    ['0', 0, false],
+    ['"0"', '0', false],
+    ['""', '', false],
+    ['"no"', 'no', false],
+  ];
+  const succeeded = (rest: object, img: object) => ({ ...envelope({ status: 'TASK_STATUS_SUCCEED' }, { images: [img] }), ...rest });
+
+  it.each(SIGNALS)('reads nsfw_detection_result %s generously (flagged: %s)', (_name, value, flagged) => {
+    const [result] = parseTaskResult(succeeded({}, image({ nsfw_detection_result: value })), 't').images;
+    expect(result?.nsfw).toBe(flagged);
+    // The reviewer sees what came, as it came.
+    expect(result?.nsfwSignals.detectionResult).toEqual(value);
+  });
+
+  it.each(SIGNALS)('reads has_nsfw_contents %s at the image’s index generously (flagged: %s)', (_name, value, flagged) => {
+    const [result] = parseTaskResult(succeeded({ extra: { has_nsfw_contents: [value] } }, image()), 't').images;
+    expect(result?.nsfw).toBe(flagged);
+    expect(result?.nsfwSignals.hasNsfwContents).toEqual(value);
+  });
+
+  it.each(SIGNALS.filter(([, value]) => !Array.isArray(value)))('reads has_nsfw_contents sent whole as %s for the image (flagged: %s)', (_name, value, flagged) => {
+    expect(parseTaskResult(succeeded({ extra: { has_nsfw_contents: value } }, image()), 't').images[0]?.nsfw).toBe(flagged);
+  });
+
+  it('reads has_nsfw_contents by index when it lists every image, and whole when its positions cannot be trusted', () => {
+    const two = (flags: unknown) =>
+      parseTaskResult(
+        { ...envelope({ status: 'TASK_STATUS_SUCCEED' }, { images: [image(), image({ image_url: 'https://cdn.example/b.jpeg' })] }), extra: { has_nsfw_contents: flags } },
+        't',
+      ).images.map((i) => i.nsfw);
+    expect(two([false, true])).toEqual([false, true]);
+    expect(two([true, false])).toEqual([true, false]);
+    expect(two([true])).toEqual([true, true]);
+    expect(two([false, false, true])).toEqual([true, true]);
+    expect(two(true)).toEqual([true, true]);
+    expect(two([])).toEqual([false, false]);
+  });
+
   it.each([
     ['an unknown status', envelope({ status: 'TASK_STATUS_CANCELED' }), 'TASK_STATUS_CANCELED'],
     ['no status', { task: {} }, 'MISSING_STATUS'],

@@ -1,0 +1,112 @@
+// The end of a job as the finisher sees it: every image goes past moderation's verdict, with its
+// bytes, before anything is published.
+import { describe, expect, it } from 'vitest';
+import { createDurationEstimator } from '../../src/jobs/estimator.ts';
+import { createFinisher } from '../../src/jobs/finish.ts';
+import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
+import type { DeliveredImage, Delivery, Job, Moderation, Verdict } from '../../src/jobs/types.ts';
+import { silentLogger } from '../../src/logger.ts';
+import type { PolledResult } from '../../src/jobs/finish.ts';
+import { PORN_SCORES } from '../fakes/classifier.ts';
+
+const BYTES = new Uint8Array([0xff, 0xd8, 0x01, 0x02, 0xff, 0xd9]);
+
+const polling = (id: string): Job => ({
+  id,
+  prompt: 'a lighthouse',
+  size: '1024*1024',
+  userId: '1',
+  userName: 'alice',
+  guildId: '2',
+  channelId: '3',
+  channelNsfw: false,
+  locale: 'en-US',
+  state: 'polling',
+  taskId: `task-${id}`,
+  submittedAt: 1_000,
+  reply: { applicationId: '4', token: 'tok', createdAt: 1 },
+  createdAt: 1,
+  polls: 0,
+});
+
+const result = (nsfw: boolean): PolledResult => ({
+  taskId: 'task',
+  status: 'succeed',
+  rawStatus: 'TASK_STATUS_SUCCEED',
+  reason: '',
+  etaSeconds: 0,
+  progressPercent: 100,
+  polls: 2,
+  images: [{ url: 'https://cdn.example/a.jpeg', type: 'jpeg', ttlSeconds: null, nsfw, nsfwSignals: { hasNsfwContents: nsfw ? true : null, detectionResult: null } }],
+});
+
+/** A finisher whose moderation answers `verdict`, adding scores as the review service does. */
+async function setup(verdict: Verdict) {
+  const store = createJobStore(createMemoryKeyValue());
+  const asked: { nsfw: Job['nsfw']; image: DeliveredImage }[] = [];
+  const held: string[] = [];
+  const published: { jobId: string; spoiler: boolean }[] = [];
+  const moderation: Moderation = {
+    async verdict(job, image) {
+      asked.push({ nsfw: structuredClone(job.nsfw), image });
+      job.nsfw = { ...job.nsfw!, classifier: 'ok', scores: PORN_SCORES, reasons: verdict === 'deliver' ? [] : ['classifier'] };
+      return verdict;
+    },
+    async hold(job) {
+      held.push(job.id);
+      job.state = 'held';
+      await store.save(job);
+      return 'held';
+    },
+  };
+  const delivery: Delivery = {
+    progress: async () => undefined,
+    async deliver(job, _image, options) {
+      published.push({ jobId: job.id, spoiler: options?.spoiler ?? false });
+      return 'delivered';
+    },
+    notice: async () => undefined,
+    fail: async () => undefined,
+  };
+  const finisher = createFinisher({
+    client: { download: async () => ({ bytes: BYTES, contentType: 'image/jpeg' }) },
+    store,
+    delivery,
+    moderation,
+    estimator: createDurationEstimator(),
+    imageMaxBytes: 1_000_000,
+    now: () => 5_000,
+  });
+  const run = async (id: string, flagged: boolean) => {
+    const job = polling(id);
+    await store.save(job);
+    await finisher.complete(job, result(flagged), silentLogger);
+    return store.get(id);
+  };
+  return { run, asked, held, published };
+}
+
+describe('the finisher and moderation', () => {
+  it('asks for a verdict on an image the provider did not flag, with its bytes and the provider’s signals', async () => {
+    const { run, asked, published } = await setup('deliver');
+    const saved = await run('clean', false);
+    expect(asked).toEqual([{ nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null }, image: { bytes: BYTES, contentType: 'image/jpeg', extension: 'jpeg' } }]);
+    expect(published).toEqual([{ jobId: 'clean', spoiler: false }]);
+    // What the verdict added (the classifier's scores) is on the delivered record.
+    expect(saved).toMatchObject({ state: 'delivered', nsfw: { flagged: false, classifier: 'ok', scores: PORN_SCORES, reasons: [] } });
+  });
+
+  it('holds an image the verdict sends to review though the provider did not flag it, and publishes nothing', async () => {
+    const { run, held, published } = await setup('review');
+    const saved = await run('held', false);
+    expect(held).toEqual(['held']);
+    expect(published).toEqual([]);
+    expect(saved).toMatchObject({ state: 'held', nsfw: { flagged: false, scores: PORN_SCORES, reasons: ['classifier'] } });
+  });
+
+  it('publishes behind a spoiler when the verdict says so', async () => {
+    const { run, published } = await setup('spoiler');
+    await run('spoiler', true);
+    expect(published).toEqual([{ jobId: 'spoiler', spoiler: true }]);
+  });
+});
