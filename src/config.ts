@@ -68,6 +68,10 @@ const schema = z.object({
   BREAKER_THRESHOLD: int(3, 1, 100),
   BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
 
+  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
+  NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  NSFW_CLASSIFIER_TIMEOUT_MS: int(10_000, 100, 120_000),
+
   // [ops: health and metrics] Off unless METRICS_PORT is set; 0 means any free port (tests).
   METRICS_PORT: z.coerce
     .number({ error: 'must be a port number from 1 to 65535 (0: any free port)' })
@@ -125,6 +129,11 @@ export interface Config {
     breakerThreshold: number;
     breakerCooldownMs: number;
   };
+  /**
+   * The local NSFW classifier (NSFW_CLASSIFIER, default on): `timeoutMs` bounds one
+   * classification, waiting in its queue included; past it the image is held (fail closed).
+   */
+  classifier: { enabled: boolean; timeoutMs: number };
   /** The health and metrics HTTP endpoint; undefined when METRICS_PORT is not set. */
   ops: { host: string; port: number } | undefined;
   /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
@@ -221,6 +230,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerThreshold: raw.BREAKER_THRESHOLD,
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
+    classifier: { enabled: raw.NSFW_CLASSIFIER === 'on', timeoutMs: raw.NSFW_CLASSIFIER_TIMEOUT_MS },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
     price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
   });

@@ -237,8 +237,9 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
     });
   }
 
-  // libvips must stay loaded in the main thread: when the last thread holding it exits, glibc
-  // unloads it and the next thread's sharp crashes (lovell/sharp#2263). Starting after it loads.
+  // libvips must stay loaded in the main thread: on glibc, when the last thread holding it exits
+  // the library is unloaded and the next thread's sharp crashes (sharp's documentation on worker
+  // threads). So the first thread starts once the main thread has loaded it.
   import('sharp').then(start, (err: unknown) => {
     log.error({ err }, 'NSFW classifier cannot start: sharp did not load');
     setStatus('failed');
