@@ -75,6 +75,33 @@ describe('createMetrics', () => {
     expect(sampleValue(families, 'qwen_imagine_reviews_pending')).toBe(3);
   });
 
+  it('counts local classifications by outcome and reason, timing those that gave scores', async () => {
+    const { registry, metrics } = fresh();
+    metrics.classification('ok', 'none', 0.06);
+    metrics.classification('ok', 'none', 0.4);
+    metrics.classification('failed', 'timeout', 10);
+    const families = parseExposition(await registry.metrics());
+    expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'ok', reason: 'none' })).toBe(2);
+    expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'failed', reason: 'timeout' })).toBe(1);
+    for (const reason of ['unavailable', 'decode', 'crashed']) expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'failed', reason })).toBe(0);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_count')).toBe(2);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_bucket', { le: '0.1' })).toBe(1);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_bucket', { le: '0.5' })).toBe(2);
+  });
+
+  it('shows the classifier status as one state of four, read at scrape time', async () => {
+    const { registry, metrics } = fresh();
+    let status: 'off' | 'loading' | 'ready' | 'failed' = 'loading';
+    metrics.watch({ classifierStatus: () => status });
+    const states = async () => {
+      const families = parseExposition(await registry.metrics());
+      return Object.fromEntries(['off', 'loading', 'ready', 'failed'].map((s) => [s, sampleValue(families, 'qwen_imagine_classifier_status', { status: s })]));
+    };
+    expect(await states()).toEqual({ off: 0, loading: 1, ready: 0, failed: 0 });
+    status = 'failed';
+    expect(await states()).toEqual({ off: 0, loading: 0, ready: 0, failed: 1 });
+  });
+
   it('has a no-op default that records nothing and throws nothing', () => {
     expect(() => {
       noopMetrics.jobFinished('delivered', 'none');
