@@ -8,6 +8,7 @@ import { createRouter } from './discord/router.ts';
 import { createDurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
+import { classifierOff, createNsfwClassifier } from './moderation/classifier.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
@@ -51,6 +52,10 @@ export async function startApp(config: Config, logger: Logger) {
   const registry = new Registry();
   const metrics = config.ops ? createMetrics({ registry }) : noopMetrics;
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }), metrics });
+  // The model loads in its own thread while the bot logs in: nothing here waits for it.
+  const classifier = config.classifier.enabled
+    ? createNsfwClassifier({ logger: logger.child({ component: 'classifier' }), metrics, timeoutMs: config.classifier.timeoutMs })
+    : classifierOff;
   const commands = await loadCommands();
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
@@ -83,6 +88,7 @@ export async function startApp(config: Config, logger: Logger) {
     },
     logger: logger.child({ component: 'review' }),
     metrics,
+    classifier,
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
@@ -103,6 +109,7 @@ export async function startApp(config: Config, logger: Logger) {
     reviewsPending: () => review.pendingCount(),
     gatewayUp: () => bot.connected(),
     storageUp: () => storage.healthy(),
+    classifierStatus: () => classifier.status(),
   });
 
   /** What the stop is waiting for, so a stop that overruns can say which part hung. */
@@ -118,6 +125,7 @@ export async function startApp(config: Config, logger: Logger) {
     await step('discord', () => bot.destroy());
     await step('api client', () => client.close());
     await step('job queue', () => scheduler.close());
+    await step('classifier', () => classifier.close());
     await step('storage health', () => storage.stop());
     await step('stores', () => Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]));
     closing = undefined;
@@ -130,7 +138,7 @@ export async function startApp(config: Config, logger: Logger) {
       ops = await startOpsServer({
         ...config.ops,
         registry,
-        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy() },
+        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy(), classifier: () => classifier.status() },
         logger: logger.child({ component: 'ops' }),
       });
     } catch (err) {
@@ -150,6 +158,8 @@ export async function startApp(config: Config, logger: Logger) {
     settings,
     shared,
     store,
+    /** The local NSFW classifier (`classifierOff` with NSFW_CLASSIFIER=off). */
+    classifier,
     /** Where /healthz and /metrics listen (METRICS_PORT=0 picks a free port); undefined when off. */
     opsAddress: ops?.address,
     /** Pauses jobs (they resume on the next start), then closes the ops endpoint, Discord, HTTP and storage. */

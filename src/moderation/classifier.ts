@@ -155,7 +155,9 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
 
   function start() {
     if (closed) return;
-    setStatus('loading');
+    // A retry after a failed start stays `failed` until the model is in: health does not flap to
+    // up for the second a retry loads, and callers are not kept waiting on a load that may fail.
+    if (status !== 'failed') setStatus('loading');
     // execArgv: the bot's V8 flags are process-wide already, and a worker refuses some of them.
     const w = new Worker(WORKER_URL, { workerData: { model }, execArgv: [], stdout: true, stderr: true });
     worker = w;

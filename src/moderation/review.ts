@@ -3,6 +3,7 @@ import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import { updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
+import type { ImageClassifier } from './classifier.ts';
 import { approvedAsSpoiler, decide } from './policy.ts';
 import type { GuildSettingsStore } from './settings.ts';
 
@@ -73,6 +74,8 @@ export interface ReviewServiceDeps {
   /** Downloads an image (the review message's attachment) with the usual size cap. */
   fetchImage(url: string): Promise<DeliveredImage>;
   logger: Logger;
+  /** The local NSFW classifier, a second signal beside the provider's flags. */
+  classifier?: ImageClassifier;
   /** Flagged results and decisions (none recorded when absent). */
   metrics?: Pick<Metrics, 'flaggedResult' | 'moderationDecision'>;
   now?: () => number;

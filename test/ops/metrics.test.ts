@@ -141,6 +141,22 @@ describe('startOpsServer', () => {
     }
   });
 
+  it.each([
+    ['ready', 200, 'up'],
+    ['off', 200, 'up'],
+    ['loading', 200, 'up'],
+    ['failed', 503, 'down'],
+  ] as const)('/healthz with the NSFW classifier %s: %i, its part %s, its state in the body', async (classifierStatus, status, part) => {
+    const ops = await startOpsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), health: { ...health, classifier: () => classifierStatus }, logger: silentLogger });
+    try {
+      const res = await fetch(`http://127.0.0.1:${ops.address.port}/healthz`);
+      expect(res.status).toBe(status);
+      expect(await res.json()).toEqual({ status: status === 200 ? 'ok' : 'down', gateway: 'up', storage: 'up', classifier: part, classifierStatus });
+    } finally {
+      await ops.close();
+    }
+  });
+
   it('serves HEAD, and answers 500 (not a crash) when collecting fails', async () => {
     const registry = new Registry();
     registry.registerMetric({ name: 'broken', get: async () => Promise.reject(new Error('boom')) } as never);
