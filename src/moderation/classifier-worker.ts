@@ -8,6 +8,7 @@
  * output of the libraries is forwarded to the parent, which logs it through pino.
  */
 import { createRequire } from 'node:module';
+import { getPriority, setPriority } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { NsfwScores } from '../jobs/types.ts';
@@ -15,6 +16,8 @@ import type { NsfwScores } from '../jobs/types.ts';
 export interface WorkerOptions {
   /** The nsfwjs model name (default MobileNetV2); a name nsfwjs does not know fails the load. */
   model: string;
+  /** Linux only: how much lower than the bot's this thread's CPU priority is (0-19; 0 leaves it). */
+  niceness: number;
 }
 
 export type WorkerRequest =
@@ -47,6 +50,17 @@ console.warn = console.error = forward('warn');
 
 const options = workerData as WorkerOptions;
 
+// On Linux a thread has a nice value of its own, and setpriority on "this process" from a thread
+// changes that thread alone: classifications yield the CPU to the bot's event loop when both want
+// it. Elsewhere the same call would renice the whole bot, so it is not made.
+if (process.platform === 'linux' && options.niceness) {
+  try {
+    setPriority(Math.min(19, getPriority() + options.niceness));
+  } catch {
+    // Not allowed (some containers): the thread runs at the bot's priority.
+  }
+}
+
 async function loadModel() {
   const started = performance.now();
   const tf = await import('@tensorflow/tfjs');
@@ -54,6 +68,8 @@ async function loadModel() {
   const { load } = await import('nsfwjs/core');
   const { MobileNetV2Model } = await import('nsfwjs/models/mobilenet_v2');
   const { default: sharp } = await import('sharp');
+  // One libvips thread per image: the image is small work, and the cores are the bot's too.
+  sharp.concurrency(1);
   // The .wasm files ship inside the package; tfjs would otherwise look for them next to the page.
   const require = createRequire(import.meta.url);
   setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { NsfwScores } from '../jobs/types.ts';
 import type { Logger } from '../logger.ts';
-import type { WorkerReply, WorkerRequest } from './classifier-worker.ts';
+import type { WorkerOptions, WorkerReply, WorkerRequest } from './classifier-worker.ts';
 
 /** Where the local classifier stands, for `/healthz` and the policy. */
 export type ClassifierStatus = 'off' | 'loading' | 'ready' | 'failed';
@@ -59,6 +59,11 @@ export interface NsfwClassifierOptions {
   loadTimeoutMs?: number;
   /** The wait before starting a thread again after a failed start, doubling from `min` to `max` (ms). */
   retryDelayMs?: { min: number; max: number };
+  /**
+   * Linux: the model thread's nice value above the bot's (0-19, default 10), so when both want a
+   * core the event loop gets it and the classification waits (measured by `npm run bench`).
+   */
+  niceness?: number;
   /** The nsfwjs model name; tests name one that does not exist to play a model that cannot load. */
   model?: string;
   /** Sees every thread as it starts; tests terminate one to play a crash. */
@@ -77,6 +82,7 @@ export const NSFW_CLASSIFIER_TIMEOUT_MS = 10_000;
 /** Loading takes about half a second on an idle machine; a minute means a thread that will not load. */
 const LOAD_TIMEOUT_MS = 60_000;
 const RETRY_DELAY_MS = { min: 1_000, max: 60_000 };
+const NICENESS = 10;
 const WORKER_URL = new URL('./classifier-worker.ts', import.meta.url);
 
 interface Pending {
@@ -100,6 +106,7 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
   const loadTimeoutMs = options.loadTimeoutMs ?? LOAD_TIMEOUT_MS;
   const retryDelay = options.retryDelayMs ?? RETRY_DELAY_MS;
   const model = options.model ?? 'MobileNetV2';
+  const niceness = options.niceness ?? NICENESS;
 
   let status: ClassifierStatus = 'loading';
   let worker: Worker | undefined;
@@ -159,7 +166,8 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
     // up for the second a retry loads, and callers are not kept waiting on a load that may fail.
     if (status !== 'failed') setStatus('loading');
     // execArgv: the bot's V8 flags are process-wide already, and a worker refuses some of them.
-    const w = new Worker(WORKER_URL, { workerData: { model }, execArgv: [], stdout: true, stderr: true });
+    const workerData: WorkerOptions = { model, niceness };
+    const w = new Worker(WORKER_URL, { workerData, execArgv: [], stdout: true, stderr: true });
     worker = w;
     w.unref();
     // Anything a library writes past the console goes to the log, never to the bot's stdout.
