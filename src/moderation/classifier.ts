@@ -243,7 +243,11 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
         }
       }, timeoutMs);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      w.postMessage(request(id, sentAt + timeoutMs), transfer);
+      try {
+        w.postMessage(request(id, sentAt + timeoutMs), transfer);
+      } catch (err) {
+        settle(id, { error: new ClassifierError('crashed', `the request could not be sent to the NSFW classifier thread: ${err instanceof Error ? err.message : String(err)}`) });
+      }
     });
   }
 
@@ -259,9 +263,11 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
     status: () => status,
     async classify(image) {
       const started = performance.now();
-      // A copy of the view alone, handed over: the caller keeps its bytes, and the thread gets
-      // no more than the image (a Buffer's pool would be cloned whole).
-      const copy = image.slice();
+      // A copy into a fresh ArrayBuffer, handed over: the caller keeps its bytes, the thread gets
+      // no more than the image (a Buffer's pool would be cloned whole), and a Buffer's memory,
+      // which may not be transferred, is never what is sent. (Buffer#slice would not copy.)
+      const copy = new Uint8Array(image.byteLength);
+      copy.set(image);
       try {
         const scores = await ask<NsfwScores>((id, deadline) => ({ type: 'classify', id, image: copy, deadline }), [copy.buffer]);
         metrics?.classification('ok', 'none', (performance.now() - started) / 1000);
