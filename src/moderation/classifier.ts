@@ -286,6 +286,10 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
       clearTimeout(retryTimer);
       const w = worker;
       retire('unavailable', 'the NSFW classifier is closed');
+      // Whoever waits for the load is told where it stopped rather than left waiting.
+      const stranded = waiters;
+      waiters = [];
+      for (const resolve of stranded) resolve(status);
       await w?.terminate();
     },
   };

@@ -169,9 +169,11 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     expect(err.reason).toBe('timeout');
   });
 
-  it('rejects as unavailable once closed', async () => {
+  it('rejects as unavailable once closed, and lets go of whoever waited for the load', async () => {
     const { c } = classifier();
+    const waiting = c.settled();
     await c.close();
+    expect(await waiting).toBe('loading');
     expect((await rejection(c.classify(new Uint8Array(10)))).reason).toBe('unavailable');
   });
 });
