@@ -100,7 +100,7 @@ export async function createBenchBot(o: BenchBotOptions): Promise<BenchBot> {
     client,
     store: createJobStore(createMemoryKeyValue()),
     delivery,
-    moderation: { verdict: async () => 'deliver', hold: async () => undefined },
+    moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
     estimator,
     stats: createMemoryKeyValue(),
     logger: silentLogger,

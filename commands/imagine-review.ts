@@ -27,8 +27,9 @@ export const data = new SlashCommandBuilder()
     s.setName('pending').setDescription(t('en-US', 'command.review.pending')).setDescriptionLocalizations(localizations('command.review.pending')),
   );
 
+/** A private answer; the pending list quotes prompts, so links in it show no preview. */
 const ephemeral = async (interaction: ChatInputCommandInteraction | ButtonInteraction, content: string, outcome: string): Promise<Outcome> => {
-  const message = { content, flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
+  const message = { content, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: NO_MENTIONS };
   if (interaction.deferred || interaction.replied) await interaction.followUp(message);
   else await interaction.reply(message);
   return outcome;

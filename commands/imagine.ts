@@ -13,7 +13,7 @@ import {
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
-import { checkInput, refuse, startJob } from '../src/discord/requests.ts';
+import { checkInput, refuse, startJob, type MemberInput } from '../src/discord/requests.ts';
 import type { Job } from '../src/jobs/types.ts';
 import { SIZE_PRESETS, displaySize, parseSize } from '../src/ppinfra/size.ts';
 import { PLACEMENTS, TEXT_MAX_LENGTH, type Placement } from '../src/prompts/exact-text.ts';
@@ -113,14 +113,20 @@ export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
     if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
-    return startJob(interaction, { prompt: job.prompt, size: job.size, ...(job.input ? { input: job.input } : {}), regenerateOf: job.id }, ctx, countOf(job, ctx));
+    // The stored prompt passed the terms of its day; the operator may have blocked it since.
+    const checked = checkInput(interaction.locale, storedInput(job), ctx);
+    if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
+    return startJob(interaction, { ...checked.request, regenerateOf: job.id }, ctx, countOf(job, ctx));
   },
 
-  /** Opens the Edit prompt form, filled with what the member typed for this image. */
+  /**
+   * Opens the Edit prompt form. Only the member who asked sees their words in it: a prompt that
+   * is held or hidden from the channel must not be readable by whoever clicks the button.
+   */
   async edit(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
     if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
-    await interaction.showModal(editForm(job, interaction.locale));
+    await interaction.showModal(editForm(job, interaction.locale, interaction.user.id === job.userId));
     return 'modal:edit';
   },
 
@@ -136,8 +142,11 @@ export const buttons: Command['buttons'] = {
   },
 };
 
-/** The Edit prompt form: the member's prompt, the size and the exact text, ready to change. */
-function editForm(job: Job, locale: string) {
+/** What the member typed for a job, as it is checked again before another round. */
+const storedInput = (job: Job): MemberInput => ({ prompt: job.input?.prompt ?? job.prompt, size: job.size, text: job.input?.text, placement: job.input?.placement });
+
+/** The Edit prompt form: the size, and for the requester their prompt and exact text, ready to change. */
+function editForm(job: Job, locale: string, isRequester: boolean) {
   const input = (id: string, label: MessageKey, style: TextInputStyle, value: string | undefined, max: number, required: boolean) => {
     const field = new TextInputBuilder().setCustomId(id).setLabel(t(locale, label)).setStyle(style).setMaxLength(max).setRequired(required);
     if (value) field.setValue([...value].slice(0, max).join(''));
@@ -147,9 +156,9 @@ function editForm(job: Job, locale: string) {
     .setCustomId(encodeCustomId('edit', job.id))
     .setTitle(t(locale, 'edit.title'))
     .addComponents(
-      input('prompt', 'edit.prompt', TextInputStyle.Paragraph, job.input?.prompt ?? job.prompt, PROMPT_OPTION_MAX, true),
+      input('prompt', 'edit.prompt', TextInputStyle.Paragraph, isRequester ? job.input?.prompt ?? job.prompt : undefined, PROMPT_OPTION_MAX, true),
       input('size', 'edit.size', TextInputStyle.Short, job.size, 32, true),
-      input('text', 'edit.text', TextInputStyle.Short, job.input?.text, TEXT_MAX_LENGTH, false),
+      input('text', 'edit.text', TextInputStyle.Short, isRequester ? job.input?.text : undefined, TEXT_MAX_LENGTH, false),
     );
 }
 

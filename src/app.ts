@@ -2,6 +2,7 @@ import type { Interaction } from 'discord.js';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createBot } from './discord/bot.ts';
+import { createChannelAgeCheck } from './discord/channels.ts';
 import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts';
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
@@ -62,9 +63,10 @@ export async function startApp(config: Config, logger: Logger) {
   // the client is built first and the router plugged in once it exists (before login).
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
   const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
+  const uploadLimit = (guildId: string | null) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
-    uploadLimit: (guildId) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined),
+    uploadLimit,
     logger: logger.child({ component: 'delivery' }),
     // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked across processes.
     jobs: (ids) => Promise.all(ids.map((id) => store.get(id).catch(() => undefined))),
@@ -89,6 +91,9 @@ export async function startApp(config: Config, logger: Logger) {
     logger: logger.child({ component: 'review' }),
     metrics,
     classifier,
+    channelAgeRestricted: createChannelAgeCheck({ rest: bot.client.rest, logger: logger.child({ component: 'channels' }) }),
+    uploadLimit,
+    caps: config.review,
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);

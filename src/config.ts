@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseBlockedTerms } from './prompts/normalise.ts';
 
 /**
  * Configuration is a pure function of the environment: `loadConfig(env)` validates every
@@ -67,6 +68,9 @@ const schema = z.object({
   QUEUE_MAX: int(50, 0, 10_000),
   BREAKER_THRESHOLD: int(3, 1, 100),
   BREAKER_COOLDOWN_MS: int(60_000, 1_000, 3_600_000),
+  // Held images waiting for a moderator: past these, new requests are refused (nothing billed).
+  HELD_PER_MEMBER: int(5, 1, 1_000),
+  HELD_PER_GUILD: int(50, 1, 100_000),
 
   // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
   NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
@@ -134,6 +138,8 @@ export interface Config {
    * classification, waiting in its queue included; past it the image is held (fail closed).
    */
   classifier: { enabled: boolean; timeoutMs: number };
+  /** HELD_PER_MEMBER and HELD_PER_GUILD: flagged images that may wait for a moderator at once. */
+  review: { heldPerMember: number; heldPerGuild: number };
   /** The health and metrics HTTP endpoint; undefined when METRICS_PORT is not set. */
   ops: { host: string; port: number } | undefined;
   /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
@@ -205,9 +211,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       defaultSize: raw.DEFAULT_SIZE,
       promptMaxLength: raw.PROMPT_MAX_LENGTH,
       maxImagesPerRequest: raw.MAX_IMAGES_PER_REQUEST,
-      blockedTerms: raw.BLOCKED_TERMS.split(',')
-        .map((t) => t.trim().toLowerCase())
-        .filter(Boolean),
+      blockedTerms: parseBlockedTerms(raw.BLOCKED_TERMS),
       imageMaxBytes: raw.IMAGE_MAX_BYTES,
     },
     jobs: {
@@ -231,6 +235,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
     classifier: { enabled: raw.NSFW_CLASSIFIER === 'on', timeoutMs: raw.NSFW_CLASSIFIER_TIMEOUT_MS },
+    review: { heldPerMember: raw.HELD_PER_MEMBER, heldPerGuild: raw.HELD_PER_GUILD },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
     price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
   });

@@ -35,6 +35,15 @@ describe('loadConfig', () => {
     );
   });
 
+  it('caps the held images per member and per guild, 5 and 50 unless the operator says otherwise', () => {
+    expect(loadConfig(valid)).toMatchObject({ ok: true, config: { review: { heldPerMember: 5, heldPerGuild: 50 } } });
+    expect(loadConfig({ ...valid, HELD_PER_MEMBER: '2', HELD_PER_GUILD: '10' })).toMatchObject({ ok: true, config: { review: { heldPerMember: 2, heldPerGuild: 10 } } });
+    const wrong = loadConfig({ ...valid, HELD_PER_MEMBER: '0', HELD_PER_GUILD: 'lots' });
+    expect(wrong.ok).toBe(false);
+    if (wrong.ok) return;
+    expect(wrong.problems).toEqual(['HELD_PER_GUILD must be a whole number', 'HELD_PER_MEMBER must be at least 1']);
+  });
+
   it('treats empty and blank values as unset', () => {
     const result = loadConfig({ ...valid, DISCORD_API_URL: '', LOG_LEVEL: '   ', STORAGE_URL: '' });
     expect(result).toMatchObject({ ok: true, config: { discordApiUrl: undefined, log: { level: 'info' }, storageUrl: 'sqlite://./data/qwen-imagine.sqlite' } });

@@ -20,6 +20,8 @@ const en = {
   'refusal.batch_user_hourly': 'You asked for {count} images, but only {remaining} more fit in your limit of {limit} images per hour. Please ask for {remaining} or fewer.',
   'refusal.batch_guild_daily': 'You asked for {count} images, but this server has only {remaining} left of its {limit} images for today. Please ask for {remaining} or fewer.',
   'count.too_many': 'You can ask for at most {max} image(s) at a time here. Please lower `count`.',
+  'refusal.held_member': 'You have {held} image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.',
+  'refusal.held_guild': 'This server has {held} images waiting for a moderator to review them, the most it can have. New requests are paused until the moderators have looked at them.',
   // [variations, issue 11] One message for the images of one request
   'batch.progress': '🖼️ **{ready} of {count}** ready · {pending} still generating',
   'batch.done': '🖼️ **{ready} of {count}** images ready',
@@ -52,6 +54,7 @@ const en = {
   'error.interrupted': 'The bot restarted while sending your prompt, so the request was stopped to avoid charging twice. Please try again.',
   'error.internal': 'Something went wrong on my side. Please try again.',
   'error.upload_limit': 'The image is {size} MB, more than this server’s upload limit of {limit} MB, so I can’t post it here.',
+  'error.upload_limit_held': 'The image is larger than this server’s upload limit, so I can’t post it here.',
   // Results
   'result.title': 'Qwen-Image',
   'result.size': 'Size',
@@ -247,6 +250,8 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   'refusal.batch_user_hourly': '你请求了 {count} 张图片，但你每小时 {limit} 张的上限只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
   'refusal.batch_guild_daily': '你请求了 {count} 张图片，但本服务器今天 {limit} 张的额度只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
   'count.too_many': '这里每次最多可以请求 {max} 张图片，请减少 `count`。',
+  'refusal.held_member': '你有 {held} 张图片正在等待管理员审核，已达到每位成员的上限。管理员处理后即可继续创建。',
+  'refusal.held_guild': '本服务器有 {held} 张图片正在等待管理员审核，已达到上限。在管理员处理之前，新的请求已暂停。',
   'batch.progress': '🖼️ 已完成 **{ready}/{count}** 张 · 还有 {pending} 张正在生成',
   'batch.done': '🖼️ 已完成 **{ready}/{count}** 张图片',
   'batch.failed': '❌ 第 {index}/{count} 张：{reason}',
@@ -275,6 +280,7 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   'error.interrupted': '机器人在发送提示词时重启了，为避免重复扣费，此请求已停止。请重试。',
   'error.internal': '机器人内部出错了，请重试。',
   'error.upload_limit': '图片大小为 {size} MB，超过本服务器 {limit} MB 的上传上限，无法在此发布。',
+  'error.upload_limit_held': '图片超过本服务器的上传上限，无法在此发布。',
   'result.size': '尺寸',
   'result.time': '用时',
   'result.requester': '请求者',

@@ -1,4 +1,4 @@
-import { ButtonStyle, ComponentType, escapeMarkdown, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
+import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Refusal } from '../jobs/limits.ts';
 import type { FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
 import { SIZE_PRESETS, displaySize } from '../ppinfra/size.ts';
@@ -9,17 +9,45 @@ import { t, type MessageKey } from './i18n.ts';
  * Pure builders from outcomes to Discord message bodies (raw API shape, so the delivery can
  * send them through REST even after a restart). No prompt text can ping anyone: every body
  * carries `allowed_mentions: { parse: [] }` and user text is escaped.
+ *
+ * No prompt can show a preview either. Discord unfurls every link in a message's `content`
+ * (an image, a GIF, a page's picture) and shows it under the bot's name, so a prompt ending in
+ * a link would publish whatever that link shows, past every check on the generated image. The
+ * rule, for every body here and every reply in `commands/`:
+ * - a message whose `content` carries member text (a prompt, a reason, a size as typed) is sent
+ *   with SUPPRESS_EMBEDS (`flags: SUPPRESS_EMBEDS`);
+ * - the flag hides every embed of the message, the bot's own too, so a message with a rich
+ *   embed (the result, a review) keeps member text out of `content` (embed text is never
+ *   unfurled) and clears the flag (`flags: 0`) when it replaces a suppressed text.
  */
 export const NO_MENTIONS = { parse: [] as never[] };
 export const EMBED_COLOR = 0x615ced;
+/** `flags` of a message that shows member text in its content: Discord shows no link preview for it. */
+export const SUPPRESS_EMBEDS = MessageFlags.SuppressEmbeds;
+/** `flags` of an edit that shows the bot's own embeds again, after a suppressed text (only SUPPRESS_EMBEDS changes on edit). */
+const SHOW_EMBEDS = 0;
 
 /** A time every Discord client shows in its reader's zone: `R` relative ("in 5 s"), `f` date and time. */
 export const discordTime = (ms: number, style: 'R' | 'f' = 'R') => `<t:${Math.round(ms / 1000)}:${style}>`;
 const relative = (ms: number) => discordTime(ms);
 
-/** Escapes markdown and breaks mention syntax, then truncates on a code-point boundary. */
+/** Line-start markdown that would let a prompt pose as the bot's own text: a heading, a list. */
+const MARKDOWN = { heading: true, bulletedList: true, numberedList: true } as const;
+
+/**
+ * Escapes markdown and breaks mention syntax, then truncates on a code-point boundary. A prompt
+ * shown to moderators must read as the member's words: no link hiding its address behind
+ * "Approve here", no heading or list dressed as the bot's verdict.
+ */
 export function safeText(text: string, max: number): string {
-  const escaped = escapeMarkdown(text).replace(/@/g, '@\u200b').replace(/<(#|@|&|\/)/g, '<\u200b$1');
+  const escaped = escapeMarkdown(text, MARKDOWN)
+    // Every bracket, not discord.js's `maskedLink`: that escapes one `[` per line, so a second
+    // `[text](url)` on the line stays a link. `[text](<url>)` is covered the same way.
+    .replace(/[[\]]/g, '\\$&')
+    // `-# ` subtext and `>` quotes, which escapeMarkdown leaves alone.
+    .replace(/^([ \t]*)(-#|>)/gm, '$1\\$2')
+    .replace(/@/g, '@\u200b')
+    .replace(/<(#|@|&|\/)/g, '<\u200b$1');
   const points = [...escaped];
   return points.length <= max ? escaped : `${points.slice(0, max - 1).join('')}…`;
 }
@@ -41,16 +69,18 @@ export function progressContent(locale: string, view: ProgressView): string {
 }
 
 /** A message of text alone: replaces whatever embed, buttons or pings an earlier state had. */
-export const textBody = (content: string) => ({ content, embeds: [], components: [], allowed_mentions: NO_MENTIONS });
+export const textBody = (content: string) => ({ content, embeds: [], components: [], flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS });
 
 /** A status line followed by the prompt, quoted on one line, so people see which request it is about. */
 const aboutPrompt = (job: Job, line: string) => `${line}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`;
 
 export function progressBody(job: Job, view: ProgressView) {
-  return { content: aboutPrompt(job, progressContent(job.locale, view)), allowed_mentions: NO_MENTIONS };
+  return { content: aboutPrompt(job, progressContent(job.locale, view)), flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS };
 }
 
 export function failureText(locale: string, kind: FailureKind, reason?: string): string {
+  // Told without the sizes: a flagged image the review could not keep (`Moderation.hold`).
+  if (kind === 'upload_limit') return t(locale, 'error.upload_limit_held');
   if (kind === 'task_failed') return t(locale, 'error.task_failed', { reason: reason ? ` (${safeText(reason, 200)})` : '' });
   return t(locale, `error.${kind}`);
 }
@@ -66,7 +96,7 @@ export function failureBody(job: Job, error: { kind: FailureKind; reason?: strin
 }
 
 export function refusalText(locale: string, refusal: Refusal): string {
-  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '' };
+  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '', held: 'held' in refusal ? refusal.held : 0 };
   return t(locale, `refusal.${refusal.kind}`, params);
 }
 
@@ -128,7 +158,8 @@ export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
 
 /**
  * The finished image. Behind a spoiler it is a blurred attachment with a content warning, and
- * the embed shows no image (embeds cannot be blurred).
+ * the embed shows no image (embeds cannot be blurred). The prompt is in the embed only, and the
+ * flags show the embed again: the message it replaces showed the prompt with previews off.
  */
 export function resultBody(job: Job, fileName: string, now: number, spoiler = false) {
   const embed = resultEmbed(job, fileName, now);
@@ -138,6 +169,7 @@ export function resultBody(job: Job, fileName: string, now: number, spoiler = fa
     embeds: [embed],
     components: resultButtons(job),
     attachments: [{ id: 0, filename: fileName }],
+    flags: SHOW_EMBEDS,
     allowed_mentions: NO_MENTIONS,
   };
 }
@@ -214,7 +246,9 @@ export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, sibli
     content,
     embeds: [],
     components,
+    // The images are attachments, which SUPPRESS_EMBEDS leaves visible.
     attachments: [...attachments.map((a) => ({ id: a.id })), ...(added ? [{ id: 0, filename: added }] : [])],
+    flags: SUPPRESS_EMBEDS,
     allowed_mentions: NO_MENTIONS,
   };
 }

@@ -23,9 +23,12 @@ import { missingPermissions } from './permissions.ts';
 /** The interactions that can ask for an image. */
 export type Asking = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;
 
-/** Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log. */
+/**
+ * Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log.
+ * Some repeat what the member typed (a size), so links in them show no preview.
+ */
 export async function refuse(interaction: Asking, content: string, outcome: string): Promise<Outcome> {
-  await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: NO_MENTIONS });
   return `refused:${outcome}`;
 }
 
@@ -85,6 +88,9 @@ export async function startJob(
   const missing = missingPermissions(interaction.appPermissions);
   if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
   if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
+  // Before anything is reserved: a member (or a guild) with as many images waiting for a moderator as allowed gets no more.
+  const held = await ctx.review.heldRefusal(interaction.user.id, interaction.guildId);
+  if (held) return refuse(interaction, refusalText(locale, held), held.kind);
   const channel = interaction.channel;
   const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
   const request: JobRequest = {

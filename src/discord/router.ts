@@ -51,6 +51,10 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
   };
 }
 
+/**
+ * No SUPPRESS_EMBEDS here, unlike every text that quotes a member: this text is the bot's alone,
+ * and after a deferred update it edits the message the button sits on, whose embeds must stay.
+ */
 async function apologise(interaction: Interaction): Promise<void> {
   if (!interaction.isRepliable()) return;
   const content = `❌ ${t(interaction.locale, 'error.internal')}`;

@@ -181,14 +181,16 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         }
         if (!made && verdict === 'review') {
           job.finishedAt = now();
-          await deps.moderation.hold(job, delivered);
-          metrics.jobFinished('held', 'none');
-          log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
-          await counted(job, log);
-          return;
+          if ((await deps.moderation.hold(job, delivered)) === 'held') {
+            metrics.jobFinished('held', 'none');
+            log.warn({ taskId: job.taskId, nsfw: job.nsfw }, 'flagged image held for review');
+            await counted(job, log);
+            return;
+          }
         }
         if (!made) {
-          outcome = await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+          // A flagged image the hold refused (over the upload limit) is never delivered: the hold told the member.
+          outcome = verdict === 'review' ? 'over_upload_limit' : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
           // Claimed before the job's final save: a run that finds the claim only finishes the record.
           try {

@@ -8,7 +8,9 @@ export type Refusal =
   | { kind: 'user_hourly'; limit: number; retryAt: number }
   | { kind: 'guild_daily'; limit: number; retryAt: number }
   | { kind: 'queue_full'; limit: number }
-  | { kind: 'api_cooling'; retryAt: number };
+  | { kind: 'api_cooling'; retryAt: number }
+  /** The member (or the guild) has `held` images waiting for a moderator, `limit` or more (`HELD_PER_MEMBER`, `HELD_PER_GUILD`). */
+  | { kind: 'held_member' | 'held_guild'; limit: number; held: number };
 
 const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;

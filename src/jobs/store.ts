@@ -90,10 +90,22 @@ export const stamped = (job: Job, now: number): Job => ({ ...job, schema: JOB_SC
 /** After a save: the job in hand is the record as saved (its version, when, its schema). */
 export const adoptSaved = (job: Job, saved: Job) => Object.assign(job, { schema: saved.schema, version: saved.version, updatedAt: saved.updatedAt });
 
-/** A finished record expires after a week, unless a moderator still has to decide about it. */
+/**
+ * How long a held image waits for a moderator: its record, its stashed bytes (`createImageStash`)
+ * and its place in the pending lists all end this long after it was held, so no member can fill
+ * the storage with images nobody reviews.
+ */
+export const HELD_TTL_MS = 30 * 24 * 3600_000;
+
+/**
+ * A finished record expires after a week; a held one `HELD_TTL_MS` after it was held (counted
+ * from the hold, not from its last save, so it ends with its stashed image); a reported one only
+ * once a moderator has decided.
+ */
 export const recordTtl = (job: Job): number | undefined => {
-  const awaitingModerator = job.review?.status === 'pending' || job.report?.status === 'pending';
-  return TERMINAL_STATES.has(job.state) && !awaitingModerator ? FINISHED_TTL_MS : undefined;
+  if (job.review?.status === 'pending') return Math.max(1, job.review.createdAt + HELD_TTL_MS - (job.updatedAt ?? job.review.createdAt));
+  if (job.report?.status === 'pending') return undefined;
+  return TERMINAL_STATES.has(job.state) ? FINISHED_TTL_MS : undefined;
 };
 
 /** Finished jobs are kept a week so More like this, Delete and Report still work on older messages. */

@@ -33,7 +33,11 @@ export interface JobRequest {
   userName: string;
   guildId: string | null;
   channelId: string;
-  /** The channel is age-restricted: flagged images may be shown there. */
+  /**
+   * The channel was age-restricted when the image was asked for (a thread: its parent), kept for
+   * the record. Where a flagged image goes is decided on the channel as it is when the image is
+   * published, read again then (`ChannelAgeCheck` in `src/moderation/review.ts`).
+   */
   channelNsfw: boolean;
   locale: string;
   /** Set when a More like this button (or an Edit prompt form) started this job from another. */
@@ -213,6 +217,12 @@ export type Verdict = 'deliver' | 'spoiler' | 'review';
  */
 export interface Moderation {
   verdict(job: Job): Promise<Verdict>;
-  /** Withholds the image, tells the requester, sends it to review; saves the job as `held`. */
-  hold(job: Job, image: DeliveredImage): Promise<void>;
+  /**
+   * Withholds the image, tells the requester, sends it to review; saves the job as `held`. An
+   * image over the server's upload limit could never be published after a review: nothing of it
+   * is kept, the requester is told it is too large, and the caller records the job as failed.
+   */
+  hold(job: Job, image: DeliveredImage): Promise<HoldOutcome>;
 }
+
+export type HoldOutcome = 'held' | 'over_upload_limit';

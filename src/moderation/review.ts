@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
-import { updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
+import type { Refusal } from '../jobs/limits.ts';
+import { HELD_TTL_MS, updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../jobs/types.ts';
 import type { SharedState } from '../shared-state.ts';
 import type { ImageClassifier } from './classifier.ts';
@@ -23,7 +24,8 @@ export interface ReviewDesk {
 
 /** A held image kept by the bot until a review message carries it (no review channel yet). */
 export interface ImageStash {
-  put(jobId: string, image: DeliveredImage): Promise<void>;
+  /** False, and nothing stored, when the image is larger than `maxBytes`. */
+  put(jobId: string, image: DeliveredImage, maxBytes?: number): Promise<boolean>;
   get(jobId: string): Promise<DeliveredImage | undefined>;
   delete(jobId: string): Promise<void>;
 }
@@ -62,6 +64,30 @@ export interface ReviewService extends Moderation {
   resume(): Promise<number>;
   /** Reviews waiting for a moderator in every guild (for metrics). */
   pendingCount(): Promise<number>;
+  /**
+   * A refusal when the member, or the guild, already has as many images waiting for a moderator
+   * as the operator allows (`HELD_PER_MEMBER`, `HELD_PER_GUILD`); null when a request may go on.
+   * Read before anything is reserved or billed, in the shared state, so every process agrees.
+   */
+  heldRefusal(userId: string, guildId: string | null): Promise<Refusal | null>;
+  /**
+   * Drops from the pending lists and the held counts every review that no longer waits: decided,
+   * expired (`HELD_TTL_MS`), or whose record is gone. Returns how many entries it dropped.
+   */
+  sweep(): Promise<number>;
+}
+
+/**
+ * Whether a channel is age-restricted now; a thread answers for its parent. False when it cannot
+ * tell, so a flagged image is then spoilered or reviewed, never shown. `fresh` skips any cache:
+ * a moderator's approval may come right after the channel was changed.
+ */
+export type ChannelAgeCheck = (channelId: string, options?: { fresh?: boolean }) => Promise<boolean>;
+
+/** How many held images may wait for a moderator at once (`HELD_PER_MEMBER`, `HELD_PER_GUILD`). */
+export interface HeldCaps {
+  heldPerMember: number;
+  heldPerGuild: number;
 }
 
 export interface ReviewServiceDeps {
@@ -73,6 +99,14 @@ export interface ReviewServiceDeps {
   delivery: Delivery;
   /** Downloads an image (the review message's attachment) with the usual size cap. */
   fetchImage(url: string): Promise<DeliveredImage>;
+  /**
+   * Read when an image is published (its verdict, an approval), never taken from the request:
+   * the channel may have been made age-restricted, or not, since (`src/discord/channels.ts`).
+   */
+  channelAgeRestricted: ChannelAgeCheck;
+  /** The largest upload the guild accepts, in bytes: a held image must fit it to be published later. */
+  uploadLimit(guildId: string | null): number;
+  caps: HeldCaps;
   logger: Logger;
   /** The local NSFW classifier, a second signal beside the provider's flags. */
   classifier?: ImageClassifier;
@@ -92,6 +126,12 @@ const pendingMember = (jobId: string, kind: ReviewKind) => `${jobId}:${kind}`;
 const ALL_PENDING = 'reviews:pending:all';
 const UNROUTED = 'reviews:unrouted';
 const decisionKey = (jobId: string, kind: ReviewKind) => `decision:${jobId}:${kind}`;
+/** The job ids of held images waiting for a moderator, per member of a guild and per guild: what the caps count. */
+const heldByMember = (guildId: string | null, userId: string) => `held:member:${guildId ?? 'dm'}:${userId}`;
+const heldByGuild = (guildId: string | null) => `held:guild:${guildId ?? 'dm'}`;
+const heldSets = (job: Pick<Job, 'guildId' | 'userId'>) => [heldByMember(job.guildId, job.userId), heldByGuild(job.guildId)];
+/** How often `pendingCount` (read by the metrics) first drops the reviews that stopped waiting. */
+const SWEEP_INTERVAL_MS = 3600_000;
 const routingKey = (jobId: string) => `routing:${jobId}`;
 /**
  * How long a process routing a held image keeps the others off it: longer than a post to Discord
@@ -112,6 +152,16 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const metrics = deps.metrics ?? noopMetrics;
   const addPending = (guildId: string | null, member: string) => Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
   const removePending = (guildId: string | null, member: string) => Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
+  /**
+   * Whether a review still waits for a moderator. A held image stops waiting `HELD_TTL_MS` after
+   * its hold, when its record and stashed bytes expire; a record read just before it expires (or
+   * kept by a backend without TTLs) is no different.
+   */
+  const waiting = (job: Job | undefined, kind: ReviewKind) => {
+    const review = job?.[FIELD[kind]];
+    return review?.status === 'pending' && (kind !== 'flag' || now() < review.createdAt + HELD_TTL_MS);
+  };
+  let sweptAt = now();
 
   /** Posts the review message if the guild has a channel that takes it; false leaves the image stashed. */
   async function route(job: Job, image: DeliveredImage): Promise<boolean> {
@@ -148,7 +198,9 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const effects: Record<ReviewDecision, (job: Job, imageUrl?: string) => Promise<void>> = {
     async approve(job, imageUrl) {
       const image = await reviewedImage(job, imageUrl);
-      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(job.channelNsfw) });
+      // Read now, days after the request perhaps: the channel may have changed since.
+      const ageRestricted = await deps.channelAgeRestricted(job.channelId, { fresh: true });
+      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(ageRestricted) });
       if (outcome === 'over_upload_limit') job.error = { kind: 'upload_limit' };
       job.state = outcome === 'delivered' ? 'delivered' : 'failed';
     },
@@ -188,14 +240,14 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       try {
         // Read again under the claim: another process may have posted it since the list was read.
         const job = await store.get(jobId);
-        if (job?.review?.status !== 'pending' || job.review.messageId) {
+        if (job?.review?.status !== 'pending' || job.review.messageId || !waiting(job, 'flag')) {
           await state.remove(UNROUTED, jobId);
           continue;
         }
         const image = await stash.get(jobId);
         if (!image) continue;
-        // A hold cut short may not have listed it as pending: moderators' lists must show it.
-        await addPending(job.guildId, pendingMember(jobId, 'flag'));
+        // A hold cut short may not have listed it as pending, nor counted it: moderators' lists must show it.
+        await Promise.all([addPending(job.guildId, pendingMember(jobId, 'flag')), ...heldSets(job).map((set) => state.add(set, jobId))]);
         const posted = await route(job, image);
         // A review message that went out keeps the claim until it expires, even when it could not
         // be recorded; an image no channel took can be tried again at once.
@@ -214,16 +266,24 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   return {
     async verdict(job) {
       const { nsfwChannels } = await settings.get(job.guildId ?? 'dm');
-      const verdict = decide({ flagged: Boolean(job.nsfw?.flagged), channelNsfw: job.channelNsfw, nsfwChannels });
+      const flagged = Boolean(job.nsfw?.flagged);
+      // The channel as it is when the image is ready, not when it was asked for; a clean image needs no look.
+      const channelNsfw = flagged && (await deps.channelAgeRestricted(job.channelId));
+      const verdict = decide({ flagged, channelNsfw, nsfwChannels });
       if (verdict === 'spoiler') metrics.flaggedResult('spoiler');
       return verdict;
     },
 
     async hold(job, image) {
+      // Stashed before anything else: a crash from here on leaves an image a moderator can still
+      // review. One over the upload limit could never be published after a review: nothing of it is kept.
+      if (!(await stash.put(job.id, image, deps.uploadLimit(job.guildId)))) {
+        log.warn({ jobId: job.id, bytes: image.bytes.length }, 'a flagged image over the upload limit was not held');
+        await delivery.fail(job, { kind: 'upload_limit' }).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not tell the requester their image is too large'));
+        return 'over_upload_limit';
+      }
       job.state = 'held';
       job.review = { status: 'pending', createdAt: now() };
-      // Stashed before anything else: a crash from here on leaves an image a moderator can still review.
-      await stash.put(job.id, image);
       // Listed as unrouted, under this process's claim, before the held record exists: however far
       // the rest gets, a later `routePending` finds the image (and drops it from the list if the
       // record never became held).
@@ -232,7 +292,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       let routed = false;
       try {
         await store.save(job);
-        await addPending(job.guildId, pendingMember(job.id, 'flag'));
+        await Promise.all([addPending(job.guildId, pendingMember(job.id, 'flag')), ...heldSets(job).map((set) => state.add(set, job.id))]);
         metrics.flaggedResult('held');
         routed = await route(job, image);
       } finally {
@@ -244,6 +304,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       await delivery
         .notice(job, routed ? 'awaiting_review' : 'no_reviewer')
         .catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not tell the requester their image is held'));
+      return 'held';
     },
 
     async decide({ jobId, kind, decision, moderator, imageUrl }) {
@@ -277,7 +338,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       ))!;
       await removePending(job.guildId, pendingMember(jobId, kind));
       metrics.moderationDecision(decision);
-      if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId)]);
+      if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId), ...heldSets(job).map((set) => state.remove(set, jobId))]);
       log.info({ audit: record }, 'moderation decision');
       return { outcome: 'done', job: decided, record };
     },
@@ -344,7 +405,11 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
           const [jobId, kind] = member.split(':') as [string, ReviewKind];
           const job = await store.get(jobId);
           const review = job?.[FIELD[kind]];
-          if (!job || review?.status !== 'pending') return undefined;
+          if (!job || !review || !waiting(job, kind)) {
+            // Decided, expired or gone: it leaves the list for good.
+            await forget(jobId, kind, job, guildId);
+            return undefined;
+          }
           return { job, kind, createdAt: review.createdAt, channelId: review.channelId, messageId: review.messageId };
         }),
       );
@@ -353,10 +418,83 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
     routePending,
 
-    resume: () => routePending(),
+    async resume() {
+      await sweep();
+      return routePending();
+    },
 
-    pendingCount: async () => (await state.members(ALL_PENDING)).length,
+    async pendingCount() {
+      if (now() - sweptAt >= SWEEP_INTERVAL_MS) await sweep();
+      return (await state.members(ALL_PENDING)).length;
+    },
+
+    async heldRefusal(userId, guildId) {
+      const caps = [
+        { kind: 'held_member', set: heldByMember(guildId, userId), limit: deps.caps.heldPerMember },
+        { kind: 'held_guild', set: heldByGuild(guildId), limit: deps.caps.heldPerGuild },
+      ] as const;
+      for (const { kind, set, limit } of caps) {
+        const held = await stillHeld(set, limit);
+        if (held >= limit) return { kind, limit, held };
+      }
+      return null;
+    },
+
+    sweep,
   };
+
+  /**
+   * How many images of a held set still wait for a moderator. An entry that stopped waiting
+   * (expired, decided, a record gone) can only count too many, so the records are read, and such
+   * entries dropped, only when the set has reached `limit`.
+   */
+  async function stillHeld(set: string, limit: number): Promise<number> {
+    const jobIds = await state.members(set);
+    if (jobIds.length < limit) return jobIds.length;
+    const live = await Promise.all(
+      jobIds.map(async (jobId) => {
+        if (waiting(await store.get(jobId), 'flag')) return true;
+        await state.remove(set, jobId);
+        return false;
+      }),
+    );
+    return live.filter(Boolean).length;
+  }
+
+  async function sweep(): Promise<number> {
+    sweptAt = now();
+    let dropped = 0;
+    for (const member of await state.members(ALL_PENDING)) {
+      const [jobId, kind] = member.split(':') as [string, ReviewKind];
+      const job = await store.get(jobId);
+      if (waiting(job, kind)) {
+        // Holds from before the caps existed are counted from now on.
+        if (kind === 'flag') await Promise.all(heldSets(job!).map((set) => state.add(set, jobId)));
+        continue;
+      }
+      dropped++;
+      await forget(jobId, kind, job);
+    }
+    return dropped;
+  }
+
+  /**
+   * A review that stopped waiting leaves every list it is on. With its record gone, only what
+   * names it by id alone can go: its guild's lists (`guildId`, when the caller knows it) and its
+   * member's count are then left to `pending` and `heldRefusal`, which read them.
+   */
+  async function forget(jobId: string, kind: ReviewKind, job: Job | undefined, guildId?: string | null) {
+    const guild = job ? job.guildId : guildId;
+    const member = pendingMember(jobId, kind);
+    const removals: [string, string][] = [[ALL_PENDING, member]];
+    if (guild !== undefined) removals.push([pendingSet(guild), member]);
+    if (kind === 'flag') {
+      removals.push([UNROUTED, jobId]);
+      if (guild !== undefined) removals.push([heldByGuild(guild), jobId]);
+      if (job) removals.push([heldByMember(job.guildId, job.userId), jobId]);
+    }
+    await Promise.all([...removals.map(([set, value]) => state.remove(set, value)), kind === 'flag' ? stash.delete(jobId) : undefined]);
+  }
 }
 
 /** The top-level fields of a job that `after` changed from `before` (one removed comes as undefined). */
@@ -365,11 +503,16 @@ function changedFields(before: Job, after: Job): Partial<Job> {
   return Object.fromEntries([...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).map((key) => [key, after[key]]));
 }
 
-/** Held images in a Keyv namespace, as base64 (Keyv values are JSON). */
-export function createImageStash(kv: KeyValue, ttlMs = 30 * 24 * 3600_000): ImageStash {
+/**
+ * Held images in a Keyv namespace, as base64 (Keyv values are JSON), for as long as a held record
+ * lives (`HELD_TTL_MS`).
+ */
+export function createImageStash(kv: KeyValue, ttlMs = HELD_TTL_MS): ImageStash {
   return {
-    async put(jobId, image) {
+    async put(jobId, image, maxBytes = Infinity) {
+      if (image.bytes.length > maxBytes) return false;
       await kv.set(`image:${jobId}`, { ...image, bytes: Buffer.from(image.bytes).toString('base64') }, ttlMs);
+      return true;
     },
     async get(jobId) {
       const stored = (await kv.get(`image:${jobId}`)) as (Omit<DeliveredImage, 'bytes'> & { bytes: string }) | undefined;

@@ -2,6 +2,8 @@
  * Prompt checks done before anything is billed. Lengths count code points, not UTF-16 units,
  * so a Chinese or emoji prompt gets the same limit a person would count.
  */
+import { findBlockedTerm } from '../prompts/normalise.ts';
+
 export type PromptResult =
   | { ok: true; prompt: string }
   | { ok: false; problem: 'empty' }
@@ -10,7 +12,7 @@ export type PromptResult =
 
 export interface PromptRules {
   maxLength: number;
-  /** Lower-cased operator terms; a prompt containing one is refused. */
+  /** Operator terms (see `parseBlockedTerms`); a prompt containing one, once both are folded alike, is refused. */
   blockedTerms: readonly string[];
 }
 
@@ -19,8 +21,7 @@ export function checkPrompt(input: string, rules: PromptRules): PromptResult {
   if (!prompt) return { ok: false, problem: 'empty' };
   const length = [...prompt].length;
   if (length > rules.maxLength) return { ok: false, problem: 'too_long', length, limit: rules.maxLength };
-  const folded = prompt.normalize('NFKC').toLowerCase();
-  const term = rules.blockedTerms.find((t) => folded.includes(t));
+  const term = findBlockedTerm(prompt, rules.blockedTerms);
   if (term) return { ok: false, problem: 'blocked', term };
   return { ok: true, prompt };
 }

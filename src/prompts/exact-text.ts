@@ -4,6 +4,7 @@
  * words; so the member types the words apart from the scene, and the bot writes the sentence.
  */
 import type { PromptRules } from '../ppinfra/prompt.ts';
+import { findBlockedTerm } from './normalise.ts';
 
 /** Longest text accepted, in code points: a sign, a title, a slogan; longer text renders poorly. */
 export const TEXT_MAX_LENGTH = 120;
@@ -27,8 +28,7 @@ export function checkText(input: string, rules: Pick<PromptRules, 'blockedTerms'
   const length = [...text].length;
   if (length > TEXT_MAX_LENGTH) return { ok: false, problem: 'too_long', length, limit: TEXT_MAX_LENGTH };
   if (MENTION_SYNTAX.test(text)) return { ok: false, problem: 'mention' };
-  const folded = text.normalize('NFKC').toLowerCase();
-  if (rules.blockedTerms.some((t) => folded.includes(t))) return { ok: false, problem: 'blocked' };
+  if (findBlockedTerm(text, rules.blockedTerms) !== undefined) return { ok: false, problem: 'blocked' };
   return { ok: true, text };
 }
 

@@ -25,9 +25,12 @@ function modalValues(modal: JsonObject): Record<string, string | undefined> {
 describe('Edit prompt', () => {
   it('opens a form filled with the prompt, size and text, and starts one new job with the changes', async () => {
     const bot = await start();
-    const first = await bot.discord.slash('imagine', { prompt: 'a tea shop sign', size: '1024*1024', text: '茶馆 Tea House' }).waitForOriginal(finished, LONG);
+    const first = await bot.discord.slash('imagine', { prompt: 'a tea shop sign', size: '1024*1024', text: '茶馆 Tea House' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const own = bot.discord.click(first, 'Edit prompt', { user: 'alice' });
+    expect(modalValues(await own.modal())).toEqual({ prompt: 'a tea shop sign', size: '1024*1024', text: '茶馆 Tea House' });
+    // Anyone else starts from the size alone: the requester's words are theirs to show.
     const click = bot.discord.click(first, 'Edit prompt', { user: 'bob' });
-    expect(modalValues(await click.modal())).toEqual({ prompt: 'a tea shop sign', size: '1024*1024', text: '茶馆 Tea House' });
+    expect(modalValues(await click.modal())).toEqual({ prompt: undefined, size: '1024*1024', text: undefined });
 
     const edited = click.submitModal({ prompt: 'a bakery sign at dawn', size: '1328*1328', text: '面包 Bread' });
     const second = await edited.waitForOriginal(finished, LONG);

@@ -45,6 +45,11 @@ export interface HarnessOptions {
   imageSizeBytes?: number;
   /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */
   seenDurationsMs?: number;
+  /**
+   * false: the logger is not told the bot token and the API key, so a test can show that no
+   * log line carries them in the first place (the scrub is a second line of defence).
+   */
+  scrubSecrets?: boolean;
 }
 
 /** Fast timings for tests; each can be overridden per test. */
@@ -95,7 +100,7 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
   const boot = async () => {
     const loaded = loadConfig(env);
     if (!loaded.ok) throw new Error(loaded.problems.join('; '));
-    const logger = createLogger({ level: 'debug', format: 'json', secrets: [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!], destination: sink });
+    const logger = createLogger({ level: 'debug', format: 'json', secrets: options.scrubSecrets === false ? [] : [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!], destination: sink });
     return startApp(loaded.config, logger);
   };
   const harness: BotHarness = {

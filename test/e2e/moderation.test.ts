@@ -4,7 +4,7 @@ import type { APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FakeInteraction } from '../fakes/discord/server.ts';
 import { LOCKED, MODERATED_GUILD, OTHER_REVIEW, REVIEW } from './guilds.ts';
-import { startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import { ephemeralText, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
 async function start(options: HarnessOptions & { reviewChannel?: string | null } = {}) {
@@ -369,5 +369,110 @@ describe('/imagine-review pending', () => {
     expect((await it.waitForOriginal((m) => m.attachments.length > 0)).attachments).toHaveLength(1);
     expect(bot.api.count('result')).toBe(resultPolls);
     expect(bot.api.requests.filter((r) => r.route === 'submit')).toHaveLength(1);
+  });
+});
+
+/** The moderated guild with a thread in its age-restricted channel. */
+const WITH_THREAD = { ...MODERATED_GUILD, channels: [...MODERATED_GUILD.channels!, { name: 'after-dark', type: 11 as const, parent: 'nsfw' }] };
+
+describe('the channel’s age restriction, read again when the image is published', () => {
+  const published = (bot: BotHarness, it: FakeInteraction) => it.waitForOriginal((m) => m.attachments.length > 0).then((m) => bot.discord.files(m)[0]!.filename);
+
+  it('shows an approved image without a spoiler when the channel was made age-restricted while it waited', async () => {
+    const bot = await start();
+    const { it } = await flagged(bot);
+    const review = await reviewMessage(bot);
+    bot.discord.setAgeRestricted('general', true);
+    bot.discord.click(review, 'Approve', { user: 'mod' });
+    expect(await published(bot, it)).not.toMatch(/^SPOILER_/);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('puts an approved image behind a spoiler when the channel is no longer age-restricted', async () => {
+    const bot = await start();
+    await bot.app.settings.update(bot.discord.guild.id, { nsfwChannels: 'review' });
+    const { it } = await flagged(bot, { channel: 'nsfw' });
+    const review = await reviewMessage(bot);
+    bot.discord.setAgeRestricted('nsfw', false);
+    bot.discord.click(review, 'Approve', { user: 'mod' });
+    expect(await published(bot, it)).toMatch(/^SPOILER_/);
+  });
+
+  it('sends a flagged image to review when the channel stopped being age-restricted while it was generated', async () => {
+    const bot = await start({ script: () => ({ processingMs: 1_500, nsfw: true }) });
+    const it = bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'nsfw' });
+    await it.waitForCallback();
+    bot.discord.setAgeRestricted('nsfw', false);
+    expect((await it.waitForOriginal(notice)).content).toMatch(FLAGGED_NOTICE);
+    await reviewMessage(bot);
+    expect(bot.discord.requests.filter((r) => r.files.length > 0 && r.path.startsWith('/webhooks/'))).toEqual([]);
+  });
+
+  it('counts a thread of an age-restricted channel as age-restricted: behind a spoiler, no review', async () => {
+    const bot = await start({ discord: { guilds: [WITH_THREAD] } });
+    const it = bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'after-dark' });
+    expect(await published(bot, it)).toMatch(/^SPOILER_/);
+    expect(bot.discord.messages(REVIEW)).toEqual([]);
+  });
+
+  it('follows the thread’s parent: made not age-restricted, the thread’s flagged image is reviewed', async () => {
+    const bot = await start({ discord: { guilds: [WITH_THREAD] } });
+    bot.discord.setAgeRestricted('nsfw', false);
+    const { it } = await flagged(bot, { channel: 'after-dark' });
+    const review = await reviewMessage(bot);
+    bot.discord.setAgeRestricted('nsfw', true);
+    bot.discord.click(review, 'Approve', { user: 'mod' });
+    expect(await published(bot, it)).not.toMatch(/^SPOILER_/);
+    expect(bot.discord.errors).toEqual([]);
+  });
+});
+
+describe('caps on images waiting for a moderator', () => {
+  const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit').length;
+
+  it('refuses a member with HELD_PER_MEMBER images waiting, politely and for free, until a moderator decides', async () => {
+    const bot = await start({ env: { HELD_PER_MEMBER: '2' } });
+    await flagged(bot, { user: 'alice' });
+    const first = await reviewMessage(bot);
+    await flagged(bot, { user: 'alice' });
+    expect(submits(bot)).toBe(2);
+
+    const refused = bot.discord.slash('imagine', { prompt: 'one more' }, { channel: 'general', user: 'alice' });
+    expect(await ephemeralText(refused)).toBe('You have 2 image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.');
+    await handled(bot, refused);
+    expect(submits(bot)).toBe(2);
+    expect(bot.logs.find((l) => l.msg === 'interaction handled' && l.interactionId === refused.id)?.outcome).toBe('refused:held_member');
+
+    // Someone else in the server is not held back by it.
+    await flagged(bot, { user: 'bob' });
+    expect(submits(bot)).toBe(3);
+
+    // A decision frees a place.
+    const reject = bot.discord.click(first, 'Reject', { user: 'mod' });
+    await handled(bot, reject);
+    await flagged(bot, { user: 'alice' });
+    expect(submits(bot)).toBe(4);
+  });
+
+  it('refuses everyone in a guild with HELD_PER_GUILD images waiting, in their language', async () => {
+    const bot = await start({ env: { HELD_PER_GUILD: '1' } });
+    await flagged(bot, { user: 'alice' });
+    const refused = bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'general', user: 'bob', locale: 'zh-CN' });
+    expect(await ephemeralText(refused)).toBe('本服务器有 1 张图片正在等待管理员审核，已达到上限。在管理员处理之前，新的请求已暂停。');
+    expect(submits(bot)).toBe(1);
+  });
+});
+
+describe('a flagged image over the server’s upload limit', () => {
+  it('is not kept for review: the requester is told it is too large, and the job fails', async () => {
+    const bot = await start({ imageSizeBytes: 11 * 1024 * 1024 });
+    const it = bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'general' });
+    const told = await it.waitForOriginal((m) => m.content.startsWith('❌'));
+    expect(told.content).toMatch(/^❌ The image is larger than this server’s upload limit/);
+    expect(bot.discord.requests.filter((r) => r.files.length > 0)).toEqual([]);
+    expect(bot.discord.messages(REVIEW)).toEqual([]);
+    const jobId = (await bot.waitForLog((l) => l.msg === 'image over the server’s upload limit')).jobId as string;
+    expect(await bot.app.jobs.get(jobId)).toMatchObject({ state: 'failed', error: { kind: 'upload_limit' } });
+    expect(await bot.app.review.pending(bot.discord.guild.id)).toEqual([]);
   });
 });

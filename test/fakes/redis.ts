@@ -36,10 +36,11 @@ export interface FakeRedis {
   up(): Promise<void>;
 }
 
-function spawnRedis(port: number, dir: string, persist: boolean): Promise<ChildProcess> {
+function spawnRedis(port: number, dir: string, persist: boolean, password: string | undefined): Promise<ChildProcess> {
   // Persistence, when asked for, as an operator would run Redis: an append-only file synced on every write.
   const durability = persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, '--dir', dir], {
+  const auth = password === undefined ? [] : ['--requirepass', password];
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, ...auth, '--dir', dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise<ChildProcess>((resolve, reject) => {
@@ -63,14 +64,16 @@ async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals) {
  * A real, throwaway Redis on loopback, without persistence (unless `persist`: then what it holds
  * survives `down()` and `up()`, even a SIGKILL), for the storage contract.
  */
-export async function startRedis(options: { persist?: boolean } = {}): Promise<FakeRedis> {
+export async function startRedis(options: { persist?: boolean; password?: string } = {}): Promise<FakeRedis> {
   const persist = options.persist ?? false;
+  const { password } = options;
   if (!hasRedis) throw new Error('redis-server is not installed (apt-get install redis-server; .ci/run installs it)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'qi-redis-'));
-  let child: ChildProcess | undefined = await spawnRedis(port, dir, persist);
+  let child: ChildProcess | undefined = await spawnRedis(port, dir, persist, password);
   return {
-    url: `redis://127.0.0.1:${port}`,
+    // As compose.yaml writes it: an empty user name, then the password.
+    url: password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     port,
     async stop() {
       await kill(child, 'SIGTERM');
@@ -82,7 +85,7 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<F
     },
     async up() {
       await kill(child, 'SIGTERM');
-      child = await spawnRedis(port, dir, persist);
+      child = await spawnRedis(port, dir, persist, password);
     },
   };
 }

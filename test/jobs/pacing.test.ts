@@ -93,7 +93,7 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
       client,
       store: createJobStore(createMemoryKeyValue()),
       delivery,
-      moderation: { verdict: async () => 'deliver', hold: async () => undefined },
+      moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
       estimator: createDurationEstimator(),
       limits: createLimits({ userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 100, queueMax: 50, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
       pollLimiter: createRateLimiter({ perSecond: 100 }),

@@ -57,7 +57,7 @@ beforeEach(async () => {
     client,
     store: createJobStore(createMemoryKeyValue()),
     delivery,
-    moderation: { verdict: async () => 'deliver', hold: async () => undefined },
+    moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
     estimator: createDurationEstimator(),
     limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),

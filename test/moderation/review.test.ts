@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import { createJobStore, createMemoryKeyValue, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
+import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
 import type { DeliveredImage, Delivery, Job } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createImageStash, createReviewService, type ReviewDesk } from '../../src/moderation/review.ts';
+import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
 import { openSharedState, openStorage } from '../../src/storage.ts';
@@ -45,7 +45,11 @@ interface Channel {
 }
 
 /** One bot process's review service over storage and a review channel it shares with the others. */
-function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue; store?: JobStore }, channel: Channel) {
+function botProcess(
+  storage: { state: SharedState; kv: (ns: string) => KeyValue; store?: JobStore },
+  channel: Channel,
+  options: Partial<Pick<ReviewServiceDeps, 'channelAgeRestricted' | 'uploadLimit' | 'caps' | 'now'>> = {},
+) {
   let posting: () => void = () => undefined;
   const self = {
     /** Resolves when this process asks the desk to post. */
@@ -57,6 +61,8 @@ function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue;
     /** Images published for their requester, and published images taken down, by job id. */
     delivered: [] as string[],
     retracted: [] as string[],
+    /** What the requester was told of a failure, as `jobId:kind`. */
+    failed: [] as string[],
   };
   const desk: ReviewDesk = {
     async post(channelId, job) {
@@ -83,7 +89,7 @@ function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue;
       return 'delivered';
     },
     notice: async () => undefined,
-    fail: async () => undefined,
+    fail: async (job, error) => void self.failed.push(`${job.id}:${error.kind}`),
   };
   const settings = createGuildSettingsStore(storage.kv('settings'), { reviewChannelId: undefined, userHourlyQuota: 20, guildDailyBudget: 200 });
   const review = createReviewService({
@@ -96,6 +102,10 @@ function botProcess(storage: { state: SharedState; kv: (ns: string) => KeyValue;
     // The review message's attachment, as Discord serves it.
     fetchImage: async () => IMAGE,
     logger: silentLogger,
+    channelAgeRestricted: async () => false,
+    uploadLimit: () => 10 * 1024 * 1024,
+    caps: { heldPerMember: 5, heldPerGuild: 50 },
+    ...options,
   });
   return Object.assign(self, { review, settings });
 }
@@ -298,6 +308,28 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
     };
     return [storage, storage];
   });
+  it('counts held images across processes: what one holds, another refuses, until a moderator decides', async () => {
+    const storage = () => {
+      const state = createRedisSharedState(redis.url, 'caps:');
+      const kv = (ns: string) => {
+        const opened = openStorage(redis.url, `caps-${ns}`);
+        closing.push(() => opened.disconnect());
+        return opened;
+      };
+      closing.push(() => state.close());
+      return { state, kv };
+    };
+    const channel: Channel = { posted: [], refusals: 0 };
+    const caps = { heldPerMember: 2, heldPerGuild: 50 };
+    const [one, two] = [botProcess(storage(), channel, { caps }), botProcess(storage(), channel, { caps })];
+    await one.review.hold(heldBy('caps-1', '1'), IMAGE);
+    expect(await two.review.heldRefusal('1', GUILD)).toBeNull();
+    await two.review.hold(heldBy('caps-2', '1'), IMAGE);
+    expect(await one.review.heldRefusal('1', GUILD)).toEqual({ kind: 'held_member', limit: 2, held: 2 });
+    expect(await two.review.heldRefusal('1', GUILD)).toEqual({ kind: 'held_member', limit: 2, held: 2 });
+    await two.review.decide({ jobId: 'caps-1', kind: 'flag', decision: 'reject', moderator: MOD });
+    expect(await one.review.heldRefusal('1', GUILD)).toBeNull();
+  });
   describeStaleSaves('Redis job store', (test) => {
     // Its own prefix, so what it counts as pending is this test's alone.
     const state = createRedisSharedState(redis.url, `${test}:`);
@@ -346,5 +378,149 @@ describe('a hold cut short', () => {
     const [pending] = await bot.review.pending(GUILD);
     expect(pending).toMatchObject({ job: { id: 'cut-job' }, channelId: REVIEW_CHANNEL, messageId: 'message-cut-job-1' });
     expect(await bot.review.pendingCount()).toBe(1);
+  });
+});
+
+/** One process on memory storage, its clock in the test's hands. */
+function localBot(options: Parameters<typeof botProcess>[2] = {}) {
+  const kvs = new Map<string, KeyValue>();
+  const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
+  const state = createLocalSharedState(createMemoryKeyValue());
+  const clock = { now: 1_000_000 };
+  const bot = botProcess({ state, kv }, { posted: [], refusals: 0 }, { now: () => clock.now, ...options });
+  return { bot, state, kv, clock, store: createJobStore(kv('jobs')) };
+}
+const heldBy = (id: string, userId: string): Job => ({ ...flagged(id), userId });
+
+describe('caps on held images', () => {
+  it('refuses a member with HELD_PER_MEMBER images waiting, and only that member, until a moderator decides', async () => {
+    const { bot } = localBot({ caps: { heldPerMember: 2, heldPerGuild: 50 } });
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    await bot.review.hold(heldBy('a1', '1'), IMAGE);
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+    await bot.review.hold(heldBy('a2', '1'), IMAGE);
+    expect(await bot.review.heldRefusal('1', GUILD)).toEqual({ kind: 'held_member', limit: 2, held: 2 });
+    // Another member, and the same member in another guild, are not held back by it.
+    expect(await bot.review.heldRefusal('2', GUILD)).toBeNull();
+    expect(await bot.review.heldRefusal('1', 'another-guild')).toBeNull();
+
+    await bot.review.decide({ jobId: 'a1', kind: 'flag', decision: 'reject', moderator: MOD });
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+  });
+
+  it('refuses everyone in a guild with HELD_PER_GUILD images waiting', async () => {
+    const { bot } = localBot({ caps: { heldPerMember: 5, heldPerGuild: 3 } });
+    for (const [i, user] of ['1', '2', '3'].entries()) await bot.review.hold(heldBy(`g${i}`, user), IMAGE);
+    expect(await bot.review.heldRefusal('4', GUILD)).toEqual({ kind: 'held_guild', limit: 3, held: 3 });
+    expect(await bot.review.heldRefusal('4', 'another-guild')).toBeNull();
+  });
+
+  it('stops counting a hold once it expires, and drops it from the pending lists and the metric', async () => {
+    const { bot, state, clock } = localBot({ caps: { heldPerMember: 1, heldPerGuild: 50 } });
+    await bot.review.hold(heldBy('old', '1'), IMAGE);
+    expect(await bot.review.heldRefusal('1', GUILD)).toMatchObject({ kind: 'held_member' });
+    clock.now += HELD_TTL_MS - 1;
+    expect(await bot.review.heldRefusal('1', GUILD)).toMatchObject({ kind: 'held_member' });
+    expect(await bot.review.pending(GUILD)).toHaveLength(1);
+
+    clock.now += 1;
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+    expect(await bot.review.pending(GUILD)).toEqual([]);
+    expect(await bot.review.pendingCount()).toBe(0);
+    for (const set of [`held:member:${GUILD}:1`, `held:guild:${GUILD}`, `reviews:pending:${GUILD}`, 'reviews:pending:all', 'reviews:unrouted']) {
+      expect({ set, members: await state.members(set) }).toEqual({ set, members: [] });
+    }
+  });
+
+  it('does not count a hold whose record is gone (expired in the storage, never saved)', async () => {
+    const { bot, state, kv } = localBot({ caps: { heldPerMember: 1, heldPerGuild: 50 } });
+    await bot.review.hold(heldBy('gone', '1'), IMAGE);
+    await state.add(`held:member:${GUILD}:1`, 'never-saved');
+    await kv('jobs').delete('job:gone');
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+    expect(await state.members(`held:member:${GUILD}:1`)).toEqual([]);
+    expect(await bot.review.sweep()).toBe(1);
+    expect(await bot.review.pendingCount()).toBe(0);
+    expect(await bot.review.pending(GUILD)).toEqual([]);
+    expect(await state.members(`reviews:pending:${GUILD}`)).toEqual([]);
+  });
+
+  it('counts holds from before the caps once a start has swept them', async () => {
+    const { bot, state } = localBot({ caps: { heldPerMember: 1, heldPerGuild: 50 } });
+    await bot.review.hold(heldBy('legacy', '1'), IMAGE);
+    await state.remove(`held:member:${GUILD}:1`, 'legacy');
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+    await bot.review.resume();
+    expect(await bot.review.heldRefusal('1', GUILD)).toMatchObject({ kind: 'held_member', held: 1 });
+  });
+
+  it('gives a held record, its stashed image and its listing the same end, whenever the record was last saved', () => {
+    const held = { ...flagged('ttl'), state: 'held', review: { status: 'pending', createdAt: 1_000 } } as const;
+    expect(recordTtl({ ...held, updatedAt: 1_000 })).toBe(HELD_TTL_MS);
+    expect(recordTtl({ ...held, updatedAt: 1_000 + 3600_000 })).toBe(HELD_TTL_MS - 3600_000);
+    expect(recordTtl({ ...held, updatedAt: 1_000 + HELD_TTL_MS * 2 })).toBe(1);
+    expect(recordTtl({ ...held, review: { ...held.review, status: 'decided' }, state: 'delivered', updatedAt: 5 })).toBe(7 * 24 * 3600_000);
+  });
+});
+
+describe('an image over the upload limit', () => {
+  it('is not held: nothing stored, nothing listed or counted, and the requester is told it is too large', async () => {
+    const { bot, state, kv, store } = localBot({ uploadLimit: () => IMAGE.bytes.length - 1, caps: { heldPerMember: 1, heldPerGuild: 1 } });
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    expect(await bot.review.hold(flagged('big'), IMAGE)).toBe('over_upload_limit');
+    expect(await createImageStash(kv('images')).get('big')).toBeUndefined();
+    expect(await store.get('big')).toBeUndefined();
+    expect(await state.members('reviews:pending:all')).toEqual([]);
+    expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+    expect(bot.failed).toEqual(['big:upload_limit']);
+  });
+
+  it('fits exactly at the limit', async () => {
+    const { bot } = localBot({ uploadLimit: () => IMAGE.bytes.length });
+    expect(await bot.review.hold(flagged('fits'), IMAGE)).toBe('held');
+  });
+});
+
+describe('the channel’s age restriction, read when the image is published', () => {
+  /** A channel whose age restriction a test changes, and the reads the service made of it. */
+  function channelState(ageRestricted: boolean) {
+    const channel = { ageRestricted, reads: [] as { channelId: string; fresh: boolean }[] };
+    const check: ReviewServiceDeps['channelAgeRestricted'] = async (channelId, options) => {
+      channel.reads.push({ channelId, fresh: options?.fresh ?? false });
+      return channel.ageRestricted;
+    };
+    return { channel, check };
+  }
+
+  it.each([
+    ['made age-restricted after the request', false, true, false],
+    ['no longer age-restricted', true, false, true],
+    ['unknown (read as not age-restricted)', true, false, true],
+  ])('approves into a channel %s: spoiler %s -> %s', async (_name, before, after, spoiler) => {
+    const { channel, check } = channelState(before);
+    const { bot, store } = localBot({ channelAgeRestricted: check });
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    await bot.review.hold({ ...flagged('approve'), channelNsfw: before }, IMAGE);
+    channel.ageRestricted = after;
+    await bot.review.decide({ jobId: 'approve', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/review.jpeg' });
+    expect((await store.get('approve'))?.published?.spoiler).toBe(spoiler);
+    // Read past any cache: the moderator may have changed the channel a moment ago.
+    expect(channel.reads).toEqual([{ channelId: '3', fresh: true }]);
+  });
+
+  it.each([
+    [false, true, 'spoiler'],
+    [true, false, 'review'],
+  ] as const)('decides a flagged image on the channel as it is now (at request: %s, now: %s -> %s)', async (atRequest, now, verdict) => {
+    const { check } = channelState(now);
+    const { bot } = localBot({ channelAgeRestricted: check });
+    expect(await bot.review.verdict({ ...flagged('v'), channelNsfw: atRequest })).toBe(verdict);
+  });
+
+  it('does not look at the channel for a clean image', async () => {
+    const { channel, check } = channelState(false);
+    const { bot } = localBot({ channelAgeRestricted: check });
+    expect(await bot.review.verdict({ ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } })).toBe('deliver');
+    expect(channel.reads).toEqual([]);
   });
 });

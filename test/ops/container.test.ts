@@ -12,7 +12,9 @@ import { join, posix } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
+import { redactStorageUrl, storageSecrets } from '../../src/storage.ts';
 import { dashboardExpressions, dashboardMetricNames, dashboardPanels, loadDashboard, promqlMetricNames, ROOT } from './dashboard.ts';
 
 // ---- Dockerfile ---------------------------------------------------------------------------
@@ -263,6 +265,27 @@ const seconds = (d: string) => {
   return m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : Number.NaN;
 };
 
+/** A value compose takes from a variable that must be set: `${NAME:?message}`. */
+const REQUIRED = (name: string) => new RegExp(`^\\$\\{${name}:\\?[^}]+\\}$`);
+
+/**
+ * Compose's interpolation of `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`,
+ * `${NAME?message}` and `$$`, as `docker compose config` applies it: the text with the values in,
+ * and the `NAME: message` of each required variable that is missing (compose refuses to start).
+ */
+function interpolate(text: string, env: Record<string, string>): { text: string; missing: string[] } {
+  const missing: string[] = [];
+  const out = text.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g, (whole, name: string | undefined, colon: string, op: string, arg: string) => {
+    if (whole === '$$') return '$';
+    const value = env[name!];
+    const unset = value === undefined || (colon === ':' && value === '');
+    if (op === '?' && unset) missing.push(`${name}: ${arg}`);
+    if (op === '-' && unset) return arg;
+    return value ?? '';
+  });
+  return { text: out, missing };
+}
+
 /** A volume entry's host side when it is a bind mount (a path), undefined for a named volume. */
 function bindSource(v: ComposeService['volumes'] extends (infer T)[] | undefined ? T : never): string | undefined {
   const source = typeof v === 'string' ? v.split(':')[0]! : v.source;
@@ -280,6 +303,41 @@ describe('compose.yaml', () => {
     expect([redis.healthcheck?.test].flat().join(' ')).toMatch(/redis-cli ping/);
   });
 
+  it('makes Redis require a password that .env must set, and the health check log in with it', () => {
+    const redis = services.redis!;
+    const command = [redis.command].flat() as string[];
+    expect(command[command.indexOf('--requirepass') + 1]).toMatch(REQUIRED('REDIS_PASSWORD'));
+    // redis-cli reads REDISCLI_AUTH; the check passes on PONG only, not on a NOAUTH error.
+    expect(environment(redis).REDISCLI_AUTH).toMatch(REQUIRED('REDIS_PASSWORD'));
+    expect([redis.healthcheck?.test].flat().join(' ')).toMatch(/redis-cli ping \| grep -q PONG/);
+  });
+
+  it('gives the bots the password in STORAGE_URL, in a form the bot accepts and never shows', () => {
+    const up = interpolate(read('compose.yaml'), { REDIS_PASSWORD: 'f00dcafe1234', GRAFANA_ADMIN_PASSWORD: 'g' });
+    expect(up.missing).toEqual([]);
+    const resolved = parseYaml(up.text, { merge: true }) as { services: Record<string, ComposeService> };
+    for (const name of botNames) {
+      const url = environment(resolved.services[name]!).STORAGE_URL!;
+      expect(url).toBe('redis://:f00dcafe1234@redis:6379');
+      const loaded = loadConfig({ DISCORD_TOKEN: 'token-value', PPINFRA_API_KEY: 'key-value', STORAGE_URL: url });
+      expect(loaded.ok).toBe(true);
+      expect(storageSecrets(url)).toEqual(['f00dcafe1234']);
+      expect(redactStorageUrl(url)).toBe('redis://***@redis:6379');
+    }
+  });
+
+  it('refuses to start without REDIS_PASSWORD, and the monitoring profile without GRAFANA_ADMIN_PASSWORD', () => {
+    const missing = interpolate(read('compose.yaml'), {}).missing;
+    expect(missing.some((m) => /^REDIS_PASSWORD: set REDIS_PASSWORD in \.env/.test(m))).toBe(true);
+    expect(missing.some((m) => /^GRAFANA_ADMIN_PASSWORD: set GRAFANA_ADMIN_PASSWORD in \.env/.test(m))).toBe(true);
+    // Wherever the file names them, they are required: no `:-default`, no bare `${VAR}`.
+    for (const name of ['REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']) {
+      const uses = [...read('compose.yaml').matchAll(new RegExp(`\\$\\{${name}([^}]*)\\}`, 'g'))].map((m) => m[1]);
+      expect(uses.length, name).toBeGreaterThan(0);
+      for (const rest of uses) expect(rest, name).toMatch(/^:\?.+/);
+    }
+  });
+
   it('runs two bot processes built from the Dockerfile, sharing the jobs on Redis', () => {
     // Two processes: each one gateway shard (Discord sends an interaction to every session of
     // its shard, so two copies of one shard would both answer it), jobs shared on BullMQ.
@@ -287,7 +345,7 @@ describe('compose.yaml', () => {
     expect(processes).toBe(2);
     const shards = bots.map((b) => environment(b));
     for (const env of shards) {
-      expect(env.STORAGE_URL).toBe('redis://redis:6379');
+      expect(env.STORAGE_URL).toMatch(/^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379$/);
       expect(Number(env.SHARD_COUNT)).toBe(processes);
     }
     expect(shards.flatMap((env) => JSON.parse(env.SHARDS!) as number[]).sort((a, b) => a - b)).toEqual([...Array(processes).keys()]);
@@ -323,11 +381,14 @@ describe('compose.yaml', () => {
     }
   });
 
-  it('pins every image version', () => {
-    for (const [name, service] of Object.entries(services)) {
-      if (service.build !== undefined) continue;
-      expect(service.image, name).toMatch(/^[\w./-]+:(?!latest$)[\w.-]+$/);
-    }
+  it('pins every image to a patch release: major.minor.patch, not latest, not a major or minor alone', () => {
+    const external = Object.entries(services).filter(([, service]) => service.build === undefined);
+    expect(external.map(([name]) => name).sort()).toEqual(['grafana', 'prometheus', 'redis']);
+    for (const [name, service] of external) expect(service.image, name).toMatch(/^[\w./-]+:v?\d+\.\d+\.\d+(-[a-z][\w.]*)?$/);
+  });
+
+  it.each(['redis:7.4-alpine', 'redis:7-alpine', 'redis:alpine', 'grafana/grafana:latest', 'grafana/grafana:12', 'prom/prometheus:v3.5'])('the pin check refuses %s', (image) => {
+    expect(image).not.toMatch(/^[\w./-]+:v?\d+\.\d+\.\d+(-[a-z][\w.]*)?$/);
   });
 
   it('starts Prometheus and Grafana only with the monitoring profile', () => {
@@ -340,10 +401,11 @@ describe('compose.yaml', () => {
     expect(always).toEqual(['redis', ...botNames].sort());
   });
 
-  it('keeps Grafana closed to anonymous viewers unless asked, with an admin password from the environment', () => {
+  it('keeps Grafana closed to anonymous viewers unless asked, with an admin password .env must set', () => {
     const env = environment(services.grafana!);
     expect(env.GF_AUTH_ANONYMOUS_ENABLED).toMatch(/^\$\{GRAFANA_ANONYMOUS:-false\}$/);
-    expect(env.GF_SECURITY_ADMIN_PASSWORD).toMatch(/^\$\{GRAFANA_ADMIN_PASSWORD:-.+\}$/);
+    // Required, with no default: `admin` (or any fixed word) would be everyone's password.
+    expect(env.GF_SECURITY_ADMIN_PASSWORD).toMatch(REQUIRED('GRAFANA_ADMIN_PASSWORD'));
   });
 });
 

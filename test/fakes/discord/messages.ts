@@ -21,6 +21,8 @@ export interface StoredMessage {
   deleted: boolean;
   /** Every state the message went through, oldest first (creation included). */
   history: APIMessage[];
+  /** The embeds the sender gave, kept while SUPPRESS_EMBEDS hides them (see `shownEmbeds`). */
+  sentEmbeds: APIEmbed[];
 }
 
 export interface StoredAttachment {
@@ -130,14 +132,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     const ephemeral = args.kind !== 'channel' && (requestedFlags & FLAG.EPHEMERAL) !== 0;
     const flags = (requestedFlags & SETTABLE_FLAGS) | (ephemeral ? FLAG.EPHEMERAL : 0) | (args.forcedFlags ?? 0);
     const attachments = this.resolveAttachments([], body.attachments, args.files, channel.id, id, false);
+    const content = typeof body.content === 'string' ? body.content : '';
+    const sentEmbeds = normalizeEmbeds(body.embeds, attachments);
     const data: APIMessage = {
       id,
       type: args.type,
-      content: typeof body.content === 'string' ? body.content : '',
+      content,
       channel_id: channel.id,
       author: args.author ?? userPayload(this.world.botUser),
       attachments,
-      embeds: normalizeEmbeds(body.embeds, attachments),
+      embeds: shownEmbeds(sentEmbeds, content, flags),
       mentions: [],
       mention_roles: [],
       pinned: false,
@@ -169,8 +173,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       // Deprecated but still sent by Discord (and read by older bots).
       if (it.name !== undefined) data.interaction = { id: it.id, type: it.type, name: it.name, user: it.user };
     }
-    if (!args.allowEmpty) checkNotEmpty(data);
-    const stored: StoredMessage = { data, kind: args.kind, interactionId: args.interaction?.id ?? null, deleted: false, history: [structuredClone(data)] };
+    // A hidden embed is still something sent: only what the sender gave counts.
+    if (!args.allowEmpty) checkNotEmpty({ ...data, embeds: sentEmbeds });
+    const stored: StoredMessage = { data, kind: args.kind, interactionId: args.interaction?.id ?? null, deleted: false, history: [structuredClone(data)], sentEmbeds };
     this.messages.set(id, stored);
     if (data.nonce !== undefined) this.nonces.set(nonceKey(data.author.id, data.nonce), { stored, at: Date.now() });
     channel.lastMessageId = id;
@@ -188,7 +193,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if ('attachments' in body || files.length > 0) {
       next.attachments = this.resolveAttachments(current.attachments, 'attachments' in body ? body.attachments : undefined, files, current.channel_id, current.id, true);
     }
-    if ('embeds' in body) next.embeds = normalizeEmbeds(body.embeds, next.attachments);
+    const sentEmbeds = 'embeds' in body ? normalizeEmbeds(body.embeds, next.attachments) : stored.sentEmbeds;
     if ('components' in body) next.components = withComponentIds(body.components) as unknown as APIMessage['components'];
     if ('flags' in body && typeof body.flags === 'number') {
       // Only SUPPRESS_EMBEDS / IS_COMPONENTS_V2 can change on edit; EPHEMERAL stays as created.
@@ -196,12 +201,15 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     }
     // The first edit of a deferred response is its actual content: it stops "thinking".
     next.flags = ((next.flags ?? 0) & ~FLAG.LOADING) as MessageFlags;
+    // Discord unfurls the edited content again, and a flag set or cleared hides or shows every embed.
+    next.embeds = shownEmbeds(sentEmbeds, next.content, next.flags);
     next.edited_timestamp = wasLoading ? null : discordTimestamp();
     next.mentions = [];
     next.mention_roles = [];
     this.applyMentions(next);
-    checkNotEmpty(next);
+    checkNotEmpty({ ...next, embeds: sentEmbeds });
     stored.data = next;
+    stored.sentEmbeds = sentEmbeds;
     stored.history.push(structuredClone(next));
     this.emit('message', stored, 'update');
     return stored;
@@ -289,6 +297,40 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if (typeof meta?.title === 'string') attachment.title = meta.title;
     return attachment;
   }
+}
+
+/**
+ * The embeds a message is serialised with. Discord unfurls the links in `content` into embeds of
+ * its own (a page's card, the picture or GIF itself), after the sender's; SUPPRESS_EMBEDS means
+ * "do not include any embeds when serializing this message", the sender's included. The fake
+ * unfurls at once (Discord does it moments later, in a MESSAGE_UPDATE) and without fetching
+ * anything: the embed says what a member would see, a preview of that address.
+ */
+function shownEmbeds(sent: APIEmbed[], content: string, flags: number): APIEmbed[] {
+  if ((flags & FLAG.SUPPRESS_EMBEDS) !== 0) return [];
+  return [...sent, ...unfurl(content)];
+}
+
+/**
+ * The previews Discord adds for the links in `content`. Not previewed: a link in angle brackets
+ * (`<https://…>`, Discord's own way to opt out, also inside a masked link) and a jump link to a
+ * message (Discord shows none). Links inside code are not told apart: the bot sends none.
+ */
+export function unfurl(content: string): APIEmbed[] {
+  const urls = new Set<string>();
+  for (const match of content.matchAll(/(?<!<)\bhttps?:\/\/[^\s<>|()[\]]+/g)) {
+    const url = match[0].replace(/[.,:;!?'"*_~]+$/, '');
+    if (!URL.canParse(url) || /^https?:\/\/(?:\w+\.)?discord\.com\/channels\//.test(url)) continue;
+    urls.add(url);
+  }
+  return [...urls].map((url) => {
+    const path = new URL(url).pathname.toLowerCase();
+    const media = { url, proxy_url: url.replace(/^https?:\/\//, 'https://images-ext-1.discordapp.net/external/'), width: 480, height: 270 };
+    if (/\.(?:png|jpe?g|webp|gif|avif)$/.test(path)) return { type: 'image', url, thumbnail: media } as APIEmbed;
+    if (/(?:^|\.)(?:tenor|giphy)\.com$/.test(new URL(url).hostname) || /\.gifv$/.test(path)) return { type: 'gifv', url, thumbnail: media, video: media } as APIEmbed;
+    if (/\.(?:mp4|webm|mov)$/.test(path)) return { type: 'video', url, video: media } as APIEmbed;
+    return { type: 'link', url, title: new URL(url).hostname, thumbnail: media } as APIEmbed;
+  });
 }
 
 /** 42 and "42" count as one nonce here; Discord does not say. */

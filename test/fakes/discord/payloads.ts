@@ -14,7 +14,8 @@ import type {
   GatewayGuildCreateDispatchData,
   GatewayReadyDispatchData,
 } from 'discord-api-types/v10';
-import type { ChannelRec, GuildRec, MemberRec, RoleRec, UserRec, World } from './world.ts';
+import { discordTimestamp } from './snowflake.ts';
+import { THREAD_TYPES, type ChannelRec, type GuildRec, type MemberRec, type RoleRec, type UserRec, type World } from './world.ts';
 
 /** Application flags of a verified-enough bot: GATEWAY_GUILD_MEMBERS_LIMITED | GATEWAY_MESSAGE_CONTENT_LIMITED. */
 const APPLICATION_FLAGS = (1 << 15) | (1 << 19);
@@ -99,6 +100,16 @@ export function channelPayload(world: World, c: ChannelRec, withGuildId = true):
     return {
       id: c.id, type: 1, last_message_id: c.lastMessageId, flags: 0, name: null,
       recipients: c.recipientIds.map((id) => userPayload(world.user(id))),
+    };
+  }
+  if (THREAD_TYPES.has(c.type)) {
+    // ThreadResponse: no nsfw, position or overwrites of its own (its parent's apply).
+    const created = c.createdAt ?? discordTimestamp();
+    return {
+      id: c.id, type: c.type, ...(withGuildId && c.guildId ? { guild_id: c.guildId } : {}), name: c.name, parent_id: c.parentId,
+      owner_id: c.ownerId ?? null, flags: 0, last_message_id: c.lastMessageId, rate_limit_per_user: c.rateLimitPerUser,
+      message_count: 0, member_count: 1, total_message_sent: 0,
+      thread_metadata: { archived: false, archive_timestamp: created, auto_archive_duration: 1440, locked: false, create_timestamp: created },
     };
   }
   const base: Record<string, unknown> = {
@@ -186,6 +197,14 @@ export function guildPayload(g: GuildRec): Record<string, unknown> {
 const GUILD_MEMBERS_INTENT = 1 << 1;
 const GUILD_PRESENCES_INTENT = 1 << 8;
 
+function guildChannels(world: World, g: GuildRec): ChannelRec[] {
+  return g.channelIds.map((id) => {
+    const c = world.channels.get(id);
+    if (!c) throw new Error(`dangling channel ${id}`);
+    return c;
+  });
+}
+
 export function guildCreatePayload(world: World, g: GuildRec, intents: number): GatewayGuildCreateDispatchData {
   const allMembers = (intents & (GUILD_MEMBERS_INTENT | GUILD_PRESENCES_INTENT)) !== 0;
   const members = [...g.members.values()].filter((m) => allMembers || m.userId === world.botUser.id);
@@ -198,12 +217,9 @@ export function guildCreatePayload(world: World, g: GuildRec, intents: number): 
     member_count: g.members.size,
     voice_states: [],
     members: members.map((m) => memberPayload(world, m)),
-    channels: g.channelIds.map((id) => {
-      const c = world.channels.get(id);
-      if (!c) throw new Error(`dangling channel ${id}`);
-      return channelPayload(world, c, false);
-    }) as unknown as GatewayGuildCreateDispatchData['channels'],
-    threads: [],
+    channels: guildChannels(world, g).filter((c) => !THREAD_TYPES.has(c.type)).map((c) => channelPayload(world, c, false)) as unknown as GatewayGuildCreateDispatchData['channels'],
+    // Active threads come apart from the channels, each with its guild id, as on Discord.
+    threads: guildChannels(world, g).filter((c) => THREAD_TYPES.has(c.type)).map((c) => channelPayload(world, c, true)) as unknown as GatewayGuildCreateDispatchData['threads'],
     presences: [],
     stage_instances: [],
     guild_scheduled_events: [],

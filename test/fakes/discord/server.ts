@@ -30,7 +30,7 @@ import type {
   RouteMatcher, WaitOptions,
 } from './types.ts';
 import { DEFAULT_SPEC_PATH, specExists } from './validate.ts';
-import { World } from './world.ts';
+import { THREAD_TYPES, World } from './world.ts';
 
 export { FakeInteraction } from './interactions.ts';
 export { shardOfGuild, snowflakeOnShard } from './gateway.ts';
@@ -240,6 +240,20 @@ export class FakeDiscord {
   channel(nameOrId: string, guild?: string): FakeChannel {
     const g = guild !== undefined ? this.world.guild(guild) : undefined;
     return channelPayload(this.world, this.world.channel(nameOrId, g ?? this.world.guild())) as unknown as FakeChannel;
+  }
+
+  /**
+   * A moderator changes a channel's age restriction (Edit Channel -> Age-Restricted): later
+   * reads see it, and the gateway sends CHANNEL_UPDATE as Discord does. A thread has none of its
+   * own: change its parent.
+   */
+  setAgeRestricted(nameOrId: string, nsfw: boolean, guild?: string): FakeChannel {
+    const channel = this.world.channel(nameOrId, guild !== undefined ? this.world.guild(guild) : this.world.guild());
+    if (THREAD_TYPES.has(channel.type)) throw new Error(`Fake Discord: '${channel.name}' is a thread; its parent's age restriction applies`);
+    channel.nsfw = nsfw;
+    const payload = channelPayload(this.world, channel);
+    this.gateway.dispatch('CHANNEL_UPDATE', payload);
+    return payload as unknown as FakeChannel;
   }
 
   /** The shard that holds a guild (name or id; default the first guild): `(id >> 22) % shards`. */

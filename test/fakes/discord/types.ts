@@ -53,11 +53,14 @@ export interface FakeOverwriteSpec {
 export interface FakeChannelSpec {
   name: string;
   id?: string;
-  /** 0 GUILD_TEXT (default), 2 GUILD_VOICE, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT. */
-  type?: 0 | 2 | 4 | 5;
+  /**
+   * 0 GUILD_TEXT (default), 2 GUILD_VOICE, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT, 10/11/12
+   * ANNOUNCEMENT/PUBLIC/PRIVATE_THREAD (a thread needs `parent`, and has no `nsfw` or overwrites of its own).
+   */
+  type?: 0 | 2 | 4 | 5 | 10 | 11 | 12;
   nsfw?: boolean;
   topic?: string | null;
-  /** Name of a category channel of the same guild. */
+  /** Name of a category channel of the same guild; for a thread, of its text or announcement channel. */
   parent?: string;
   overwrites?: FakeOverwriteSpec[];
   rateLimitPerUser?: number;

@@ -38,8 +38,12 @@ export interface ChannelRec {
   /** null for DM channels. */
   guildId: string | null;
   name: string;
-  /** 0 GUILD_TEXT, 1 DM, 2 GUILD_VOICE, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT. */
+  /**
+   * 0 GUILD_TEXT, 1 DM, 2 GUILD_VOICE, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT, 10/11/12
+   * ANNOUNCEMENT/PUBLIC/PRIVATE_THREAD.
+   */
   type: number;
+  /** A thread has no age restriction of its own (its parent's applies): always false, never sent. */
   nsfw: boolean;
   topic: string | null;
   position: number;
@@ -48,7 +52,14 @@ export interface ChannelRec {
   rateLimitPerUser: number;
   recipientIds: string[];
   lastMessageId: string | null;
+  /** A thread's creator. */
+  ownerId?: string;
+  /** When a thread was created (ISO), for its thread_metadata. */
+  createdAt?: string;
 }
+
+/** Discord's thread channel types: their parent (`parentId`) is a text or announcement channel. */
+export const THREAD_TYPES: ReadonlySet<number> = new Set([10, 11, 12]);
 
 export interface MemberRec {
   userId: string;
@@ -144,14 +155,15 @@ export class World {
     const member = guild.members.get(userId);
     if (!member) return 0n;
     // Category overwrites are synced into children when the children are created, so only the
-    // channel's own overwrites matter here.
+    // channel's own overwrites matter here; a thread has none, its parent's apply.
+    const own = THREAD_TYPES.has(channel.type) && channel.parentId ? this.channels.get(channel.parentId) ?? channel : channel;
     return computeChannelPermissions({
       guildId: guild.id,
       isOwner: guild.ownerId === userId,
       everyone: this.everyoneRole(guild).permissions,
       memberRoles: guild.roles.filter((r) => member.roleIds.includes(r.id)),
       memberId: userId,
-      overwrites: channel.overwrites,
+      overwrites: own.overwrites,
     });
   }
 
@@ -231,8 +243,9 @@ export class World {
     guild.members.set(this.botUser.id, { userId: this.botUser.id, roleIds: [botRole.id], nick: null, joinedAt: guild.joinedAt });
 
     const channelSpecs: FakeChannelSpec[] = spec.channels ?? [{ name: 'general' }, { name: 'nsfw', nsfw: true }];
-    // Categories first so children can reference them by name.
-    const ordered = [...channelSpecs].sort((a, b) => Number(b.type === 4) - Number(a.type === 4));
+    // Categories first so children can reference them by name, threads last so their channel exists.
+    const rank = (c: FakeChannelSpec) => (c.type === 4 ? 0 : THREAD_TYPES.has(c.type ?? 0) ? 2 : 1);
+    const ordered = [...channelSpecs].sort((a, b) => rank(a) - rank(b));
     for (const c of ordered) this.addChannel(guild, c, channelSpecs.indexOf(c));
   }
 
@@ -253,10 +266,15 @@ export class World {
       const parent = this.channel(spec.parent, guild);
       parentId = parent.id;
     }
+    const thread = THREAD_TYPES.has(spec.type ?? 0);
+    if (thread && (parentId === null || overwrites.length > 0 || spec.nsfw !== undefined)) {
+      throw new Error(`Fake Discord: thread '${spec.name}' needs a parent channel, and takes its overwrites and age restriction from it`);
+    }
     const channel: ChannelRec = {
       id: spec.id ?? snowflake(), guildId: guild.id, name: spec.name, type: spec.type ?? 0,
       nsfw: spec.nsfw ?? false, topic: spec.topic ?? null, position, parentId, overwrites,
       rateLimitPerUser: spec.rateLimitPerUser ?? 0, recipientIds: [], lastMessageId: null,
+      ...(thread ? { ownerId: guild.ownerId, createdAt: discordTimestamp() } : {}),
     };
     this.channels.set(channel.id, channel);
     guild.channelIds.push(channel.id);
