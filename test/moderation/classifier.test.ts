@@ -1,6 +1,7 @@
 // The local NSFW classifier with the real model (nsfwjs MobileNetV2 on tfjs' wasm backend) in its
 // worker thread: scores, determinism, typed failures, a thread that dies, a model that cannot load,
 // and no tensor left behind.
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -159,6 +160,21 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     expect(count).toBe(3);
     await c.close();
     expect(c.status()).not.toBe('ready');
+  });
+
+  it('counts a model that does not load within loadTimeoutMs as failed, and stops that thread', async () => {
+    let exited: Promise<unknown> | undefined;
+    const { c, lines } = classifier({
+      loadTimeoutMs: 1,
+      retryDelayMs: { min: 60_000, max: 60_000 },
+      onWorker: (w) => {
+        exited ??= once(w, 'exit');
+      },
+    });
+    expect(await c.settled()).toBe('failed');
+    expect(lines.find((l) => l.msg === 'NSFW classifier model did not load in time')).toMatchObject({ level: 50, loadTimeoutMs: 1 });
+    expect((await rejection(c.classify(new Uint8Array(10)))).reason).toBe('unavailable');
+    await exited;
   });
 
   it('rejects with timeout when no answer comes in time', async () => {
