@@ -22,6 +22,9 @@
  *   warm-up round of 20; then 20 members at once.
  * - in flight: BENCH_INFLIGHT (default 1000) jobs reserved and started against long tasks, in a
  *   child process (bench/inflight.ts) so RSS and event-loop delay are the bot's alone.
+ * - classifier: the local NSFW classifier in a child process (bench/classifier.ts): time per
+ *   classification of generated 1024² and 1536² JPEGs, and the main thread's event-loop delay
+ *   while classifications run back to back, beside a window with the model idle.
  *
  * BENCH_SCALE (default 1) multiplies every duration and interval (0.25 runs about four times
  * faster). It is a measurement: the exit code is 0 even when a target is missed.
@@ -32,6 +35,7 @@ import { startFakePpinfra, type FakePpinfra } from '../test/fakes/ppinfra.ts';
 import { NODE_FLAGS } from '../src/node-flags.ts';
 import { createPpinfraClient } from '../src/ppinfra/client.ts';
 import { benchConfig, createBenchBot, memberRequest } from './bot.ts';
+import type { ClassifierReport } from './classifier.ts';
 import type { InflightReport } from './inflight.ts';
 import { naiveJob } from './naive.ts';
 
@@ -40,8 +44,8 @@ const IPM = Number(process.env.BENCH_IPM ?? 1000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 1000);
 const NAIVE_INTERVAL_MS = 1000 * SCALE;
 const MEMBERS = 20;
-/** BENCH_ONLY=realistic,wide,inflight: run only these parts (all by default), for working on one. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'realistic,wide,inflight').split(',').map((s) => s.trim()));
+/** BENCH_ONLY=realistic,wide,inflight,classifier: run only these parts (all by default), for working on one. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'realistic,wide,inflight,classifier').split(',').map((s) => s.trim()));
 if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0)) throw new Error('BENCH_SCALE, BENCH_IPM and BENCH_INFLIGHT must be positive numbers');
 
 /** A seeded generator, so every run draws the same workload. */
@@ -304,6 +308,21 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
   }
 }
 
+/** Runs bench/classifier.ts in its own process, with the bot's V8 flags. */
+async function runClassifier(): Promise<ClassifierReport> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, fileURLToPath(new URL('./classifier.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const guard = setTimeout(() => child.kill(), 300_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(guard);
+  const last = out.trim().split('\n').pop();
+  if (code !== 0 || !last) throw new Error(`bench/classifier.ts exited with ${code}`);
+  return JSON.parse(last) as ClassifierReport;
+}
+
 // ---------------------------------------------------------------- run
 
 const config = benchConfig();
@@ -350,6 +369,35 @@ if (ONLY.has('inflight')) {
   const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
   console.log(line(head));
   for (const c of inflightRows) console.log(line(c));
+}
+
+if (ONLY.has('classifier')) {
+  const r = await runClassifier();
+  console.log(
+    `\nclassifier: the local NSFW model (nsfwjs MobileNetV2, tfjs wasm) in its worker thread, a child process of its own with the bot's V8 flags; ` +
+      `a family of generated JPEGs (seeded gradients, blobs, noise); one classification at a time as a caller sees it; model loaded in ${Math.round(r.loadMs)} ms`,
+  );
+  const rows: string[][] = [];
+  for (const s of r.sizes) {
+    const ok = s.p95Ms < 300;
+    checks.push({ ok, text: `classifier p95 ${s.p95Ms.toFixed(0)} ms at ${s.side}² (target < 300 ms)` });
+    rows.push(
+      [`classification p95, ${s.side}*${s.side} JPEG (${s.pictures} pictures, ~${Math.round(s.bytesAvg / 1024)} KB)`, `${s.p95Ms.toFixed(0)} ms`, '< 300 ms', ok ? 'OK' : 'MISS'],
+      [`  (info) p50 / max over ${s.samples}`, `${s.p50Ms.toFixed(0)} / ${s.maxMs.toFixed(0)} ms`, '', ''],
+    );
+  }
+  const eldOk = r.eldP99Ms < 20;
+  checks.push({ ok: eldOk, text: `classifier: main-thread event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms while classifying (target < 20 ms)` });
+  rows.push(
+    [`main-thread event-loop delay p99, classifying back to back`, `${r.eldP99Ms.toFixed(1)} ms`, '< 20 ms', eldOk ? 'OK' : 'MISS'],
+    [`  (info) baseline p99, model idle; max while classifying`, `${r.eldBaselineP99Ms.toFixed(1)}; ${r.eldMaxMs.toFixed(1)} ms`, '', ''],
+    [`  (info) classified in the ${r.windowMs / 1000} s window`, `${r.classified} (${((r.classified / r.windowMs) * 1000).toFixed(1)}/s)`, '', ''],
+  );
+  const head = ['metric', 'value', 'target', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+  console.log(line(head));
+  for (const c of rows) console.log(line(c));
 }
 
 const missed = checks.filter((c) => !c.ok);

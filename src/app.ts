@@ -11,7 +11,7 @@ import { createDurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
-import type { ImageClassifier } from './moderation/classifier.ts';
+import { classifierOff, createNsfwClassifier, type ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
@@ -26,7 +26,7 @@ import { createUsageLedger } from './usage.ts';
 
 /** Pieces a caller may hand in instead of the ones built from the configuration. */
 export interface AppOptions {
-  /** The local NSFW classifier (off when absent: only the provider's flags count). Its maker closes it. */
+  /** A local NSFW classifier in place of the one `NSFW_CLASSIFIER` would build. Its maker closes it. */
   classifier?: ImageClassifier;
 }
 
@@ -61,6 +61,11 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const registry = new Registry();
   const metrics = config.ops ? createMetrics({ registry }) : noopMetrics;
   const client = createPpinfraClient({ ...config.ppinfra, logger: logger.child({ component: 'ppinfra' }), metrics });
+  // The model loads in its own thread while the bot logs in: nothing here waits for it.
+  const owned = !options.classifier;
+  const classifier =
+    options.classifier ??
+    (config.classifier.enabled ? createNsfwClassifier({ logger: logger.child({ component: 'classifier' }), metrics, timeoutMs: config.classifier.timeoutMs }) : classifierOff);
   const commands = await loadCommands();
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
@@ -97,13 +102,15 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     },
     logger: logger.child({ component: 'review' }),
     metrics,
+    classifier,
     channelAgeRestricted: createChannelAgeCheck({ rest: bot.client.rest, logger: logger.child({ component: 'channels' }) }),
     uploadLimit,
     caps: config.review,
     // In the shared state, so the limit holds however many processes serve the guild.
     reportLimit: createReportLimit({ state: shared, perHour: config.reports.perHour }),
-    ...(options.classifier ? { classifier: options.classifier } : {}),
     thresholds: config.nsfwThresholds,
+    // A backstop only: the classifier gives up at its own timeout, queue included, and says why.
+    classifyTimeoutMs: config.classifier.timeoutMs + 5_000,
   });
   // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
@@ -124,6 +131,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     reviewsPending: () => review.pendingCount(),
     gatewayUp: () => bot.connected(),
     storageUp: () => storage.healthy(),
+    classifierStatus: () => classifier.status(),
   });
 
   /** What the stop is waiting for, so a stop that overruns can say which part hung. */
@@ -139,6 +147,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     await step('discord', () => bot.destroy());
     await step('api client', () => client.close());
     await step('job queue', () => scheduler.close());
+    if (owned) await step('classifier', () => classifier.close());
     await step('storage health', () => storage.stop());
     await step('stores', () => Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]));
     closing = undefined;
@@ -151,7 +160,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       ops = await startOpsServer({
         ...config.ops,
         registry,
-        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy() },
+        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy(), classifier: () => classifier.status() },
         logger: logger.child({ component: 'ops' }),
       });
     } catch (err) {
@@ -171,6 +180,8 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     settings,
     shared,
     store,
+    /** The local NSFW classifier (`classifierOff` with NSFW_CLASSIFIER=off). */
+    classifier,
     /** Where /healthz and /metrics listen (METRICS_PORT=0 picks a free port); undefined when off. */
     opsAddress: ops?.address,
     /** Pauses jobs (they resume on the next start), then closes the ops endpoint, Discord, HTTP and storage. */

@@ -84,6 +84,10 @@ const schema = z.object({
   HELD_PER_GUILD: int(50, 1, 100_000),
   REPORTS_PER_HOUR: int(10, 1, 1000),
 
+  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
+  NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  NSFW_CLASSIFIER_TIMEOUT_MS: int(10_000, 100, 120_000),
+
   // [ops: health and metrics] Off unless METRICS_PORT is set; 0 means any free port (tests).
   METRICS_PORT: z.coerce
     .number({ error: 'must be a port number from 1 to 65535 (0: any free port)' })
@@ -146,6 +150,11 @@ export interface Config {
     breakerThreshold: number;
     breakerCooldownMs: number;
   };
+  /**
+   * The local NSFW classifier (NSFW_CLASSIFIER, default on): `timeoutMs` bounds one
+   * classification, waiting in its queue included; past it the image is held (fail closed).
+   */
+  classifier: { enabled: boolean; timeoutMs: number };
   /** HELD_PER_MEMBER and HELD_PER_GUILD: flagged images that may wait for a moderator at once. */
   review: { heldPerMember: number; heldPerGuild: number };
   /** Member reports: how many one member of a guild may send in any hour (a batch message counts once). */
@@ -245,6 +254,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       breakerThreshold: raw.BREAKER_THRESHOLD,
       breakerCooldownMs: raw.BREAKER_COOLDOWN_MS,
     },
+    classifier: { enabled: raw.NSFW_CLASSIFIER === 'on', timeoutMs: raw.NSFW_CLASSIFIER_TIMEOUT_MS },
     review: { heldPerMember: raw.HELD_PER_MEMBER, heldPerGuild: raw.HELD_PER_GUILD },
     reports: { perHour: raw.REPORTS_PER_HOUR },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },

@@ -130,6 +130,29 @@ describe('loadConfig', () => {
   });
 });
 
+describe('NSFW_CLASSIFIER and NSFW_CLASSIFIER_TIMEOUT_MS (the local classifier)', () => {
+  it('is on by default, with a 10 s bound on one classification', () => {
+    expect(loadConfig(valid)).toMatchObject({ ok: true, config: { classifier: { enabled: true, timeoutMs: 10_000 } } });
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: '', NSFW_CLASSIFIER_TIMEOUT_MS: ' ' })).toMatchObject({ ok: true, config: { classifier: { enabled: true, timeoutMs: 10_000 } } });
+  });
+
+  it('turns off with NSFW_CLASSIFIER=off and takes another bound', () => {
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: 'off', NSFW_CLASSIFIER_TIMEOUT_MS: '2500' })).toMatchObject({ ok: true, config: { classifier: { enabled: false, timeoutMs: 2_500 } } });
+  });
+
+  it.each(['yes', 'true', '1', 'OFF'])('rejects NSFW_CLASSIFIER=%s with one clear sentence', (value) => {
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: value })).toEqual({ ok: false, problems: ['NSFW_CLASSIFIER must be on or off'] });
+  });
+
+  it.each([
+    ['50', 'NSFW_CLASSIFIER_TIMEOUT_MS must be at least 100'],
+    ['600000', 'NSFW_CLASSIFIER_TIMEOUT_MS must be at most 120000'],
+    ['ten seconds', 'NSFW_CLASSIFIER_TIMEOUT_MS must be a whole number'],
+  ])('rejects NSFW_CLASSIFIER_TIMEOUT_MS=%s', (value, problem) => {
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER_TIMEOUT_MS: value })).toEqual({ ok: false, problems: [problem] });
+  });
+});
+
 describe('resolveLogFormat', () => {
   it.each([
     [{ format: undefined, nodeEnv: undefined, isTTY: true }, 'pretty'],

@@ -2,12 +2,24 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
+import type { ClassifierStatus } from '../moderation/classifier.ts';
 
 /** What /healthz reports: each part up or down. */
 export interface HealthSources {
   gatewayUp(): boolean;
   storageUp(): boolean;
+  /** The local NSFW classifier; no `classifier` part in the body when absent. */
+  classifier?(): ClassifierStatus;
 }
+
+/**
+ * Whether the classifier part is up. `failed` (the model cannot load; retried with a growing
+ * delay) is down: every image it should classify is held until it loads. `loading` is up: the
+ * model loads in about a second at start and after a crash, a load that overruns a minute turns
+ * into `failed`, and classifications sent meanwhile wait for it; counting it down would only make
+ * a fresh container fail its first probe. `off` is the operator's choice, not a fault.
+ */
+export const classifierUp = (status: ClassifierStatus) => status !== 'failed';
 
 export interface OpsServerOptions {
   host: string;
@@ -30,8 +42,9 @@ export class OpsPortError extends Error {
 }
 
 /**
- * The operations endpoint: `GET /healthz` (200 when the Discord gateway is connected and the
- * store answers, else 503; JSON says which part is down) and `GET /metrics` (Prometheus text
+ * The operations endpoint: `GET /healthz` (200 when the Discord gateway is connected, the store
+ * answers and the NSFW classifier has not failed, else 503; JSON says which part is down, and
+ * `classifierStatus` the classifier's state) and `GET /metrics` (Prometheus text
  * exposition). Anything else is 404. No secret, no id ever appears in either.
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
@@ -43,8 +56,15 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     if (path === '/healthz') {
       const gateway = health.gatewayUp();
       const storage = health.storageUp();
-      const ok = gateway && storage;
-      const body = { status: ok ? 'ok' : 'down', gateway: gateway ? 'up' : 'down', storage: storage ? 'up' : 'down' };
+      const classifierStatus = health.classifier?.();
+      const classifier = classifierStatus === undefined || classifierUp(classifierStatus);
+      const ok = gateway && storage && classifier;
+      const body = {
+        status: ok ? 'ok' : 'down',
+        gateway: gateway ? 'up' : 'down',
+        storage: storage ? 'up' : 'down',
+        ...(classifierStatus === undefined ? {} : { classifier: classifier ? 'up' : 'down', classifierStatus }),
+      };
       return send(res, ok ? 200 : 503, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
     }
     if (path === '/metrics') {

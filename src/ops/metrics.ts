@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FailureKind, HoldReason, ReviewDecision } from '../jobs/types.ts';
+import { CLASSIFIER_FAILURES, type ClassifierFailure, type ClassifierStatus } from '../moderation/classifier.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
 import { HOLD_REASONS } from '../moderation/policy.ts';
 
@@ -33,6 +34,9 @@ export const METRIC_NAMES = [
   'qwen_imagine_gateway_up',
   'qwen_imagine_storage_up',
   'qwen_imagine_jobs_recovered_total',
+  'qwen_imagine_classification_seconds',
+  'qwen_imagine_classifications_total',
+  'qwen_imagine_classifier_status',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
@@ -61,7 +65,10 @@ export interface ScrapeSources {
   reviewsPending?: () => Promise<number>;
   gatewayUp?: () => boolean;
   storageUp?: () => boolean;
+  classifierStatus?: () => ClassifierStatus;
 }
+
+const CLASSIFIER_STATUSES: readonly ClassifierStatus[] = ['off', 'loading', 'ready', 'failed'];
 
 export interface Metrics {
   jobFinished(outcome: JobOutcome, errorKind: FailureKind | 'none'): void;
@@ -80,6 +87,8 @@ export interface Metrics {
   moderationDecision(decision: ReviewDecision): void;
   /** The reconciler found an unfinished job nothing was moving on, and re-queued or ended it. */
   jobRecovered(reason: RecoveryReason): void;
+  /** One local NSFW classification: `ok` (reason `none`) or failed and why; seconds from ask to answer. */
+  classification(outcome: 'ok' | 'failed', reason: ClassifierFailure | 'none', seconds: number): void;
   /** Plugs in (or replaces) what the scrape-time gauges read. */
   watch(sources: ScrapeSources): void;
 }
@@ -96,6 +105,7 @@ export const noopMetrics: Metrics = {
   imageHeld: () => undefined,
   moderationDecision: () => undefined,
   jobRecovered: () => undefined,
+  classification: () => undefined,
   watch: () => undefined,
 };
 
@@ -250,6 +260,32 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registers,
   });
   for (const reason of RECOVERY_REASONS) recovered.inc({ reason }, 0);
+  const classificationSeconds = new Histogram({
+    name: name('classification_seconds'),
+    help: 'Local NSFW classifications that gave scores: from the ask to the scores, waiting in the classifier thread’s queue included.',
+    buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const classifications = new Counter({
+    name: name('classifications_total'),
+    help: 'Local NSFW classifications by outcome: ok, or failed with a reason (unavailable, timeout, decode, crashed); a failed one holds the image. reason is "none" when ok.',
+    labelNames: ['outcome', 'reason'] as const,
+    registers,
+  });
+  classifications.inc({ outcome: 'ok', reason: 'none' }, 0);
+  for (const reason of CLASSIFIER_FAILURES) classifications.inc({ outcome: 'failed', reason }, 0);
+  const classifierStatus = new Gauge({
+    name: name('classifier_status'),
+    help: 'The local NSFW classifier’s state: 1 for the current one of off, loading, ready, failed (failed: images it should classify are held).',
+    labelNames: ['status'] as const,
+    registers,
+    collect() {
+      const current = sources.classifierStatus?.();
+      if (current === undefined) return;
+      for (const status of CLASSIFIER_STATUSES) this.set({ status }, Number(status === current));
+    },
+  });
+  for (const status of CLASSIFIER_STATUSES) classifierStatus.set({ status }, 0);
   scrapedGauge('reviews_pending', 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).', () => read(sources.reviewsPending));
   scrapedGauge('gateway_up', '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.', () => (sources.gatewayUp ? Number(sources.gatewayUp()) : undefined));
   scrapedGauge('storage_up', '1 when the store (STORAGE_URL) answers, else 0.', () => (sources.storageUp ? Number(sources.storageUp()) : undefined));
@@ -266,6 +302,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     imageHeld: (reason) => held.inc({ reason }),
     jobRecovered: (reason) => recovered.inc({ reason }),
     moderationDecision: (decision) => decisions.inc({ decision }),
+    classification(outcome, reason, seconds) {
+      classifications.inc({ outcome, reason });
+      if (outcome === 'ok') classificationSeconds.observe(Math.max(0, seconds));
+    },
     watch(next) {
       sources = { ...sources, ...next };
     },

@@ -62,6 +62,8 @@ const TEST_ENV = {
   POLL_MAX_INTERVAL_MS: '1000',
   POLL_MAX_PER_SECOND: '50',
   LOG_LEVEL: 'debug',
+  // The model costs a second of CPU and ~100 MB per bot: on only where a test asks for it.
+  NSFW_CLASSIFIER: 'off',
 };
 
 export async function startBotHarness(options: HarnessOptions = {}): Promise<BotHarness> {

@@ -47,13 +47,13 @@ async function scrape(bot: BotHarness) {
 describe('/healthz', () => {
   it('is 200 while connected, 503 saying the gateway is down while Discord is unreachable, 200 again after discord.js resumes', async () => {
     const bot = await start();
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up' } });
+    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
 
     const client = bot.app.bot.client;
     const reconnecting = once(client, Events.ShardReconnecting);
     bot.discord.gateway.startOutage();
     await reconnecting;
-    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'down', storage: 'up' } });
+    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'down', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
     const down = await scrape(bot);
     expect(sampleValue(down, 'qwen_imagine_gateway_up')).toBe(0);
     expect(sampleValue(down, 'qwen_imagine_storage_up')).toBe(1);
@@ -61,9 +61,27 @@ describe('/healthz', () => {
     const resumed = once(client, Events.ShardResume);
     bot.discord.gateway.endOutage();
     await resumed;
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up' } });
+    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
     expect(sampleValue(await scrape(bot), 'qwen_imagine_gateway_up')).toBe(1);
     expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('reports the NSFW classifier: loading counts as up, ready once the model is in; its state on /metrics; closed with the bot', async () => {
+    const bot = await start({ env: { NSFW_CLASSIFIER: 'on' } });
+    const early = await health(bot);
+    expect(early.status).toBe(200);
+    expect(['loading', 'ready']).toContain(early.body.classifierStatus);
+    await bot.waitForLog((l) => l.msg === 'NSFW classifier ready' && l.component === 'classifier');
+    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'ready' } });
+    const families = await scrape(bot);
+    expect(sampleValue(families, 'qwen_imagine_classifier_status', { status: 'ready' })).toBe(1);
+    expect(sampleValue(families, 'qwen_imagine_classifier_status', { status: 'loading' })).toBe(0);
+    expect(bot.app.classifier.status()).toBe('ready');
+    await bot.app.stop();
+    await expect(bot.app.classifier.classify(new Uint8Array(8))).rejects.toMatchObject({ name: 'ClassifierError', reason: 'unavailable' });
+    h = undefined;
+    await bot.discord.stop();
+    await bot.api.close();
   });
 
   it('answers 404 for other paths and 405 for other methods', async () => {
@@ -90,7 +108,7 @@ describe.skipIf(skipWithoutRedis)('/healthz on Redis', () => {
 
   it('is 503 saying the storage is down while Redis is stopped, and 200 once it is back', async () => {
     const bot = await start({ env: { STORAGE_URL: `${redis!.url}/3`, QUEUE_LOCK_MS: '2000' } });
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up' } });
+    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
     // The BullMQ queue counts and the pacer's window come from Redis.
     const up = await scrape(bot);
     expect(sampleValue(up, 'qwen_imagine_jobs_queued')).toBe(0);
@@ -99,13 +117,13 @@ describe.skipIf(skipWithoutRedis)('/healthz on Redis', () => {
 
     await redis!.down();
     await bot.waitForLog((l) => l.msg === 'storage unavailable: new requests are paused until it answers again');
-    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'up', storage: 'down' } });
+    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'up', storage: 'down', classifier: 'up', classifierStatus: 'off' } });
     // A scrape still answers (sources that cannot reach Redis keep their last value).
     expect(sampleValue(await scrape(bot), 'qwen_imagine_storage_up')).toBe(0);
 
     await redis!.up();
     await bot.waitForLog((l) => l.msg === 'storage available again: accepting new requests');
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up' } });
+    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
   });
 });
 

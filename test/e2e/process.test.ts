@@ -12,6 +12,7 @@ import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
 import { MODERATED_GUILD, REVIEW } from './guilds.ts';
 import { finished } from './harness.ts';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let discord: FakeDiscord;
@@ -91,6 +92,28 @@ describe('npm start', () => {
     expect(stdout + stderr).not.toContain(discord.token);
     expect(stdout + stderr).not.toContain(api.apiKey);
     expect(stdout).toContain('"msg":"job delivered"');
+  });
+
+  it('loads the NSFW classifier in its thread under the V8 flags npm start and the Dockerfile use; stdout stays pino JSON', async () => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'src', 'main.ts')], { cwd, env: { PATH: process.env.PATH ?? '', ...botEnv(), LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    const ready = new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('"msg":"NSFW classifier ready"')) resolve();
+      }),
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await ready;
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+    const lines = stdout.trim().split('\n');
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    // nsfwjs' own announcement arrives as a debug line of the logger, not as bare console output.
+    expect(lines.some((l) => l.includes('NSFW classifier thread said') && l.includes("You're using the model"))).toBe(true);
+    expect(stderr).toBe('');
   });
 
   it('lists every configuration problem at once and exits non-zero', async () => {

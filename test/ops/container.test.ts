@@ -488,6 +488,9 @@ const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   qwen_imagine_gateway_up: 'gauge',
   qwen_imagine_storage_up: 'gauge',
   qwen_imagine_jobs_recovered_total: 'counter',
+  qwen_imagine_classification_seconds: 'histogram',
+  qwen_imagine_classifications_total: 'counter',
+  qwen_imagine_classifier_status: 'gauge',
 };
 
 const seriesOf = (name: string, type: string) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]);

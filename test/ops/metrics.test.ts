@@ -79,6 +79,33 @@ describe('createMetrics', () => {
     expect(sampleValue(families, 'qwen_imagine_reviews_pending')).toBe(3);
   });
 
+  it('counts local classifications by outcome and reason, timing those that gave scores', async () => {
+    const { registry, metrics } = fresh();
+    metrics.classification('ok', 'none', 0.06);
+    metrics.classification('ok', 'none', 0.4);
+    metrics.classification('failed', 'timeout', 10);
+    const families = parseExposition(await registry.metrics());
+    expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'ok', reason: 'none' })).toBe(2);
+    expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'failed', reason: 'timeout' })).toBe(1);
+    for (const reason of ['unavailable', 'decode', 'crashed']) expect(sampleValue(families, 'qwen_imagine_classifications_total', { outcome: 'failed', reason })).toBe(0);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_count')).toBe(2);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_bucket', { le: '0.1' })).toBe(1);
+    expect(sampleValue(families, 'qwen_imagine_classification_seconds_bucket', { le: '0.5' })).toBe(2);
+  });
+
+  it('shows the classifier status as one state of four, read at scrape time', async () => {
+    const { registry, metrics } = fresh();
+    let status: 'off' | 'loading' | 'ready' | 'failed' = 'loading';
+    metrics.watch({ classifierStatus: () => status });
+    const states = async () => {
+      const families = parseExposition(await registry.metrics());
+      return Object.fromEntries(['off', 'loading', 'ready', 'failed'].map((s) => [s, sampleValue(families, 'qwen_imagine_classifier_status', { status: s })]));
+    };
+    expect(await states()).toEqual({ off: 0, loading: 1, ready: 0, failed: 0 });
+    status = 'failed';
+    expect(await states()).toEqual({ off: 0, loading: 0, ready: 0, failed: 1 });
+  });
+
   it('has a no-op default that records nothing and throws nothing', () => {
     expect(() => {
       noopMetrics.jobFinished('delivered', 'none');
@@ -115,6 +142,22 @@ describe('startOpsServer', () => {
       await expect(started).rejects.toThrow(`the health and metrics endpoint cannot listen on METRICS_PORT=${port}: port ${port} on 127.0.0.1 is already in use. Choose another METRICS_PORT (or METRICS_HOST), or leave METRICS_PORT unset.`);
     } finally {
       taken.close();
+    }
+  });
+
+  it.each([
+    ['ready', 200, 'up'],
+    ['off', 200, 'up'],
+    ['loading', 200, 'up'],
+    ['failed', 503, 'down'],
+  ] as const)('/healthz with the NSFW classifier %s: %i, its part %s, its state in the body', async (classifierStatus, status, part) => {
+    const ops = await startOpsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), health: { ...health, classifier: () => classifierStatus }, logger: silentLogger });
+    try {
+      const res = await fetch(`http://127.0.0.1:${ops.address.port}/healthz`);
+      expect(res.status).toBe(status);
+      expect(await res.json()).toEqual({ status: status === 200 ? 'ok' : 'down', gateway: 'up', storage: 'up', classifier: part, classifierStatus });
+    } finally {
+      await ops.close();
     }
   });
 
