@@ -3,6 +3,7 @@
 import type { APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLEAN_SCORES, fakeClassifier, PORN_SCORES } from '../fakes/classifier.ts';
+import { makePicture } from '../fakes/pictures.ts';
 import type { FakeInteraction } from '../fakes/discord/server.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { LOCKED, MODERATED_GUILD, OTHER_REVIEW, REVIEW } from './guilds.ts';
@@ -707,5 +708,39 @@ describe('a flagged image over the server’s upload limit', () => {
     const jobId = (await bot.waitForLog((l) => l.msg === 'image over the server’s upload limit')).jobId as string;
     expect(await bot.app.jobs.get(jobId)).toMatchObject({ state: 'failed', error: { kind: 'upload_limit' } });
     expect(await bot.app.review.pending(bot.discord.guild.id)).toEqual([]);
+  });
+});
+
+describe('the bot’s own NSFW check with the real model', () => {
+  /** The job id a delivered file is named after (see `imageFileName`): after the prompt's words. */
+  const jobOfFile = (name: string) => /^qwen-image-a-paper-crane-(.+)\.\w+$/.exec(name)![1]!;
+
+  it('scores the very image the API served, keeps the scores on the job, and publishes an image it finds clean', async () => {
+    const picture = await makePicture(7, 1024);
+    const bot = await start({ script: () => ({ processingMs: 100, image: picture }), env: { NSFW_CLASSIFIER: 'on' } });
+    const shown = await bot.discord.slash('imagine', { prompt: 'a paper crane' }, { channel: 'general' }).waitForOriginal(notice);
+    expect(shown.attachments).toHaveLength(1);
+    expect(shown.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
+    // The record is finished just after Discord took the image.
+    const jobId = jobOfFile(shown.attachments[0]!.filename);
+    await bot.waitForLog((l) => l.msg === 'job delivered' && l.jobId === jobId);
+    const job = await bot.app.jobs.get(jobId);
+    expect(job?.nsfw?.classifier).toBe('ok');
+    const scores = job!.nsfw!.scores!;
+    expect(Object.keys(scores).sort()).toEqual(['drawing', 'hentai', 'neutral', 'porn', 'sexy']);
+    expect(Object.values(scores).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 2);
+    expect(scores.porn + scores.hentai).toBeLessThan(0.6);
+    expect(bot.discord.messages(REVIEW)).toEqual([]);
+  });
+
+  it('holds an image it cannot read, unchecked, instead of publishing it', async () => {
+    const unreadable = new Uint8Array(4096).fill(0x5a);
+    const bot = await start({ script: () => ({ processingMs: 100, image: unreadable }), env: { NSFW_CLASSIFIER: 'on' } });
+    const { held } = await flagged(bot);
+    expect(held.attachments).toEqual([]);
+    expect(held.content).toMatch(FLAGGED_NOTICE);
+    const review = await reviewMessage(bot);
+    const fields = Object.fromEntries((review.embeds[0]?.fields ?? []).map((f) => [f.name, f.value]));
+    expect(fields['Why it was held']).toBe('The bot’s own check failed: held unchecked');
   });
 });
