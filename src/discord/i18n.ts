@@ -28,6 +28,8 @@ const en = {
   'batch.failed': '❌ Image {index} of {count}: {reason}',
   'batch.held': '🔞 Image {index} of {count} was flagged as possibly not safe for work: it is not shown here and is waiting for a moderator.',
   'batch.no_reviewer': '🔞 Image {index} of {count} was flagged as possibly not safe for work and is not shown; this server has no review channel the bot can use yet.',
+  'batch.review_all.held': '🔞 Image {index} of {count} is waiting for a moderator: this server has every image looked at before it is shown.',
+  'batch.review_all.no_reviewer': '🔞 Image {index} of {count} is not shown: this server has every image looked at first, but has no review channel the bot can use yet.',
   'batch.content_warning': '⚠️ Some images may not be safe for work: they are behind a spoiler.',
   'batch.removed': '🗑️ Image {index} of {count} was removed by a moderator after a member reported it.',
   // [storage health, issue 9]
@@ -304,6 +306,8 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   'batch.failed': '❌ 第 {index}/{count} 张：{reason}',
   'batch.held': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不在此显示，正在等待管理员审核。',
   'batch.no_reviewer': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不予显示；本服务器还没有机器人可用的审核频道。',
+  'batch.review_all.held': '🔞 第 {index}/{count} 张正在等待管理员审核：本服务器的每张图片在显示前都由管理员查看。',
+  'batch.review_all.no_reviewer': '🔞 第 {index}/{count} 张不予显示：本服务器的每张图片都需先经审核，但还没有机器人可用的审核频道。',
   'batch.content_warning': '⚠️ 部分图片可能不适宜公开浏览，已用剧透遮挡。',
   'batch.removed': '🗑️ 第 {index}/{count} 张在成员举报后已被管理员移除。',
   'refusal.storage_unavailable': '机器人的存储暂时不可用，新的请求已暂停，请一分钟后再试。',

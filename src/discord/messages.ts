@@ -186,12 +186,23 @@ const REVIEW_ALL_NOTICES: Partial<Record<Notice, MessageKey>> = {
   no_reviewer: 'notice.review_all.no_reviewer',
 };
 
+/** Nothing flagged the image: it waits only because the guild reviews every image. */
+const onlyReviewAll = (job: Pick<Job, 'nsfw'>) => {
+  const reasons = job.nsfw?.reasons;
+  return reasons !== undefined && reasons.length > 0 && reasons.every((reason) => reason === 'review_all');
+};
+
 /** Where a withheld image stands, for the requester: text only, no image, no preview. */
 export function noticeBody(job: Job, notice: Notice) {
-  const reasons = job.nsfw?.reasons;
-  const onlyReviewAll = reasons !== undefined && reasons.length > 0 && reasons.every((reason) => reason === 'review_all');
-  return textBody(aboutPrompt(job, t(job.locale, (onlyReviewAll && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])));
+  return textBody(aboutPrompt(job, t(job.locale, (onlyReviewAll(job) && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])));
 }
+
+/** The line of a batch message for one held image: flagged, or reviewed as every image is here. */
+const BATCH_HELD: Record<'flagged' | 'every', Record<Exclude<Notice, 'rejected'>, MessageKey>> = {
+  flagged: { awaiting_review: 'batch.held', no_reviewer: 'batch.no_reviewer' },
+  every: { awaiting_review: 'batch.review_all.held', no_reviewer: 'batch.review_all.no_reviewer' },
+};
+const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice, 'rejected'>) => BATCH_HELD[job && onlyReviewAll(job) ? 'every' : 'flagged'][notice];
 
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
 export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
@@ -233,9 +244,9 @@ export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, sibli
     const self = id === job.id;
     if (ours(id)) ready++;
     else if (self && change.kind === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: change.text.replace(/^❌\s*/, '') }));
-    else if (self && change.kind === 'held') notes.push(t(locale, change.notice === 'no_reviewer' ? 'batch.no_reviewer' : 'batch.held', params));
+    else if (self && change.kind === 'held') notes.push(t(locale, batchHeldKey(job, change.notice), params));
     else if (sibling?.state === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: failureText(locale, sibling.error?.kind ?? 'internal', sibling.error?.reason) }));
-    else if (sibling?.state === 'held') notes.push(t(locale, sibling.review?.channelId ? 'batch.held' : 'batch.no_reviewer', params));
+    else if (sibling?.state === 'held') notes.push(t(locale, batchHeldKey(sibling, sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer'), params));
     // Delivered elsewhere (approved by a moderator, or after the token expired): answered, not here.
     else if (sibling?.state !== 'delivered') pending++;
   }

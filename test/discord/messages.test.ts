@@ -94,3 +94,25 @@ describe('message bodies', () => {
     }
   });
 });
+
+describe('held images in a batch message', () => {
+  const batch = { id: 'job000000001', index: 0, count: 2, jobIds: ['job000000001', 'job000000002'] };
+  const first = job({ batch }) as Job & { batch: NonNullable<Job['batch']> };
+  const held = (reasons: NonNullable<Job['nsfw']>['reasons'], channelId?: string) =>
+    job({ id: 'job000000002', batch: { ...batch, index: 1 }, state: 'held', review: { status: 'pending', createdAt: 0, ...(channelId ? { channelId } : {}) }, nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null, reasons } });
+  const line = (sibling: Job) => batchBody(first, [first, sibling], [], { kind: 'progress', view: { phase: 'submitting' } }).content;
+
+  it('say an image was flagged only when something flagged it', () => {
+    expect(line(held(['classifier'], '9'))).toContain('Image 2 of 2 was flagged');
+    expect(line(held(['review_all'], '9'))).toContain('Image 2 of 2 is waiting for a moderator: this server has every image looked at');
+    expect(line(held(['review_all']))).toContain('Image 2 of 2 is not shown: this server has every image looked at first');
+    expect(line(held(['review_all', 'provider'], '9'))).toContain('was flagged');
+  });
+
+  it('say the same of the image that was just held', () => {
+    const self = held(['review_all']) as Job & { batch: NonNullable<Job['batch']> };
+    const content = batchBody(self, [first, self], [], { kind: 'held', notice: 'awaiting_review' }).content;
+    expect(content).toContain('Image 2 of 2 is waiting for a moderator');
+    expect(content).not.toContain('flagged');
+  });
+});
