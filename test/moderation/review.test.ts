@@ -389,8 +389,12 @@ function localBot(options: Parameters<typeof botProcess>[2] = {}) {
   const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
   const state = createLocalSharedState(createMemoryKeyValue());
   const clock = { now: 1_000_000 };
-  const bot = botProcess({ state, kv }, { posted: [], refusals: 0 }, { now: () => clock.now, ...options });
-  return { bot, state, kv, clock, store: createJobStore(kv('jobs')) };
+  // The store on the test's clock too: a held record's TTL runs from its save time, and one
+  // stamped by the real clock, millions of seconds after its hold on the test's, got a TTL of
+  // 1 ms, so whether it was still there for the next read depended on the machine's speed.
+  const store = createJobStore(kv('jobs'), { now: () => clock.now });
+  const bot = botProcess({ state, kv, store }, { posted: [], refusals: 0 }, { now: () => clock.now, ...options });
+  return { bot, state, kv, clock, store };
 }
 const heldBy = (id: string, userId: string): Job => ({ ...flagged(id), userId });
 
@@ -408,6 +412,14 @@ describe('caps on held images', () => {
 
     await bot.review.decide({ jobId: 'a1', kind: 'flag', decision: 'reject', moderator: MOD });
     expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+  });
+
+  it('keeps a held record, in the storage, for as long as the hold lasts', async () => {
+    const { bot, kv } = localBot();
+    await bot.review.hold(heldBy('kept', '1'), IMAGE);
+    // What the storage was told: the record's lifetime from its save, not a millisecond.
+    const saved = (await kv('jobs').get('job:kept')) as Job;
+    expect(recordTtl(saved)).toBe(HELD_TTL_MS);
   });
 
   it('refuses everyone in a guild with HELD_PER_GUILD images waiting', async () => {
@@ -534,9 +546,9 @@ function reportDesk(options: { reportsPerHour?: number; state?: SharedState } = 
   const kvs = new Map<string, KeyValue>();
   const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
   const state = options.state ?? createLocalSharedState(createMemoryKeyValue());
-  const store = createJobStore(kv('jobs'));
   const clock = { now: 1_700_000_000_000 };
   const now = () => clock.now;
+  const store = createJobStore(kv('jobs'), { now });
   const posted: { jobId: string; reporters: string[]; spoiler: boolean }[] = [];
   const shown: { jobId: string; reporters: string[] }[] = [];
   const retracted: { jobId: string; attachmentId?: string }[] = [];
@@ -790,9 +802,10 @@ describe('a button naming a job its message is not about', () => {
   });
 
   it('a held image, never published, cannot be reported from a message of the member’s', async () => {
-    const { review, store, posted } = reportDesk();
-    await store.save({ ...flagged('held'), state: 'held', review: { status: 'pending', createdAt: 1 } });
+    const { review, store, posted, clock } = reportDesk();
+    await store.save({ ...flagged('held'), state: 'held', review: { status: 'pending', createdAt: clock.now } });
     await store.save(delivered('mine'));
+    expect((await store.get('held'))?.state).toBe('held');
     expect(await review.report({ jobId: 'held', reporter: BOB, message: alone('mine') })).toEqual({ outcome: 'unknown', images: 0 });
     expect(posted).toEqual([]);
   });
