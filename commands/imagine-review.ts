@@ -66,7 +66,9 @@ function decisionButton(kind: ReviewKind, decision: ReviewDecision) {
     const moderator = { id: interaction.user.id, name: interaction.user.username };
     let result: Awaited<ReturnType<BotContext['review']['decide']>>;
     try {
-      result = await ctx.review.decide({ jobId, kind, decision, moderator, imageUrl: interaction.message.attachments.first()?.url });
+      // The message the button is on, so a custom id naming another job (another guild's) decides nothing.
+      const message = { guildId: interaction.guildId, messageId: interaction.message.id, fileNames: interaction.message.attachments.map((a) => a.name) };
+      result = await ctx.review.decide({ jobId, kind, decision, moderator, imageUrl: interaction.message.attachments.first()?.url, message });
     } catch (err) {
       ctx.logger.error({ err, jobId, decision }, 'moderation decision could not be carried out');
       return ephemeral(interaction, t(locale, 'moderation.failed'), `failed:${decision}`);
@@ -109,7 +111,7 @@ async function report(interaction: ButtonInteraction, jobId: string, ctx: BotCon
   const result = await ctx.review.report({
     jobId,
     reporter: { id: interaction.user.id, name: interaction.user.username },
-    message: { channelId: interaction.channelId, messageId: interaction.message.id, images },
+    message: { guildId: interaction.guildId, channelId: interaction.channelId, messageId: interaction.message.id, images },
   });
   await interaction.editReply({ content: reportAnswer(result, interaction.locale), allowedMentions: NO_MENTIONS });
   return `report:${result.outcome}`;

@@ -7,12 +7,14 @@ import {
   TextInputBuilder,
   TextInputStyle,
   type AutocompleteInteraction,
+  type ButtonInteraction,
   type ChatInputCommandInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
+import { messageShowsJob } from '../src/discord/messages.ts';
 import { checkInput, refuse, startJob, type MemberInput } from '../src/discord/requests.ts';
 import type { Job } from '../src/jobs/types.ts';
 import { SIZE_PRESETS, displaySize, parseSize } from '../src/ppinfra/size.ts';
@@ -109,10 +111,15 @@ export async function autocomplete(interaction: AutocompleteInteraction): Promis
   return `choices:${Math.min(choices.length, 25)}`;
 }
 
+/** Whether the button's message is about `job` (the custom id's job is the client's word, see `messageShowsJob`). */
+const onItsMessage = (interaction: ButtonInteraction, job: Job) =>
+  messageShowsJob(job, { id: interaction.message.id, guildId: interaction.guildId, fileNames: interaction.message.attachments.map((a) => a.name) });
+
 export const buttons: Command['buttons'] = {
   async regen(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
-    if (!job) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
+    // Another guild's job, or a held one, would have its prompt quoted in this channel.
+    if (!job || !onItsMessage(interaction, job)) return refuse(interaction, t(interaction.locale, 'button.unknown_job'), 'unknown_job');
     // The stored prompt passed the terms of its day; the operator may have blocked it since.
     const checked = checkInput(interaction.locale, storedInput(job), ctx);
     if (!checked.ok) return refuse(interaction, checked.message, checked.problem);
@@ -135,6 +142,8 @@ export const buttons: Command['buttons'] = {
     const requesterId = job?.userId ?? interaction.message.interactionMetadata?.user.id;
     const isModerator = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
     if (interaction.user.id !== requesterId && !isModerator) return refuse(interaction, t(interaction.locale, 'button.delete_refused'), 'not_requester');
+    // Their own job's id on someone else's message deletes nothing.
+    if (job && !isModerator && !onItsMessage(interaction, job)) return refuse(interaction, t(interaction.locale, 'button.delete_refused'), 'not_on_message');
     // For a component interaction, @original is the message the button sits on.
     await interaction.deferUpdate();
     await interaction.deleteReply();

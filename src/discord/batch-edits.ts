@@ -21,7 +21,7 @@ export interface BatchEdits {
  * In this process a promise chain per batch; across processes (several on Redis) a short claim
  * in the shared state, `batch-edit:<batchId>`, as well.
  */
-export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'release'>; logger: Logger }): BatchEdits {
+export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'release' | 'read'>; logger: Logger }): BatchEdits {
   const chains = new Map<string, Promise<void>>();
 
   async function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -39,7 +39,9 @@ export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'rel
     try {
       return await fn();
     } finally {
-      if (won) await lock.release(name).catch((err: unknown) => deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'));
+      // Only a lock still ours: an edit that outlived the lock (a slow upload) must not free the
+      // next editor's, or a third edit would run beside it and put back an image it removed.
+      if (won) await releaseIfHeld(lock, name, holder).catch((err: unknown) => deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'));
     }
   }
 
@@ -57,4 +59,9 @@ export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'rel
       return result;
     },
   };
+}
+
+/** Releases `name` when `holder` still holds it (a read, then the release: a claim taken between the two is the rare loss). */
+async function releaseIfHeld(lock: Pick<SharedState, 'release' | 'read'>, name: string, holder: string) {
+  if ((await lock.read<string>(name)) === holder) await lock.release(name);
 }

@@ -26,7 +26,7 @@ export interface DeliveryDeps {
    */
   jobs?: (ids: readonly string[]) => Promise<(Job | undefined)[]>;
   /** Serialises the edits of one batch message across processes (several processes on Redis). */
-  lock?: Pick<SharedState, 'claim' | 'release'>;
+  lock?: Pick<SharedState, 'claim' | 'release' | 'read'>;
   /** The batch message edits shared with the review desk (built from `lock` when absent). */
   edits?: BatchEdits;
 }

@@ -225,6 +225,22 @@ export type BatchChange =
 export const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
 
 /**
+ * Whether the message a button is on is about the job its custom id names: in the job's guild,
+ * and the job's reply, its published message, or a message with an image of the job or of its
+ * batch. A custom id is whatever the client sends; a member who names their own job on another
+ * member's message must not delete it, nor rerun another guild's prompt in this channel.
+ */
+export function messageShowsJob(
+  job: Pick<Job, 'id' | 'guildId' | 'messageId' | 'published' | 'batch'>,
+  message: { id: string; guildId: string | null; fileNames: readonly string[] },
+): boolean {
+  if (message.guildId !== job.guildId) return false;
+  if (job.messageId === message.id || job.published?.messageId === message.id) return true;
+  const ids = job.batch?.jobIds ?? [job.id];
+  return message.fileNames.some((name) => ids.some((id) => namesJob(name, id)));
+}
+
+/**
  * The one message of a batch (`/imagine count`): the images delivered so far (kept by id, the new
  * one uploaded), a count of the rest, a line for each image that failed or is held, and the
  * buttons once every image has its answer. Rebuilt whole from the batch's state at each change.

@@ -61,9 +61,23 @@ export interface ReportedImage {
 
 /** The message a member reported: where it is, and its images in order. */
 export interface ReportedMessage {
+  /** The guild the button was clicked in (null in DMs); a job of another guild is never reported from it. */
+  guildId?: string | null;
   channelId: string;
   messageId: string;
   images: ReportedImage[];
+}
+
+/**
+ * The message a moderator's button is on. A custom id is whatever the client sends, so the job it
+ * names must be the one this message reviews, in this guild: a moderator of one guild must not
+ * decide another guild's review by sending its job id from a message of theirs.
+ */
+export interface DecidingMessage {
+  guildId: string | null;
+  messageId: string;
+  /** Its attachments' file names: a review message's image is named after its job (`imageFileName`). */
+  fileNames: readonly string[];
 }
 
 /** What a report did for one image of the message. */
@@ -79,7 +93,8 @@ export interface PendingReview {
 }
 
 export interface ReviewService extends Moderation {
-  decide(input: { jobId: string; kind: ReviewKind; decision: ReviewDecision; moderator: Moderator; imageUrl?: string }): Promise<DecideResult>;
+  /** `message`, when the decision comes from a button: the review message it is on (`DecidingMessage`). */
+  decide(input: { jobId: string; kind: ReviewKind; decision: ReviewDecision; moderator: Moderator; imageUrl?: string; message?: DecidingMessage }): Promise<DecideResult>;
   /**
    * A member's report about a published message (`jobId` from its button: the first job's for a
    * batch). Every image of the message still undecided goes to the moderators, each on a review
@@ -194,6 +209,28 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether a file name is one of the job's images: `imageFileName` ends every name with `-<jobId>.<ext>`. */
+const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
+
+/**
+ * Whether a reported message shows the job: its published message (or deferred reply), or a
+ * message with an image of the job or of its batch. The job id comes from the button's custom
+ * id, which the client sends; without this, a member could send another job's id (a held image,
+ * another guild's) from a message of their own and put that message's image under the job's name.
+ */
+function showsJob(job: Job, message: ReportedMessage): boolean {
+  if (message.guildId !== undefined && message.guildId !== job.guildId) return false;
+  if (job.published?.messageId === message.messageId || job.messageId === message.messageId) return true;
+  const ids = job.batch?.jobIds ?? [job.id];
+  return message.images.some((image) => ids.some((id) => namesJob(image.fileName, id)));
+}
+
+/** Whether a moderator's button is on the job's review message, in the job's guild (see `DecidingMessage`). */
+function reviewsJob(job: Job, review: Review, message: DecidingMessage): boolean {
+  if (message.guildId !== job.guildId) return false;
+  return review.messageId === message.messageId || message.fileNames.some((name) => namesJob(name, job.id));
 }
 
 /**
@@ -339,7 +376,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
           s &&
           ((s.published?.messageId === message.messageId && s.published.attachmentId === attachment.attachmentId) ||
             s.fileName === attachment.fileName ||
-            attachment.fileName.includes(`-${s.id}.`)),
+            namesJob(attachment.fileName, s.id)),
       );
       if (owner && !found.some((f) => f.job.id === owner.id)) found.push({ job: owner, attachment });
     }
@@ -474,10 +511,14 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       return 'held';
     },
 
-    async decide({ jobId, kind, decision, moderator, imageUrl }) {
+    async decide({ jobId, kind, decision, moderator, imageUrl, message }) {
       const job = await store.get(jobId);
       const review = job?.[FIELD[kind]];
       if (!job || !review || !VALID[kind].includes(decision)) return { outcome: 'unknown' };
+      if (message && !reviewsJob(job, review, message)) {
+        log.warn({ jobId, guildId: message.guildId, messageId: message.messageId, moderatorId: moderator.id }, 'a decision named a job its message does not review; ignored');
+        return { outcome: 'unknown' };
+      }
       const record: AuditRecord = { jobId, guildId: job.guildId, review: kind, decision, moderatorId: moderator.id, moderatorName: moderator.name, at: now() };
       const key = decisionKey(jobId, kind);
       const claim = await state.claim(key, record, AUDIT_TTL_MS);
@@ -513,6 +554,10 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     async report({ jobId, reporter, message }) {
       const job = await store.get(jobId);
       if (!job) return { outcome: 'unknown', images: 0 };
+      if (!showsJob(job, message)) {
+        log.warn({ jobId, guildId: message.guildId, messageId: message.messageId, reporterId: reporter.id }, 'a report named a job its message does not show; ignored');
+        return { outcome: 'unknown', images: 0 };
+      }
       const allowance = deps.reportLimit ? await deps.reportLimit.take(job.guildId, reporter.id) : undefined;
       if (allowance && !allowance.allowed) return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };
       const outcomes: ImageReport[] = [];

@@ -21,23 +21,41 @@ const SPACES = /\s+/gu;
  */
 const SPELLED_OUT = /(?<=^| )\S(?: \S){2,}(?= |$)/gu;
 
+/**
+ * Three or more single letters or digits each standing alone between punctuation or symbols
+ * (`b.a.d`, `b-a-d`, `b_a_d`, `b·a·d`, or the blank Braille pattern, which is a symbol that
+ * shows as a space): the same spelling out, which the model still reads as the word.
+ */
+const SPELLED_WITH_MARKS = /(?<![\p{L}\p{N}])[\p{L}\p{N}](?:[\s\p{P}\p{S}]+[\p{L}\p{N}]){2,}(?![\p{L}\p{N}])/gu;
+const NOT_LETTER = /[^\p{L}\p{N}]/gu;
+
+/**
+ * Accents put on a word to break it (`b\u0301ad`, `ḅad`, a strike-through overlay): the combining
+ * diacritics of the Latin, Greek and Cyrillic letters, and the symbol overlays. Only these
+ * blocks: other scripts' combining marks (a Japanese voicing mark, an Indic vowel sign) make a
+ * different word, and dropping them would block words the operator never listed.
+ */
+const DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/gu;
+
 /** Folds that lower-casing leaves out but a reader sees as the same letters. */
 const FOLDS: readonly [RegExp, string][] = [[/ß/gu, 'ss']];
 
 /**
  * The comparison form: NFKC (full-width and styled letters to plain ones), invisible code points
- * dropped, lower case, white space runs to one space, spelled-out words joined. Only for matching:
+ * and diacritics dropped, lower case, white space runs to one space, spelled-out words joined. Only for matching:
  * the prompt sent to the API is the one the member typed.
  */
 export function normaliseForMatch(text: string): string {
   // NFKC first, since it can turn a visible character into an ignorable one (a half-width Hangul
   // filler); again after the drop, since an ignorable between a letter and its accent kept them apart.
-  let folded = text.normalize('NFKC').replace(INVISIBLE, '').normalize('NFKC').toLowerCase();
+  // Decomposed to take the diacritics off (`ḅ` is one code point until then), composed again after.
+  let folded = text.normalize('NFKC').replace(INVISIBLE, '').normalize('NFKD').replace(DIACRITICS, '').normalize('NFKC').toLowerCase();
   for (const [from, to] of FOLDS) folded = folded.replace(from, to);
   return folded
     .replace(SPACES, ' ')
     .trim()
-    .replace(SPELLED_OUT, (run) => run.replaceAll(' ', ''));
+    .replace(SPELLED_OUT, (run) => run.replaceAll(' ', ''))
+    .replace(SPELLED_WITH_MARKS, (run) => run.replace(NOT_LETTER, ''));
 }
 
 /** BLOCKED_TERMS as the operator wrote it (comma-separated), in the comparison form; terms that fold to nothing are dropped. */

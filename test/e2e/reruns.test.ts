@@ -80,3 +80,41 @@ describe('Edit prompt form', () => {
     expect(JSON.stringify(modal)).not.toMatch(/secret garden|Private/);
   });
 });
+
+/**
+ * A button's custom id is whatever the client sends. A member who swaps in their own job's id
+ * on someone else's message (a modified client) must get nothing from it: the handlers check the
+ * message the button is on.
+ */
+describe('a button whose custom id names a job of another message', () => {
+  /** What a modified client sends: the button labelled `label` on `message`, with `jobId` in its custom id. */
+  function forge(bot: BotHarness, messageId: string, label: string, jobId: string) {
+    const stored = bot.discord.store.get(messageId)!;
+    const rows = stored.data.components as unknown as { components: { label?: string; custom_id?: string }[] }[];
+    const button = rows.flatMap((r) => r.components).find((c) => c.label === label)!;
+    button.custom_id = button.custom_id!.replace(/[^:]+$/, jobId);
+  }
+  const jobIdOf = (message: { components?: unknown }) => /:(\w+)$/.exec((message.components as { components: { custom_id: string }[] }[])[0]!.components[0]!.custom_id)![1]!;
+
+  it('Delete with the member’s own job id does not delete another member’s image', async () => {
+    const bot = await start();
+    const mine = await bot.discord.slash('imagine', { prompt: 'my boat' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const theirs = await bot.discord.slash('imagine', { prompt: 'their boat' }, { user: 'bob' }).waitForOriginal(finished, LONG);
+    forge(bot, theirs.id, 'Delete', jobIdOf(mine));
+    expect(await ephemeralText(bot.discord.click(theirs.id, 'Delete', { user: 'alice' }))).toMatch(/.+/);
+    expect(bot.discord.message(theirs.id)).toBeDefined();
+    expect(bot.discord.message(theirs.id)!.attachments).toHaveLength(1);
+    // Their own button on their own message still works.
+    bot.discord.click(mine, 'Delete', { user: 'alice' });
+    await bot.waitForLog((l) => l.msg === 'interaction handled' && l.outcome === 'deleted:requester');
+  });
+
+  it('More like this naming another job does not quote that job’s prompt here, nor submit it', async () => {
+    const bot = await start();
+    const other = await bot.discord.slash('imagine', { prompt: 'a private prompt' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const mine = await bot.discord.slash('imagine', { prompt: 'a public prompt' }, { user: 'bob' }).waitForOriginal(finished, LONG);
+    forge(bot, mine.id, 'More like this', jobIdOf(other));
+    expect(await ephemeralText(bot.discord.click(mine.id, 'More like this', { user: 'bob' }))).toMatch(/no longer have the details/);
+    expect(submits(bot)).toHaveLength(2);
+  });
+});

@@ -508,8 +508,12 @@ function localBot(options: Parameters<typeof botProcess>[2] = {}) {
   const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
   const state = createLocalSharedState(createMemoryKeyValue());
   const clock = { now: 1_000_000 };
-  const bot = botProcess({ state, kv }, { posted: [], refusals: 0 }, { now: () => clock.now, ...options });
-  return { bot, state, kv, clock, store: createJobStore(kv('jobs')) };
+  // The store on the test's clock too: a held record's TTL runs from its save time, and one
+  // stamped by the real clock, millions of seconds after its hold on the test's, got a TTL of
+  // 1 ms, so whether it was still there for the next read depended on the machine's speed.
+  const store = createJobStore(kv('jobs'), { now: () => clock.now });
+  const bot = botProcess({ state, kv, store }, { posted: [], refusals: 0 }, { now: () => clock.now, ...options });
+  return { bot, state, kv, clock, store };
 }
 const heldBy = (id: string, userId: string): Job => ({ ...flagged(id), userId });
 
@@ -527,6 +531,14 @@ describe('caps on held images', () => {
 
     await bot.review.decide({ jobId: 'a1', kind: 'flag', decision: 'reject', moderator: MOD });
     expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
+  });
+
+  it('keeps a held record, in the storage, for as long as the hold lasts', async () => {
+    const { bot, kv } = localBot();
+    await bot.review.hold(heldBy('kept', '1'), IMAGE);
+    // What the storage was told: the record's lifetime from its save, not a millisecond.
+    const saved = (await kv('jobs').get('job:kept')) as Job;
+    expect(recordTtl(saved)).toBe(HELD_TTL_MS);
   });
 
   it('refuses everyone in a guild with HELD_PER_GUILD images waiting', async () => {
@@ -653,9 +665,9 @@ function reportDesk(options: { reportsPerHour?: number; state?: SharedState } = 
   const kvs = new Map<string, KeyValue>();
   const kv = (ns: string) => kvs.get(ns) ?? kvs.set(ns, createMemoryKeyValue()).get(ns)!;
   const state = options.state ?? createLocalSharedState(createMemoryKeyValue());
-  const store = createJobStore(kv('jobs'));
   const clock = { now: 1_700_000_000_000 };
   const now = () => clock.now;
+  const store = createJobStore(kv('jobs'), { now });
   const posted: { jobId: string; reporters: string[]; spoiler: boolean }[] = [];
   const shown: { jobId: string; reporters: string[] }[] = [];
   const retracted: { jobId: string; attachmentId?: string }[] = [];
@@ -863,5 +875,57 @@ describe.skipIf(skipWithoutRedis)('the report limit on Redis', () => {
     const pair = [createRedisSharedState(redis.url), createRedisSharedState(redis.url)] as [SharedState, SharedState];
     opened.push(...pair);
     return pair;
+  });
+});
+
+/**
+ * A button's custom id is what the client sends: the job it names is checked against the message
+ * the button is on, so a moderator of their own guild, or any member, cannot act on another job.
+ */
+describe('a button naming a job its message is not about', () => {
+  it('decides nothing for a moderator of another guild, or from a message that is not the job’s review', async () => {
+    const { bot, store } = localBot();
+    await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
+    await bot.review.hold(flagged('held'), IMAGE);
+    const reviewId = (await store.get('held'))!.review!.messageId!;
+    const approve = { jobId: 'held', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/theirs.jpeg' } as const;
+    // Their own guild, their own message: its file names some other job.
+    const elsewhere = { guildId: 'their-guild', messageId: 'their-message', fileNames: ['SPOILER_qwen-image-x-theirjob.jpeg'] };
+    expect(await bot.review.decide({ ...approve, message: elsewhere })).toEqual({ outcome: 'unknown' });
+    // The right guild is not enough either: the message must be the job's review.
+    expect(await bot.review.decide({ ...approve, message: { ...elsewhere, guildId: GUILD } })).toEqual({ outcome: 'unknown' });
+    // Even the job's own review message does not count from another guild.
+    expect(await bot.review.decide({ ...approve, message: { guildId: 'their-guild', messageId: reviewId, fileNames: [] } })).toEqual({ outcome: 'unknown' });
+    expect(bot.delivered).toEqual([]);
+    expect((await store.get('held'))?.review?.status).toBe('pending');
+
+    // The review message itself decides, by its id or by its image's name.
+    expect(await bot.review.decide({ ...approve, message: { guildId: GUILD, messageId: 'unrecorded', fileNames: ['SPOILER_qwen-image-a-lighthouse-held.jpeg'] } })).toMatchObject({
+      outcome: 'done',
+    });
+    expect(bot.delivered).toEqual(['held']);
+  });
+
+  it('reports nothing, and takes nothing from the member’s hour, for a message that does not show the job', async () => {
+    const { review, store, posted } = reportDesk({ reportsPerHour: 1 });
+    await store.save(delivered('victim'));
+    await store.save(delivered('mine'));
+    // Their own message, another job's id: the moderators would see their image under that job.
+    expect(await review.report({ jobId: 'victim', reporter: BOB, message: alone('mine') })).toEqual({ outcome: 'unknown', images: 0 });
+    // The job's message, clicked from another guild (the ids the client sent do not agree).
+    expect(await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: 'their-guild' } })).toEqual({ outcome: 'unknown', images: 0 });
+    expect(posted).toEqual([]);
+    expect((await store.get('victim'))?.published?.messageId).toBe('message-victim');
+    // The real message is reported, and the member's one report of the hour is still theirs.
+    expect(await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: GUILD } })).toEqual({ outcome: 'sent', images: 1 });
+  });
+
+  it('a held image, never published, cannot be reported from a message of the member’s', async () => {
+    const { review, store, posted, clock } = reportDesk();
+    await store.save({ ...flagged('held'), state: 'held', review: { status: 'pending', createdAt: clock.now } });
+    await store.save(delivered('mine'));
+    expect((await store.get('held'))?.state).toBe('held');
+    expect(await review.report({ jobId: 'held', reporter: BOB, message: alone('mine') })).toEqual({ outcome: 'unknown', images: 0 });
+    expect(posted).toEqual([]);
   });
 });

@@ -30,9 +30,18 @@ const DISGUISED: [string, string][] = [
   ['mathematical letters', '𝐛𝐚𝐝'],
   ['circled letters', 'ⓑⓐⓓ'],
   ['mixed case', 'a BaD dog'],
+  ['spelled out with dots', 'a b.a.d dog'],
+  ['spelled out with hyphens', 'b-a-d'],
+  ['spelled out with underscores', 'b_a_d'],
+  ['spelled out with asterisks', 'b*a*d'],
+  ['spelled out with middle dots', 'b·a·d'],
+  ['spelled out with blank Braille patterns', 'b\u2800a\u2800d'],
+  ['combining accent', 'b\u0301ad'],
+  ['precomposed accented letter', '\u1e05ad'],
+  ['strike-through overlay', 'ba\u0335d'],
 ];
 
-const INNOCENT = ['a cat', 'a b c', 'plan a b', 'ba d', 'a bath day', 'b\u00a0ad'];
+const INNOCENT = ['a cat', 'a b c', 'plan a b', 'ba d', 'a bath day', 'b\u00a0ad', 'b.ad', 'a-b-c', 'A.B. Bodger'];
 
 describe('blocked terms after normalising', () => {
   it.each(DISGUISED)('%s matches the term `bad` in a prompt', (_, prompt) => {
@@ -60,6 +69,12 @@ describe('blocked terms after normalising', () => {
     ['eine Straße', 'strasse'],
   ])('multi-word and folded terms: %j matches %j', (prompt, term) => {
     expect(checkPrompt(prompt, { maxLength: 100, blockedTerms: parseBlockedTerms(term) })).toMatchObject({ ok: false, problem: 'blocked' });
+  });
+
+  it('keeps the marks that make another word in other scripts: a Japanese voicing mark is not an accent', () => {
+    // ばか folded to はか would block はかせ (a doctor).
+    expect(checkPrompt('はかせ', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toEqual({ ok: true, prompt: 'はかせ' });
+    expect(checkPrompt('ばか', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toMatchObject({ ok: false, problem: 'blocked' });
   });
 
   it('an invisible-only term matches nothing rather than everything', () => {
