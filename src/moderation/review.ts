@@ -460,10 +460,11 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       const providerFlagged = Boolean(job.nsfw?.flagged);
       const policy = (channelNsfw: boolean) =>
         decide({ providerFlagged, classification, thresholds, sensitivity: guild.sensitivity, reviewAll: guild.reviewAll, channelNsfw, nsfwChannels: guild.nsfwChannels });
-      // The channel as it is when the image is ready, not when it was asked for; an image nothing
-      // flagged is shown anywhere, so it needs no look.
+      // The channel as it is when the image is ready, not when it was asked for, and not as a
+      // cache saw it seconds ago (flagged images are few); an image nothing flagged is shown
+      // anywhere, so it needs no look.
       const asIfPublic = policy(false);
-      const { verdict, reasons } = asIfPublic.reasons.length === 0 ? asIfPublic : policy(await deps.channelAgeRestricted(job.channelId));
+      const { verdict, reasons } = asIfPublic.reasons.length === 0 ? asIfPublic : policy(await deps.channelAgeRestricted(job.channelId, { fresh: true }));
       // Both signals and the reasons go on the record: the reviewer sees them, and an approval reads them.
       job.nsfw = {
         flagged: providerFlagged,
