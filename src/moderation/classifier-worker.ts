@@ -36,6 +36,14 @@ export type WorkerReply =
 const CLASSES: Record<string, keyof NsfwScores> = { Drawing: 'drawing', Hentai: 'hentai', Neutral: 'neutral', Porn: 'porn', Sexy: 'sexy' };
 /** MobileNetV2's input side: resizing here (in libvips) is cheaper than in the model. */
 const SIDE = 224;
+/**
+ * The most pixels an image may declare to be decoded at all. The API makes images of at most
+ * 1536 pixels a side (`MAX_SIDE` in src/ppinfra/size.ts); this leaves room for more than double
+ * that. sharp's own default (about 16384²) lets a few-megabyte interlaced 16-bit RGBA PNG, which
+ * libvips must decode whole, take over 2 GB of this process and seconds of a core: enough for a
+ * container's memory limit to kill the bot. A larger image is a `decode` failure, so it is held.
+ */
+const MAX_INPUT_PIXELS = 4096 * 4096;
 
 const port = parentPort;
 if (!port) throw new Error('classifier-worker.ts runs as a worker thread (see createNsfwClassifier)');
@@ -90,7 +98,7 @@ type Loaded = Awaited<ReturnType<typeof loadModel>>;
 async function classify({ tf, model, sharp }: Loaded, image: Uint8Array): Promise<NsfwScores | { reason: 'decode' | 'model'; message: string }> {
   let pixels: { data: Buffer; info: { width: number; height: number } };
   try {
-    pixels = await sharp(image).removeAlpha().toColourspace('srgb').resize(SIDE, SIDE, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    pixels = await sharp(image, { limitInputPixels: MAX_INPUT_PIXELS }).removeAlpha().toColourspace('srgb').resize(SIDE, SIDE, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     return { reason: 'decode', message: err instanceof Error ? err.message : String(err) };
   }

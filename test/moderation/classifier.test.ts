@@ -2,6 +2,7 @@
 // worker thread: scores, determinism, typed failures, a thread that dies, a model that cannot load,
 // and no tensor left behind.
 import { once } from 'node:events';
+import { deflateSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -38,6 +39,38 @@ afterAll(async () => {
 
 const CLASSES: (keyof NsfwScores)[] = ['drawing', 'hentai', 'neutral', 'porn', 'sexy'];
 const sum = (s: NsfwScores) => CLASSES.reduce((t, k) => t + s[k], 0);
+
+/**
+ * A black PNG of `width` x `height` (1-bit grey), a few kilobytes whatever its size: what a
+ * decompression bomb looks like from outside.
+ */
+function blackPng(width: number, height: number): Uint8Array {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([length, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 1; // bit depth; colour type 0 (grey), no interlace
+  const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8)));
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  return new Uint8Array(png);
+}
 
 /** Rejects with a ClassifierError of `reason`. */
 async function rejection(promise: Promise<unknown>): Promise<ClassifierError> {
@@ -97,6 +130,19 @@ describe('createNsfwClassifier, with the real model', { timeout: 60_000 }, () =>
     // A truncated JPEG is no better.
     expect((await rejection(shared.classify(pictures[0]!.slice(0, 200)))).reason).toBe('decode');
     expect(sum(await shared.classify(pictures[1]!))).toBeCloseTo(1, 3);
+    expect(shared.status()).toBe('ready');
+  });
+
+  it('refuses to decode an image far larger than the API makes (a decompression bomb): a decode error, so it is held', async () => {
+    // 6000 x 6000 in about 4 KB. sharp's own limit (about 16384²) would decode it, and an
+    // interlaced 16-bit one of that size, decoded whole, takes gigabytes.
+    const bomb = blackPng(6000, 6000);
+    expect(bomb.byteLength).toBeLessThan(100_000);
+    const err = await rejection(shared.classify(bomb));
+    expect(err.reason).toBe('decode');
+    expect(err.message).toMatch(/pixel limit/);
+    // The largest the API makes, and more, is still read.
+    expect(sum(await shared.classify(blackPng(3000, 3000)))).toBeCloseTo(1, 3);
     expect(shared.status()).toBe('ready');
   });
 
