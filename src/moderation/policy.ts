@@ -39,6 +39,20 @@ export function thresholdsFor(operator: NsfwThresholds, sensitivity: Sensitivity
   return { porn: scale(operator.porn), sexy: scale(operator.sexy) };
 }
 
+const CLASSES: readonly (keyof NsfwScores)[] = ['drawing', 'hentai', 'neutral', 'porn', 'sexy'];
+
+/**
+ * Whether scores are what the model gives: a probability for each class, together about 1.
+ * Anything else (a class the thread did not recognise left at 0, a NaN, which compares false
+ * with every threshold) would pass as a clean image: such an answer counts as no classification.
+ */
+export function plausibleScores(scores: unknown): scores is NsfwScores {
+  if (!scores || typeof scores !== 'object') return false;
+  const values = CLASSES.map((name) => (scores as Record<string, unknown>)[name]);
+  if (!values.every((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1)) return false;
+  return Math.abs(values.reduce((a, b) => a + b, 0) - 1) <= 0.02;
+}
+
 /** The classifier's scores flag an image: explicit (`porn + hentai`) or suggestive (`sexy`) enough. */
 export const scoresFlag = (scores: NsfwScores, thresholds: NsfwThresholds) => scores.porn + scores.hentai >= thresholds.porn || scores.sexy >= thresholds.sexy;
 

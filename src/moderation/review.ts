@@ -6,7 +6,7 @@ import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, Re
 import type { SharedState } from '../shared-state.ts';
 import type { ReportLimit } from './report-limit.ts';
 import { classifierOff, type ImageClassifier } from './classifier.ts';
-import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, type Classification, type NsfwThresholds } from './policy.ts';
+import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, plausibleScores, type Classification, type NsfwThresholds } from './policy.ts';
 import type { GuildSettingsStore } from './settings.ts';
 
 /**
@@ -447,7 +447,10 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   async function classify(job: Job, image: DeliveredImage): Promise<Classification> {
     if (classifier.status() === 'off') return { classifier: 'off' };
     try {
-      return { classifier: 'ok', scores: await within(classifier.classify(image.bytes), deps.classifyTimeoutMs ?? CLASSIFY_TIMEOUT_MS) };
+      const scores = await within(classifier.classify(image.bytes), deps.classifyTimeoutMs ?? CLASSIFY_TIMEOUT_MS);
+      // Scores that are not probabilities would read as a clean image: the image was not checked.
+      if (!plausibleScores(scores)) throw new Error(`the NSFW classifier answered scores that are not probabilities: ${JSON.stringify(scores)}`);
+      return { classifier: 'ok', scores };
     } catch (err) {
       log.warn({ err, jobId: job.id, classifierStatus: classifier.status() }, 'the NSFW classifier could not check an image: it is held for review unchecked (fail closed)');
       return { classifier: 'failed' };

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
 import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
-import type { DeliveredImage, Delivery, Job } from '../../src/jobs/types.ts';
+import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
@@ -453,6 +453,19 @@ describe('the verdict on a finished image', () => {
     const warning = lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'));
     expect(warning).toMatchObject({ level: 40, jobId: 'broken' });
     expect(held).toEqual(['classifier_failed']);
+  });
+
+  it.each([
+    ['all zero (classes it did not recognise)', { drawing: 0, hentai: 0, neutral: 0, porn: 0, sexy: 0 }],
+    ['NaN', { ...PORN_SCORES, porn: Number.NaN }],
+    ['missing a class', { drawing: 0.5, neutral: 0.5 }],
+    ['out of range', { ...CLEAN_SCORES, neutral: 1.5, porn: -0.5 }],
+  ])('fails closed when the classifier answers scores that are not probabilities (%s): held unchecked, never shown', async (_name, scores) => {
+    const { finish, finished, held, lines, store } = await setup(fakeClassifier(scores as NsfwScores));
+    expect(await finish(finished('garbage'))).toBe('review');
+    expect((await store.get('garbage'))?.nsfw).toMatchObject({ classifier: 'failed', reasons: ['classifier_failed'] });
+    expect(held).toEqual(['classifier_failed']);
+    expect(lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'))).toMatchObject({ level: 40, jobId: 'garbage' });
   });
 
   it('holds even in an age-restricted channel whose guild chose spoilers when the classifier failed', async () => {
