@@ -37,7 +37,8 @@ function flagDetails(job: Job): string {
   const raw = JSON.stringify({ has_nsfw_contents: job.nsfw?.hasNsfwContents ?? null, nsfw_detection_result: job.nsfw?.detectionResult ?? null });
   // Inside a code span nothing is markdown or a mention, so only backticks need taking out.
   const points = [...raw.replace(/`/g, "'")];
-  return `\`${points.length > 900 ? `${points.slice(0, 899).join('')}…` : raw}\``;
+  // The short one too: a backtick in what the API sent would end the code span early.
+  return `\`${points.length > 900 ? `${points.slice(0, 899).join('')}…` : points.join('')}\``;
 }
 
 /** The classifier's scores, the explicit classes first, as a moderator reads them: `Porn 0.91 · Hentai 0.02 · …`. */

@@ -31,6 +31,11 @@ describe('the review message', () => {
     expect(shown['Flags from the image service']).toBe('`{"has_nsfw_contents":null,"nsfw_detection_result":null}`');
   });
 
+  it('keeps the provider’s raw flags inside one code span, even when they hold a backtick', () => {
+    const shown = fields(job({ flagged: true, hasNsfwContents: '`[a link](https://example.com)` @everyone', detectionResult: null, reasons: ['provider'] }));
+    expect(shown['Flags from the image service']).toBe('`{"has_nsfw_contents":"\'[a link](https://example.com)\' @everyone","nsfw_detection_result":null}`');
+  });
+
   it('says plainly when the classifier failed and the image was held unchecked', () => {
     const shown = fields(job({ ...PROVIDER_CLEAN, classifier: 'failed', reasons: ['classifier_failed'] }));
     expect(shown['Why it was held']).toBe('The bot’s own check failed: held unchecked');
