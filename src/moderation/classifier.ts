@@ -228,6 +228,9 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
 
   /** Sends one request; rejects `unavailable` at once while no model can answer. */
   function ask<T>(request: (id: number, deadline: number) => WorkerRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+    // Asked before the first thread exists (sharp still loading, see below): `loading` means a
+    // request waits for the model, so it waits for the thread too rather than being held.
+    if (!worker && !closed && status === 'loading' && !firstStarted) return starting.then(() => ask<T>(request, transfer));
     const w = worker;
     if (closed || !w || status === 'failed') return Promise.reject(new ClassifierError('unavailable', closed ? 'the NSFW classifier is closed' : 'the NSFW classifier model is not loaded'));
     const id = nextId++;
@@ -254,10 +257,20 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
   // libvips must stay loaded in the main thread: on glibc, when the last thread holding it exits
   // the library is unloaded and the next thread's sharp crashes (sharp's documentation on worker
   // threads). So the first thread starts once the main thread has loaded it.
-  import('sharp').then(start, (err: unknown) => {
-    log.error({ err }, 'NSFW classifier cannot start: sharp did not load');
-    setStatus('failed');
-  });
+  let firstStarted = false;
+  const starting = import('sharp')
+    .then(start, (err: unknown) => {
+      log.error({ err }, 'NSFW classifier cannot start: sharp did not load');
+      setStatus('failed');
+    })
+    .catch((err: unknown) => {
+      // A thread that could not even be created: nothing will answer, so nothing waits for it.
+      log.error({ err }, 'NSFW classifier cannot start: its thread could not be created');
+      setStatus('failed');
+    })
+    .finally(() => {
+      firstStarted = true;
+    });
 
   return {
     status: () => status,

@@ -231,6 +231,15 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     expect(err.reason).toBe('timeout');
   });
 
+  it('makes a classification asked the moment it is created wait for the model, like any sent while it loads', async () => {
+    const picture = await makePicture(10, 256);
+    const { c } = classifier();
+    expect(c.status()).toBe('loading');
+    const scores = await c.classify(picture);
+    expect(sum(scores)).toBeCloseTo(1, 3);
+    expect(c.status()).toBe('ready');
+  });
+
   it('rejects as unavailable once closed, and lets go of whoever waited for the load', async () => {
     const { c } = classifier();
     const waiting = c.settled();
