@@ -124,17 +124,28 @@ loading.then(
   (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
 );
 
-// Requests wait for the model and for each other: one chain, in arrival order.
+async function handle(request: WorkerRequest) {
+  const loaded = await loading.catch(() => undefined);
+  if (!loaded) return; // the parent was told 'failed' and answers its callers itself
+  if (request.type === 'debug') return post({ type: 'debug', id: request.id, tensors: loaded.tf.memory().numTensors });
+  // A caller that gave up (its timeout) is not worth a classification the queue behind it waits for.
+  if (Date.now() > request.deadline) return post({ type: 'error', id: request.id, reason: 'expired', message: 'the caller stopped waiting' });
+  const result = await classify(loaded, request.image);
+  if ('reason' in result) post({ type: 'error', id: request.id, reason: result.reason, message: result.message });
+  else post({ type: 'scores', id: request.id, scores: result });
+}
+
+// Requests wait for the model and for each other: one chain, in arrival order. A request that
+// throws is answered as failed and the chain goes on: left rejected, the rejection would end the
+// thread, and every request queued behind it would fail with it.
 let chain: Promise<unknown> = loading.catch(() => undefined);
 port.on('message', (request: WorkerRequest) => {
-  chain = chain.then(async () => {
-    const loaded = await loading.catch(() => undefined);
-    if (!loaded) return; // the parent was told 'failed' and answers its callers itself
-    if (request.type === 'debug') return post({ type: 'debug', id: request.id, tensors: loaded.tf.memory().numTensors });
-    // A caller that gave up (its timeout) is not worth a classification the queue behind it waits for.
-    if (Date.now() > request.deadline) return post({ type: 'error', id: request.id, reason: 'expired', message: 'the caller stopped waiting' });
-    const result = await classify(loaded, request.image);
-    if ('reason' in result) post({ type: 'error', id: request.id, reason: result.reason, message: result.message });
-    else post({ type: 'scores', id: request.id, scores: result });
-  });
+  chain = chain
+    .then(() => handle(request))
+    .catch((err: unknown) => {
+      const id = (request as { id?: unknown } | null)?.id;
+      const message = err instanceof Error ? err.message : String(err);
+      if (typeof id === 'number') post({ type: 'error', id, reason: 'model', message });
+      else post({ type: 'log', level: 'warn', message: `a request the thread could not read: ${message}` });
+    });
 });

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { deflateSync } from 'node:zlib';
 import { Writable } from 'node:stream';
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NsfwScores } from '../../src/jobs/types.ts';
@@ -246,6 +246,39 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     await c.close();
     expect(await waiting).toBe('loading');
     expect((await rejection(c.classify(new Uint8Array(10)))).reason).toBe('unavailable');
+  });
+});
+
+describe('the model thread itself', { timeout: 60_000 }, () => {
+  it('goes on with the next request after one that throws, instead of dying with the queue behind it', async () => {
+    const worker = new Worker(new URL('../../src/moderation/classifier-worker.ts', import.meta.url), {
+      workerData: { model: 'MobileNetV2', niceness: 0 },
+      execArgv: [],
+      stdout: true,
+      stderr: true,
+    });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    const exited = once(worker, 'exit').then(() => 'exited' as const);
+    const replies: Record<string, unknown>[] = [];
+    let answered: (reply: Record<string, unknown>) => void = () => undefined;
+    const next = new Promise<Record<string, unknown>>((resolve) => (answered = resolve));
+    worker.on('message', (reply: Record<string, unknown>) => {
+      // Of the libraries' output, only what the thread says of the request it could not read.
+      if (reply.type === 'log' && !String(reply.message).startsWith('a request the thread could not read')) return;
+      replies.push(reply);
+      if (reply.id === 2) answered(reply);
+    });
+    try {
+      // Not a request the parent sends: whatever makes handling a request throw, the thread stays.
+      worker.postMessage(null);
+      worker.postMessage({ type: 'classify', id: 2, image: await makePicture(11, 256), deadline: Date.now() + 50_000 });
+      expect(await Promise.race([next, exited])).toMatchObject({ type: 'scores', id: 2 });
+      expect(replies.map((r) => r.type)).toEqual(['ready', 'log', 'scores']);
+      expect(replies[1]).toMatchObject({ level: 'warn' });
+    } finally {
+      await worker.terminate();
+    }
   });
 });
 
