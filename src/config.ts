@@ -86,7 +86,10 @@ const schema = z.object({
 
   // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
   NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
-  NSFW_CLASSIFIER_TIMEOUT_MS: int(10_000, 100, 120_000),
+  // At least a second: one classification takes about 0.1 s on an idle core and a reload about 1 s,
+  // and each timeout with no answer restarts the model's thread, so a bound below that held most
+  // images and kept the thread reloading.
+  NSFW_CLASSIFIER_TIMEOUT_MS: int(10_000, 1_000, 120_000),
 
   // [ops: health and metrics] Off unless METRICS_PORT is set; 0 means any free port (tests).
   METRICS_PORT: z.coerce
