@@ -52,6 +52,8 @@ interface DeliveryRecord {
   outcome: DeliveryOutcome;
   fileName?: string;
   published?: Job['published'];
+  /** What the verdict saw (both signals, the reasons): the record shows what the image was published on. */
+  nsfw?: Job['nsfw'];
 }
 
 /**
@@ -193,7 +195,12 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!made) {
           // A flagged image the hold refused (over the upload limit) is never delivered: the hold told the member.
           outcome = verdict === 'review' ? 'over_upload_limit' : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
-          const record: DeliveryRecord = { outcome, ...(job.fileName ? { fileName: job.fileName } : {}), ...(job.published ? { published: job.published } : {}) };
+          const record: DeliveryRecord = {
+            outcome,
+            ...(job.fileName ? { fileName: job.fileName } : {}),
+            ...(job.published ? { published: job.published } : {}),
+            ...(job.nsfw ? { nsfw: job.nsfw } : {}),
+          };
           // Claimed before the job's final save: a run that finds the claim only finishes the record.
           try {
             await deps.claims?.claim(deliveryClaim(job.id), record, DELIVERY_CLAIM_TTL_MS);
@@ -205,7 +212,8 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       if (made) {
         log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
         outcome = made.outcome;
-        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {});
+        // The run that published it classified it: its verdict stays on the record (a report's reviewer reads it).
+        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {}, made.nsfw ? { nsfw: made.nsfw } : {});
       }
       const finishedAt = now();
       let ended: Job | undefined;

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createFinisher } from '../../src/jobs/finish.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createJobStore, createMemoryKeyValue, type JobStore } from '../../src/jobs/store.ts';
+import { createLocalSharedState } from '../../src/shared-state.ts';
 import type { DeliveredImage, Delivery, Job, Moderation, Verdict } from '../../src/jobs/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { PolledResult } from '../../src/jobs/finish.ts';
@@ -41,8 +42,9 @@ const result = (nsfw: boolean): PolledResult => ({
 });
 
 /** A finisher whose moderation answers `verdict`, adding scores as the review service does. */
-async function setup(verdict: Verdict) {
-  const store = createJobStore(createMemoryKeyValue());
+async function setup(verdict: Verdict, options: { claims?: boolean; store?: (store: JobStore) => JobStore } = {}) {
+  const base = createJobStore(createMemoryKeyValue());
+  const store = options.store ? options.store(base) : base;
   const asked: { nsfw: Job['nsfw']; image: DeliveredImage }[] = [];
   const held: string[] = [];
   const published: { jobId: string; spoiler: boolean }[] = [];
@@ -76,6 +78,7 @@ async function setup(verdict: Verdict) {
     estimator: createDurationEstimator(),
     imageMaxBytes: 1_000_000,
     now: () => 5_000,
+    ...(options.claims ? { claims: createLocalSharedState(createMemoryKeyValue()) } : {}),
   });
   const run = async (id: string, flagged: boolean) => {
     const job = polling(id);
@@ -83,7 +86,7 @@ async function setup(verdict: Verdict) {
     await finisher.complete(job, result(flagged), silentLogger);
     return store.get(id);
   };
-  return { run, asked, held, published };
+  return { run, asked, held, published, finisher, store: base };
 }
 
 describe('the finisher and moderation', () => {
@@ -108,5 +111,32 @@ describe('the finisher and moderation', () => {
     const { run, published } = await setup('spoiler');
     await run('spoiler', true);
     expect(published).toEqual([{ jobId: 'spoiler', spoiler: true }]);
+  });
+
+  it('keeps the verdict on the record when a run again finds the image delivered and only finishes the bookkeeping', async () => {
+    // The final save fails once, after Discord took the image: the step runs again.
+    let failOnce = true;
+    const { finisher, store, published, asked } = await setup('deliver', {
+      claims: true,
+      store: (base) => ({
+        ...base,
+        async save(job) {
+          if (job.state === 'delivered' && failOnce) {
+            failOnce = false;
+            throw new Error('storage lost');
+          }
+          return base.save(job);
+        },
+      }),
+    });
+    const job = polling('rerun');
+    await store.save(job);
+    await expect(finisher.complete(job, result(false), silentLogger)).rejects.toThrow('delivered but the job could not be recorded');
+    const again = (await store.get('rerun'))!;
+    expect(again.state).toBe('delivering');
+    await finisher.complete(again, result(false), silentLogger);
+    expect(published).toHaveLength(1);
+    expect(asked).toHaveLength(1);
+    expect(await store.get('rerun')).toMatchObject({ state: 'delivered', nsfw: { classifier: 'ok', scores: PORN_SCORES, reasons: [] } });
   });
 });
