@@ -40,5 +40,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # (docker stop -t 30, compose's stop_grace_period).
 STOPSIGNAL SIGTERM
 # The V8 memory flags of npm start (src/node-flags.ts): a thousand jobs in flight stay under
-# 150 MB RSS (npm run bench).
+# 150 MB RSS (npm run bench); the NSFW classifier's model adds about 140 MB (NSFW_CLASSIFIER=off).
 CMD ["node", "--max-semi-space-size=4", "--optimize-for-size", "src/main.ts"]
