@@ -129,7 +129,7 @@ export async function createBenchBot(o: BenchBotOptions): Promise<BenchBot> {
  * its constants (the fresh-install guess of 8 s, the 250 ms spread floor) keep their meaning
  * in a faster run. The identity at scale 1.
  */
-function atScale(inner: DurationEstimator, scale: number): DurationEstimator {
+export function atScale(inner: DurationEstimator, scale: number): DurationEstimator {
   if (scale === 1) return inner;
   return {
     estimate(size) {

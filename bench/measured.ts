@@ -1,278 +1,43 @@
 /**
- * `npm run bench` (issue 9, "Measured"): the whole bot's job path against a naive bot, side by
- * side in one run on the fake PPInfra API, on two workloads, plus 1,000 jobs in flight.
+ * `npm run bench`: the bot measured as members see it, against fixed 1-s polling, on a family of
+ * workloads judged on the worst (bench/family.ts), plus 1,000 jobs in flight and the classifier.
  *
- * - **bot**: the real JobService as the bot wires it (bench/bot.ts): reserve -> start -> pacing
- *   -> submit -> adaptive polling (with the global poll cap) -> download -> a recording Delivery
- *   that timestamps each delivery. The bot's configuration defaults (or the environment's), the
- *   images-per-minute budget raised to BENCH_IPM (default 1000) so it is not what is measured.
- * - **naive** (bench/naive.ts): submits everything at once, polls every second, no pacing.
- *
- * Both get the same requests at the same moment, with the same task durations (keyed by the
- * prompt). Completion at the API comes from the fake's task records, the request time from
- * when the bench called reserve/start (naive: submit), delivery from the recording Delivery
- * (naive: image bytes in hand). Ratios are bot / naive from this run.
- *
- * Workloads:
- * - realistic: five sizes, duration growing with the pixel count, +-12 % noise (seeded); a
- *   warm-up round of 20 requests (4 per size) through the bot so its estimator has history, then
- *   20 members at once while the API runs 30 % slower.
- * - wide: one size whose durations spread from 3 to 15 s (log-uniform, seeded); two bots side
- *   by side in the same burst: a fresh install (whose guess is made for 3-15 s) and one after a
- *   warm-up round of 20; then 20 members at once.
+ * - family: 14 workloads (warm-up depth and shape, load shift, sizes, burst or trickle), each
+ *   two whole bots side by side on their own fake Discord and fake PPInfra: the bot with its
+ *   configuration's poll settings, and the same bot polling every second. Delivery is timed at
+ *   the fake Discord. Targets on the worst workload and on the median one. BENCH_WORKLOADS=a,b
+ *   runs only those; BENCH_PARALLEL (default 2) workloads run at a time.
  * - in flight: BENCH_INFLIGHT (default 1000) jobs reserved and started against long tasks, in a
  *   child process (bench/inflight.ts) so RSS and event-loop delay are the bot's alone.
  * - classifier: the local NSFW classifier in a child process (bench/classifier.ts): time per
  *   classification of generated 1024² and 1536² JPEGs, and the main thread's event-loop delay
  *   while classifications run back to back, beside a window with the model idle.
  *
- * BENCH_SCALE (default 1) multiplies every duration and interval (0.25 runs about four times
- * faster). It is a measurement: the exit code is 0 even when a target is missed.
+ * BENCH_SCALE (default 1) multiplies every duration and interval; the bot's POLL_MIN_INTERVAL_MS
+ * must stay at least 200 ms after scaling, so 0.5 is about as far as it goes. BENCH_ONLY=family,
+ * inflight,classifier runs only those parts. It is a measurement: the exit code is 0 even when a
+ * target is missed.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startFakePpinfra, type FakePpinfra } from '../test/fakes/ppinfra.ts';
+import { startFakePpinfra } from '../test/fakes/ppinfra.ts';
 import { NODE_FLAGS } from '../src/node-flags.ts';
-import { createPpinfraClient } from '../src/ppinfra/client.ts';
-import { benchConfig, createBenchBot, memberRequest } from './bot.ts';
+import { benchConfig } from './bot.ts';
 import type { ClassifierReport } from './classifier.ts';
+import { runFamily, type Check } from './family.ts';
 import type { InflightReport } from './inflight.ts';
-import { naiveJob } from './naive.ts';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const IPM = Number(process.env.BENCH_IPM ?? 1000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 1000);
-const NAIVE_INTERVAL_MS = 1000 * SCALE;
-const MEMBERS = 20;
-/** BENCH_ONLY=realistic,wide,inflight,classifier: run only these parts (all by default), for working on one. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'realistic,wide,inflight,classifier').split(',').map((s) => s.trim()));
-if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0)) throw new Error('BENCH_SCALE, BENCH_IPM and BENCH_INFLIGHT must be positive numbers');
-
-/** A seeded generator, so every run draws the same workload. */
-let seed = 42;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const shuffle = <T>(xs: T[]) => {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
-};
-
-/** One request: its size and how long the API takes for it at normal load (ms, unscaled). */
-interface Plan {
-  size: string;
-  ms: number;
-}
-
-interface Targets {
-  polls: number;
-  lagP50: number;
-  requestP95: number;
-}
-
-/** One bot in the burst: what its estimator learned before (nothing, for a fresh install). */
-interface Variant {
-  label: string;
-  warmup: Plan[];
-}
-
-interface Workload {
-  name: string;
-  describe: string;
-  /** Bots measured side by side in the same burst, each against the same naive bot. */
-  variants: Variant[];
-  burst: Plan[];
-  /** The API's speed during the burst (1.3 = 30 % slower). */
-  slowdown: number;
-  targets: Targets;
-}
-
-const REALISTIC_SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*1536'];
-const pixels = (size: string) => size.split('*').map(Number).reduce((a, b) => a * b, 1);
-/** 2 s plus 5.5 s per megapixel: 3.4, 5.2, 7.8, 11.7 and 15.0 s. */
-const typicalMs = (size: string) => 2_000 + 5.5e-3 * pixels(size);
-const noisy = (size: string): Plan => ({ size, ms: typicalMs(size) * (1 + 0.12 * (2 * random() - 1)) });
-const fourOfEach = () => shuffle(REALISTIC_SIZES.flatMap((s) => [noisy(s), noisy(s), noisy(s), noisy(s)]));
-const spread = (): Plan => ({ size: '1024*1024', ms: 3_000 * 5 ** random() });
-
-const WORKLOADS: Workload[] = [
-  {
-    name: 'realistic',
-    describe: `5 sizes ${REALISTIC_SIZES.map((s) => `${s}:${(typicalMs(s) / 1000).toFixed(1)}s`).join(' ')}, +-12 % noise; warm-up round of 20 (4 per size, at once), then ${MEMBERS} members at once with the API 30 % slower`,
-    variants: [{ label: 'after warm-up', warmup: fourOfEach() }],
-    burst: fourOfEach(),
-    slowdown: 1.3,
-    targets: { polls: 0.5, lagP50: 0.75, requestP95: 1.2 },
-  },
-  {
-    name: 'wide',
-    describe: `one size (1024*1024), durations 3-15 s log-uniform; two bots side by side, a fresh install (the estimator guesses) and one after a warm-up round of 20 (at once); then ${MEMBERS} members at once`,
-    variants: [
-      { label: 'fresh install', warmup: [] },
-      { label: 'after warm-up', warmup: Array.from({ length: 20 }, spread) },
-    ],
-    burst: Array.from({ length: MEMBERS }, spread),
-    slowdown: 1,
-    targets: { polls: 0.85, lagP50: 1.0, requestP95: 1.2 },
-  },
-];
-
-/** Durations by prompt, so the bot and the naive bot get the same task for the same request. */
-const durations = new Map<string, number>();
-let load = 1;
-const fake = await startFakePpinfra({
-  script: ({ prompt }) => {
-    const ms = (durations.get(prompt) ?? 8_000) * load * SCALE;
-    const queuedMs = Math.min(300 * SCALE, ms / 10);
-    return { queuedMs, processingMs: ms - queuedMs };
-  },
-});
-
-interface Sample {
-  polls: number;
-  /** Task done at the API -> delivered. */
-  lagMs: number;
-  /** reserve/start (naive: submit) -> delivered. */
-  requestMs: number;
-}
-
-const nearestRank = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
-};
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-function sampleOf(api: FakePpinfra, taskId: string | undefined, requestedAt: number, deliveredAt: number): Sample {
-  const task = taskId ? api.tasks.get(taskId) : undefined;
-  if (!task) throw new Error(`bench: no task ${taskId} at the fake API`);
-  if (process.env.BENCH_VERBOSE) {
-    const at = (t: number) => `${t - task.createdAt} ms`;
-    const polls = api.requests.filter((r) => r.route === 'result' && r.query.task_id === taskId).map((r) => at(r.at));
-    process.stderr.write(`${task.prompt} ${task.size}: done at ${at(task.completedAt)}, polled at ${polls.join(' ')}; delivered at ${at(deliveredAt)}\n`);
-  }
-  return { polls: task.polls, lagMs: deliveredAt - task.completedAt, requestMs: deliveredAt - requestedAt };
-}
-
-interface Row {
-  metric: string;
-  bot: string;
-  naive: string;
-  ratio: number;
-  target?: number;
-}
+const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 2);
+/** BENCH_ONLY=family,inflight,classifier: run only these parts (all by default), for working on one. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'family,inflight,classifier').split(',').map((s) => s.trim()));
+const WORKLOADS = (process.env.BENCH_WORKLOADS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0) || !(PARALLEL >= 1)) throw new Error('BENCH_SCALE, BENCH_IPM, BENCH_INFLIGHT and BENCH_PARALLEL must be positive numbers');
 
 /** Every target of the run, for the summary line. */
-const checks: { ok: boolean; text: string }[] = [];
-
-async function runWorkload(w: Workload): Promise<{ rows: Row[]; notes: string[] }> {
-  const bots = await Promise.all(w.variants.map(() => createBenchBot({ baseUrl: fake.url, apiKey: fake.apiKey, scale: SCALE, imagesPerMinute: IPM })));
-  const naiveClient = createPpinfraClient({ baseUrl: fake.url, apiKey: fake.apiKey });
-  const t0 = Date.now();
-  const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
-  try {
-    // Warm-up: each bot alone with its own round, so its estimator has history before the burst.
-    load = 1;
-    await Promise.all(
-      w.variants.map(async (v, i) => {
-        const bot = bots[i]!;
-        const warm = await Promise.all(
-          v.warmup.map((p, k) => {
-            const prompt = `${w.name} ${v.label} warm-up #${k}`;
-            durations.set(prompt, p.ms);
-            return bot.request(memberRequest(`${w.name}-${i}-warm-${k}`, prompt, p.size));
-          }),
-        );
-        await bot.delivery.ended(warm.map((j) => j.id));
-      }),
-    );
-    if (w.variants.some((v) => v.warmup.length)) process.stderr.write(`${w.name}: warm-up done (${elapsed()})\n`);
-    // What each bot expects when the burst comes, against what its warm-up's tasks took (full-scale s).
-    const sizes = [...new Set(w.burst.map((p) => p.size))];
-    const expected = w.variants.map((v, i) =>
-      sizes.map((size) => {
-        const took = v.warmup.filter((p) => p.size === size).map((p) => p.ms);
-        const e = bots[i]!.estimator.estimate(size);
-        const history = took.length ? `warm-up took ${(nearestRank(took, 50) / 1000).toFixed(1)}` : 'no history: a guess';
-        return `${size} ${(e.expectedMs / SCALE / 1000).toFixed(1)}+-${(e.spreadMs / SCALE / 1000).toFixed(1)} s (${history})`;
-      }),
-    );
-
-    // The burst: every member asks every bot and the naive bot at the same moment.
-    load = w.slowdown;
-    const botRuns: Promise<Sample>[][] = w.variants.map(() => []);
-    const naiveRuns: Promise<Sample>[] = [];
-    for (const [k, p] of w.burst.entries()) {
-      const prompt = `${w.name} #${k}`;
-      durations.set(prompt, p.ms);
-      const requestedAt = Date.now();
-      for (const [i, bot] of bots.entries()) {
-        botRuns[i]!.push(
-          bot.request(memberRequest(`${w.name}-${i}-member-${k}`, prompt, p.size)).then(async (job) => {
-            await bot.delivery.ended([job.id]);
-            const done = bot.delivery.delivered.get(job.id);
-            if (!done) throw new Error(`bench: the bot failed job ${job.id}: ${bot.delivery.failed.get(job.id)?.kind}`);
-            return sampleOf(fake, done.taskId, requestedAt, done.at);
-          }),
-        );
-      }
-      naiveRuns.push(naiveJob(naiveClient, { prompt, size: p.size }, NAIVE_INTERVAL_MS).then((o) => sampleOf(fake, o.taskId, requestedAt, o.deliveredAt)));
-    }
-    const n = await Promise.all(naiveRuns);
-    const perBot = await Promise.all(botRuns.map((runs) => Promise.all(runs)));
-    process.stderr.write(`${w.name}: burst done (${elapsed()})\n`);
-
-    const stat = (s: Sample[]) => ({
-      polls: mean(s.map((x) => x.polls)),
-      lagP50: nearestRank(s.map((x) => x.lagMs), 50),
-      lagP95: nearestRank(s.map((x) => x.lagMs), 95),
-      requestP95: nearestRank(s.map((x) => x.requestMs), 95),
-    });
-    const sn = stat(n);
-    const ms = (x: number) => `${Math.round(x)} ms`;
-    const rows: Row[] = [];
-    const notes: string[] = [];
-    for (const [i, v] of w.variants.entries()) {
-      const sb = stat(perBot[i]!);
-      const tag = w.variants.length > 1 ? `, ${v.label}` : '';
-      rows.push(
-        { metric: `task-result polls per job${tag}`, bot: sb.polls.toFixed(2), naive: sn.polls.toFixed(2), ratio: sb.polls / sn.polls, target: w.targets.polls },
-        { metric: `completion-to-delivery p50${tag}`, bot: ms(sb.lagP50), naive: ms(sn.lagP50), ratio: sb.lagP50 / sn.lagP50, target: w.targets.lagP50 },
-        { metric: `request-to-delivery p95${tag}`, bot: ms(sb.requestP95), naive: ms(sn.requestP95), ratio: sb.requestP95 / sn.requestP95, target: w.targets.requestP95 },
-        { metric: `completion-to-delivery p95${tag}`, bot: ms(sb.lagP95), naive: ms(sn.lagP95), ratio: sb.lagP95 / sn.lagP95 },
-      );
-      notes.push(`${v.label}: the estimate the burst started with, expected+-spread at full scale: ${expected[i]!.join('; ')}`);
-    }
-    for (const r of rows) {
-      if (r.target !== undefined) checks.push({ ok: r.ratio <= r.target, text: `${w.name} ${r.metric} ${r.ratio.toFixed(2)}x (target <= ${r.target.toFixed(2)}x)` });
-    }
-    return { rows, notes };
-  } finally {
-    await Promise.all(bots.map((b) => b.close()));
-    await naiveClient.close();
-  }
-}
-
-function printTable(title: string, rows: Row[], notes: string[]) {
-  console.log(`\n${title}`);
-  const head = ['metric', 'bot', 'naive', 'ratio', 'target', ''];
-  const cells = rows.map((r) => [
-    r.metric,
-    r.bot,
-    r.naive,
-    `${r.ratio.toFixed(2)}x`,
-    r.target === undefined ? '(info)' : `<= ${r.target.toFixed(2)}x`,
-    r.target === undefined ? '' : r.ratio <= r.target ? 'OK' : `MISS (+${(((r.ratio - r.target) / r.target) * 100).toFixed(0)} %)`,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === c.length - 1 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
-  console.log(line(head));
-  for (const c of cells) console.log(line(c));
-  for (const n of notes) console.log(`  ${n}`);
-}
+const checks: Check[] = [];
 
 /** Runs bench/inflight.ts in its own process against this process's fake (long tasks). */
 async function runInflight(pollMaxPerSecond: number | undefined): Promise<InflightReport & { pollsPerSecond: number }> {
@@ -327,20 +92,17 @@ async function runClassifier(): Promise<ClassifierReport> {
 
 const config = benchConfig();
 const started = Date.now();
-console.log(`Measured (issue 9): the bot's whole job path vs. a naive bot, side by side on the fake PPInfra API; BENCH_SCALE=${SCALE} (times below are as measured at this scale).`);
+console.log(`Measured: the bot as members see it vs. fixed 1-s polling, on a family of workloads judged on the worst; BENCH_SCALE=${SCALE} (times below are as measured at this scale).`);
 console.log(
-  `bot: real JobService (createScheduler, in-process, memory store); POLL_MIN_INTERVAL_MS=${config.jobs.pollMinIntervalMs}, POLL_MAX_INTERVAL_MS=${config.jobs.pollMaxIntervalMs}, ` +
+  `bot: the whole bot (src/app.ts); POLL_MIN_INTERVAL_MS=${config.jobs.pollMinIntervalMs}, POLL_MAX_INTERVAL_MS=${config.jobs.pollMaxIntervalMs}, ` +
     `POLL_MAX_PER_SECOND=${config.jobs.pollMaxPerSecond} (global across jobs), PROGRESS_EDIT_INTERVAL_MS=${config.jobs.progressEditIntervalMs} (times x${SCALE}, cap /${SCALE}); a fresh estimator per bot.`,
 );
 console.log(
   `pacing: the bot's images-per-minute budget is set to ${IPM} (BENCH_IPM) so it is not the bottleneck here. The provider's own limit is a separate concern: ` +
-    `at its default (API_IMAGES_PER_MINUTE=${config.jobs.imagesPerMinute}) a burst of ${MEMBERS} fills a whole minute and anything beyond waits in the queue.`,
+    `at its default (API_IMAGES_PER_MINUTE=${config.jobs.imagesPerMinute}) a burst of 20 fills a whole minute and anything beyond waits in the queue.`,
 );
-console.log(`naive: submits everything at once, polls each task every ${NAIVE_INTERVAL_MS} ms, no pacing, no poll cap; same PpinfraClient.`);
 
-const results: [Workload, { rows: Row[]; notes: string[] }][] = [];
-for (const w of WORKLOADS.filter((w) => ONLY.has(w.name))) results.push([w, await runWorkload(w)]);
-for (const [w, { rows, notes }] of results) printTable(`${w.name}: ${w.describe}; ratio = bot / naive`, rows, notes);
+if (ONLY.has('family')) checks.push(...(await runFamily({ scale: SCALE, imagesPerMinute: IPM, parallel: PARALLEL, only: WORKLOADS })));
 
 if (ONLY.has('inflight')) {
   const inflightRuns = [await runInflight(undefined)];
@@ -405,4 +167,3 @@ console.log(
   `\nsummary: ${checks.length - missed.length}/${checks.length} targets met${missed.length ? `; MISS: ${missed.map((c) => c.text).join('; ')}` : ''} ` +
     `(${((Date.now() - started) / 1000).toFixed(0)} s wall time, BENCH_SCALE=${SCALE}; a measurement: the exit code is 0 either way)`,
 );
-await fake.close();

@@ -7,7 +7,7 @@ import { createBatchEdits } from './discord/batch-edits.ts';
 import { createDiscordDelivery, uploadLimitForTier } from './discord/delivery.ts';
 import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
-import { createDurationEstimator } from './jobs/estimator.ts';
+import { createDurationEstimator, type DurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './history/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
@@ -28,6 +28,12 @@ import { createUsageLedger } from './usage.ts';
 export interface AppOptions {
   /** A local NSFW classifier in place of the one `NSFW_CLASSIFIER` would build. Its maker closes it. */
   classifier?: ImageClassifier;
+  /**
+   * The duration estimator in place of the one kept in storage: the bench hands in one seen
+   * through its time compression, and for its baseline one that makes the schedule poll at a
+   * fixed interval, so both measure the whole bot and differ only in when it polls.
+   */
+  estimator?: DurationEstimator;
 }
 
 /**
@@ -55,7 +61,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   // Durations go to the shared state, where processes append to them rather than overwrite each
   // other; `stats` still holds what older versions stored whole, read once as a seed.
-  const estimator = createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
+  const estimator = options.estimator ?? createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
   await estimator.load();
   // [ops: health and metrics] Only with METRICS_PORT: its own registry, never prom-client's global one.
   const registry = new Registry();
