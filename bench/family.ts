@@ -270,6 +270,8 @@ interface Stat {
   requestP95: number;
   overshootP50: number;
   gapP50: number;
+  /** Share of tasks whose first poll came after they were done (NaN: none polled before). */
+  firstLate: number;
 }
 const stat = (s: Sample[]): Stat => ({
   polls: mean(s.map((x) => x.polls)),
@@ -278,6 +280,7 @@ const stat = (s: Sample[]): Stat => ({
   requestP95: nearestRank(s.map((x) => x.requestMs), 95),
   overshootP50: nearestRank(s.map((x) => x.overshootMs), 50),
   gapP50: nearestRank(s.flatMap((x) => (x.gapMs === undefined ? [] : [x.gapMs])), 50),
+  firstLate: s.filter((x) => x.gapMs === undefined).length / s.length,
 });
 
 export interface Result {
@@ -370,8 +373,8 @@ export async function runFamily(o: FamilyOptions): Promise<Check[]> {
     `\nfamily: ${results.length} workloads, each two whole bots (src/app.ts) on their own fake Discord and fake PPInfra, measured at the fake Discord; ` +
       `ratio = bot / baseline (the same bot polling every ${1000 * o.scale} ms from submission) in the same run; ${((Date.now() - t0) / 1000).toFixed(0)} s, ${o.parallel} at a time`,
   );
-  const ms = (x: number) => `${Math.round(x)}`;
-  const head = ['workload', 'polls/job', 'ratio', 'lag p50 ms', 'ratio', 'lag p95 ms', 'ratio', 'req p95 ms', 'ratio', 'overshoot p50', 'gap p50', 'what'];
+  const ms = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x)}`);
+  const head = ['workload', 'polls/job', 'ratio', 'lag p50 ms', 'ratio', 'lag p95 ms', 'ratio', 'req p95 ms', 'ratio', 'overshoot p50', 'gap p50', '1st late', 'what'];
   const rows = results.map((r) => [
     r.workload.name,
     `${r.bot.polls.toFixed(2)}/${r.baseline.polls.toFixed(2)}`,
@@ -384,13 +387,17 @@ export async function runFamily(o: FamilyOptions): Promise<Check[]> {
     `${r.ratios.requestP95.toFixed(2)}x`,
     `${ms(r.bot.overshootP50)}/${ms(r.baseline.overshootP50)}`,
     `${ms(r.bot.gapP50)}/${ms(r.baseline.gapP50)}`,
+    `${Math.round(r.bot.firstLate * 100)}/${Math.round(r.baseline.firstLate * 100)} %`,
     r.workload.describe,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => (i === 0 || i === c.length - 1 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
   console.log(line(head));
   for (const c of rows) console.log(line(c));
-  console.log('  (bot/baseline; overshoot: completion -> the first poll after it; gap: the last poll before completion -> the first after, ms)');
+  console.log(
+    '  (bot/baseline; overshoot: completion -> the first poll after it; gap: the last poll before completion -> the first after, ms, "-" when no task was polled before it was done; ' +
+      '1st late: tasks whose first poll came only after they were done)',
+  );
 
   const checks: Check[] = [];
   if (!results.length) return checks;
