@@ -127,11 +127,46 @@ export function nextPollDelay(input: ScheduleInput): number {
   const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
   const backoff = (lateBy: number) => clamp(jitter(normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs))));
   if (durations) {
-    const width = bandwidth(durations);
-    const spacing = hazardSpacing(durations, sinceSubmitMs, width);
-    return spacing === undefined ? backoff(sinceSubmitMs - durations.at(-1)! - width) : clamp(jitter(spacing));
+    const spacing = hazardSpacing(durations, sinceSubmitMs);
+    return spacing === undefined ? backoff(sinceSubmitMs - lateAfter(input)) : clamp(jitter(spacing));
   }
-  const lateBy = sinceSubmitMs - (expectedMs + LATE_SPREADS * spreadMs);
+  const lateBy = sinceSubmitMs - lateAfter(input);
   if (lateBy > 0) return backoff(lateBy);
   return Math.max(minIntervalMs, jitter(spreadMs <= CONFIDENT_RATIO * expectedMs ? minIntervalMs : normal));
+}
+
+/** When (ms after submit) a task is late by `e`: past every duration by a kernel width, or past expected + LATE_SPREADS spreads. */
+export function lateAfter(e: Estimate): number {
+  return e.durations ? e.durations.at(-1)! + bandwidth(e.durations) : e.expectedMs + LATE_SPREADS * e.spreadMs;
+}
+
+/**
+ * Milliseconds to wait before the next look at a task in flight, which was submitted with the
+ * estimate `atSubmit` and whose size the estimator now sees as `live` (read before each poll).
+ * It polls by `inFlightEstimate`, but another estimate can only add polls, never take them away:
+ *
+ * - No wait is longer than `atSubmit`'s own schedule asks for. When the live estimate moves later
+ *   while the task runs (the load learned from the first tasks of a burst, a guess replaced by
+ *   the size's first measurement), following it alone leaps from one early poll to the new
+ *   estimate's start, straight across the time the task was expected to finish; and once the
+ *   task is late by `atSubmit`, each later move leaps again. The tasks that finish in between
+ *   (many: the load factor is a median of a few tasks and overshoots) wait seconds for a poll.
+ * - Once the task is late by `atSubmit`, a later live estimate that still sees it in its region
+ *   keeps it from backing off, even a guess: the task is likely one of the slow ones it describes.
+ *
+ * A poll of task-result is not billed and costs the API little; a member's wait is what the bot
+ * is for, so where two schedules disagree the denser one wins.
+ */
+export function inFlightPollDelay(atSubmit: Estimate | undefined, live: Estimate, input: Omit<ScheduleInput, keyof Estimate>): number {
+  const followed = inFlightEstimate(atSubmit, live);
+  let delay = nextPollDelay({ ...followed, ...input });
+  if (!atSubmit) return delay;
+  if (followed !== atSubmit) delay = Math.min(delay, nextPollDelay({ ...atSubmit, ...input }));
+  const t = input.sinceSubmitMs;
+  if (followed !== live && live.expectedMs > atSubmit.expectedMs && t > lateAfter(atSubmit) && t <= lateAfter(live)) {
+    delay = Math.min(delay, nextPollDelay({ ...live, ...input }));
+  }
+  // The wait until another schedule's first poll may be shorter than the minimum spacing, which
+  // the caller (the BullMQ engine has no last-poll guard) must still keep after a poll.
+  return Math.max(delay, input.minIntervalMs);
 }

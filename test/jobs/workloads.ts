@@ -7,7 +7,7 @@
 import { createDurationEstimator, estimateAtSubmit } from '../../src/jobs/estimator.ts';
 import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { hazardSpacing, inFlightEstimate, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { hazardSpacing, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
 /** mulberry32: small, seeded, good enough to pick workloads and jitter. */
@@ -137,7 +137,7 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
 
 /** What the job path hands the poller (src/jobs/service.ts). */
 function pollEstimate(atSubmit: Estimate, live: () => Estimate) {
-  return { estimate: () => inFlightEstimate(atSubmit, live()) };
+  return { estimate: live, atSubmit };
 }
 
 export const workloads = (seeds: number[]): Workload[] =>
