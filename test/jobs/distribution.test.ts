@@ -94,10 +94,10 @@ describe('the estimate a job in flight follows', () => {
       random: () => 0.5,
     });
     // Until 4.8 s (late by what it was submitted with) the task may still finish where it was
-    // expected to: it is polled there as densely as then, not left until 7.4 s.
-    expect(pollsAt.slice(0, 4)).toEqual([3_700, 4_200, 4_700, 5_200]);
+    // expected to: it is polled there as densely as then, not left until 7 s.
+    expect(pollsAt.slice(0, 4)).toEqual([3_500, 4_000, 4_500, 5_000]);
     // Late, it backs off gently until the new estimate's start, and is polled densely from there.
-    expect(pollsAt.slice(-2)).toEqual([7_400, 7_900]);
+    expect(pollsAt.slice(-2)).toEqual([7_000, 7_500]);
     expect(pollsAt).toHaveLength(7);
   });
 });
@@ -113,8 +113,8 @@ describe('the polls of a job in flight (inFlightPollDelay)', () => {
 
   it('does not leap past the region it was submitted with when the live estimate moves later', () => {
     const live: Estimate = { expectedMs: 16_000, spreadMs: 1_600 };
-    // By the live estimate alone, the next poll after one at 9.25 s would be at 14.8 s.
-    expect(nextPollDelay({ ...live, ...input(9_250) })).toBe(5_550);
+    // By the live estimate alone, the next poll after one at 9.25 s would be at 14 s.
+    expect(nextPollDelay({ ...live, ...input(9_250) })).toBe(4_750);
     for (const t of [9_250, 10_000, 11_900]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(500);
     // Late by what it was submitted with, it waits for the live estimate, no longer than its back-off.
     expect(inFlightPollDelay(atSubmit, live, input(12_100))).toBe(nextPollDelay({ ...atSubmit, ...input(12_100) }));

@@ -167,13 +167,17 @@ export interface Gap {
   durationMs: number;
 }
 
-/** Gaps, from the submission (t = 0) on, that start before the task is late by its submitted estimate and exceed what that estimate allows. */
-export function gapsOf(p: Polled): Gap[] {
+/**
+ * Gaps, from the submission (t = 0) on, longer than the submitted estimate's schedule allows:
+ * those that start before the task is late by that estimate (`through: 'region'`), or any
+ * (`'life'`: late, the back-off it would have followed bounds the wait for a later estimate).
+ */
+export function gapsOf(p: Polled, through: 'region' | 'life' = 'region'): Gap[] {
   const times = [0, ...p.pollsAt];
   const gaps: Gap[] = [];
   for (let i = 0; i + 1 < times.length; i++) {
     const from = times[i]!;
-    if (lateBy(p.atSubmit, from)) break;
+    if (through === 'region' && lateBy(p.atSubmit, from)) break;
     const allowed = allowedAfter(p.atSubmit, from, i);
     // 1 ms: rounding in the virtual clock.
     if (times[i + 1]! - from > allowed + 1) gaps.push({ size: p.size, from, to: times[i + 1]!, allowed, durationMs: p.durationMs });
