@@ -11,7 +11,7 @@ import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
 import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from './finish.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
 import type { SharedLimits, SharedPacer } from './redis-limits.ts';
-import { inFlightEstimate, nextPollDelay } from './schedule.ts';
+import { inFlightEstimate, inFlightPollDelay } from './schedule.ts';
 import type { JobSettings, JobService, Ticket } from './service.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobStep, type Moderation, type ProgressView } from './types.ts';
@@ -176,8 +176,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
 
   const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
   const delayFor = (job: Job) =>
-    nextPollDelay({
-      ...estimateFor(job),
+    inFlightPollDelay(job.estimate, deps.estimator.estimate(job.size), {
       sinceSubmitMs: now() - (job.submittedAt ?? now()),
       polls: job.polls,
       minIntervalMs: settings.pollMinIntervalMs,

@@ -3,7 +3,7 @@ import type { PpinfraClient } from '../ppinfra/client.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
 import { sleep as defaultSleep } from '../ppinfra/retry.ts';
 import type { RateLimiter } from './limiter.ts';
-import { nextPollDelay, type Estimate } from './schedule.ts';
+import { inFlightPollDelay, type Estimate } from './schedule.ts';
 
 export interface PollOptions {
   client: Pick<PpinfraClient, 'getResult'>;
@@ -16,6 +16,12 @@ export interface PollOptions {
    * follows what the tasks finishing around it teach the estimator (a busy hour, a quiet one).
    */
   estimate: Estimate | (() => Estimate);
+  /**
+   * The estimate the task was submitted with (`Job.estimate`), if any: `estimate` is then the
+   * live one, and the polls follow `inFlightPollDelay`, which never leaves the task unpolled
+   * across the region this one expected it to finish in.
+   */
+  atSubmit?: Estimate;
   minIntervalMs: number;
   maxIntervalMs: number;
   signal?: AbortSignal;
@@ -68,7 +74,7 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   for (;;) {
     const t = now();
     const estimate = typeof o.estimate === 'function' ? o.estimate() : o.estimate;
-    const scheduled = nextPollDelay({ ...estimate, sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
+    const scheduled = inFlightPollDelay(o.atSubmit, estimate, { sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
     const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
     // A job resumed after downtime may be past its deadline while its task finished long ago:
     // it gets one look at the task (bounded by the client's own timeouts) before timing out.

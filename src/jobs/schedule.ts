@@ -51,10 +51,15 @@ export function inFlightEstimate(atSubmit: Estimate | undefined, live: Estimate)
 
 /**
  * How many spreads before the expected finish the first poll may come. With a few durations the
- * spread is at least a tenth of the expected time; tasks finishing earlier than 0.75 of it are
- * rare enough that the polls waiting for them cost more than their lag.
+ * spread is at least a tenth of the expected time. A task already done at its first poll waits
+ * for it longest (the tail of a member's wait is mostly those), and a size with few durations
+ * is often off by more than 0.75 spread: the API faster than its history, a size whose time
+ * varies a lot. Over seeded workloads (test/jobs/workloads.ts) moving the first poll from 0.75
+ * to 1.25 spreads bought about 115 ms of mean wait per extra poll, more than a poll is worth
+ * (`POLL_WORTH_MS`), and took the 95th percentile from 1.7x to 1.1x fixed 1-second polling's;
+ * going on to 1.5 or 2 bought only 20-25 ms per poll.
  */
-const EARLY_SPREADS = 0.75;
+const EARLY_SPREADS = 1.25;
 /** Past expected + this many spreads, the task is late and polls back off. */
 const LATE_SPREADS = 2;
 /** An estimate this tight (spread / expected) earns the densest polling around the finish. */
@@ -67,6 +72,11 @@ const CONFIDENT_RATIO = 0.2;
  * where few do: a narrow distribution is polled at the minimum spacing around its peak, a wide
  * one (3-15 s) about every 0.6-1 s across it. At 80 ms, the wide workload of `npm run bench`
  * costs about 0.75-0.8x the polls of fixed 1-second polling and sees images 0.5-0.9x as late.
+ * A task-result request is not billed, so this is a judgement of the API's goodwill and the
+ * bot's work, not money; on the seeded workloads of test/jobs/workloads.ts, halving it to 40 ms
+ * cost about 0.9 more polls a task (+12 %) for about 40 ms less mean wait (45-50 ms a poll, less
+ * than the 80 it prices one at) and left the 95th percentile where it was: the tail is set by
+ * where polling starts (`EARLY_SPREADS`), not by the spacing.
  */
 const POLL_WORTH_MS = 80;
 /** With a distribution, the first poll comes when this share of such tasks are done. */
@@ -127,11 +137,46 @@ export function nextPollDelay(input: ScheduleInput): number {
   const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
   const backoff = (lateBy: number) => clamp(jitter(normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs))));
   if (durations) {
-    const width = bandwidth(durations);
-    const spacing = hazardSpacing(durations, sinceSubmitMs, width);
-    return spacing === undefined ? backoff(sinceSubmitMs - durations.at(-1)! - width) : clamp(jitter(spacing));
+    const spacing = hazardSpacing(durations, sinceSubmitMs);
+    return spacing === undefined ? backoff(sinceSubmitMs - lateAfter(input)) : clamp(jitter(spacing));
   }
-  const lateBy = sinceSubmitMs - (expectedMs + LATE_SPREADS * spreadMs);
+  const lateBy = sinceSubmitMs - lateAfter(input);
   if (lateBy > 0) return backoff(lateBy);
   return Math.max(minIntervalMs, jitter(spreadMs <= CONFIDENT_RATIO * expectedMs ? minIntervalMs : normal));
+}
+
+/** When (ms after submit) a task is late by `e`: past every duration by a kernel width, or past expected + LATE_SPREADS spreads. */
+export function lateAfter(e: Estimate): number {
+  return e.durations ? e.durations.at(-1)! + bandwidth(e.durations) : e.expectedMs + LATE_SPREADS * e.spreadMs;
+}
+
+/**
+ * Milliseconds to wait before the next look at a task in flight, which was submitted with the
+ * estimate `atSubmit` and whose size the estimator now sees as `live` (read before each poll).
+ * It polls by `inFlightEstimate`, but another estimate can only add polls, never take them away:
+ *
+ * - No wait is longer than `atSubmit`'s own schedule asks for. When the live estimate moves later
+ *   while the task runs (the load learned from the first tasks of a burst, a guess replaced by
+ *   the size's first measurement), following it alone leaps from one early poll to the new
+ *   estimate's start, straight across the time the task was expected to finish; and once the
+ *   task is late by `atSubmit`, each later move leaps again. The tasks that finish in between
+ *   (many: the load factor is a median of a few tasks and overshoots) wait seconds for a poll.
+ * - Once the task is late by `atSubmit`, a later live estimate that still sees it in its region
+ *   keeps it from backing off, even a guess: the task is likely one of the slow ones it describes.
+ *
+ * A poll of task-result is not billed and costs the API little; a member's wait is what the bot
+ * is for, so where two schedules disagree the denser one wins.
+ */
+export function inFlightPollDelay(atSubmit: Estimate | undefined, live: Estimate, input: Omit<ScheduleInput, keyof Estimate>): number {
+  const followed = inFlightEstimate(atSubmit, live);
+  let delay = nextPollDelay({ ...followed, ...input });
+  if (!atSubmit) return delay;
+  if (followed !== atSubmit) delay = Math.min(delay, nextPollDelay({ ...atSubmit, ...input }));
+  const t = input.sinceSubmitMs;
+  if (followed !== live && live.expectedMs > atSubmit.expectedMs && t > lateAfter(atSubmit) && t <= lateAfter(live)) {
+    delay = Math.min(delay, nextPollDelay({ ...live, ...input }));
+  }
+  // The wait until another schedule's first poll may be shorter than the minimum spacing, which
+  // the caller (the BullMQ engine has no last-poll guard) must still keep after a poll.
+  return Math.max(delay, input.minIntervalMs);
 }

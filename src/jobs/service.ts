@@ -206,7 +206,8 @@ export function createJobService(deps: JobServiceDeps): JobService {
         submittedAt,
         // From the submission: time spent in the queue is bounded on its own.
         deadline: submittedAt + settings.timeoutMs,
-        estimate,
+        estimate: () => estimator.estimate(job.size),
+        atSubmit: job.estimate,
         minIntervalMs: settings.pollMinIntervalMs,
         maxIntervalMs: settings.pollMaxIntervalMs,
         signal,

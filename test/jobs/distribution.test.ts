@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createDurationEstimator, HAZARD_MIN_SAMPLES } from '../../src/jobs/estimator.ts';
 import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { hazardSpacing, inFlightEstimate, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { hazardSpacing, inFlightEstimate, inFlightPollDelay, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
 const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: () => 0.5 };
@@ -67,10 +67,11 @@ describe('the estimate a job in flight follows', () => {
     expect(inFlightEstimate(undefined, atSubmit)).toBe(atSubmit);
   });
 
-  it('is read before every poll: a job in flight waits for a slowdown learned after it started', async () => {
+  it('is read before every poll: a job in flight polls through the region it was submitted with, then waits for a slowdown learned after it started', async () => {
     let clock = 0;
     const pollsAt: number[] = [];
-    let estimate: Estimate = { expectedMs: 4_000, spreadMs: 400 };
+    const atSubmit: Estimate = { expectedMs: 4_000, spreadMs: 400 };
+    let estimate: Estimate = atSubmit;
     const getResult = async (taskId: string): Promise<TaskResult> => {
       pollsAt.push(clock);
       // Other tasks finishing meanwhile show the API running at half speed.
@@ -83,6 +84,7 @@ describe('the estimate a job in flight follows', () => {
       submittedAt: 0,
       deadline: 60_000,
       estimate: () => estimate,
+      atSubmit,
       minIntervalMs: 500,
       maxIntervalMs: 5_000,
       now: () => clock,
@@ -91,10 +93,46 @@ describe('the estimate a job in flight follows', () => {
       },
       random: () => 0.5,
     });
-    expect(pollsAt[0]).toBe(3_700);
-    // Without the live estimate it would have polled every 500 ms from 3.7 s: eight polls.
-    expect(pollsAt[1]).toBe(7_400);
-    expect(pollsAt).toHaveLength(3);
+    // Until 4.8 s (late by what it was submitted with) the task may still finish where it was
+    // expected to: it is polled there as densely as then, not left until 7 s.
+    expect(pollsAt.slice(0, 4)).toEqual([3_500, 4_000, 4_500, 5_000]);
+    // Late, it backs off gently until the new estimate's start, and is polled densely from there.
+    expect(pollsAt.slice(-2)).toEqual([7_000, 7_500]);
+    expect(pollsAt).toHaveLength(7);
+  });
+});
+
+describe('the polls of a job in flight (inFlightPollDelay)', () => {
+  const atSubmit: Estimate = { expectedMs: 10_000, spreadMs: 1_000 };
+  const input = (sinceSubmitMs: number) => ({ ...settings, sinceSubmitMs });
+
+  it('polls by the live estimate when the job recorded none (an older record)', () => {
+    const live: Estimate = { expectedMs: 13_000, spreadMs: 1_300 };
+    for (const t of [0, 9_000, 12_000, 30_000]) expect(inFlightPollDelay(undefined, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
+  });
+
+  it('does not leap past the region it was submitted with when the live estimate moves later', () => {
+    const live: Estimate = { expectedMs: 16_000, spreadMs: 1_600 };
+    // By the live estimate alone, the next poll after one at 9.25 s would be at 14 s.
+    expect(nextPollDelay({ ...live, ...input(9_250) })).toBe(4_750);
+    for (const t of [9_250, 10_000, 11_900]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(500);
+    // Late by what it was submitted with, it waits for the live estimate, no longer than its back-off.
+    expect(inFlightPollDelay(atSubmit, live, input(12_100))).toBe(nextPollDelay({ ...atSubmit, ...input(12_100) }));
+    expect(inFlightPollDelay(atSubmit, live, input(12_100))).toBeLessThan(1_100);
+    expect(inFlightPollDelay(atSubmit, live, input(15_000))).toBe(500);
+  });
+
+  it('does not back off while a later live estimate, even a guess, still sees the task in its region', () => {
+    const hint: Estimate = { expectedMs: 20_000, spreadMs: 10_000, guess: true };
+    expect(nextPollDelay({ ...atSubmit, ...input(30_000) })).toBeGreaterThan(3_000);
+    expect(inFlightPollDelay(atSubmit, hint, input(30_000))).toBe(1_000);
+    // Past its region too, it backs off.
+    expect(inFlightPollDelay(atSubmit, hint, input(41_000))).toBe(nextPollDelay({ ...atSubmit, ...input(41_000) }));
+  });
+
+  it('keeps to what it was submitted with when the live estimate is earlier', () => {
+    const live: Estimate = { expectedMs: 8_000, spreadMs: 800 };
+    for (const t of [0, 9_500, 12_500]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(nextPollDelay({ ...atSubmit, ...input(t) }));
   });
 });
 

@@ -11,16 +11,16 @@ const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxInter
 
 describe('nextPollDelay', () => {
   it('does not poll before the task can plausibly be done', () => {
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(9_250);
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(7_250);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(8_750);
+    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(6_750);
   });
   it('polls at the minimum spacing around the expected finish when the estimate is tight', () => {
-    for (const since of [9_250, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
+    for (const since of [8_750, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
   });
   it('polls at twice the minimum spacing when the estimate is loose', () => {
     const loose = { ...base, spreadMs: 4_000 };
-    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(7_000);
-    for (const since of [7_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
+    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(5_000);
+    for (const since of [5_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
   });
   it('backs off when the task runs late, up to the maximum', () => {
     const late = [13_000, 18_000, 25_000, 60_000].map((since) => nextPollDelay({ ...base, sinceSubmitMs: since, polls: 3 }));

@@ -168,7 +168,7 @@ describe.concurrent('pollTask', () => {
     const estimate = { expectedMs: 400, spreadMs: 50 };
     // What the schedule says about a task polled at once: wait until about expected - spreads.
     const firstDelay = nextPollDelay({ ...estimate, sinceSubmitMs: 0, polls: 0, minIntervalMs: 100, maxIntervalMs: 1000, random: () => 0.5 });
-    expect(firstDelay).toBe(362.5);
+    expect(firstDelay).toBe(337.5);
     const { id, submittedAt } = await submit({ queuedMs: 150, processingMs: 250 });
     const updates: TaskResult[] = [];
 
