@@ -137,7 +137,8 @@ describe('a flagged prompt, for the moderators', () => {
     expect(suppressed(approved)).toBe(false);
     expect(approved.embeds[0]?.description).toBe(SHOWN);
 
-    // The history lists delivered images only.
+    // The history lists delivered images only: the approval is recorded just after the image is shown.
+    await bot.waitForLog((l) => l.msg === 'moderation decision');
     const history = bot.discord.slash('imagine-history', {}, { user: 'alice' });
     await history.waitForCallback();
     expect(history.original()?.embeds[0]?.description).toContain(SHOWN);
