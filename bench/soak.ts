@@ -34,6 +34,7 @@ import { finished } from '../test/e2e/harness.ts';
 import { sharedRedisEnv, startShardProcess, type ShardProcess } from '../test/e2e/shard-process.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeInteraction } from '../test/fakes/discord/server.ts';
 import { startFakePpinfra, type Fault as ApiFault, type FakePpinfra, type FakeTaskScript, type Route } from '../test/fakes/ppinfra.ts';
+import { mulberry32 } from '../test/fakes/random.ts';
 import { startRedis, type FakeRedis } from '../test/fakes/redis.ts';
 
 export interface SoakOptions {
@@ -88,14 +89,7 @@ const reconcileMs = (o: Pick<SoakOptions, 'lockMs'>) => 2 * o.lockMs;
 
 /** A seeded generator (mulberry32), so a seed always draws the same plan. */
 function generator(seed: number) {
-  let a = seed >>> 0;
-  const random = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const random = mulberry32(seed);
   const between = (lo: number, hi: number) => lo + random() * (hi - lo);
   const int = (lo: number, hi: number) => Math.floor(between(lo, hi + 1));
   const pick = <T>(items: readonly [T, number][]): T => {

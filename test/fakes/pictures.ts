@@ -5,22 +5,12 @@
  * a generated image.
  */
 import sharp from 'sharp';
+import { mulberry32 } from './random.ts';
 
-/** A small seeded generator (mulberry32): the same seed draws the same picture. */
-function generator(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** One picture of `side` x `side` pixels, encoded as `format`; different for every seed. */
 export async function makePicture(seed: number, side: number, format: 'jpeg' | 'png' = 'jpeg'): Promise<Uint8Array> {
-  const random = generator(seed);
+  const random = mulberry32(seed);
   const from = [random(), random(), random()].map((c) => c * 255);
   const to = [random(), random(), random()].map((c) => c * 255);
   const angle = random() * Math.PI * 2;

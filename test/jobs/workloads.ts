@@ -9,18 +9,8 @@ import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import { hazardSpacing, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
+import { mulberry32 } from '../fakes/random.ts';
 
-/** mulberry32: small, seeded, good enough to pick workloads and jitter. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Sizes from 512² to 1536², their time roughly linear in the pixel count, and one whose time varies over 3-15 s. */
 export const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*864', '1536*1536'] as const;
@@ -62,8 +52,8 @@ function durationOf(size: string, random: () => number): number {
 
 /** Runs `w` and returns every task's polls. */
 export async function runWorkload(w: Workload): Promise<Polled[]> {
-  const random = prng(w.seed);
-  const jitter = prng(w.seed ^ 0x5eed);
+  const random = mulberry32(w.seed);
+  const jitter = mulberry32(w.seed ^ 0x5eed);
   let clock = 0;
   let seq = 0;
   const timers: { at: number; seq: number; fire: () => void }[] = [];
