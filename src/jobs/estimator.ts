@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { Estimate } from './schedule.ts';
+import { logBandwidth, type Estimate } from './schedule.ts';
 
 /**
  * Where observed durations are kept for every process of the bot and across restarts; the shared
@@ -58,8 +58,27 @@ const LOAD_WINDOW = 8;
 const LOAD_MIN_TASKS = 3;
 /** An observation older than this describes another hour's load (a busy evening, last night). */
 const LOAD_MAX_AGE_MS = 60 * 60_000;
-/** With this many durations of its own, a size is polled by their distribution (schedule.ts). */
-export const HAZARD_MIN_SAMPLES = 8;
+/**
+ * How far the load factor itself may miss (log space): a median of a few recent tasks. A larger
+ * surprise (a burst sent into an hour the factor has not seen yet) is the schedule's to hedge.
+ */
+const LOAD_LOG_WIDTH = 0.05;
+/**
+ * How little a few durations say about a size's spread: the kernel widens by this / sqrt(n),
+ * so one duration of a size whose tasks vary 3-15 s is not taken for the whole story.
+ */
+const FEW_LOG_WIDTH = 0.2;
+/**
+ * What a size's first durations are weighed against: sizes vary by about this much (log space),
+ * worth PRIOR_TASKS durations of its own, so three tasks that happen to look alike do not hide
+ * that this size's tasks may take anything from 3 to 15 s.
+ */
+const PRIOR_LOG_WIDTH = 0.7;
+const PRIOR_TASKS = 1;
+/** How far other sizes' durations, fitted to the pixel count, may miss this one (log space). */
+const HINT_LOG_WIDTH = 0.3;
+/** The same with a single other size to scale from (time is not proportional to pixels: a fixed part). */
+const ONE_SIZE_HINT_LOG_WIDTH = 0.45;
 /** A size needs this many durations of its own before a new one is compared with their median. */
 const BASELINE_MIN_SAMPLES = 3;
 /** However odd the recent tasks, the factor stays in this range (a broken clock, a stalled API). */
@@ -69,25 +88,40 @@ const LOAD_MAX = 3;
 /**
  * Before any task has finished. The expected 8 s is a typical Qwen-Image time and what the
  * member is shown. Polling is not aimed at it: tasks take about 3 to 15 s by size, so the guess
- * carries a distribution over that range, a log-normal (median 6.7 s, sigma 0.4) as its 16
- * quantiles at (i + 0.5) / 16, and is polled by its hazard like a learned one: from about 3.2 s
- * (a 3 s image is seen within a quarter second, not at 4 s), densely while the small sizes may
- * finish, thinning out for the big ones. A log-normal rather than an even spread over 3-15 s,
- * whose hazard soars at its hard end and would poll a 15 s task more often than fixed 1-second
- * polling. It serves only until a size has history. (The wide spread also moves "taking longer
- * than usual" to 21.5 s, fair when nothing is usual yet.)
+ * is a log-normal over that range (median 6.7 s, log width 0.4), polled like a learned size: from
+ * about 3 s (a 3 s image is seen within a second, not at 8), densely while the small sizes may
+ * finish, thinning out for the big ones. It serves only until the bot has seen a task finish.
+ * (The wide spread also moves "taking longer than usual" to 21.5 s, fair when nothing is usual yet.)
  */
-export const COLD_ESTIMATE: Estimate = {
-  expectedMs: 8_000,
-  spreadMs: 6_750,
-  guess: true,
-  durations: [3_180, 3_950, 4_470, 4_910, 5_310, 5_700, 6_090, 6_490, 6_910, 7_370, 7_870, 8_450, 9_140, 10_040, 11_350, 14_110],
-};
+export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 6_750, guess: true, durations: [6_700], logWidth: 0.4 };
 
 const pixels = (size: string) => {
   const [w, h] = size.split('*').map(Number);
   return (w || 1024) * (h || 1024);
 };
+
+/**
+ * A duration for any pixel count from the sizes seen, `[pixels, median ms]`: a line through
+ * them (least squares, never below a tenth of the nearest size's time per pixel), or, from a
+ * single size, proportional to the pixel count.
+ */
+function fitToPixels(seen: readonly (readonly [number, number])[]): { at: (px: number) => number; sizes: number } | undefined {
+  const points = seen.filter(([, ms]) => ms > 0);
+  if (!points.length) return undefined;
+  const proportional = (px: number) => {
+    const [p0, m0] = points.reduce((a, b) => (Math.abs(Math.log(b[0] / px)) < Math.abs(Math.log(a[0] / px)) ? b : a));
+    return (m0 / p0) * px;
+  };
+  if (points.length < 2) return { at: proportional, sizes: 1 };
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  if (sxx === 0) return { at: proportional, sizes: 1 };
+  const slope = Math.max(0, points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx);
+  const at = (px: number) => Math.max(my + slope * (px - mx), 0.1 * proportional(px));
+  return { at, sizes: n };
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -172,15 +206,18 @@ export function createDurationEstimator(
       const load = loadFactor();
       const own = samples[size]?.map((s) => s.ms);
       if (own?.length) {
-        const durations = own.length >= HAZARD_MIN_SAMPLES ? own.map((x) => x * load).sort((a, b) => a - b) : undefined;
-        return { ...estimateFrom(own, load), ...(durations && { durations }), samples: own.length };
+        const durations = own.map((x) => x * load).sort((a, b) => a - b);
+        const logWidth = Math.sqrt(logBandwidth(own) ** 2 + LOAD_LOG_WIDTH ** 2 + FEW_LOG_WIDTH ** 2 / own.length);
+        const prior = { share: PRIOR_TASKS / (PRIOR_TASKS + own.length), logWidth: PRIOR_LOG_WIDTH };
+        return { ...estimateFrom(own, load), durations, logWidth, prior, samples: own.length };
       }
-      // Other sizes' history is a hint, not a measurement: time scales roughly with the pixel
-      // count, so scale it, and widen the spread.
-      const perPixel = Object.entries(samples).flatMap(([other, xs]) => xs.map((x) => x.ms / pixels(other)));
-      if (!perPixel.length) return { ...COLD_ESTIMATE, samples: 0 };
-      const expectedMs = median(perPixel) * pixels(size) * load;
-      return { expectedMs, spreadMs: expectedMs * 0.5, guess: true, samples: 0 };
+      // Other sizes' history is a hint, not a measurement: time grows with the pixel count, from
+      // a fixed part, so fit both to the sizes seen, and widen the kernel.
+      const hint = fitToPixels(Object.entries(samples).map(([other, xs]) => [pixels(other), median(xs.map((x) => x.ms))] as const));
+      if (!hint) return { ...COLD_ESTIMATE, samples: 0 };
+      const expectedMs = hint.at(pixels(size)) * load;
+      const logWidth = Math.hypot(hint.sizes > 1 ? HINT_LOG_WIDTH : ONE_SIZE_HINT_LOG_WIDTH, LOAD_LOG_WIDTH);
+      return { expectedMs, spreadMs: expectedMs * 0.5, guess: true, durations: [expectedMs], logWidth, samples: 0 };
     },
     async record(size, durationMs, startedAt = Infinity) {
       const own = samples[size] ?? [];

@@ -17,11 +17,24 @@ export interface Estimate {
    */
   guess?: boolean;
   /**
-   * The durations tasks like this one take (ascending, ms): a size's own observations scaled
-   * by the current load once there are enough (`HAZARD_MIN_SAMPLES`, estimator.ts), or the
-   * prior of a fresh install. Polls are then spaced by this distribution (`hazardSpacing`).
+   * The durations tasks like this one are expected to take (ms): a size's own observations
+   * scaled by the current load, or the centre of a guess. Each is the centre of a log-normal
+   * kernel `logWidth` wide, and polls are spaced by the mixture (`nextPollDelay`). Without it,
+   * one kernel at `expectedMs` as wide as `spreadMs` says.
    */
   durations?: number[];
+  /**
+   * The kernels' width in log space (0.1: about +-10 %): the spread of the durations themselves,
+   * widened for how little a few of them say and for how far the API's speed may have moved
+   * since (estimator.ts). Without it, the durations' own spread.
+   */
+  logWidth?: number;
+  /**
+   * A few durations are not the whole story (three tasks of a size whose time varies 3-15 s
+   * look alike by chance): this share of the weight goes to one wider kernel, `logWidth` wide,
+   * at the durations' median, what sizes usually vary by.
+   */
+  prior?: { share: number; logWidth: number };
 }
 
 export interface ScheduleInput extends Estimate {
@@ -33,15 +46,14 @@ export interface ScheduleInput extends Estimate {
 }
 
 /**
- * The estimate a job in flight polls by: `live` (read before each poll, so a busy hour learned
- * from other sizes' tasks moves it) unless it is earlier than `atSubmit`, what was expected when
- * the task was sent. In a burst the first tasks to finish are the short ones, so they pull the
- * estimator's figures down while the tasks still running are, by surviving, the long ones: an
- * earlier live estimate would push them into the late back-off. A later one only says the API
- * is slower than thought, which holds for them too, if it measures this size: a hint from other
- * sizes (`guess`) does not replace what the job started with. Nor is a measured distribution
- * (`durations`) replaced: it already expects the long tasks, and within a burst of one size the
- * later finishers, being the long ones, would only stretch it again.
+ * The estimate a job in flight is judged by ("taking longer than usual"): `live` (read before
+ * each poll, so a busy hour learned from other sizes' tasks moves it) unless it is earlier than
+ * `atSubmit`, what was expected when the task was sent. In a burst the first tasks to finish are
+ * the short ones, so they pull the estimator's figures down while the tasks still running are,
+ * by surviving, the long ones. A later one only says the API is slower than thought, if it
+ * measures this size: a hint from other sizes (`guess`) does not replace what the job started
+ * with, nor does it replace a measured distribution (`durations`). Polls follow both
+ * (`inFlightPollDelay`).
  */
 export function inFlightEstimate(atSubmit: Estimate | undefined, live: Estimate): Estimate {
   if (!atSubmit) return live;
@@ -50,133 +62,177 @@ export function inFlightEstimate(atSubmit: Estimate | undefined, live: Estimate)
 }
 
 /**
- * How many spreads before the expected finish the first poll may come. With a few durations the
- * spread is at least a tenth of the expected time. A task already done at its first poll waits
- * for it longest (the tail of a member's wait is mostly those), and a size with few durations
- * is often off by more than 0.75 spread: the API faster than its history, a size whose time
- * varies a lot. Over seeded workloads (test/jobs/workloads.ts) moving the first poll from 0.75
- * to 1.25 spreads bought about 115 ms of mean wait per extra poll, more than a poll is worth
- * (`POLL_WORTH_MS`), and took the 95th percentile from 1.7x to 1.1x fixed 1-second polling's;
- * going on to 1.5 or 2 bought only 20-25 ms per poll.
+ * What one task-result request is worth, in milliseconds of a member's wait. A poll at `t + d`
+ * for a task still running at `t` costs one request; skipping it makes the member whose task
+ * finishes within the gap (chance F) wait about d / 2 longer. So the next poll comes at the first
+ * `d` where d * F(d) reaches 2 * POLL_WORTH_MS: densely where tasks finish, sparsely where few
+ * do, and the first poll where the first tasks may be done.
+ *
+ * A task-result request is not billed; a member's wait is the product, and the choice follows
+ * it. On the widest workload of `npm run bench` (one size whose tasks take anything from 3 to
+ * 15 s) even a schedule that knew the distribution exactly could not be both cheaper and
+ * quicker than fixed 1-second polling: 40 ms buys a median wait after completion of 0.67x for
+ * 1.0x the polls, 80 ms 0.83x for 0.77x, and 0.6x the polls costs 1.05x the wait. Over the
+ * workloads of bench/virtual-family.ts (sizes, warm-up depth, waves, load shifts of -20 % to
+ * +60 %, bursts and trickles), 50 ms kept the median wait at 0.5-0.75x fixed polling's on
+ * every workload; 70 ms saved a fifth of the polls and let the worst median wait reach 1.1x.
  */
-const EARLY_SPREADS = 1.25;
-/** Past expected + this many spreads, the task is late and polls back off. */
-const LATE_SPREADS = 2;
-/** An estimate this tight (spread / expected) earns the densest polling around the finish. */
-const CONFIDENT_RATIO = 0.2;
+const POLL_WORTH_MS = 50;
 /**
- * What one task-result request is worth, in milliseconds of a member's wait. Polling every d ms
- * a task that finishes at rate h (its hazard: the chance per ms of finishing now, given it has
- * not yet) costs about h*d/2 ms of waiting and 1/d polls per ms; the sum is smallest at
- * d = sqrt(2 * POLL_WORTH_MS / h). So polls gather where tasks actually finish and thin out
- * where few do: a narrow distribution is polled at the minimum spacing around its peak, a wide
- * one (3-15 s) about every 0.6-1 s across it. At 80 ms, the wide workload of `npm run bench`
- * costs about 0.75-0.8x the polls of fixed 1-second polling and sees images 0.5-0.9x as late.
- * A task-result request is not billed, so this is a judgement of the API's goodwill and the
- * bot's work, not money; on the seeded workloads of test/jobs/workloads.ts, halving it to 40 ms
- * cost about 0.9 more polls a task (+12 %) for about 40 ms less mean wait (45-50 ms a poll, less
- * than the 80 it prices one at) and left the 95th percentile where it was: the tail is set by
- * where polling starts (`EARLY_SPREADS`), not by the spacing.
+ * A task is late once fewer than this share of such tasks would still be running: past it
+ * polls back off (exponentially, to POLL_MAX_INTERVAL_MS), since a task that far out is more
+ * likely stuck at the API than about to finish.
  */
-const POLL_WORTH_MS = 80;
-/** With a distribution, the first poll comes when this share of such tasks are done. */
-const FIRST_POLL_QUANTILE = 0.05;
+const LATE_SURVIVAL = 0.02;
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-/** The standard normal CDF (Abramowitz & Stegun 7.1.26, error < 1.5e-7). */
-function normalCdf(z: number): number {
+/**
+ * The chance that a standard normal variable exceeds z: half erfc(z / sqrt 2), by Abramowitz &
+ * Stegun 7.1.26 (error < 1.5e-7), written so the far tail keeps its relative precision.
+ */
+function upperTail(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
-  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+  const erfc = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
 
-/** Silverman's rule of thumb: the kernel width that smooths `sorted` without flattening it. */
-function bandwidth(sorted: number[]): number {
-  const n = sorted.length;
-  const mean = sorted.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(sorted.reduce((a, x) => a + (x - mean) ** 2, 0) / n);
-  const iqr = quantile(sorted, 0.75) - quantile(sorted, 0.25);
-  return Math.max(0.9 * Math.min(sd, iqr > 0 ? iqr / 1.34 : sd) * n ** -0.2, 0.02 * quantile(sorted, 0.5), 50);
+/** A robust spread of log(durations) (Silverman's rule of thumb), for a kernel in log space. */
+export function logBandwidth(durations: readonly number[]): number {
+  const logs = durations.map(Math.log).sort((a, b) => a - b);
+  const n = logs.length;
+  if (n < 2) return 0;
+  const mean = logs.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(logs.reduce((a, x) => a + (x - mean) ** 2, 0) / n);
+  const iqr = quantile(logs, 0.75) - quantile(logs, 0.25);
+  return 0.9 * Math.min(sd, iqr > 0 ? iqr / 1.34 : sd) * n ** -0.2;
 }
+
+/** Narrower than this, a kernel would promise a precision no API keeps from one task to the next. */
+const MIN_LOG_WIDTH = 0.05;
 
 /**
- * The spacing that balances a member's wait against the number of polls (`POLL_WORTH_MS`), `t`
- * ms after submission, from a kernel-smoothed hazard of `durations`. Undefined once `t` is past
- * every duration (by one kernel width): the task is late, and the caller backs off.
+ * How far the API's speed may move, unseen, between the durations an estimate was made from and
+ * a task (log space; 0.35: a third faster or slower is common). In a burst every task is sent
+ * before any of them can teach the estimator the load, so the schedule hedges: SHIFT_SHARE of
+ * its weight on the durations widened by this. Polls there are sparse (few tasks finish there)
+ * but present, where an estimate alone would have none.
  */
-export function hazardSpacing(durations: number[], t: number, width = bandwidth(durations)): number | undefined {
-  if (t > durations.at(-1)! + width) return undefined;
-  let density = 0;
-  let survival = 0;
-  for (const x of durations) {
-    const z = (t - x) / width;
-    density += Math.exp(-0.5 * z * z) / (width * Math.sqrt(2 * Math.PI));
-    survival += 1 - normalCdf(z);
-  }
-  // n observations cannot tell a chance of outlasting them all below about 1 / (n + 1); without
-  // this floor the hazard of the last few would soar and poll the tail at the minimum spacing.
-  const hazard = density / Math.max(survival, durations.length / (durations.length + 1));
-  return hazard > 0 ? Math.sqrt((2 * POLL_WORTH_MS) / hazard) : Number.POSITIVE_INFINITY;
+const SHIFT_LOG_WIDTH = 0.35;
+const SHIFT_SHARE = 0.15;
+
+interface Kernels {
+  /** The kernels' centres, as logarithms (computed once: a poll evaluates them a few thousand times). */
+  centers: number[];
+  /** Widths (log space) of the estimate itself and of its hedge against a shifted API. */
+  width: number;
+  shifted: number;
+  prior?: { center: number; share: number; width: number };
 }
 
 /**
- * Milliseconds to wait before the next task-result request. With a distribution (`durations`),
- * polling starts at its 5th percentile and is spaced by its hazard; otherwise from 0.75 spread
- * before the expected finish, every `minIntervalMs` when the estimate is confident and twice
- * that otherwise. A late task backs off exponentially up to `maxIntervalMs`. Jitter (+-10 %)
- * keeps many jobs from polling in lockstep.
+ * The durations an estimate expects, as a mixture of log-normal kernels: one per duration (or
+ * one at `expectedMs`, with a width from `spreadMs`, for an estimate without durations).
+ */
+function kernelsOf(e: Estimate): Kernels | undefined {
+  const centers = (e.durations ?? [e.expectedMs]).filter((x) => x > 0);
+  if (!centers.length) return undefined;
+  const own = e.logWidth ?? (e.durations ? logBandwidth(e.durations) : Math.log1p(Math.max(0, e.spreadMs) / e.expectedMs));
+  const width = Math.max(MIN_LOG_WIDTH, own);
+  const sorted = [...centers].sort((a, b) => a - b);
+  const prior = e.prior && e.prior.share > 0 ? { center: sorted[sorted.length >> 1]!, share: Math.min(1, e.prior.share), width: Math.max(width, e.prior.logWidth) } : undefined;
+  const logPrior = prior && { ...prior, center: Math.log(prior.center) };
+  return { centers: centers.map(Math.log), width, shifted: Math.hypot(width, SHIFT_LOG_WIDTH), ...(logPrior && { prior: logPrior }) };
+}
+
+/** The share of tasks like `e` still running `t` ms after submission. */
+function survival(k: Kernels, t: number): number {
+  if (t <= 0) return 1;
+  const lt = Math.log(t);
+  let s = 0;
+  let shifted = 0;
+  for (const c of k.centers) {
+    s += upperTail((lt - c) / k.width);
+    shifted += upperTail((lt - c) / k.shifted);
+  }
+  s /= k.centers.length;
+  if (k.prior) s = (1 - k.prior.share) * s + k.prior.share * upperTail((lt - k.prior.center) / k.prior.width);
+  return (1 - SHIFT_SHARE) * s + (SHIFT_SHARE * shifted) / k.centers.length;
+}
+
+/** When (ms after submit) a task is late by `e`: fewer than LATE_SURVIVAL of such tasks still run. */
+export function lateAfter(e: Estimate): number {
+  const k = kernelsOf(e);
+  if (!k) return 0;
+  let lo = 0;
+  let hi = Math.exp(Math.max(...k.centers, k.prior?.center ?? 0) + 4 * Math.max(k.shifted, k.prior?.width ?? 0));
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (survival(k, mid) > LATE_SURVIVAL) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * Milliseconds to wait before the next task-result request: the first gap `d` (at least
+ * `minIntervalMs`) after which d * P(done within d | running now) reaches 2 * POLL_WORTH_MS, so
+ * the first poll comes where the first tasks may be done and polls gather where most finish. A
+ * late task (`lateAfter`) backs off exponentially up to `maxIntervalMs`. Jitter (+-10 %) keeps
+ * many jobs from polling in lockstep.
  */
 export function nextPollDelay(input: ScheduleInput): number {
-  const { sinceSubmitMs, expectedMs, spreadMs, minIntervalMs, maxIntervalMs, random, durations } = input;
+  const { sinceSubmitMs: t, minIntervalMs, maxIntervalMs, random } = input;
   const jitter = (ms: number) => ms * (0.9 + 0.2 * random());
   const clamp = (ms: number) => Math.max(minIntervalMs, Math.min(maxIntervalMs, ms));
-  const earliest = Math.max(minIntervalMs, durations ? quantile(durations, FIRST_POLL_QUANTILE) : expectedMs - EARLY_SPREADS * spreadMs);
-  if (sinceSubmitMs < earliest) return earliest - sinceSubmitMs;
-  const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
-  const backoff = (lateBy: number) => clamp(jitter(normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs))));
-  if (durations) {
-    const spacing = hazardSpacing(durations, sinceSubmitMs);
-    return spacing === undefined ? backoff(sinceSubmitMs - lateAfter(input)) : clamp(jitter(spacing));
+  const k = kernelsOf(input);
+  // Nothing expected (an estimate of zero): the task may be done at any moment.
+  if (!k) return minIntervalMs;
+  const late = lateAfter(input);
+  if (t >= late) {
+    const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
+    return clamp(jitter(normal * 2 ** ((t - late) / Math.max(input.expectedMs, minIntervalMs))));
   }
-  const lateBy = sinceSubmitMs - lateAfter(input);
-  if (lateBy > 0) return backoff(lateBy);
-  return Math.max(minIntervalMs, jitter(spreadMs <= CONFIDENT_RATIO * expectedMs ? minIntervalMs : normal));
-}
-
-/** When (ms after submit) a task is late by `e`: past every duration by a kernel width, or past expected + LATE_SPREADS spreads. */
-export function lateAfter(e: Estimate): number {
-  return e.durations ? e.durations.at(-1)! + bandwidth(e.durations) : e.expectedMs + LATE_SPREADS * e.spreadMs;
+  const now = survival(k, t);
+  const worth = (d: number) => d * (1 - survival(k, t + d) / now) >= 2 * POLL_WORTH_MS;
+  // Before most tasks could be done the wait may be long; within the region, no longer than the maximum.
+  let hi = Math.max(maxIntervalMs, late - t);
+  if (worth(minIntervalMs)) return Math.max(minIntervalMs, jitter(minIntervalMs));
+  if (worth(hi)) {
+    let lo = minIntervalMs;
+    for (let i = 0; i < 30 && hi - lo > 5; i++) {
+      const mid = (lo + hi) / 2;
+      if (worth(mid)) hi = mid;
+      else lo = mid;
+    }
+  }
+  const d = jitter(hi);
+  return Math.max(minIntervalMs, now < 0.95 ? Math.min(d, maxIntervalMs) : d);
 }
 
 /**
  * Milliseconds to wait before the next look at a task in flight, which was submitted with the
- * estimate `atSubmit` and whose size the estimator now sees as `live` (read before each poll).
- * It polls by `inFlightEstimate`, but another estimate can only add polls, never take them away:
+ * estimate `atSubmit` and whose size the estimator now sees as `live` (read before each poll):
+ * the sooner of the two schedules. Another estimate can only add polls, never take them away.
  *
  * - No wait is longer than `atSubmit`'s own schedule asks for. When the live estimate moves later
  *   while the task runs (the load learned from the first tasks of a burst, a guess replaced by
  *   the size's first measurement), following it alone leaps from one early poll to the new
- *   estimate's start, straight across the time the task was expected to finish; and once the
- *   task is late by `atSubmit`, each later move leaps again. The tasks that finish in between
- *   (many: the load factor is a median of a few tasks and overshoots) wait seconds for a poll.
- * - Once the task is late by `atSubmit`, a later live estimate that still sees it in its region
- *   keeps it from backing off, even a guess: the task is likely one of the slow ones it describes.
+ *   estimate's start, straight across the time the task was expected to finish.
+ * - The live estimate adds its polls, earlier or later: in a burst into a faster API, the small
+ *   tasks that finish first teach the estimator the load while the large ones still run, and
+ *   their finish moves ahead of the region they were submitted for. Each schedule is conditional
+ *   on the task still running now, so the short tasks of the task's own burst entering the live
+ *   durations do not make it poll a survivor as if it were about to finish.
  *
  * A poll of task-result is not billed and costs the API little; a member's wait is what the bot
  * is for, so where two schedules disagree the denser one wins.
  */
 export function inFlightPollDelay(atSubmit: Estimate | undefined, live: Estimate, input: Omit<ScheduleInput, keyof Estimate>): number {
-  const followed = inFlightEstimate(atSubmit, live);
-  let delay = nextPollDelay({ ...followed, ...input });
-  if (!atSubmit) return delay;
-  if (followed !== atSubmit) delay = Math.min(delay, nextPollDelay({ ...atSubmit, ...input }));
-  const t = input.sinceSubmitMs;
-  if (followed !== live && live.expectedMs > atSubmit.expectedMs && t > lateAfter(atSubmit) && t <= lateAfter(live)) {
-    delay = Math.min(delay, nextPollDelay({ ...live, ...input }));
-  }
+  const delay = nextPollDelay({ ...live, ...input });
+  if (!atSubmit || atSubmit === live) return delay;
   // The wait until another schedule's first poll may be shorter than the minimum spacing, which
   // the caller (the BullMQ engine has no last-poll guard) must still keep after a poll.
-  return Math.max(delay, input.minIntervalMs);
+  return Math.max(Math.min(delay, nextPollDelay({ ...atSubmit, ...input })), input.minIntervalMs);
 }

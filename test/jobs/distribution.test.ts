@@ -3,10 +3,10 @@
  * follows, and the durations the estimator learns from polls (src/jobs/finish.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { createDurationEstimator, HAZARD_MIN_SAMPLES } from '../../src/jobs/estimator.ts';
+import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { hazardSpacing, inFlightEstimate, inFlightPollDelay, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { inFlightEstimate, inFlightPollDelay, lateAfter, logBandwidth, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
 const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: () => 0.5 };
@@ -18,9 +18,17 @@ const withDurations = (durations: number[]): Estimate => ({ expectedMs: duration
 const delayAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, ...settings, sinceSubmitMs });
 
 describe('polling by the distribution of durations', () => {
-  it('polls first when about one task in twenty of that size is done', () => {
-    expect(delayAt(withDurations(narrow), 0)).toBe(9_550);
-    expect(delayAt(withDurations(wide), 1_000)).toBe(wide[1]! - 1_000);
+  it('polls first before the first tasks of that size are done, but not long before', () => {
+    const first = delayAt(withDurations(narrow), 0);
+    expect(first).toBeGreaterThan(0.6 * narrow[0]!);
+    expect(first).toBeLessThan(narrow[0]!);
+  });
+
+  it('polls a size whose time varies a lot first earlier, while its shortest tasks may be done', () => {
+    const first = delayAt(withDurations(wide), 0);
+    expect(first).toBeLessThan(delayAt(withDurations(narrow), 0));
+    expect(first).toBeLessThanOrEqual(wide[0]!);
+    expect(first).toBeGreaterThan(0.6 * wide[0]!);
   });
 
   it('polls a size whose time hardly varies at the minimum spacing where its tasks finish', () => {
@@ -33,21 +41,34 @@ describe('polling by the distribution of durations', () => {
     for (const s of spacings) expect(s).toBeLessThan(1_500);
   });
 
-  it('backs off once a task outlasts every duration seen, growing to the maximum', () => {
-    expect(hazardSpacing(narrow, 12_000)).toBeUndefined();
-    const late = [12_000, 20_000, 40_000, 90_000].map((t) => delayAt(withDurations(narrow), t));
-    expect(late[0]).toBeGreaterThanOrEqual(1_000);
-    expect([...late].sort((a, b) => a - b)).toEqual(late);
-    expect(late[3]).toBe(5_000);
+  it('backs off once a task outlasts the durations seen, growing to the maximum', () => {
+    const late = lateAfter(withDurations(narrow));
+    expect(late).toBeGreaterThan(narrow.at(-1)!);
+    expect(late).toBeLessThan(lateAfter(withDurations(wide)));
+    expect(delayAt(withDurations(narrow), late - 1)).toBeLessThan(delayAt(withDurations(narrow), late));
+    const gaps = [0, 8_000, 28_000, 78_000].map((after) => delayAt(withDurations(narrow), late + after));
+    expect(gaps[0]).toBeGreaterThanOrEqual(2 * settings.minIntervalMs);
+    expect([...gaps].sort((a, b) => a - b)).toEqual(gaps);
+    expect(gaps[3]).toBe(settings.maxIntervalMs);
   });
 
-  it('is what the estimator gives a size once it has seen enough of its tasks', async () => {
+  it('is what the estimator gives a size from its first task on, wider the fewer it has seen', async () => {
     // Started together (startedAt 0), so they say nothing about the API's load.
-    const estimator = createDurationEstimator();
-    for (let i = 0; i < HAZARD_MIN_SAMPLES - 1; i++) await estimator.record('1024*1024', 8_000 + i * 100, 0);
-    expect(estimator.estimate('1024*1024').durations).toBeUndefined();
-    await estimator.record('1024*1024', 7_000, 0);
-    expect(estimator.estimate('1024*1024').durations).toEqual([7_000, 8_000, 8_100, 8_200, 8_300, 8_400, 8_500, 8_600]);
+    const once = createDurationEstimator();
+    await once.record('1024*1024', 8_000, 0);
+    const one = once.estimate('1024*1024');
+    expect(one).toMatchObject({ durations: [8_000], samples: 1 });
+    expect(one.guess).toBeFalsy();
+    const often = createDurationEstimator();
+    const seen = [8_200, 7_900, 8_100, 7_800, 8_300, 8_000, 7_700, 8_400];
+    for (const ms of seen) await often.record('1024*1024', ms, 0);
+    const eight = often.estimate('1024*1024');
+    expect(eight.durations).toEqual([...seen].sort((a, b) => a - b));
+    expect(one.logWidth).toBeGreaterThan(eight.logWidth!);
+    // Eight durations within +-5 % still leave room for the API's speed: wider than their own spread.
+    expect(eight.logWidth).toBeGreaterThan(logBandwidth(seen));
+    // What a member notices: one duration polls an 8 s task from earlier, hedging its spread.
+    expect(delayAt(one, 0)).toBeLessThan(delayAt(eight, 0));
   });
 });
 
@@ -67,16 +88,17 @@ describe('the estimate a job in flight follows', () => {
     expect(inFlightEstimate(undefined, atSubmit)).toBe(atSubmit);
   });
 
-  it('is read before every poll: a job in flight polls through the region it was submitted with, then waits for a slowdown learned after it started', async () => {
+  it('is read before every poll: a job in flight polls through the region it was submitted with, and sees a task slowed after it started sooner than that estimate alone would', async () => {
     let clock = 0;
     const pollsAt: number[] = [];
     const atSubmit: Estimate = { expectedMs: 4_000, spreadMs: 400 };
+    const finishesAt = 7_500;
     let estimate: Estimate = atSubmit;
     const getResult = async (taskId: string): Promise<TaskResult> => {
       pollsAt.push(clock);
       // Other tasks finishing meanwhile show the API running at half speed.
       estimate = { expectedMs: 8_000, spreadMs: 800 };
-      const done = clock >= 7_500;
+      const done = clock >= finishesAt;
       return { taskId, status: done ? 'succeed' : 'processing', rawStatus: '', reason: '', etaSeconds: 0, progressPercent: 0, images: [] };
     };
     await pollTask('task', {
@@ -93,46 +115,78 @@ describe('the estimate a job in flight follows', () => {
       },
       random: () => 0.5,
     });
-    // Until 4.8 s (late by what it was submitted with) the task may still finish where it was
-    // expected to: it is polled there as densely as then, not left until 7 s.
-    expect(pollsAt.slice(0, 4)).toEqual([3_500, 4_000, 4_500, 5_000]);
-    // Late, it backs off gently until the new estimate's start, and is polled densely from there.
-    expect(pollsAt.slice(-2)).toEqual([7_000, 7_500]);
-    expect(pollsAt).toHaveLength(7);
+    // Until it is late by what it was submitted with, the task may still finish where it was
+    // expected to: no gap there is longer than that estimate's own schedule asks for.
+    const times = [0, ...pollsAt];
+    for (let i = 0; i + 1 < times.length && times[i]! < lateAfter(atSubmit); i++) {
+      expect(times[i + 1]! - times[i]!).toBeLessThanOrEqual(delayAt(atSubmit, times[i]!) + 1e-6);
+    }
+    expect(pollsAt.filter((t) => t >= atSubmit.expectedMs - atSubmit.spreadMs && t <= atSubmit.expectedMs + atSubmit.spreadMs).length).toBeGreaterThanOrEqual(2);
+    // The slowdown adds polls where the task now finishes: seen sooner than by the submitted
+    // estimate's back-off alone, and within about the minimum spacing.
+    let alone = 0;
+    while (alone < finishesAt) alone += delayAt(atSubmit, alone);
+    expect(pollsAt.at(-1)!).toBeLessThan(alone);
+    expect(pollsAt.at(-1)! - finishesAt).toBeLessThanOrEqual(1.1 * settings.minIntervalMs);
   });
 });
 
 describe('the polls of a job in flight (inFlightPollDelay)', () => {
   const atSubmit: Estimate = { expectedMs: 10_000, spreadMs: 1_000 };
   const input = (sinceSubmitMs: number) => ({ ...settings, sinceSubmitMs });
+  const later: Estimate = { expectedMs: 16_000, spreadMs: 1_600 };
+  const earlier: Estimate = { expectedMs: 8_000, spreadMs: 800 };
+  const hint: Estimate = { expectedMs: 20_000, spreadMs: 10_000, guess: true };
+  const times = Array.from({ length: 121 }, (_, i) => i * 500);
 
-  it('polls by the live estimate when the job recorded none (an older record)', () => {
+  it('polls by the live estimate when the job recorded none (an older record), or the same one', () => {
     const live: Estimate = { expectedMs: 13_000, spreadMs: 1_300 };
-    for (const t of [0, 9_000, 12_000, 30_000]) expect(inFlightPollDelay(undefined, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
+    for (const t of [0, 9_000, 12_000, 30_000]) {
+      expect(inFlightPollDelay(undefined, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
+      expect(inFlightPollDelay(live, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
+    }
+  });
+
+  it.each([
+    ['a later live estimate', later],
+    ['an earlier live estimate', earlier],
+    ['a later hint from other sizes', hint],
+  ] as [string, Estimate][])('never waits longer than either schedule, nor less than the minimum spacing, given %s', (_, live) => {
+    for (const t of times) {
+      const delay = inFlightPollDelay(atSubmit, live, input(t));
+      expect(delay).toBeGreaterThanOrEqual(settings.minIntervalMs);
+      expect(delay).toBeLessThanOrEqual(Math.max(settings.minIntervalMs, nextPollDelay({ ...atSubmit, ...input(t) })));
+      expect(delay).toBeLessThanOrEqual(Math.max(settings.minIntervalMs, nextPollDelay({ ...live, ...input(t) })));
+    }
   });
 
   it('does not leap past the region it was submitted with when the live estimate moves later', () => {
-    const live: Estimate = { expectedMs: 16_000, spreadMs: 1_600 };
-    // By the live estimate alone, the next poll after one at 9.25 s would be at 14 s.
-    expect(nextPollDelay({ ...live, ...input(9_250) })).toBe(4_750);
-    for (const t of [9_250, 10_000, 11_900]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(500);
-    // Late by what it was submitted with, it waits for the live estimate, no longer than its back-off.
-    expect(inFlightPollDelay(atSubmit, live, input(12_100))).toBe(nextPollDelay({ ...atSubmit, ...input(12_100) }));
-    expect(inFlightPollDelay(atSubmit, live, input(12_100))).toBeLessThan(1_100);
-    expect(inFlightPollDelay(atSubmit, live, input(15_000))).toBe(500);
+    // By the live estimate alone, the polls around the submitted estimate's finish would be sparse.
+    for (const t of [9_250, 10_000, 11_900]) {
+      expect(nextPollDelay({ ...later, ...input(t) })).toBeGreaterThan(2 * settings.minIntervalMs);
+      expect(inFlightPollDelay(atSubmit, later, input(t))).toBe(settings.minIntervalMs);
+    }
   });
 
   it('does not back off while a later live estimate, even a guess, still sees the task in its region', () => {
-    const hint: Estimate = { expectedMs: 20_000, spreadMs: 10_000, guess: true };
-    expect(nextPollDelay({ ...atSubmit, ...input(30_000) })).toBeGreaterThan(3_000);
-    expect(inFlightPollDelay(atSubmit, hint, input(30_000))).toBe(1_000);
-    // Past its region too, it backs off.
-    expect(inFlightPollDelay(atSubmit, hint, input(41_000))).toBe(nextPollDelay({ ...atSubmit, ...input(41_000) }));
+    const t = (lateAfter(atSubmit) + lateAfter(hint)) / 2;
+    expect(nextPollDelay({ ...atSubmit, ...input(t) })).toBeGreaterThan(3_000);
+    expect(inFlightPollDelay(atSubmit, hint, input(t))).toBeLessThan(nextPollDelay({ ...atSubmit, ...input(t) }) / 2);
+    // Late by both, it backs off.
+    const late = [0, 10_000, 30_000].map((after) => inFlightPollDelay(atSubmit, hint, input(lateAfter(hint) + after)));
+    expect(late[0]).toBeGreaterThanOrEqual(2 * settings.minIntervalMs);
+    expect(late[1]).toBeGreaterThan(late[0]!);
+    expect(late[2]).toBeGreaterThan(late[1]!);
   });
 
-  it('keeps to what it was submitted with when the live estimate is earlier', () => {
-    const live: Estimate = { expectedMs: 8_000, spreadMs: 800 };
-    for (const t of [0, 9_500, 12_500]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(nextPollDelay({ ...atSubmit, ...input(t) }));
+  it('adds polls earlier when the live estimate is earlier, and keeps those of what it was submitted with', () => {
+    expect(inFlightPollDelay(atSubmit, earlier, input(0))).toBeLessThan(nextPollDelay({ ...atSubmit, ...input(0) }));
+    // Where the submitted estimate still expects the task to finish, its dense polls remain.
+    for (const t of [12_000, 12_500, 13_000]) {
+      const submitted = nextPollDelay({ ...atSubmit, ...input(t) });
+      expect(nextPollDelay({ ...earlier, ...input(t) })).toBeGreaterThan(submitted);
+      expect(inFlightPollDelay(atSubmit, earlier, input(t))).toBe(submitted);
+    }
   });
 });
 

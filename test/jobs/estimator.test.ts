@@ -54,6 +54,9 @@ async function withHistory() {
 /** The spacing the poller would use at `sinceSubmitMs` with this estimate and the default intervals. */
 const spacingAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
 
+/** When the poller would first look at a task just submitted with this estimate. */
+const firstPoll = (e: Estimate) => nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+
 describe('duration estimator under the API load', () => {
   it('expects a size seen only before a busy hour to run 30 % slower when every other size does', async () => {
     const s = await withHistory();
@@ -65,10 +68,15 @@ describe('duration estimator under the API load', () => {
     expect(after.expectedMs / before.expectedMs).toBeCloseTo(1.3, 1);
     expect(after.spreadMs / before.spreadMs).toBeCloseTo(1.3, 1);
     expect(s.est.estimate(MEDIUM).expectedMs).toBeCloseTo(8_000 * 1.3, -3);
-    // What that changes for a 19.5 s task of the large size: with the old estimate it is late
-    // when it completes and polls have backed off; now it is polled at the minimum spacing.
-    expect(spacingAt(before, 19_500)).toBeGreaterThan(500);
-    expect(spacingAt(after, 19_500)).toBe(500);
+    // Every duration it expects moves 30 % later, and its polls with them: the first comes later.
+    expect(after.durations).toHaveLength(before.durations!.length);
+    for (const [i, ms] of after.durations!.entries()) expect(ms / before.durations![i]!).toBeCloseTo(1.3, 1);
+    expect(firstPoll(after)).toBeGreaterThan(1.15 * firstPoll(before));
+    // What that changes for a 19.5 s task of the large size: with the old estimate it completes
+    // past every duration seen, where polls thin out; now it is where they are densest.
+    expect(19_500).toBeGreaterThan(Math.max(...before.durations!));
+    expect(spacingAt(after, 19_500)).toBeLessThan(spacingAt(before, 19_500));
+    expect(spacingAt(after, 19_500)).toBeLessThanOrEqual(Math.min(...[16_000, 18_000, 21_000, 23_000].map((t) => spacingAt(after, t))));
   });
 
   it('expects a quicker task in a quiet hour, so the first poll comes earlier', async () => {
@@ -77,7 +85,6 @@ describe('duration estimator under the API load', () => {
     await s.run(s.est, 0.75, [SMALL, MEDIUM], 8);
     const after = s.est.estimate(LARGE);
     expect(after.expectedMs / before.expectedMs).toBeCloseTo(0.75, 1);
-    const firstPoll = (e: Estimate) => nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
     expect(firstPoll(after)).toBeLessThan(0.8 * firstPoll(before));
   });
 
@@ -195,6 +202,50 @@ describe('duration estimator under the API load', () => {
     s.legacy.set('durations:load', [null, 'x', { at: 0 }, { at: 0, ratio: -1 }, 5]);
     await s.est.load();
     expect(s.est.estimate(MEDIUM).expectedMs).toBe(8_000);
+  });
+});
+
+describe('duration estimator for a size it has not seen', () => {
+  const pixels = (size: string) => size.split('*').map(Number).reduce((a, b) => a * b, 1);
+  /** Three tasks each of the small and the medium size, started together (no load to learn). */
+  async function twoSizes() {
+    const est = createDurationEstimator();
+    for (let i = 0; i < 3; i++) for (const size of [SMALL, MEDIUM]) await est.record(size, USUAL[size]!, 0);
+    return est;
+  }
+  /** The line through the small and the medium size's durations, by pixel count. */
+  const line = (size: string) =>
+    USUAL[SMALL]! + ((USUAL[MEDIUM]! - USUAL[SMALL]!) * (pixels(size) - pixels(SMALL))) / (pixels(MEDIUM) - pixels(SMALL));
+
+  it('expects a size between two known ones to take time along their line by pixel count', async () => {
+    const est = await twoSizes();
+    const between = est.estimate('1024*768');
+    expect(between.expectedMs).toBeGreaterThan(USUAL[SMALL]!);
+    expect(between.expectedMs).toBeLessThan(USUAL[MEDIUM]!);
+    expect(between.expectedMs).toBeCloseTo(line('1024*768'), -1);
+    expect(between).toMatchObject({ guess: true, durations: [between.expectedMs], samples: 0 });
+    // And beyond them, along the same line (a fixed part plus time per pixel, not proportional).
+    expect(est.estimate(LARGE).expectedMs).toBeCloseTo(line(LARGE), -1);
+  });
+
+  it('polls such a size between the two known ones, and more loosely than either', async () => {
+    const est = await twoSizes();
+    const small = est.estimate(SMALL);
+    const between = est.estimate('1024*768');
+    const medium = est.estimate(MEDIUM);
+    expect(between.logWidth).toBeGreaterThan(Math.max(small.logWidth!, medium.logWidth!));
+    expect(firstPoll(between)).toBeGreaterThan(firstPoll(small));
+    expect(firstPoll(between)).toBeLessThan(firstPoll(medium));
+  });
+
+  it('scales a single known size by the pixel count, and trusts that hint less than one from two sizes', async () => {
+    const one = createDurationEstimator();
+    await one.record(MEDIUM, USUAL[MEDIUM]!, 0);
+    const small = one.estimate(SMALL);
+    expect(small.expectedMs).toBeCloseTo((USUAL[MEDIUM]! * pixels(SMALL)) / pixels(MEDIUM), -1);
+    expect(small.guess).toBe(true);
+    const two = await twoSizes();
+    expect(small.logWidth).toBeGreaterThan(two.estimate('1024*768').logWidth!);
   });
 });
 

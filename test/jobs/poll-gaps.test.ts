@@ -24,13 +24,16 @@ describe('the polls of a task in flight', () => {
     expect(tasks.flatMap((p) => gapsOf(p, 'life')).map(rounded)).toEqual([]);
   });
 
-  it('cost fewer polls than fixed one-second polling, and keep the wait after completion near it', async () => {
+  // The schedule spends about as many polls as fixed one-second polling, placed where tasks
+  // finish, and buys a shorter wait with them: the median member sees the image well sooner,
+  // and even the slowest twentieth waits no longer than with fixed polling.
+  it('see images sooner after completion than fixed one-second polling, for about as many polls', async () => {
     const measured: Polled[] = [];
     for (const w of cases) measured.push(...(await runWorkload(w)).filter((p) => p.measured));
     const f = figures(measured);
-    expect(f.pollsVsFixed).toBeLessThan(0.8);
     expect(f.lagP50VsFixed).toBeLessThan(0.8);
-    expect(f.lagP95VsFixed).toBeLessThan(1.3);
+    expect(f.lagP95VsFixed).toBeLessThan(1);
+    expect(f.pollsVsFixed).toBeLessThan(1.2);
   });
 
   // Five sizes, three tasks each to learn from, then twenty members at once with the API 30 %
@@ -39,7 +42,7 @@ describe('the polls of a task in flight', () => {
     const measured: Polled[] = [];
     for (const w of cases.filter((w) => w.warmup === 3 && w.shift === 0.3 && w.phase === 'burst')) measured.push(...(await runWorkload(w)).filter((p) => p.measured));
     const f = figures(measured);
-    expect(f.pollsVsFixed).toBeLessThan(1);
     expect(f.lagP95VsFixed).toBeLessThan(1);
+    expect(f.pollsVsFixed).toBeLessThan(1.3);
   });
 });

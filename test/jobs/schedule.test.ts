@@ -1,36 +1,83 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { lateAfter, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { createLocalSharedState } from '../../src/shared-state.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
+import { mulberry32 } from '../fakes/random.ts';
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 };
 
 describe('nextPollDelay', () => {
-  it('does not poll before the task can plausibly be done', () => {
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 0, polls: 0 })).toBe(8_750);
-    expect(nextPollDelay({ ...base, sinceSubmitMs: 2_000, polls: 0 })).toBe(6_750);
+  /** `base` is a tight estimate (+-10 %) around 10 s; this a loose one (+-40 %) with the same centre. */
+  const loose = { ...base, spreadMs: 4_000 };
+  const delay = (e: Estimate, sinceSubmitMs: number, random = () => 0.5, maxIntervalMs = base.maxIntervalMs) =>
+    nextPollDelay({ ...e, minIntervalMs: base.minIntervalMs, maxIntervalMs, random, sinceSubmitMs, polls: 1 });
+
+  it('does not poll before the task can plausibly be done, nor wait past its expected finish', () => {
+    const first = delay(base, 0);
+    expect(first).toBeGreaterThan(0.6 * base.expectedMs);
+    expect(first).toBeLessThan(base.expectedMs);
+    // Asked later, before any task could be done, it still polls first before the expected finish.
+    expect(2_000 + delay(base, 2_000)).toBeLessThan(base.expectedMs);
+  });
+  it('hedges an API that has become faster unseen: a task done 40 % before a tight estimate is seen within a second', async () => {
+    const { seenAfterMs } = await pollOnClock(base, 0.6 * base.expectedMs);
+    expect(seenAfterMs).toBeLessThanOrEqual(1_000);
+  });
+  it('polls a loose estimate first earlier than a tight one with the same centre', () => {
+    expect(delay(loose, 0)).toBeLessThan(delay(base, 0));
   });
   it('polls at the minimum spacing around the expected finish when the estimate is tight', () => {
-    for (const since of [8_750, 10_000, 11_900]) expect(nextPollDelay({ ...base, sinceSubmitMs: since, polls: 1 })).toBe(500);
+    for (const since of [base.expectedMs, base.expectedMs + base.spreadMs, base.expectedMs + 2 * base.spreadMs]) expect(delay(base, since)).toBe(base.minIntervalMs);
   });
-  it('polls at twice the minimum spacing when the estimate is loose', () => {
-    const loose = { ...base, spreadMs: 4_000 };
-    expect(nextPollDelay({ ...loose, sinceSubmitMs: 0, polls: 0 })).toBe(5_000);
-    for (const since of [5_000, 10_000, 17_900]) expect(nextPollDelay({ ...loose, sinceSubmitMs: since, polls: 1 })).toBe(1_000);
+  it('spaces its polls more widely where a loose estimate’s tasks finish, since fewer finish at any moment', () => {
+    const tight = delay(base, base.expectedMs);
+    const wide = delay(loose, loose.expectedMs);
+    expect(wide).toBeGreaterThan(tight);
+    expect(wide).toBeLessThan(2 * base.minIntervalMs);
   });
-  it('backs off when the task runs late, up to the maximum', () => {
-    const late = [13_000, 18_000, 25_000, 60_000].map((since) => nextPollDelay({ ...base, sinceSubmitMs: since, polls: 3 }));
-    expect(late[0]).toBeGreaterThanOrEqual(1_000);
-    expect(late[1]).toBeGreaterThan(late[0]!);
-    expect([...late].sort((a, b) => a - b)).toEqual(late);
-    expect(late[3]).toBe(5_000);
+  it('polls ever more sparsely as the task outlives a tight estimate', () => {
+    const gaps = [10_000, 12_000, 13_000, 14_000, 16_000, 20_000, 30_000].map((since) => delay(base, since));
+    expect([...gaps].sort((a, b) => a - b)).toEqual(gaps);
+    expect(gaps.at(-1)!).toBeGreaterThan(2 * gaps[0]!);
   });
-  it('never goes below the minimum interval once polling has begun', () => {
-    for (const r of [0, 0.25, 0.5, 1]) expect(nextPollDelay({ ...base, sinceSubmitMs: 9_250, polls: 1, random: () => r })).toBeGreaterThanOrEqual(500);
+  it('backs off once the task is late, from twice the minimum spacing up to the maximum', () => {
+    const late = lateAfter(base);
+    expect(late).toBeGreaterThan(base.expectedMs + 2 * base.spreadMs);
+    const gaps = [0, 5_000, 15_000, 60_000].map((after) => delay(base, late + after));
+    expect(gaps[0]).toBe(2 * base.minIntervalMs);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
+    expect([...gaps].sort((a, b) => a - b)).toEqual(gaps);
+    expect(gaps[3]).toBe(base.maxIntervalMs);
+  });
+  it('may wait longer than the maximum before the first tasks are done, never after', () => {
+    // A maximum shorter than the loose estimate's spacing where its tasks finish.
+    const maxIntervalMs = 600;
+    expect(delay(loose, 0, () => 0.5, maxIntervalMs)).toBeGreaterThan(maxIntervalMs);
+    for (let since = loose.expectedMs; since < lateAfter(loose); since += 500) {
+      for (const r of [0, 0.5, 1]) expect(delay(loose, since, () => r, maxIntervalMs)).toBeLessThanOrEqual(maxIntervalMs);
+    }
+  });
+  it('never goes below the minimum interval, whatever the jitter', () => {
+    for (const e of [base, loose, COLD_ESTIMATE]) {
+      for (let since = 0; since < 60_000; since += 250) {
+        for (const r of [0, 0.25, 0.5, 1]) expect(delay(e, since, () => r)).toBeGreaterThanOrEqual(base.minIntervalMs);
+      }
+    }
+  });
+  it('jitters by at most a tenth either way', () => {
+    for (const since of [0, 5_000, 13_000, 20_000]) {
+      const middle = delay(base, since);
+      for (const r of [0, 1]) expect(Math.abs(delay(base, since, () => r) - middle)).toBeLessThanOrEqual(0.1 * middle + 1e-9);
+    }
+  });
+  it('polls at the minimum spacing when nothing is expected (an estimate of zero)', () => {
+    const nothing = { expectedMs: 0, spreadMs: 0 };
+    for (const since of [0, 1_000, 30_000]) expect(delay(nothing, since)).toBe(base.minIntervalMs);
   });
 });
 
@@ -69,29 +116,30 @@ describe('polling on a fresh install (no history)', () => {
   const cold = createDurationEstimator().estimate('1024*1024');
   const jitters = [0, 0.5, 1];
 
-  it.each(jitters)('polls a 3 s image first at about 3.2 s and sees it right then, not at 4 s (random %s)', async (r) => {
+  it.each(jitters)('sees a 3 s image within about a second of its completion, not at the 8 s it expects (random %s)', async (r) => {
     const { pollsAt, seenAfterMs } = await pollOnClock(cold, 3_000, () => r);
-    expect(pollsAt[0]).toBeLessThanOrEqual(3_200);
-    expect(seenAfterMs).toBeLessThanOrEqual(200);
+    expect(pollsAt[0]).toBeLessThan(cold.expectedMs / 2);
+    expect(seenAfterMs).toBeLessThanOrEqual(1_000);
   });
 
-  // The guess is a distribution over 3-15 s: across the sizes it costs fewer polls than fixed
-  // one-second polling, and no image waits long for its poll.
-  it.each([1, 2, 3])('spends fewer polls than fixed one-second polling on images of 3 to 15 s (jitter seed %s)', async (seed) => {
-    let state = seed;
-    const random = () => {
-      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-      return state / 2 ** 31;
-    };
+  // The guess is a distribution over 3-15 s: across the sizes a member waits less after the
+  // image is done than with fixed one-second polling, for about as many polls.
+  it.each([1, 2, 3])('waits less after completion than fixed one-second polling on images of 3 to 15 s (seed %s)', async (seed) => {
+    const draw = mulberry32(seed);
+    const random = mulberry32(seed + 1_000);
+    const durations = Array.from({ length: 40 }, () => 3_000 * 5 ** draw());
+    const waits: number[] = [];
     let polls = 0;
-    let naive = 0;
-    for (const ms of [3_400, 5_200, 7_800, 11_700, 15_000]) {
+    for (const ms of durations) {
       const { pollsAt, seenAfterMs } = await pollOnClock(cold, ms, random);
       polls += pollsAt.length;
-      naive += Math.ceil(ms / 1_000);
+      waits.push(seenAfterMs);
       expect(seenAfterMs).toBeLessThanOrEqual(1_500);
     }
-    expect(polls).toBeLessThan(naive);
+    const fixedWaits = durations.map((ms) => Math.ceil(ms / 1_000) * 1_000 - ms);
+    const fixedPolls = durations.reduce((n, ms) => n + Math.ceil(ms / 1_000), 0);
+    expect(median(waits)).toBeLessThan(median(fixedWaits));
+    expect(polls).toBeLessThan(1.2 * fixedPolls);
   });
 
   it('keeps polling densely enough for every size in between', async () => {
@@ -101,11 +149,16 @@ describe('polling on a fresh install (no history)', () => {
     }
   });
 
-  it('stops guessing once one task has completed', async () => {
+  it('stops guessing once one task has completed: a size learned to take 12 s is polled later and less', async () => {
     const est = createDurationEstimator();
-    await est.record('1024*1024', 3_000);
-    const { pollsAt } = await pollOnClock(est.estimate('1024*1024'), 3_000);
-    expect(pollsAt[0]).toBeGreaterThanOrEqual(2_000);
+    await est.record('1024*1024', 12_000);
+    const learned = est.estimate('1024*1024');
+    expect(learned.guess).toBeFalsy();
+    const guessed = await pollOnClock(cold, 12_000);
+    const { pollsAt, seenAfterMs } = await pollOnClock(learned, 12_000);
+    expect(pollsAt[0]).toBeGreaterThan(guessed.pollsAt[0]!);
+    expect(pollsAt.length).toBeLessThan(guessed.pollsAt.length);
+    expect(seenAfterMs).toBeLessThanOrEqual(1_000);
   });
 });
 

@@ -7,7 +7,7 @@
 import { createDurationEstimator, estimateAtSubmit } from '../../src/jobs/estimator.ts';
 import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { hazardSpacing, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import { lateAfter, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
 
@@ -137,9 +137,8 @@ export const workloads = (seeds: number[]): Workload[] =>
     ),
   );
 
-const LATE_SPREADS = 2;
 /** Past this (ms after submit) the task is late by `e`, and its schedule backs off. */
-const lateBy = (e: Estimate, t: number) => (e.durations ? hazardSpacing(e.durations, t) === undefined : t > e.expectedMs + LATE_SPREADS * e.spreadMs);
+const lateBy = (e: Estimate, t: number) => t >= lateAfter(e);
 
 /**
  * The longest wait after a poll at `t` that the submitted estimate's schedule allows: its next
