@@ -11,9 +11,9 @@
 import { loadConfig, type Config } from '../src/config.ts';
 import { createDurationEstimator, type DurationEstimator } from '../src/jobs/estimator.ts';
 import { createScheduler } from '../src/jobs/scheduler.ts';
-import type { JobService } from '../src/jobs/service.ts';
+import type { JobService } from '../src/jobs/in-process/service.ts';
 import { createJobStore, createMemoryKeyValue } from '../src/jobs/store.ts';
-import type { Delivery, FailureKind, Job, JobRequest } from '../src/jobs/types.ts';
+import type { Delivery, FailureKind, Job, JobRequest } from '../src/domain/job.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../src/ppinfra/client.ts';
 

@@ -308,7 +308,7 @@ interface Leftovers {
 
 /**
  * What Redis still holds once every request has its answer: the concurrency sets
- * (`qi:limits:running:<user>`, src/jobs/redis-limits.ts), the BullMQ steps of both queues, and
+ * (`qi:limits:running:<user>`, src/jobs/bullmq/limits.ts), the BullMQ steps of both queues, and
  * the job records. Read again for up to `waitMs` while anything is left, since a slot is freed
  * just after the member is answered.
  */
@@ -332,7 +332,7 @@ async function redisLeftovers(url: string, d: FakeDiscord, members: string[], wa
         const open = Object.fromEntries(Object.entries(rest).filter(([, n]) => n > 0));
         if (Object.keys(open).length) counts.set(queue.name, open);
       }
-      // The job records (src/jobs/redis-store.ts): a hash per job, `qi:job:<id>`, its JSON in `data`.
+      // The job records (src/jobs/bullmq/store.ts): a hash per job, `qi:job:<id>`, its JSON in `data`.
       const jobs: Leftovers['jobs'] = new Map();
       for (const key of await redis.keys('qi:job:*')) {
         const raw = await redis.hget(key, 'data');

@@ -3,8 +3,8 @@ import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { EMBED_COLOR, NO_MENTIONS, button, discordTime, safeText } from '../src/discord/messages.ts';
-import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/history/history.ts';
-import type { Job } from '../src/jobs/types.ts';
+import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/usage/history.ts';
+import type { Job } from '../src/domain/job.ts';
 import { displaySize } from '../src/ppinfra/size.ts';
 
 export const data = new SlashCommandBuilder()

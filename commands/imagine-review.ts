@@ -11,7 +11,7 @@ import { localizations, t } from '../src/discord/i18n.ts';
 import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
-import type { ReviewDecision, ReviewKind } from '../src/jobs/types.ts';
+import type { ReviewDecision, ReviewKind } from '../src/domain/job.ts';
 import type { ReportResult } from '../src/moderation/review.ts';
 
 /** How many pending reviews one answer lists (Discord caps a message at 2000 characters). */

@@ -2,7 +2,7 @@ import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommand
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { EMBED_COLOR, NO_MENTIONS } from '../src/discord/messages.ts';
-import { guildUsage, money, type Price, type UsageTotals } from '../src/usage.ts';
+import { guildUsage, money, type Price, type UsageTotals } from '../src/usage/ledger.ts';
 
 /** How many members the answer names. */
 const TOP = 5;

@@ -16,7 +16,7 @@ import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
 import { messageShowsJob } from '../src/discord/messages.ts';
 import { checkInput, refuse, startJob, type MemberInput } from '../src/discord/requests.ts';
-import type { Job } from '../src/jobs/types.ts';
+import type { Job } from '../src/domain/job.ts';
 import { SIZE_PRESETS, displaySize, parseSize } from '../src/ppinfra/size.ts';
 import { PLACEMENTS, TEXT_MAX_LENGTH, type Placement } from '../src/prompts/exact-text.ts';
 

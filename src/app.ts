@@ -9,20 +9,20 @@ import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator, type DurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
-import { createHistory } from './history/history.ts';
+import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
 import { classifierOff, createNsfwClassifier, type ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
-import { openSharedState, openStorage } from './storage.ts';
-import { startStorageHealth } from './storage-health.ts';
+import { openSharedState, openStorage } from './storage/open.ts';
+import { startStorageHealth } from './storage/health.ts';
 import { Registry } from 'prom-client';
 import { watchRestErrors } from './discord/rest-metrics.ts';
 import { startOpsServer, type OpsServer } from './ops/http.ts';
 import { createMetrics, noopMetrics } from './ops/metrics.ts';
-import { createUsageLedger } from './usage.ts';
+import { createUsageLedger } from './usage/ledger.ts';
 
 /** Pieces a caller may hand in instead of the ones built from the configuration. */
 export interface AppOptions {

@@ -4,8 +4,8 @@ import { parseBlockedTerms } from './prompts/normalise.ts';
 
 /**
  * Configuration is a pure function of the environment: `loadConfig(env)` validates every
- * variable and reports all problems at once. Only `src/main.ts`, `src/deploy.ts` and
- * `src/cli.ts` read `process.env` (after dotenv), and nothing here echoes a value back, so a
+ * variable and reports all problems at once. Only `src/main.ts`, `src/cli/deploy-commands.ts` and
+ * `src/cli/imagine.ts` read `process.env` (after dotenv), and nothing here echoes a value back, so a
  * misplaced secret never reaches the terminal.
  */
 

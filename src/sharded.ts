@@ -13,7 +13,7 @@ import dotenv from 'dotenv';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { NODE_FLAGS } from './node-flags.ts';
-import { isRedisUrl, storageSecrets } from './storage.ts';
+import { isRedisUrl, storageSecrets } from './storage/open.ts';
 
 /** Discord lets a bot identify once per 5 s (per max_concurrency bucket): ShardingManager's own pause. */
 const SPAWN_DELAY_MS = 5_500;

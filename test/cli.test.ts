@@ -1,5 +1,5 @@
 /**
- * The operator's CLI generator (`src/cli.ts`) as a child process against the fake API. Each
+ * The operator's CLI generator (`src/cli/imagine.ts`) as a child process against the fake API. Each
  * child runs in its own empty temporary directory, so dotenv finds no `.env`, and gets only the
  * variables named here. The cases run concurrently (each with its own fake), because the
  * end-to-end case waits for the CLI's cold-start first poll.
@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { describe, it, type TestContext } from 'vitest';
 import { startFakePpinfra, type FakePpinfra, type RecordedRequest } from './fakes/ppinfra.ts';
 
-const CLI = resolve(import.meta.dirname, '..', 'src', 'cli.ts');
+const CLI = resolve(import.meta.dirname, '..', 'src', 'cli', 'imagine.ts');
 const WRONG_KEY = 'sk-wrong-cli-3c2b1a0f9e8d';
 
 interface Run {

@@ -2,10 +2,10 @@
 // and what a job at its end adds, over the real local shared state (in memory).
 import { describe, expect, it } from 'vitest';
 import { createMemoryKeyValue } from '../src/jobs/store.ts';
-import type { Job } from '../src/jobs/types.ts';
+import type { Job } from '../src/domain/job.ts';
 import { loadConfig } from '../src/config.ts';
-import { createLocalSharedState } from '../src/shared-state.ts';
-import { cost, createUsageLedger, guildUsage, lastDays, money, monthDays, periods, usageOf, usageReport, utcDay } from '../src/usage.ts';
+import { createLocalSharedState } from '../src/storage/shared-state.ts';
+import { cost, createUsageLedger, guildUsage, lastDays, money, monthDays, periods, usageOf, usageReport, utcDay } from '../src/usage/ledger.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
   id,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /** How long one batch message edit may hold the cross-process lock, and how long another waits for it. */
 const BATCH_LOCK_TTL_MS = 15_000;

@@ -10,11 +10,11 @@ import type {
   SlashCommandSubcommandsOnlyBuilder,
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { History } from '../history/history.ts';
-import type { JobService } from '../jobs/service.ts';
+import type { History } from '../usage/history.ts';
+import type { JobService } from '../jobs/in-process/service.ts';
 import type { ReviewService } from '../moderation/review.ts';
 import type { GuildSettingsStore } from '../moderation/settings.ts';
-import type { Price, UsageLedger } from '../usage.ts';
+import type { Price, UsageLedger } from '../usage/ledger.ts';
 import type { ButtonAction } from './custom-id.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
@@ -28,7 +28,7 @@ export interface BotContext {
   generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[]; maxImagesPerRequest?: number };
   /** Each member's images, for /imagine-history. */
   history: History;
-  /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */
+  /** Whether the storage answers; new jobs are refused while it does not (src/storage/health.ts). */
   storage?: { healthy(): boolean };
   /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
   usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };

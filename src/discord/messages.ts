@@ -1,6 +1,6 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Refusal } from '../jobs/limits.ts';
-import type { FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
+import type { FailureKind, Job, Notice, ProgressView } from '../domain/job.ts';
 import { SIZE_PRESETS, displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';

@@ -10,9 +10,9 @@ import {
   type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
-import type { Ticket } from '../jobs/service.ts';
-import type { Job, JobRequest } from '../jobs/types.ts';
-import { checkPrompt } from '../ppinfra/prompt.ts';
+import type { Ticket } from '../jobs/in-process/service.ts';
+import type { Job, JobRequest } from '../domain/job.ts';
+import { checkPrompt } from '../prompts/check.ts';
 import { parseSize } from '../ppinfra/size.ts';
 import { checkText, composePrompt, type Placement } from '../prompts/exact-text.ts';
 import type { BotContext, Outcome } from './command.ts';

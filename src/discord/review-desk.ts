@@ -1,5 +1,5 @@
 import { DiscordAPIError, Routes, type APIMessage, type REST } from 'discord.js';
-import type { Job } from '../jobs/types.ts';
+import type { Job } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
 import type { ReviewDesk } from '../moderation/review.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';

@@ -1,5 +1,5 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
-import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKind } from '../jobs/types.ts';
+import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKind } from '../domain/job.ts';
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';

@@ -1,14 +1,14 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
-import { noUsageRecorder, type UsageRecorder } from '../usage.ts';
+import { noUsageRecorder, type UsageRecorder } from '../usage/ledger.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { TaskResult } from '../ppinfra/parse.ts';
 import type { DurationEstimator } from './estimator.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
-import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from './types.ts';
+import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from '../domain/job.ts';
 
 const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
 
@@ -32,7 +32,7 @@ export interface FinisherDeps {
   now: () => number;
   /** Outcomes and timings of finished jobs (none recorded when absent). */
   metrics?: Pick<Metrics, 'jobFinished' | 'pollsPerJob' | 'requestToDelivery' | 'completionToDelivery'>;
-  /** The usage ledger (`src/usage.ts`): told once per job, at its end. Nothing by default. */
+  /** The usage ledger (`src/usage/ledger.ts`): told once per job, at its end. Nothing by default. */
   usage?: UsageRecorder;
   /**
    * Where a delivery is recorded the moment Discord took it, first writer wins: a step that runs

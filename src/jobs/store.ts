@@ -1,5 +1,5 @@
-import type { Job } from './types.ts';
-import { TERMINAL_STATES } from './types.ts';
+import type { Job } from '../domain/job.ts';
+import { TERMINAL_STATES } from '../domain/job.ts';
 
 /** The subset of Keyv the store needs, so tests and other backends can stand in. */
 export interface KeyValue {

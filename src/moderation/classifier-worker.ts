@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { getPriority, setPriority } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { NsfwScores } from '../jobs/types.ts';
+import type { NsfwScores } from '../domain/job.ts';
 
 export interface WorkerOptions {
   /** The nsfwjs model name (default MobileNetV2); a name nsfwjs does not know fails the load. */

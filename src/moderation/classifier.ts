@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { NsfwScores } from '../jobs/types.ts';
+import type { NsfwScores } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
 import type { WorkerOptions, WorkerReply, WorkerRequest } from './classifier-worker.ts';
 

@@ -1,4 +1,4 @@
-import type { HoldReason, NsfwScores, Verdict } from '../jobs/types.ts';
+import type { HoldReason, NsfwScores, Verdict } from '../domain/job.ts';
 import type { NsfwPolicy, Sensitivity } from './settings.ts';
 
 /**

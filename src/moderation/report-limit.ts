@@ -1,4 +1,4 @@
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 const HOUR_MS = 3600_000;
 

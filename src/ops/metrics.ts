@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { FailureKind, HoldReason, ReviewDecision } from '../jobs/types.ts';
+import type { FailureKind, HoldReason, ReviewDecision } from '../domain/job.ts';
 import { CLASSIFIER_FAILURES, type ClassifierFailure, type ClassifierStatus } from '../moderation/classifier.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
 import { HOLD_REASONS } from '../moderation/policy.ts';

@@ -3,7 +3,7 @@
  * faithfully when they appear quoted, verbatim, in the prompt, with where they go said in plain
  * words; so the member types the words apart from the scene, and the bot writes the sentence.
  */
-import type { PromptRules } from '../ppinfra/prompt.ts';
+import type { PromptRules } from './check.ts';
 import { findBlockedTerm } from './normalise.ts';
 
 /** Longest text accepted, in code points: a sign, a title, a slogan; longer text renders poorly. */

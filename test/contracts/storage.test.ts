@@ -5,14 +5,14 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type Keyv from 'keyv';
-import { openSharedState, openStorage } from '../../src/storage.ts';
-import type { SharedState } from '../../src/shared-state.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
+import type { SharedState } from '../../src/storage/shared-state.ts';
 import { Redis } from 'ioredis';
 import { JOB_SCHEMA, JobConflictError, createJobStore, updateJob, type JobStore } from '../../src/jobs/store.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
-import type { Job } from '../../src/jobs/types.ts';
-import { createUsageLedger } from '../../src/usage.ts';
+import type { Job } from '../../src/domain/job.ts';
+import { createUsageLedger } from '../../src/usage/ledger.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createBatchEdits } from '../../src/discord/batch-edits.ts';
 import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createLocalSharedState } from '../../src/shared-state.ts';
+import { createLocalSharedState } from '../../src/storage/shared-state.ts';
 
 const LOCK = 'batch-edit:batch';
 

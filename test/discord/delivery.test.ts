@@ -4,7 +4,7 @@
 import type { APIMessage } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiscordDelivery } from '../../src/discord/delivery.ts';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { makeFakeImage } from '../fakes/images.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';

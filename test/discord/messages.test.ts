@@ -1,7 +1,7 @@
 // What the message builders put in front of members and moderators: prompts that read as the
 // member's words (no hidden links, no headings posing as the bot), and no link previews.
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { batchBody, failureBody, noticeBody, progressBody, resultBody, safeText, textBody } from '../../src/discord/messages.ts';
 
 const SUPPRESS_EMBEDS = 1 << 2;

@@ -1,6 +1,6 @@
 // What a moderator reads on a review message: both signals, and why the image waits there.
 import { describe, expect, it } from 'vitest';
-import type { Job, NsfwFlags } from '../../src/jobs/types.ts';
+import type { Job, NsfwFlags } from '../../src/domain/job.ts';
 import { reviewBody, reviewEmbed } from '../../src/discord/review-messages.ts';
 
 const job = (nsfw?: NsfwFlags): Job => ({

@@ -1,9 +1,9 @@
 // Deadlines that never discard a paid image: the queue wait is bounded on its own, JOB_TIMEOUT_MS
 // counts from the submission, and a job resumed after a long downtime gets one look at its task.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { createJobStore } from '../../src/jobs/store.ts';
-import { openStorage } from '../../src/storage.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;

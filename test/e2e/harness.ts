@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config.ts';
 import { loadCommands } from '../../src/discord/loader.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { ImageClassifier } from '../../src/moderation/classifier.ts';
-import { openStorage } from '../../src/storage.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';

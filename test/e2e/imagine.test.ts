@@ -1,6 +1,6 @@
 import type { APIEmbed, APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import type { FakeTask, FakeTaskScript } from '../fakes/ppinfra.ts';
 import { ephemeralText, finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 

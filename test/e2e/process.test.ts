@@ -56,7 +56,7 @@ const botEnv = () => ({ DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.a
 
 describe('npm run deploy-commands', () => {
   it('registers /imagine to one guild, localised, reading the application id from Discord', async () => {
-    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, DISCORD_GUILD_ID: discord.guild.id });
+    const proc = run('cli/deploy-commands.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, DISCORD_GUILD_ID: discord.guild.id });
     expect(await proc.exited).toBe(0);
     expect(proc.output().stdout).toContain('Registered 6 command(s) for guild');
     for (const name of ['/imagine', '/imagine-history', '/imagine-review', '/imagine-settings', '/imagine-usage', '“Imagine this” (message menu)']) expect(proc.output().stdout).toContain(name);
@@ -73,7 +73,7 @@ describe('npm run deploy-commands', () => {
   });
 
   it('registers globally without a guild id', async () => {
-    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl });
+    const proc = run('cli/deploy-commands.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl });
     expect(await proc.exited).toBe(0);
     expect(discord.requests.find((r) => r.method === 'PUT')?.path).toBe(`/applications/${discord.applicationId}/commands`);
   });

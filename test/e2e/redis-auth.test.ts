@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openJobStore } from '../../src/jobs/scheduler.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { openSharedState, openStorage } from '../../src/storage.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { startFakeDiscord } from '../fakes/discord/server.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { finished, startBotHarness, type BotHarness } from './harness.ts';

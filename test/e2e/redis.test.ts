@@ -1,7 +1,7 @@
 // The whole bot on Redis (STORAGE_URL=redis://...): jobs on BullMQ, limits and budget in Redis.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 

@@ -48,7 +48,7 @@ const field = (embed: APIEmbed | undefined, name: string) => embed?.fields?.find
 async function runUsageCli(args: string[], env: Record<string, string>) {
   const cwd = mkdtempSync(join(tmpdir(), 'qi-usage-cli-'));
   cleanups.push(() => rmSync(cwd, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'usage-cli.ts'), ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'usage.ts'), ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';

@@ -3,7 +3,7 @@
  * answers each image with the scores a test gives, or fails the way a broken classifier does,
  * and remembers the bytes it was shown.
  */
-import type { NsfwScores } from '../../src/jobs/types.ts';
+import type { NsfwScores } from '../../src/domain/job.ts';
 import type { ClassifierStatus, ImageClassifier } from '../../src/moderation/classifier.ts';
 
 /** A photo of nothing in particular: every sensitivity shows it. */

@@ -5,20 +5,20 @@
 // not; at most one delivery per image and one learned duration per job; every slot free again.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBullmqJobService } from '../../src/jobs/bullmq-service.ts';
+import { createBullmqJobService } from '../../src/jobs/bullmq/service.ts';
 import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createRedisLimits, createRedisPacer, type SharedLimits } from '../../src/jobs/redis-limits.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
+import { createRedisLimits, createRedisPacer, type SharedLimits } from '../../src/jobs/bullmq/limits.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
+import { createJobService, type JobService } from '../../src/jobs/in-process/service.ts';
 import { createJobStore, createMemoryKeyValue, type JobStore } from '../../src/jobs/store.ts';
-import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobRequest } from '../../src/jobs/types.ts';
+import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobRequest } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { noopMetrics, type Metrics, type RecoveryReason } from '../../src/ops/metrics.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
-import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
 import { startFakePpinfra, type Fault, type FakePpinfra, type FakeTaskScript, type RecordedRequest, type Route } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 

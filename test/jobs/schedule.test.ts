@@ -3,7 +3,7 @@ import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createMemoryKeyValue } from '../../src/jobs/store.ts';
-import { createLocalSharedState } from '../../src/shared-state.ts';
+import { createLocalSharedState } from '../../src/storage/shared-state.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 

@@ -3,16 +3,16 @@
 // fake PPInfra API.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createBullmqJobService } from '../../src/jobs/bullmq-service.ts';
+import { createBullmqJobService } from '../../src/jobs/bullmq/service.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createRedisLimits, createRedisPacer } from '../../src/jobs/redis-limits.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
+import { createRedisLimits, createRedisPacer } from '../../src/jobs/bullmq/limits.ts';
+import { createJobService, type JobService } from '../../src/jobs/in-process/service.ts';
 import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import type { Delivery, Job, JobRequest, ProgressView } from '../../src/jobs/types.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
+import type { Delivery, Job, JobRequest, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';

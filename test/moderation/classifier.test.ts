@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NsfwScores } from '../../src/jobs/types.ts';
+import type { NsfwScores } from '../../src/domain/job.ts';
 import { ClassifierError, classifierOff, createNsfwClassifier, type NsfwClassifier, type NsfwClassifierOptions } from '../../src/moderation/classifier.ts';
 import { makePicture } from '../fakes/pictures.ts';
 

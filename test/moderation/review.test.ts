@@ -6,20 +6,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
-import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/jobs/types.ts';
+import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { classifierOff } from '../../src/moderation/classifier.ts';
 import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
-import type { HoldReason, Verdict } from '../../src/jobs/types.ts';
+import type { HoldReason, Verdict } from '../../src/domain/job.ts';
 import { Writable } from 'node:stream';
 import { CLEAN_SCORES, fakeClassifier, PORN_SCORES, type FakeClassifier } from '../fakes/classifier.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
-import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
-import { openSharedState, openStorage } from '../../src/storage.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const GUILD = '2';

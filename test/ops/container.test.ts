@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
-import { redactStorageUrl, storageSecrets } from '../../src/storage.ts';
+import { redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
 import { dashboardExpressions, dashboardMetricNames, dashboardPanels, loadDashboard, promqlMetricNames, ROOT } from './dashboard.ts';
 
 // ---- Dockerfile ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // the prompt are folded the same way before they are compared.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { checkPrompt } from '../../src/ppinfra/prompt.ts';
+import { checkPrompt } from '../../src/prompts/check.ts';
 import { checkText } from '../../src/prompts/exact-text.ts';
 import { normaliseForMatch, parseBlockedTerms } from '../../src/prompts/normalise.ts';
 

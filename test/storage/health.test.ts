@@ -1,14 +1,14 @@
-// The storage health (src/storage-health.ts) on its own: the probe loop with injected timers,
+// The storage health (src/storage/health.ts) on its own: the probe loop with injected timers,
 // writes kept in memory through an outage, and what operators are told.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createJobStore, createMemoryKeyValue, type KeyValue } from '../../src/jobs/store.ts';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createStorageHealth, describeStorageError, keepWhileUnavailable, startStorageHealth, StorageUnavailableError, storageFailureMessage, type Timers } from '../../src/storage-health.ts';
-import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage.ts';
+import { createStorageHealth, describeStorageError, keepWhileUnavailable, startStorageHealth, StorageUnavailableError, storageFailureMessage, type Timers } from '../../src/storage/health.ts';
+import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
 import { freePort, skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { Writable } from 'node:stream';
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { GuildCaps, LimitSettings, Refusal } from './limits.ts';
-import { slotAfter } from './pacer.ts';
+import type { GuildCaps, LimitSettings, Refusal } from '../limits.ts';
+import { slotAfter } from '../pacer.ts';
 
 /**
  * The member and guild limits, the API cool-down and the submission pace, shared by every

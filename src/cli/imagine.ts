@@ -7,13 +7,13 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { formatProblems, loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import { createPpinfraClient } from './ppinfra/client.ts';
-import { isPpinfraError, type PpinfraErrorKind } from './ppinfra/errors.ts';
-import { checkPrompt } from './ppinfra/prompt.ts';
-import { SIZE_PRESETS, parseSize } from './ppinfra/size.ts';
-import { pollTask } from './jobs/poller.ts';
+import { formatProblems, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { createPpinfraClient } from '../ppinfra/client.ts';
+import { isPpinfraError, type PpinfraErrorKind } from '../ppinfra/errors.ts';
+import { checkPrompt } from '../prompts/check.ts';
+import { SIZE_PRESETS, parseSize } from '../ppinfra/size.ts';
+import { pollTask } from '../jobs/poller.ts';
 
 const HINTS: Record<PpinfraErrorKind, string> = {
   auth: 'The API key was rejected. Check PPINFRA_API_KEY (and PPINFRA_BASE_URL: the key must belong to that host).',

@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue, RateLimitError, Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logger.ts';
-import { noopMetrics, type Metrics, type RecoveryReason } from '../ops/metrics.ts';
-import type { PpinfraClient } from '../ppinfra/client.ts';
-import { isPpinfraError } from '../ppinfra/errors.ts';
-import type { SharedState } from '../shared-state.ts';
-import type { UsageRecorder } from '../usage.ts';
-import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
-import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from './finish.ts';
-import { mayBeLagging, pastDeadline, taskFailed } from './poller.ts';
-import type { SharedLimits, SharedPacer } from './redis-limits.ts';
-import { inFlightEstimate, inFlightPollDelay } from './schedule.ts';
-import type { JobSettings, JobService, Ticket } from './service.ts';
-import { JobConflictError, updateJob, type JobStore } from './store.ts';
-import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobStep, type Moderation, type ProgressView } from './types.ts';
+import type { Logger } from '../../logger.ts';
+import { noopMetrics, type Metrics, type RecoveryReason } from '../../ops/metrics.ts';
+import type { PpinfraClient } from '../../ppinfra/client.ts';
+import { isPpinfraError } from '../../ppinfra/errors.ts';
+import type { SharedState } from '../../storage/shared-state.ts';
+import type { UsageRecorder } from '../../usage/ledger.ts';
+import { estimateAtSubmit, type DurationEstimator } from '../estimator.ts';
+import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from '../finish.ts';
+import { mayBeLagging, pastDeadline, taskFailed } from '../poller.ts';
+import type { SharedLimits, SharedPacer } from './limits.ts';
+import { inFlightEstimate, inFlightPollDelay } from '../schedule.ts';
+import type { JobSettings, JobService, Ticket } from '../in-process/service.ts';
+import { JobConflictError, updateJob, type JobStore } from '../store.ts';
+import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobStep, type Moderation, type ProgressView } from '../../domain/job.ts';
 
 export interface BullmqJobServiceDeps {
   /** An ioredis connection (`maxRetriesPerRequest: null`, as BullMQ requires); workers duplicate it. */
@@ -44,7 +44,7 @@ export interface BullmqJobServiceDeps {
   prefix?: string;
   now?: () => number;
   newId?: () => string;
-  /** Told once per job at its end (`src/usage.ts`). */
+  /** Told once per job at its end (`src/usage/ledger.ts`). */
   usage?: UsageRecorder;
 }
 

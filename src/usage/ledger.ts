@@ -1,5 +1,5 @@
-import type { Job } from './jobs/types.ts';
-import type { SharedState } from './shared-state.ts';
+import type { Job } from '../domain/job.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /**
  * The usage ledger: what the operator pays for, per guild per UTC day. It is written once per job,

@@ -1,6 +1,6 @@
 import type { PpinfraErrorKind } from '../ppinfra/errors.ts';
-import type { GuildCaps } from './limits.ts';
-import type { Estimate } from './schedule.ts';
+import type { GuildCaps } from '../jobs/limits.ts';
+import type { Estimate } from '../jobs/schedule.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another

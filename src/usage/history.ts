@@ -1,5 +1,5 @@
-import type { Job } from '../jobs/types.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { Job } from '../domain/job.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /** Images per page of /imagine-history. */
 export const HISTORY_PAGE_SIZE = 10;

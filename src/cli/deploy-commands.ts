@@ -4,8 +4,8 @@
  */
 import { REST, Routes, type APIApplication } from 'discord.js';
 import dotenv from 'dotenv';
-import { formatProblems, loadConfig } from './config.ts';
-import { loadCommands } from './discord/loader.ts';
+import { formatProblems, loadConfig } from '../config.ts';
+import { loadCommands } from '../discord/loader.ts';
 
 dotenv.config({ quiet: true });
 const loaded = loadConfig(process.env, { discord: true, ppinfra: false });

@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../logger.ts';
-import { noopMetrics, type Metrics } from '../ops/metrics.ts';
-import type { PpinfraClient } from '../ppinfra/client.ts';
-import { isPpinfraError } from '../ppinfra/errors.ts';
-import { estimateAtSubmit, type DurationEstimator } from './estimator.ts';
-import type { RateLimiter } from './limiter.ts';
-import type { Limits, Refusal } from './limits.ts';
-import type { SubmitPacer } from './pacer.ts';
-import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from './finish.ts';
-import { pollTask } from './poller.ts';
-import { inFlightEstimate } from './schedule.ts';
-import { createProgressReporter, type ProgressReporter } from './progress.ts';
-import { JobConflictError, type JobStore } from './store.ts';
-import type { UsageRecorder } from '../usage.ts';
-import type { SharedState } from '../shared-state.ts';
-import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from './types.ts';
+import type { Logger } from '../../logger.ts';
+import { noopMetrics, type Metrics } from '../../ops/metrics.ts';
+import type { PpinfraClient } from '../../ppinfra/client.ts';
+import { isPpinfraError } from '../../ppinfra/errors.ts';
+import { estimateAtSubmit, type DurationEstimator } from '../estimator.ts';
+import type { RateLimiter } from '../limiter.ts';
+import type { Limits, Refusal } from '../limits.ts';
+import type { SubmitPacer } from '../pacer.ts';
+import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from '../finish.ts';
+import { pollTask } from '../poller.ts';
+import { inFlightEstimate } from '../schedule.ts';
+import { createProgressReporter, type ProgressReporter } from '../progress.ts';
+import { JobConflictError, type JobStore } from '../store.ts';
+import type { UsageRecorder } from '../../usage/ledger.ts';
+import type { SharedState } from '../../storage/shared-state.ts';
+import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from '../../domain/job.ts';
 
 export interface JobSettings {
   /** From the submission: how long the API may take to produce the image. */
@@ -46,7 +46,7 @@ export interface JobServiceDeps {
   metrics?: Metrics;
   now?: () => number;
   newId?: () => string;
-  /** Told once per job at its end (`src/usage.ts`). */
+  /** Told once per job at its end (`src/usage/ledger.ts`). */
   usage?: UsageRecorder;
   /** Where deliveries are claimed, so a job finished twice publishes once (`Finisher`). */
   claims?: Pick<SharedState, 'claim' | 'read'>;
