@@ -11,11 +11,13 @@
 import { loadConfig, type Config } from '../src/config.ts';
 import { createDurationEstimator, type DurationEstimator } from '../src/jobs/estimator.ts';
 import { createScheduler } from '../src/jobs/scheduler.ts';
-import type { JobService } from '../src/jobs/in-process/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../src/jobs/store.ts';
-import type { Delivery, FailureKind, Job, JobRequest } from '../src/domain/job.ts';
+import { createJobStore } from '../src/jobs/store.ts';
+import type { Delivery, Job, JobRequest } from '../src/domain/job.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../src/ppinfra/client.ts';
+import type { FailureKind } from '../src/domain/failure.ts';
+import { createMemoryKeyValue } from '../src/storage/key-value.ts';
+import type { JobService } from '../src/jobs/service.ts';
 
 /** What a member would have seen, with the time each job ended. */
 export class RecordingDelivery implements Delivery {

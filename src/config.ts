@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_THRESHOLDS, type NsfwThresholds } from './moderation/policy.ts';
 import { parseBlockedTerms } from './prompts/normalise.ts';
+import { DEFAULT_THRESHOLDS, type NsfwThresholds } from './domain/moderation.ts';
 
 /**
  * Configuration is a pure function of the environment: `loadConfig(env)` validates every

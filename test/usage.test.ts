@@ -1,11 +1,11 @@
 // The usage ledger's arithmetic: UTC days, weeks and months from an injected clock, exact costs,
 // and what a job at its end adds, over the real local shared state (in memory).
 import { describe, expect, it } from 'vitest';
-import { createMemoryKeyValue } from '../src/jobs/store.ts';
 import type { Job } from '../src/domain/job.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLocalSharedState } from '../src/storage/shared-state.ts';
 import { cost, createUsageLedger, guildUsage, lastDays, money, monthDays, periods, usageOf, usageReport, utcDay } from '../src/usage/ledger.ts';
+import { createMemoryKeyValue } from '../src/storage/key-value.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
   id,

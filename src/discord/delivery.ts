@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { SharedState } from '../storage/shared-state.ts';
-import type { DeliveredImage, Delivery, DeliveryOutcome, FailureKind, Job, Notice, ProgressView } from '../domain/job.ts';
+import type { DeliveredImage, Delivery, DeliveryOutcome, Job, Notice, ProgressView } from '../domain/job.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { t } from './i18n.ts';
 import { batchBody, failureBody, failureText, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody, type BatchChange } from './messages.ts';
+import type { FailureKind } from '../domain/failure.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;

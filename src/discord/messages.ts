@@ -1,9 +1,10 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Refusal } from '../jobs/limits.ts';
-import type { FailureKind, Job, Notice, ProgressView } from '../domain/job.ts';
+import type { Job, Notice, ProgressView } from '../domain/job.ts';
 import { SIZE_PRESETS, displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
+import type { FailureKind } from '../domain/failure.ts';
 
 /**
  * Pure builders from outcomes to Discord message bodies (raw API shape, so the delivery can

@@ -10,7 +10,6 @@ import {
   type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
-import type { Ticket } from '../jobs/in-process/service.ts';
 import type { Job, JobRequest } from '../domain/job.ts';
 import { checkPrompt } from '../prompts/check.ts';
 import { parseSize } from '../ppinfra/size.ts';
@@ -19,6 +18,7 @@ import type { BotContext, Outcome } from './command.ts';
 import { t, type MessageKey } from './i18n.ts';
 import { NO_MENTIONS, refusalText, sizeFormatText } from './messages.ts';
 import { missingPermissions } from './permissions.ts';
+import type { Ticket } from '../jobs/service.ts';
 
 /** The interactions that can ask for an image. */
 export type Asking = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;

@@ -1,5 +1,4 @@
-import type { PpinfraErrorKind } from '../ppinfra/errors.ts';
-import type { GuildCaps } from '../jobs/limits.ts';
+import type { FailureKind } from './failure.ts';
 import type { Estimate } from '../jobs/schedule.ts';
 
 /**
@@ -56,6 +55,12 @@ export interface JobRequest {
   batch?: Batch;
 }
 
+/** A guild's own member quota and daily budget, lower than the operator's (`/imagine-settings limits`). */
+export interface GuildCaps {
+  userHourlyQuota: number;
+  guildDailyBudget: number;
+}
+
 export interface Batch {
   id: string;
   index: number;
@@ -65,12 +70,6 @@ export interface Batch {
 
 /** Only the first job of a batch holds the member's concurrency slot: a request counts once. */
 export const holdsSlot = (job: Pick<JobRequest, 'batch'>) => !job.batch || job.batch.index === 0;
-
-/**
- * Beyond the API's kinds: `interrupted` (cut off mid-submit by a crash), `queue_timeout` (waited
- * too long to be submitted), `upload_limit` (the image exceeds the server's upload limit).
- */
-export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal' | 'queue_timeout' | 'upload_limit';
 
 export interface Job extends JobRequest {
   id: string;

@@ -8,7 +8,8 @@ import type { DurationEstimator } from './estimator.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
-import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from '../domain/job.ts';
+import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type Job, type JobState, type Moderation } from '../domain/job.ts';
+import type { FailureKind } from '../domain/failure.ts';
 
 const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
 

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import type { GuildCaps } from '../domain/job.ts';
 
 /** The limits as configured (`USER_MAX_CONCURRENT`, `BREAKER_THRESHOLD`, ...). */
 export type LimitSettings = Config['limits'];
@@ -35,11 +36,6 @@ export interface Limits {
   /** The quota windows as plain data, to persist across restarts; `restore` takes them back. */
   snapshot(): QuotaSnapshot;
   restore(snapshot: unknown): void;
-}
-
-export interface GuildCaps {
-  userHourlyQuota: number;
-  guildDailyBudget: number;
 }
 
 export interface QuotaSnapshot {

@@ -7,12 +7,14 @@ import type { DurationEstimator } from './estimator.ts';
 import { createRateLimiter } from './limiter.ts';
 import { createLimits } from './limits.ts';
 import { createSubmitPacer } from './pacer.ts';
-import { createJobService, type JobService } from './in-process/service.ts';
-import { createJobStore, type JobStore, type KeyValue } from './store.ts';
+import { createJobService } from './in-process/service.ts';
+import { createJobStore, type JobStore } from './store.ts';
 import type { Redis } from 'ioredis';
 import type { SharedState } from '../storage/shared-state.ts';
 import type { Delivery, Moderation } from '../domain/job.ts';
 import type { UsageRecorder } from '../usage/ledger.ts';
+import type { KeyValue } from '../storage/key-value.ts';
+import type { JobService } from './service.ts';
 
 export interface SchedulerDeps {
   config: Config;

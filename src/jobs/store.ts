@@ -1,12 +1,6 @@
 import type { Job } from '../domain/job.ts';
 import { TERMINAL_STATES } from '../domain/job.ts';
-
-/** The subset of Keyv the store needs, so tests and other backends can stand in. */
-export interface KeyValue {
-  get(key: string): Promise<unknown>;
-  set(key: string, value: unknown, ttl?: number): Promise<unknown>;
-  delete(key: string): Promise<unknown>;
-}
+import type { KeyValue } from '../storage/key-value.ts';
 
 export interface JobStore {
   /**
@@ -178,26 +172,6 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
       const ids = [...(await loadIndex())];
       const jobs = await Promise.all(ids.map(async (id) => readJob(await kv.get(`job:${id}`))));
       return jobs.filter((j): j is Job => Boolean(j) && !TERMINAL_STATES.has(j!.state));
-    },
-  };
-}
-
-/** An in-memory KeyValue for tests and for `STORAGE_URL=memory://`. */
-export function createMemoryKeyValue(): KeyValue {
-  const map = new Map<string, { value: unknown; expires: number }>();
-  return {
-    async get(key) {
-      const entry = map.get(key);
-      if (!entry) return undefined;
-      if (entry.expires < Date.now()) return void map.delete(key);
-      return structuredClone(entry.value);
-    },
-    async set(key, value, ttl) {
-      map.set(key, { value: structuredClone(value), expires: ttl ? Date.now() + ttl : Infinity });
-      return true;
-    },
-    async delete(key) {
-      return map.delete(key);
     },
   };
 }

@@ -1,10 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { NsfwScores } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
+import type { ClassifierFailure, ClassifierStatus } from '../domain/moderation.ts';
 import type { WorkerOptions, WorkerReply, WorkerRequest } from './classifier-worker.ts';
-
-/** Where the local classifier stands, for `/healthz` and the policy. */
-export type ClassifierStatus = 'off' | 'loading' | 'ready' | 'failed';
 
 /**
  * The local NSFW classifier: a second signal beside the provider's flags. It never decides on
@@ -26,14 +24,6 @@ export const classifierOff: ImageClassifier = {
 };
 
 // ---- the local model, in its own thread ------------------------------------------------------
-
-/**
- * Why a classification was not made: the model is not loaded or could not be (`unavailable`), no
- * answer within NSFW_CLASSIFIER_TIMEOUT_MS (`timeout`), the bytes are not an image libvips reads
- * (`decode`), or the model's thread died or the model threw on the image (`crashed`).
- */
-export type ClassifierFailure = 'unavailable' | 'timeout' | 'decode' | 'crashed';
-export const CLASSIFIER_FAILURES: readonly ClassifierFailure[] = ['unavailable', 'timeout', 'decode', 'crashed'];
 
 /** A classification that could not be made: the caller holds the image (fail closed). */
 export class ClassifierError extends Error {

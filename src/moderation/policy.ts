@@ -1,5 +1,6 @@
 import type { HoldReason, NsfwScores, Verdict } from '../domain/job.ts';
 import type { NsfwPolicy, Sensitivity } from './settings.ts';
+import { HOLD_REASONS, type NsfwThresholds } from '../domain/moderation.ts';
 
 /**
  * Where a finished image may go, from two signals (the provider's flag and the local classifier's
@@ -8,19 +9,7 @@ import type { NsfwPolicy, Sensitivity } from './settings.ts';
  * at is held, never shown unchecked.
  */
 
-/** Why an image is withheld or spoilered: what a moderator is told and what the metric counts. */
-export const HOLD_REASONS: readonly HoldReason[] = ['provider', 'classifier', 'classifier_failed', 'review_all'];
 export type { HoldReason };
-
-/** The operator's thresholds (NSFW_THRESHOLD_PORN, NSFW_THRESHOLD_SEXY), for the standard sensitivity. */
-export interface NsfwThresholds {
-  /** `porn + hentai` at or above this flags an image. */
-  porn: number;
-  /** `sexy` at or above this flags an image. */
-  sexy: number;
-}
-
-export const DEFAULT_THRESHOLDS: NsfwThresholds = { porn: 0.6, sexy: 0.8 };
 
 /**
  * How a guild's sensitivity moves the operator's thresholds. Strict lowers each by a quarter

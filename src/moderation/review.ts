@@ -1,13 +1,15 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import type { Refusal } from '../jobs/limits.ts';
-import { HELD_TTL_MS, updateJob, type JobStore, type KeyValue } from '../jobs/store.ts';
+import { HELD_TTL_MS, updateJob, type JobStore } from '../jobs/store.ts';
 import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, Review, ReviewDecision, ReviewKind } from '../domain/job.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import type { ReportLimit } from './report-limit.ts';
 import { classifierOff, type ImageClassifier } from './classifier.ts';
-import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, plausibleScores, type Classification, type NsfwThresholds } from './policy.ts';
+import { approvedAsSpoiler, decide, plausibleScores, type Classification } from './policy.ts';
 import type { GuildSettingsStore } from './settings.ts';
+import { DEFAULT_THRESHOLDS, type NsfwThresholds } from '../domain/moderation.ts';
+import type { KeyValue } from '../storage/key-value.ts';
 
 /**
  * The Discord side of review messages (`src/discord/review-desk.ts`). Review messages carry the

@@ -1,4 +1,4 @@
-import type { KeyValue } from '../jobs/store.ts';
+import type { KeyValue } from '../storage/key-value.ts';
 
 /** In an age-restricted channel, a flagged image is published behind a spoiler, or reviewed first. */
 export const NSFW_POLICIES = ['spoiler', 'review'] as const;

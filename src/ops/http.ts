@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { ClassifierStatus } from '../moderation/classifier.ts';
+import type { ClassifierStatus } from '../domain/moderation.ts';
 
 /** What /healthz reports: each part up or down. */
 export interface HealthSources {

@@ -1,8 +1,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { FailureKind, HoldReason, ReviewDecision } from '../domain/job.ts';
-import { CLASSIFIER_FAILURES, type ClassifierFailure, type ClassifierStatus } from '../moderation/classifier.ts';
+import type { HoldReason, ReviewDecision } from '../domain/job.ts';
+import type { ApiEndpoint } from '../ppinfra/client.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
-import { HOLD_REASONS } from '../moderation/policy.ts';
+import type { FailureKind } from '../domain/failure.ts';
+import { CLASSIFIER_FAILURES, HOLD_REASONS, type ClassifierFailure, type ClassifierStatus } from '../domain/moderation.ts';
 
 /**
  * The bot's Prometheus metrics: one small object of typed recorders, passed down to the modules
@@ -42,7 +43,6 @@ export type MetricName = (typeof METRIC_NAMES)[number];
 
 export type JobOutcome = 'delivered' | 'failed' | 'held';
 export type SubmissionResult = 'accepted' | 'rate_limited' | 'error';
-export type ApiEndpoint = 'submit' | 'task_result' | 'download';
 export type FlagAction = 'held' | 'spoiler';
 
 /** Every FailureKind, for pre-initialised label combinations. */

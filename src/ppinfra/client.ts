@@ -1,12 +1,19 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { silentLogger, type Logger } from '../logger.ts';
-import type { ApiEndpoint, Metrics } from '../ops/metrics.ts';
 import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
 import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep, withRetry, type RetryDeps, type RetryPolicy } from './retry.ts';
 
 export const SUBMIT_PATH = '/v3/async/qwen-image-txt2img';
 export const RESULT_PATH = '/v3/async/task-result';
+
+/** The endpoints the client calls, as the request metric labels them. */
+export type ApiEndpoint = 'submit' | 'task_result' | 'download';
+
+/** Where the client reports each HTTP request; src/ops/metrics.ts implements it, so the client needs no metrics of its own. */
+export interface ApiMetrics {
+  apiRequest(endpoint: ApiEndpoint, status: string, seconds: number): void;
+}
 
 export interface PpinfraClientOptions {
   baseUrl: string;
@@ -21,7 +28,7 @@ export interface PpinfraClientOptions {
   dispatcher?: Dispatcher;
   retry?: Partial<RetryDeps> & { submit?: RetryPolicy; read?: RetryPolicy };
   /** Times every HTTP request (each retry too) by endpoint and status. */
-  metrics?: Pick<Metrics, 'apiRequest'>;
+  metrics?: ApiMetrics;
 }
 
 export interface GenerateRequest {

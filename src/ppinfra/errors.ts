@@ -1,23 +1,12 @@
+import { ERROR_KINDS, type PpinfraErrorKind } from '../domain/failure.ts';
+
 /**
  * One error family for everything the PPInfra API (or the road to it) can do wrong.
  * `kind` is the stable discriminant the rest of the bot switches on; each kind maps to exactly
  * one user-facing sentence in `src/discord/messages.ts`. Raw API messages stay in logs.
  */
-export const ERROR_KINDS = [
-  'auth',
-  'quota',
-  'invalid_request',
-  'illegal_prompt',
-  'task_not_found',
-  'rate_limited',
-  'server',
-  'network',
-  'timeout',
-  'task_failed',
-  'too_large',
-  'aborted',
-] as const;
-export type PpinfraErrorKind = (typeof ERROR_KINDS)[number];
+// The kinds are the domain's, since a job's failure records them; this error family carries them.
+export { ERROR_KINDS, type PpinfraErrorKind };
 
 export interface PpinfraErrorInit {
   status?: number;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import type Keyv from 'keyv';
-import type { KeyValue } from '../jobs/store.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import type { SharedState } from './shared-state.ts';
 import { isRedisUrl, makeFolder, redactStorageUrl, sqlitePath, storageBackend } from './open.ts';
+import type { KeyValue } from './key-value.ts';
 
 /** Timers, injectable so tests drive the probe loop without waiting. */
 export interface Timers {

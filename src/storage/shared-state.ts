@@ -1,5 +1,5 @@
 import { createClient } from '@keyv/redis';
-import type { KeyValue } from '../jobs/store.ts';
+import type { KeyValue } from './key-value.ts';
 
 /**
  * The few operations that must be atomic when several processes share one Redis: a claim

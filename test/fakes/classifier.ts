@@ -4,7 +4,8 @@
  * and remembers the bytes it was shown.
  */
 import type { NsfwScores } from '../../src/domain/job.ts';
-import type { ClassifierStatus, ImageClassifier } from '../../src/moderation/classifier.ts';
+import type { ImageClassifier } from '../../src/moderation/classifier.ts';
+import type { ClassifierStatus } from '../../src/domain/moderation.ts';
 
 /** A photo of nothing in particular: every sensitivity shows it. */
 export const CLEAN_SCORES: NsfwScores = { drawing: 0.02, hentai: 0.01, neutral: 0.95, porn: 0.01, sexy: 0.01 };

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
 
 const SMALL = '512*512';
 const MEDIUM = '1024*1024';

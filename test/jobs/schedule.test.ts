@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { createLocalSharedState } from '../../src/storage/shared-state.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
 
 const base = { expectedMs: 10_000, spreadMs: 1_000, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 };
 

@@ -9,8 +9,8 @@ import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
 import { createRedisLimits, createRedisPacer } from '../../src/jobs/bullmq/limits.ts';
-import { createJobService, type JobService } from '../../src/jobs/in-process/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
 import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import type { Delivery, Job, JobRequest, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -18,6 +18,8 @@ import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/clien
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { soonerThanBudget } from './windows.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 interface Options {
   limits?: Partial<LimitSettings>;

@@ -4,12 +4,14 @@ import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createJobService, type JobService } from '../../src/jobs/in-process/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
 import type { Delivery, Job, JobRequest, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 let api: FakePpinfra;
 let client: PpinfraClient;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NsfwScores } from '../../src/domain/job.ts';
-import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, thresholdsFor, type Classification, type PolicyInput } from '../../src/moderation/policy.ts';
+import { approvedAsSpoiler, decide, thresholdsFor, type Classification, type PolicyInput } from '../../src/moderation/policy.ts';
+import { DEFAULT_THRESHOLDS } from '../../src/domain/moderation.ts';
 
 const scores = (over: Partial<NsfwScores> = {}): NsfwScores => ({ drawing: 0.02, hentai: 0.01, neutral: 0.95, porn: 0.01, sexy: 0.01, ...over });
 const CLEAN: Classification = { classifier: 'ok', scores: scores() };

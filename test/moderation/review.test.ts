@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
-import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
+import { createJobStore, HELD_TTL_MS, recordTtl, updateJob, type JobStore } from '../../src/jobs/store.ts';
 import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
@@ -21,6 +21,7 @@ import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
 import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
 import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
+import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
 
 const GUILD = '2';
 const REVIEW_CHANNEL = '900';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { createGuildSettingsStore, type OperatorDefaults } from '../../src/moderation/settings.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
 
 const OPERATOR: OperatorDefaults = { reviewChannelId: '111', userHourlyQuota: 20, guildDailyBudget: 200 };
 

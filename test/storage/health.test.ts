@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createJobStore, createMemoryKeyValue, type KeyValue } from '../../src/jobs/store.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
 import type { Job } from '../../src/domain/job.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createStorageHealth, describeStorageError, keepWhileUnavailable, startStorageHealth, StorageUnavailableError, storageFailureMessage, type Timers } from '../../src/storage/health.ts';
 import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
 import { freePort, skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { Writable } from 'node:stream';
+import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
 
 /** Lets pending promise callbacks run. */
 const settle = async () => {

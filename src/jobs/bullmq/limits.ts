@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { GuildCaps, LimitSettings, Refusal } from '../limits.ts';
+import type { LimitSettings, Refusal } from '../limits.ts';
 import { slotAfter } from '../pacer.ts';
+import type { GuildCaps } from '../../domain/job.ts';
 
 /**
  * The member and guild limits, the API cool-down and the submission pace, shared by every

@@ -12,9 +12,10 @@ import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } 
 import { mayBeLagging, pastDeadline, taskFailed } from '../poller.ts';
 import type { SharedLimits, SharedPacer } from './limits.ts';
 import { inFlightEstimate, inFlightPollDelay } from '../schedule.ts';
-import type { JobSettings, JobService, Ticket } from '../in-process/service.ts';
 import { JobConflictError, updateJob, type JobStore } from '../store.ts';
-import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobStep, type Moderation, type ProgressView } from '../../domain/job.ts';
+import { TERMINAL_STATES, type Delivery, type Job, type JobStep, type Moderation, type ProgressView } from '../../domain/job.ts';
+import type { FailureKind } from '../../domain/failure.ts';
+import type { JobSettings, JobService, Ticket } from '../service.ts';
 
 export interface BullmqJobServiceDeps {
   /** An ioredis connection (`maxRetriesPerRequest: null`, as BullMQ requires); workers duplicate it. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import { adoptSaved, JobConflictError, readJob, recordTtl, stamped, type JobStore, type KeyValue } from '../store.ts';
+import { adoptSaved, JobConflictError, readJob, recordTtl, stamped, type JobStore } from '../store.ts';
 import { TERMINAL_STATES, type Job } from '../../domain/job.ts';
+import type { KeyValue } from '../../storage/key-value.ts';
 
 /**
  * Writes a record only when its stored version is the one the writer read (0: no record), and

@@ -5,7 +5,7 @@ import type { PpinfraClient } from '../../ppinfra/client.ts';
 import { isPpinfraError } from '../../ppinfra/errors.ts';
 import { estimateAtSubmit, type DurationEstimator } from '../estimator.ts';
 import type { RateLimiter } from '../limiter.ts';
-import type { Limits, Refusal } from '../limits.ts';
+import type { Limits, } from '../limits.ts';
 import type { SubmitPacer } from '../pacer.ts';
 import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from '../finish.ts';
 import { pollTask } from '../poller.ts';
@@ -13,22 +13,10 @@ import { inFlightEstimate } from '../schedule.ts';
 import { createProgressReporter, type ProgressReporter } from '../progress.ts';
 import { JobConflictError, type JobStore } from '../store.ts';
 import type { UsageRecorder } from '../../usage/ledger.ts';
+import type { JobService, JobSettings, } from '../service.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
-import { holdsSlot, type Batch, type Delivery, type FailureKind, type Job, type JobRequest, type Moderation, type ReplyTarget } from '../../domain/job.ts';
-
-export interface JobSettings {
-  /** From the submission: how long the API may take to produce the image. */
-  timeoutMs: number;
-  /** From the request: how long a job may wait in the queue before it is submitted. */
-  queueTimeoutMs: number;
-  pollMinIntervalMs: number;
-  pollMaxIntervalMs: number;
-  progressEditIntervalMs: number;
-  imageMaxBytes: number;
-  maxJobsInFlight: number;
-  /** How often the reconciler looks for unfinished jobs nothing is moving on. */
-  reconcileIntervalMs: number;
-}
+import { holdsSlot, type Delivery, type Job, type Moderation, } from '../../domain/job.ts';
+import type { FailureKind } from '../../domain/failure.ts';
 
 export interface JobServiceDeps {
   client: PpinfraClient;
@@ -51,46 +39,6 @@ export interface JobServiceDeps {
   /** Where deliveries are claimed, so a job finished twice publishes once (`Finisher`). */
   claims?: Pick<SharedState, 'claim' | 'read'>;
 }
-
-/** A reservation taken before the reply is deferred; `start` or `release` consumes it. */
-export interface Ticket {
-  readonly id: string;
-  readonly request: JobRequest;
-  /** Place in line, taken at reservation: the queue is fair to the order people asked in. */
-  readonly seq: number;
-  /** A later image of a batch: counted against the quotas, not the concurrency (the batch is one request). */
-  readonly follower?: boolean;
-}
-
-export type Reservation = { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal };
-
-export interface JobService {
-  /** Checks the limits and, when allowed, counts the request: before the reply is deferred. */
-  reserve(request: JobRequest, options?: { follower?: boolean }): Promise<Reservation>;
-  /** `batch`: the job is one image of a request for several (see `JobRequest.batch`). */
-  start(ticket: Ticket, reply: ReplyTarget, batch?: Batch): Promise<Job>;
-  /** Gives back a reservation that never became a job (the defer failed). */
-  release(ticket: Ticket): Promise<void>;
-  get(id: string): Promise<Job | undefined>;
-  /** Picks up jobs a previous process left unfinished, and starts the reconciler. Returns how many. */
-  resume(): Promise<number>;
-  /**
-   * The safety net, run every `RECONCILE_INTERVAL_MS` once resumed (one process at a time on
-   * Redis): every unfinished job that nothing is moving on, quiet for longer than it should be, is
-   * re-queued or ended with the right failure and refund, its member told. Returns how many.
-   */
-  reconcile(): Promise<number>;
-  /** Stops polling without failing jobs, so the next start resumes them. */
-  shutdown(): Promise<void>;
-  /**
-   * For metrics: jobs waiting to be submitted, and jobs being submitted or submitted and not
-   * finished. On BullMQ these are the queues' counts, for every process together.
-   */
-  counts(): Promise<{ queued: number; inFlight: number }>;
-  /** Jobs the guild started in the last 24 h, the window its daily budget counts (`/imagine-usage`). */
-  dailyBudgetUsed?(guildId: string): Promise<number>;
-}
-
 
 /** Thrown inside `run` when a 429 on submit sent the job back to the queue. */
 class Requeued extends Error {}
