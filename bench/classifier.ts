@@ -13,8 +13,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../src/logger.ts';
-import { createNsfwClassifier } from '../src/moderation/classifier.ts';
 import { makePicture } from '../test/fakes/pictures.ts';
+import { createNsfwClassifier } from '../src/moderation/nsfw-classifier.ts';
 
 export interface ClassifierReport {
   loadMs: number;

@@ -11,18 +11,20 @@ import { createDurationEstimator, type DurationEstimator } from './jobs/estimato
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
 import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
-import { classifierOff, createNsfwClassifier, type ImageClassifier } from './moderation/classifier.ts';
+import { classifierOff, type ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService, createImageStash } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
 import { openSharedState, openStorage } from './storage/open.ts';
-import { startStorageHealth } from './storage/health.ts';
 import { Registry } from 'prom-client';
 import { watchRestErrors } from './discord/rest-metrics.ts';
 import { startOpsServer, type OpsServer } from './ops/http.ts';
-import { createMetrics, noopMetrics } from './ops/metrics.ts';
+import { noopMetrics } from './ops/metrics.ts';
 import { createUsageLedger } from './usage/ledger.ts';
+import { startStorageHealth } from './storage/start.ts';
+import { createMetrics } from './ops/prometheus.ts';
+import { createNsfwClassifier } from './moderation/nsfw-classifier.ts';
 
 /** Pieces a caller may hand in instead of the ones built from the configuration. */
 export interface AppOptions {

@@ -4,7 +4,7 @@
  */
 import { DiscordUnreachableError } from './discord/bot.ts';
 import { OpsPortError } from './ops/http.ts';
-import { StorageUnavailableError } from './storage/health.ts';
+import { StorageUnavailableError } from './storage/errors.ts';
 
 export interface StartFailure {
   /** 1: the start failed (Discord, the network, anything else); 2: configuration or storage. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DiscordUnreachableError, unreachableCause } from '../src/discord/bot.ts';
 import { describeStartFailure, isTokenRejected } from '../src/startup.ts';
-import { StorageUnavailableError } from '../src/storage/health.ts';
+import { StorageUnavailableError } from '../src/storage/errors.ts';
 
 const TOKEN = 'MTIzNDU2Nzg5.secret.discord-token';
 

@@ -10,8 +10,8 @@ import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { formatProblems, loadConfig } from '../config.ts';
 import { isRedisUrl, openSharedState, redactStorageUrl, sqlitePath } from '../storage/open.ts';
-import { storageFailureMessage } from '../storage/health.ts';
 import { createUsageLedger, money, usageReport, type Price, type UsageReport, type UsageTotals } from '../usage/ledger.ts';
+import { storageFailureMessage } from '../storage/errors.ts';
 
 const USAGE = 'Usage: npm run usage [-- --json] [-- --days N]   (N from 1 to 400; default 7)';
 const OPEN_TIMEOUT_MS = 5_000;

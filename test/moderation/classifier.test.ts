@@ -8,8 +8,9 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NsfwScores } from '../../src/domain/job.ts';
-import { ClassifierError, classifierOff, createNsfwClassifier, type NsfwClassifier, type NsfwClassifierOptions } from '../../src/moderation/classifier.ts';
+import { ClassifierError, classifierOff } from '../../src/moderation/classifier.ts';
 import { makePicture } from '../fakes/pictures.ts';
+import { createNsfwClassifier, type NsfwClassifier, type NsfwClassifierOptions } from '../../src/moderation/nsfw-classifier.ts';
 
 /** A logger into memory: the tests read what the classifier said. */
 function memoryLogger() {

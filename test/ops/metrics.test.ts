@@ -7,8 +7,9 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.ts';
 import { OpsPortError, startOpsServer } from '../../src/ops/http.ts';
-import { createMetrics, FAILURE_KINDS, METRIC_NAMES, noopMetrics, restRouteLabel } from '../../src/ops/metrics.ts';
+import { FAILURE_KINDS, METRIC_NAMES, noopMetrics, restRouteLabel } from '../../src/ops/metrics.ts';
 import { parseExposition, sampleValue } from './exposition.ts';
+import { createMetrics } from '../../src/ops/prometheus.ts';
 
 const fresh = (options: { sourceTimeoutMs?: number } = {}) => {
   const registry = new Registry();

@@ -7,11 +7,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createJobStore } from '../../src/jobs/store.ts';
 import type { Job } from '../../src/domain/job.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createStorageHealth, describeStorageError, keepWhileUnavailable, startStorageHealth, StorageUnavailableError, storageFailureMessage, type Timers } from '../../src/storage/health.ts';
+import { createStorageHealth, type Timers } from '../../src/storage/health.ts';
 import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
 import { freePort, skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { Writable } from 'node:stream';
 import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
+import { describeStorageError, StorageUnavailableError, storageFailureMessage } from '../../src/storage/errors.ts';
+import { keepWhileUnavailable } from '../../src/storage/kept.ts';
+import { startStorageHealth } from '../../src/storage/start.ts';
 
 /** Lets pending promise callbacks run. */
 const settle = async () => {
