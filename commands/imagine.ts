@@ -14,11 +14,11 @@ import {
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
-import { messageShowsJob } from '../src/discord/messages.ts';
 import { checkInput, refuse, startJob, type MemberInput } from '../src/discord/requests.ts';
 import type { Job } from '../src/domain/job.ts';
 import { SIZE_PRESETS, displaySize, parseSize } from '../src/ppinfra/size.ts';
 import { PLACEMENTS, TEXT_MAX_LENGTH, type Placement } from '../src/prompts/exact-text.ts';
+import { messageShowsJob } from '../src/discord/result-messages.ts';
 
 /** Discord's own cap on the option; the configured PROMPT_MAX_LENGTH is checked with a friendly message. */
 const PROMPT_OPTION_MAX = 4000;

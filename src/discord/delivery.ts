@@ -5,8 +5,9 @@ import type { SharedState } from '../storage/shared-state.ts';
 import type { DeliveredImage, Delivery, DeliveryOutcome, Job, Notice, ProgressView } from '../domain/job.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { t } from './i18n.ts';
-import { batchBody, failureBody, failureText, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody, type BatchChange } from './messages.ts';
+import { failureBody, failureText, progressBody, textBody } from './messages.ts';
 import type { FailureKind } from '../domain/failure.ts';
+import { batchBody, imageFileName, noticeBody, resultBody, spoilerName, uploadLimitBody, type BatchChange } from './result-messages.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;

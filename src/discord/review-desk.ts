@@ -3,8 +3,8 @@ import type { Job } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
 import type { ReviewDesk } from '../moderation/review.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
-import { imageFileName, namesJob, spoilerName } from './messages.ts';
 import { removedBody, removedFromBatchBody, reviewBody, reviewEmbed } from './review-messages.ts';
+import { imageFileName, namesJob, spoilerName } from './result-messages.ts';
 
 const UNKNOWN_MESSAGE = 10008;
 

@@ -2,7 +2,8 @@
 // member's words (no hidden links, no headings posing as the bot), and no link previews.
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/job.ts';
-import { batchBody, failureBody, noticeBody, progressBody, resultBody, safeText, textBody } from '../../src/discord/messages.ts';
+import { failureBody, progressBody, safeText, textBody } from '../../src/discord/messages.ts';
+import { batchBody, noticeBody, resultBody } from '../../src/discord/result-messages.ts';
 
 const SUPPRESS_EMBEDS = 1 << 2;
 
