@@ -3,25 +3,13 @@ import { noopMetrics, type Metrics } from '../ops/metrics.ts';
 import { noUsageRecorder, type UsageRecorder } from '../usage/ledger.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
-import type { TaskResult } from '../ppinfra/parse.ts';
 import type { DurationEstimator } from './estimator.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
 import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type Job, type JobState, type Moderation } from '../domain/job.ts';
 import type { FailureKind } from '../domain/failure.ts';
-
-const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
-
-/**
- * Refund the member's quota only when no task can exist: a timeout, a reset or a gateway error
- * after sending may have created a billed task.
- */
-export const certainlyNotCreated = (e: unknown) =>
-  isPpinfraError(e) && (e.notSent || e.reason === 'CREATE_TASK_FAILED' || REFUSED_BEFORE_CREATING.has(e.kind));
-
-/** Failures that say the API itself is unwell, and count towards the cool-down. */
-export const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
+import { observedDuration, type PolledResult } from './observed.ts';
 
 export interface FinisherDeps {
   client: Pick<PpinfraClient, 'download'>;
@@ -79,26 +67,6 @@ const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
  */
 const deliveryLease = (jobId: string) => `delivering:${jobId}`;
 const DELIVERY_LEASE_MS = 30_000;
-
-/**
- * A finished task as the poller saw it. `pendingAt`: when the last poll before it found the task
- * unfinished (absent when the first poll found it done).
- */
-export type PolledResult = TaskResult & { polls: number; pendingAt?: number };
-
-const MAX_CORRECTION_MS = 500;
-
-/**
- * How long a task took, for the estimator. It finished somewhere between the poll that found it
- * pending and the one that found it done. Where polls were dense, the midpoint is unbiased,
- * while the time it was seen would add half the spacing to every duration the estimator learns
- * and so delay every later first poll by as much. A wide gap (a task far off its estimate) says
- * little about where in it the task finished, so the correction is at most `MAX_CORRECTION_MS`.
- */
-export const observedDuration = (submittedAt: number, completedAt: number, pendingAt?: number) => {
-  const gap = pendingAt !== undefined && pendingAt >= submittedAt ? completedAt - pendingAt : 0;
-  return completedAt - submittedAt - Math.min(gap / 2, MAX_CORRECTION_MS);
-};
 
 export interface Finisher {
   /** Sets the state and saves (compare-and-set: throws `JobConflictError` when another writer moved the job). */

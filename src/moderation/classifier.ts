@@ -1,4 +1,3 @@
-
 import type { NsfwScores } from '../domain/job.ts';
 import type { ClassifierFailure, ClassifierStatus } from '../domain/moderation.ts';
 

@@ -1,4 +1,3 @@
-
 import type { HoldReason, ReviewDecision } from '../domain/job.ts';
 import type { ApiEndpoint } from '../ppinfra/client.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';

@@ -1,4 +1,3 @@
-
 import { dirname } from 'node:path';
 import { isRedisUrl, makeFolder, redactStorageUrl, sqlitePath, storageBackend } from './open.ts';
 

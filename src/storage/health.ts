@@ -1,4 +1,3 @@
-
 import { silentLogger, type Logger } from '../logger.ts';
 
 /** Timers, injectable so tests drive the probe loop without waiting. */

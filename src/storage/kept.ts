@@ -1,4 +1,3 @@
-
 import { silentLogger, type Logger } from '../logger.ts';
 import type { KeyValue } from './key-value.ts';
 import { REAL_TIMERS, withTimeout, type StorageHealth, type Timers } from './health.ts';

@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator, HAZARD_MIN_SAMPLES } from '../../src/jobs/estimator.ts';
-import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import { hazardSpacing, inFlightEstimate, inFlightPollDelay, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
+import { observedDuration } from '../../src/jobs/observed.ts';
 
 const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: () => 0.5 };
 /** 20 durations around 10 s, +-5 %: a size whose time hardly varies. */

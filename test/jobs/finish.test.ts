@@ -7,9 +7,9 @@ import { createJobStore, type JobStore } from '../../src/jobs/store.ts';
 import { createLocalSharedState } from '../../src/storage/shared-state.ts';
 import type { DeliveredImage, Delivery, Job, Moderation, Verdict } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
-import type { PolledResult } from '../../src/jobs/finish.ts';
 import { PORN_SCORES } from '../fakes/classifier.ts';
 import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { PolledResult } from '../../src/jobs/observed.ts';
 
 const BYTES = new Uint8Array([0xff, 0xd8, 0x01, 0x02, 0xff, 0xd9]);
 

@@ -5,11 +5,11 @@
  * bot asked. No real time passes: every sleep is a timer on the virtual clock, run in order.
  */
 import { createDurationEstimator, estimateAtSubmit } from '../../src/jobs/estimator.ts';
-import { observedDuration } from '../../src/jobs/finish.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import { hazardSpacing, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
+import { observedDuration } from '../../src/jobs/observed.ts';
 
 
 /** Sizes from 512² to 1536², their time roughly linear in the pixel count, and one whose time varies over 3-15 s. */

@@ -8,7 +8,7 @@ import { isPpinfraError } from '../../ppinfra/errors.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
 import type { UsageRecorder } from '../../usage/ledger.ts';
 import { estimateAtSubmit, type DurationEstimator } from '../estimator.ts';
-import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from '../finish.ts';
+import { createFinisher, DeliveredNotRecorded } from '../finish.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from '../poller.ts';
 import type { SharedLimits, SharedPacer } from './limits.ts';
 import { inFlightEstimate, inFlightPollDelay } from '../schedule.ts';
@@ -16,6 +16,7 @@ import { JobConflictError, updateJob, type JobStore } from '../store.ts';
 import { TERMINAL_STATES, type Delivery, type Job, type JobStep, type Moderation, type ProgressView } from '../../domain/job.ts';
 import type { FailureKind } from '../../domain/failure.ts';
 import type { JobSettings, JobService, Ticket } from '../service.ts';
+import { certainlyNotCreated, UNHEALTHY } from '../failures.ts';
 
 export interface BullmqJobServiceDeps {
   /** An ioredis connection (`maxRetriesPerRequest: null`, as BullMQ requires); workers duplicate it. */

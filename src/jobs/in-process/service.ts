@@ -7,7 +7,7 @@ import { estimateAtSubmit, type DurationEstimator } from '../estimator.ts';
 import type { RateLimiter } from '../limiter.ts';
 import type { Limits, } from '../limits.ts';
 import type { SubmitPacer } from '../pacer.ts';
-import { certainlyNotCreated, createFinisher, DeliveredNotRecorded, UNHEALTHY } from '../finish.ts';
+import { createFinisher, DeliveredNotRecorded } from '../finish.ts';
 import { pollTask } from '../poller.ts';
 import { inFlightEstimate } from '../schedule.ts';
 import { createProgressReporter, type ProgressReporter } from '../progress.ts';
@@ -17,6 +17,7 @@ import type { JobService, JobSettings, } from '../service.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
 import { holdsSlot, type Delivery, type Job, type Moderation, } from '../../domain/job.ts';
 import type { FailureKind } from '../../domain/failure.ts';
+import { certainlyNotCreated, UNHEALTHY } from '../failures.ts';
 
 export interface JobServiceDeps {
   client: PpinfraClient;
