@@ -2,7 +2,7 @@ import type { HoldReason, ReviewDecision } from '../domain/job.ts';
 import type { ApiEndpoint } from '../ppinfra/client.ts';
 import { ERROR_KINDS } from '../ppinfra/errors.ts';
 import type { FailureKind } from '../domain/failure.ts';
-import { type ClassifierFailure, type ClassifierStatus } from '../domain/moderation.ts';
+import type { ClassifierFailure, ClassifierStatus } from '../domain/moderation.ts';
 
 /**
  * The bot's Prometheus metrics: one small object of typed recorders, passed down to the modules

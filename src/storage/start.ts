@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Keyv from 'keyv';
-import { type Logger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
 import type { SharedState } from './shared-state.ts';
 import { storageBackend } from './open.ts';
 import type { KeyValue } from './key-value.ts';
