@@ -12,7 +12,7 @@ import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
 import type { ReviewDecision, ReviewKind } from '../src/domain/job.ts';
-import type { ReportResult } from '../src/moderation/review.ts';
+import type { ReportResult } from '../src/moderation/review-types.ts';
 
 /** How many pending reviews one answer lists (Discord caps a message at 2000 characters). */
 const LIST_MAX = 15;

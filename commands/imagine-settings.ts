@@ -8,35 +8,11 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
-import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
+import { t, } from '../src/discord/i18n.ts';
 import { NO_MENTIONS } from '../src/discord/messages.ts';
 import { REVIEW_CHANNEL_PERMISSIONS, missingPermissions } from '../src/discord/permissions.ts';
-import { NSFW_POLICIES, SENSITIVITIES, type GuildSettings, type NsfwPolicy, type Sensitivity } from '../src/moderation/settings.ts';
-
-/** The parts of the command with both a `settings.<part>.name` and a `settings.<part>.description` sentence. */
-type Part = { [K in MessageKey]: K extends `settings.${infer P}.description` ? (`settings.${P}.name` extends MessageKey ? P : never) : never }[MessageKey];
-
-interface Nameable {
-  setName(name: string): this;
-  setNameLocalizations(localized: Record<string, string>): this;
-  setDescription(description: string): this;
-  setDescriptionLocalizations(localized: Record<string, string>): this;
-}
-
-/** Names and describes a command, subcommand or option in English, with the other locales. */
-function named<B extends Nameable>(builder: B, part: Part): B {
-  return builder
-    .setName(t('en-US', `settings.${part}.name`))
-    .setNameLocalizations(localizations(`settings.${part}.name`))
-    .setDescription(t('en-US', `settings.${part}.description`))
-    .setDescriptionLocalizations(localizations(`settings.${part}.description`));
-}
-
-/** One choice of a string option, named by its `settings.<option>.<value>` sentence. */
-const choice = <V extends string>(option: 'mode' | 'level' | 'state', value: V) => {
-  const key = `settings.${option}.${value}` as MessageKey;
-  return { name: t('en-US', key), name_localizations: localizations(key), value };
-};
+import { NSFW_POLICIES, SENSITIVITIES, type NsfwPolicy, type Sensitivity } from '../src/moderation/settings.ts';
+import { choice, named, summary } from '../src/discord/settings-messages.ts';
 
 const REVIEW_ALL = ['on', 'off'] as const;
 
@@ -89,20 +65,6 @@ const refuse = (interaction: ChatInputCommandInteraction, content: string, outco
 
 const channelMention = (id: string) => `<#${id}>`;
 const roleMention = (id: string) => `<@&${id}>`;
-
-function summary(locale: string, settings: GuildSettings, defaults: BotContext['settings']['defaults']): string {
-  const channel = settings.reviewChannelId ? channelMention(settings.reviewChannelId) : '';
-  const lines: [MessageKey, Record<string, string | number>][] = [
-    ['settings.show.review_channel', { value: t(locale, `settings.source.${settings.reviewChannelSource}`, { channel }) }],
-    ['settings.show.moderator_role', { value: settings.moderatorRoleId ? t(locale, 'settings.moderators.role', { role: roleMention(settings.moderatorRoleId) }) : t(locale, 'settings.moderators.default') }],
-    ['settings.show.nsfw_channels', { value: t(locale, `settings.policy.${settings.nsfwChannels}`) }],
-    ['settings.show.sensitivity', { value: t(locale, `settings.sensitivity.${settings.sensitivity}`) }],
-    ['settings.show.review_all', { value: t(locale, settings.reviewAll ? 'settings.review_all.on' : 'settings.review_all.off') }],
-    ['settings.show.hourly_quota', { value: settings.userHourlyQuota, max: defaults.userHourlyQuota }],
-    ['settings.show.daily_budget', { value: settings.guildDailyBudget, max: defaults.guildDailyBudget }],
-  ];
-  return [t(locale, 'settings.show.title'), ...lines.map(([key, params]) => `• ${t(locale, key, params)}`)].join('\n');
-}
 
 async function show(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
   const settings = await ctx.settings.get(interaction.guildId);

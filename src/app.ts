@@ -12,7 +12,8 @@ import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler
 import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
 import { classifierOff, type ImageClassifier } from './moderation/classifier.ts';
-import { createReviewService, createImageStash } from './moderation/review.ts';
+import { createReviewService } from './moderation/review.ts';
+import { createImageStash } from './moderation/image-stash.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';

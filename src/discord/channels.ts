@@ -1,6 +1,6 @@
 import { ChannelType, Routes, type REST } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { ChannelAgeCheck } from '../moderation/review.ts';
+import type { ChannelAgeCheck } from '../moderation/review-types.ts';
 
 /** A thread carries no age restriction of its own: it has its parent's. */
 const THREAD_TYPES: ReadonlySet<number> = new Set([ChannelType.AnnouncementThread, ChannelType.PublicThread, ChannelType.PrivateThread]);

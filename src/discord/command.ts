@@ -11,11 +11,11 @@ import type {
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { History } from '../usage/history.ts';
-import type { ReviewService } from '../moderation/review.ts';
 import type { GuildSettingsStore } from '../moderation/settings.ts';
 import type { Price, UsageLedger } from '../usage/ledger.ts';
 import type { ButtonAction } from './custom-id.ts';
 import type { JobService } from '../jobs/service.ts';
+import type { ReviewService } from '../moderation/review-types.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
 export interface BotContext {

@@ -1,10 +1,10 @@
 import { DiscordAPIError, Routes, type APIMessage, type REST } from 'discord.js';
 import type { Job } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
-import type { ReviewDesk } from '../moderation/review.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { removedBody, removedFromBatchBody, reviewBody, reviewEmbed } from './review-messages.ts';
 import { imageFileName, namesJob, spoilerName } from './result-messages.ts';
+import type { ReviewDesk } from '../moderation/review-types.ts';
 
 const UNKNOWN_MESSAGE = 10008;
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { classifierOff } from '../../src/moderation/classifier.ts';
-import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
+import { createReviewService } from '../../src/moderation/review.ts';
 import type { HoldReason, Verdict } from '../../src/domain/job.ts';
 import { Writable } from 'node:stream';
 import { CLEAN_SCORES, fakeClassifier, PORN_SCORES, type FakeClassifier } from '../fakes/classifier.ts';
@@ -22,6 +22,8 @@ import { createLocalSharedState, createRedisSharedState, type SharedState } from
 import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
+import { createImageStash } from '../../src/moderation/image-stash.ts';
+import type { ReviewDesk, ReviewServiceDeps } from '../../src/moderation/review-types.ts';
 
 const GUILD = '2';
 const REVIEW_CHANNEL = '900';
