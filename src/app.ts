@@ -13,7 +13,6 @@ import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
 import { classifierOff, type ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService } from './moderation/review.ts';
-import { createImageStash } from './moderation/image-stash.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
@@ -26,6 +25,7 @@ import { createUsageLedger } from './usage/ledger.ts';
 import { startStorageHealth } from './storage/start.ts';
 import { createMetrics } from './ops/prometheus.ts';
 import { createNsfwClassifier } from './moderation/nsfw-classifier.ts';
+import { createImageStash } from './moderation/image-stash.ts';
 
 /** Pieces a caller may hand in instead of the ones built from the configuration. */
 export interface AppOptions {
@@ -49,7 +49,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const settingsKv = openStorage(config.storageUrl, 'settings');
   const imagesKv = openStorage(config.storageUrl, 'images');
   const shared = openSharedState(config.storageUrl);
-  // [storage health, issue 9] Storage that cannot be opened or reached stops the start here with
+  // Storage that cannot be opened or reached stops the start here with
   // a clear StorageUnavailableError; lost while running, new requests pause and the writes of jobs
   // in progress are kept in memory until it answers again.
   const storage = await startStorageHealth({ storageUrl: config.storageUrl, namespaces: [jobsKv, statsKv, settingsKv, imagesKv], shared, logger });
@@ -82,7 +82,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
   const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
   const uploadLimit = (guildId: string | null) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
-  // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked
+  // The jobs of a batch share one message; on Redis its edits are locked
   // across processes. A moderator removing one of its images edits it too, in the same queue.
   const batchEdits = createBatchEdits({ ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}), logger: logger.child({ component: 'delivery' }) });
   const delivery = createDiscordDelivery({
@@ -121,7 +121,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     // A backstop only: the classifier gives up at its own timeout, queue included, and says why.
     classifyTimeoutMs: config.classifier.timeoutMs + 5_000,
   });
-  // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
+  // What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
   const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage, claims: shared, redis: queueRedis });
   const { jobs } = scheduler;

@@ -1,4 +1,4 @@
-// Storage that cannot be opened or reached (issue 9): `npm start` says so and exits 2 instead of
+// Storage that cannot be opened or reached: `npm start` says so and exits 2 instead of
 // waiting silently; Redis lost while the bot runs pauses new requests, keeps the jobs in
 // progress, and the bot recovers by itself when Redis is back.
 import { spawn, type ChildProcess } from 'node:child_process';

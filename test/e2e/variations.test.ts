@@ -1,4 +1,4 @@
-// Issue 11, part 2: `/imagine count` asks for several images of one prompt, shown in one message
+// `/imagine count` asks for several images of one prompt, shown in one message
 // as they arrive; More like this asks for as many again. The real bot against the fakes.
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';

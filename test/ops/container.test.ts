@@ -466,7 +466,7 @@ describe('Grafana provisioning', () => {
 // ---- the dashboard -------------------------------------------------------------------------
 
 /**
- * The metrics the bot exports (issue 10): the contract between the dashboard and src/ops.
+ * The metrics the bot exports: the contract between the dashboard and src/ops.
  * Counters and gauges appear under their own name, histograms as _bucket, _sum and _count.
  */
 const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
@@ -520,7 +520,7 @@ describe('the Grafana dashboard', () => {
     for (const list of refIds) expect(new Set(list).size).toBe(list.length);
   });
 
-  it('has the panels issue 10 asks for', () => {
+  it('has the panels the operator watches', () => {
     const titles = panels.map((p) => p.title);
     for (const title of [
       'Images per hour by outcome',

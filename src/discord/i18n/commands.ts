@@ -1,6 +1,6 @@
 /** Command metadata, and the words of /imagine-usage, /imagine-history and the Edit prompt form. */
 export const en = {
-  // [usage, issue 10] /imagine-usage (Manage Server; ephemeral)
+  // /imagine-usage (Manage Server; ephemeral)
   'usage.command.name': 'imagine-usage',
   'usage.command.description': 'For server managers: images made here, what they cost, and the budget left',
   'usage.not_manager': 'Only members with the **Manage Server** permission can use `/imagine-usage`.',
@@ -22,7 +22,7 @@ export const en = {
   'command.description': 'Create an image from a text prompt with Qwen-Image',
   'command.prompt': 'What the image should show (Chinese and English text in images work well)',
   'command.size': 'Width*height from 256 to 1536, e.g. 1024*1024, or a preset',
-  // Issue 11: exact text, Edit prompt, Imagine this, history
+  // Exact text, Edit prompt, Imagine this, history
   'command.text.name': 'text',
   'command.text': 'Exact words to write in the image, any script (quoted exactly for Qwen-Image)',
   'command.placement.name': 'placement',

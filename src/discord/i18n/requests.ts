@@ -19,7 +19,7 @@ export const en = {
   'count.too_many': 'You can ask for at most {max} image(s) at a time here. Please lower `count`.',
   'refusal.held_member': 'You have {held} image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.',
   'refusal.held_guild': 'This server has {held} images waiting for a moderator to review them, the most it can have. New requests are paused until the moderators have looked at them.',
-  // [variations, issue 11] One message for the images of one request
+  // One message for the images of one request
   'batch.progress': '🖼️ **{ready} of {count}** ready · {pending} still generating',
   'batch.done': '🖼️ **{ready} of {count}** images ready',
   'batch.failed': '❌ Image {index} of {count}: {reason}',
@@ -29,7 +29,7 @@ export const en = {
   'batch.review_all.no_reviewer': '🔞 Image {index} of {count} is not shown: this server has every image looked at first, but has no review channel the bot can use yet.',
   'batch.content_warning': '⚠️ Some images may not be safe for work: they are behind a spoiler.',
   'batch.removed': '🗑️ Image {index} of {count} was removed by a moderator after a member reported it.',
-  // [storage health, issue 9]
+  // The storage is unavailable
   'refusal.storage_unavailable': 'The bot’s storage is unavailable right now, so new requests are paused; please try again in a minute.',
   // Progress
   'progress.queued': '⏳ Waiting for a free slot: you are number **{position}** in line.',
@@ -92,7 +92,7 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'refusal.guild_daily': '本服务器今天的 {limit} 张图片额度已用完，{retryAt}可以继续创建。',
   'refusal.queue_full': '当前队列已满，请几分钟后再试。',
   'refusal.api_cooling': '图像服务出现故障，新的请求已暂停。请在{retryAt}再试。',
-  // [storage health, issue 9]
+  // Several images asked for at once
   'refusal.batch_user_hourly': '你请求了 {count} 张图片，但你每小时 {limit} 张的上限只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
   'refusal.batch_guild_daily': '你请求了 {count} 张图片，但本服务器今天 {limit} 张的额度只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
   'count.too_many': '这里每次最多可以请求 {max} 张图片，请减少 `count`。',
