@@ -84,7 +84,7 @@ const schema = z.object({
   HELD_PER_GUILD: int(50, 1, 100_000),
   REPORTS_PER_HOUR: int(10, 1, 1000),
 
-  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
+  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/nsfw-classifier.ts).
   NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   // At least a second: one classification takes about 0.1 s on an idle core and a reload about 1 s,
   // and each timeout with no answer restarts the model's thread, so a bound below that held most

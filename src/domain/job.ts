@@ -35,7 +35,7 @@ export interface JobRequest {
   /**
    * The channel was age-restricted when the image was asked for (a thread: its parent), kept for
    * the record. Where a flagged image goes is decided on the channel as it is when the image is
-   * published, read again then (`ChannelAgeCheck` in `src/moderation/review.ts`).
+   * published, read again then (`ChannelAgeCheck` in `src/moderation/review-types.ts`).
    */
   channelNsfw: boolean;
   locale: string;

@@ -1,5 +1,5 @@
 /**
- * The NSFW model's thread (started by `createNsfwClassifier` in `classifier.ts`): decoding, resizing
+ * The NSFW model's thread (started by `createNsfwClassifier` in `nsfw-classifier.ts`): decoding, resizing
  * and inference all happen here, so the bot's event loop never waits on them. One model, loaded
  * once; requests are run one at a time in arrival order (the wasm backend is single-threaded in
  * Node, so running two at once would only interleave them).

@@ -76,7 +76,7 @@ interface Case {
 /** The member's first request ('first try') fails; everyone else's succeed. */
 const onlyFirstTry = (failing: object) => ({ prompt }: { prompt: string }) => (prompt === 'first try' ? failing : { processingMs: 100 });
 
-// Which is which follows src/jobs/in-process/service.ts (`certainlyNotCreated`): refused before a task was
+// Which is which follows src/jobs/failures.ts (`certainlyNotCreated`): refused before a task was
 // created (auth, quota, invalid, illegal, 429, CREATE_TASK_FAILED) or never sent, versus sent and
 // perhaps created (a timeout or reset after sending, a 5xx other than CREATE_TASK_FAILED) or
 // certainly created (a failed task, a task past JOB_TIMEOUT_MS).

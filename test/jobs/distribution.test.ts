@@ -1,6 +1,6 @@
 /**
  * Polling by the distribution of durations (src/jobs/schedule.ts), the estimate a job in flight
- * follows, and the durations the estimator learns from polls (src/jobs/finish.ts).
+ * follows, and the durations the estimator learns from polls (src/jobs/observed.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator, HAZARD_MIN_SAMPLES } from '../../src/jobs/estimator.ts';
