@@ -52,11 +52,20 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   // Storage that cannot be opened or reached stops the start here with
   // a clear StorageUnavailableError; lost while running, new requests pause and the writes of jobs
   // in progress are kept in memory until it answers again.
-  const storage = await startStorageHealth({ storageUrl: config.storageUrl, namespaces: [jobsKv, statsKv, settingsKv, imagesKv], shared, logger });
+  const storage = await startStorageHealth({
+    storageUrl: config.storageUrl,
+    namespaces: [jobsKv, statsKv, settingsKv, imagesKv],
+    shared,
+    logger,
+  });
   const stats = storage.keep(statsKv, 'stats');
   // On Redis the records are compare-and-set by every process, so a write is never kept in one
   // process's memory for later: a step waits for Redis, or fails and is retried.
-  const { store, redis: queueRedis } = await openJobStore(config.storageUrl, usesQueueEngine(config.storageUrl) ? jobsKv : storage.keep(jobsKv, 'jobs'), logger);
+  const { store, redis: queueRedis } = await openJobStore(
+    config.storageUrl,
+    usesQueueEngine(config.storageUrl) ? jobsKv : storage.keep(jobsKv, 'jobs'),
+    logger,
+  );
   const settings = createGuildSettingsStore(settingsKv, {
     reviewChannelId: config.reviewChannelId,
     userHourlyQuota: config.limits.userHourlyQuota,
@@ -64,7 +73,9 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   // Durations go to the shared state, where processes append to them rather than overwrite each
   // other; `stats` still holds what older versions stored whole, read once as a seed.
-  const estimator = options.estimator ?? createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
+  const estimator =
+    options.estimator ??
+    createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
   await estimator.load();
   // [ops: health and metrics] Only with METRICS_PORT: its own registry, never prom-client's global one.
   const registry = new Registry();
@@ -74,17 +85,33 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const owned = !options.classifier;
   const classifier =
     options.classifier ??
-    (config.classifier.enabled ? createNsfwClassifier({ logger: logger.child({ component: 'classifier' }), metrics, timeoutMs: config.classifier.timeoutMs }) : classifierOff);
+    (config.classifier.enabled
+      ? createNsfwClassifier({
+          logger: logger.child({ component: 'classifier' }),
+          metrics,
+          timeoutMs: config.classifier.timeoutMs,
+        })
+      : classifierOff);
   const commands = await loadCommands();
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
   // the client is built first and the router plugged in once it exists (before login).
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
-  const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
-  const uploadLimit = (guildId: string | null) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
+  const bot = createBot({
+    token: config.discordToken,
+    apiUrl: config.discordApiUrl,
+    loginTimeoutMs: config.discordLoginTimeoutMs,
+    logger,
+    onInteraction: (i) => route(i),
+  });
+  const uploadLimit = (guildId: string | null) =>
+    uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
   // The jobs of a batch share one message; on Redis its edits are locked
   // across processes. A moderator removing one of its images edits it too, in the same queue.
-  const batchEdits = createBatchEdits({ ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}), logger: logger.child({ component: 'delivery' }) });
+  const batchEdits = createBatchEdits({
+    ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}),
+    logger: logger.child({ component: 'delivery' }),
+  });
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
     uploadLimit,
@@ -112,7 +139,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     logger: logger.child({ component: 'review' }),
     metrics,
     classifier,
-    channelAgeRestricted: createChannelAgeCheck({ rest: bot.client.rest, logger: logger.child({ component: 'channels' }) }),
+    channelAgeRestricted: createChannelAgeCheck({
+      rest: bot.client.rest,
+      logger: logger.child({ component: 'channels' }),
+    }),
     uploadLimit,
     caps: config.review,
     // In the shared state, so the limit holds however many processes serve the guild.
@@ -123,12 +153,34 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   // What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage, claims: shared, redis: queueRedis });
+  const scheduler = await createScheduler({
+    config,
+    client,
+    store,
+    delivery,
+    moderation: review,
+    estimator,
+    stats,
+    logger,
+    metrics,
+    usage,
+    claims: shared,
+    redis: queueRedis,
+  });
   const { jobs } = scheduler;
   const history = createHistory({ state: shared, jobs: store });
   route = createRouter({
     commands,
-    ctx: { jobs, review, settings, history, logger, generation: config.generation, storage, usage: { ledger: usage, price: config.price } },
+    ctx: {
+      jobs,
+      review,
+      settings,
+      history,
+      logger,
+      generation: config.generation,
+      storage,
+      usage: { ledger: usage, price: config.price },
+    },
     logger: logger.child({ component: 'router' }),
   });
 
@@ -158,7 +210,15 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     await step('job queue', () => scheduler.close());
     if (owned) await step('classifier', () => classifier.close());
     await step('storage health', () => storage.stop());
-    await step('stores', () => Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]));
+    await step('stores', () =>
+      Promise.all([
+        jobsKv.disconnect(),
+        statsKv.disconnect(),
+        settingsKv.disconnect(),
+        imagesKv.disconnect(),
+        shared.close(),
+      ]),
+    );
     closing = undefined;
   };
 
@@ -169,7 +229,11 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       ops = await startOpsServer({
         ...config.ops,
         registry,
-        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy(), classifier: () => classifier.status() },
+        health: {
+          gatewayUp: () => bot.connected(),
+          storageUp: () => storage.healthy(),
+          classifier: () => classifier.status(),
+        },
         logger: logger.child({ component: 'ops' }),
       });
     } catch (err) {
@@ -180,7 +244,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   }
   const resumed = await jobs.resume();
   const reviewsRouted = await review.resume();
-  logger.info({ commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
+  logger.info(
+    { commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] },
+    'qwen-imagine is running',
+  );
 
   return {
     bot,

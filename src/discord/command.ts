@@ -25,7 +25,12 @@ export interface BotContext {
   /** Per-guild settings (`/imagine-settings`), shared through the store. */
   settings: GuildSettingsStore;
   logger: Logger;
-  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[]; maxImagesPerRequest?: number };
+  generation: {
+    defaultSize: string;
+    promptMaxLength: number;
+    blockedTerms: readonly string[];
+    maxImagesPerRequest?: number;
+  };
   /** Each member's images, for /imagine-history. */
   history: History;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage/health.ts). */
@@ -42,9 +47,13 @@ export type Command = SlashCommand | MessageMenuCommand;
 
 interface Handlers {
   /** Button handlers this command owns, by the action in the custom id. */
-  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+  buttons?: Partial<
+    Record<ButtonAction, (interaction: ButtonInteraction, id: string, ctx: BotContext) => Promise<Outcome>>
+  >;
   /** Modal submit handlers this command owns, by the action in the modal's custom id. */
-  modals?: Partial<Record<ButtonAction, (interaction: ModalSubmitInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+  modals?: Partial<
+    Record<ButtonAction, (interaction: ModalSubmitInteraction, id: string, ctx: BotContext) => Promise<Outcome>>
+  >;
 }
 
 /** A message context-menu command ("Apps → Imagine this" on a message). */

@@ -12,7 +12,12 @@ const en = { ...requests.en, ...review.en, ...settings.en, ...commands.en };
 
 export type MessageKey = keyof typeof en;
 
-const zhCN: Partial<Record<MessageKey, string>> = { ...requests.zhCN, ...review.zhCN, ...settings.zhCN, ...commands.zhCN };
+const zhCN: Partial<Record<MessageKey, string>> = {
+  ...requests.zhCN,
+  ...review.zhCN,
+  ...settings.zhCN,
+  ...commands.zhCN,
+};
 
 const TABLES: Record<string, Partial<Record<MessageKey, string>>> = { 'zh-CN': zhCN };
 
@@ -26,7 +31,9 @@ export function t(locale: string | undefined, key: MessageKey, params: Params = 
 
 /** Localisations for command metadata, in Discord's `{ locale: text }` shape. */
 export function localizations(key: MessageKey): Record<string, string> {
-  return Object.fromEntries(Object.entries(TABLES).flatMap(([locale, table]) => (table[key] ? [[locale, table[key]]] : [])));
+  return Object.fromEntries(
+    Object.entries(TABLES).flatMap(([locale, table]) => (table[key] ? [[locale, table[key]]] : [])),
+  );
 }
 
 export const LOCALES = ['en-US', ...Object.keys(TABLES)];

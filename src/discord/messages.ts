@@ -1,9 +1,9 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIButtonComponent } from 'discord.js';
 import type { Refusal } from '../jobs/limits.ts';
 import type { Job, ProgressView } from '../domain/job.ts';
-import { SIZE_PRESETS, } from '../ppinfra/size.ts';
+import { SIZE_PRESETS } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
-import { t, } from './i18n.ts';
+import { t } from './i18n.ts';
 import type { FailureKind } from '../domain/failure.ts';
 
 /**
@@ -70,19 +70,30 @@ export function progressContent(locale: string, view: ProgressView): string {
 }
 
 /** A message of text alone: replaces whatever embed, buttons or pings an earlier state had. */
-export const textBody = (content: string) => ({ content, embeds: [], components: [], flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS });
+export const textBody = (content: string) => ({
+  content,
+  embeds: [],
+  components: [],
+  flags: SUPPRESS_EMBEDS,
+  allowed_mentions: NO_MENTIONS,
+});
 
 /** A status line followed by the prompt, quoted on one line, so people see which request it is about. */
 export const aboutPrompt = (job: Job, line: string) => `${line}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`;
 
 export function progressBody(job: Job, view: ProgressView) {
-  return { content: aboutPrompt(job, progressContent(job.locale, view)), flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS };
+  return {
+    content: aboutPrompt(job, progressContent(job.locale, view)),
+    flags: SUPPRESS_EMBEDS,
+    allowed_mentions: NO_MENTIONS,
+  };
 }
 
 export function failureText(locale: string, kind: FailureKind, reason?: string): string {
   // Told without the sizes: a flagged image the review could not keep (`Moderation.hold`).
   if (kind === 'upload_limit') return t(locale, 'error.upload_limit_held');
-  if (kind === 'task_failed') return t(locale, 'error.task_failed', { reason: reason ? ` (${safeText(reason, 200)})` : '' });
+  if (kind === 'task_failed')
+    return t(locale, 'error.task_failed', { reason: reason ? ` (${safeText(reason, 200)})` : '' });
   return t(locale, `error.${kind}`);
 }
 
@@ -97,7 +108,11 @@ export function failureBody(job: Job, error: { kind: FailureKind; reason?: strin
 }
 
 export function refusalText(locale: string, refusal: Refusal): string {
-  const params = { limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit, retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '', held: 'held' in refusal ? refusal.held : 0 };
+  const params = {
+    limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit,
+    retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '',
+    held: 'held' in refusal ? refusal.held : 0,
+  };
   return t(locale, `refusal.${refusal.kind}`, params);
 }
 
@@ -112,5 +127,8 @@ export const button = (style: ActionStyle, label: string, emoji: string, customI
 });
 
 export function sizeFormatText(locale: string, input: string): string {
-  return t(locale, 'size.format', { input: safeText(input, 40), presets: SIZE_PRESETS.map((p) => `\`${p.name}\``).join(', ') });
+  return t(locale, 'size.format', {
+    input: safeText(input, 40),
+    presets: SIZE_PRESETS.map((p) => `\`${p.name}\``).join(', '),
+  });
 }

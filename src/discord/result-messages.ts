@@ -1,9 +1,26 @@
-import { ButtonStyle, ComponentType, type APIEmbed, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
+import {
+  ButtonStyle,
+  ComponentType,
+  type APIEmbed,
+  type APIActionRowComponent,
+  type APIButtonComponent,
+} from 'discord.js';
 import type { Job, Notice, ProgressView } from '../domain/job.ts';
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
-import { aboutPrompt, button, EMBED_COLOR, failureText, NO_MENTIONS, progressContent, safeText, SHOW_EMBEDS, SUPPRESS_EMBEDS, textBody } from './messages.ts';
+import {
+  aboutPrompt,
+  button,
+  EMBED_COLOR,
+  failureText,
+  NO_MENTIONS,
+  progressContent,
+  safeText,
+  SHOW_EMBEDS,
+  SUPPRESS_EMBEDS,
+  textBody,
+} from './messages.ts';
 
 // The finished image's message: its file, buttons and embed, the notices of a held image, and the one reply a batch shares.
 
@@ -46,7 +63,11 @@ export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
     image: { url: `attachment://${fileName}` },
     fields: [
       { name: t(job.locale, 'result.size'), value: displaySize(job.size), inline: true },
-      { name: t(job.locale, 'result.time'), value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }), inline: true },
+      {
+        name: t(job.locale, 'result.time'),
+        value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }),
+        inline: true,
+      },
       { name: t(job.locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
     ],
     timestamp: new Date(now).toISOString(),
@@ -91,7 +112,9 @@ const onlyReviewAll = (job: Pick<Job, 'nsfw'>) => {
 
 /** Where a withheld image stands, for the requester: text only, no image, no preview. */
 export function noticeBody(job: Job, notice: Notice) {
-  return textBody(aboutPrompt(job, t(job.locale, (onlyReviewAll(job) && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])));
+  return textBody(
+    aboutPrompt(job, t(job.locale, (onlyReviewAll(job) && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])),
+  );
 }
 
 /** The line of a batch message for one held image: flagged, or reviewed as every image is here. */
@@ -99,12 +122,15 @@ const BATCH_HELD: Record<'flagged' | 'every', Record<Exclude<Notice, 'rejected'>
   flagged: { awaiting_review: 'batch.held', no_reviewer: 'batch.no_reviewer' },
   every: { awaiting_review: 'batch.review_all.held', no_reviewer: 'batch.review_all.no_reviewer' },
 };
-const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice, 'rejected'>) => BATCH_HELD[job && onlyReviewAll(job) ? 'every' : 'flagged'][notice];
+const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice, 'rejected'>) =>
+  BATCH_HELD[job && onlyReviewAll(job) ? 'every' : 'flagged'][notice];
 
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
 export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
   const mib = 1024 * 1024;
-  return textBody(`❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`);
+  return textBody(
+    `❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`,
+  );
 }
 
 /** What just happened to one image of a batch, applied on top of what the stored jobs say. */
@@ -138,12 +164,19 @@ export function messageShowsJob(
  * one uploaded), a count of the rest, a line for each image that failed or is held, and the
  * buttons once every image has its answer. Rebuilt whole from the batch's state at each change.
  */
-export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, siblings: readonly (Job | undefined)[], attachments: readonly { id: string; filename: string }[], change: BatchChange) {
+export function batchBody(
+  job: Job & { batch: NonNullable<Job['batch']> },
+  siblings: readonly (Job | undefined)[],
+  attachments: readonly { id: string; filename: string }[],
+  change: BatchChange,
+) {
   const { locale } = job;
   const { count } = job.batch;
   // An image already in the message (delivered a second time) is kept by id like the others, not uploaded again.
-  const added = change.kind === 'image' && !attachments.some((a) => a.filename === change.file.name) ? change.file.name : undefined;
-  const ours = (id: string) => attachments.some((a) => namesJob(a.filename, id)) || (added !== undefined && namesJob(added, id));
+  const added =
+    change.kind === 'image' && !attachments.some((a) => a.filename === change.file.name) ? change.file.name : undefined;
+  const ours = (id: string) =>
+    attachments.some((a) => namesJob(a.filename, id)) || (added !== undefined && namesJob(added, id));
   let ready = 0;
   let pending = 0;
   const notes: string[] = [];
@@ -152,10 +185,20 @@ export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, sibli
     const params = { index: i + 1, count };
     const self = id === job.id;
     if (ours(id)) ready++;
-    else if (self && change.kind === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: change.text.replace(/^❌\s*/, '') }));
+    else if (self && change.kind === 'failed')
+      notes.push(t(locale, 'batch.failed', { ...params, reason: change.text.replace(/^❌\s*/, '') }));
     else if (self && change.kind === 'held') notes.push(t(locale, batchHeldKey(job, change.notice), params));
-    else if (sibling?.state === 'failed') notes.push(t(locale, 'batch.failed', { ...params, reason: failureText(locale, sibling.error?.kind ?? 'internal', sibling.error?.reason) }));
-    else if (sibling?.state === 'held') notes.push(t(locale, batchHeldKey(sibling, sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer'), params));
+    else if (sibling?.state === 'failed')
+      notes.push(
+        t(locale, 'batch.failed', {
+          ...params,
+          reason: failureText(locale, sibling.error?.kind ?? 'internal', sibling.error?.reason),
+        }),
+      );
+    else if (sibling?.state === 'held')
+      notes.push(
+        t(locale, batchHeldKey(sibling, sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer'), params),
+      );
     // Delivered elsewhere (approved by a moderator, or after the token expired): answered, not here.
     else if (sibling?.state !== 'delivered') pending++;
   }
@@ -165,7 +208,8 @@ export function batchBody(job: Job & { batch: NonNullable<Job['batch']> }, sibli
     lines.push(t(locale, 'batch.progress', { ready, count, pending }));
   } else lines.push(t(locale, 'batch.done', { ready, count }));
   lines.push(...notes);
-  const spoilers = attachments.some((a) => a.filename.startsWith('SPOILER_')) || (change.kind === 'image' && change.spoiler);
+  const spoilers =
+    attachments.some((a) => a.filename.startsWith('SPOILER_')) || (change.kind === 'image' && change.spoiler);
   if (spoilers) lines.push(t(locale, 'batch.content_warning'));
   const content = aboutPrompt(job, lines.join('\n'));
   // Buttons speak for the whole request: the first job's id, which every job of the batch knows.

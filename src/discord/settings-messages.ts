@@ -5,7 +5,13 @@ import type { GuildSettings } from '../moderation/settings.ts';
 // The words of /imagine-settings: its localised names and descriptions, and the summary it shows.
 
 /** The parts of the command with both a `settings.<part>.name` and a `settings.<part>.description` sentence. */
-type Part = { [K in MessageKey]: K extends `settings.${infer P}.description` ? (`settings.${P}.name` extends MessageKey ? P : never) : never }[MessageKey];
+type Part = {
+  [K in MessageKey]: K extends `settings.${infer P}.description`
+    ? `settings.${P}.name` extends MessageKey
+      ? P
+      : never
+    : never;
+}[MessageKey];
 
 interface Nameable {
   setName(name: string): this;
@@ -36,11 +42,24 @@ const roleMention = (id: string) => `<@&${id}>`;
 export function summary(locale: string, settings: GuildSettings, defaults: BotContext['settings']['defaults']): string {
   const channel = settings.reviewChannelId ? channelMention(settings.reviewChannelId) : '';
   const lines: [MessageKey, Record<string, string | number>][] = [
-    ['settings.show.review_channel', { value: t(locale, `settings.source.${settings.reviewChannelSource}`, { channel }) }],
-    ['settings.show.moderator_role', { value: settings.moderatorRoleId ? t(locale, 'settings.moderators.role', { role: roleMention(settings.moderatorRoleId) }) : t(locale, 'settings.moderators.default') }],
+    [
+      'settings.show.review_channel',
+      { value: t(locale, `settings.source.${settings.reviewChannelSource}`, { channel }) },
+    ],
+    [
+      'settings.show.moderator_role',
+      {
+        value: settings.moderatorRoleId
+          ? t(locale, 'settings.moderators.role', { role: roleMention(settings.moderatorRoleId) })
+          : t(locale, 'settings.moderators.default'),
+      },
+    ],
     ['settings.show.nsfw_channels', { value: t(locale, `settings.policy.${settings.nsfwChannels}`) }],
     ['settings.show.sensitivity', { value: t(locale, `settings.sensitivity.${settings.sensitivity}`) }],
-    ['settings.show.review_all', { value: t(locale, settings.reviewAll ? 'settings.review_all.on' : 'settings.review_all.off') }],
+    [
+      'settings.show.review_all',
+      { value: t(locale, settings.reviewAll ? 'settings.review_all.on' : 'settings.review_all.off') },
+    ],
     ['settings.show.hourly_quota', { value: settings.userHourlyQuota, max: defaults.userHourlyQuota }],
     ['settings.show.daily_budget', { value: settings.guildDailyBudget, max: defaults.guildDailyBudget }],
   ];

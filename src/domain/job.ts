@@ -104,7 +104,12 @@ export interface Job extends JobRequest {
   /** File name the image was delivered as. */
   fileName?: string;
   /** Where the image was published (the deferred reply, or a channel message after the token expired). */
-  published?: { channelId: string; messageId: string; spoiler: boolean; /** In a batch message: this image's attachment. */ attachmentId?: string };
+  published?: {
+    channelId: string;
+    messageId: string;
+    spoiler: boolean /** In a batch message: this image's attachment. */;
+    attachmentId?: string;
+  };
   /** The API's NSFW signals for the image, raw, for the reviewer. */
   nsfw?: NsfwFlags;
   /** The moderator review of a flagged image. */
@@ -185,7 +190,7 @@ export interface JobStep {
 
 /** What the deferred message shows while a job runs. */
 export type ProgressView =
-  | { phase: 'queued'; position: number; /** When the images-per-minute budget lets it start. */ startsAt?: number }
+  | { phase: 'queued'; position: number /** When the images-per-minute budget lets it start. */; startsAt?: number }
   | { phase: 'submitting' }
   | { phase: 'generating'; expectedAt: number }
   | { phase: 'late' };

@@ -81,7 +81,9 @@ export const COLD_ESTIMATE: Estimate = {
   expectedMs: 8_000,
   spreadMs: 6_750,
   guess: true,
-  durations: [3_180, 3_950, 4_470, 4_910, 5_310, 5_700, 6_090, 6_490, 6_910, 7_370, 7_870, 8_450, 9_140, 10_040, 11_350, 14_110],
+  durations: [
+    3_180, 3_950, 4_470, 4_910, 5_310, 5_700, 6_090, 6_490, 6_910, 7_370, 7_870, 8_450, 9_140, 10_040, 11_350, 14_110,
+  ],
 };
 
 const pixels = (size: string) => {
@@ -119,7 +121,9 @@ const samplesOf = (entries: readonly unknown[]): Sample[] =>
   entries.flatMap((x) => {
     if (typeof x === 'number') return Number.isFinite(x) && x > 0 ? [{ ms: x, at: 0 }] : [];
     const o = x as Partial<Sample> | null;
-    return typeof o === 'object' && o !== null && Number.isFinite(o.ms) && o.ms! > 0 && Number.isFinite(o.at) ? [{ ms: o.ms!, at: o.at! }] : [];
+    return typeof o === 'object' && o !== null && Number.isFinite(o.ms) && o.ms! > 0 && Number.isFinite(o.at)
+      ? [{ ms: o.ms!, at: o.at! }]
+      : [];
   });
 
 /**
@@ -187,7 +191,8 @@ export function createDurationEstimator(
       const before = own.filter((s) => s.at < startedAt).map((s) => s.ms);
       const usual = before.length >= BASELINE_MIN_SAMPLES ? median(before) : 0;
       const sample: Sample = { ms: Math.round(durationMs), at: now() };
-      const observation = usual > 0 ? { at: sample.at, ratio: Math.round((durationMs / usual) * 1000) / 1000 } : undefined;
+      const observation =
+        usual > 0 ? { at: sample.at, ratio: Math.round((durationMs / usual) * 1000) / 1000 } : undefined;
       samples[size] = [...own, sample].slice(-WINDOW);
       if (observation) recent = [...recent, observation].slice(-LOAD_WINDOW);
       if (!store) return;
@@ -211,9 +216,11 @@ export function createDurationEstimator(
       const [legacy, legacyLoad] = await Promise.all([deps.legacy?.get(LEGACY_KEY), deps.legacy?.get(LEGACY_LOAD_KEY)]);
       const seeds = new Map<string, { entries: unknown[]; keep: number }>();
       if (legacy && typeof legacy === 'object') {
-        for (const [size, xs] of Object.entries(legacy)) if (Array.isArray(xs)) seeds.set(SIZE_LIST + size, { entries: samplesOf(xs).slice(-WINDOW), keep: WINDOW });
+        for (const [size, xs] of Object.entries(legacy))
+          if (Array.isArray(xs)) seeds.set(SIZE_LIST + size, { entries: samplesOf(xs).slice(-WINDOW), keep: WINDOW });
       }
-      if (Array.isArray(legacyLoad)) seeds.set(LOAD_LIST, { entries: legacyLoad.filter(isObservation).slice(-LOAD_WINDOW), keep: LOAD_WINDOW });
+      if (Array.isArray(legacyLoad))
+        seeds.set(LOAD_LIST, { entries: legacyLoad.filter(isObservation).slice(-LOAD_WINDOW), keep: LOAD_WINDOW });
 
       const lists = new Map<string, unknown[]>();
       if (store) {

@@ -1,7 +1,13 @@
 import { isPpinfraError } from '../ppinfra/errors.ts';
 import type { FailureKind } from '../domain/failure.ts';
 
-const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
+const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set([
+  'auth',
+  'quota',
+  'invalid_request',
+  'illegal_prompt',
+  'rate_limited',
+]);
 
 /**
  * Refund the member's quota only when no task can exist: a timeout, a reset or a gateway error

@@ -7,7 +7,14 @@ import type { DurationEstimator } from './estimator.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
-import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type Job, type JobState, type Moderation } from '../domain/job.ts';
+import {
+  TERMINAL_STATES,
+  type Delivery,
+  type DeliveryOutcome,
+  type Job,
+  type JobState,
+  type Moderation,
+} from '../domain/job.ts';
 import type { FailureKind } from '../domain/failure.ts';
 import { observedDuration, type PolledResult } from './observed.ts';
 
@@ -139,14 +146,22 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         const image = result.images[0]!;
         const downloaded = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
         bytes = downloaded.bytes.length;
-        const delivered = { bytes: downloaded.bytes, contentType: downloaded.contentType, extension: image.type || 'jpeg' };
+        const delivered = {
+          bytes: downloaded.bytes,
+          contentType: downloaded.contentType,
+          extension: image.type || 'jpeg',
+        };
         job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
         // Every image, flagged or not: the guild's policy weighs the provider's flag with the local
         // classifier's look at the bytes (and may review every image), and adds both to `job.nsfw`.
         const verdict = await deps.moderation.verdict(job, delivered);
         if (deps.claims) {
           // Another run is publishing this image right now: it finishes the job.
-          if (!(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS)).won) throw new JobConflictError(job.id);
+          if (
+            !(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS))
+              .won
+          )
+            throw new JobConflictError(job.id);
           // A run that held the lease before may have finished meanwhile: what it did stands.
           const current = await store.get(job.id);
           if (!current || TERMINAL_STATES.has(current.state)) throw new JobConflictError(job.id);
@@ -163,7 +178,10 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         }
         if (!made) {
           // A flagged image the hold refused (over the upload limit) is never delivered: the hold told the member.
-          outcome = verdict === 'review' ? 'over_upload_limit' : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+          outcome =
+            verdict === 'review'
+              ? 'over_upload_limit'
+              : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = {
             outcome,
             ...(job.fileName ? { fileName: job.fileName } : {}),
@@ -182,14 +200,25 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
         outcome = made.outcome;
         // The run that published it classified it: its verdict stays on the record (a report's reviewer reads it).
-        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {}, made.nsfw ? { nsfw: made.nsfw } : {});
+        Object.assign(
+          job,
+          made.fileName ? { fileName: made.fileName } : {},
+          made.published ? { published: made.published } : {},
+          made.nsfw ? { nsfw: made.nsfw } : {},
+        );
       }
       const finishedAt = now();
       let ended: Job | undefined;
       try {
         const finish = (current: Job) => {
           if (TERMINAL_STATES.has(current.state)) return false;
-          Object.assign(current, { fileName: job.fileName, published: job.published, nsfw: job.nsfw, finishedAt, completedAt });
+          Object.assign(current, {
+            fileName: job.fileName,
+            published: job.published,
+            nsfw: job.nsfw,
+            finishedAt,
+            completedAt,
+          });
           if (job.messageId) current.messageId ??= job.messageId;
           if (outcome === 'over_upload_limit') current.error = { kind: 'upload_limit' };
           current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
@@ -211,7 +240,15 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       metrics.jobFinished('delivered', 'none');
       metrics.requestToDelivery((finishedAt - job.createdAt) / 1000);
       metrics.completionToDelivery((finishedAt - completedAt) / 1000);
-      log.info({ taskId: job.taskId, polls: job.polls, generationMs: completedAt - submittedAt, totalMs: finishedAt - job.createdAt }, 'job delivered');
+      log.info(
+        {
+          taskId: job.taskId,
+          polls: job.polls,
+          generationMs: completedAt - submittedAt,
+          totalMs: finishedAt - job.createdAt,
+        },
+        'job delivered',
+      );
       await counted(job, log);
     },
 
@@ -230,7 +267,10 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       try {
         ended = await updateJob(store, job.id, end, { ...job });
       } catch (err) {
-        log.error({ err, error: isPpinfraError(e) ? e.toLog() : e }, 'could not save a failed job; it is ended when the storage answers');
+        log.error(
+          { err, error: isPpinfraError(e) ? e.toLog() : e },
+          'could not save a failed job; it is ended when the storage answers',
+        );
         throw err;
       }
       if (!ended) return false;
@@ -239,7 +279,9 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
       log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
       metrics.jobFinished('failed', kind);
-      await delivery.fail(job, error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+      await delivery
+        .fail(job, error)
+        .catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
       await counted(job, log);
       return true;
     },

@@ -88,7 +88,9 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 function normalCdf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
 }
 
@@ -132,7 +134,10 @@ export function nextPollDelay(input: ScheduleInput): number {
   const { sinceSubmitMs, expectedMs, spreadMs, minIntervalMs, maxIntervalMs, random, durations } = input;
   const jitter = (ms: number) => ms * (0.9 + 0.2 * random());
   const clamp = (ms: number) => Math.max(minIntervalMs, Math.min(maxIntervalMs, ms));
-  const earliest = Math.max(minIntervalMs, durations ? quantile(durations, FIRST_POLL_QUANTILE) : expectedMs - EARLY_SPREADS * spreadMs);
+  const earliest = Math.max(
+    minIntervalMs,
+    durations ? quantile(durations, FIRST_POLL_QUANTILE) : expectedMs - EARLY_SPREADS * spreadMs,
+  );
   if (sinceSubmitMs < earliest) return earliest - sinceSubmitMs;
   const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
   const backoff = (lateBy: number) => clamp(jitter(normal * 2 ** (lateBy / Math.max(expectedMs, minIntervalMs))));
@@ -167,7 +172,11 @@ export function lateAfter(e: Estimate): number {
  * A poll of task-result is not billed and costs the API little; a member's wait is what the bot
  * is for, so where two schedules disagree the denser one wins.
  */
-export function inFlightPollDelay(atSubmit: Estimate | undefined, live: Estimate, input: Omit<ScheduleInput, keyof Estimate>): number {
+export function inFlightPollDelay(
+  atSubmit: Estimate | undefined,
+  live: Estimate,
+  input: Omit<ScheduleInput, keyof Estimate>,
+): number {
   const followed = inFlightEstimate(atSubmit, live);
   let delay = nextPollDelay({ ...followed, ...input });
   if (!atSubmit) return delay;

@@ -52,7 +52,11 @@ export const usesQueueEngine = isRedisUrl;
  * still read from the Keyv namespace `jobsKv`. Else the Keyv namespace itself, with its index of
  * active jobs, for one process.
  */
-export async function openJobStore(storageUrl: string, jobsKv: KeyValue, logger: Logger): Promise<{ store: JobStore; redis?: Redis }> {
+export async function openJobStore(
+  storageUrl: string,
+  jobsKv: KeyValue,
+  logger: Logger,
+): Promise<{ store: JobStore; redis?: Redis }> {
   if (!usesQueueEngine(storageUrl)) return { store: createJobStore(jobsKv) };
   // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
   const [{ Redis }, { createRedisJobStore }] = await Promise.all([import('ioredis'), import('./bullmq/store.ts')]);
@@ -86,7 +90,10 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     maxJobsInFlight: config.limits.maxJobsInFlight,
     // A submit's answer can come no later than its connection and response timeouts allow; and a
     // member is told their job's fate within its deadline, whatever it waits for.
-    submitWindowMs: Math.min(config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs, config.jobs.timeoutMs),
+    submitWindowMs: Math.min(
+      config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs,
+      config.jobs.timeoutMs,
+    ),
   };
   const logger = deps.logger.child({ component: 'jobs' });
   if (!usesQueueEngine(config.storageUrl)) {
@@ -94,7 +101,9 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     // last snapshot always wins.
     let quotaWrites: Promise<unknown> = Promise.resolve();
     const limits = createLimits(config.limits, Date.now, (snapshot) => {
-      quotaWrites = quotaWrites.then(() => deps.stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
+      quotaWrites = quotaWrites
+        .then(() => deps.stats.set('quota', snapshot))
+        .catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
     });
     limits.restore(await deps.stats.get('quota'));
     const pacer = createSubmitPacer({ perMinute: config.jobs.imagesPerMinute });
@@ -110,7 +119,10 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   }
   const redis = deps.redis;
   if (!redis) throw new Error('the queue engine needs the Redis connection of openJobStore');
-  const [{ createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([import('./bullmq/service.ts'), import('./bullmq/limits.ts')]);
+  const [{ createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([
+    import('./bullmq/service.ts'),
+    import('./bullmq/limits.ts'),
+  ]);
   const pacer = createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute });
   const jobs = createBullmqJobService({
     ...deps,

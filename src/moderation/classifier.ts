@@ -15,7 +15,8 @@ export interface ImageClassifier {
 
 /** The operator turned the classifier off (`NSFW_CLASSIFIER=off`): only the provider's flags count. */
 export const classifierOff: ImageClassifier = {
-  classify: () => Promise.reject(new ClassifierError('unavailable', 'the NSFW classifier is off (NSFW_CLASSIFIER=off)')),
+  classify: () =>
+    Promise.reject(new ClassifierError('unavailable', 'the NSFW classifier is off (NSFW_CLASSIFIER=off)')),
   status: () => 'off',
   close: () => Promise.resolve(),
 };

@@ -1,10 +1,19 @@
-
-import { updateJob, } from '../jobs/store.ts';
-import type { AuditRecord, Job, ReviewDecision, } from '../domain/job.ts';
-import { approvedAsSpoiler, } from './policy.ts';
+import { updateJob } from '../jobs/store.ts';
+import type { AuditRecord, Job, ReviewDecision } from '../domain/job.ts';
+import { approvedAsSpoiler } from './policy.ts';
 import type { ReviewState } from './review-state.ts';
-import type { ReviewService, } from './review-types.ts';
-import { AUDIT_TTL_MS, VALID, FIELD, pendingMember, UNROUTED, decisionKey, heldSets, reviewsJob, changedFields, } from './review-state.ts';
+import type { ReviewService } from './review-types.ts';
+import {
+  AUDIT_TTL_MS,
+  VALID,
+  FIELD,
+  pendingMember,
+  UNROUTED,
+  decisionKey,
+  heldSets,
+  reviewsJob,
+  changedFields,
+} from './review-state.ts';
 
 /** A moderator's decision on a review: checked, applied once, recorded for audit. */
 export function createDecisions(ctx: ReviewState): Pick<ReviewService, 'decide'> {
@@ -15,7 +24,9 @@ export function createDecisions(ctx: ReviewState): Pick<ReviewService, 'decide'>
       const image = await reviewedImage(job, imageUrl);
       // Read now, days after the request perhaps: the channel may have changed since.
       const ageRestricted = await deps.channelAgeRestricted(job.channelId, { fresh: true });
-      const outcome = await delivery.deliver(job, image, { spoiler: approvedAsSpoiler(ageRestricted, job.nsfw?.reasons) });
+      const outcome = await delivery.deliver(job, image, {
+        spoiler: approvedAsSpoiler(ageRestricted, job.nsfw?.reasons),
+      });
       if (outcome === 'over_upload_limit') job.error = { kind: 'upload_limit' };
       job.state = outcome === 'delivered' ? 'delivered' : 'failed';
     },
@@ -30,10 +41,21 @@ export function createDecisions(ctx: ReviewState): Pick<ReviewService, 'decide'>
       const review = job?.[FIELD[kind]];
       if (!job || !review || !VALID[kind].includes(decision)) return { outcome: 'unknown' };
       if (message && !reviewsJob(job, review, message)) {
-        log.warn({ jobId, guildId: message.guildId, messageId: message.messageId, moderatorId: moderator.id }, 'a decision named a job its message does not review; ignored');
+        log.warn(
+          { jobId, guildId: message.guildId, messageId: message.messageId, moderatorId: moderator.id },
+          'a decision named a job its message does not review; ignored',
+        );
         return { outcome: 'unknown' };
       }
-      const record: AuditRecord = { jobId, guildId: job.guildId, review: kind, decision, moderatorId: moderator.id, moderatorName: moderator.name, at: now() };
+      const record: AuditRecord = {
+        jobId,
+        guildId: job.guildId,
+        review: kind,
+        decision,
+        moderatorId: moderator.id,
+        moderatorName: moderator.name,
+        at: now(),
+      };
       const key = decisionKey(jobId, kind);
       const claim = await state.claim(key, record, AUDIT_TTL_MS);
       if (!claim.won) return { outcome: 'already', record: claim.holder };
@@ -60,7 +82,12 @@ export function createDecisions(ctx: ReviewState): Pick<ReviewService, 'decide'>
       ))!;
       await removePending(job.guildId, pendingMember(jobId, kind));
       metrics.moderationDecision(decision);
-      if (kind === 'flag') await Promise.all([state.remove(UNROUTED, jobId), stash.delete(jobId), ...heldSets(job).map((set) => state.remove(set, jobId))]);
+      if (kind === 'flag')
+        await Promise.all([
+          state.remove(UNROUTED, jobId),
+          stash.delete(jobId),
+          ...heldSets(job).map((set) => state.remove(set, jobId)),
+        ]);
       log.info({ audit: record }, 'moderation decision');
       return { outcome: 'done', job: decided, record };
     },

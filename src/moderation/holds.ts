@@ -1,14 +1,41 @@
-
-import { updateJob, } from '../jobs/store.ts';
-import type { DeliveredImage, Job, Review, } from '../domain/job.ts';
+import { updateJob } from '../jobs/store.ts';
+import type { DeliveredImage, Job, Review } from '../domain/job.ts';
 import { decide, plausibleScores, type Classification } from './policy.ts';
 import type { ReviewState } from './review-state.ts';
-import type { ReviewService, } from './review-types.ts';
-import { pendingMember, UNROUTED, heldByMember, heldByGuild, heldSets, routingKey, ROUTING_CLAIM_TTL_MS, CLASSIFY_TIMEOUT_MS, within, } from './review-state.ts';
+import type { ReviewService } from './review-types.ts';
+import {
+  pendingMember,
+  UNROUTED,
+  heldByMember,
+  heldByGuild,
+  heldSets,
+  routingKey,
+  ROUTING_CLAIM_TTL_MS,
+  CLASSIFY_TIMEOUT_MS,
+  within,
+} from './review-state.ts';
 
 /** A flagged image held for review: the verdict, the hold, posting it where moderators see it, the caps on what waits. */
-export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | 'hold' | 'heldRefusal'> & { routePending(guildId?: string): Promise<number> } {
-  const { deps, store, state, stash, settings, desk, delivery, now, log, metrics, classifier, thresholds, addPending, waiting, stillHeld } = ctx;
+export function createHolds(
+  ctx: ReviewState,
+): Pick<ReviewService, 'verdict' | 'hold' | 'heldRefusal'> & { routePending(guildId?: string): Promise<number> } {
+  const {
+    deps,
+    store,
+    state,
+    stash,
+    settings,
+    desk,
+    delivery,
+    now,
+    log,
+    metrics,
+    classifier,
+    thresholds,
+    addPending,
+    waiting,
+    stillHeld,
+  } = ctx;
 
   /** Posts the review message if the guild has a channel that takes it; false leaves the image stashed. */
   async function route(job: Job, image: DeliveredImage): Promise<boolean> {
@@ -18,7 +45,10 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
       return false;
     }
     try {
-      const posted = { channelId: reviewChannelId, messageId: await desk.post(reviewChannelId, job, image, 'flag', []) };
+      const posted = {
+        channelId: reviewChannelId,
+        messageId: await desk.post(reviewChannelId, job, image, 'flag', []),
+      };
       job.review = { ...(job.review as Review), ...posted };
       // Recorded on the record as it is now: it may have been saved since it was read.
       const saved = await updateJob(
@@ -33,7 +63,10 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
       );
       if (saved) Object.assign(job, saved);
     } catch (err) {
-      log.warn({ err, jobId: job.id, guildId: job.guildId, channelId: reviewChannelId }, 'the review channel did not take a flagged image; it stays held');
+      log.warn(
+        { err, jobId: job.id, guildId: job.guildId, channelId: reviewChannelId },
+        'the review channel did not take a flagged image; it stays held',
+      );
       await state.add(UNROUTED, job.id);
       return false;
     }
@@ -66,14 +99,19 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
         const image = await stash.get(jobId);
         if (!image) continue;
         // A hold cut short may not have listed it as pending, nor counted it: moderators' lists must show it.
-        await Promise.all([addPending(job.guildId, pendingMember(jobId, 'flag')), ...heldSets(job).map((set) => state.add(set, jobId))]);
+        await Promise.all([
+          addPending(job.guildId, pendingMember(jobId, 'flag')),
+          ...heldSets(job).map((set) => state.add(set, jobId)),
+        ]);
         const posted = await route(job, image);
         // A review message that went out keeps the claim until it expires, even when it could not
         // be recorded; an image no channel took can be tried again at once.
         keep = posted || Boolean(job.review.messageId);
         if (posted) {
           routed++;
-          await delivery.notice(job, 'awaiting_review').catch((err: unknown) => log.debug({ err, jobId }, 'could not update the requester'));
+          await delivery
+            .notice(job, 'awaiting_review')
+            .catch((err: unknown) => log.debug({ err, jobId }, 'could not update the requester'));
         }
       } finally {
         if (!keep) await state.release(key);
@@ -91,10 +129,14 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
     try {
       const scores = await within(classifier.classify(image.bytes), deps.classifyTimeoutMs ?? CLASSIFY_TIMEOUT_MS);
       // Scores that are not probabilities would read as a clean image: the image was not checked.
-      if (!plausibleScores(scores)) throw new Error(`the NSFW classifier answered scores that are not probabilities: ${JSON.stringify(scores)}`);
+      if (!plausibleScores(scores))
+        throw new Error(`the NSFW classifier answered scores that are not probabilities: ${JSON.stringify(scores)}`);
       return { classifier: 'ok', scores };
     } catch (err) {
-      log.warn({ err, jobId: job.id, classifierStatus: classifier.status() }, 'the NSFW classifier could not check an image: it is held for review unchecked (fail closed)');
+      log.warn(
+        { err, jobId: job.id, classifierStatus: classifier.status() },
+        'the NSFW classifier could not check an image: it is held for review unchecked (fail closed)',
+      );
       return { classifier: 'failed' };
     }
   }
@@ -104,12 +146,23 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
       const [guild, classification] = await Promise.all([settings.get(job.guildId ?? 'dm'), classify(job, image)]);
       const providerFlagged = Boolean(job.nsfw?.flagged);
       const policy = (channelNsfw: boolean) =>
-        decide({ providerFlagged, classification, thresholds, sensitivity: guild.sensitivity, reviewAll: guild.reviewAll, channelNsfw, nsfwChannels: guild.nsfwChannels });
+        decide({
+          providerFlagged,
+          classification,
+          thresholds,
+          sensitivity: guild.sensitivity,
+          reviewAll: guild.reviewAll,
+          channelNsfw,
+          nsfwChannels: guild.nsfwChannels,
+        });
       // The channel as it is when the image is ready, not when it was asked for, and not as a
       // cache saw it seconds ago (flagged images are few); an image nothing flagged is shown
       // anywhere, so it needs no look.
       const asIfPublic = policy(false);
-      const { verdict, reasons } = asIfPublic.reasons.length === 0 ? asIfPublic : policy(await deps.channelAgeRestricted(job.channelId, { fresh: true }));
+      const { verdict, reasons } =
+        asIfPublic.reasons.length === 0
+          ? asIfPublic
+          : policy(await deps.channelAgeRestricted(job.channelId, { fresh: true }));
       // Both signals and the reasons go on the record: the reviewer sees them, and an approval reads them.
       job.nsfw = {
         flagged: providerFlagged,
@@ -127,7 +180,11 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
       // review. One over the upload limit could never be published after a review: nothing of it is kept.
       if (!(await stash.put(job.id, image, deps.uploadLimit(job.guildId)))) {
         log.warn({ jobId: job.id, bytes: image.bytes.length }, 'a flagged image over the upload limit was not held');
-        await delivery.fail(job, { kind: 'upload_limit' }).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not tell the requester their image is too large'));
+        await delivery
+          .fail(job, { kind: 'upload_limit' })
+          .catch((err: unknown) =>
+            log.warn({ err, jobId: job.id }, 'could not tell the requester their image is too large'),
+          );
         return 'over_upload_limit';
       }
       job.state = 'held';
@@ -140,7 +197,10 @@ export function createHolds(ctx: ReviewState): Pick<ReviewService, 'verdict' | '
       let routed = false;
       try {
         await store.save(job);
-        await Promise.all([addPending(job.guildId, pendingMember(job.id, 'flag')), ...heldSets(job).map((set) => state.add(set, job.id))]);
+        await Promise.all([
+          addPending(job.guildId, pendingMember(job.id, 'flag')),
+          ...heldSets(job).map((set) => state.add(set, job.id)),
+        ]);
         metrics.flaggedResult('held');
         // Records from before the reasons were kept were held for the provider's flag.
         metrics.imageHeld(job.nsfw?.reasons?.[0] ?? 'provider');

@@ -1,8 +1,7 @@
-
-import { HELD_TTL_MS, } from '../jobs/store.ts';
-import type { DeliveredImage, } from '../domain/job.ts';
+import { HELD_TTL_MS } from '../jobs/store.ts';
+import type { DeliveredImage } from '../domain/job.ts';
 import type { KeyValue } from '../storage/key-value.ts';
-import type { ImageStash, } from './review-types.ts';
+import type { ImageStash } from './review-types.ts';
 
 /**
  * Held images in a Keyv namespace, as base64 (Keyv values are JSON), for as long as a held record
@@ -16,7 +15,9 @@ export function createImageStash(kv: KeyValue, ttlMs = HELD_TTL_MS): ImageStash 
       return true;
     },
     async get(jobId) {
-      const stored = (await kv.get(`image:${jobId}`)) as (Omit<DeliveredImage, 'bytes'> & { bytes: string }) | undefined;
+      const stored = (await kv.get(`image:${jobId}`)) as
+        | (Omit<DeliveredImage, 'bytes'> & { bytes: string })
+        | undefined;
       return stored ? { ...stored, bytes: new Uint8Array(Buffer.from(stored.bytes, 'base64')) } : undefined;
     },
     async delete(jobId) {

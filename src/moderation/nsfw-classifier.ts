@@ -117,7 +117,10 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
     setStatus('failed');
     const delay = Math.min(retryDelay.max, retryDelay.min * 2 ** failedStarts);
     failedStarts++;
-    log.warn({ retryInMs: delay, failedStarts }, 'NSFW classifier unavailable: images it should classify are held until it loads');
+    log.warn(
+      { retryInMs: delay, failedStarts },
+      'NSFW classifier unavailable: images it should classify are held until it loads',
+    );
     retryTimer = setTimeout(start, delay);
     retryTimer.unref();
   }
@@ -180,8 +183,14 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
       case 'debug':
         return settle(reply.id, { value: reply.tensors });
       case 'error': {
-        const reason: ClassifierFailure = reply.reason === 'decode' ? 'decode' : reply.reason === 'expired' ? 'timeout' : 'crashed';
-        return settle(reply.id, { error: new ClassifierError(reason, `${reason === 'decode' ? 'not an image the classifier can read' : 'the classification failed'}: ${reply.message}`) });
+        const reason: ClassifierFailure =
+          reply.reason === 'decode' ? 'decode' : reply.reason === 'expired' ? 'timeout' : 'crashed';
+        return settle(reply.id, {
+          error: new ClassifierError(
+            reason,
+            `${reason === 'decode' ? 'not an image the classifier can read' : 'the classification failed'}: ${reply.message}`,
+          ),
+        });
       }
       case 'log':
         return log[reply.level]({ output: reply.message }, 'NSFW classifier thread said');
@@ -192,9 +201,16 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
   function ask<T>(request: (id: number, deadline: number) => WorkerRequest, transfer: ArrayBuffer[] = []): Promise<T> {
     // Asked before the first thread exists (sharp still loading, see below): `loading` means a
     // request waits for the model, so it waits for the thread too rather than being held.
-    if (!worker && !closed && status === 'loading' && !firstStarted) return starting.then(() => ask<T>(request, transfer));
+    if (!worker && !closed && status === 'loading' && !firstStarted)
+      return starting.then(() => ask<T>(request, transfer));
     const w = worker;
-    if (closed || !w || status === 'failed') return Promise.reject(new ClassifierError('unavailable', closed ? 'the NSFW classifier is closed' : 'the NSFW classifier model is not loaded'));
+    if (closed || !w || status === 'failed')
+      return Promise.reject(
+        new ClassifierError(
+          'unavailable',
+          closed ? 'the NSFW classifier is closed' : 'the NSFW classifier model is not loaded',
+        ),
+      );
     const id = nextId++;
     const sentAt = Date.now();
     return new Promise<T>((resolve, reject) => {
@@ -211,7 +227,12 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
       try {
         w.postMessage(request(id, sentAt + timeoutMs), transfer);
       } catch (err) {
-        settle(id, { error: new ClassifierError('crashed', `the request could not be sent to the NSFW classifier thread: ${err instanceof Error ? err.message : String(err)}`) });
+        settle(id, {
+          error: new ClassifierError(
+            'crashed',
+            `the request could not be sent to the NSFW classifier thread: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        });
       }
     });
   }
@@ -244,13 +265,19 @@ export function createNsfwClassifier(options: NsfwClassifierOptions): NsfwClassi
       const copy = new Uint8Array(image.byteLength);
       copy.set(image);
       try {
-        const scores = await ask<NsfwScores>((id, deadline) => ({ type: 'classify', id, image: copy, deadline }), [copy.buffer]);
+        const scores = await ask<NsfwScores>(
+          (id, deadline) => ({ type: 'classify', id, image: copy, deadline }),
+          [copy.buffer],
+        );
         metrics?.classification('ok', 'none', (performance.now() - started) / 1000);
         return scores;
       } catch (err) {
         const reason = err instanceof ClassifierError ? err.reason : 'crashed';
         metrics?.classification('failed', reason, (performance.now() - started) / 1000);
-        log.warn({ reason, bytes: image.byteLength, err: err instanceof Error ? err.message : String(err) }, 'NSFW classification failed; the image is held');
+        log.warn(
+          { reason, bytes: image.byteLength, err: err instanceof Error ? err.message : String(err) },
+          'NSFW classification failed; the image is held',
+        );
         throw err;
       }
     },

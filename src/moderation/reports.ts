@@ -1,9 +1,8 @@
-
-import { updateJob, } from '../jobs/store.ts';
-import type { AuditRecord, Job, Review, } from '../domain/job.ts';
+import { updateJob } from '../jobs/store.ts';
+import type { AuditRecord, Job, Review } from '../domain/job.ts';
 import type { ReviewState } from './review-state.ts';
-import type { Moderator, ReportedImage, ReportedMessage, ImageReport, ReviewService, } from './review-types.ts';
-import { AUDIT_TTL_MS, pendingMember, decisionKey, namesJob, showsJob, } from './review-state.ts';
+import type { Moderator, ReportedImage, ReportedMessage, ImageReport, ReviewService } from './review-types.ts';
+import { AUDIT_TTL_MS, pendingMember, decisionKey, namesJob, showsJob } from './review-state.ts';
 
 /** A member's report of a published image: each image of the message sent to the moderators once. */
 export function createReports(ctx: ReviewState): Pick<ReviewService, 'report'> {
@@ -34,7 +33,12 @@ export function createReports(ctx: ReviewState): Pick<ReviewService, 'report'> {
   }
 
   /** One image of a reported message: sent to the moderators, added to its open review, or why not. */
-  async function reportImage(job: Job, attachment: ReportedImage | undefined, reporter: Moderator, message: ReportedMessage): Promise<ImageReport> {
+  async function reportImage(
+    job: Job,
+    attachment: ReportedImage | undefined,
+    reporter: Moderator,
+    message: ReportedMessage,
+  ): Promise<ImageReport> {
     const jobId = job.id;
     const decided = await state.read<AuditRecord>(decisionKey(jobId, 'report'));
     if (decided) return { outcome: 'already_decided', record: decided };
@@ -95,11 +99,15 @@ export function createReports(ctx: ReviewState): Pick<ReviewService, 'report'> {
       const job = await store.get(jobId);
       if (!job) return { outcome: 'unknown', images: 0 };
       if (!showsJob(job, message)) {
-        log.warn({ jobId, guildId: message.guildId, messageId: message.messageId, reporterId: reporter.id }, 'a report named a job its message does not show; ignored');
+        log.warn(
+          { jobId, guildId: message.guildId, messageId: message.messageId, reporterId: reporter.id },
+          'a report named a job its message does not show; ignored',
+        );
         return { outcome: 'unknown', images: 0 };
       }
       const allowance = deps.reportLimit ? await deps.reportLimit.take(job.guildId, reporter.id) : undefined;
-      if (allowance && !allowance.allowed) return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };
+      if (allowance && !allowance.allowed)
+        return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };
       const outcomes: ImageReport[] = [];
       const count = (outcome: ImageReport['outcome']) => outcomes.filter((o) => o.outcome === outcome).length;
       // A report that reached no moderator, or only ones who already had it, does not count against the member.
@@ -108,7 +116,8 @@ export function createReports(ctx: ReviewState): Pick<ReviewService, 'report'> {
       };
       try {
         // One image after another, so the review messages come in the order the message shows them.
-        for (const { job: image, attachment } of await imagesOf(job, message)) outcomes.push(await reportImage(image, attachment, reporter, message));
+        for (const { job: image, attachment } of await imagesOf(job, message))
+          outcomes.push(await reportImage(image, attachment, reporter, message));
       } catch (err) {
         await giveBackUnused().catch(() => undefined);
         throw err;

@@ -1,14 +1,16 @@
-
-import { noopMetrics, } from '../ops/metrics.ts';
-import { HELD_TTL_MS, } from '../jobs/store.ts';
+import { noopMetrics } from '../ops/metrics.ts';
+import { HELD_TTL_MS } from '../jobs/store.ts';
 import type { DeliveredImage, Job, Review, ReviewDecision, ReviewKind } from '../domain/job.ts';
-import { classifierOff, } from './classifier.ts';
-import { DEFAULT_THRESHOLDS, } from '../domain/moderation.ts';
+import { classifierOff } from './classifier.ts';
+import { DEFAULT_THRESHOLDS } from '../domain/moderation.ts';
 import type { ReportedMessage, DecidingMessage, ReviewServiceDeps } from './review-types.ts';
 
 /** Audit records outlive the job records they point at, so a question months later has an answer. */
 export const AUDIT_TTL_MS = 365 * 24 * 3600_000;
-export const VALID: Record<ReviewKind, readonly ReviewDecision[]> = { flag: ['approve', 'reject'], report: ['remove', 'keep'] };
+export const VALID: Record<ReviewKind, readonly ReviewDecision[]> = {
+  flag: ['approve', 'reject'],
+  report: ['remove', 'keep'],
+};
 export const FIELD: Record<ReviewKind, 'review' | 'report'> = { flag: 'review', report: 'report' };
 
 export const pendingSet = (guildId: string | null) => `reviews:pending:${guildId ?? 'dm'}`;
@@ -20,7 +22,10 @@ export const decisionKey = (jobId: string, kind: ReviewKind) => `decision:${jobI
 /** The job ids of held images waiting for a moderator, per member of a guild and per guild: what the caps count. */
 export const heldByMember = (guildId: string | null, userId: string) => `held:member:${guildId ?? 'dm'}:${userId}`;
 export const heldByGuild = (guildId: string | null) => `held:guild:${guildId ?? 'dm'}`;
-export const heldSets = (job: Pick<Job, 'guildId' | 'userId'>) => [heldByMember(job.guildId, job.userId), heldByGuild(job.guildId)];
+export const heldSets = (job: Pick<Job, 'guildId' | 'userId'>) => [
+  heldByMember(job.guildId, job.userId),
+  heldByGuild(job.guildId),
+];
 /** How often `pendingCount` (read by the metrics) first drops the reviews that stopped waiting. */
 export const SWEEP_INTERVAL_MS = 3600_000;
 export const routingKey = (jobId: string) => `routing:${jobId}`;
@@ -73,7 +78,11 @@ export function reviewsJob(job: Job, review: Review, message: DecidingMessage): 
 /** The top-level fields of a job that `after` changed from `before` (one removed comes as undefined). */
 export function changedFields(before: Job, after: Job): Partial<Job> {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]) as Set<keyof Job>;
-  return Object.fromEntries([...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).map((key) => [key, after[key]]));
+  return Object.fromEntries(
+    [...keys]
+      .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
+      .map((key) => [key, after[key]]),
+  );
 }
 
 /** What the parts of the review service share: its dependencies and the lists a review is on. */
@@ -86,8 +95,10 @@ export function createReviewState(deps: ReviewServiceDeps) {
   const metrics = deps.metrics ?? noopMetrics;
   const classifier = deps.classifier ?? classifierOff;
   const thresholds = deps.thresholds ?? DEFAULT_THRESHOLDS;
-  const addPending = (guildId: string | null, member: string) => Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
-  const removePending = (guildId: string | null, member: string) => Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
+  const addPending = (guildId: string | null, member: string) =>
+    Promise.all([state.add(pendingSet(guildId), member), state.add(ALL_PENDING, member)]);
+  const removePending = (guildId: string | null, member: string) =>
+    Promise.all([state.remove(pendingSet(guildId), member), state.remove(ALL_PENDING, member)]);
   /**
    * Whether a review still waits for a moderator. A held image stops waiting `HELD_TTL_MS` after
    * its hold, when its record and stashed bytes expire; a record read just before it expires (or
@@ -145,8 +156,30 @@ export function createReviewState(deps: ReviewServiceDeps) {
       if (guild !== undefined) removals.push([heldByGuild(guild), jobId]);
       if (job) removals.push([heldByMember(job.guildId, job.userId), jobId]);
     }
-    await Promise.all([...removals.map(([set, value]) => state.remove(set, value)), kind === 'flag' ? stash.delete(jobId) : undefined]);
+    await Promise.all([
+      ...removals.map(([set, value]) => state.remove(set, value)),
+      kind === 'flag' ? stash.delete(jobId) : undefined,
+    ]);
   }
 
-  return { deps, store, state, stash, settings, desk, delivery, now, log, metrics, classifier, thresholds, addPending, removePending, waiting, reviewedImage, stillHeld, forget };
+  return {
+    deps,
+    store,
+    state,
+    stash,
+    settings,
+    desk,
+    delivery,
+    now,
+    log,
+    metrics,
+    classifier,
+    thresholds,
+    addPending,
+    removePending,
+    waiting,
+    reviewedImage,
+    stillHeld,
+    forget,
+  };
 }

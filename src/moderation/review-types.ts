@@ -2,7 +2,15 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Refusal } from '../jobs/limits.ts';
 import type { JobStore } from '../jobs/store.ts';
-import type { AuditRecord, DeliveredImage, Delivery, Job, Moderation, ReviewDecision, ReviewKind } from '../domain/job.ts';
+import type {
+  AuditRecord,
+  DeliveredImage,
+  Delivery,
+  Job,
+  Moderation,
+  ReviewDecision,
+  ReviewKind,
+} from '../domain/job.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import type { ReportLimit } from './report-limit.ts';
 import type { ImageClassifier } from './classifier.ts';
@@ -81,7 +89,9 @@ export interface DecidingMessage {
 }
 
 /** What a report did for one image of the message. */
-export type ImageReport = { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' } | { outcome: 'already_decided'; record: AuditRecord };
+export type ImageReport =
+  | { outcome: 'sent' | 'added' | 'already_reported' | 'no_reviewer' }
+  | { outcome: 'already_decided'; record: AuditRecord };
 
 export interface PendingReview {
   job: Job;
@@ -94,7 +104,14 @@ export interface PendingReview {
 
 export interface ReviewService extends Moderation {
   /** `message`, when the decision comes from a button: the review message it is on (`DecidingMessage`). */
-  decide(input: { jobId: string; kind: ReviewKind; decision: ReviewDecision; moderator: Moderator; imageUrl?: string; message?: DecidingMessage }): Promise<DecideResult>;
+  decide(input: {
+    jobId: string;
+    kind: ReviewKind;
+    decision: ReviewDecision;
+    moderator: Moderator;
+    imageUrl?: string;
+    message?: DecidingMessage;
+  }): Promise<DecideResult>;
   /**
    * A member's report about a published message (`jobId` from its button: the first job's for a
    * batch). Every image of the message still undecided goes to the moderators, each on a review

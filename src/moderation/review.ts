@@ -1,4 +1,3 @@
-
 import type { ReviewKind } from '../domain/job.ts';
 import { createHolds } from './holds.ts';
 import { createDecisions } from './decisions.ts';
@@ -71,5 +70,4 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     }
     return dropped;
   }
-
 }

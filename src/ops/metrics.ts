@@ -45,7 +45,13 @@ export type SubmissionResult = 'accepted' | 'rate_limited' | 'error';
 export type FlagAction = 'held' | 'spoiler';
 
 /** Every FailureKind, for pre-initialised label combinations. */
-export const FAILURE_KINDS: readonly FailureKind[] = [...ERROR_KINDS, 'interrupted', 'internal', 'queue_timeout', 'upload_limit'];
+export const FAILURE_KINDS: readonly FailureKind[] = [
+  ...ERROR_KINDS,
+  'interrupted',
+  'internal',
+  'queue_timeout',
+  'upload_limit',
+];
 export const DECISIONS: readonly ReviewDecision[] = ['approve', 'reject', 'remove', 'keep'];
 
 /**

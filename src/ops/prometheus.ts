@@ -1,6 +1,15 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { CLASSIFIER_FAILURES, HOLD_REASONS, } from '../domain/moderation.ts';
-import { CLASSIFIER_STATUSES, DECISIONS, FAILURE_KINDS, METRIC_PREFIX, RECOVERY_REASONS, type Metrics, type MetricName, type ScrapeSources } from './metrics.ts';
+import { CLASSIFIER_FAILURES, HOLD_REASONS } from '../domain/moderation.ts';
+import {
+  CLASSIFIER_STATUSES,
+  DECISIONS,
+  FAILURE_KINDS,
+  METRIC_PREFIX,
+  RECOVERY_REASONS,
+  type Metrics,
+  type MetricName,
+  type ScrapeSources,
+} from './metrics.ts';
 
 /**
  * The Metrics recorders on prom-client: every metric registers on the Registry handed in, with its
@@ -95,8 +104,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   for (const result of ['accepted', 'rate_limited', 'error'] as const) submissions.inc({ result }, 0);
 
-  scrapedGauge('ipm_limit', 'The configured images-per-minute budget (API_IMAGES_PER_MINUTE).', () => sources.ipmLimit?.());
-  scrapedGauge('ipm_budget_remaining', 'Submissions still possible in the current 60-second window (0 while paused after a 429). On Redis the window is shared by every process.', () => read(sources.ipmBudgetRemaining));
+  scrapedGauge('ipm_limit', 'The configured images-per-minute budget (API_IMAGES_PER_MINUTE).', () =>
+    sources.ipmLimit?.(),
+  );
+  scrapedGauge(
+    'ipm_budget_remaining',
+    'Submissions still possible in the current 60-second window (0 while paused after a 429). On Redis the window is shared by every process.',
+    () => read(sources.ipmBudgetRemaining),
+  );
 
   const apiDuration = new Histogram({
     name: name('api_request_duration_seconds'),
@@ -183,9 +198,19 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   });
   for (const status of CLASSIFIER_STATUSES) classifierStatus.set({ status }, 0);
-  scrapedGauge('reviews_pending', 'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).', () => read(sources.reviewsPending));
-  scrapedGauge('gateway_up', '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.', () => (sources.gatewayUp ? Number(sources.gatewayUp()) : undefined));
-  scrapedGauge('storage_up', '1 when the store (STORAGE_URL) answers, else 0.', () => (sources.storageUp ? Number(sources.storageUp()) : undefined));
+  scrapedGauge(
+    'reviews_pending',
+    'Flagged and reported images waiting for a moderator, in every guild (shared by every process on Redis: aggregate with max()).',
+    () => read(sources.reviewsPending),
+  );
+  scrapedGauge(
+    'gateway_up',
+    '1 when this process is connected to the Discord gateway (every shard it runs ready), else 0.',
+    () => (sources.gatewayUp ? Number(sources.gatewayUp()) : undefined),
+  );
+  scrapedGauge('storage_up', '1 when the store (STORAGE_URL) answers, else 0.', () =>
+    sources.storageUp ? Number(sources.storageUp()) : undefined,
+  );
 
   return {
     jobFinished: (outcome, errorKind) => finished.inc({ outcome, error_kind: errorKind }),

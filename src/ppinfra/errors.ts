@@ -107,7 +107,10 @@ export function fromResponse(status: number, body: ErrorBody | undefined, retryA
  * `Retry-After` in seconds or as an HTTP date (RFC 9110 10.2.3); `retry-after-ms` first when a
  * proxy sends it. Undefined when absent or unparseable.
  */
-export function parseRetryAfter(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+export function parseRetryAfter(
+  headers: Record<string, string | string[] | undefined>,
+  now: number,
+): number | undefined {
   const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
   const ms = Number(first(headers['retry-after-ms']));
   if (Number.isFinite(ms) && ms >= 0 && first(headers['retry-after-ms']) !== undefined) return ms;
@@ -119,7 +122,14 @@ export function parseRetryAfter(headers: Record<string, string | string[] | unde
 }
 
 /** undici/Node error codes that prove the request never left this machine. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function errorCode(e: unknown): string | undefined {
@@ -147,5 +157,8 @@ export function fromTransportError(e: unknown, signal: AbortSignal | undefined, 
   if (code && TIMEOUT_CODES.has(code)) {
     return new PpinfraError('timeout', `${what} timed out (${code})`, { cause: e, notSent });
   }
-  return new PpinfraError('network', `${what} failed on the network (${code ?? 'unknown error'})`, { cause: e, notSent });
+  return new PpinfraError('network', `${what} failed on the network (${code ?? 'unknown error'})`, {
+    cause: e,
+    notSent,
+  });
 }

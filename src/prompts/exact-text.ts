@@ -23,7 +23,10 @@ const MENTION_SYNTAX = /<(@[!&]?|#)\d+>/;
 /** Checked like a prompt, plus mention syntax; `@everyone` is plain text here and pings nobody. */
 export function checkText(input: string, rules: Pick<PromptRules, 'blockedTerms'>): TextResult {
   // Inner spacing is part of the design; only the ends and line breaks are tidied.
-  const text = input.normalize('NFC').replace(/\s*\n\s*/g, ' ').trim();
+  const text = input
+    .normalize('NFC')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   if (!text) return { ok: false, problem: 'empty' };
   const length = [...text].length;
   if (length > TEXT_MAX_LENGTH) return { ok: false, problem: 'too_long', length, limit: TEXT_MAX_LENGTH };

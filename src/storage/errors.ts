@@ -44,7 +44,8 @@ export function describeStorageError(err: unknown): string {
   const code = errorCode(err);
   if (code && CODES[code]) return CODES[code]!;
   const text = errorText(err);
-  if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(text)) return 'authentication failed (check the user and password in the URL)';
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(text))
+    return 'authentication failed (check the user and password in the URL)';
   if (/Connection timeout/i.test(text)) return 'the connection timed out';
   if (/Socket closed unexpectedly/i.test(text)) return 'the connection was closed';
   if (/client is offline|not connected or has failed to connect/i.test(text)) return 'the connection is lost';

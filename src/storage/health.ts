@@ -74,7 +74,14 @@ export interface StorageHealthOptions {
 }
 
 export function createStorageHealth(options: StorageHealthOptions): StorageHealth {
-  const { probe, intervalMs = 5_000, timeoutMs = 2_000, now = Date.now, logger = silentLogger, timers = REAL_TIMERS } = options;
+  const {
+    probe,
+    intervalMs = 5_000,
+    timeoutMs = 2_000,
+    now = Date.now,
+    logger = silentLogger,
+    timers = REAL_TIMERS,
+  } = options;
   const unavailableIntervalMs = options.unavailableIntervalMs ?? Math.min(intervalMs, 2_000);
   const describe = options.describe ?? ((err: unknown) => (err instanceof Error ? err.message : String(err)));
   let healthy = true;
@@ -98,7 +105,8 @@ export function createStorageHealth(options: StorageHealthOptions): StorageHealt
     if (ok !== healthy) {
       const at = now();
       if (ok) logger.info({ downMs: at - since }, 'storage available again: accepting new requests');
-      else logger.error({ reason: describe(err) }, 'storage unavailable: new requests are paused until it answers again');
+      else
+        logger.error({ reason: describe(err) }, 'storage unavailable: new requests are paused until it answers again');
       healthy = ok;
       since = at;
       notify(changeListeners, ok);
@@ -119,10 +127,13 @@ export function createStorageHealth(options: StorageHealthOptions): StorageHealt
 
   const schedule = () => {
     if (stopped) return;
-    timer = timers.setTimeout(() => {
-      timer = undefined;
-      void check().finally(schedule);
-    }, healthy ? intervalMs : unavailableIntervalMs);
+    timer = timers.setTimeout(
+      () => {
+        timer = undefined;
+        void check().finally(schedule);
+      },
+      healthy ? intervalMs : unavailableIntervalMs,
+    );
   };
 
   const subscribe = (listeners: Set<(healthy: boolean) => void>, listener: (healthy: boolean) => void) => {

@@ -80,13 +80,20 @@ export function keepWhileUnavailable(
       } catch (err) {
         // The rest waits for the next successful probe (not a probe now: a write that fails while
         // probes pass would otherwise be retried in a loop).
-        logger.warn({ namespace: name, reason: describeStorageError(err), left: pending.size }, 'could not yet save the writes kept while the storage was unavailable');
+        logger.warn(
+          { namespace: name, reason: describeStorageError(err), left: pending.size },
+          'could not yet save the writes kept while the storage was unavailable',
+        );
         return saved;
       }
     }
     // Writes that started meanwhile may still be pending: the next successful probe looks again.
     keeping = pending.size > 0;
-    if (saved || !keeping) logger.info({ namespace: name, saved, left: pending.size }, 'writes kept while the storage was unavailable are saved');
+    if (saved || !keeping)
+      logger.info(
+        { namespace: name, saved, left: pending.size },
+        'writes kept while the storage was unavailable are saved',
+      );
     return saved;
   }
 

@@ -6,7 +6,13 @@ import { storageBackend } from './open.ts';
 import type { KeyValue } from './key-value.ts';
 import { createStorageHealth, REAL_TIMERS, withTimeout, type StorageHealth, type Timers } from './health.ts';
 import { keepWhileUnavailable, type KeptKeyValue } from './kept.ts';
-import { describeStorageError, errorCode, errorText, StorageUnavailableError, storageFailureMessage } from './errors.ts';
+import {
+  describeStorageError,
+  errorCode,
+  errorText,
+  StorageUnavailableError,
+  storageFailureMessage,
+} from './errors.ts';
 
 export interface AppStorage {
   health: StorageHealth;
@@ -54,7 +60,8 @@ async function probeAll(namespaces: Keyv[], shared: SharedState, writeAll: boole
     }),
     (async () => {
       const claimed = await shared.claim(key, value, PROBE_TTL_MS);
-      if (!claimed.won || (await shared.read<typeof value>(key))?.probe !== key) throw new Error('a claim written could not be read back');
+      if (!claimed.won || (await shared.read<typeof value>(key))?.probe !== key)
+        throw new Error('a claim written could not be read back');
       await shared.release(key);
     })(),
   ]);
@@ -81,7 +88,10 @@ export async function startStorageHealth(options: StartStorageOptions): Promise<
     await withTimeout(probeAll(namespaces, shared, true), startTimeoutMs, timers);
   } catch (err) {
     // The most telling error: one with a system or SQLite code, else one the adapters reported, else the probe's own.
-    const cause = seen.find((e) => errorCode(e)) ?? (errorCode(err) ? err : seen.find((e) => !/not connected/i.test(errorText(e)))) ?? err;
+    const cause =
+      seen.find((e) => errorCode(e)) ??
+      (errorCode(err) ? err : seen.find((e) => !/not connected/i.test(errorText(e)))) ??
+      err;
     await withTimeout(
       Promise.allSettled([...namespaces.map((kv) => kv.disconnect()), shared.close()]),
       1_000,
@@ -116,7 +126,8 @@ export async function startStorageHealth(options: StartStorageOptions): Promise<
       for (const kv of kept) {
         if (!kv.pending()) continue;
         await kv.flush().catch(() => 0);
-        if (kv.pending()) log.error({ lost: kv.pending() }, 'the storage is unavailable: writes kept in memory are lost at this stop');
+        if (kv.pending())
+          log.error({ lost: kv.pending() }, 'the storage is unavailable: writes kept in memory are lost at this stop');
       }
     },
   };

@@ -22,7 +22,10 @@ export interface FakeClassifier extends ImageClassifier {
   answer(next: FakeAnswer | ((image: Uint8Array) => FakeAnswer)): void;
 }
 
-export function fakeClassifier(first: FakeAnswer | ((image: Uint8Array) => FakeAnswer), status: ClassifierStatus = 'ready'): FakeClassifier {
+export function fakeClassifier(
+  first: FakeAnswer | ((image: Uint8Array) => FakeAnswer),
+  status: ClassifierStatus = 'ready',
+): FakeClassifier {
   let answer = typeof first === 'function' ? first : () => first;
   const seen: Uint8Array[] = [];
   return {

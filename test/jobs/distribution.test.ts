@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator, HAZARD_MIN_SAMPLES } from '../../src/jobs/estimator.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { hazardSpacing, inFlightEstimate, inFlightPollDelay, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import {
+  hazardSpacing,
+  inFlightEstimate,
+  inFlightPollDelay,
+  nextPollDelay,
+  type Estimate,
+} from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { observedDuration } from '../../src/jobs/observed.ts';
 
@@ -14,7 +20,11 @@ const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: (
 const narrow = Array.from({ length: 20 }, (_, i) => 9_500 + i * 50);
 /** 20 durations spread evenly on a log scale over 3-15 s: a size whose time varies a lot. */
 const wide = Array.from({ length: 20 }, (_, i) => Math.round(3_000 * 5 ** ((i + 0.5) / 20)));
-const withDurations = (durations: number[]): Estimate => ({ expectedMs: durations[durations.length >> 1]!, spreadMs: 1_000, durations });
+const withDurations = (durations: number[]): Estimate => ({
+  expectedMs: durations[durations.length >> 1]!,
+  spreadMs: 1_000,
+  durations,
+});
 const delayAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, ...settings, sinceSubmitMs });
 
 describe('polling by the distribution of durations', () => {
@@ -54,8 +64,16 @@ describe('polling by the distribution of durations', () => {
 describe('the estimate a job in flight follows', () => {
   const atSubmit: Estimate = { expectedMs: 10_000, spreadMs: 1_000 };
   it.each([
-    ['an earlier live estimate (the short tasks of its own burst finished first)', { expectedMs: 8_000, spreadMs: 800 }, atSubmit],
-    ['a later live estimate (the API is slower this hour)', { expectedMs: 13_000, spreadMs: 1_300 }, { expectedMs: 13_000, spreadMs: 1_300 }],
+    [
+      'an earlier live estimate (the short tasks of its own burst finished first)',
+      { expectedMs: 8_000, spreadMs: 800 },
+      atSubmit,
+    ],
+    [
+      'a later live estimate (the API is slower this hour)',
+      { expectedMs: 13_000, spreadMs: 1_300 },
+      { expectedMs: 13_000, spreadMs: 1_300 },
+    ],
     ['a later hint from other sizes', { expectedMs: 30_000, spreadMs: 15_000, guess: true }, atSubmit],
   ] as [string, Estimate, Estimate][])('given %s, polls by the right one', (_, live, expected) => {
     expect(inFlightEstimate(atSubmit, live)).toEqual(expected);
@@ -77,7 +95,15 @@ describe('the estimate a job in flight follows', () => {
       // Other tasks finishing meanwhile show the API running at half speed.
       estimate = { expectedMs: 8_000, spreadMs: 800 };
       const done = clock >= 7_500;
-      return { taskId, status: done ? 'succeed' : 'processing', rawStatus: '', reason: '', etaSeconds: 0, progressPercent: 0, images: [] };
+      return {
+        taskId,
+        status: done ? 'succeed' : 'processing',
+        rawStatus: '',
+        reason: '',
+        etaSeconds: 0,
+        progressPercent: 0,
+        images: [],
+      };
     };
     await pollTask('task', {
       client: { getResult },
@@ -108,7 +134,8 @@ describe('the polls of a job in flight (inFlightPollDelay)', () => {
 
   it('polls by the live estimate when the job recorded none (an older record)', () => {
     const live: Estimate = { expectedMs: 13_000, spreadMs: 1_300 };
-    for (const t of [0, 9_000, 12_000, 30_000]) expect(inFlightPollDelay(undefined, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
+    for (const t of [0, 9_000, 12_000, 30_000])
+      expect(inFlightPollDelay(undefined, live, input(t))).toBe(nextPollDelay({ ...live, ...input(t) }));
   });
 
   it('does not leap past the region it was submitted with when the live estimate moves later', () => {
@@ -132,7 +159,8 @@ describe('the polls of a job in flight (inFlightPollDelay)', () => {
 
   it('keeps to what it was submitted with when the live estimate is earlier', () => {
     const live: Estimate = { expectedMs: 8_000, spreadMs: 800 };
-    for (const t of [0, 9_500, 12_500]) expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(nextPollDelay({ ...atSubmit, ...input(t) }));
+    for (const t of [0, 9_500, 12_500])
+      expect(inFlightPollDelay(atSubmit, live, input(t))).toBe(nextPollDelay({ ...atSubmit, ...input(t) }));
   });
 });
 

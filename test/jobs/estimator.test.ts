@@ -25,7 +25,8 @@ function setup() {
   /** What an older version of the bot stored, whole, in its `stats` namespace. */
   const legacy = new Map<string, unknown>();
   const store = createLocalSharedState(createMemoryKeyValue());
-  const open = () => createDurationEstimator({ store, legacy: { get: async (k) => structuredClone(legacy.get(k)) }, now: () => clock });
+  const open = () =>
+    createDurationEstimator({ store, legacy: { get: async (k) => structuredClone(legacy.get(k)) }, now: () => clock });
   return {
     legacy,
     open,
@@ -52,7 +53,8 @@ async function withHistory() {
 }
 
 /** The spacing the poller would use at `sinceSubmitMs` with this estimate and the default intervals. */
-const spacingAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+const spacingAt = (e: Estimate, sinceSubmitMs: number) =>
+  nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
 
 describe('duration estimator under the API load', () => {
   it('expects a size seen only before a busy hour to run 30 % slower when every other size does', async () => {
@@ -77,7 +79,8 @@ describe('duration estimator under the API load', () => {
     await s.run(s.est, 0.75, [SMALL, MEDIUM], 8);
     const after = s.est.estimate(LARGE);
     expect(after.expectedMs / before.expectedMs).toBeCloseTo(0.75, 1);
-    const firstPoll = (e: Estimate) => nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+    const firstPoll = (e: Estimate) =>
+      nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
     expect(firstPoll(after)).toBeLessThan(0.8 * firstPoll(before));
   });
 
@@ -172,7 +175,10 @@ describe('duration estimator under the API load', () => {
   it('keeps the slowdown an older version stored', async () => {
     const s = setup();
     s.legacy.set('durations', { [LARGE]: [15_000, 15_000, 15_000] });
-    s.legacy.set('durations:load', Array.from({ length: 8 }, () => ({ at: 0, ratio: 1.3 })));
+    s.legacy.set(
+      'durations:load',
+      Array.from({ length: 8 }, () => ({ at: 0, ratio: 1.3 })),
+    );
     await s.est.load();
     expect(s.est.estimate(LARGE).expectedMs).toBeCloseTo(15_000 * 1.3, -2);
   });

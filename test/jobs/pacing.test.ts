@@ -19,7 +19,8 @@ describe('the submit pacer (images per minute, injected clock)', () => {
     const pacer = createSubmitPacer({ perMinute: 5, now: () => clock });
     const taken: number[] = [];
     // 12 jobs trying every 100 ms for three minutes.
-    for (; clock < 180_000 && taken.length < 12; clock += 100) while (taken.length < 12 && pacer.tryTake()) taken.push(clock);
+    for (; clock < 180_000 && taken.length < 12; clock += 100)
+      while (taken.length < 12 && pacer.tryTake()) taken.push(clock);
     expect(taken.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
     expect(taken.slice(5, 10)).toEqual([60_000, 60_000, 60_000, 60_000, 60_000]);
     expect(taken).toHaveLength(12);
@@ -97,7 +98,15 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
       delivery,
       moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
       estimator: createDurationEstimator(),
-      limits: createLimits({ userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 100, queueMax: 50, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
+      limits: createLimits({
+        userMaxConcurrent: 50,
+        userHourlyQuota: 50,
+        guildDailyBudget: 50,
+        maxJobsInFlight: 100,
+        queueMax: 50,
+        breakerThreshold: 3,
+        breakerCooldownMs: 60_000,
+      }),
       pollLimiter: createRateLimiter({ perSecond: 100 }),
       pacer: {
         ...pacer,
@@ -107,7 +116,16 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
           return ok;
         },
       },
-      settings: { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 100, reconcileIntervalMs: 60_000 },
+      settings: {
+        queueTimeoutMs: 600_000,
+        timeoutMs: 60_000,
+        pollMinIntervalMs: 200,
+        pollMaxIntervalMs: 1_000,
+        progressEditIntervalMs: 50,
+        imageMaxBytes: 1_000_000,
+        maxJobsInFlight: 100,
+        reconcileIntervalMs: 60_000,
+      },
       logger: silentLogger,
     });
   }
@@ -115,7 +133,16 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
   async function ask(count: number): Promise<Job[]> {
     const jobs: Job[] = [];
     for (let i = 0; i < count; i++) {
-      const reservation = await service.reserve({ prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US' });
+      const reservation = await service.reserve({
+        prompt: `p${i}`,
+        size: '1024*1024',
+        userId: `u${i}`,
+        userName: `u${i}`,
+        guildId: 'g',
+        channelId: 'c',
+        channelNsfw: false,
+        locale: 'en-US',
+      });
       if (!reservation.ok) throw new Error(`refused: ${reservation.refusal.kind}`);
       jobs.push(await service.start(reservation.ticket, { applicationId: 'a', token: 't', createdAt: Date.now() }));
     }

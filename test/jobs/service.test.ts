@@ -34,7 +34,14 @@ const delivery: Delivery = {
 };
 
 const request = (userId: string): JobRequest => ({
-  prompt: `from ${userId}`, size: '1024*1024', userId, userName: userId, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US',
+  prompt: `from ${userId}`,
+  size: '1024*1024',
+  userId,
+  userName: userId,
+  guildId: 'g',
+  channelId: 'c',
+  channelNsfw: false,
+  locale: 'en-US',
 });
 /** Resolves once a job's message shows `view` (progress edits are throttled, so it may come late). */
 function showing(jobId: string, view: ProgressView): Promise<void> {
@@ -61,10 +68,27 @@ beforeEach(async () => {
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
     estimator: createDurationEstimator(),
-    limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
+    limits: createLimits({
+      userMaxConcurrent: 5,
+      userHourlyQuota: 50,
+      guildDailyBudget: 50,
+      maxJobsInFlight: 1,
+      queueMax: 10,
+      breakerThreshold: 3,
+      breakerCooldownMs: 60_000,
+    }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),
     pacer: createSubmitPacer({ perMinute: 1_000 }),
-    settings: { queueTimeoutMs: 600_000, timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1, reconcileIntervalMs: 60_000 },
+    settings: {
+      queueTimeoutMs: 600_000,
+      timeoutMs: 120_000,
+      pollMinIntervalMs: 200,
+      pollMaxIntervalMs: 1_000,
+      progressEditIntervalMs: 200,
+      imageMaxBytes: 1_000_000,
+      maxJobsInFlight: 1,
+      reconcileIntervalMs: 60_000,
+    },
     logger: silentLogger,
   });
 });

@@ -11,7 +11,6 @@ import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
 import { observedDuration } from '../../src/jobs/observed.ts';
 
-
 /** Sizes from 512² to 1536², their time roughly linear in the pixel count, and one whose time varies over 3-15 s. */
 export const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*864', '1536*1536'] as const;
 export const WIDE = '1280*720';
@@ -57,7 +56,8 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
   let clock = 0;
   let seq = 0;
   const timers: { at: number; seq: number; fire: () => void }[] = [];
-  const sleep = (ms: number) => new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
+  const sleep = (ms: number) =>
+    new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
   const estimator = createDurationEstimator({ now: () => clock });
   const out: Polled[] = [];
   let load = 1;
@@ -133,13 +133,21 @@ function pollEstimate(atSubmit: Estimate, live: () => Estimate) {
 export const workloads = (seeds: number[]): Workload[] =>
   seeds.flatMap((seed) =>
     ([0, 3, 8] as const).flatMap((warmup) =>
-      [-0.2, 0, 0.3, 0.6].flatMap((shift) => (['burst', 'trickle'] as const).map((phase) => ({ seed: seed * 1_000 + warmup * 100 + Math.round(shift * 10) * 3 + (phase === 'burst' ? 1 : 2), warmup, shift, phase }))),
+      [-0.2, 0, 0.3, 0.6].flatMap((shift) =>
+        (['burst', 'trickle'] as const).map((phase) => ({
+          seed: seed * 1_000 + warmup * 100 + Math.round(shift * 10) * 3 + (phase === 'burst' ? 1 : 2),
+          warmup,
+          shift,
+          phase,
+        })),
+      ),
     ),
   );
 
 const LATE_SPREADS = 2;
 /** Past this (ms after submit) the task is late by `e`, and its schedule backs off. */
-const lateBy = (e: Estimate, t: number) => (e.durations ? hazardSpacing(e.durations, t) === undefined : t > e.expectedMs + LATE_SPREADS * e.spreadMs);
+const lateBy = (e: Estimate, t: number) =>
+  e.durations ? hazardSpacing(e.durations, t) === undefined : t > e.expectedMs + LATE_SPREADS * e.spreadMs;
 
 /**
  * The longest wait after a poll at `t` that the submitted estimate's schedule allows: its next
@@ -147,7 +155,10 @@ const lateBy = (e: Estimate, t: number) => (e.durations ? hazardSpacing(e.durati
  * estimate's first poll, that is the wait until it.
  */
 const allowedAfter = (atSubmit: Estimate, t: number, polls: number) =>
-  Math.max(POLL_SETTINGS.minIntervalMs, nextPollDelay({ ...atSubmit, ...POLL_SETTINGS, sinceSubmitMs: t, polls, random: () => 1 }));
+  Math.max(
+    POLL_SETTINGS.minIntervalMs,
+    nextPollDelay({ ...atSubmit, ...POLL_SETTINGS, sinceSubmitMs: t, polls, random: () => 1 }),
+  );
 
 export interface Gap {
   size: string;
@@ -170,12 +181,14 @@ export function gapsOf(p: Polled, through: 'region' | 'life' = 'region'): Gap[] 
     if (through === 'region' && lateBy(p.atSubmit, from)) break;
     const allowed = allowedAfter(p.atSubmit, from, i);
     // 1 ms: rounding in the virtual clock.
-    if (times[i + 1]! - from > allowed + 1) gaps.push({ size: p.size, from, to: times[i + 1]!, allowed, durationMs: p.durationMs });
+    if (times[i + 1]! - from > allowed + 1)
+      gaps.push({ size: p.size, from, to: times[i + 1]!, allowed, durationMs: p.durationMs });
   }
   return gaps;
 }
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 /** Polls per task and completion-to-seen waits, against fixed one-second polling of the same tasks. */
 export function figures(tasks: Polled[]) {
@@ -191,4 +204,3 @@ export function figures(tasks: Polled[]) {
     lagP95VsFixed: quantile(lag, 0.95) / quantile(fixedLag, 0.95),
   };
 }
-

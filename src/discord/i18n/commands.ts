@@ -14,7 +14,8 @@ export const en = {
   'usage.budget_value': '**{left}** of {budget} images (last 24 hours)',
   'usage.top': 'Top requesters this month',
   'usage.top_none': 'No images yet this month.',
-  'usage.footer': 'Days are UTC. An image counts when the image service made it (and billed it): shown, held for review, behind a spoiler, or too large to post.',
+  'usage.footer':
+    'Days are UTC. An image counts when the image service made it (and billed it): shown, held for review, behind a spoiler, or too large to post.',
   // Command metadata
   'command.name': 'imagine',
   'command.prompt.name': 'prompt',
@@ -34,8 +35,10 @@ export const en = {
   'placement.bottom': 'Bottom',
   'text.empty': 'The text to write in the image is empty. Leave the option out, or give the words.',
   'text.too_long': 'The text for the image is {length} characters long; the limit is {limit}. Short words render best.',
-  'text.mention': 'The text for the image contains a Discord mention, which would be drawn as a number. Please write the name instead.',
-  'text.prompt_too_long': 'With the text added, the prompt is longer than {limit} characters. Please shorten the prompt or the text.',
+  'text.mention':
+    'The text for the image contains a Discord mention, which would be drawn as a number. Please write the name instead.',
+  'text.prompt_too_long':
+    'With the text added, the prompt is longer than {limit} characters. Please shorten the prompt or the text.',
   'button.edit': 'Edit prompt',
   'edit.title': 'Edit prompt',
   'edit.prompt': 'Prompt',

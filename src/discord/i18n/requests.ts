@@ -1,12 +1,14 @@
 /** What a member sees about an image they asked for: validation, limits, progress, failures, results. */
 export const en = {
   // Validation (ephemeral, nothing billed)
-  'size.format': '“{input}” is not a size I know. Use W*H with each side from 256 to 1536 pixels (for example `1024*1024`), or a preset: {presets}.',
+  'size.format':
+    '“{input}” is not a size I know. Use W*H with each side from 256 to 1536 pixels (for example `1024*1024`), or a preset: {presets}.',
   'size.range': '{width}×{height} is outside the allowed range: each side must be from 256 to 1536 pixels.',
   'prompt.empty': 'Please describe the image you want in the prompt.',
   'prompt.too_long': 'Your prompt is {length} characters long; the limit is {limit}. Please shorten it.',
   'prompt.blocked': 'This prompt contains a term that is not allowed here. Please rephrase it.',
-  'permissions.missing': 'I can’t post images in this channel: I’m missing {permissions}. Ask a moderator to grant them, or use another channel.',
+  'permissions.missing':
+    'I can’t post images in this channel: I’m missing {permissions}. Ask a moderator to grant them, or use another channel.',
   'context.guild_only': 'Please use this command in a server channel.',
   // Limits
   'refusal.user_concurrent': 'You already have {limit} image(s) in progress. Please wait for one to finish.',
@@ -14,26 +16,36 @@ export const en = {
   'refusal.guild_daily': 'This server has used its {limit} images for today. More can be created {retryAt}.',
   'refusal.queue_full': 'The queue is full right now. Please try again in a few minutes.',
   'refusal.api_cooling': 'The image service is having trouble, so new requests are paused. Please try again {retryAt}.',
-  'refusal.batch_user_hourly': 'You asked for {count} images, but only {remaining} more fit in your limit of {limit} images per hour. Please ask for {remaining} or fewer.',
-  'refusal.batch_guild_daily': 'You asked for {count} images, but this server has only {remaining} left of its {limit} images for today. Please ask for {remaining} or fewer.',
+  'refusal.batch_user_hourly':
+    'You asked for {count} images, but only {remaining} more fit in your limit of {limit} images per hour. Please ask for {remaining} or fewer.',
+  'refusal.batch_guild_daily':
+    'You asked for {count} images, but this server has only {remaining} left of its {limit} images for today. Please ask for {remaining} or fewer.',
   'count.too_many': 'You can ask for at most {max} image(s) at a time here. Please lower `count`.',
-  'refusal.held_member': 'You have {held} image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.',
-  'refusal.held_guild': 'This server has {held} images waiting for a moderator to review them, the most it can have. New requests are paused until the moderators have looked at them.',
+  'refusal.held_member':
+    'You have {held} image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.',
+  'refusal.held_guild':
+    'This server has {held} images waiting for a moderator to review them, the most it can have. New requests are paused until the moderators have looked at them.',
   // One message for the images of one request
   'batch.progress': '🖼️ **{ready} of {count}** ready · {pending} still generating',
   'batch.done': '🖼️ **{ready} of {count}** images ready',
   'batch.failed': '❌ Image {index} of {count}: {reason}',
-  'batch.held': '🔞 Image {index} of {count} was flagged as possibly not safe for work: it is not shown here and is waiting for a moderator.',
-  'batch.no_reviewer': '🔞 Image {index} of {count} was flagged as possibly not safe for work and is not shown; this server has no review channel the bot can use yet.',
-  'batch.review_all.held': '🔞 Image {index} of {count} is waiting for a moderator: this server has every image looked at before it is shown.',
-  'batch.review_all.no_reviewer': '🔞 Image {index} of {count} is not shown: this server has every image looked at first, but has no review channel the bot can use yet.',
+  'batch.held':
+    '🔞 Image {index} of {count} was flagged as possibly not safe for work: it is not shown here and is waiting for a moderator.',
+  'batch.no_reviewer':
+    '🔞 Image {index} of {count} was flagged as possibly not safe for work and is not shown; this server has no review channel the bot can use yet.',
+  'batch.review_all.held':
+    '🔞 Image {index} of {count} is waiting for a moderator: this server has every image looked at before it is shown.',
+  'batch.review_all.no_reviewer':
+    '🔞 Image {index} of {count} is not shown: this server has every image looked at first, but has no review channel the bot can use yet.',
   'batch.content_warning': '⚠️ Some images may not be safe for work: they are behind a spoiler.',
   'batch.removed': '🗑️ Image {index} of {count} was removed by a moderator after a member reported it.',
   // The storage is unavailable
-  'refusal.storage_unavailable': 'The bot’s storage is unavailable right now, so new requests are paused; please try again in a minute.',
+  'refusal.storage_unavailable':
+    'The bot’s storage is unavailable right now, so new requests are paused; please try again in a minute.',
   // Progress
   'progress.queued': '⏳ Waiting for a free slot: you are number **{position}** in line.',
-  'progress.queued_eta': '⏳ Waiting for the image service’s per-minute budget: you are number **{position}** in line, starting {startsAt}.',
+  'progress.queued_eta':
+    '⏳ Waiting for the image service’s per-minute budget: you are number **{position}** in line, starting {startsAt}.',
   'progress.submitting': '📨 Sending your prompt to Qwen-Image…',
   'progress.generating': '🎨 Generating your image, expected {expectedAt}.',
   'progress.late': '🐢 This one is taking longer than usual. Still working on it…',
@@ -50,10 +62,13 @@ export const en = {
   'error.task_failed': 'The image could not be generated{reason}. Please try again.',
   'error.too_large': 'The generated image was too large to fetch.',
   'error.aborted': 'The bot stopped before the image was ready. Please try again.',
-  'error.queue_timeout': 'Your request waited too long in the queue, so it was cancelled before anything was charged. Please try again.',
-  'error.interrupted': 'The bot restarted while sending your prompt, so the request was stopped to avoid charging twice. Please try again.',
+  'error.queue_timeout':
+    'Your request waited too long in the queue, so it was cancelled before anything was charged. Please try again.',
+  'error.interrupted':
+    'The bot restarted while sending your prompt, so the request was stopped to avoid charging twice. Please try again.',
   'error.internal': 'Something went wrong on my side. Please try again.',
-  'error.upload_limit': 'The image is {size} MB, more than this server’s upload limit of {limit} MB, so I can’t post it here.',
+  'error.upload_limit':
+    'The image is {size} MB, more than this server’s upload limit of {limit} MB, so I can’t post it here.',
   'error.upload_limit_held': 'The image is larger than this server’s upload limit, so I can’t post it here.',
   // Results
   'result.title': 'Qwen-Image',
@@ -69,18 +84,24 @@ export const en = {
   'late.update': '{user}, an update on your image request:',
   'late.retired': '⬇️ The answer to this request is posted below.',
   // Moderation: what requesters see
-  'result.content_warning': 'Content warning: the image service flagged this image as possibly not safe for work. Click the image to reveal it.',
-  'notice.awaiting_review': '🔞 This result was flagged as possibly not safe for work, so it is not shown here. A moderator will review it; if they approve it, it appears here.',
-  'notice.review_all.awaiting_review': '🔞 This server has a moderator look at every image before it is shown. A moderator will review it; if they approve it, it appears here.',
-  'notice.no_reviewer': '🔞 This result was flagged as possibly not safe for work, so it is not shown. This server has no review channel the bot can use, so no moderator can review it yet (a server manager can set one with `/imagine-settings review-channel`).',
-  'notice.review_all.no_reviewer': '🔞 This server has a moderator look at every image before it is shown, but it has no review channel the bot can use, so no moderator can review it yet (a server manager can set one with `/imagine-settings review-channel`).',
+  'result.content_warning':
+    'Content warning: the image service flagged this image as possibly not safe for work. Click the image to reveal it.',
+  'notice.awaiting_review':
+    '🔞 This result was flagged as possibly not safe for work, so it is not shown here. A moderator will review it; if they approve it, it appears here.',
+  'notice.review_all.awaiting_review':
+    '🔞 This server has a moderator look at every image before it is shown. A moderator will review it; if they approve it, it appears here.',
+  'notice.no_reviewer':
+    '🔞 This result was flagged as possibly not safe for work, so it is not shown. This server has no review channel the bot can use, so no moderator can review it yet (a server manager can set one with `/imagine-settings review-channel`).',
+  'notice.review_all.no_reviewer':
+    '🔞 This server has a moderator look at every image before it is shown, but it has no review channel the bot can use, so no moderator can review it yet (a server manager can set one with `/imagine-settings review-channel`).',
   'notice.rejected': '🚫 A moderator reviewed this image and decided not to publish it.',
   'notice.removed': 'A moderator removed this image after a member reported it.',
   'button.report': 'Report',
 } as const;
 
 export const zhCN: Partial<Record<keyof typeof en, string>> = {
-  'size.format': '“{input}” 不是可用的尺寸。请使用 宽*高，每边 256 到 1536 像素（例如 `1024*1024`），或预设：{presets}。',
+  'size.format':
+    '“{input}” 不是可用的尺寸。请使用 宽*高，每边 256 到 1536 像素（例如 `1024*1024`），或预设：{presets}。',
   'size.range': '{width}×{height} 超出允许范围：每边须在 256 到 1536 像素之间。',
   'prompt.empty': '请在提示词中描述你想要的图片。',
   'prompt.too_long': '你的提示词有 {length} 个字符，上限为 {limit}。请缩短后重试。',
@@ -93,8 +114,10 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'refusal.queue_full': '当前队列已满，请几分钟后再试。',
   'refusal.api_cooling': '图像服务出现故障，新的请求已暂停。请在{retryAt}再试。',
   // Several images asked for at once
-  'refusal.batch_user_hourly': '你请求了 {count} 张图片，但你每小时 {limit} 张的上限只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
-  'refusal.batch_guild_daily': '你请求了 {count} 张图片，但本服务器今天 {limit} 张的额度只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
+  'refusal.batch_user_hourly':
+    '你请求了 {count} 张图片，但你每小时 {limit} 张的上限只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
+  'refusal.batch_guild_daily':
+    '你请求了 {count} 张图片，但本服务器今天 {limit} 张的额度只剩 {remaining} 张。请把数量减少到 {remaining} 张或更少。',
   'count.too_many': '这里每次最多可以请求 {max} 张图片，请减少 `count`。',
   'refusal.held_member': '你有 {held} 张图片正在等待管理员审核，已达到每位成员的上限。管理员处理后即可继续创建。',
   'refusal.held_guild': '本服务器有 {held} 张图片正在等待管理员审核，已达到上限。在管理员处理之前，新的请求已暂停。',
@@ -104,7 +127,8 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'batch.held': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不在此显示，正在等待管理员审核。',
   'batch.no_reviewer': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不予显示；本服务器还没有机器人可用的审核频道。',
   'batch.review_all.held': '🔞 第 {index}/{count} 张正在等待管理员审核：本服务器的每张图片在显示前都由管理员查看。',
-  'batch.review_all.no_reviewer': '🔞 第 {index}/{count} 张不予显示：本服务器的每张图片都需先经审核，但还没有机器人可用的审核频道。',
+  'batch.review_all.no_reviewer':
+    '🔞 第 {index}/{count} 张不予显示：本服务器的每张图片都需先经审核，但还没有机器人可用的审核频道。',
   'batch.content_warning': '⚠️ 部分图片可能不适宜公开浏览，已用剧透遮挡。',
   'batch.removed': '🗑️ 第 {index}/{count} 张在成员举报后已被管理员移除。',
   'refusal.storage_unavailable': '机器人的存储暂时不可用，新的请求已暂停，请一分钟后再试。',
@@ -142,10 +166,14 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'late.update': '{user}，你的图片请求有新消息：',
   'late.retired': '⬇️ 此请求的结果已发布在下方。',
   'result.content_warning': '内容提醒：图像服务将此图片标记为可能不适宜内容。点击图片即可查看。',
-  'notice.awaiting_review': '🔞 此结果被标记为可能不适宜内容，因此不在此显示。管理员将进行审核；如果获准，图片会显示在这里。',
-  'notice.review_all.awaiting_review': '🔞 本服务器的每张图片在显示前都由管理员查看。管理员将进行审核；如果获准，图片会显示在这里。',
-  'notice.no_reviewer': '🔞 此结果被标记为可能不适宜内容，因此不予显示。本服务器还没有机器人可用的审核频道，暂时无法由管理员审核（服务器管理者可用 `/imagine-settings review-channel` 设置）。',
-  'notice.review_all.no_reviewer': '🔞 本服务器的每张图片在显示前都由管理员查看，但还没有机器人可用的审核频道，暂时无法审核（服务器管理者可用 `/imagine-settings review-channel` 设置）。',
+  'notice.awaiting_review':
+    '🔞 此结果被标记为可能不适宜内容，因此不在此显示。管理员将进行审核；如果获准，图片会显示在这里。',
+  'notice.review_all.awaiting_review':
+    '🔞 本服务器的每张图片在显示前都由管理员查看。管理员将进行审核；如果获准，图片会显示在这里。',
+  'notice.no_reviewer':
+    '🔞 此结果被标记为可能不适宜内容，因此不予显示。本服务器还没有机器人可用的审核频道，暂时无法由管理员审核（服务器管理者可用 `/imagine-settings review-channel` 设置）。',
+  'notice.review_all.no_reviewer':
+    '🔞 本服务器的每张图片在显示前都由管理员查看，但还没有机器人可用的审核频道，暂时无法审核（服务器管理者可用 `/imagine-settings review-channel` 设置）。',
   'notice.rejected': '🚫 管理员审核了这张图片，决定不予发布。',
   'notice.removed': '有成员举报后，管理员移除了这张图片。',
   'button.report': '举报',

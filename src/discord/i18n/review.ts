@@ -31,18 +31,24 @@ export const en = {
   'review.decided.reject': '⛔ Rejected by {moderator} on {when}: never published.',
   'review.decided.remove': '🗑️ Removed by {moderator} on {when}.',
   'review.decided.keep': '👍 Kept by {moderator} on {when}.',
-  'moderation.not_moderator': 'Only moderators can decide on this: members with **Manage Messages**, or the moderator role set with `/imagine-settings moderator-role`.',
+  'moderation.not_moderator':
+    'Only moderators can decide on this: members with **Manage Messages**, or the moderator role set with `/imagine-settings moderator-role`.',
   'moderation.already': 'Already decided: {decision}',
   'moderation.unknown': 'I no longer have this review, so there is nothing to decide.',
-  'moderation.failed': 'That did not go through (the details are in the bot’s log). Nothing was decided; please try again.',
+  'moderation.failed':
+    'That did not go through (the details are in the bot’s log). Nothing was decided; please try again.',
   'report.sent': 'Thanks. The moderators have been asked to look at this image.',
   'report.added': 'Thanks. The moderators are already looking at this image; your report was added.',
   'report.already_reported': 'You already reported this image. The moderators have it.',
   'report.already_decided': 'A moderator already reviewed this image: {decision}',
-  'report.no_reviewer': 'This server has no review channel the bot can use, so the report can’t reach a moderator. Please tell one directly.',
-  'report.unknown': 'I no longer have the details of this image, so it can’t be reported through the bot. Please tell a moderator directly.',
-  'report.sent_many': 'Thanks. The moderators have been asked to look at the {count} images of this message, each on its own.',
-  'report.added_many': 'Thanks. The moderators are already looking at the images of this message; your report was added.',
+  'report.no_reviewer':
+    'This server has no review channel the bot can use, so the report can’t reach a moderator. Please tell one directly.',
+  'report.unknown':
+    'I no longer have the details of this image, so it can’t be reported through the bot. Please tell a moderator directly.',
+  'report.sent_many':
+    'Thanks. The moderators have been asked to look at the {count} images of this message, each on its own.',
+  'report.added_many':
+    'Thanks. The moderators are already looking at the images of this message; your report was added.',
   'report.already_reported_many': 'You already reported the images of this message. The moderators have them.',
   'report.all_decided': 'The moderators already reviewed every image in this message.',
   'report.limited': 'You have sent {limit} reports in the last hour. You can report again {retryAt}.',
@@ -97,7 +103,8 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'review.decided.reject': '⛔ {moderator} 于 {when} 拒绝：不会发布。',
   'review.decided.remove': '🗑️ {moderator} 于 {when} 移除。',
   'review.decided.keep': '👍 {moderator} 于 {when} 保留。',
-  'moderation.not_moderator': '只有管理员可以做此决定：拥有 **管理消息** 权限的成员，或用 `/imagine-settings moderator-role` 设置的管理角色。',
+  'moderation.not_moderator':
+    '只有管理员可以做此决定：拥有 **管理消息** 权限的成员，或用 `/imagine-settings moderator-role` 设置的管理角色。',
   'moderation.already': '已有决定：{decision}',
   'moderation.unknown': '我已没有这条审核记录，无需决定。',
   'moderation.failed': '操作未成功（详情见机器人日志）。尚未做出任何决定，请重试。',

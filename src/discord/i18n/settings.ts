@@ -1,7 +1,8 @@
 /** /imagine-settings (Manage Server; every answer is ephemeral). */
 export const en = {
   // /imagine-settings (Manage Server; every answer is ephemeral)
-  'settings.not_manager': 'Only members with the **Manage Server** permission can use `/imagine-settings`. Nothing was changed.',
+  'settings.not_manager':
+    'Only members with the **Manage Server** permission can use `/imagine-settings`. Nothing was changed.',
   'settings.show.title': '⚙️ **/imagine in this server**',
   'settings.show.review_channel': 'Review channel for flagged images: {value}',
   'settings.show.moderator_role': 'Who can approve or reject them: {value}',
@@ -17,22 +18,34 @@ export const en = {
   'settings.moderators.default': 'members with Manage Messages only',
   'settings.policy.spoiler': 'posted behind a spoiler',
   'settings.policy.review': 'held until a moderator approves them',
-  'settings.review_channel.missing': 'I can’t use {channel} for review: I’m missing {permissions} there. Grant them, or choose another channel. Nothing was changed.',
+  'settings.review_channel.missing':
+    'I can’t use {channel} for review: I’m missing {permissions} there. Grant them, or choose another channel. Nothing was changed.',
   'settings.review_channel.set': '✅ Flagged images will now go to {channel} for review.',
-  'settings.review_channel.public': '⚠️ Everyone in this server can see {channel}, so members will see flagged images there. Consider hiding it from @everyone.',
+  'settings.review_channel.public':
+    '⚠️ Everyone in this server can see {channel}, so members will see flagged images there. Consider hiding it from @everyone.',
   'settings.review_channel.routed': '📨 {count} image(s) already waiting for review were sent there.',
-  'settings.review_channel.route_failed': '⚠️ The images already waiting for review could not be sent there yet; they stay held.',
-  'settings.review_channel.cleared': '✅ This server’s review channel is cleared: flagged images go to {channel}, the bot operator’s default.',
-  'settings.review_channel.cleared_none': '✅ This server’s review channel is cleared. There is no default, so flagged images can’t be reviewed until you choose a channel.',
+  'settings.review_channel.route_failed':
+    '⚠️ The images already waiting for review could not be sent there yet; they stay held.',
+  'settings.review_channel.cleared':
+    '✅ This server’s review channel is cleared: flagged images go to {channel}, the bot operator’s default.',
+  'settings.review_channel.cleared_none':
+    '✅ This server’s review channel is cleared. There is no default, so flagged images can’t be reviewed until you choose a channel.',
   'settings.moderator_role.set': '✅ Members with {role} can now approve or reject flagged images.',
-  'settings.moderator_role.cleared': '✅ Moderator role cleared: only members with Manage Messages can approve or reject flagged images.',
-  'settings.moderator_role.everyone': '@everyone can’t be the moderator role: every member could approve flagged images. Choose your moderators’ role. Nothing was changed.',
-  'settings.moderator_role.managed': '{role} belongs to a bot or an integration, so it can’t be given to moderators. Choose a role you give to people. Nothing was changed.',
+  'settings.moderator_role.cleared':
+    '✅ Moderator role cleared: only members with Manage Messages can approve or reject flagged images.',
+  'settings.moderator_role.everyone':
+    '@everyone can’t be the moderator role: every member could approve flagged images. Choose your moderators’ role. Nothing was changed.',
+  'settings.moderator_role.managed':
+    '{role} belongs to a bot or an integration, so it can’t be given to moderators. Choose a role you give to people. Nothing was changed.',
   'settings.nsfw_channels.set': '✅ In age-restricted channels, flagged images are now {policy}.',
-  'settings.limits.set': '✅ Limits in this server: **{hourly}** images per member per hour, **{daily}** per day for the whole server.',
-  'settings.limits.hourly_too_high': 'The hourly quota can be at most **{max}** images per member, the bot operator’s maximum. Nothing was changed.',
-  'settings.limits.daily_too_high': 'The daily budget can be at most **{max}** images for the server, the bot operator’s maximum. Nothing was changed.',
-  'settings.limits.nothing': 'Give `hourly-quota` (at most {hourly}), `daily-budget` (at most {daily}), or `reset: True` to go back to the operator’s maximums.',
+  'settings.limits.set':
+    '✅ Limits in this server: **{hourly}** images per member per hour, **{daily}** per day for the whole server.',
+  'settings.limits.hourly_too_high':
+    'The hourly quota can be at most **{max}** images per member, the bot operator’s maximum. Nothing was changed.',
+  'settings.limits.daily_too_high':
+    'The daily budget can be at most **{max}** images for the server, the bot operator’s maximum. Nothing was changed.',
+  'settings.limits.nothing':
+    'Give `hourly-quota` (at most {hourly}), `daily-budget` (at most {daily}), or `reset: True` to go back to the operator’s maximums.',
   'settings.command.name': 'imagine-settings',
   'settings.command.description': 'Choose how /imagine works in this server',
   'settings.show.name': 'show',
@@ -80,7 +93,8 @@ export const en = {
   'settings.review_all.off': '**off**: only flagged images are held',
   'settings.review_all.set_on': '✅ Every image is now held until a moderator approves it, flagged or not.',
   'settings.review_all.set_off': '✅ Only flagged images are held for review now; the others are shown at once.',
-  'settings.review_all.no_channel': '⚠️ This server has no review channel yet, so no image can be approved: choose one with `/imagine-settings review-channel`.',
+  'settings.review_all.no_channel':
+    '⚠️ This server has no review channel yet, so no image can be approved: choose one with `/imagine-settings review-channel`.',
 } as const;
 
 export const zhCN: Partial<Record<keyof typeof en, string>> = {
@@ -100,22 +114,28 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'settings.moderators.default': '仅限拥有“管理消息”权限的成员',
   'settings.policy.spoiler': '以剧透遮挡方式发布',
   'settings.policy.review': '先暂扣，待管理员批准后发布',
-  'settings.review_channel.missing': '我无法使用 {channel} 进行审核：我在该频道缺少 {permissions} 权限。请授予权限，或选择其他频道。设置未更改。',
+  'settings.review_channel.missing':
+    '我无法使用 {channel} 进行审核：我在该频道缺少 {permissions} 权限。请授予权限，或选择其他频道。设置未更改。',
   'settings.review_channel.set': '✅ 被标记的图片今后会发送到 {channel} 等待审核。',
-  'settings.review_channel.public': '⚠️ 本服务器的所有人都能看到 {channel}，成员会在那里看到被标记的图片。建议对 @everyone 隐藏该频道。',
+  'settings.review_channel.public':
+    '⚠️ 本服务器的所有人都能看到 {channel}，成员会在那里看到被标记的图片。建议对 @everyone 隐藏该频道。',
   'settings.review_channel.routed': '📨 已有 {count} 张等待审核的图片发送到了该频道。',
   'settings.review_channel.route_failed': '⚠️ 已在等待审核的图片暂时无法发送到该频道，它们仍被暂扣。',
-  'settings.review_channel.cleared': '✅ 已清除本服务器的审核频道：被标记的图片将发送到机器人运营者的默认频道 {channel}。',
-  'settings.review_channel.cleared_none': '✅ 已清除本服务器的审核频道。没有默认频道，在你选择频道之前无法审核被标记的图片。',
+  'settings.review_channel.cleared':
+    '✅ 已清除本服务器的审核频道：被标记的图片将发送到机器人运营者的默认频道 {channel}。',
+  'settings.review_channel.cleared_none':
+    '✅ 已清除本服务器的审核频道。没有默认频道，在你选择频道之前无法审核被标记的图片。',
   'settings.moderator_role.set': '✅ 拥有 {role} 身份组的成员现在可以批准或拒绝被标记的图片。',
   'settings.moderator_role.cleared': '✅ 已清除审核身份组：只有拥有“管理消息”权限的成员可以批准或拒绝被标记的图片。',
-  'settings.moderator_role.everyone': '@everyone 不能作为审核身份组：否则所有成员都能批准被标记的图片。请选择管理员的身份组。设置未更改。',
+  'settings.moderator_role.everyone':
+    '@everyone 不能作为审核身份组：否则所有成员都能批准被标记的图片。请选择管理员的身份组。设置未更改。',
   'settings.moderator_role.managed': '{role} 属于机器人或集成，无法授予管理员。请选择分配给成员的身份组。设置未更改。',
   'settings.nsfw_channels.set': '✅ 在年龄限制频道中，被标记的图片现在将{policy}。',
   'settings.limits.set': '✅ 本服务器的限额：每位成员每小时 **{hourly}** 张，整个服务器每天 **{daily}** 张。',
   'settings.limits.hourly_too_high': '每小时配额最多为每位成员 **{max}** 张，这是机器人运营者设定的上限。设置未更改。',
   'settings.limits.daily_too_high': '每日预算最多为整个服务器 **{max}** 张，这是机器人运营者设定的上限。设置未更改。',
-  'settings.limits.nothing': '请提供 `每小时配额`（最多 {hourly}）、`每日预算`（最多 {daily}），或 `重置: True` 以恢复运营者的上限。',
+  'settings.limits.nothing':
+    '请提供 `每小时配额`（最多 {hourly}）、`每日预算`（最多 {daily}），或 `重置: True` 以恢复运营者的上限。',
   'settings.command.name': '画图设置',
   'settings.command.description': '设置 /imagine 在本服务器中的工作方式',
   'settings.show.name': '查看',
@@ -163,5 +183,6 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'settings.review_all.off': '**关**：只暂扣被标记的图片',
   'settings.review_all.set_on': '✅ 现在每张图片都会被暂扣，待管理员批准后发布，无论是否被标记。',
   'settings.review_all.set_off': '✅ 现在只有被标记的图片会被暂扣审核，其他图片立即显示。',
-  'settings.review_all.no_channel': '⚠️ 本服务器还没有审核频道，因此没有图片能被批准：请用 `/imagine-settings review-channel` 选择一个。',
+  'settings.review_all.no_channel':
+    '⚠️ 本服务器还没有审核频道，因此没有图片能被批准：请用 `/imagine-settings review-channel` 选择一个。',
 };

@@ -1,8 +1,7 @@
-
 import type { Queue, Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../logger.ts';
-import type { Metrics, } from '../../ops/metrics.ts';
+import type { Metrics } from '../../ops/metrics.ts';
 import type { PpinfraClient } from '../../ppinfra/client.ts';
 import { isPpinfraError } from '../../ppinfra/errors.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
@@ -12,11 +11,17 @@ import type { Finisher } from '../finish.ts';
 import type { SharedLimits, SharedPacer } from './limits.ts';
 import { inFlightEstimate, inFlightPollDelay } from '../schedule.ts';
 import { updateJob, type JobStore } from '../store.ts';
-import { TERMINAL_STATES, type Delivery, type Job, type JobStep, type Moderation, type ProgressView } from '../../domain/job.ts';
+import {
+  TERMINAL_STATES,
+  type Delivery,
+  type Job,
+  type JobStep,
+  type Moderation,
+  type ProgressView,
+} from '../../domain/job.ts';
 import type { FailureKind } from '../../domain/failure.ts';
-import type { JobSettings, } from '../service.ts';
+import type { JobSettings } from '../service.ts';
 import { UNHEALTHY } from '../failures.ts';
-
 
 export interface BullmqJobServiceDeps {
   /** An ioredis connection (`maxRetriesPerRequest: null`, as BullMQ requires); workers duplicate it. */
@@ -50,7 +55,10 @@ export interface BullmqJobServiceDeps {
   usage?: UsageRecorder;
 }
 
-export type Step = { jobId: string; /** When a run of this step first found the job `submitting` (ms). */ foundSubmittingAt?: number };
+export type Step = {
+  jobId: string /** When a run of this step first found the job `submitting` (ms). */;
+  foundSubmittingAt?: number;
+};
 export type StepRun = QueueJob<Step>;
 
 /** What the steps and the reconciler share: the service's dependencies, its queues, and how a step reads, plans and ends a job. */
@@ -65,7 +73,13 @@ export interface StepContextInit {
 }
 
 /** A step that fails for a passing reason (storage or Discord briefly away) is tried again: 5 attempts over about 15 s by default. */
-export const stepRetries = (backoffMs = 1_000) => ({ attempts: 5, backoff: { type: 'exponential', delay: backoffMs }, removeOnComplete: true, removeOnFail: 1_000 }) as const;
+export const stepRetries = (backoffMs = 1_000) =>
+  ({
+    attempts: 5,
+    backoff: { type: 'exponential', delay: backoffMs },
+    removeOnComplete: true,
+    removeOnFail: 1_000,
+  }) as const;
 
 export type StepContext = ReturnType<typeof createStepContext>;
 
@@ -73,22 +87,43 @@ export function createStepContext(init: StepContextInit) {
   const { deps, now, finisher, queues } = init;
   const STEP_RETRIES = init.stepRetries;
   const { store, delivery, limits, settings } = deps;
-  const logFor = (job: Job) => deps.logger.child({ jobId: job.id, taskId: job.taskId, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
+  const logFor = (job: Job) =>
+    deps.logger.child({
+      jobId: job.id,
+      taskId: job.taskId,
+      guildId: job.guildId,
+      channelId: job.channelId,
+      userId: job.userId,
+    });
 
   /** Names the job's next step on the record (saved with it); its id is unique: the version this save creates. */
   const plan = (job: Job, kind: JobStep['kind'], delayMs: number, parent?: string) => {
-    job.step = { id: `${job.id}-${kind}-${(job.version ?? 0) + 1}`, kind, dueAt: now() + Math.max(0, Math.round(delayMs)), ...(parent ? { parent } : {}) };
+    job.step = {
+      id: `${job.id}-${kind}-${(job.version ?? 0) + 1}`,
+      kind,
+      dueAt: now() + Math.max(0, Math.round(delayMs)),
+      ...(parent ? { parent } : {}),
+    };
   };
   /** Queues the step the saved record names; queuing one that exists already does nothing. */
   const enqueue = (job: Job) => {
     const step = job.step!;
-    return queues[step.kind].add(step.kind, { jobId: job.id }, { ...STEP_RETRIES, jobId: step.id, delay: Math.max(0, step.dueAt - now()) });
+    return queues[step.kind].add(
+      step.kind,
+      { jobId: job.id },
+      { ...STEP_RETRIES, jobId: step.id, delay: Math.max(0, step.dueAt - now()) },
+    );
   };
   /** A record from before steps were recorded lets any of its steps move it. */
   const owns = (job: Job, run: StepRun) => !job.step || job.step.id === run.id;
   /** Applies `change` for the step `run`, re-reading on a conflict, as long as the job is unfinished and the step still owns it. */
   const update = (run: StepRun, job: Job, change: (job: Job) => boolean) =>
-    updateJob(store, job.id, (current) => !TERMINAL_STATES.has(current.state) && owns(current, run) && change(current), job);
+    updateJob(
+      store,
+      job.id,
+      (current) => !TERMINAL_STATES.has(current.state) && owns(current, run) && change(current),
+      job,
+    );
 
   /**
    * Marks `view` as shown on the record (saved with it) and says whether to show it: a phase the
@@ -115,7 +150,8 @@ export function createStepContext(init: StepContextInit) {
           return true;
         });
         // The copy in hand stays current: this step's own write is no reason for its next save to lose.
-        if (saved?.version === (job.version ?? 0) + 1) Object.assign(job, { messageId, version: saved.version, updatedAt: saved.updatedAt });
+        if (saved?.version === (job.version ?? 0) + 1)
+          Object.assign(job, { messageId, version: saved.version, updatedAt: saved.updatedAt });
       }
     } catch (err) {
       deps.logger.debug({ err, jobId: job.id }, 'progress edit failed');
@@ -127,7 +163,12 @@ export function createStepContext(init: StepContextInit) {
    * taken over (a stall) leaves the job to the run that took it. Only the call that ended it
    * frees the slot (and gives the quota back when nothing was billed).
    */
-  async function fail(job: Job, e: unknown, kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal', refund = false): Promise<boolean> {
+  async function fail(
+    job: Job,
+    e: unknown,
+    kind: FailureKind = isPpinfraError(e) ? e.kind : 'internal',
+    refund = false,
+  ): Promise<boolean> {
     if (UNHEALTHY.has(kind)) await limits.apiResult(false);
     if (!(await finisher.fail(job, e, logFor(job), kind, { ifUnchanged: true }))) return false;
     await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });

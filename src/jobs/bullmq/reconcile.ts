@@ -1,7 +1,6 @@
-
 import type { RecoveryReason } from '../../ops/metrics.ts';
-import { updateJob, } from '../store.ts';
-import { TERMINAL_STATES, type Job, type JobStep, } from '../../domain/job.ts';
+import { updateJob } from '../store.ts';
+import { TERMINAL_STATES, type Job, type JobStep } from '../../domain/job.ts';
 
 import type { StepContext } from './context.ts';
 
@@ -59,7 +58,10 @@ export function createReconciler(ctx: StepContext) {
     }
     if (recovered) {
       metrics.jobRecovered(reason);
-      logFor(job).warn({ state: job.state, step: job.step?.id, reason }, 'reconciler: an unfinished job had nothing moving it on');
+      logFor(job).warn(
+        { state: job.state, step: job.step?.id, reason },
+        'reconciler: an unfinished job had nothing moving it on',
+      );
     }
     return recovered;
   }
@@ -69,7 +71,8 @@ export function createReconciler(ctx: StepContext) {
     // Jobs counted in flight that ended (a process died between the end and the release).
     for (const id of await limits.flightIds()) {
       const job = await store.get(id);
-      if (!job || TERMINAL_STATES.has(job.state)) await limits.release({ jobId: id, userId: job?.userId ?? '', guildId: job?.guildId ?? null, refund: false });
+      if (!job || TERMINAL_STATES.has(job.state))
+        await limits.release({ jobId: id, userId: job?.userId ?? '', guildId: job?.guildId ?? null, refund: false });
     }
     for (const job of await store.listActive()) {
       const quietSince = Math.max(job.updatedAt ?? job.createdAt, job.step?.dueAt ?? 0);

@@ -1,21 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker, } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { noopMetrics, } from '../../ops/metrics.ts';
-import { createFinisher, } from '../finish.ts';
-import type { Job, JobStep, } from '../../domain/job.ts';
+import { noopMetrics } from '../../ops/metrics.ts';
+import { createFinisher } from '../finish.ts';
+import type { Job, JobStep } from '../../domain/job.ts';
 import type { JobService, Ticket } from '../service.ts';
 
 import { createStepContext, stepRetries, type BullmqJobServiceDeps, type Step } from './context.ts';
 import { createSteps } from './steps.ts';
 import { createReconciler } from './reconcile.ts';
 
-
-
 const SUBMIT_CONCURRENCY = 8;
 const CHECK_CONCURRENCY = 64;
 const DEFAULT_SUBMIT_WINDOW_MS = 45_000;
-
 
 /**
  * Jobs on BullMQ, for several processes sharing one Redis. A job is a chain of BullMQ steps: one
@@ -61,7 +58,8 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
   };
   const maintenance = new Queue(`${prefix}-maintenance`, { connection });
   // Connection errors are the scheduler's to report once; unhandled, BullMQ prints each with a stack.
-  for (const queue of [queues.submit, queues.check, maintenance]) queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
+  for (const queue of [queues.submit, queues.check, maintenance])
+    queue.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue error'));
   const workers: Worker[] = [];
   let scheduling: NodeJS.Timeout | undefined;
   const ctx = createStepContext({ deps, now, metrics, finisher, queues, stepRetries: STEP_RETRIES, submitWindowMs });
@@ -94,7 +92,12 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       { ...common, connection: connection.duplicate(), concurrency: 1 },
     );
     for (const worker of [submitWorker, checkWorker, reconciler]) {
-      worker.on('failed', (run, err) => deps.logger.warn({ err, jobId: run?.data.jobId, step: run?.name, attempt: run?.attemptsMade }, 'job step attempt failed'));
+      worker.on('failed', (run, err) =>
+        deps.logger.warn(
+          { err, jobId: run?.data.jobId, step: run?.name, attempt: run?.attemptsMade },
+          'job step attempt failed',
+        ),
+      );
       worker.on('error', (err) => deps.logger.debug({ err: { message: err.message } }, 'queue worker error'));
       workers.push(worker);
     }
@@ -102,7 +105,11 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     // upsert), so a run it failed to make cannot stop the reconciler for good.
     const schedule = () =>
       maintenance
-        .upsertJobScheduler('reconcile', { every: settings.reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } })
+        .upsertJobScheduler(
+          'reconcile',
+          { every: settings.reconcileIntervalMs },
+          { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } },
+        )
         .catch((err: unknown) => deps.logger.warn({ err }, 'could not schedule the reconciler; trying again'));
     await schedule();
     scheduling = setInterval(schedule, Math.max(settings.reconcileIntervalMs, 60_000));
@@ -114,13 +121,28 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       const id = newId();
       const queued = await queues.submit.getWaitingCount();
       const follower = Boolean(options.follower);
-      const refusal = await limits.reserve({ jobId: id, userId: request.userId, guildId: request.guildId, queued, caps: request.caps, concurrent: !follower });
+      const refusal = await limits.reserve({
+        jobId: id,
+        userId: request.userId,
+        guildId: request.guildId,
+        queued,
+        caps: request.caps,
+        concurrent: !follower,
+      });
       if (refusal) return { ok: false, refusal };
       return { ok: true, ticket: { id, request, seq: 0, follower } };
     },
 
     async start(ticket: Ticket, reply, batch) {
-      const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+      const job: Job = {
+        ...ticket.request,
+        ...(batch ? { batch } : {}),
+        id: ticket.id,
+        state: 'queued',
+        reply,
+        createdAt: now(),
+        polls: 0,
+      };
       plan(job, 'submit', 0);
       try {
         await store.save(job);
@@ -129,7 +151,9 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
         throw e;
       }
       // Saved with its step: should queuing fail now, the reconciler queues it.
-      await enqueue(job).catch((err: unknown) => logFor(job).warn({ err }, 'could not queue the submit step; the reconciler will'));
+      await enqueue(job).catch((err: unknown) =>
+        logFor(job).warn({ err }, 'could not queue the submit step; the reconciler will'),
+      );
       const position = (await queues.submit.getWaitingCount()) + (await queues.submit.getDelayedCount());
       const startsAt = await pacer.startsAt(Math.max(1, position));
       if (startsAt > now() + 2_000) await show(job, { phase: 'queued', position: Math.max(1, position), startsAt });
@@ -137,7 +161,12 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     },
 
     async release(ticket) {
-      await limits.release({ jobId: ticket.id, userId: ticket.request.userId, guildId: ticket.request.guildId, refund: true });
+      await limits.release({
+        jobId: ticket.id,
+        userId: ticket.request.userId,
+        guildId: ticket.request.guildId,
+        refund: true,
+      });
     },
 
     get: (id) => store.get(id),
@@ -147,7 +176,10 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     /** The queue lives in Redis: nothing to reload, only workers to start (after login, so steps can report). */
     async resume() {
       await startWorkers();
-      return (await queues.submit.getJobCountByTypes('waiting', 'delayed', 'active')) + (await queues.check.getJobCountByTypes('waiting', 'delayed', 'active'));
+      return (
+        (await queues.submit.getJobCountByTypes('waiting', 'delayed', 'active')) +
+        (await queues.check.getJobCountByTypes('waiting', 'delayed', 'active'))
+      );
     },
 
     reconcile,

@@ -1,13 +1,12 @@
-
-import { DelayedError, RateLimitError, Worker, } from 'bullmq';
+import { DelayedError, RateLimitError, Worker } from 'bullmq';
 import type { PpinfraClient } from '../../ppinfra/client.ts';
 import { isPpinfraError } from '../../ppinfra/errors.ts';
-import { estimateAtSubmit, } from '../estimator.ts';
+import { estimateAtSubmit } from '../estimator.ts';
 import { DeliveredNotRecorded } from '../finish.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from '../poller.ts';
-import { JobConflictError, } from '../store.ts';
+import { JobConflictError } from '../store.ts';
 import { TERMINAL_STATES, type Job, type ProgressView } from '../../domain/job.ts';
-import { certainlyNotCreated, } from '../failures.ts';
+import { certainlyNotCreated } from '../failures.ts';
 
 import type { StepContext, Step, StepRun } from './context.ts';
 
@@ -17,7 +16,24 @@ const FLIGHT_FULL_PAUSE_MS = 1_000;
 
 /** The two steps of a job: `submit` sends the task, each `check` looks at it once and plans the next. */
 export function createSteps(ctx: StepContext) {
-  const { deps, now, metrics, finisher, submitWindowMs, logFor, plan, enqueue, owns, update, markShown, show, fail, estimateFor, delayFor, load } = ctx;
+  const {
+    deps,
+    now,
+    metrics,
+    finisher,
+    submitWindowMs,
+    logFor,
+    plan,
+    enqueue,
+    owns,
+    update,
+    markShown,
+    show,
+    fail,
+    estimateFor,
+    delayFor,
+    load,
+  } = ctx;
   const { store, limits, pacer, settings, client } = deps;
 
   async function submitStep(run: StepRun, worker: Worker<Step>, token?: string): Promise<void> {
@@ -45,7 +61,8 @@ export function createSteps(ctx: StepContext) {
       }
       return void (await fail(job, new Error('interrupted while submitting'), 'interrupted'));
     }
-    if (now() - job.createdAt >= settings.queueTimeoutMs) return void (await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true));
+    if (now() - job.createdAt >= settings.queueTimeoutMs)
+      return void (await fail(job, new Error('waited too long in the queue'), 'queue_timeout', true));
     if (!(await limits.enterFlight(job.id, settings.maxJobsInFlight))) {
       await worker.rateLimit(FLIGHT_FULL_PAUSE_MS);
       throw Worker.RateLimitError();
@@ -151,7 +168,8 @@ export function createSteps(ctx: StepContext) {
       j.polls += 1;
       if (pending) j.pendingAt = polledAt;
       const estimate = estimateFor(j);
-      const overdue = pending && j.polls > 1 && now() > (j.submittedAt ?? j.createdAt) + estimate.expectedMs + 2 * estimate.spreadMs;
+      const overdue =
+        pending && j.polls > 1 && now() > (j.submittedAt ?? j.createdAt) + estimate.expectedMs + 2 * estimate.spreadMs;
       late = overdue && markShown(j, { phase: 'late' });
       plan(j, 'check', delayFor(j), run.id);
       return true;
@@ -175,12 +193,18 @@ export function createSteps(ctx: StepContext) {
         if (run.attemptsMade + 1 < (run.opts.attempts ?? 1)) throw e;
         if (e instanceof DeliveredNotRecorded) {
           // Never a failure over a delivered image: the reconciler finishes the record later.
-          deps.logger.error({ err: e, jobId: run.data.jobId }, 'a delivered image could not be recorded at any attempt; the reconciler will');
+          deps.logger.error(
+            { err: e, jobId: run.data.jobId },
+            'a delivered image could not be recorded at any attempt; the reconciler will',
+          );
           return;
         }
         const job = await store.get(run.data.jobId);
         if (!job || TERMINAL_STATES.has(job.state) || !owns(job, run)) return;
-        logFor(job).error({ err: e, step: run.name, attempts: run.attemptsMade + 1 }, 'a job step failed at every attempt; ending the job');
+        logFor(job).error(
+          { err: e, step: run.name, attempts: run.attemptsMade + 1 },
+          'a job step failed at every attempt; ending the job',
+        );
         await fail(job, e, isPpinfraError(e) ? e.kind : 'internal', job.state === 'queued');
       }
     };

@@ -39,13 +39,25 @@ class Requeued extends Error {}
  * around it owns the queue (`waiting`, where a rate-limited job goes back to) and the shutdown
  * signal, which pauses a job rather than failing it.
  */
-export function createRunner(ctx: { deps: RunDeps; finisher: Finisher; signal: AbortSignal; waiting: Waiting[]; now: () => number; metrics: Metrics }) {
+export function createRunner(ctx: {
+  deps: RunDeps;
+  finisher: Finisher;
+  signal: AbortSignal;
+  waiting: Waiting[];
+  now: () => number;
+  metrics: Metrics;
+}) {
   const { deps, finisher, signal, waiting, now, metrics } = ctx;
   const { client, estimator, limits, settings } = deps;
   const { save } = finisher;
 
   async function run(job: Job, progress: ProgressReporter): Promise<void> {
-    const log = deps.logger.child({ jobId: job.id, guildId: job.guildId, channelId: job.channelId, userId: job.userId });
+    const log = deps.logger.child({
+      jobId: job.id,
+      guildId: job.guildId,
+      channelId: job.channelId,
+      userId: job.userId,
+    });
     let billed = Boolean(job.taskId);
     let requeued = false;
     let released = false;
@@ -61,8 +73,10 @@ export function createRunner(ctx: { deps: RunDeps; finisher: Finisher; signal: A
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
           billed = !certainlyNotCreated(e);
-          if (!signal.aborted) metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
-          if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted) requeued = await requeue(job, progress, log);
+          if (!signal.aborted)
+            metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
+          if (isPpinfraError(e) && e.kind === 'rate_limited' && !signal.aborted)
+            requeued = await requeue(job, progress, log);
           throw requeued ? new Requeued() : e;
         }
         billed = true;
@@ -119,7 +133,8 @@ export function createRunner(ctx: { deps: RunDeps; finisher: Finisher; signal: A
       await fail(job, e, log);
     } finally {
       // A requeued job keeps its place in the member's limits; a paused one resumes with them.
-      if (!released && !requeued && (!signal.aborted || !job.taskId)) limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
+      if (!released && !requeued && (!signal.aborted || !job.taskId))
+        limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
     }
   }
 
@@ -131,7 +146,10 @@ export function createRunner(ctx: { deps: RunDeps; finisher: Finisher; signal: A
   async function requeue(job: Job, progress: ProgressReporter, log: Logger): Promise<boolean> {
     deps.pacer.throttled();
     if (now() - job.createdAt >= settings.queueTimeoutMs) return false;
-    log.warn({ perMinute: deps.pacer.perMinute() }, 'the API rate-limited a submission; slowing down and requeueing the job');
+    log.warn(
+      { perMinute: deps.pacer.perMinute() },
+      'the API rate-limited a submission; slowing down and requeueing the job',
+    );
     await save(job, 'queued');
     waiting.unshift({ job, progress, seq: 0 });
     return true;

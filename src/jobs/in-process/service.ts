@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { noopMetrics, type Metrics } from '../../ops/metrics.ts';
-import { createFinisher, } from '../finish.ts';
-import { createProgressReporter, } from '../progress.ts';
+import { createFinisher } from '../finish.ts';
+import { createProgressReporter } from '../progress.ts';
 import type { JobStore } from '../store.ts';
 import type { UsageRecorder } from '../../usage/ledger.ts';
-import type { JobService, } from '../service.ts';
+import type { JobService } from '../service.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
-import { holdsSlot, type Delivery, type Job, type Moderation, } from '../../domain/job.ts';
+import { holdsSlot, type Delivery, type Job, type Moderation } from '../../domain/job.ts';
 import { createRunner, type RunDeps, type Waiting } from './run.ts';
 
 export interface JobServiceDeps extends RunDeps {
@@ -40,11 +40,29 @@ export function createJobService(deps: JobServiceDeps): JobService {
   const reserved = new Set<string>();
   let wake: NodeJS.Timeout | undefined;
 
-  const finisher = createFinisher({ client, store, delivery, moderation: deps.moderation, estimator, imageMaxBytes: settings.imageMaxBytes, now, metrics, usage: deps.usage, claims: deps.claims, deliveryLeaseMs: settings.reconcileIntervalMs });
+  const finisher = createFinisher({
+    client,
+    store,
+    delivery,
+    moderation: deps.moderation,
+    estimator,
+    imageMaxBytes: settings.imageMaxBytes,
+    now,
+    metrics,
+    usage: deps.usage,
+    claims: deps.claims,
+    deliveryLeaseMs: settings.reconcileIntervalMs,
+  });
   let reconcileTimer: NodeJS.Timeout | undefined;
   const { run, fail } = createRunner({ deps, finisher, signal: shutdown.signal, waiting, now, metrics });
   const reporter = (job: Job) =>
-    createProgressReporter({ job, delivery, intervalMs: settings.progressEditIntervalMs, logger: deps.logger.child({ jobId: job.id }), now });
+    createProgressReporter({
+      job,
+      delivery,
+      intervalMs: settings.progressEditIntervalMs,
+      logger: deps.logger.child({ jobId: job.id }),
+      now,
+    });
 
   /**
    * Starts what may start: a job that already has a task needs no budget; a new one needs a
@@ -131,7 +149,15 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
     async start(ticket, reply, batch) {
       reserved.delete(ticket.id);
-      const job: Job = { ...ticket.request, ...(batch ? { batch } : {}), id: ticket.id, state: 'queued', reply, createdAt: now(), polls: 0 };
+      const job: Job = {
+        ...ticket.request,
+        ...(batch ? { batch } : {}),
+        id: ticket.id,
+        state: 'queued',
+        reply,
+        createdAt: now(),
+        polls: 0,
+      };
       try {
         await store.save(job);
       } catch (e) {
