@@ -11,11 +11,13 @@
 import { loadConfig, type Config } from '../src/config.ts';
 import { createDurationEstimator, type DurationEstimator } from '../src/jobs/estimator.ts';
 import { createScheduler } from '../src/jobs/scheduler.ts';
-import type { JobService } from '../src/jobs/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../src/jobs/store.ts';
-import type { Delivery, FailureKind, Job, JobRequest } from '../src/jobs/types.ts';
+import { createJobStore } from '../src/jobs/store.ts';
+import type { Delivery, Job, JobRequest } from '../src/domain/job.ts';
 import { silentLogger } from '../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../src/ppinfra/client.ts';
+import type { FailureKind } from '../src/domain/failure.ts';
+import { createMemoryKeyValue } from '../src/storage/key-value.ts';
+import type { JobService } from '../src/jobs/service.ts';
 
 /** What a member would have seen, with the time each job ended. */
 export class RecordingDelivery implements Delivery {
@@ -43,7 +45,8 @@ export class RecordingDelivery implements Delivery {
   }
   /** Resolves once every job in `ids` has been delivered or has failed. */
   async ended(ids: readonly string[]) {
-    while (!ids.every((id) => this.delivered.has(id) || this.failed.has(id))) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (!ids.every((id) => this.delivered.has(id) || this.failed.has(id)))
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 }
 
@@ -71,7 +74,8 @@ export interface BenchBot {
 /** The configuration the bot would run with here, from the environment (no secrets needed). */
 export function benchConfig(): Config {
   const loaded = loadConfig({ ...process.env, STORAGE_URL: 'memory://' }, { discord: false, ppinfra: false });
-  if (!loaded.ok) throw new Error(`bench: the environment's bot configuration is invalid: ${loaded.problems.join('; ')}`);
+  if (!loaded.ok)
+    throw new Error(`bench: the environment's bot configuration is invalid: ${loaded.problems.join('; ')}`);
   return loaded.config;
 }
 
@@ -90,7 +94,12 @@ export async function createBenchBot(o: BenchBotOptions): Promise<BenchBot> {
       progressEditIntervalMs: base.jobs.progressEditIntervalMs * o.scale,
     },
     // Every member is someone else and the bench's guild has room: limits refuse nobody here.
-    limits: { ...base.limits, maxJobsInFlight, queueMax: Math.max(base.limits.queueMax, maxJobsInFlight), guildDailyBudget: Math.max(base.limits.guildDailyBudget, 10 * maxJobsInFlight) },
+    limits: {
+      ...base.limits,
+      maxJobsInFlight,
+      queueMax: Math.max(base.limits.queueMax, maxJobsInFlight),
+      guildDailyBudget: Math.max(base.limits.guildDailyBudget, 10 * maxJobsInFlight),
+    },
   };
   const client: PpinfraClient = createPpinfraClient({ ...config.ppinfra, baseUrl: o.baseUrl, apiKey: o.apiKey });
   const delivery = new RecordingDelivery();
@@ -134,7 +143,12 @@ export function atScale(inner: DurationEstimator, scale: number): DurationEstima
   return {
     estimate(size) {
       const e = inner.estimate(size);
-      return { ...e, expectedMs: e.expectedMs * scale, spreadMs: e.spreadMs * scale, ...(e.durations && { durations: e.durations.map((x) => x * scale) }) };
+      return {
+        ...e,
+        expectedMs: e.expectedMs * scale,
+        spreadMs: e.spreadMs * scale,
+        ...(e.durations && { durations: e.durations.map((x) => x * scale) }),
+      };
     },
     record: (size, durationMs, startedAt) => inner.record(size, durationMs / scale, startedAt),
     load: () => inner.load(),

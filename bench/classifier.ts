@@ -13,12 +13,20 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../src/logger.ts';
-import { createNsfwClassifier } from '../src/moderation/classifier.ts';
 import { makePicture } from '../test/fakes/pictures.ts';
+import { createNsfwClassifier } from '../src/moderation/nsfw-classifier.ts';
 
 export interface ClassifierReport {
   loadMs: number;
-  sizes: { side: number; pictures: number; samples: number; p50Ms: number; p95Ms: number; maxMs: number; bytesAvg: number }[];
+  sizes: {
+    side: number;
+    pictures: number;
+    samples: number;
+    p50Ms: number;
+    p95Ms: number;
+    maxMs: number;
+    bytesAvg: number;
+  }[];
   eldBaselineP99Ms: number;
   eldP99Ms: number;
   eldMaxMs: number;
@@ -38,7 +46,8 @@ const nearestRank = (xs: number[], p: number) => {
 };
 
 const family = new Map<number, Uint8Array[]>();
-for (const side of SIDES) family.set(side, await Promise.all(Array.from({ length: PICTURES }, (_, i) => makePicture(1000 * side + i, side))));
+for (const side of SIDES)
+  family.set(side, await Promise.all(Array.from({ length: PICTURES }, (_, i) => makePicture(1000 * side + i, side))));
 
 const loadStarted = performance.now();
 const classifier = createNsfwClassifier({ logger: silentLogger, timeoutMs: 60_000 });

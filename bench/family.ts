@@ -69,7 +69,11 @@ const seeded = (name: string) => {
 };
 
 const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*1536'];
-const pixels = (size: string) => size.split('*').map(Number).reduce((a, b) => a * b, 1);
+const pixels = (size: string) =>
+  size
+    .split('*')
+    .map(Number)
+    .reduce((a, b) => a * b, 1);
 /** 2 s plus 5.5 s per megapixel: 3.4, 5.2, 7.8, 11.7 and 15.0 s (what Qwen-Image takes, about). */
 const typicalMs = (size: string) => 2_000 + 5.5e-3 * pixels(size);
 const BURST = 20;
@@ -91,7 +95,10 @@ function workload(name: string, a: Axes): Workload {
   const random = seeded(name);
   // Mixed: the five sizes, +-12 % around the typical time. Wide: one size whose tasks take
   // anything from 3 to 15 s (log-uniform), where no single estimate fits.
-  const draw = (size: string): Plan => (a.sizes === 'wide' ? { size, ms: 3_000 * 5 ** random() } : { size, ms: typicalMs(size) * (1 + 0.12 * (2 * random() - 1)) });
+  const draw = (size: string): Plan =>
+    a.sizes === 'wide'
+      ? { size, ms: 3_000 * 5 ** random() }
+      : { size, ms: typicalMs(size) * (1 + 0.12 * (2 * random() - 1)) };
   const sizes = a.sizes === 'wide' ? ['1024*1024'] : SIZES;
   const shuffle = (xs: Plan[]) => {
     for (let i = xs.length - 1; i > 0; i--) {
@@ -104,14 +111,25 @@ function workload(name: string, a: Axes): Workload {
   const count = a.trickle ? TRICKLE : BURST;
   const requests = Array.from({ length: count }, (_, k) => draw(sizes[k % sizes.length]!));
   shuffle(requests);
-  const shift = a.shift === 0 ? 'same speed' : `API ${a.shift > 0 ? `${Math.round(a.shift * 100)} % slower` : `${Math.round(-a.shift * 100)} % faster`}`;
+  const shift =
+    a.shift === 0
+      ? 'same speed'
+      : `API ${a.shift > 0 ? `${Math.round(a.shift * 100)} % slower` : `${Math.round(-a.shift * 100)} % faster`}`;
   const describe = [
     a.sizes === 'wide' ? '1024*1024 3-15 s' : '5 sizes',
     a.depth ? `warm-up ${a.depth}/size ${a.waves ? `in waves of ${WAVE}` : 'at once'}` : 'no warm-up',
     shift,
     a.trickle ? `trickle ${TRICKLE} x 1/${TRICKLE_EVERY_MS / 1000} s` : `burst ${BURST}`,
   ].join(', ');
-  return { name, describe, warmup, waves: a.waves, load: 1 + a.shift, requests, everyMs: a.trickle ? TRICKLE_EVERY_MS : 0 };
+  return {
+    name,
+    describe,
+    warmup,
+    waves: a.waves,
+    load: 1 + a.shift,
+    requests,
+    everyMs: a.trickle ? TRICKLE_EVERY_MS : 0,
+  };
 }
 
 const BASE: Axes = { sizes: 'mixed', depth: 3, waves: false, shift: 0, trickle: false };
@@ -181,7 +199,11 @@ async function startRig(o: RigOptions): Promise<Rig> {
   const base = loadConfig({ ...process.env, STORAGE_URL: 'memory://' }, { discord: false, ppinfra: false });
   if (!base.ok) throw new Error(`bench: the environment's bot configuration is invalid: ${base.problems.join('; ')}`);
   const poll = o.baseline
-    ? { POLL_MIN_INTERVAL_MS: String(1000 * o.scale), POLL_MAX_INTERVAL_MS: String(1000 * o.scale), POLL_MAX_PER_SECOND: '1000' }
+    ? {
+        POLL_MIN_INTERVAL_MS: String(1000 * o.scale),
+        POLL_MAX_INTERVAL_MS: String(1000 * o.scale),
+        POLL_MAX_PER_SECOND: '1000',
+      }
     : {
         POLL_MIN_INTERVAL_MS: String(Math.round(base.config.jobs.pollMinIntervalMs * o.scale)),
         POLL_MAX_INTERVAL_MS: String(Math.round(base.config.jobs.pollMaxIntervalMs * o.scale)),
@@ -206,7 +228,11 @@ async function startRig(o: RigOptions): Promise<Rig> {
     NSFW_CLASSIFIER: 'off',
   });
   if (!loaded.ok) throw new Error(`bench: ${o.label}: ${loaded.problems.join('; ')}`);
-  const estimator = o.baseline ? fixedInterval : o.scale === 1 ? undefined : atScale(createDurationEstimator(), o.scale);
+  const estimator = o.baseline
+    ? fixedInterval
+    : o.scale === 1
+      ? undefined
+      : atScale(createDurationEstimator(), o.scale);
   const app = await startApp(loaded.config, silentLogger, estimator ? { estimator } : {});
   return {
     label: o.label,
@@ -229,7 +255,8 @@ async function imagine(rig: Rig, prompt: string, size: string): Promise<number> 
   const it = rig.discord.slash('imagine', { prompt, size: size.replace('*', 'x') });
   const m = await it.waitForOriginal(ended, { timeoutMs: 600_000 });
   const at = Date.now();
-  if (!delivered(m)) throw new Error(`bench: ${rig.label}: '${prompt}' ended without an image: ${m.content.slice(0, 200)}`);
+  if (!delivered(m))
+    throw new Error(`bench: ${rig.label}: '${prompt}' ended without an image: ${m.content.slice(0, 200)}`);
   return at;
 }
 
@@ -252,9 +279,17 @@ function sampleOf(rig: Rig, prompt: string, requestedAt: number, deliveredAt: nu
   const before = polls.filter((t) => t < task.completedAt).at(-1);
   const after = polls.find((t) => t >= task.completedAt) ?? deliveredAt;
   if (process.env.BENCH_VERBOSE) {
-    process.stderr.write(`${rig.label} '${prompt}' ${task.size}: done at ${task.completedAt - task.createdAt} ms, polled at ${polls.map((t) => t - task.createdAt).join(' ')}; delivered at ${deliveredAt - task.createdAt} ms\n`);
+    process.stderr.write(
+      `${rig.label} '${prompt}' ${task.size}: done at ${task.completedAt - task.createdAt} ms, polled at ${polls.map((t) => t - task.createdAt).join(' ')}; delivered at ${deliveredAt - task.createdAt} ms\n`,
+    );
   }
-  return { polls: task.polls, lagMs: deliveredAt - task.completedAt, requestMs: deliveredAt - requestedAt, overshootMs: after - task.completedAt, gapMs: before === undefined ? undefined : after - before };
+  return {
+    polls: task.polls,
+    lagMs: deliveredAt - task.completedAt,
+    requestMs: deliveredAt - requestedAt,
+    overshootMs: after - task.completedAt,
+    gapMs: before === undefined ? undefined : after - before,
+  };
 }
 
 const nearestRank = (xs: number[], p: number) => {
@@ -275,11 +310,26 @@ interface Stat {
 }
 const stat = (s: Sample[]): Stat => ({
   polls: mean(s.map((x) => x.polls)),
-  lagP50: nearestRank(s.map((x) => x.lagMs), 50),
-  lagP95: nearestRank(s.map((x) => x.lagMs), 95),
-  requestP95: nearestRank(s.map((x) => x.requestMs), 95),
-  overshootP50: nearestRank(s.map((x) => x.overshootMs), 50),
-  gapP50: nearestRank(s.flatMap((x) => (x.gapMs === undefined ? [] : [x.gapMs])), 50),
+  lagP50: nearestRank(
+    s.map((x) => x.lagMs),
+    50,
+  ),
+  lagP95: nearestRank(
+    s.map((x) => x.lagMs),
+    95,
+  ),
+  requestP95: nearestRank(
+    s.map((x) => x.requestMs),
+    95,
+  ),
+  overshootP50: nearestRank(
+    s.map((x) => x.overshootMs),
+    50,
+  ),
+  gapP50: nearestRank(
+    s.flatMap((x) => (x.gapMs === undefined ? [] : [x.gapMs])),
+    50,
+  ),
   firstLate: s.filter((x) => x.gapMs === undefined).length / s.length,
 });
 
@@ -296,7 +346,16 @@ async function runWorkload(w: Workload, scale: number, imagesPerMinute: number):
   let load = 1;
   const t0 = Date.now();
   const [bot, baseline] = await Promise.all(
-    (['bot', 'baseline'] as const).map((label) => startRig({ label: `${w.name}/${label}`, scale, imagesPerMinute, durations, load: () => load, baseline: label === 'baseline' })),
+    (['bot', 'baseline'] as const).map((label) =>
+      startRig({
+        label: `${w.name}/${label}`,
+        scale,
+        imagesPerMinute,
+        durations,
+        load: () => load,
+        baseline: label === 'baseline',
+      }),
+    ),
   );
   const rigs = [bot!, baseline!];
   try {
@@ -316,7 +375,8 @@ async function runWorkload(w: Workload, scale: number, imagesPerMinute: number):
       const prompt = `${w.name} #${k}`;
       durations.set(prompt, p.ms);
       const requestedAt = Date.now();
-      for (const [i, rig] of rigs.entries()) runs[i]!.push(imagine(rig, prompt, p.size).then((at) => sampleOf(rig, prompt, requestedAt, at)));
+      for (const [i, rig] of rigs.entries())
+        runs[i]!.push(imagine(rig, prompt, p.size).then((at) => sampleOf(rig, prompt, requestedAt, at)));
     }
     const [b, n] = await Promise.all(runs.map((r) => Promise.all(r)));
     const sb = stat(b!);
@@ -327,7 +387,12 @@ async function runWorkload(w: Workload, scale: number, imagesPerMinute: number):
       workload: w,
       bot: sb,
       baseline: sn,
-      ratios: { polls: sb.polls / sn.polls, lagP50: sb.lagP50 / sn.lagP50, lagP95: sb.lagP95 / sn.lagP95, requestP95: sb.requestP95 / sn.requestP95 },
+      ratios: {
+        polls: sb.polls / sn.polls,
+        lagP50: sb.lagP50 / sn.lagP50,
+        lagP95: sb.lagP95 / sn.lagP95,
+        requestP95: sb.requestP95 / sn.requestP95,
+      },
       seconds,
     };
   } finally {
@@ -356,7 +421,10 @@ export interface FamilyOptions {
 
 export async function runFamily(o: FamilyOptions): Promise<Check[]> {
   const unknown = o.only.filter((n) => !FAMILY.some((w) => w.name === n));
-  if (unknown.length) throw new Error(`BENCH_WORKLOADS: no workload ${unknown.join(', ')} (known: ${FAMILY.map((w) => w.name).join(', ')})`);
+  if (unknown.length)
+    throw new Error(
+      `BENCH_WORKLOADS: no workload ${unknown.join(', ')} (known: ${FAMILY.map((w) => w.name).join(', ')})`,
+    );
   const chosen = o.only.length ? FAMILY.filter((w) => o.only.includes(w.name)) : FAMILY;
   const t0 = Date.now();
   const results: Result[] = [];
@@ -374,7 +442,21 @@ export async function runFamily(o: FamilyOptions): Promise<Check[]> {
       `ratio = bot / baseline (the same bot polling every ${1000 * o.scale} ms from submission) in the same run; ${((Date.now() - t0) / 1000).toFixed(0)} s, ${o.parallel} at a time`,
   );
   const ms = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x)}`);
-  const head = ['workload', 'polls/job', 'ratio', 'lag p50 ms', 'ratio', 'lag p95 ms', 'ratio', 'req p95 ms', 'ratio', 'overshoot p50', 'gap p50', '1st late', 'what'];
+  const head = [
+    'workload',
+    'polls/job',
+    'ratio',
+    'lag p50 ms',
+    'ratio',
+    'lag p95 ms',
+    'ratio',
+    'req p95 ms',
+    'ratio',
+    'overshoot p50',
+    'gap p50',
+    '1st late',
+    'what',
+  ];
   const rows = results.map((r) => [
     r.workload.name,
     `${r.bot.polls.toFixed(2)}/${r.baseline.polls.toFixed(2)}`,
@@ -391,7 +473,11 @@ export async function runFamily(o: FamilyOptions): Promise<Check[]> {
     r.workload.describe,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === c.length - 1 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === 0 || i === c.length - 1 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(head));
   for (const c of rows) console.log(line(c));
   console.log(
@@ -410,8 +496,13 @@ export async function runFamily(o: FamilyOptions): Promise<Check[]> {
     const worst = results.reduce((a, b) => (b.ratios[m.key] > a.ratios[m.key] ? b : a));
     const v = worst.ratios[m.key];
     const ok = v <= m.worst;
-    checks.push({ ok, text: `family worst ${m.label} ${v.toFixed(2)}x on ${worst.workload.name} (target <= ${m.worst}x)` });
-    console.log(`worst ${m.label}: ${worst.workload.name} ${v.toFixed(2)}x (target <= ${m.worst}x) ${ok ? 'OK' : 'MISS'}`);
+    checks.push({
+      ok,
+      text: `family worst ${m.label} ${v.toFixed(2)}x on ${worst.workload.name} (target <= ${m.worst}x)`,
+    });
+    console.log(
+      `worst ${m.label}: ${worst.workload.name} ${v.toFixed(2)}x (target <= ${m.worst}x) ${ok ? 'OK' : 'MISS'}`,
+    );
     if (m.median !== undefined) {
       const med = medianOf(results.map((r) => r.ratios[m.key]));
       const okM = med <= m.median;

@@ -56,7 +56,9 @@ idle.disable();
 const rssBefore = process.memoryUsage().rss;
 
 const t0 = Date.now();
-const jobs = await Promise.all(Array.from({ length: JOBS }, (_, i) => bot.request(memberRequest(`member-${i}`, `in flight #${i}`, '1024*1024'))));
+const jobs = await Promise.all(
+  Array.from({ length: JOBS }, (_, i) => bot.request(memberRequest(`member-${i}`, `in flight #${i}`, '1024*1024'))),
+);
 for (;;) {
   const states = await Promise.all(jobs.map((j) => bot.jobs.get(j.id)));
   if (states.every((s) => s?.taskId)) break;

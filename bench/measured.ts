@@ -33,8 +33,12 @@ const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 1000);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 2);
 /** BENCH_ONLY=family,inflight,classifier: run only these parts (all by default), for working on one. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'family,inflight,classifier').split(',').map((s) => s.trim()));
-const WORKLOADS = (process.env.BENCH_WORKLOADS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0) || !(PARALLEL >= 1)) throw new Error('BENCH_SCALE, BENCH_IPM, BENCH_INFLIGHT and BENCH_PARALLEL must be positive numbers');
+const WORKLOADS = (process.env.BENCH_WORKLOADS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+if (!(SCALE > 0) || !(IPM > 0) || !(INFLIGHT > 0) || !(PARALLEL >= 1))
+  throw new Error('BENCH_SCALE, BENCH_IPM, BENCH_INFLIGHT and BENCH_PARALLEL must be positive numbers');
 
 /** Every target of the run, for the summary line. */
 const checks: Check[] = [];
@@ -45,17 +49,25 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
   try {
     const windowMs = Math.max(5_000, 15_000 * SCALE);
     // With the V8 flags `npm start`, the Dockerfile and start:sharded run the bot with (BENCH_NODE_FLAGS adds more, to try one).
-    const child = spawn(process.execPath, [...NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('./inflight.ts', import.meta.url))], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: {
-        ...process.env,
-        BENCH_FAKE_URL: api.url,
-        BENCH_FAKE_KEY: api.apiKey,
-        BENCH_JOBS: String(INFLIGHT),
-        BENCH_WINDOW_MS: String(windowMs),
-        ...(pollMaxPerSecond === undefined ? {} : { POLL_MAX_PER_SECOND: String(pollMaxPerSecond) }),
+    const child = spawn(
+      process.execPath,
+      [
+        ...NODE_FLAGS,
+        ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        fileURLToPath(new URL('./inflight.ts', import.meta.url)),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: {
+          ...process.env,
+          BENCH_FAKE_URL: api.url,
+          BENCH_FAKE_KEY: api.apiKey,
+          BENCH_JOBS: String(INFLIGHT),
+          BENCH_WINDOW_MS: String(windowMs),
+          ...(pollMaxPerSecond === undefined ? {} : { POLL_MAX_PER_SECOND: String(pollMaxPerSecond) }),
+        },
       },
-    });
+    );
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -66,7 +78,9 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
     const last = out.trim().split('\n').pop();
     if (code !== 0 || !last) throw new Error(`bench/inflight.ts exited with ${code}`);
     const report = JSON.parse(last) as InflightReport;
-    const polls = api.requests.filter((r) => r.route === 'result' && r.at >= report.windowStart && r.at <= report.windowEnd).length;
+    const polls = api.requests.filter(
+      (r) => r.route === 'result' && r.at >= report.windowStart && r.at <= report.windowEnd,
+    ).length;
     return { ...report, pollsPerSecond: polls / ((report.windowEnd - report.windowStart) / 1000) };
   } finally {
     await api.close();
@@ -75,7 +89,10 @@ async function runInflight(pollMaxPerSecond: number | undefined): Promise<Inflig
 
 /** Runs bench/classifier.ts in its own process, with the bot's V8 flags. */
 async function runClassifier(): Promise<ClassifierReport> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, fileURLToPath(new URL('./classifier.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  const child = spawn(process.execPath, [...NODE_FLAGS, fileURLToPath(new URL('./classifier.ts', import.meta.url))], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
@@ -92,7 +109,9 @@ async function runClassifier(): Promise<ClassifierReport> {
 
 const config = benchConfig();
 const started = Date.now();
-console.log(`Measured: the bot as members see it vs. fixed 1-s polling, on a family of workloads judged on the worst; BENCH_SCALE=${SCALE} (times below are as measured at this scale).`);
+console.log(
+  `Measured: the bot as members see it vs. fixed 1-s polling, on a family of workloads judged on the worst; BENCH_SCALE=${SCALE} (times below are as measured at this scale).`,
+);
 console.log(
   `bot: the whole bot (src/app.ts); POLL_MIN_INTERVAL_MS=${config.jobs.pollMinIntervalMs}, POLL_MAX_INTERVAL_MS=${config.jobs.pollMaxIntervalMs}, ` +
     `POLL_MAX_PER_SECOND=${config.jobs.pollMaxPerSecond} (global across jobs), PROGRESS_EDIT_INTERVAL_MS=${config.jobs.progressEditIntervalMs} (times x${SCALE}, cap /${SCALE}); a fresh estimator per bot.`,
@@ -102,12 +121,15 @@ console.log(
     `at its default (API_IMAGES_PER_MINUTE=${config.jobs.imagesPerMinute}) a burst of 20 fills a whole minute and anything beyond waits in the queue.`,
 );
 
-if (ONLY.has('family')) checks.push(...(await runFamily({ scale: SCALE, imagesPerMinute: IPM, parallel: PARALLEL, only: WORKLOADS })));
+if (ONLY.has('family'))
+  checks.push(...(await runFamily({ scale: SCALE, imagesPerMinute: IPM, parallel: PARALLEL, only: WORKLOADS })));
 
 if (ONLY.has('inflight')) {
   const inflightRuns = [await runInflight(undefined)];
   if (config.jobs.pollMaxPerSecond < 100) inflightRuns.push(await runInflight(100));
-  console.log(`\nin flight: ${INFLIGHT} jobs reserved+started at once against tasks of an hour, polling; a child process holding only the bot's job path (no discord.js), the fake API in the parent; window ${(inflightRuns[0]!.windowEnd - inflightRuns[0]!.windowStart) / 1000} s`);
+  console.log(
+    `\nin flight: ${INFLIGHT} jobs reserved+started at once against tasks of an hour, polling; a child process holding only the bot's job path (no discord.js), the fake API in the parent; window ${(inflightRuns[0]!.windowEnd - inflightRuns[0]!.windowStart) / 1000} s`,
+  );
   const inflightRows: string[][] = [];
   for (const r of inflightRuns) {
     const tag = `POLL_MAX_PER_SECOND=${r.pollMaxPerSecond}${r === inflightRuns[0] ? '' : ' (stress: config max)'}`;
@@ -117,18 +139,41 @@ if (ONLY.has('inflight')) {
       { ok: rssOk, text: `in flight RSS ${r.rssMaxMb.toFixed(1)} MB with ${tag} (target < 150 MB)` },
       { ok: eldOk, text: `in flight event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms with ${tag} (target < 20 ms)` },
     );
-    if (r.ended) checks.push({ ok: false, text: `in flight with ${tag}: ${r.ended} jobs ended during the window (should be none)` });
+    if (r.ended)
+      checks.push({
+        ok: false,
+        text: `in flight with ${tag}: ${r.ended} jobs ended during the window (should be none)`,
+      });
     inflightRows.push(
       [`RSS max while polling, ${tag}`, `${r.rssMaxMb.toFixed(1)} MB`, '< 150 MB', rssOk ? 'OK' : 'MISS'],
       [`event-loop delay p99, ${tag}`, `${r.eldP99Ms.toFixed(1)} ms`, '< 20 ms', eldOk ? 'OK' : 'MISS'],
-      [`  (info) RSS before the jobs; V8 heap used / committed, max`, `${r.rssBeforeMb.toFixed(1)}; ${r.heapMaxMb.toFixed(1)} / ${r.heapTotalMaxMb.toFixed(1)} MB`, '', ''],
-      [`  (info) delay max / idle p99 (10 ms sampling)`, `${r.eldMaxMs.toFixed(1)} / ${r.eldIdleP99Ms.toFixed(1)} ms`, '', ''],
-      [`  (info) polls/s at the API; all submitted in`, `${r.pollsPerSecond.toFixed(1)}; ${(r.submitAllMs / 1000).toFixed(1)} s`, '', ''],
+      [
+        `  (info) RSS before the jobs; V8 heap used / committed, max`,
+        `${r.rssBeforeMb.toFixed(1)}; ${r.heapMaxMb.toFixed(1)} / ${r.heapTotalMaxMb.toFixed(1)} MB`,
+        '',
+        '',
+      ],
+      [
+        `  (info) delay max / idle p99 (10 ms sampling)`,
+        `${r.eldMaxMs.toFixed(1)} / ${r.eldIdleP99Ms.toFixed(1)} ms`,
+        '',
+        '',
+      ],
+      [
+        `  (info) polls/s at the API; all submitted in`,
+        `${r.pollsPerSecond.toFixed(1)}; ${(r.submitAllMs / 1000).toFixed(1)} s`,
+        '',
+        '',
+      ],
     );
   }
   const head = ['metric', 'value', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...inflightRows.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(head));
   for (const c of inflightRows) console.log(line(c));
 }
@@ -144,20 +189,47 @@ if (ONLY.has('classifier')) {
     const ok = s.p95Ms < 300;
     checks.push({ ok, text: `classifier p95 ${s.p95Ms.toFixed(0)} ms at ${s.side}² (target < 300 ms)` });
     rows.push(
-      [`classification p95, ${s.side}*${s.side} JPEG (${s.pictures} pictures, ~${Math.round(s.bytesAvg / 1024)} KB)`, `${s.p95Ms.toFixed(0)} ms`, '< 300 ms', ok ? 'OK' : 'MISS'],
+      [
+        `classification p95, ${s.side}*${s.side} JPEG (${s.pictures} pictures, ~${Math.round(s.bytesAvg / 1024)} KB)`,
+        `${s.p95Ms.toFixed(0)} ms`,
+        '< 300 ms',
+        ok ? 'OK' : 'MISS',
+      ],
       [`  (info) p50 / max over ${s.samples}`, `${s.p50Ms.toFixed(0)} / ${s.maxMs.toFixed(0)} ms`, '', ''],
     );
   }
   const eldOk = r.eldP99Ms < 20;
-  checks.push({ ok: eldOk, text: `classifier: main-thread event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms while classifying (target < 20 ms)` });
+  checks.push({
+    ok: eldOk,
+    text: `classifier: main-thread event-loop delay p99 ${r.eldP99Ms.toFixed(1)} ms while classifying (target < 20 ms)`,
+  });
   rows.push(
-    [`main-thread event-loop delay p99, classifying back to back`, `${r.eldP99Ms.toFixed(1)} ms`, '< 20 ms', eldOk ? 'OK' : 'MISS'],
-    [`  (info) baseline p99, model idle; max while classifying`, `${r.eldBaselineP99Ms.toFixed(1)}; ${r.eldMaxMs.toFixed(1)} ms`, '', ''],
-    [`  (info) classified in the ${r.windowMs / 1000} s window`, `${r.classified} (${((r.classified / r.windowMs) * 1000).toFixed(1)}/s)`, '', ''],
+    [
+      `main-thread event-loop delay p99, classifying back to back`,
+      `${r.eldP99Ms.toFixed(1)} ms`,
+      '< 20 ms',
+      eldOk ? 'OK' : 'MISS',
+    ],
+    [
+      `  (info) baseline p99, model idle; max while classifying`,
+      `${r.eldBaselineP99Ms.toFixed(1)}; ${r.eldMaxMs.toFixed(1)} ms`,
+      '',
+      '',
+    ],
+    [
+      `  (info) classified in the ${r.windowMs / 1000} s window`,
+      `${r.classified} (${((r.classified / r.windowMs) * 1000).toFixed(1)}/s)`,
+      '',
+      '',
+    ],
   );
   const head = ['metric', 'value', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === 0 || i === 3 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(head));
   for (const c of rows) console.log(line(c));
 }

@@ -33,7 +33,13 @@ import { ERROR_KINDS } from '../src/ppinfra/errors.ts';
 import { finished } from '../test/e2e/harness.ts';
 import { sharedRedisEnv, startShardProcess, type ShardProcess } from '../test/e2e/shard-process.ts';
 import { startFakeDiscord, type FakeDiscord, type FakeInteraction } from '../test/fakes/discord/server.ts';
-import { startFakePpinfra, type Fault as ApiFault, type FakePpinfra, type FakeTaskScript, type Route } from '../test/fakes/ppinfra.ts';
+import {
+  startFakePpinfra,
+  type Fault as ApiFault,
+  type FakePpinfra,
+  type FakeTaskScript,
+  type Route,
+} from '../test/fakes/ppinfra.ts';
 import { mulberry32 } from '../test/fakes/random.ts';
 import { startRedis, type FakeRedis } from '../test/fakes/redis.ts';
 
@@ -138,27 +144,64 @@ function makePlan(o: SoakOptions): Plan {
   const width = String(o.jobs).length;
   const requests: Planned[] = times.map((at, n) => {
     const m = askers[n]!;
-    const script: FakeTaskScript = { queuedMs: Math.round(g.between(0, 1_000)), processingMs: Math.round(g.between(1_500, 6_000)) };
+    const script: FakeTaskScript = {
+      queuedMs: Math.round(g.between(0, 1_000)),
+      processingMs: Math.round(g.between(1_500, 6_000)),
+    };
     if (g.random() < o.notFoundShare) script.notFoundPolls = g.int(1, 3);
     // Fixed-width numbers: no prompt is the start of another, so a message's quoted prompt names one request.
-    return { n, at, member: members[m]!, guild: m % o.guilds, prompt: `soak ${o.seed} job ${String(n).padStart(width, '0')} by ${members[m]}`, script };
+    return {
+      n,
+      at,
+      member: members[m]!,
+      guild: m % o.guilds,
+      prompt: `soak ${o.seed} job ${String(n).padStart(width, '0')} by ${members[m]}`,
+      script,
+    };
   });
   for (const r of g.shuffle([...requests]).slice(0, o.discordFaults)) {
-    r.editFault = { afterMs: Math.round(g.between(0, 8_000)), status: g.pick([[500, 1], [502, 1], [503, 1]] as const), times: g.int(1, 4) };
+    r.editFault = {
+      afterMs: Math.round(g.between(0, 8_000)),
+      status: g.pick([
+        [500, 1],
+        [502, 1],
+        [503, 1],
+      ] as const),
+      times: g.int(1, 4),
+    };
   }
   const apiFaults: Plan['apiFaults'] = [];
   for (let i = 0; i < o.apiFaults; i++) {
     const at = g.between(0.05, 0.95) * o.durationMs;
-    const route = g.pick<Route>([['submit', 0.25], ['result', 0.4], ['image', 0.35]]);
+    const route = g.pick<Route>([
+      ['submit', 0.25],
+      ['result', 0.4],
+      ['image', 0.35],
+    ]);
     if (route === 'submit') {
       // A 500 is CREATE_TASK_FAILED, which the client retries; a 502/503 fails the job (a task may exist).
-      const fault = g.pick<ApiFault>([[{ status: 500 }, 0.4], [{ status: 429, retryAfterSec: 1 }, 0.3], [{ status: 503 }, 0.15], [{ status: 502 }, 0.15]]);
+      const fault = g.pick<ApiFault>([
+        [{ status: 500 }, 0.4],
+        [{ status: 429, retryAfterSec: 1 }, 0.3],
+        [{ status: 503 }, 0.15],
+        [{ status: 502 }, 0.15],
+      ]);
       apiFaults.push({ at, route, fault, times: 1 });
     } else if (route === 'result') {
-      const fault = g.pick<ApiFault>([[{ status: 500 }, 1], [{ status: 503 }, 1], [{ status: 502 }, 1], [{ status: 429, retryAfterSec: 1 }, 1]]);
+      const fault = g.pick<ApiFault>([
+        [{ status: 500 }, 1],
+        [{ status: 503 }, 1],
+        [{ status: 502 }, 1],
+        [{ status: 429, retryAfterSec: 1 }, 1],
+      ]);
       apiFaults.push({ at, route, fault, times: g.int(1, 3) });
     } else {
-      const fault = g.pick<ApiFault>([[{ delayBodyMs: Math.round(g.between(2_000, 6_000)) }, 2], [{ status: 500 }, 1], [{ status: 503 }, 1], [{ status: 429, retryAfterSec: 1 }, 1]]);
+      const fault = g.pick<ApiFault>([
+        [{ delayBodyMs: Math.round(g.between(2_000, 6_000)) }, 2],
+        [{ status: 500 }, 1],
+        [{ status: 503 }, 1],
+        [{ status: 429, retryAfterSec: 1 }, 1],
+      ]);
       apiFaults.push({ at, route, fault, times: g.int(1, 2) });
     }
   }
@@ -178,8 +221,21 @@ function sentenceMatcher(prefix: 'error' | 'refusal', kinds: readonly string[]) 
   });
   return (text: string) => patterns.find(([, re]) => re.test(text))?.[0] ?? `other: ${text.slice(0, 80)}`;
 }
-const failureKind = sentenceMatcher('error', [...ERROR_KINDS, 'interrupted', 'internal', 'queue_timeout', 'upload_limit']);
-const refusalKind = sentenceMatcher('refusal', ['user_concurrent', 'user_hourly', 'guild_daily', 'queue_full', 'api_cooling', 'storage_unavailable']);
+const failureKind = sentenceMatcher('error', [
+  ...ERROR_KINDS,
+  'interrupted',
+  'internal',
+  'queue_timeout',
+  'upload_limit',
+]);
+const refusalKind = sentenceMatcher('refusal', [
+  'user_concurrent',
+  'user_hourly',
+  'guild_daily',
+  'queue_full',
+  'api_cooling',
+  'storage_unavailable',
+]);
 
 interface Sent extends Planned {
   shard: number;
@@ -236,10 +292,17 @@ function observer(d: FakeDiscord, a: FakePpinfra) {
     for (const m of d.store.list()) {
       const stored = d.store.get(m.id)!;
       // Messages quote their prompt (`> prompt`, or the embed's description for an image).
-      const quoted = m.content.split('\n').find((l) => l.startsWith('> ') && byPrompt.has(l.slice(2)))?.slice(2);
+      const quoted = m.content
+        .split('\n')
+        .find((l) => l.startsWith('> ') && byPrompt.has(l.slice(2)))
+        ?.slice(2);
       const described = m.embeds.map((e) => e.description).find((text) => text !== undefined && byPrompt.has(text));
-      const shown = tasksIn(m).map(promptOfTask).find((p) => p !== undefined);
-      const owner = (stored.interactionId ? byInteraction.get(stored.interactionId) : undefined) ?? byPrompt.get(quoted ?? described ?? shown ?? '');
+      const shown = tasksIn(m)
+        .map(promptOfTask)
+        .find((p) => p !== undefined);
+      const owner =
+        (stored.interactionId ? byInteraction.get(stored.interactionId) : undefined) ??
+        byPrompt.get(quoted ?? described ?? shown ?? '');
       owned.set(owner, [...(owned.get(owner) ?? []), m.id]);
     }
     return owned;
@@ -308,7 +371,7 @@ interface Leftovers {
 
 /**
  * What Redis still holds once every request has its answer: the concurrency sets
- * (`qi:limits:running:<user>`, src/jobs/redis-limits.ts), the BullMQ steps of both queues, and
+ * (`qi:limits:running:<user>`, src/jobs/bullmq/limits.ts), the BullMQ steps of both queues, and
  * the job records. Read again for up to `waitMs` while anything is left, since a slot is freed
  * just after the member is answered.
  */
@@ -327,16 +390,37 @@ async function redisLeftovers(url: string, d: FakeDiscord, members: string[], wa
       const counts = new Map<string, Record<string, number>>();
       let failedSteps = 0;
       for (const queue of queues) {
-        const { failed = 0, completed: _completed, ...rest } = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed');
+        const {
+          failed = 0,
+          completed: _completed,
+          ...rest
+        } = await queue.getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'waiting-children',
+          'failed',
+          'completed',
+        );
         failedSteps += failed;
         const open = Object.fromEntries(Object.entries(rest).filter(([, n]) => n > 0));
         if (Object.keys(open).length) counts.set(queue.name, open);
       }
-      // The job records (src/jobs/redis-store.ts): a hash per job, `qi:job:<id>`, its JSON in `data`.
+      // The job records (src/jobs/bullmq/store.ts): a hash per job, `qi:job:<id>`, its JSON in `data`.
       const jobs: Leftovers['jobs'] = new Map();
       for (const key of await redis.keys('qi:job:*')) {
         const raw = await redis.hget(key, 'data');
-        const job = raw ? (JSON.parse(raw) as { id: string; prompt: string; state: string; polls?: number; taskId?: string; error?: { kind: string } }) : undefined;
+        const job = raw
+          ? (JSON.parse(raw) as {
+              id: string;
+              prompt: string;
+              state: string;
+              polls?: number;
+              taskId?: string;
+              error?: { kind: string };
+            })
+          : undefined;
         if (job?.prompt) jobs.set(job.prompt, job);
       }
       const steps: Leftovers['steps'] = new Map();
@@ -364,7 +448,18 @@ async function redisLeftovers(url: string, d: FakeDiscord, members: string[], wa
   }
 }
 
-function judge(input: { o: SoakOptions; d: FakeDiscord; a: FakePpinfra; sent: Sent[]; seen: Map<Sent, Seen>; unclaimed: string[]; firstFinalAt: Map<string, number>; cap: number; left: Leftovers; taskOf: (attachmentId: string) => string | undefined }) {
+function judge(input: {
+  o: SoakOptions;
+  d: FakeDiscord;
+  a: FakePpinfra;
+  sent: Sent[];
+  seen: Map<Sent, Seen>;
+  unclaimed: string[];
+  firstFinalAt: Map<string, number>;
+  cap: number;
+  left: Leftovers;
+  taskOf: (attachmentId: string) => string | undefined;
+}) {
   const { d, a, sent, seen, firstFinalAt, cap, left } = input;
   const violations: Violation[] = [];
   const flag = (kind: string, text: string) => violations.push({ kind, text });
@@ -384,19 +479,26 @@ function judge(input: { o: SoakOptions; d: FakeDiscord; a: FakePpinfra; sent: Se
     if (req.status < 200 || req.status >= 300) continue;
     for (const file of req.files) {
       const task = TASK_TAG.exec(file.bytes.toString('latin1'))?.[1];
-      if (task) uploadsOf.set(task, [...(uploadsOf.get(task) ?? []), `${req.method} ${req.route?.includes('webhooks') ? 'reply' : 'channel'}`]);
+      if (task)
+        uploadsOf.set(task, [
+          ...(uploadsOf.get(task) ?? []),
+          `${req.method} ${req.route?.includes('webhooks') ? 'reply' : 'channel'}`,
+        ]);
     }
   }
   const shownIn = new Map<string, string[]>();
-  for (const m of d.store.list()) for (const att of m.attachments) {
-    const task = input.taskOf(att.id);
-    if (task) shownIn.set(task, [...(shownIn.get(task) ?? []), m.id]);
-  }
+  for (const m of d.store.list())
+    for (const att of m.attachments) {
+      const task = input.taskOf(att.id);
+      if (task) shownIn.set(task, [...(shownIn.get(task) ?? []), m.id]);
+    }
   const story = (r: Sent) => {
     const job = left.jobs.get(r.prompt);
     const tasks = tasksOf.get(r.prompt) ?? [];
     if (!job) return `no job record; ${tasks.length} task(s) submitted`;
-    const polls = a.requests.filter((req) => req.route === 'result' && req.query.task_id === job.taskId).map((req) => req.status);
+    const polls = a.requests
+      .filter((req) => req.route === 'result' && req.query.task_id === job.taskId)
+      .map((req) => req.status);
     const steps = left.steps.get(job.id);
     return [
       `job ${job.id} is ${job.state} in Redis (polls ${job.polls ?? 0}, task ${job.taskId ?? 'none'}${job.error ? `, error ${job.error.kind}` : ''})`,
@@ -419,7 +521,10 @@ function judge(input: { o: SoakOptions; d: FakeDiscord; a: FakePpinfra; sent: Se
     const it = r.it!;
     if (!it.response) {
       const late = it.callbacks.map((c) => `${c.status} after ${c.afterMs} ms`).join(', ');
-      flag('never answered', `${label(r)}: the interaction was never answered${late ? ` (refused callbacks: ${late})` : ''}`);
+      flag(
+        'never answered',
+        `${label(r)}: the interaction was never answered${late ? ` (refused callbacks: ${late})` : ''}`,
+      );
       count('never answered');
       continue;
     }
@@ -436,59 +541,118 @@ function judge(input: { o: SoakOptions; d: FakeDiscord; a: FakePpinfra; sent: Se
         // delivery, later while Redis is away: a leak outlasts any slack, and shows at the end.
         const refusedAt = it.response.at;
         const slackMs = input.o.downMs + 2_000;
-        const busy = sent.filter((o) => o.member === r.member && o !== r && (o.sentAt ?? Infinity) <= refusedAt && o.it?.deferred && (finalAt(o) ?? Infinity) > refusedAt - slackMs);
-        if (busy.length < cap) flag('refused with a free slot', `${label(r)}: refused as having ${cap} images in progress, while ${busy.length} of the member's requests were unfinished (a slot leaked)`);
+        const busy = sent.filter(
+          (o) =>
+            o.member === r.member &&
+            o !== r &&
+            (o.sentAt ?? Infinity) <= refusedAt &&
+            o.it?.deferred &&
+            (finalAt(o) ?? Infinity) > refusedAt - slackMs,
+        );
+        if (busy.length < cap)
+          flag(
+            'refused with a free slot',
+            `${label(r)}: refused as having ${cap} images in progress, while ${busy.length} of the member's requests were unfinished (a slot leaked)`,
+          );
       }
     } else if (v.finals.length === 0) {
       const reply = it.original();
-      flag('no final message', `${label(r)}: no final message by the deadline; the reply shows ${quote(reply ? firstLine(reply.content) || '(thinking…)' : '(nothing)')}; ${story(r)}`);
+      flag(
+        'no final message',
+        `${label(r)}: no final message by the deadline; the reply shows ${quote(reply ? firstLine(reply.content) || '(thinking…)' : '(nothing)')}; ${story(r)}`,
+      );
       const job = left.jobs.get(r.prompt);
       if (job) told.add(job.id);
       outcome = 'no final message';
     } else {
       const last = v.finals.at(-1)!;
-      outcome = last.tasks.length ? 'delivered' : last.line.startsWith('❌') ? `failed: ${failureKind(last.line.replace(/^❌\s*/, ''))}` : `notice: ${last.line.slice(0, 40)}`;
+      outcome = last.tasks.length
+        ? 'delivered'
+        : last.line.startsWith('❌')
+          ? `failed: ${failureKind(last.line.replace(/^❌\s*/, ''))}`
+          : `notice: ${last.line.slice(0, 40)}`;
       if (v.finals.length > 1) {
-        const shown = v.finals.map((f) => (f.tasks.length ? `image of task ${f.tasks.join('+')}` : quote(f.line))).join(' → ');
+        const shown = v.finals
+          .map((f) => (f.tasks.length ? `image of task ${f.tasks.join('+')}` : quote(f.line)))
+          .join(' → ');
         flag('several final outcomes', `${label(r)}: ${v.finals.length} final outcomes: ${shown}`);
       }
     }
     count(outcome);
-    if (v.overwrittenBy !== undefined) flag('final message replaced', `${label(r)}: its final message was later replaced by ${quote(v.overwrittenBy)}`);
+    if (v.overwrittenBy !== undefined)
+      flag('final message replaced', `${label(r)}: its final message was later replaced by ${quote(v.overwrittenBy)}`);
     const at = finalAt(r);
     if (at !== undefined && r.sentAt !== undefined) durations.push({ r, ms: at - r.sentAt, outcome });
 
     const tasks = tasksOf.get(r.prompt) ?? [];
-    if (v.refusal !== undefined && tasks.length > 0) flag('refused yet submitted', `${label(r)}: answered at once (${quote(v.refusal)}), yet submitted (tasks ${tasks.join(', ')})`);
-    if (tasks.length > 1) flag('submitted more than once', `${label(r)}: submitted ${tasks.length} times (tasks ${tasks.join(', ')})`);
+    if (v.refusal !== undefined && tasks.length > 0)
+      flag(
+        'refused yet submitted',
+        `${label(r)}: answered at once (${quote(v.refusal)}), yet submitted (tasks ${tasks.join(', ')})`,
+      );
+    if (tasks.length > 1)
+      flag('submitted more than once', `${label(r)}: submitted ${tasks.length} times (tasks ${tasks.join(', ')})`);
     for (const task of tasks) {
       const shown = shownIn.get(task) ?? [];
-      if (shown.length > 1) flag('image shown more than once', `${label(r)}: the image of task ${task} is shown ${shown.length} times (messages ${shown.join(', ')})`);
+      if (shown.length > 1)
+        flag(
+          'image shown more than once',
+          `${label(r)}: the image of task ${task} is shown ${shown.length} times (messages ${shown.join(', ')})`,
+        );
       const uploads = uploadsOf.get(task) ?? [];
-      if (uploads.length > 1) flag('image uploaded more than once', `${label(r)}: the image of task ${task} was uploaded ${uploads.length} times (${uploads.join(', ')})`);
+      if (uploads.length > 1)
+        flag(
+          'image uploaded more than once',
+          `${label(r)}: the image of task ${task} was uploaded ${uploads.length} times (${uploads.join(', ')})`,
+        );
     }
-    for (const f of v.finals) for (const task of f.tasks) {
-      if (promptOfTask(task) !== r.prompt) flag('image of another request', `${label(r)}: message ${f.messageId} shows the image of ${promptOfTask(task) ? `another request (${quote(promptOfTask(task)!)})` : task}`);
-    }
+    for (const f of v.finals)
+      for (const task of f.tasks) {
+        if (promptOfTask(task) !== r.prompt)
+          flag(
+            'image of another request',
+            `${label(r)}: message ${f.messageId} shows the image of ${promptOfTask(task) ? `another request (${quote(promptOfTask(task)!)})` : task}`,
+          );
+      }
   }
-  for (const id of input.unclaimed) flag('unclaimed message', `a message no request claims: ${quote(d.message(id)?.content ?? id)}`);
+  for (const id of input.unclaimed)
+    flag('unclaimed message', `a message no request claims: ${quote(d.message(id)?.content ?? id)}`);
   for (const [member, ids] of left.slots) {
     const states = ids.map((id) => [...left.jobs.values()].find((j) => j.id === id)?.state ?? 'no record');
-    flag('slot still held', `Redis: ${member}'s concurrency slot is still held by ${ids.map((id, i) => `job ${id} (${states[i]})`).join(', ')}`);
+    flag(
+      'slot still held',
+      `Redis: ${member}'s concurrency slot is still held by ${ids.map((id, i) => `job ${id} (${states[i]})`).join(', ')}`,
+    );
   }
-  for (const [queue, counts] of left.queues) flag('steps still queued', `Redis: queue ${queue} still holds steps: ${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  for (const [queue, counts] of left.queues)
+    flag(
+      'steps still queued',
+      `Redis: queue ${queue} still holds steps: ${Object.entries(counts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
   for (const job of left.jobs.values()) {
     // A request left without an answer already tells its job's story.
-    if (!['delivered', 'held', 'failed'].includes(job.state) && !told.has(job.id)) flag('job unfinished', `Redis: job ${job.id} is still ${job.state} (polls ${job.polls ?? 0}, task ${job.taskId ?? 'none'})`);
+    if (!['delivered', 'held', 'failed'].includes(job.state) && !told.has(job.id))
+      flag(
+        'job unfinished',
+        `Redis: job ${job.id} is still ${job.state} (polls ${job.polls ?? 0}, task ${job.taskId ?? 'none'})`,
+      );
   }
 
   const by = (prefix: string) =>
-    [...outcomes].filter(([k]) => k.startsWith(prefix)).map(([k, n]) => `${k.slice(prefix.length)} ${n}`).join(', ') || 'none';
+    [...outcomes]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, n]) => `${k.slice(prefix.length)} ${n}`)
+      .join(', ') || 'none';
   const submits = a.requests.filter((req) => req.route === 'submit');
   const statuses = (reqs: typeof submits) => {
     const n = new Map<number, number>();
     for (const req of reqs) n.set(req.status, (n.get(req.status) ?? 0) + 1);
-    return [...n].sort(([x], [y]) => x - y).map(([s, k]) => `${s} ×${k}`).join(', ');
+    return [...n]
+      .sort(([x], [y]) => x - y)
+      .map(([s, k]) => `${s} ×${k}`)
+      .join(', ');
   };
   durations.sort((x, y) => x.ms - y.ms);
   const pct = (p: number) => durations[Math.min(durations.length - 1, Math.floor(p * durations.length))]?.ms ?? 0;
@@ -554,7 +718,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     redis = await startRedis({ persist: true });
     const memberNames = [...new Set(plan.requests.map((r) => r.member))].sort();
     const guildOf = new Map(plan.requests.map((r) => [r.member, r.guild]));
-    const guildSpecs = Array.from({ length: o.guilds }, (_, k) => ({ name: `Soak ${k}`, members: memberNames.filter((m) => guildOf.get(m) === k).map((user) => ({ user })) }));
+    const guildSpecs = Array.from({ length: o.guilds }, (_, k) => ({
+      name: `Soak ${k}`,
+      members: memberNames.filter((m) => guildOf.get(m) === k).map((user) => ({ user })),
+    }));
     // Discord wants the first answer within 3 s; on a loaded CI machine a late defer is the
     // machine's doing, and the soak is about what happens to jobs, so the fake waits longer.
     discord = await startFakeDiscord({ shards: 2, guilds: guildSpecs, callbackDeadlineMs: 10_000 });
@@ -565,22 +732,27 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const guildIds = d.guilds.map((g) => g.id);
     const watch = observer(d, a);
     const cap = 2;
-    const env = sharedRedisEnv({ discord: d, api: a, redis }, {
-      QUEUE_LOCK_MS: String(o.lockMs),
-      JOB_TIMEOUT_MS: String(o.jobTimeoutMs),
-      RECONCILE_INTERVAL_MS: String(reconcileMs(o)),
-      USER_MAX_CONCURRENT: String(cap),
-      // Budgets and the breaker out of the way: the soak is about every job's bookkeeping, and a
-      // refusal the limits allow would only hide a request from it.
-      USER_HOURLY_QUOTA: '10000',
-      GUILD_DAILY_BUDGET: '1000000',
-      QUEUE_MAX: '10000',
-      BREAKER_THRESHOLD: '100',
-    });
+    const env = sharedRedisEnv(
+      { discord: d, api: a, redis },
+      {
+        QUEUE_LOCK_MS: String(o.lockMs),
+        JOB_TIMEOUT_MS: String(o.jobTimeoutMs),
+        RECONCILE_INTERVAL_MS: String(reconcileMs(o)),
+        USER_MAX_CONCURRENT: String(cap),
+        // Budgets and the breaker out of the way: the soak is about every job's bookkeeping, and a
+        // refusal the limits allow would only hide a request from it.
+        USER_HOURLY_QUOTA: '10000',
+        GUILD_DAILY_BUDGET: '1000000',
+        QUEUE_MAX: '10000',
+        BREAKER_THRESHOLD: '100',
+      },
+    );
 
     // A gate per shard, closed while its process is down: Discord would tell members "the
     // application did not respond", which no bot can do anything about.
-    const gates = new Map<number, { wait: Promise<void>; open?: () => void }>([0, 1].map((s) => [s, { wait: Promise.resolve() }]));
+    const gates = new Map<number, { wait: Promise<void>; open?: () => void }>(
+      [0, 1].map((s) => [s, { wait: Promise.resolve() }]),
+    );
     const closeGate = (shard: number) => {
       const gate = gates.get(shard)!;
       if (!gate.open) gate.wait = new Promise<void>((resolve) => (gate.open = resolve));
@@ -598,7 +770,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       proc.child.once('exit', (code, signal) => {
         if (expectedExits.has(proc.child) || stopping) return;
         // A crash is a finding; an orchestrator's answer to it is a restart.
-        crashes.push({ kind: 'process crashed', text: `the bot process of shard ${shard} exited on its own at ${elapsed()} (code ${code}, signal ${signal})` });
+        crashes.push({
+          kind: 'process crashed',
+          text: `the bot process of shard ${shard} exited on its own at ${elapsed()} (code ${code}, signal ${signal})`,
+        });
         note(`shard ${shard} exited on its own (code ${code}, signal ${signal}); restarting it`);
         closeGate(shard);
         void sleep(o.downMs)
@@ -612,7 +787,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await launch(0);
     await launch(1);
     start = Date.now();
-    note(`seed ${o.seed}: ${o.jobs} jobs from ${memberNames.length} members in ${o.guilds} guilds over ${seconds(o.durationMs)}; both processes serve`);
+    note(
+      `seed ${o.seed}: ${o.jobs} jobs from ${memberNames.length} members in ${o.guilds} guilds over ${seconds(o.durationMs)}; both processes serve`,
+    );
 
     const sent: Sent[] = plan.requests.map((r) => ({ ...r, shard: d.shardOf(guildIds[r.guild]!) }));
     const firstFinalAt = new Map<string, number>();
@@ -682,7 +859,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       note('Redis back, from its append-only file');
     })();
     const progress = setInterval(() => {
-      note(`sent ${sent.filter((r) => r.it).length}/${o.jobs}, answered ${sent.filter((r) => r.it?.response).length}, still without a final message ${unanswered().length}`);
+      note(
+        `sent ${sent.filter((r) => r.it).length}/${o.jobs}, answered ${sent.filter((r) => r.it?.response).length}, still without a final message ${unanswered().length}`,
+      );
     }, 15_000);
     progress.unref();
 
@@ -690,12 +869,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       await Promise.all([sendAll, injectApiFaults, disasters]);
       // Generous: a job may wait out the lock of a killed process, then run to its own deadline.
       // And the promise: every job ends within its deadline plus one reconcile pass.
-      const deadline = Math.max(...sent.map((r) => r.sentAt ?? 0)) + o.jobTimeoutMs + 2 * o.lockMs + reconcileMs(o) + o.graceMs;
+      const deadline =
+        Math.max(...sent.map((r) => r.sentAt ?? 0)) + o.jobTimeoutMs + 2 * o.lockMs + reconcileMs(o) + o.graceMs;
       note(`all sent; waiting for every final message (deadline in ${seconds(deadline - Date.now())})`);
       while (Date.now() < deadline && unanswered().length > 0) await sleep(500);
       // A late duplicate (a step taken over from a process thought dead) comes after the first answer.
       const settleMs = Math.max(3_000, 2 * o.lockMs);
-      note(`${unanswered().length} requests without a final message; watching ${seconds(settleMs)} more for late duplicates`);
+      note(
+        `${unanswered().length} requests without a final message; watching ${seconds(settleMs)} more for late duplicates`,
+      );
       await sleep(settleMs);
     } finally {
       clearInterval(progress);
@@ -722,7 +904,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   } finally {
     stopping = true;
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (keepLogs) for (const [i, { shard, proc }] of launched.entries()) writeFileSync(join(cwd, `${i}-shard-${shard}.log`), proc.stdout());
+    if (keepLogs)
+      for (const [i, { shard, proc }] of launched.entries())
+        writeFileSync(join(cwd, `${i}-shard-${shard}.log`), proc.stdout());
     await discord?.stop();
     await api?.close();
     await redis?.stop();
@@ -731,12 +915,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 }
 
 if (import.meta.main) {
-  const flags = { jobs: { type: 'string' }, members: { type: 'string' }, guilds: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' } } as const;
+  const flags = {
+    jobs: { type: 'string' },
+    members: { type: 'string' },
+    guilds: { type: 'string' },
+    duration: { type: 'string' },
+    seed: { type: 'string' },
+  } as const;
   const values = (() => {
     try {
       return parseArgs({ options: flags }).values;
     } catch (err) {
-      console.error(`${(err as Error).message}\nusage: npm run soak -- [--jobs N] [--members N] [--guilds N] [--duration SECONDS] [--seed N]`);
+      console.error(
+        `${(err as Error).message}\nusage: npm run soak -- [--jobs N] [--members N] [--guilds N] [--duration SECONDS] [--seed N]`,
+      );
       process.exit(2);
     }
   })();

@@ -8,36 +8,61 @@
  * `npm run bench` (two whole bots, measured at the fake Discord) judges.
  */
 import { createDurationEstimator, estimateAtSubmit } from '../src/jobs/estimator.ts';
-import { observedDuration } from '../src/jobs/finish.ts';
+import { observedDuration } from '../src/jobs/observed.ts';
 import { pollTask } from '../src/jobs/poller.ts';
 import type { TaskResult } from '../src/ppinfra/parse.ts';
 import { mulberry32 } from '../test/fakes/random.ts';
 
 const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*1536'];
-const px = (s: string) => s.split('*').map(Number).reduce((a, b) => a * b, 1);
+const px = (s: string) =>
+  s
+    .split('*')
+    .map(Number)
+    .reduce((a, b) => a * b, 1);
 const typical = (s: string) => 2000 + 5.5e-3 * px(s);
-interface Axes { sizes: 'mixed' | 'wide'; depth: number; waves: boolean; shift: number; trickle: boolean }
+interface Axes {
+  sizes: 'mixed' | 'wide';
+  depth: number;
+  waves: boolean;
+  shift: number;
+  trickle: boolean;
+}
 const BASE: Axes = { sizes: 'mixed', depth: 3, waves: false, shift: 0, trickle: false };
 const FAMILY: [string, Axes][] = [
-  ['base', BASE], ['cold', { ...BASE, depth: 0 }], ['deep', { ...BASE, depth: 8 }], ['waves', { ...BASE, waves: true }],
-  ['faster20', { ...BASE, shift: -0.2 }], ['slower30', { ...BASE, shift: 0.3 }], ['slower60', { ...BASE, shift: 0.6 }],
-  ['trickle', { ...BASE, trickle: true }], ['wide', { ...BASE, sizes: 'wide' }],
-  ['deep-waves-slower60', { ...BASE, depth: 8, waves: true, shift: 0.6 }], ['deep-waves-faster20', { ...BASE, depth: 8, waves: true, shift: -0.2 }],
-  ['cold-trickle', { ...BASE, depth: 0, trickle: true }], ['wide-cold', { ...BASE, sizes: 'wide', depth: 0 }], ['wide-slower60', { ...BASE, sizes: 'wide', shift: 0.6 }],
-  ['wide-deep', { ...BASE, sizes: 'wide', depth: 8 }], ['wide-trickle', { ...BASE, sizes: 'wide', trickle: true }], ['deep-faster20', { ...BASE, depth: 8, shift: -0.2 }],
-  ['cold-slower60', { ...BASE, depth: 0, shift: 0.6 }], ['cold-faster20', { ...BASE, depth: 0, shift: -0.2 }],
+  ['base', BASE],
+  ['cold', { ...BASE, depth: 0 }],
+  ['deep', { ...BASE, depth: 8 }],
+  ['waves', { ...BASE, waves: true }],
+  ['faster20', { ...BASE, shift: -0.2 }],
+  ['slower30', { ...BASE, shift: 0.3 }],
+  ['slower60', { ...BASE, shift: 0.6 }],
+  ['trickle', { ...BASE, trickle: true }],
+  ['wide', { ...BASE, sizes: 'wide' }],
+  ['deep-waves-slower60', { ...BASE, depth: 8, waves: true, shift: 0.6 }],
+  ['deep-waves-faster20', { ...BASE, depth: 8, waves: true, shift: -0.2 }],
+  ['cold-trickle', { ...BASE, depth: 0, trickle: true }],
+  ['wide-cold', { ...BASE, sizes: 'wide', depth: 0 }],
+  ['wide-slower60', { ...BASE, sizes: 'wide', shift: 0.6 }],
+  ['wide-deep', { ...BASE, sizes: 'wide', depth: 8 }],
+  ['wide-trickle', { ...BASE, sizes: 'wide', trickle: true }],
+  ['deep-faster20', { ...BASE, depth: 8, shift: -0.2 }],
+  ['cold-slower60', { ...BASE, depth: 0, shift: 0.6 }],
+  ['cold-faster20', { ...BASE, depth: 0, shift: -0.2 }],
 ];
 const OVERHEAD = Number(process.env.OVERHEAD ?? 150);
 async function run(a: Axes, seed: number) {
   const random = mulberry32(seed);
   const jitter = mulberry32(seed ^ 0x5eed);
-  let clock = 0, seq = 0;
+  let clock = 0,
+    seq = 0;
   const timers: { at: number; seq: number; fire: () => void }[] = [];
-  const sleep = (ms: number) => new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
+  const sleep = (ms: number) =>
+    new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
   const estimator = createDurationEstimator({ now: () => clock });
   let load = 1;
   const out: { size: string; d: number; polls: number[]; measured: boolean }[] = [];
-  const draw = (size: string) => (a.sizes === 'wide' ? 3000 * 5 ** random() : typical(size) * (1 + 0.12 * (2 * random() - 1)));
+  const draw = (size: string) =>
+    a.sizes === 'wide' ? 3000 * 5 ** random() : typical(size) * (1 + 0.12 * (2 * random() - 1));
   async function job(size: string, measured: boolean) {
     const d = draw(size) * load;
     const submittedAt = clock;
@@ -45,36 +70,71 @@ async function run(a: Axes, seed: number) {
     const polls: number[] = [];
     const getResult = async (taskId: string): Promise<TaskResult> => {
       polls.push(clock - submittedAt);
-      return { taskId, status: clock - submittedAt >= d ? 'succeed' : 'processing', rawStatus: '', reason: '', etaSeconds: 0, progressPercent: 0, images: [] };
+      return {
+        taskId,
+        status: clock - submittedAt >= d ? 'succeed' : 'processing',
+        rawStatus: '',
+        reason: '',
+        etaSeconds: 0,
+        progressPercent: 0,
+        images: [],
+      };
     };
-    const r = await pollTask(size, { client: { getResult }, submittedAt, deadline: submittedAt + 600_000, estimate: () => estimator.estimate(size), atSubmit, minIntervalMs: Number(process.env.XMIN ?? 400), maxIntervalMs: 5000, now: () => clock, sleep, random: jitter });
+    const r = await pollTask(size, {
+      client: { getResult },
+      submittedAt,
+      deadline: submittedAt + 600_000,
+      estimate: () => estimator.estimate(size),
+      atSubmit,
+      minIntervalMs: Number(process.env.XMIN ?? 400),
+      maxIntervalMs: 5000,
+      now: () => clock,
+      sleep,
+      random: jitter,
+    });
     await estimator.record(size, observedDuration(submittedAt, clock, r.pendingAt), submittedAt);
     out.push({ size, d, polls, measured });
   }
   const sizes = a.sizes === 'wide' ? ['1024*1024'] : SIZES;
   async function scenario() {
     const warm = sizes.flatMap((s) => Array.from({ length: a.depth }, () => s)).sort(() => random() - 0.5);
-    if (a.waves) { for (let i = 0; i < warm.length; i += 5) { const w = Promise.all(warm.slice(i, i + 5).map((s) => job(s, false))); if (i + 5 < warm.length) await sleep(4000); else await w; } }
+    if (a.waves) {
+      for (let i = 0; i < warm.length; i += 5) {
+        const w = Promise.all(warm.slice(i, i + 5).map((s) => job(s, false)));
+        if (i + 5 < warm.length) await sleep(4000);
+        else await w;
+      }
+    }
     if (!a.waves) await Promise.all(warm.map((s) => job(s, false)));
     // Every warm-up task done before the measured ones, as in bench/family.ts.
     while (out.length < warm.length) await sleep(100);
     load = 1 + a.shift;
     const n = a.trickle ? 30 : 20;
-    await Promise.all(Array.from({ length: n }, (_, k) => sleep(a.trickle ? k * 2000 : 0).then(() => job(sizes[k % sizes.length]!, true))));
+    await Promise.all(
+      Array.from({ length: n }, (_, k) =>
+        sleep(a.trickle ? k * 2000 : 0).then(() => job(sizes[k % sizes.length]!, true)),
+      ),
+    );
   }
   let done = false;
-  const all = scenario().then(() => { done = true; });
+  const all = scenario().then(() => {
+    done = true;
+  });
   while (!done) {
     await new Promise<void>((r) => setImmediate(r));
     if (done) break;
     timers.sort((x, y) => x.at - y.at || x.seq - y.seq);
     const next = timers.shift()!;
-    clock = next.at; next.fire();
+    clock = next.at;
+    next.fire();
   }
   await all;
   return out.filter((o) => o.measured);
 }
-const q = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.max(0, Math.ceil(p * s.length) - 1)]!; };
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
+};
 const seeds = Number(process.env.SEEDS ?? 5);
 const rows: { name: string; polls: number; p50: number; p95: number }[] = [];
 const only = process.env.ONLY?.split(',');
@@ -87,9 +147,17 @@ for (const [name, a] of FAMILY) {
   const polls = all.reduce((n, t) => n + t.polls.length, 0) / all.reduce((n, t) => n + Math.ceil(t.d / 1000), 0);
   const r = { name, polls, p50: q(lag, 0.5) / q(fl, 0.5), p95: q(lag, 0.95) / q(fl, 0.95) };
   rows.push(r);
-  if (process.env.TRACE === name) for (const t of all.slice(0, 40)) console.log(t.size, Math.round(t.d), t.polls.map(Math.round).join(' '));
-  console.log(`${name.padEnd(22)} polls ${polls.toFixed(2)}x  lag p50 ${r.p50.toFixed(2)}x  p95 ${r.p95.toFixed(2)}x   (${Math.round(q(lag, 0.5))}/${Math.round(q(lag, 0.95))} ms)`);
+  if (process.env.TRACE === name)
+    for (const t of all.slice(0, 40)) console.log(t.size, Math.round(t.d), t.polls.map(Math.round).join(' '));
+  console.log(
+    `${name.padEnd(22)} polls ${polls.toFixed(2)}x  lag p50 ${r.p50.toFixed(2)}x  p95 ${r.p95.toFixed(2)}x   (${Math.round(q(lag, 0.5))}/${Math.round(q(lag, 0.95))} ms)`,
+  );
 }
-const med = (k: 'polls' | 'p50' | 'p95') => q(rows.map((r) => r[k]), 0.5);
+const med = (k: 'polls' | 'p50' | 'p95') =>
+  q(
+    rows.map((r) => r[k]),
+    0.5,
+  );
 const worst = (k: 'polls' | 'p50' | 'p95') => rows.reduce((a, b) => (b[k] > a[k] ? b : a));
-for (const k of ['polls', 'p50', 'p95'] as const) console.log(`worst ${k}: ${worst(k).name} ${worst(k)[k].toFixed(2)}x   median ${med(k).toFixed(2)}x`);
+for (const k of ['polls', 'p50', 'p95'] as const)
+  console.log(`worst ${k}: ${worst(k).name} ${worst(k)[k].toFixed(2)}x   median ${med(k).toFixed(2)}x`);

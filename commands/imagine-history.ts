@@ -1,10 +1,18 @@
-import { ButtonStyle, ComponentType, InteractionContextType, MessageFlags, SlashCommandBuilder, type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import {
+  ButtonStyle,
+  ComponentType,
+  InteractionContextType,
+  MessageFlags,
+  SlashCommandBuilder,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+} from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { EMBED_COLOR, NO_MENTIONS, button, discordTime, safeText } from '../src/discord/messages.ts';
-import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/history/history.ts';
-import type { Job } from '../src/jobs/types.ts';
+import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/usage/history.ts';
+import type { Job } from '../src/domain/job.ts';
 import { displaySize } from '../src/ppinfra/size.ts';
 
 export const data = new SlashCommandBuilder()
@@ -16,13 +24,16 @@ export const data = new SlashCommandBuilder()
 
 const link = (job: Job) => {
   const where = job.published ?? (job.messageId ? { channelId: job.channelId, messageId: job.messageId } : undefined);
-  return where && job.guildId ? `https://discord.com/channels/${job.guildId}/${where.channelId}/${where.messageId}` : undefined;
+  return where && job.guildId
+    ? `https://discord.com/channels/${job.guildId}/${where.channelId}/${where.messageId}`
+    : undefined;
 };
 
 /** One page: an embed of up to ten images (prompt, size, when, link) and Newer / Older buttons. */
 function historyBody(locale: string, { images, page, pages }: HistoryPage) {
   const days = HISTORY_DAYS;
-  if (!images.length) return { content: t(locale, 'history.empty', { days }), embeds: [], components: [], allowedMentions: NO_MENTIONS };
+  if (!images.length)
+    return { content: t(locale, 'history.empty', { days }), embeds: [], components: [], allowedMentions: NO_MENTIONS };
   const lines = images.map((job, i) => {
     const url = link(job);
     return t(locale, 'history.line', {
@@ -41,7 +52,14 @@ function historyBody(locale: string, { images, page, pages }: HistoryPage) {
   nav[1]!.disabled = page >= pages - 1;
   return {
     content: '',
-    embeds: [{ title: t(locale, 'history.title'), description: lines.join('\n\n'), color: EMBED_COLOR, footer: { text: t(locale, 'history.footer', { page: page + 1, pages, days }) } }],
+    embeds: [
+      {
+        title: t(locale, 'history.title'),
+        description: lines.join('\n\n'),
+        color: EMBED_COLOR,
+        footer: { text: t(locale, 'history.footer', { page: page + 1, pages, days }) },
+      },
+    ],
     components: pages > 1 ? [{ type: ComponentType.ActionRow, components: nav }] : [],
     allowedMentions: NO_MENTIONS,
   };

@@ -11,8 +11,8 @@ import { localizations, t } from '../src/discord/i18n.ts';
 import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
-import type { ReviewDecision, ReviewKind } from '../src/jobs/types.ts';
-import type { ReportResult } from '../src/moderation/review.ts';
+import type { ReviewDecision, ReviewKind } from '../src/domain/job.ts';
+import type { ReportResult } from '../src/moderation/review-types.ts';
 
 /** How many pending reviews one answer lists (Discord caps a message at 2000 characters). */
 const LIST_MAX = 15;
@@ -24,12 +24,23 @@ export const data = new SlashCommandBuilder()
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageMessages)
   .addSubcommand((s) =>
-    s.setName('pending').setDescription(t('en-US', 'command.review.pending')).setDescriptionLocalizations(localizations('command.review.pending')),
+    s
+      .setName('pending')
+      .setDescription(t('en-US', 'command.review.pending'))
+      .setDescriptionLocalizations(localizations('command.review.pending')),
   );
 
 /** A private answer; the pending list quotes prompts, so links in it show no preview. */
-const ephemeral = async (interaction: ChatInputCommandInteraction | ButtonInteraction, content: string, outcome: string): Promise<Outcome> => {
-  const message = { content, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: NO_MENTIONS };
+const ephemeral = async (
+  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  content: string,
+  outcome: string,
+): Promise<Outcome> => {
+  const message = {
+    content,
+    flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds,
+    allowedMentions: NO_MENTIONS,
+  };
   if (interaction.deferred || interaction.replied) await interaction.followUp(message);
   else await interaction.reply(message);
   return outcome;
@@ -40,16 +51,24 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   const locale = interaction.locale;
   if (!interaction.inGuild()) return ephemeral(interaction, t(locale, 'context.guild_only'), 'refused:guild_only');
   const { moderatorRoleId } = await ctx.settings.get(interaction.guildId);
-  if (!isModerator(interaction, moderatorRoleId)) return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
+  if (!isModerator(interaction, moderatorRoleId))
+    return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
   const pending = await ctx.review.pending(interaction.guildId);
   if (!pending.length) return ephemeral(interaction, t(locale, 'pending.none'), 'pending:0');
   const lines = pending.slice(0, LIST_MAX).map(({ job, kind, createdAt, channelId, messageId }, i) => {
-    const where = channelId && messageId ? `[${t(locale, 'pending.open')}](${messageLink(job.guildId, channelId, messageId)})` : `*${t(locale, 'pending.unrouted')}*`;
+    const where =
+      channelId && messageId
+        ? `[${t(locale, 'pending.open')}](${messageLink(job.guildId, channelId, messageId)})`
+        : `*${t(locale, 'pending.unrouted')}*`;
     const prompt = safeText(job.prompt, 60).replace(/\n/g, ' ');
     return `${i + 1}. ${discordTime(createdAt)} · ${t(locale, `pending.${kind}`)} · <@${job.userId}> · “${prompt}” · ${where}`;
   });
   if (pending.length > LIST_MAX) lines.push(t(locale, 'pending.more', { count: pending.length - LIST_MAX }));
-  return ephemeral(interaction, [t(locale, 'pending.header', { count: pending.length }), ...lines].join('\n'), `pending:${pending.length}`);
+  return ephemeral(
+    interaction,
+    [t(locale, 'pending.header', { count: pending.length }), ...lines].join('\n'),
+    `pending:${pending.length}`,
+  );
 }
 
 /**
@@ -61,23 +80,41 @@ function decisionButton(kind: ReviewKind, decision: ReviewDecision) {
   return async (interaction: ButtonInteraction, jobId: string, ctx: BotContext): Promise<Outcome> => {
     const locale = interaction.locale;
     const { moderatorRoleId } = await ctx.settings.get(interaction.guildId ?? 'dm');
-    if (!isModerator(interaction, moderatorRoleId)) return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
+    if (!isModerator(interaction, moderatorRoleId))
+      return ephemeral(interaction, t(locale, 'moderation.not_moderator'), 'refused:not_moderator');
     await interaction.deferUpdate();
     const moderator = { id: interaction.user.id, name: interaction.user.username };
     let result: Awaited<ReturnType<BotContext['review']['decide']>>;
     try {
       // The message the button is on, so a custom id naming another job (another guild's) decides nothing.
-      const message = { guildId: interaction.guildId, messageId: interaction.message.id, fileNames: interaction.message.attachments.map((a) => a.name) };
-      result = await ctx.review.decide({ jobId, kind, decision, moderator, imageUrl: interaction.message.attachments.first()?.url, message });
+      const message = {
+        guildId: interaction.guildId,
+        messageId: interaction.message.id,
+        fileNames: interaction.message.attachments.map((a) => a.name),
+      };
+      result = await ctx.review.decide({
+        jobId,
+        kind,
+        decision,
+        moderator,
+        imageUrl: interaction.message.attachments.first()?.url,
+        message,
+      });
     } catch (err) {
       ctx.logger.error({ err, jobId, decision }, 'moderation decision could not be carried out');
       return ephemeral(interaction, t(locale, 'moderation.failed'), `failed:${decision}`);
     }
     if (result.outcome === 'unknown') return ephemeral(interaction, t(locale, 'moderation.unknown'), 'unknown_review');
     if (result.outcome === 'already') {
-      return ephemeral(interaction, t(locale, 'moderation.already', { decision: decisionLine(result.record, locale) }), `already:${result.record.decision}`);
+      return ephemeral(
+        interaction,
+        t(locale, 'moderation.already', { decision: decisionLine(result.record, locale) }),
+        `already:${result.record.decision}`,
+      );
     }
-    await interaction.editReply(decidedReviewBody(interaction.message.embeds[0]?.toJSON(), result.record, interaction.guildLocale ?? locale));
+    await interaction.editReply(
+      decidedReviewBody(interaction.message.embeds[0]?.toJSON(), result.record, interaction.guildLocale ?? locale),
+    );
     return `decided:${decision}`;
   };
 }
@@ -88,7 +125,9 @@ function reportAnswer(result: ReportResult, locale: string): string {
     case 'limited':
       return t(locale, 'report.limited', { limit: result.limit, retryAt: discordTime(result.retryAt) });
     case 'already_decided':
-      return result.records.length === 1 ? t(locale, 'report.already_decided', { decision: decisionLine(result.records[0]!, locale) }) : t(locale, 'report.all_decided');
+      return result.records.length === 1
+        ? t(locale, 'report.already_decided', { decision: decisionLine(result.records[0]!, locale) })
+        : t(locale, 'report.all_decided');
     case 'sent':
       return result.images > 1 ? t(locale, 'report.sent_many', { count: result.images }) : t(locale, 'report.sent');
     case 'added':
@@ -107,11 +146,21 @@ function reportAnswer(result: ReportResult, locale: string): string {
  */
 async function report(interaction: ButtonInteraction, jobId: string, ctx: BotContext): Promise<Outcome> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  const images = interaction.message.attachments.map((a) => ({ attachmentId: a.id, fileName: a.name, url: a.url, spoiler: a.spoiler }));
+  const images = interaction.message.attachments.map((a) => ({
+    attachmentId: a.id,
+    fileName: a.name,
+    url: a.url,
+    spoiler: a.spoiler,
+  }));
   const result = await ctx.review.report({
     jobId,
     reporter: { id: interaction.user.id, name: interaction.user.username },
-    message: { guildId: interaction.guildId, channelId: interaction.channelId, messageId: interaction.message.id, images },
+    message: {
+      guildId: interaction.guildId,
+      channelId: interaction.channelId,
+      messageId: interaction.message.id,
+      images,
+    },
   });
   await interaction.editReply({ content: reportAnswer(result, interaction.locale), allowedMentions: NO_MENTIONS });
   return `report:${result.outcome}`;

@@ -8,35 +8,11 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
-import { localizations, t, type MessageKey } from '../src/discord/i18n.ts';
+import { t } from '../src/discord/i18n.ts';
 import { NO_MENTIONS } from '../src/discord/messages.ts';
 import { REVIEW_CHANNEL_PERMISSIONS, missingPermissions } from '../src/discord/permissions.ts';
-import { NSFW_POLICIES, SENSITIVITIES, type GuildSettings, type NsfwPolicy, type Sensitivity } from '../src/moderation/settings.ts';
-
-/** The parts of the command with both a `settings.<part>.name` and a `settings.<part>.description` sentence. */
-type Part = { [K in MessageKey]: K extends `settings.${infer P}.description` ? (`settings.${P}.name` extends MessageKey ? P : never) : never }[MessageKey];
-
-interface Nameable {
-  setName(name: string): this;
-  setNameLocalizations(localized: Record<string, string>): this;
-  setDescription(description: string): this;
-  setDescriptionLocalizations(localized: Record<string, string>): this;
-}
-
-/** Names and describes a command, subcommand or option in English, with the other locales. */
-function named<B extends Nameable>(builder: B, part: Part): B {
-  return builder
-    .setName(t('en-US', `settings.${part}.name`))
-    .setNameLocalizations(localizations(`settings.${part}.name`))
-    .setDescription(t('en-US', `settings.${part}.description`))
-    .setDescriptionLocalizations(localizations(`settings.${part}.description`));
-}
-
-/** One choice of a string option, named by its `settings.<option>.<value>` sentence. */
-const choice = <V extends string>(option: 'mode' | 'level' | 'state', value: V) => {
-  const key = `settings.${option}.${value}` as MessageKey;
-  return { name: t('en-US', key), name_localizations: localizations(key), value };
-};
+import { NSFW_POLICIES, SENSITIVITIES, type NsfwPolicy, type Sensitivity } from '../src/moderation/settings.ts';
+import { choice, named, summary } from '../src/discord/settings-messages.ts';
 
 const REVIEW_ALL = ['on', 'off'] as const;
 
@@ -45,7 +21,9 @@ export const data = named(new SlashCommandBuilder(), 'command')
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => named(s, 'show'))
   .addSubcommand((s) =>
-    named(s, 'review_channel').addChannelOption((o) => named(o, 'channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)),
+    named(s, 'review_channel').addChannelOption((o) =>
+      named(o, 'channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement),
+    ),
   )
   .addSubcommand((s) => named(s, 'moderator_role').addRoleOption((o) => named(o, 'role')))
   .addSubcommand((s) =>
@@ -85,24 +63,11 @@ async function answer(interaction: ChatInputCommandInteraction, content: string,
   return outcome;
 }
 
-const refuse = (interaction: ChatInputCommandInteraction, content: string, outcome: string) => answer(interaction, content, `refused:${outcome}`);
+const refuse = (interaction: ChatInputCommandInteraction, content: string, outcome: string) =>
+  answer(interaction, content, `refused:${outcome}`);
 
 const channelMention = (id: string) => `<#${id}>`;
 const roleMention = (id: string) => `<@&${id}>`;
-
-function summary(locale: string, settings: GuildSettings, defaults: BotContext['settings']['defaults']): string {
-  const channel = settings.reviewChannelId ? channelMention(settings.reviewChannelId) : '';
-  const lines: [MessageKey, Record<string, string | number>][] = [
-    ['settings.show.review_channel', { value: t(locale, `settings.source.${settings.reviewChannelSource}`, { channel }) }],
-    ['settings.show.moderator_role', { value: settings.moderatorRoleId ? t(locale, 'settings.moderators.role', { role: roleMention(settings.moderatorRoleId) }) : t(locale, 'settings.moderators.default') }],
-    ['settings.show.nsfw_channels', { value: t(locale, `settings.policy.${settings.nsfwChannels}`) }],
-    ['settings.show.sensitivity', { value: t(locale, `settings.sensitivity.${settings.sensitivity}`) }],
-    ['settings.show.review_all', { value: t(locale, settings.reviewAll ? 'settings.review_all.on' : 'settings.review_all.off') }],
-    ['settings.show.hourly_quota', { value: settings.userHourlyQuota, max: defaults.userHourlyQuota }],
-    ['settings.show.daily_budget', { value: settings.guildDailyBudget, max: defaults.guildDailyBudget }],
-  ];
-  return [t(locale, 'settings.show.title'), ...lines.map(([key, params]) => `• ${t(locale, key, params)}`)].join('\n');
-}
 
 async function show(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
   const settings = await ctx.settings.get(interaction.guildId);
@@ -119,7 +84,10 @@ function botMissingIn(interaction: Interaction, channelId: string): string[] {
 }
 
 const seenByEveryone = (interaction: Interaction, channelId: string) =>
-  interaction.guild.channels.cache.get(channelId)?.permissionsFor(interaction.guild.roles.everyone).has(PermissionFlagsBits.ViewChannel) ?? false;
+  interaction.guild.channels.cache
+    .get(channelId)
+    ?.permissionsFor(interaction.guild.roles.everyone)
+    .has(PermissionFlagsBits.ViewChannel) ?? false;
 
 /** Held images wait for a channel; a failure to post them must not hide that the choice was saved. */
 async function routePending(interaction: Interaction, ctx: BotContext): Promise<string[]> {
@@ -139,40 +107,75 @@ async function reviewChannel(interaction: Interaction, ctx: BotContext): Promise
   if (channelId) {
     const missing = botMissingIn(interaction, channelId);
     const permissions = missing.map((m) => `**${m}**`).join(', ');
-    if (missing.length) return refuse(interaction, t(locale, 'settings.review_channel.missing', { channel: channelMention(channelId), permissions }), 'missing_permissions');
+    if (missing.length)
+      return refuse(
+        interaction,
+        t(locale, 'settings.review_channel.missing', { channel: channelMention(channelId), permissions }),
+        'missing_permissions',
+      );
   }
   // Sending the images that waited for a channel may take longer than Discord's 3 seconds.
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  const { reviewChannelSource: source, reviewChannelId: inForce } = await ctx.settings.update(interaction.guildId, { reviewChannelId: channelId ?? null });
-  const stored = { guild: 'settings.review_channel.set', operator: 'settings.review_channel.cleared', none: 'settings.review_channel.cleared_none' } as const;
+  const { reviewChannelSource: source, reviewChannelId: inForce } = await ctx.settings.update(interaction.guildId, {
+    reviewChannelId: channelId ?? null,
+  });
+  const stored = {
+    guild: 'settings.review_channel.set',
+    operator: 'settings.review_channel.cleared',
+    none: 'settings.review_channel.cleared_none',
+  } as const;
   const lines = [
     t(locale, stored[source], { channel: channelMention(inForce ?? '') }),
-    ...(channelId && seenByEveryone(interaction, channelId) ? [t(locale, 'settings.review_channel.public', { channel: channelMention(channelId) })] : []),
+    ...(channelId && seenByEveryone(interaction, channelId)
+      ? [t(locale, 'settings.review_channel.public', { channel: channelMention(channelId) })]
+      : []),
     ...(inForce ? await routePending(interaction, ctx) : []),
   ];
-  return answer(interaction, lines.join('\n'), channelId ? 'settings:review-channel' : 'settings:review-channel-cleared');
+  return answer(
+    interaction,
+    lines.join('\n'),
+    channelId ? 'settings:review-channel' : 'settings:review-channel-cleared',
+  );
 }
 
 async function moderatorRole(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
   const locale = interaction.locale;
   const role = interaction.options.getRole('role');
-  if (role?.id === interaction.guildId) return refuse(interaction, t(locale, 'settings.moderator_role.everyone'), 'everyone_role');
-  if (role?.managed) return refuse(interaction, t(locale, 'settings.moderator_role.managed', { role: roleMention(role.id) }), 'managed_role');
+  if (role?.id === interaction.guildId)
+    return refuse(interaction, t(locale, 'settings.moderator_role.everyone'), 'everyone_role');
+  if (role?.managed)
+    return refuse(
+      interaction,
+      t(locale, 'settings.moderator_role.managed', { role: roleMention(role.id) }),
+      'managed_role',
+    );
   await ctx.settings.update(interaction.guildId, { moderatorRoleId: role?.id ?? null });
-  const content = role ? t(locale, 'settings.moderator_role.set', { role: roleMention(role.id) }) : t(locale, 'settings.moderator_role.cleared');
+  const content = role
+    ? t(locale, 'settings.moderator_role.set', { role: roleMention(role.id) })
+    : t(locale, 'settings.moderator_role.cleared');
   return answer(interaction, content, role ? 'settings:moderator-role' : 'settings:moderator-role-cleared');
 }
 
 async function nsfwChannels(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
   const mode = interaction.options.getString('mode', true) as NsfwPolicy;
   await ctx.settings.update(interaction.guildId, { nsfwChannels: mode });
-  return answer(interaction, t(interaction.locale, 'settings.nsfw_channels.set', { policy: t(interaction.locale, `settings.policy.${mode}`) }), `settings:nsfw-channels:${mode}`);
+  return answer(
+    interaction,
+    t(interaction.locale, 'settings.nsfw_channels.set', { policy: t(interaction.locale, `settings.policy.${mode}`) }),
+    `settings:nsfw-channels:${mode}`,
+  );
 }
 
 async function sensitivity(interaction: Interaction, ctx: BotContext): Promise<Outcome> {
   const level = interaction.options.getString('level', true) as Sensitivity;
   await ctx.settings.update(interaction.guildId, { sensitivity: level });
-  return answer(interaction, t(interaction.locale, 'settings.sensitivity.set', { level: t(interaction.locale, `settings.sensitivity.${level}`) }), `settings:sensitivity:${level}`);
+  return answer(
+    interaction,
+    t(interaction.locale, 'settings.sensitivity.set', {
+      level: t(interaction.locale, `settings.sensitivity.${level}`),
+    }),
+    `settings:sensitivity:${level}`,
+  );
 }
 
 /** Turning it on without a review channel is allowed (the channel may come next), but said plainly. */
@@ -180,7 +183,10 @@ async function reviewAll(interaction: Interaction, ctx: BotContext): Promise<Out
   const locale = interaction.locale;
   const on = interaction.options.getString('state', true) === 'on';
   const settings = await ctx.settings.update(interaction.guildId, { reviewAll: on });
-  const lines = [t(locale, on ? 'settings.review_all.set_on' : 'settings.review_all.set_off'), ...(on && !settings.reviewChannelId ? [t(locale, 'settings.review_all.no_channel')] : [])];
+  const lines = [
+    t(locale, on ? 'settings.review_all.set_on' : 'settings.review_all.set_off'),
+    ...(on && !settings.reviewChannelId ? [t(locale, 'settings.review_all.no_channel')] : []),
+  ];
   return answer(interaction, lines.join('\n'), `settings:review-all:${on ? 'on' : 'off'}`);
 }
 
@@ -195,12 +201,33 @@ async function limits(interaction: Interaction, ctx: BotContext): Promise<Outcom
   const daily = interaction.options.getInteger('daily-budget') ?? undefined;
   const reset = interaction.options.getBoolean('reset') ?? false;
   if (hourly === undefined && daily === undefined && !reset) {
-    return refuse(interaction, t(locale, 'settings.limits.nothing', { hourly: max.userHourlyQuota, daily: max.guildDailyBudget }), 'no_limits');
+    return refuse(
+      interaction,
+      t(locale, 'settings.limits.nothing', { hourly: max.userHourlyQuota, daily: max.guildDailyBudget }),
+      'no_limits',
+    );
   }
-  if (hourly !== undefined && hourly > max.userHourlyQuota) return refuse(interaction, t(locale, 'settings.limits.hourly_too_high', { max: max.userHourlyQuota }), 'above_maximum');
-  if (daily !== undefined && daily > max.guildDailyBudget) return refuse(interaction, t(locale, 'settings.limits.daily_too_high', { max: max.guildDailyBudget }), 'above_maximum');
-  const settings = await ctx.settings.update(interaction.guildId, { userHourlyQuota: hourly ?? (reset ? null : undefined), guildDailyBudget: daily ?? (reset ? null : undefined) });
-  return answer(interaction, t(locale, 'settings.limits.set', { hourly: settings.userHourlyQuota, daily: settings.guildDailyBudget }), reset ? 'settings:limits-reset' : 'settings:limits');
+  if (hourly !== undefined && hourly > max.userHourlyQuota)
+    return refuse(
+      interaction,
+      t(locale, 'settings.limits.hourly_too_high', { max: max.userHourlyQuota }),
+      'above_maximum',
+    );
+  if (daily !== undefined && daily > max.guildDailyBudget)
+    return refuse(
+      interaction,
+      t(locale, 'settings.limits.daily_too_high', { max: max.guildDailyBudget }),
+      'above_maximum',
+    );
+  const settings = await ctx.settings.update(interaction.guildId, {
+    userHourlyQuota: hourly ?? (reset ? null : undefined),
+    guildDailyBudget: daily ?? (reset ? null : undefined),
+  });
+  return answer(
+    interaction,
+    t(locale, 'settings.limits.set', { hourly: settings.userHourlyQuota, daily: settings.guildDailyBudget }),
+    reset ? 'settings:limits-reset' : 'settings:limits',
+  );
 }
 
 const SUBCOMMANDS: Record<string, (interaction: Interaction, ctx: BotContext) => Promise<Outcome>> = {
@@ -214,9 +241,11 @@ const SUBCOMMANDS: Record<string, (interaction: Interaction, ctx: BotContext) =>
 };
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
-  if (!interaction.inCachedGuild()) return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
+  if (!interaction.inCachedGuild())
+    return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
   // Default member permissions only hide the command, and a server's admins can widen who sees it.
-  if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) return refuse(interaction, t(interaction.locale, 'settings.not_manager'), 'not_manager');
+  if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild))
+    return refuse(interaction, t(interaction.locale, 'settings.not_manager'), 'not_manager');
   const subcommand = interaction.options.getSubcommand();
   const run = SUBCOMMANDS[subcommand];
   if (!run) return refuse(interaction, t(interaction.locale, 'error.internal'), `unknown_subcommand:${subcommand}`);

@@ -1,4 +1,9 @@
-import { ApplicationCommandType, ContextMenuCommandBuilder, InteractionContextType, type MessageContextMenuCommandInteraction } from 'discord.js';
+import {
+  ApplicationCommandType,
+  ContextMenuCommandBuilder,
+  InteractionContextType,
+  type MessageContextMenuCommandInteraction,
+} from 'discord.js';
 import type { BotContext, MessageMenuCommand, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { checkInput, refuse, startJob } from '../src/discord/requests.ts';

@@ -1,8 +1,16 @@
-import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type APIEmbed, type APIEmbedField, type ChatInputCommandInteraction } from 'discord.js';
+import {
+  InteractionContextType,
+  MessageFlags,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+  type APIEmbed,
+  type APIEmbedField,
+  type ChatInputCommandInteraction,
+} from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { EMBED_COLOR, NO_MENTIONS } from '../src/discord/messages.ts';
-import { guildUsage, money, type Price, type UsageTotals } from '../src/usage.ts';
+import { guildUsage, money, type Price, type UsageTotals } from '../src/usage/ledger.ts';
 
 /** How many members the answer names. */
 const TOP = 5;
@@ -17,7 +25,11 @@ export const data = new SlashCommandBuilder()
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
 
 /** Every answer is for the manager alone, and the members it names are mentions that ping nobody. */
-async function answer(interaction: ChatInputCommandInteraction, body: { content?: string; embeds?: APIEmbed[] }, outcome: string): Promise<Outcome> {
+async function answer(
+  interaction: ChatInputCommandInteraction,
+  body: { content?: string; embeds?: APIEmbed[] },
+  outcome: string,
+): Promise<Outcome> {
   await interaction.reply({ ...body, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   return outcome;
 }
@@ -26,7 +38,10 @@ function period(locale: string, name: string, totals: UsageTotals, price: Price 
   const images = t(locale, 'usage.images', { count: totals.images });
   return {
     name,
-    value: [price ? `${images} · ${money(totals.images, price)}` : images, t(locale, 'usage.failed_flagged', { failed: totals.failed, flagged: totals.flagged })].join('\n'),
+    value: [
+      price ? `${images} · ${money(totals.images, price)}` : images,
+      t(locale, 'usage.failed_flagged', { failed: totals.failed, flagged: totals.flagged }),
+    ].join('\n'),
     inline: true,
   };
 }
@@ -34,9 +49,11 @@ function period(locale: string, name: string, totals: UsageTotals, price: Price 
 /** `/imagine-usage`: what this server made today, this week and this month, what it cost, and the budget left. */
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
   const locale = interaction.locale;
-  if (!interaction.inGuild()) return answer(interaction, { content: t(locale, 'context.guild_only') }, 'refused:guild_only');
+  if (!interaction.inGuild())
+    return answer(interaction, { content: t(locale, 'context.guild_only') }, 'refused:guild_only');
   // Default member permissions only hide the command, and a server's admins can widen who sees it.
-  if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) return answer(interaction, { content: t(locale, 'usage.not_manager') }, 'refused:not_manager');
+  if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild))
+    return answer(interaction, { content: t(locale, 'usage.not_manager') }, 'refused:not_manager');
   if (!ctx.usage) return answer(interaction, { content: t(locale, 'error.internal') }, 'refused:no_ledger');
   const { ledger, price, now = Date.now } = ctx.usage;
   const [usage, settings, used] = await Promise.all([
@@ -53,7 +70,14 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
       period(locale, t(locale, 'usage.today'), usage.today, price),
       period(locale, t(locale, 'usage.last_days', { days: WEEK_DAYS }), usage.lastDays, price),
       period(locale, t(locale, 'usage.month'), usage.month, price),
-      ...(used === undefined ? [] : [{ name: t(locale, 'usage.budget'), value: t(locale, 'usage.budget_value', { left: Math.max(0, budget - used), budget }) }]),
+      ...(used === undefined
+        ? []
+        : [
+            {
+              name: t(locale, 'usage.budget'),
+              value: t(locale, 'usage.budget_value', { left: Math.max(0, budget - used), budget }),
+            },
+          ]),
       { name: t(locale, 'usage.top'), value: top.length ? top.join('\n') : t(locale, 'usage.top_none') },
     ],
     footer: { text: t(locale, 'usage.footer') },

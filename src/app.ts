@@ -9,20 +9,23 @@ import { loadCommands } from './discord/loader.ts';
 import { createRouter } from './discord/router.ts';
 import { createDurationEstimator, type DurationEstimator } from './jobs/estimator.ts';
 import { createScheduler, openJobStore, usesQueueEngine } from './jobs/scheduler.ts';
-import { createHistory } from './history/history.ts';
+import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
-import { classifierOff, createNsfwClassifier, type ImageClassifier } from './moderation/classifier.ts';
-import { createReviewService, createImageStash } from './moderation/review.ts';
+import { classifierOff, type ImageClassifier } from './moderation/classifier.ts';
+import { createReviewService } from './moderation/review.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
-import { openSharedState, openStorage } from './storage.ts';
-import { startStorageHealth } from './storage-health.ts';
+import { openSharedState, openStorage } from './storage/open.ts';
 import { Registry } from 'prom-client';
 import { watchRestErrors } from './discord/rest-metrics.ts';
 import { startOpsServer, type OpsServer } from './ops/http.ts';
-import { createMetrics, noopMetrics } from './ops/metrics.ts';
-import { createUsageLedger } from './usage.ts';
+import { noopMetrics } from './ops/metrics.ts';
+import { createUsageLedger } from './usage/ledger.ts';
+import { startStorageHealth } from './storage/start.ts';
+import { createMetrics } from './ops/prometheus.ts';
+import { createNsfwClassifier } from './moderation/nsfw-classifier.ts';
+import { createImageStash } from './moderation/image-stash.ts';
 
 /** Pieces a caller may hand in instead of the ones built from the configuration. */
 export interface AppOptions {
@@ -46,14 +49,23 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const settingsKv = openStorage(config.storageUrl, 'settings');
   const imagesKv = openStorage(config.storageUrl, 'images');
   const shared = openSharedState(config.storageUrl);
-  // [storage health, issue 9] Storage that cannot be opened or reached stops the start here with
+  // Storage that cannot be opened or reached stops the start here with
   // a clear StorageUnavailableError; lost while running, new requests pause and the writes of jobs
   // in progress are kept in memory until it answers again.
-  const storage = await startStorageHealth({ storageUrl: config.storageUrl, namespaces: [jobsKv, statsKv, settingsKv, imagesKv], shared, logger });
+  const storage = await startStorageHealth({
+    storageUrl: config.storageUrl,
+    namespaces: [jobsKv, statsKv, settingsKv, imagesKv],
+    shared,
+    logger,
+  });
   const stats = storage.keep(statsKv, 'stats');
   // On Redis the records are compare-and-set by every process, so a write is never kept in one
   // process's memory for later: a step waits for Redis, or fails and is retried.
-  const { store, redis: queueRedis } = await openJobStore(config.storageUrl, usesQueueEngine(config.storageUrl) ? jobsKv : storage.keep(jobsKv, 'jobs'), logger);
+  const { store, redis: queueRedis } = await openJobStore(
+    config.storageUrl,
+    usesQueueEngine(config.storageUrl) ? jobsKv : storage.keep(jobsKv, 'jobs'),
+    logger,
+  );
   const settings = createGuildSettingsStore(settingsKv, {
     reviewChannelId: config.reviewChannelId,
     userHourlyQuota: config.limits.userHourlyQuota,
@@ -61,7 +73,9 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   // Durations go to the shared state, where processes append to them rather than overwrite each
   // other; `stats` still holds what older versions stored whole, read once as a seed.
-  const estimator = options.estimator ?? createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
+  const estimator =
+    options.estimator ??
+    createDurationEstimator({ store: shared, legacy: stats, logger: logger.child({ component: 'estimator' }) });
   await estimator.load();
   // [ops: health and metrics] Only with METRICS_PORT: its own registry, never prom-client's global one.
   const registry = new Registry();
@@ -71,17 +85,33 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const owned = !options.classifier;
   const classifier =
     options.classifier ??
-    (config.classifier.enabled ? createNsfwClassifier({ logger: logger.child({ component: 'classifier' }), metrics, timeoutMs: config.classifier.timeoutMs }) : classifierOff);
+    (config.classifier.enabled
+      ? createNsfwClassifier({
+          logger: logger.child({ component: 'classifier' }),
+          metrics,
+          timeoutMs: config.classifier.timeoutMs,
+        })
+      : classifierOff);
   const commands = await loadCommands();
 
   // The router needs the job service, which needs the delivery, which needs the client's REST:
   // the client is built first and the router plugged in once it exists (before login).
   let route: (interaction: Interaction) => Promise<void> = async () => undefined;
-  const bot = createBot({ token: config.discordToken, apiUrl: config.discordApiUrl, loginTimeoutMs: config.discordLoginTimeoutMs, logger, onInteraction: (i) => route(i) });
-  const uploadLimit = (guildId: string | null) => uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
-  // [variations, issue 11] The jobs of a batch share one message; on Redis its edits are locked
+  const bot = createBot({
+    token: config.discordToken,
+    apiUrl: config.discordApiUrl,
+    loginTimeoutMs: config.discordLoginTimeoutMs,
+    logger,
+    onInteraction: (i) => route(i),
+  });
+  const uploadLimit = (guildId: string | null) =>
+    uploadLimitForTier(guildId ? bot.client.guilds.cache.get(guildId)?.premiumTier : undefined);
+  // The jobs of a batch share one message; on Redis its edits are locked
   // across processes. A moderator removing one of its images edits it too, in the same queue.
-  const batchEdits = createBatchEdits({ ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}), logger: logger.child({ component: 'delivery' }) });
+  const batchEdits = createBatchEdits({
+    ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}),
+    logger: logger.child({ component: 'delivery' }),
+  });
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
     uploadLimit,
@@ -109,7 +139,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     logger: logger.child({ component: 'review' }),
     metrics,
     classifier,
-    channelAgeRestricted: createChannelAgeCheck({ rest: bot.client.rest, logger: logger.child({ component: 'channels' }) }),
+    channelAgeRestricted: createChannelAgeCheck({
+      rest: bot.client.rest,
+      logger: logger.child({ component: 'channels' }),
+    }),
     uploadLimit,
     caps: config.review,
     // In the shared state, so the limit holds however many processes serve the guild.
@@ -118,14 +151,36 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     // A backstop only: the classifier gives up at its own timeout, queue included, and says why.
     classifyTimeoutMs: config.classifier.timeoutMs + 5_000,
   });
-  // [usage, issue 10] What the operator pays: counted once per job at its end, in the shared state.
+  // What the operator pays: counted once per job at its end, in the shared state.
   const usage = createUsageLedger(shared);
-  const scheduler = await createScheduler({ config, client, store, delivery, moderation: review, estimator, stats, logger, metrics, usage, claims: shared, redis: queueRedis });
+  const scheduler = await createScheduler({
+    config,
+    client,
+    store,
+    delivery,
+    moderation: review,
+    estimator,
+    stats,
+    logger,
+    metrics,
+    usage,
+    claims: shared,
+    redis: queueRedis,
+  });
   const { jobs } = scheduler;
   const history = createHistory({ state: shared, jobs: store });
   route = createRouter({
     commands,
-    ctx: { jobs, review, settings, history, logger, generation: config.generation, storage, usage: { ledger: usage, price: config.price } },
+    ctx: {
+      jobs,
+      review,
+      settings,
+      history,
+      logger,
+      generation: config.generation,
+      storage,
+      usage: { ledger: usage, price: config.price },
+    },
     logger: logger.child({ component: 'router' }),
   });
 
@@ -155,7 +210,15 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     await step('job queue', () => scheduler.close());
     if (owned) await step('classifier', () => classifier.close());
     await step('storage health', () => storage.stop());
-    await step('stores', () => Promise.all([jobsKv.disconnect(), statsKv.disconnect(), settingsKv.disconnect(), imagesKv.disconnect(), shared.close()]));
+    await step('stores', () =>
+      Promise.all([
+        jobsKv.disconnect(),
+        statsKv.disconnect(),
+        settingsKv.disconnect(),
+        imagesKv.disconnect(),
+        shared.close(),
+      ]),
+    );
     closing = undefined;
   };
 
@@ -166,7 +229,11 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       ops = await startOpsServer({
         ...config.ops,
         registry,
-        health: { gatewayUp: () => bot.connected(), storageUp: () => storage.healthy(), classifier: () => classifier.status() },
+        health: {
+          gatewayUp: () => bot.connected(),
+          storageUp: () => storage.healthy(),
+          classifier: () => classifier.status(),
+        },
         logger: logger.child({ component: 'ops' }),
       });
     } catch (err) {
@@ -177,7 +244,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   }
   const resumed = await jobs.resume();
   const reviewsRouted = await review.resume();
-  logger.info({ commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] }, 'qwen-imagine is running');
+  logger.info(
+    { commands: [...commands.keys()], resumed, reviewsRouted, storage: config.storageUrl.split(':')[0] },
+    'qwen-imagine is running',
+  );
 
   return {
     bot,

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { DEFAULT_THRESHOLDS, type NsfwThresholds } from './moderation/policy.ts';
 import { parseBlockedTerms } from './prompts/normalise.ts';
+import { DEFAULT_THRESHOLDS, type NsfwThresholds } from './domain/moderation.ts';
 
 /**
  * Configuration is a pure function of the environment: `loadConfig(env)` validates every
- * variable and reports all problems at once. Only `src/main.ts`, `src/deploy.ts` and
- * `src/cli.ts` read `process.env` (after dotenv), and nothing here echoes a value back, so a
+ * variable and reports all problems at once. Only `src/main.ts`, `src/cli/deploy-commands.ts` and
+ * `src/cli/imagine.ts` read `process.env` (after dotenv), and nothing here echoes a value back, so a
  * misplaced secret never reaches the terminal.
  */
 
@@ -84,7 +84,7 @@ const schema = z.object({
   HELD_PER_GUILD: int(50, 1, 100_000),
   REPORTS_PER_HOUR: int(10, 1, 1000),
 
-  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/classifier.ts).
+  // The local NSFW classifier, a second signal beside the provider's flags (src/moderation/nsfw-classifier.ts).
   NSFW_CLASSIFIER: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   // At least a second: one classification takes about 0.1 s on an idle core and a reload about 1 s,
   // and each timeout with no answer restarts the model's thread, so a bound below that held most
@@ -100,16 +100,22 @@ const schema = z.object({
     .optional(),
   METRICS_HOST: z
     .string()
-    .refine((v) => /^[A-Za-z0-9.:-]+$/.test(v) && !v.includes('://'), { error: 'must be a host name or an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' })
+    .refine((v) => /^[A-Za-z0-9.:-]+$/.test(v) && !v.includes('://'), {
+      error: 'must be a host name or an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0',
+    })
     .default('127.0.0.1'),
   // What the operator pays (`/imagine-usage`, `npm run usage`): kept as written, so costs are exact.
   PRICE_PER_IMAGE: z
     .string()
-    .regex(/^\d{1,9}(\.\d{1,9})?$/, { error: 'must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)' })
+    .regex(/^\d{1,9}(\.\d{1,9})?$/, {
+      error: 'must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)',
+    })
     .optional(),
   PRICE_CURRENCY: z
     .string()
-    .regex(/^[\p{L}\p{Sc}]{1,8}$/u, { error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)' })
+    .regex(/^[\p{L}\p{Sc}]{1,8}$/u, {
+      error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)',
+    })
     .optional(),
 });
 
@@ -122,7 +128,13 @@ export interface Config {
   discordLoginTimeoutMs: number;
   discordGuildId: string | undefined;
   reviewChannelId: string | undefined;
-  ppinfra: { apiKey: string; baseUrl: string; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
+  ppinfra: {
+    apiKey: string;
+    baseUrl: string;
+    connectTimeoutMs: number;
+    headersTimeoutMs: number;
+    bodyTimeoutMs: number;
+  };
   storageUrl: string;
   log: { level: (typeof LOG_LEVELS)[number]; format: 'json' | 'pretty' };
   /**
@@ -130,7 +142,13 @@ export interface Config {
    * or above them flag an image; a guild's strict or relaxed sensitivity moves them.
    */
   nsfwThresholds: NsfwThresholds;
-  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: string[]; imageMaxBytes: number; /** The most images one /imagine may ask for (`count`), 1-4. */ maxImagesPerRequest: number };
+  generation: {
+    defaultSize: string;
+    promptMaxLength: number;
+    blockedTerms: string[];
+    imageMaxBytes: number /** The most images one /imagine may ask for (`count`), 1-4. */;
+    maxImagesPerRequest: number;
+  };
   jobs: {
     timeoutMs: number;
     queueTimeoutMs: number;
@@ -180,7 +198,11 @@ export type ConfigRuntime = { isTTY?: boolean };
  * The log format: an explicit LOG_FORMAT wins; otherwise readable lines for a person at a
  * terminal (or NODE_ENV=development), JSON for everything else (log shippers, containers, pipes).
  */
-export function resolveLogFormat(o: { format: 'json' | 'pretty' | undefined; nodeEnv: string | undefined; isTTY: boolean | undefined }): 'json' | 'pretty' {
+export function resolveLogFormat(o: {
+  format: 'json' | 'pretty' | undefined;
+  nodeEnv: string | undefined;
+  isTTY: boolean | undefined;
+}): 'json' | 'pretty' {
   if (o.format) return o.format;
   return o.nodeEnv === 'development' || o.isTTY === true ? 'pretty' : 'json';
 }
@@ -228,7 +250,10 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       bodyTimeoutMs: raw.HTTP_BODY_TIMEOUT_MS,
     },
     storageUrl: raw.STORAGE_URL,
-    log: { level: raw.LOG_LEVEL, format: resolveLogFormat({ format: raw.LOG_FORMAT, nodeEnv: raw.NODE_ENV, isTTY: runtime.isTTY }) },
+    log: {
+      level: raw.LOG_LEVEL,
+      format: resolveLogFormat({ format: raw.LOG_FORMAT, nodeEnv: raw.NODE_ENV, isTTY: runtime.isTTY }),
+    },
     nsfwThresholds: { porn: raw.NSFW_THRESHOLD_PORN, sexy: raw.NSFW_THRESHOLD_SEXY },
     generation: {
       defaultSize: raw.DEFAULT_SIZE,

@@ -76,10 +76,12 @@ function restError(value: Error): Record<string, unknown> | undefined {
   if (!REST_ERROR.test(name) && !REST_ERROR.test(type)) return undefined;
   const e = value as Error & Record<string, unknown>;
   const out: Record<string, unknown> = { name: maskWebhookTokens(name) };
-  for (const key of ['code', 'status', 'method'] as const) if (typeof e[key] === 'number' || typeof e[key] === 'string') out[key] = e[key];
+  for (const key of ['code', 'status', 'method'] as const)
+    if (typeof e[key] === 'number' || typeof e[key] === 'string') out[key] = e[key];
   out.route = discordRoute(e.url) ?? (typeof e.route === 'string' ? maskWebhookTokens(e.route) : undefined);
   if (value.message) out.message = maskWebhookTokens(value.message);
-  if (/^RateLimitError/.test(name) || /^RateLimitError/.test(type)) for (const key of RATE_LIMIT_FIELDS) if (e[key] !== undefined) out[key] = e[key];
+  if (/^RateLimitError/.test(name) || /^RateLimitError/.test(type))
+    for (const key of RATE_LIMIT_FIELDS) if (e[key] !== undefined) out[key] = e[key];
   return out;
 }
 
@@ -131,10 +133,15 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const secrets = options.secrets.filter((s) => s.length >= 6);
   // Webhook tokens are masked here too: a URL can reach a line outside an error (a message, a field).
-  const scrub = (line: string) => maskWebhookTokens(secrets.reduce((text, secret) => text.split(secret).join('[REDACTED]'), line));
+  const scrub = (line: string) =>
+    maskWebhookTokens(secrets.reduce((text, secret) => text.split(secret).join('[REDACTED]'), line));
   const destination =
     options.format === 'pretty'
-      ? pretty({ colorize: !options.destination, sync: true, ...(options.destination ? { destination: options.destination } : {}) })
+      ? pretty({
+          colorize: !options.destination,
+          sync: true,
+          ...(options.destination ? { destination: options.destination } : {}),
+        })
       : (options.destination ?? pino.destination(1));
   return pino(
     {

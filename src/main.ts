@@ -4,7 +4,7 @@ import { startApp } from './app.ts';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { describeStartFailure } from './startup.ts';
-import { storageSecrets } from './storage.ts';
+import { storageSecrets } from './storage/open.ts';
 
 dotenv.config({ quiet: true });
 const loaded = loadConfig(process.env, undefined, { isTTY: process.stdout.isTTY });

@@ -13,7 +13,7 @@ import dotenv from 'dotenv';
 import { formatProblems, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { NODE_FLAGS } from './node-flags.ts';
-import { isRedisUrl, storageSecrets } from './storage.ts';
+import { isRedisUrl, storageSecrets } from './storage/open.ts';
 
 /** Discord lets a bot identify once per 5 s (per max_concurrency bucket): ShardingManager's own pause. */
 const SPAWN_DELAY_MS = 5_500;
@@ -30,13 +30,17 @@ const loaded = loadConfig(process.env, undefined, { isTTY: process.stdout.isTTY 
 if (!loaded.ok) problems.push(...loaded.problems);
 const shardCountRaw = process.env.SHARD_COUNT?.trim();
 const fixedCount = shardCountRaw ? Number(shardCountRaw) : 'auto';
-if (fixedCount !== 'auto' && !(/^\d+$/.test(shardCountRaw ?? '') && fixedCount >= 1)) problems.push('SHARD_COUNT must be a whole number of at least 1');
+if (fixedCount !== 'auto' && !(/^\d+$/.test(shardCountRaw ?? '') && fixedCount >= 1))
+  problems.push('SHARD_COUNT must be a whole number of at least 1');
 if (!loaded.ok || problems.length > 0) {
   console.error(formatProblems(problems.sort()));
   process.exit(2);
 }
 const { config } = loaded;
-const logger = createLogger({ ...config.log, secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)] });
+const logger = createLogger({
+  ...config.log,
+  secrets: [config.discordToken, config.ppinfra.apiKey, ...storageSecrets(config.storageUrl)],
+});
 
 const count = fixedCount === 'auto' ? await recommendedShardCount() : fixedCount;
 if (count > 1 && !isRedisUrl(config.storageUrl)) {
@@ -53,13 +57,21 @@ if (count > 1 && !isRedisUrl(config.storageUrl)) {
 // No respawn while starting: a shard that cannot start (a configuration or storage problem it
 // has just printed) would otherwise be restarted in a loop. Once all are ready, discord.js
 // restarts a shard whose process ends.
-const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), { token: config.discordToken, totalShards: count, mode: 'process', respawn: false, execArgv: [...NODE_FLAGS] });
+const manager = new ShardingManager(join(import.meta.dirname, 'main.ts'), {
+  token: config.discordToken,
+  totalShards: count,
+  mode: 'process',
+  respawn: false,
+  execArgv: [...NODE_FLAGS],
+});
 let started = false;
 let stopping = false;
 const stopped = new AbortController();
 
 manager.on('shardCreate', (shard: Shard) => {
-  shard.on('spawn', (child) => logger.info({ shard: shard.id, shards: count, pid: (child as ChildProcess).pid }, 'shard spawned'));
+  shard.on('spawn', (child) =>
+    logger.info({ shard: shard.id, shards: count, pid: (child as ChildProcess).pid }, 'shard spawned'),
+  );
   shard.on('ready', () => logger.info({ shard: shard.id, shards: count }, 'shard ready'));
   shard.on('death', (child) => {
     const { exitCode, signalCode } = child as ChildProcess;
@@ -76,7 +88,10 @@ manager.on('shardCreate', (shard: Shard) => {
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
-    logger.info({ signal, shards: manager.shards.size }, 'stopping every shard: jobs in progress will resume on the next start');
+    logger.info(
+      { signal, shards: manager.shards.size },
+      'stopping every shard: jobs in progress will resume on the next start',
+    );
     void stopAll(signal).then((code) => process.exit(code));
   });
 }
@@ -86,7 +101,10 @@ try {
   // ShardingManager.spawn() without its loop: the same pause between shards, but one a signal can end.
   for (let id = 0; id < count && !stopping; id++) {
     const shard = manager.createShard(id);
-    await Promise.all([shard.spawn(READY_TIMEOUT_MS), id < count - 1 ? sleep(SPAWN_DELAY_MS, undefined, { signal: stopped.signal }) : undefined]);
+    await Promise.all([
+      shard.spawn(READY_TIMEOUT_MS),
+      id < count - 1 ? sleep(SPAWN_DELAY_MS, undefined, { signal: stopped.signal }) : undefined,
+    ]);
   }
   if (!stopping) {
     started = true;
@@ -112,9 +130,14 @@ async function stopAll(signal: NodeJS.Signals | null, failure = 1): Promise<numb
   stopping = true;
   manager.respawn = false;
   stopped.abort();
-  const children = [...manager.shards.values()].map((shard) => shard.process).filter((child): child is ChildProcess => child !== null && child.exitCode === null && child.signalCode === null);
+  const children = [...manager.shards.values()]
+    .map((shard) => shard.process)
+    .filter((child): child is ChildProcess => child !== null && child.exitCode === null && child.signalCode === null);
   const force = setTimeout(() => {
-    logger.error({ shards: children.filter((c) => c.exitCode === null).length }, 'shards did not stop in time: killing them');
+    logger.error(
+      { shards: children.filter((c) => c.exitCode === null).length },
+      'shards did not stop in time: killing them',
+    );
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   }, STOP_TIMEOUT_MS);
   force.unref();
@@ -144,7 +167,9 @@ async function recommendedShardCount(): Promise<number> {
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-    console.error(`qwen-imagine cannot start: could not ask ${where} for the recommended shard count (${cause}). Set SHARD_COUNT to skip the question.`);
+    console.error(
+      `qwen-imagine cannot start: could not ask ${where} for the recommended shard count (${cause}). Set SHARD_COUNT to skip the question.`,
+    );
     process.exit(1);
   }
   if (response.status === 401) {
@@ -154,7 +179,9 @@ async function recommendedShardCount(): Promise<number> {
   const body = (await response.json().catch(() => null)) as { shards?: unknown } | null;
   const shards = body?.shards;
   if (!response.ok || typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1) {
-    console.error(`qwen-imagine cannot start: ${where} did not give a shard count (GET /gateway/bot: HTTP ${response.status}). Set SHARD_COUNT to skip the question.`);
+    console.error(
+      `qwen-imagine cannot start: ${where} did not give a shard count (GET /gateway/bot: HTTP ${response.status}). Set SHARD_COUNT to skip the question.`,
+    );
     process.exit(1);
   }
   return shards;

@@ -1,5 +1,5 @@
 /**
- * The operator's CLI generator (`src/cli.ts`) as a child process against the fake API. Each
+ * The operator's CLI generator (`src/cli/imagine.ts`) as a child process against the fake API. Each
  * child runs in its own empty temporary directory, so dotenv finds no `.env`, and gets only the
  * variables named here. The cases run concurrently (each with its own fake), because the
  * end-to-end case waits for the CLI's cold-start first poll.
@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { describe, it, type TestContext } from 'vitest';
 import { startFakePpinfra, type FakePpinfra, type RecordedRequest } from './fakes/ppinfra.ts';
 
-const CLI = resolve(import.meta.dirname, '..', 'src', 'cli.ts');
+const CLI = resolve(import.meta.dirname, '..', 'src', 'cli', 'imagine.ts');
 const WRONG_KEY = 'sk-wrong-cli-3c2b1a0f9e8d';
 
 interface Run {
@@ -91,7 +91,12 @@ async function setup({ onTestFinished }: TestContext): Promise<Setup> {
   return {
     fake,
     dir,
-    env: (overrides = {}) => ({ PPINFRA_API_KEY: fake.apiKey, PPINFRA_BASE_URL: fake.url, POLL_MIN_INTERVAL_MS: '200', ...overrides }),
+    env: (overrides = {}) => ({
+      PPINFRA_API_KEY: fake.apiKey,
+      PPINFRA_BASE_URL: fake.url,
+      POLL_MIN_INTERVAL_MS: '200',
+      ...overrides,
+    }),
     start,
     run: (args, env) => start(args, env).done,
   };
@@ -121,7 +126,10 @@ describe.concurrent('cli', () => {
     const { expect } = ctx;
     const { fake, dir, env, run } = await setup(ctx);
 
-    const result = await run(['a red fox', '--size', '512x512', '--out', join(dir, 'x.jpeg')], env({ PPINFRA_API_KEY: WRONG_KEY }));
+    const result = await run(
+      ['a red fox', '--size', '512x512', '--out', join(dir, 'x.jpeg')],
+      env({ PPINFRA_API_KEY: WRONG_KEY }),
+    );
 
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('[auth]');
@@ -172,7 +180,9 @@ describe.concurrent('cli', () => {
     const cli = start(['a red fox'], env());
     // However long the child takes to start on a loaded machine (no deadline but the test's own),
     // as long as it has not exited first.
-    const exitedFirst = cli.done.then((run) => Promise.reject(new Error(`the CLI exited before submitting:\n${run.stderr}`)));
+    const exitedFirst = cli.done.then((run) =>
+      Promise.reject(new Error(`the CLI exited before submitting:\n${run.stderr}`)),
+    );
     await Promise.race([fake.waitFor('request', (r: RecordedRequest) => r.route === 'submit', 0), exitedFirst]);
     cli.kill('SIGINT');
 

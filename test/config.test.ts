@@ -31,23 +31,44 @@ describe('loadConfig', () => {
     if (result.ok) return;
     const vars = result.problems.map((p) => p.split(' ')[0]);
     expect(vars).toEqual(
-      expect.arrayContaining(['DISCORD_TOKEN', 'PPINFRA_API_KEY', 'PPINFRA_BASE_URL', 'STORAGE_URL', 'REVIEW_CHANNEL_ID', 'LOG_LEVEL', 'USER_HOURLY_QUOTA', 'MAX_JOBS_IN_FLIGHT']),
+      expect.arrayContaining([
+        'DISCORD_TOKEN',
+        'PPINFRA_API_KEY',
+        'PPINFRA_BASE_URL',
+        'STORAGE_URL',
+        'REVIEW_CHANNEL_ID',
+        'LOG_LEVEL',
+        'USER_HOURLY_QUOTA',
+        'MAX_JOBS_IN_FLIGHT',
+      ]),
     );
   });
 
   it('reads the classifier’s thresholds, 0.6 and 0.8 by default, and refuses one that is no probability', () => {
     expect(loadConfig(valid)).toMatchObject({ ok: true, config: { nsfwThresholds: { porn: 0.6, sexy: 0.8 } } });
-    expect(loadConfig({ ...valid, NSFW_THRESHOLD_PORN: '0.7', NSFW_THRESHOLD_SEXY: '1' })).toMatchObject({ ok: true, config: { nsfwThresholds: { porn: 0.7, sexy: 1 } } });
+    expect(loadConfig({ ...valid, NSFW_THRESHOLD_PORN: '0.7', NSFW_THRESHOLD_SEXY: '1' })).toMatchObject({
+      ok: true,
+      config: { nsfwThresholds: { porn: 0.7, sexy: 1 } },
+    });
     expect(loadConfig({ ...valid, NSFW_THRESHOLD_PORN: '60', NSFW_THRESHOLD_SEXY: '0' })).toEqual({
       ok: false,
-      problems: ['NSFW_THRESHOLD_PORN must be a number from 0.01 to 1, such as 0.6', 'NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6'],
+      problems: [
+        'NSFW_THRESHOLD_PORN must be a number from 0.01 to 1, such as 0.6',
+        'NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6',
+      ],
     });
-    expect(loadConfig({ ...valid, NSFW_THRESHOLD_SEXY: 'high' })).toMatchObject({ ok: false, problems: ['NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6'] });
+    expect(loadConfig({ ...valid, NSFW_THRESHOLD_SEXY: 'high' })).toMatchObject({
+      ok: false,
+      problems: ['NSFW_THRESHOLD_SEXY must be a number from 0.01 to 1, such as 0.6'],
+    });
   });
 
   it('caps the held images per member and per guild, 5 and 50 unless the operator says otherwise', () => {
     expect(loadConfig(valid)).toMatchObject({ ok: true, config: { review: { heldPerMember: 5, heldPerGuild: 50 } } });
-    expect(loadConfig({ ...valid, HELD_PER_MEMBER: '2', HELD_PER_GUILD: '10' })).toMatchObject({ ok: true, config: { review: { heldPerMember: 2, heldPerGuild: 10 } } });
+    expect(loadConfig({ ...valid, HELD_PER_MEMBER: '2', HELD_PER_GUILD: '10' })).toMatchObject({
+      ok: true,
+      config: { review: { heldPerMember: 2, heldPerGuild: 10 } },
+    });
     const wrong = loadConfig({ ...valid, HELD_PER_MEMBER: '0', HELD_PER_GUILD: 'lots' });
     expect(wrong.ok).toBe(false);
     if (wrong.ok) return;
@@ -56,11 +77,19 @@ describe('loadConfig', () => {
 
   it('treats empty and blank values as unset', () => {
     const result = loadConfig({ ...valid, DISCORD_API_URL: '', LOG_LEVEL: '   ', STORAGE_URL: '' });
-    expect(result).toMatchObject({ ok: true, config: { discordApiUrl: undefined, log: { level: 'info' }, storageUrl: 'sqlite://./data/qwen-imagine.sqlite' } });
+    expect(result).toMatchObject({
+      ok: true,
+      config: { discordApiUrl: undefined, log: { level: 'info' }, storageUrl: 'sqlite://./data/qwen-imagine.sqlite' },
+    });
   });
 
   it('never echoes a value in its report, secrets included', () => {
-    const result = loadConfig({ DISCORD_TOKEN: SECRET_TOKEN, PPINFRA_API_KEY: SECRET_KEY, PPINFRA_BASE_URL: SECRET_KEY, DISCORD_GUILD_ID: SECRET_TOKEN });
+    const result = loadConfig({
+      DISCORD_TOKEN: SECRET_TOKEN,
+      PPINFRA_API_KEY: SECRET_KEY,
+      PPINFRA_BASE_URL: SECRET_KEY,
+      DISCORD_GUILD_ID: SECRET_TOKEN,
+    });
     expect(result.ok).toBe(false);
     if (result.ok) return;
     const report = formatProblems(result.problems);
@@ -70,7 +99,12 @@ describe('loadConfig', () => {
     expect(report).not.toContain(SECRET_TOKEN);
   });
 
-  it.each(['sqlite://./data/x.sqlite', 'sqlite:///var/lib/qwen/x.sqlite', 'redis://127.0.0.1:6379', 'rediss://user:pw@host:6380/2'])('accepts STORAGE_URL %s', (url) => {
+  it.each([
+    'sqlite://./data/x.sqlite',
+    'sqlite:///var/lib/qwen/x.sqlite',
+    'redis://127.0.0.1:6379',
+    'rediss://user:pw@host:6380/2',
+  ])('accepts STORAGE_URL %s', (url) => {
     expect(loadConfig({ ...valid, STORAGE_URL: url }).ok).toBe(true);
   });
 
@@ -89,8 +123,14 @@ describe('loadConfig', () => {
   describe('REPORTS_PER_HOUR (member reports)', () => {
     it('lets a member send 10 reports an hour by default, or what the operator sets', () => {
       expect(loadConfig(valid)).toMatchObject({ ok: true, config: { reports: { perHour: 10 } } });
-      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: ' 3 ' })).toMatchObject({ ok: true, config: { reports: { perHour: 3 } } });
-      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: '' })).toMatchObject({ ok: true, config: { reports: { perHour: 10 } } });
+      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: ' 3 ' })).toMatchObject({
+        ok: true,
+        config: { reports: { perHour: 3 } },
+      });
+      expect(loadConfig({ ...valid, REPORTS_PER_HOUR: '' })).toMatchObject({
+        ok: true,
+        config: { reports: { perHour: 10 } },
+      });
     });
 
     it.each(['0', '-1', '2.5', 'many', '1001'])('refuses REPORTS_PER_HOUR=%s, naming it', (value) => {
@@ -103,13 +143,19 @@ describe('loadConfig', () => {
   describe('METRICS_PORT and METRICS_HOST (health and metrics endpoint)', () => {
     it('is off by default, on 127.0.0.1 when only a port is given', () => {
       expect(loadConfig(valid)).toMatchObject({ ok: true, config: { ops: undefined } });
-      expect(loadConfig({ ...valid, METRICS_PORT: '9464' })).toMatchObject({ ok: true, config: { ops: { host: '127.0.0.1', port: 9464 } } });
+      expect(loadConfig({ ...valid, METRICS_PORT: '9464' })).toMatchObject({
+        ok: true,
+        config: { ops: { host: '127.0.0.1', port: 9464 } },
+      });
       expect(loadConfig({ ...valid, METRICS_PORT: ' ' })).toMatchObject({ ok: true, config: { ops: undefined } });
     });
 
     it('listens where METRICS_HOST says (0.0.0.0 in a container, an IPv6 address, a name)', () => {
       for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'metrics.internal']) {
-        expect(loadConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: host })).toMatchObject({ ok: true, config: { ops: { host, port: 9464 } } });
+        expect(loadConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: host })).toMatchObject({
+          ok: true,
+          config: { ops: { host, port: 9464 } },
+        });
       }
     });
 
@@ -118,7 +164,10 @@ describe('loadConfig', () => {
     });
 
     it.each(['65536', '-1', '80.5', 'prometheus', '1e9'])('rejects METRICS_PORT=%s with one clear sentence', (port) => {
-      expect(loadConfig({ ...valid, METRICS_PORT: port })).toEqual({ ok: false, problems: ['METRICS_PORT must be a port number from 1 to 65535 (0: any free port)'] });
+      expect(loadConfig({ ...valid, METRICS_PORT: port })).toEqual({
+        ok: false,
+        problems: ['METRICS_PORT must be a port number from 1 to 65535 (0: any free port)'],
+      });
     });
 
     it.each(['http://0.0.0.0', '0.0.0.0:9464/metrics', 'two words'])('rejects METRICS_HOST=%s', (host) => {
@@ -133,15 +182,24 @@ describe('loadConfig', () => {
 describe('NSFW_CLASSIFIER and NSFW_CLASSIFIER_TIMEOUT_MS (the local classifier)', () => {
   it('is on by default, with a 10 s bound on one classification', () => {
     expect(loadConfig(valid)).toMatchObject({ ok: true, config: { classifier: { enabled: true, timeoutMs: 10_000 } } });
-    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: '', NSFW_CLASSIFIER_TIMEOUT_MS: ' ' })).toMatchObject({ ok: true, config: { classifier: { enabled: true, timeoutMs: 10_000 } } });
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: '', NSFW_CLASSIFIER_TIMEOUT_MS: ' ' })).toMatchObject({
+      ok: true,
+      config: { classifier: { enabled: true, timeoutMs: 10_000 } },
+    });
   });
 
   it('turns off with NSFW_CLASSIFIER=off and takes another bound', () => {
-    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: 'off', NSFW_CLASSIFIER_TIMEOUT_MS: '2500' })).toMatchObject({ ok: true, config: { classifier: { enabled: false, timeoutMs: 2_500 } } });
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: 'off', NSFW_CLASSIFIER_TIMEOUT_MS: '2500' })).toMatchObject({
+      ok: true,
+      config: { classifier: { enabled: false, timeoutMs: 2_500 } },
+    });
   });
 
   it.each(['yes', 'true', '1', 'OFF'])('rejects NSFW_CLASSIFIER=%s with one clear sentence', (value) => {
-    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: value })).toEqual({ ok: false, problems: ['NSFW_CLASSIFIER must be on or off'] });
+    expect(loadConfig({ ...valid, NSFW_CLASSIFIER: value })).toEqual({
+      ok: false,
+      problems: ['NSFW_CLASSIFIER must be on or off'],
+    });
   });
 
   it.each([

@@ -67,7 +67,10 @@ async function pollJson(taskId: string): Promise<any> {
   return res.json();
 }
 
-async function runToCompletion(script: FakeTaskScript, prompt = 'a cat'): Promise<{ id: string; body: any; task: FakeTask }> {
+async function runToCompletion(
+  script: FakeTaskScript,
+  prompt = 'a cat',
+): Promise<{ id: string; body: any; task: FakeTask }> {
   fake.setScript(() => script);
   const id = await submitOk(prompt);
   const task: FakeTask = await fake.waitFor('task-completed', (t: FakeTask) => t.id === id);
@@ -162,7 +165,13 @@ describe('submit validation', () => {
     expect(res.status).toBe(200);
     const { task_id } = (await res.json()) as { task_id: string };
     expect(task_id).toMatch(UUID_V4);
-    expect(fake.tasks.get(task_id)).toMatchObject({ id: task_id, apiKey: fake.apiKey, prompt: 'a cat', size, polls: 0 });
+    expect(fake.tasks.get(task_id)).toMatchObject({
+      id: task_id,
+      apiKey: fake.apiKey,
+      prompt: 'a cat',
+      size,
+      polls: 0,
+    });
   });
 
   it('gives every task a distinct id', async () => {
@@ -226,7 +235,11 @@ describe('task-result', () => {
   it('answers a missing task_id with 400 INVALID_REQUEST_BODY', async () => {
     const res = await poll(undefined);
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ code: 400, reason: 'INVALID_REQUEST_BODY', message: expect.stringMatching(/task_id/) });
+    expect(await res.json()).toMatchObject({
+      code: 400,
+      reason: 'INVALID_REQUEST_BODY',
+      message: expect.stringMatching(/task_id/),
+    });
   });
 
   it('answers an unknown task id with 404 TASK_NOT_FOUND', async () => {
@@ -240,7 +253,12 @@ describe('task-result', () => {
     { outcome: 'fail', reason: 'quota exceeded', status: 'TASK_STATUS_FAILED', taskReason: 'quota exceeded' },
     { outcome: 'succeed-no-images', reason: undefined, status: 'TASK_STATUS_SUCCEED', taskReason: '' },
     { outcome: { status: 'TASK_STATUS_UNKNOWN' }, reason: undefined, status: 'TASK_STATUS_UNKNOWN', taskReason: '' },
-    { outcome: { status: 'TASK_STATUS_CANCELED' }, reason: 'canceled', status: 'TASK_STATUS_CANCELED', taskReason: 'canceled' },
+    {
+      outcome: { status: 'TASK_STATUS_CANCELED' },
+      reason: 'canceled',
+      status: 'TASK_STATUS_CANCELED',
+      taskReason: 'canceled',
+    },
   ] as const)('outcome $outcome -> 200 $status, no images', async ({ outcome, reason, status, taskReason }) => {
     const { body, task } = await runToCompletion({ processingMs: 5, outcome, ...(reason ? { reason } : {}) });
     expect(body.task).toMatchObject({ status, reason: taskReason });
@@ -250,7 +268,10 @@ describe('task-result', () => {
   });
 
   it('reports fail-http-500 as HTTP 500 TASK_FAILED once done, progressing normally before', async () => {
-    await start({ now: () => clock, script: () => ({ processingMs: 10, outcome: 'fail-http-500', reason: 'gpu on fire' }) });
+    await start({
+      now: () => clock,
+      script: () => ({ processingMs: 10, outcome: 'fail-http-500', reason: 'gpu on fire' }),
+    });
     const id = await submitOk();
     expect((await pollJson(id)).task.status).toBe('TASK_STATUS_PROCESSING');
     clock = 10;
@@ -297,7 +318,12 @@ describe('CDN', () => {
     expect(res.headers.get('content-length')).toBe(String(image.length));
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(image);
     expect(task.image).toEqual(image);
-    expect(fake.requests.at(-1)).toMatchObject({ route: 'image', status: 200, authOk: false, headers: { authorization: '<none>' } });
+    expect(fake.requests.at(-1)).toMatchObject({
+      route: 'image',
+      status: 200,
+      authOk: false,
+      headers: { authorization: '<none>' },
+    });
   });
 
   it('generates a valid JPEG per task by default, different bytes per task', async () => {
@@ -385,7 +411,11 @@ describe('faults', () => {
   it.each([
     { route: 'submit', fault: { status: 500 }, reason: 'CREATE_TASK_FAILED' },
     { route: 'submit', fault: { status: 500, reason: 'BILLING_FAILED' }, reason: 'BILLING_FAILED' },
-    { route: 'submit', fault: { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }, reason: 'BILLING_BALANCE_NOT_ENOUGH' },
+    {
+      route: 'submit',
+      fault: { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' },
+      reason: 'BILLING_BALANCE_NOT_ENOUGH',
+    },
     { route: 'submit', fault: { status: 400, reason: 'ILLEGAL_PROMPT', message: 'nope' }, reason: 'ILLEGAL_PROMPT' },
     { route: 'submit', fault: { status: 503 }, reason: 'SERVICE_NOT_AVAILABLE' },
     { route: 'result', fault: { status: 500 }, reason: 'GET_RESULT_FAILED' },
@@ -395,7 +425,11 @@ describe('faults', () => {
     const res = route === 'submit' ? await submit() : await poll('whatever');
     expect(res.status).toBe(fault.status);
     const body = (await res.json()) as { code: number; reason: string; message: string };
-    expect(body).toEqual({ code: fault.status, reason, message: 'message' in fault ? fault.message : expect.any(String) });
+    expect(body).toEqual({
+      code: fault.status,
+      reason,
+      message: 'message' in fault ? fault.message : expect.any(String),
+    });
     expect(body.message).not.toBe('');
     expect(fake.tasks.size).toBe(0);
   });
@@ -502,7 +536,11 @@ describe('recording and events', () => {
       ['submit', 403, false, '***'],
       ['result', 400, false, '<none>'],
     ]);
-    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/v3/async/qwen-image-txt2img', body: { prompt: 'a cat' } });
+    expect(fake.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/v3/async/qwen-image-txt2img',
+      body: { prompt: 'a cat' },
+    });
     expect(JSON.stringify(fake.requests)).not.toContain(fake.apiKey);
   });
 

@@ -39,7 +39,14 @@ describe('logger', () => {
     const out = sink();
     const log = createLogger({ level: 'info', format: 'json', secrets: [], destination: out.stream });
     log.child({ jobId: 'j1', taskId: 't1', guildId: 'g', channelId: 'c', userId: 'u' }).info('polled');
-    expect(out.parsed()[0]).toMatchObject({ jobId: 'j1', taskId: 't1', guildId: 'g', channelId: 'c', userId: 'u', msg: 'polled' });
+    expect(out.parsed()[0]).toMatchObject({
+      jobId: 'j1',
+      taskId: 't1',
+      guildId: 'g',
+      channelId: 'c',
+      userId: 'u',
+      msg: 'polled',
+    });
   });
 });
 
@@ -50,7 +57,10 @@ describe('logger: failed Discord requests', () => {
   const callbackUrl = `https://discord.com/api/v10/interactions/${APP}/${WEBHOOK_TOKEN}/callback?with_response=true`;
   // A PNG signature then a run no other field would hold: what the image's bytes look like in JSON.
   const bytes = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10, 201, 202, 203, 204, 205, 206, 207, 208]);
-  const body = { files: [{ name: 'qwen-image-a-lighthouse-j1.png', data: bytes, contentType: 'image/png' }], body: { content: 'a lighthouse' } };
+  const body = {
+    files: [{ name: 'qwen-image-a-lighthouse-j1.png', data: bytes, contentType: 'image/png' }],
+    body: { content: 'a lighthouse' },
+  };
   const failed = () => new DiscordAPIError({ code: 10015, message: 'Unknown Webhook' }, 10015, 404, 'PATCH', url, body);
 
   /** What no line may hold: the token, the image in any encoding, the request's words. */
@@ -76,7 +86,14 @@ describe('logger: failed Discord requests', () => {
     const [line] = out.parsed();
     const logged = (line!.err ?? line!.error) as Record<string, unknown>;
     const error = (logged.cause ?? logged) as Record<string, unknown>;
-    expect(error).toEqual({ name: 'DiscordAPIError[10015]', code: 10015, status: 404, method: 'PATCH', route: `/webhooks/${APP}/:token/messages/@original`, message: 'Unknown Webhook' });
+    expect(error).toEqual({
+      name: 'DiscordAPIError[10015]',
+      code: 10015,
+      status: 404,
+      method: 'PATCH',
+      route: `/webhooks/${APP}/:token/messages/@original`,
+      message: 'Unknown Webhook',
+    });
   });
 
   it('an HTTP error on an interaction callback: the route without its token, nothing of the body', () => {
@@ -84,7 +101,13 @@ describe('logger: failed Discord requests', () => {
     const log = createLogger({ level: 'info', format: 'json', secrets: [], destination: out.stream });
     log.warn({ err: new HTTPError(503, 'Service Unavailable', 'POST', callbackUrl, body) }, 'could not answer');
     expectNothingPrivate(out.lines.join(''));
-    expect(out.parsed()[0]!.err).toEqual({ name: 'HTTPError', status: 503, method: 'POST', route: `/interactions/${APP}/:token/callback?with_response=true`, message: 'Service Unavailable' });
+    expect(out.parsed()[0]!.err).toEqual({
+      name: 'HTTPError',
+      status: 503,
+      method: 'POST',
+      route: `/interactions/${APP}/:token/callback?with_response=true`,
+      message: 'Service Unavailable',
+    });
   });
 
   it('a rate limit: the route and the wait, masked', () => {
@@ -120,12 +143,21 @@ describe('logger: failed Discord requests', () => {
   it('another error keeps its fields, less what a request carried', () => {
     const out = sink();
     const log = createLogger({ level: 'info', format: 'json', secrets: [], destination: out.stream });
-    const other = Object.assign(new Error(`fetch ${callbackUrl} failed`), { requestBody: body, headers: { authorization: 'Bot abc' }, body: bytes, attempt: 3 });
+    const other = Object.assign(new Error(`fetch ${callbackUrl} failed`), {
+      requestBody: body,
+      headers: { authorization: 'Bot abc' },
+      body: bytes,
+      attempt: 3,
+    });
     log.error({ err: other }, 'failed');
     const all = out.lines.join('');
     expectNothingPrivate(all);
     expect(all).not.toContain('Bot abc');
-    expect(out.parsed()[0]!.err).toMatchObject({ type: 'Error', message: `fetch https://discord.com/api/v10/interactions/${APP}/:token/callback?with_response=true failed`, attempt: 3 });
+    expect(out.parsed()[0]!.err).toMatchObject({
+      type: 'Error',
+      message: `fetch https://discord.com/api/v10/interactions/${APP}/:token/callback?with_response=true failed`,
+      attempt: 3,
+    });
   });
 });
 
@@ -173,7 +205,13 @@ describe('logger: the bot failing against the fake Discord and the fake PPInfra'
     bot.discord.failNext({ method: 'PATCH', path: /\/webhooks\// }, { status: 500 }, 1_000);
     const uploading = bot.discord.slash('imagine', { prompt: PROMPT });
     const failed = await bot.waitForLog((l) => l.msg === 'job failed');
-    expect(failed.error).toEqual({ name: 'HTTPError', status: 500, method: 'PATCH', route: `/webhooks/${bot.discord.applicationId}/:token/messages/@original`, message: 'Internal Server Error' });
+    expect(failed.error).toEqual({
+      name: 'HTTPError',
+      status: 500,
+      method: 'PATCH',
+      route: `/webhooks/${bot.discord.applicationId}/:token/messages/@original`,
+      message: 'Internal Server Error',
+    });
     expectNothingPrivate(bot, [expired.token, uploading.token]);
   });
 

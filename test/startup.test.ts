@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DiscordUnreachableError, unreachableCause } from '../src/discord/bot.ts';
 import { describeStartFailure, isTokenRejected } from '../src/startup.ts';
-import { StorageUnavailableError } from '../src/storage-health.ts';
+import { StorageUnavailableError } from '../src/storage/errors.ts';
 
 const TOKEN = 'MTIzNDU2Nzg5.secret.discord-token';
 
@@ -10,7 +10,8 @@ describe('describeStartFailure', () => {
     const failure = describeStartFailure(new DiscordUnreachableError('http://127.0.0.1:1', 'ECONNREFUSED'));
     expect(failure).toEqual({
       exitCode: 1,
-      message: 'qwen-imagine cannot start: Could not reach Discord at http://127.0.0.1:1 (ECONNREFUSED): check the network, or DISCORD_API_URL if you set one.',
+      message:
+        'qwen-imagine cannot start: Could not reach Discord at http://127.0.0.1:1 (ECONNREFUSED): check the network, or DISCORD_API_URL if you set one.',
     });
   });
 
@@ -23,7 +24,9 @@ describe('describeStartFailure', () => {
   });
 
   it('storage: exit 2 with the storage sentence', () => {
-    const err = new StorageUnavailableError('the SQLite storage at STORAGE_URL (sqlite://./x) cannot be opened: EACCES.');
+    const err = new StorageUnavailableError(
+      'the SQLite storage at STORAGE_URL (sqlite://./x) cannot be opened: EACCES.',
+    );
     expect(describeStartFailure(err)).toMatchObject({ exitCode: 2, message: expect.stringContaining('STORAGE_URL') });
   });
 
@@ -35,7 +38,9 @@ describe('describeStartFailure', () => {
   });
 
   it('recognises the ways discord.js says the token is wrong', () => {
-    expect(isTokenRejected(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' }))).toBe(true);
+    expect(isTokenRejected(Object.assign(new Error('An invalid token was provided.'), { code: 'TokenInvalid' }))).toBe(
+      true,
+    );
     expect(isTokenRejected({ code: 4004 })).toBe(true);
     expect(isTokenRejected(new Error('connect ECONNREFUSED'))).toBe(false);
     expect(isTokenRejected(undefined)).toBe(false);
@@ -45,7 +50,9 @@ describe('describeStartFailure', () => {
 describe('unreachableCause', () => {
   it('finds the network code anywhere in the cause chain, and discord.js request timeouts', () => {
     expect(unreachableCause(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED');
-    expect(unreachableCause(new TypeError('fetch failed', { cause: Object.assign(new Error('y'), { code: 'ENOTFOUND' }) }))).toBe('ENOTFOUND');
+    expect(
+      unreachableCause(new TypeError('fetch failed', { cause: Object.assign(new Error('y'), { code: 'ENOTFOUND' }) })),
+    ).toBe('ENOTFOUND');
     expect(unreachableCause(new DOMException('This operation was aborted', 'AbortError'))).toBe('timeout');
     expect(unreachableCause(new Error('401: Unauthorized'))).toBeUndefined();
     expect(unreachableCause(undefined)).toBeUndefined();

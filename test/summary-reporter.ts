@@ -32,6 +32,8 @@ export default class SummaryReporter implements Reporter {
       // A file that failed to load has no tests but is a failure all the same.
       if (mod.state() === 'failed' && !tests.length) counts.failed++;
     }
-    process.stdout.write(`\n${this.coverageLine}tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+    process.stdout.write(
+      `\n${this.coverageLine}tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`,
+    );
   }
 }

@@ -1,11 +1,22 @@
 // The usage ledger's arithmetic: UTC days, weeks and months from an injected clock, exact costs,
 // and what a job at its end adds, over the real local shared state (in memory).
 import { describe, expect, it } from 'vitest';
-import { createMemoryKeyValue } from '../src/jobs/store.ts';
-import type { Job } from '../src/jobs/types.ts';
+import type { Job } from '../src/domain/job.ts';
 import { loadConfig } from '../src/config.ts';
-import { createLocalSharedState } from '../src/shared-state.ts';
-import { cost, createUsageLedger, guildUsage, lastDays, money, monthDays, periods, usageOf, usageReport, utcDay } from '../src/usage.ts';
+import { createLocalSharedState } from '../src/storage/shared-state.ts';
+import {
+  cost,
+  createUsageLedger,
+  guildUsage,
+  lastDays,
+  money,
+  monthDays,
+  periods,
+  usageOf,
+  usageReport,
+  utcDay,
+} from '../src/usage/ledger.ts';
+import { createMemoryKeyValue } from '../src/storage/key-value.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
   id,
@@ -31,7 +42,15 @@ describe('UTC periods', () => {
   });
 
   it('counts the last 7 days back across a month and a year, today included', () => {
-    expect(lastDays(Date.UTC(2027, 0, 3, 12), 7)).toEqual(['2026-12-28', '2026-12-29', '2026-12-30', '2026-12-31', '2027-01-01', '2027-01-02', '2027-01-03']);
+    expect(lastDays(Date.UTC(2027, 0, 3, 12), 7)).toEqual([
+      '2026-12-28',
+      '2026-12-29',
+      '2026-12-30',
+      '2026-12-31',
+      '2027-01-01',
+      '2027-01-02',
+      '2027-01-03',
+    ]);
     expect(lastDays(Date.UTC(2028, 2, 1, 0, 0, 0, 1), 2)).toEqual(['2028-02-29', '2028-03-01']);
   });
 
@@ -44,7 +63,11 @@ describe('UTC periods', () => {
   });
 
   it('gives today, the last N days and the month for one instant', () => {
-    expect(periods(Date.UTC(2026, 11, 2, 8), 3)).toEqual({ today: ['2026-12-02'], lastDays: ['2026-11-30', '2026-12-01', '2026-12-02'], month: ['2026-12-01', '2026-12-02'] });
+    expect(periods(Date.UTC(2026, 11, 2, 8), 3)).toEqual({
+      today: ['2026-12-02'],
+      lastDays: ['2026-11-30', '2026-12-01', '2026-12-02'],
+      month: ['2026-12-01', '2026-12-02'],
+    });
   });
 });
 
@@ -68,10 +91,14 @@ describe('cost', () => {
     expect(none.ok && none.config.price).toBeUndefined();
     for (const bad of ['-1', '1e-3', '0,02', '$0.02', '.5', 'free']) {
       const result = loadConfig({ ...base, PRICE_PER_IMAGE: bad });
-      expect(result.ok ? [] : result.problems).toEqual(['PRICE_PER_IMAGE must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)']);
+      expect(result.ok ? [] : result.problems).toEqual([
+        'PRICE_PER_IMAGE must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)',
+      ]);
     }
     const currency = loadConfig({ ...base, PRICE_PER_IMAGE: '1', PRICE_CURRENCY: 'US DOLLARS' });
-    expect(currency.ok ? [] : currency.problems).toEqual(['PRICE_CURRENCY must be a short currency label such as USD or CNY (up to 8 letters, no spaces)']);
+    expect(currency.ok ? [] : currency.problems).toEqual([
+      'PRICE_CURRENCY must be a short currency label such as USD or CNY (up to 8 letters, no spaces)',
+    ]);
   });
 });
 
@@ -79,9 +106,25 @@ describe('what a job at its end adds', () => {
   it('counts an image when the task produced one, whatever became of it', () => {
     const completed = { completedAt: 5, finishedAt: 6 };
     expect(usageOf(job('delivered', completed))).toEqual({ images: 1, failed: 0, flagged: 0 });
-    expect(usageOf(job('held', { ...completed, state: 'held', nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } }))).toEqual({ images: 1, failed: 0, flagged: 1 });
-    expect(usageOf(job('upload', { ...completed, state: 'failed', error: { kind: 'upload_limit' } }))).toEqual({ images: 1, failed: 1, flagged: 0 });
-    expect(usageOf(job('failed', { state: 'failed', finishedAt: 6, error: { kind: 'task_failed' } }))).toEqual({ images: 0, failed: 1, flagged: 0 });
+    expect(
+      usageOf(
+        job('held', {
+          ...completed,
+          state: 'held',
+          nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null },
+        }),
+      ),
+    ).toEqual({ images: 1, failed: 0, flagged: 1 });
+    expect(usageOf(job('upload', { ...completed, state: 'failed', error: { kind: 'upload_limit' } }))).toEqual({
+      images: 1,
+      failed: 1,
+      flagged: 0,
+    });
+    expect(usageOf(job('failed', { state: 'failed', finishedAt: 6, error: { kind: 'task_failed' } }))).toEqual({
+      images: 0,
+      failed: 1,
+      flagged: 0,
+    });
   });
 
   it('adds up a guild’s today, last 7 days and month, and its top requesters this month, from an injected clock', async () => {
@@ -92,7 +135,13 @@ describe('what a job at its end adds', () => {
       job('a', { completedAt: at(30, 23), finishedAt: Date.UTC(2026, 10, 30, 23, 59) }), // November: the week, not the month
       job('b', { userId: 'u2', completedAt: at(1), finishedAt: at(1) }),
       job('c', { userId: 'u2', completedAt: at(3), finishedAt: at(3) }),
-      job('d', { userId: 'u3', completedAt: at(3), finishedAt: at(3), state: 'held', nsfw: { flagged: true, hasNsfwContents: 1, detectionResult: null } }),
+      job('d', {
+        userId: 'u3',
+        completedAt: at(3),
+        finishedAt: at(3),
+        state: 'held',
+        nsfw: { flagged: true, hasNsfwContents: 1, detectionResult: null },
+      }),
       job('e', { finishedAt: at(3), state: 'failed', error: { kind: 'timeout' } }),
       job('f', { guildId: 'g2', completedAt: at(3), finishedAt: at(3, 0) }),
       job('g', { guildId: null, completedAt: at(2), finishedAt: at(2) }),
@@ -110,13 +159,21 @@ describe('what a job at its end adds', () => {
     });
 
     const report = await usageReport(ledger, at(3, 18), 7);
-    expect(report.periods).toEqual({ today: { from: '2026-12-03', to: '2026-12-03' }, lastDays: { from: '2026-11-27', to: '2026-12-03', days: 7 }, month: { from: '2026-12-01', to: '2026-12-03' } });
+    expect(report.periods).toEqual({
+      today: { from: '2026-12-03', to: '2026-12-03' },
+      lastDays: { from: '2026-11-27', to: '2026-12-03', days: 7 },
+      month: { from: '2026-12-01', to: '2026-12-03' },
+    });
     expect(report.guilds.map((g) => [g.guildId, g.today.images, g.lastDays.images, g.month.images])).toEqual([
       ['g1', 2, 4, 3],
       ['dm', 0, 1, 1],
       ['g2', 1, 1, 1],
     ]);
-    expect(report.total).toEqual({ today: { images: 3, failed: 1, flagged: 1 }, lastDays: { images: 6, failed: 1, flagged: 1 }, month: { images: 5, failed: 1, flagged: 1 } });
+    expect(report.total).toEqual({
+      today: { images: 3, failed: 1, flagged: 1 },
+      lastDays: { images: 6, failed: 1, flagged: 1 },
+      month: { images: 5, failed: 1, flagged: 1 },
+    });
     // A day later, Dec 3 is no longer today; a week later, November is out of the last 7 days.
     expect((await guildUsage(ledger, 'g1', at(4))).today.images).toBe(0);
     expect((await guildUsage(ledger, 'g1', Date.UTC(2026, 11, 7, 0, 0))).lastDays.images).toBe(3);

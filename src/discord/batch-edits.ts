@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /** How long one batch message edit may hold the cross-process lock, and how long another waits for it. */
 const BATCH_LOCK_TTL_MS = 15_000;
@@ -21,7 +21,10 @@ export interface BatchEdits {
  * In this process a promise chain per batch; across processes (several on Redis) a short claim
  * in the shared state, `batch-edit:<batchId>`, as well.
  */
-export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'release' | 'read'>; logger: Logger }): BatchEdits {
+export function createBatchEdits(deps: {
+  lock?: Pick<SharedState, 'claim' | 'release' | 'read'>;
+  logger: Logger;
+}): BatchEdits {
   const chains = new Map<string, Promise<void>>();
 
   async function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -41,7 +44,10 @@ export function createBatchEdits(deps: { lock?: Pick<SharedState, 'claim' | 'rel
     } finally {
       // Only a lock still ours: an edit that outlived the lock (a slow upload) must not free the
       // next editor's, or a third edit would run beside it and put back an image it removed.
-      if (won) await releaseIfHeld(lock, name, holder).catch((err: unknown) => deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'));
+      if (won)
+        await releaseIfHeld(lock, name, holder).catch((err: unknown) =>
+          deps.logger.debug({ err, batchId: key }, 'could not release the batch lock'),
+        );
     }
   }
 

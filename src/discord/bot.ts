@@ -46,7 +46,11 @@ export class DiscordUnreachableError extends Error {
 
 /** The network code behind `e` (ECONNREFUSED, ENOTFOUND...), or 'timeout' for discord.js' own request timeout. */
 export function unreachableCause(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+  for (
+    let cur: unknown = e, depth = 0;
+    cur && typeof cur === 'object' && depth < 5;
+    cur = (cur as { cause?: unknown }).cause, depth++
+  ) {
     const { code, name } = cur as { code?: unknown; name?: unknown };
     if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return code;
     // @discordjs/rest aborts a request after its timeout (15 s) with a DOMException AbortError.
@@ -62,7 +66,9 @@ export function createBot(options: BotOptions) {
     rest: options.apiUrl ? { api: options.apiUrl } : {},
     allowedMentions: { parse: [] },
   });
-  client.once(Events.ClientReady, (ready) => options.logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'logged in to Discord'));
+  client.once(Events.ClientReady, (ready) =>
+    options.logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'logged in to Discord'),
+  );
   client.on(Events.InteractionCreate, (interaction) => void options.onInteraction(interaction));
   client.on(Events.Error, (err) => options.logger.error({ err }, 'discord client error'));
   client.on(Events.Warn, (message) => options.logger.warn({ message }, 'discord client warning'));
@@ -116,7 +122,11 @@ export function createBot(options: BotOptions) {
     },
     /** Connected to the gateway: logged in, and every shard this process runs is ready (not reconnecting or resuming). */
     connected(): boolean {
-      return client.isReady() && client.ws.shards.size > 0 && client.ws.shards.every((shard) => shard.status === Status.Ready);
+      return (
+        client.isReady() &&
+        client.ws.shards.size > 0 &&
+        client.ws.shards.every((shard) => shard.status === Status.Ready)
+      );
     },
   };
 }

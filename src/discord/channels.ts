@@ -1,9 +1,13 @@
 import { ChannelType, Routes, type REST } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { ChannelAgeCheck } from '../moderation/review.ts';
+import type { ChannelAgeCheck } from '../moderation/review-types.ts';
 
 /** A thread carries no age restriction of its own: it has its parent's. */
-const THREAD_TYPES: ReadonlySet<number> = new Set([ChannelType.AnnouncementThread, ChannelType.PublicThread, ChannelType.PrivateThread]);
+const THREAD_TYPES: ReadonlySet<number> = new Set([
+  ChannelType.AnnouncementThread,
+  ChannelType.PublicThread,
+  ChannelType.PrivateThread,
+]);
 
 /**
  * Long enough that the images of one request, finishing together, share one read; short enough
@@ -24,7 +28,12 @@ interface ChannelFacts {
  * (no access, Discord unavailable, a deleted channel) answers false: not age-restricted, so a
  * flagged image is spoilered or reviewed, never shown openly.
  */
-export function createChannelAgeCheck(deps: { rest: REST; logger: Logger; now?: () => number; cacheMs?: number }): ChannelAgeCheck {
+export function createChannelAgeCheck(deps: {
+  rest: REST;
+  logger: Logger;
+  now?: () => number;
+  cacheMs?: number;
+}): ChannelAgeCheck {
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? CHANNEL_CACHE_MS;
   // Reads in flight are shared too; a failed one is forgotten at once.
@@ -49,7 +58,10 @@ export function createChannelAgeCheck(deps: { rest: REST; logger: Logger; now?: 
       if (!channel.parent_id) return false;
       return (await read(channel.parent_id, fresh)).nsfw === true;
     } catch (err) {
-      deps.logger.warn({ err, channelId }, 'could not read whether the channel is age-restricted; treating it as not age-restricted');
+      deps.logger.warn(
+        { err, channelId },
+        'could not read whether the channel is age-restricted; treating it as not age-restricted',
+      );
       return false;
     }
   };

@@ -10,12 +10,12 @@ import type {
   SlashCommandSubcommandsOnlyBuilder,
 } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { History } from '../history/history.ts';
-import type { JobService } from '../jobs/service.ts';
-import type { ReviewService } from '../moderation/review.ts';
+import type { History } from '../usage/history.ts';
 import type { GuildSettingsStore } from '../moderation/settings.ts';
-import type { Price, UsageLedger } from '../usage.ts';
+import type { Price, UsageLedger } from '../usage/ledger.ts';
 import type { ButtonAction } from './custom-id.ts';
+import type { JobService } from '../jobs/service.ts';
+import type { ReviewService } from '../moderation/review-types.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
 export interface BotContext {
@@ -25,10 +25,15 @@ export interface BotContext {
   /** Per-guild settings (`/imagine-settings`), shared through the store. */
   settings: GuildSettingsStore;
   logger: Logger;
-  generation: { defaultSize: string; promptMaxLength: number; blockedTerms: readonly string[]; maxImagesPerRequest?: number };
+  generation: {
+    defaultSize: string;
+    promptMaxLength: number;
+    blockedTerms: readonly string[];
+    maxImagesPerRequest?: number;
+  };
   /** Each member's images, for /imagine-history. */
   history: History;
-  /** Whether the storage answers; new jobs are refused while it does not (src/storage-health.ts). */
+  /** Whether the storage answers; new jobs are refused while it does not (src/storage/health.ts). */
   storage?: { healthy(): boolean };
   /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
   usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };
@@ -42,9 +47,13 @@ export type Command = SlashCommand | MessageMenuCommand;
 
 interface Handlers {
   /** Button handlers this command owns, by the action in the custom id. */
-  buttons?: Partial<Record<ButtonAction, (interaction: ButtonInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+  buttons?: Partial<
+    Record<ButtonAction, (interaction: ButtonInteraction, id: string, ctx: BotContext) => Promise<Outcome>>
+  >;
   /** Modal submit handlers this command owns, by the action in the modal's custom id. */
-  modals?: Partial<Record<ButtonAction, (interaction: ModalSubmitInteraction, id: string, ctx: BotContext) => Promise<Outcome>>>;
+  modals?: Partial<
+    Record<ButtonAction, (interaction: ModalSubmitInteraction, id: string, ctx: BotContext) => Promise<Outcome>>
+  >;
 }
 
 /** A message context-menu command ("Apps → Imagine this" on a message). */

@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
 import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { SharedState } from '../shared-state.ts';
-import type { DeliveredImage, Delivery, DeliveryOutcome, FailureKind, Job, Notice, ProgressView } from '../jobs/types.ts';
+import type { SharedState } from '../storage/shared-state.ts';
+import type { DeliveredImage, Delivery, DeliveryOutcome, Job, Notice, ProgressView } from '../domain/job.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { t } from './i18n.ts';
-import { batchBody, failureBody, failureText, imageFileName, noticeBody, progressBody, resultBody, spoilerName, textBody, uploadLimitBody, type BatchChange } from './messages.ts';
+import { failureBody, failureText, progressBody, textBody } from './messages.ts';
+import type { FailureKind } from '../domain/failure.ts';
+import {
+  batchBody,
+  imageFileName,
+  noticeBody,
+  resultBody,
+  spoilerName,
+  uploadLimitBody,
+  type BatchChange,
+} from './result-messages.ts';
 
 /** Interaction tokens live 15 minutes; past this age the channel fallback is used at once. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -35,7 +45,11 @@ type Body = Record<string, unknown>;
 
 /** What a message posted in the channel is for: each gets its own nonce, so none hides another. */
 type Purpose = 'image' | 'too-large' | 'failure' | 'held' | 'unreviewed' | 'rejected';
-const NOTICE_PURPOSE: Record<Notice, Purpose> = { awaiting_review: 'held', no_reviewer: 'unreviewed', rejected: 'rejected' };
+const NOTICE_PURPOSE: Record<Notice, Purpose> = {
+  awaiting_review: 'held',
+  no_reviewer: 'unreviewed',
+  rejected: 'rejected',
+};
 const NONCE_MAX = 25;
 
 /**
@@ -59,11 +73,14 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
   const tokenAlive = (job: Job) => now() - job.reply.createdAt < TOKEN_LIFETIME_MS - TOKEN_SAFETY_MS;
 
   async function editOriginal(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
-    const message = (await deps.rest.patch(Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original'), {
-      body,
-      files,
-      auth: false,
-    })) as { id?: string };
+    const message = (await deps.rest.patch(
+      Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original'),
+      {
+        body,
+        files,
+        auth: false,
+      },
+    )) as { id?: string };
     return message.id;
   }
 
@@ -120,7 +137,8 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     }
   }
 
-  const tokenGone = (e: unknown) => e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code);
+  const tokenGone = (e: unknown) =>
+    e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code);
   const inBatch = (job: Job): job is Job & { batch: NonNullable<Job['batch']> } => Boolean(job.batch && deps.jobs);
 
   /** The batch message's id, from any job of the batch that learned it (a follower shows no progress). */
@@ -136,7 +154,10 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
   function renderBatch(job: Job & { batch: NonNullable<Job['batch']> }, change: BatchChange, file?: RawFile) {
     return edits.run(job.batch.id, async () => {
       const route = Routes.webhookMessage(job.reply.applicationId, job.reply.token, '@original');
-      const [stored, current] = await Promise.all([deps.jobs!(job.batch.jobIds), deps.rest.get(route, { auth: false }) as Promise<APIMessage>]);
+      const [stored, current] = await Promise.all([
+        deps.jobs!(job.batch.jobIds),
+        deps.rest.get(route, { auth: false }) as Promise<APIMessage>,
+      ]);
       const siblings = job.batch.jobIds.map((id, i) => (id === job.id ? job : stored[i]));
       const attachments = current.attachments ?? [];
       const body = batchBody(job, siblings, attachments, change);
@@ -144,7 +165,8 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       const shown = change.kind === 'image' && attachments.some((a) => a.filename === change.file.name);
       const files = file && !shown ? [file] : undefined;
       const message = (await deps.rest.patch(route, { body, files, auth: false })) as APIMessage;
-      const attachmentId = change.kind === 'image' ? message.attachments?.find((a) => a.filename === change.file.name)?.id : undefined;
+      const attachmentId =
+        change.kind === 'image' ? message.attachments?.find((a) => a.filename === change.file.name)?.id : undefined;
       return { messageId: message.id, attachmentId };
     });
   }
@@ -158,7 +180,10 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       return result;
     } catch (e) {
       if (!tokenGone(e)) throw e;
-      deps.logger.info({ jobId: job.id, batchId: job.batch.id }, 'interaction token expired; posting in the channel instead');
+      deps.logger.info(
+        { jobId: job.id, batchId: job.batch.id },
+        'interaction token expired; posting in the channel instead',
+      );
       return undefined;
     }
   }
@@ -180,7 +205,8 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       if (image.bytes.length > limit) {
         const body = uploadLimitBody(job, image.bytes.length, limit);
         if (inBatch(job)) {
-          if (!(await tryBatch(job, { kind: 'failed', text: body.content }))) await postInChannel(job, 'too-large', body);
+          if (!(await tryBatch(job, { kind: 'failed', text: body.content })))
+            await postInChannel(job, 'too-large', body);
         } else await finalMessage(job, 'too-large', body);
         return 'over_upload_limit';
       }
@@ -191,7 +217,12 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
         // An image approved by a moderator answers the batch message instead of rewriting it.
         const shown = job.state === 'held' ? undefined : await tryBatch(job, { kind: 'image', file, spoiler }, file);
         if (shown?.messageId) {
-          job.published = { channelId: job.channelId, messageId: shown.messageId, spoiler, ...(shown.attachmentId ? { attachmentId: shown.attachmentId } : {}) };
+          job.published = {
+            channelId: job.channelId,
+            messageId: shown.messageId,
+            spoiler,
+            ...(shown.attachmentId ? { attachmentId: shown.attachmentId } : {}),
+          };
           return 'delivered';
         }
         const posted = await postInChannel(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);

@@ -10,29 +10,39 @@ import {
   type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
-import type { Ticket } from '../jobs/service.ts';
-import type { Job, JobRequest } from '../jobs/types.ts';
-import { checkPrompt } from '../ppinfra/prompt.ts';
+import type { Job, JobRequest } from '../domain/job.ts';
+import { checkPrompt } from '../prompts/check.ts';
 import { parseSize } from '../ppinfra/size.ts';
 import { checkText, composePrompt, type Placement } from '../prompts/exact-text.ts';
 import type { BotContext, Outcome } from './command.ts';
 import { t, type MessageKey } from './i18n.ts';
 import { NO_MENTIONS, refusalText, sizeFormatText } from './messages.ts';
 import { missingPermissions } from './permissions.ts';
+import type { Ticket } from '../jobs/service.ts';
 
 /** The interactions that can ask for an image. */
-export type Asking = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;
+export type Asking =
+  | ChatInputCommandInteraction
+  | ButtonInteraction
+  | ModalSubmitInteraction
+  | MessageContextMenuCommandInteraction;
 
 /**
  * Refusals cost nothing: ephemeral, before any defer, no API call. Returns the outcome to log.
  * Some repeat what the member typed (a size), so links in them show no preview.
  */
 export async function refuse(interaction: Asking, content: string, outcome: string): Promise<Outcome> {
-  await interaction.reply({ content, flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds, allowedMentions: NO_MENTIONS });
+  await interaction.reply({
+    content,
+    flags: MessageFlags.Ephemeral | MessageFlags.SuppressEmbeds,
+    allowedMentions: NO_MENTIONS,
+  });
   return `refused:${outcome}`;
 }
 
-type Checked = { ok: true; request: Pick<JobRequest, 'prompt' | 'size' | 'input'> } | { ok: false; message: string; problem: string };
+type Checked =
+  | { ok: true; request: Pick<JobRequest, 'prompt' | 'size' | 'input'> }
+  | { ok: false; message: string; problem: string };
 
 /** What a member typed: in /imagine, the Edit prompt form, or a message's text. */
 export interface MemberInput {
@@ -42,7 +52,11 @@ export interface MemberInput {
   placement?: Placement;
 }
 
-const TEXT_PROBLEMS: Record<'empty' | 'mention' | 'blocked', MessageKey> = { empty: 'text.empty', mention: 'text.mention', blocked: 'prompt.blocked' };
+const TEXT_PROBLEMS: Record<'empty' | 'mention' | 'blocked', MessageKey> = {
+  empty: 'text.empty',
+  mention: 'text.mention',
+  blocked: 'prompt.blocked',
+};
 
 /** Every check before anything is billed, the same for every way of asking; one friendly sentence per problem. */
 export function checkInput(locale: string, input: MemberInput, ctx: BotContext): Checked {
@@ -50,7 +64,12 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
   const prompt = checkPrompt(input.prompt, rules);
   if (!prompt.ok) {
     const problem = `prompt_${prompt.problem}`;
-    if (prompt.problem === 'too_long') return { ok: false, problem, message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }) };
+    if (prompt.problem === 'too_long')
+      return {
+        ok: false,
+        problem,
+        message: t(locale, 'prompt.too_long', { length: prompt.length, limit: prompt.limit }),
+      };
     return { ok: false, problem, message: t(locale, prompt.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked') };
   }
   let text: string | undefined;
@@ -58,19 +77,36 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
     const checked = checkText(input.text, rules);
     if (!checked.ok) {
       const problem = `text_${checked.problem}`;
-      if (checked.problem === 'too_long') return { ok: false, problem, message: t(locale, 'text.too_long', { length: checked.length, limit: checked.limit }) };
+      if (checked.problem === 'too_long')
+        return {
+          ok: false,
+          problem,
+          message: t(locale, 'text.too_long', { length: checked.length, limit: checked.limit }),
+        };
       return { ok: false, problem, message: t(locale, TEXT_PROBLEMS[checked.problem]) };
     }
     text = checked.text;
   }
   const final = composePrompt(prompt.prompt, text, text ? input.placement : undefined);
-  if ([...final].length > rules.maxLength) return { ok: false, problem: 'prompt_too_long', message: t(locale, 'text.prompt_too_long', { limit: rules.maxLength }) };
+  if ([...final].length > rules.maxLength)
+    return {
+      ok: false,
+      problem: 'prompt_too_long',
+      message: t(locale, 'text.prompt_too_long', { limit: rules.maxLength }),
+    };
   const size = parseSize(input.size);
   if (!size.ok) {
-    const message = size.problem === 'format' ? sizeFormatText(locale, input.size) : t(locale, 'size.range', { width: size.width, height: size.height });
+    const message =
+      size.problem === 'format'
+        ? sizeFormatText(locale, input.size)
+        : t(locale, 'size.range', { width: size.width, height: size.height });
     return { ok: false, problem: `size_${size.problem}`, message };
   }
-  const source = { prompt: prompt.prompt, ...(text ? { text } : {}), ...(text && input.placement ? { placement: input.placement } : {}) };
+  const source = {
+    prompt: prompt.prompt,
+    ...(text ? { text } : {}),
+    ...(text && input.placement ? { placement: input.placement } : {}),
+  };
   return { ok: true, request: { prompt: final, size: size.size, input: source } };
 }
 
@@ -86,8 +122,14 @@ export async function startJob(
 ): Promise<Outcome> {
   const locale = interaction.locale;
   const missing = missingPermissions(interaction.appPermissions);
-  if (missing.length) return refuse(interaction, t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }), 'permissions');
-  if (ctx.storage && !ctx.storage.healthy()) return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
+  if (missing.length)
+    return refuse(
+      interaction,
+      t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }),
+      'permissions',
+    );
+  if (ctx.storage && !ctx.storage.healthy())
+    return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
   // Before anything is reserved: a member (or a guild) with as many images waiting for a moderator as allowed gets no more.
   const held = await ctx.review.heldRefusal(interaction.user.id, interaction.guildId);
   if (held) return refuse(interaction, refusalText(locale, held), held.kind);
@@ -100,7 +142,12 @@ export async function startJob(
     guildId: interaction.guildId,
     channelId: interaction.channelId ?? '',
     // A thread inherits its parent's age restriction; unknown counts as not age-restricted.
-    channelNsfw: Boolean(channel && ('nsfw' in channel ? channel.nsfw : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw)),
+    channelNsfw: Boolean(
+      channel &&
+        ('nsfw' in channel
+          ? channel.nsfw
+          : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw),
+    ),
     locale,
     ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
   };
@@ -113,7 +160,9 @@ export async function startJob(
       await Promise.all(tickets.map((ticket) => ctx.jobs.release(ticket)));
       const { refusal } = reservation;
       const partial = i > 0 && (refusal.kind === 'user_hourly' || refusal.kind === 'guild_daily');
-      const text = partial ? t(locale, `refusal.batch_${refusal.kind}`, { count, remaining: i, limit: refusal.limit }) : refusalText(locale, refusal);
+      const text = partial
+        ? t(locale, `refusal.batch_${refusal.kind}`, { count, remaining: i, limit: refusal.limit })
+        : refusalText(locale, refusal);
       return refuse(interaction, text, refusal.kind);
     }
     tickets.push(reservation.ticket);
@@ -124,7 +173,11 @@ export async function startJob(
     await Promise.all(tickets.map((ticket) => ctx.jobs.release(ticket)));
     throw e;
   }
-  const reply = { applicationId: interaction.applicationId, token: interaction.token, createdAt: Math.min(interaction.createdTimestamp, Date.now()) };
+  const reply = {
+    applicationId: interaction.applicationId,
+    token: interaction.token,
+    createdAt: Math.min(interaction.createdTimestamp, Date.now()),
+  };
   const jobIds = tickets.map((ticket) => ticket.id);
   const started: string[] = [];
   for (const [index, ticket] of tickets.entries()) {
@@ -139,7 +192,9 @@ export async function startJob(
     }
     started.push(job.id);
     // The image is on its way whatever happens here; a history that misses it is the lesser harm.
-    await ctx.history.add(job.userId, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not add the job to the history'));
+    await ctx.history
+      .add(job.userId, job.id)
+      .catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not add the job to the history'));
   }
   return `started:${started.join(',')}`;
 }

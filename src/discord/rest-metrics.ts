@@ -7,7 +7,10 @@ import { restRouteLabel, type Metrics } from '../ops/metrics.ts';
  * an id or a token: see `restRouteLabel`. Returns a function that stops listening.
  */
 export function watchRestErrors(rest: REST, metrics: Pick<Metrics, 'discordRestError'>): () => void {
-  const listener = (request: { method: string; route: string }, response: { status: number; json(): Promise<unknown> }) => {
+  const listener = (
+    request: { method: string; route: string },
+    response: { status: number; json(): Promise<unknown> },
+  ) => {
     if (response.status < 400) return;
     const route = restRouteLabel(request.method, request.route);
     void response

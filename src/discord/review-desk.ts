@@ -1,10 +1,10 @@
 import { DiscordAPIError, Routes, type APIMessage, type REST } from 'discord.js';
-import type { Job } from '../jobs/types.ts';
+import type { Job } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
-import type { ReviewDesk } from '../moderation/review.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
-import { imageFileName, namesJob, spoilerName } from './messages.ts';
 import { removedBody, removedFromBatchBody, reviewBody, reviewEmbed } from './review-messages.ts';
+import { imageFileName, namesJob, spoilerName } from './result-messages.ts';
+import type { ReviewDesk } from '../moderation/review-types.ts';
 
 const UNKNOWN_MESSAGE = 10008;
 
@@ -27,16 +27,22 @@ export function createDiscordReviewDesk(deps: {
    * last image going takes the whole message down as a single one does. Read inside the batch's
    * edit lock: two moderators removing two images at once must not put back each other's.
    */
-  async function retractFromBatch(job: Job & { batch: NonNullable<Job['batch']> }, published: NonNullable<Job['published']>) {
+  async function retractFromBatch(
+    job: Job & { batch: NonNullable<Job['batch']> },
+    published: NonNullable<Job['published']>,
+  ) {
     const route = Routes.channelMessage(published.channelId, published.messageId);
     await edits.run(job.batch.id, async () => {
       const current = (await rest.get(route)) as APIMessage;
       const attachments = current.attachments ?? [];
-      const ours = (a: { id: string; filename: string }) => a.id === published.attachmentId || namesJob(a.filename, job.id);
+      const ours = (a: { id: string; filename: string }) =>
+        a.id === published.attachmentId || namesJob(a.filename, job.id);
       // Gone already (a removal that ran twice): nothing left to take down.
       if (!attachments.some(ours)) return;
       const kept = attachments.filter((a) => !ours(a));
-      await rest.patch(route, { body: kept.length ? removedFromBatchBody(job, current.content, kept) : removedBody(job) });
+      await rest.patch(route, {
+        body: kept.length ? removedFromBatchBody(job, current.content, kept) : removedBody(job),
+      });
     });
   }
 
@@ -53,7 +59,10 @@ export function createDiscordReviewDesk(deps: {
     async showReporters(job, reporters) {
       if (!job.report?.channelId || !job.report.messageId) return;
       await rest.patch(Routes.channelMessage(job.report.channelId, job.report.messageId), {
-        body: { embeds: [reviewEmbed(job, 'report', reporters, deps.guildLocale(job.guildId))], allowed_mentions: { parse: [] } },
+        body: {
+          embeds: [reviewEmbed(job, 'report', reporters, deps.guildLocale(job.guildId))],
+          allowed_mentions: { parse: [] },
+        },
       });
     },
 
@@ -63,7 +72,8 @@ export function createDiscordReviewDesk(deps: {
       try {
         // An image alone in its message (an approved one of a batch) takes the message down as any single image does.
         if (batch && published.attachmentId) await retractFromBatch({ ...job, batch }, published);
-        else await rest.patch(Routes.channelMessage(published.channelId, published.messageId), { body: removedBody(job) });
+        else
+          await rest.patch(Routes.channelMessage(published.channelId, published.messageId), { body: removedBody(job) });
       } catch (err) {
         // Already deleted (by the requester's Delete button, say): the image is gone, as asked.
         if (err instanceof DiscordAPIError && err.code === UNKNOWN_MESSAGE) return;

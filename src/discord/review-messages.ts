@@ -1,5 +1,11 @@
-import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
-import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKind } from '../jobs/types.ts';
+import {
+  ButtonStyle,
+  ComponentType,
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  type APIEmbed,
+} from 'discord.js';
+import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKind } from '../domain/job.ts';
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
@@ -9,9 +15,24 @@ import { button, discordTime, NO_MENTIONS, safeText, SUPPRESS_EMBEDS, textBody }
  * Review messages for moderators: the image travels as a spoiler attachment, never in the embed
  * (an embed image is not blurred). Every mention in them is display only: nobody is pinged.
  */
-const COLORS = { flag: 0xe67e22, report: 0xe74c3c, approve: 0x2ecc71, keep: 0x2ecc71, reject: 0x95a5a6, remove: 0x95a5a6 } as const;
+const COLORS = {
+  flag: 0xe67e22,
+  report: 0xe74c3c,
+  approve: 0x2ecc71,
+  keep: 0x2ecc71,
+  reject: 0x95a5a6,
+  remove: 0x95a5a6,
+} as const;
 
-const BUTTONS: Record<ReviewKind, { action: ButtonAction & ReviewDecision; style: ButtonStyle.Success | ButtonStyle.Danger | ButtonStyle.Secondary; emoji: string; label: MessageKey }[]> = {
+const BUTTONS: Record<
+  ReviewKind,
+  {
+    action: ButtonAction & ReviewDecision;
+    style: ButtonStyle.Success | ButtonStyle.Danger | ButtonStyle.Secondary;
+    emoji: string;
+    label: MessageKey;
+  }[]
+> = {
   flag: [
     { action: 'approve', style: ButtonStyle.Success, emoji: '✅', label: 'review.button.approve' },
     { action: 'reject', style: ButtonStyle.Danger, emoji: '⛔', label: 'review.button.reject' },
@@ -34,7 +55,10 @@ export const messageLink = (guildId: string | null, channelId: string, messageId
 
 /** The API's raw signals, compact, for the reviewer: they are undocumented, so shown as they came. */
 function flagDetails(job: Job): string {
-  const raw = JSON.stringify({ has_nsfw_contents: job.nsfw?.hasNsfwContents ?? null, nsfw_detection_result: job.nsfw?.detectionResult ?? null });
+  const raw = JSON.stringify({
+    has_nsfw_contents: job.nsfw?.hasNsfwContents ?? null,
+    nsfw_detection_result: job.nsfw?.detectionResult ?? null,
+  });
   // Inside a code span nothing is markdown or a mention, so only backticks need taking out.
   const points = [...raw.replace(/`/g, "'")];
   // The short one too: a backtick in what the API sent would end the code span early.
@@ -51,7 +75,9 @@ function classifierDetails(job: Job, locale: string): string | undefined {
   if (nsfw?.classifier === 'off') return t(locale, 'review.classifier.off');
   if (!nsfw?.scores) return undefined;
   const scores = nsfw.scores;
-  return SCORE_ORDER.map((name) => `${t(locale, `review.score.${name}`)} ${Number(scores[name] ?? 0).toFixed(2)}`).join(' · ');
+  return SCORE_ORDER.map((name) => `${t(locale, `review.score.${name}`)} ${Number(scores[name] ?? 0).toFixed(2)}`).join(
+    ' · ',
+  );
 }
 
 const REASONS: Record<HoldReason, MessageKey> = {
@@ -62,23 +88,51 @@ const REASONS: Record<HoldReason, MessageKey> = {
 };
 
 export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], locale: string): APIEmbed {
-  const original = kind === 'report' && job.published ? job.published : { channelId: job.channelId, messageId: job.messageId };
+  const original =
+    kind === 'report' && job.published ? job.published : { channelId: job.channelId, messageId: job.messageId };
   const classifier = classifierDetails(job, locale);
   // Why a flagged image waits here; a report says why itself (its reporters).
   const reasons = kind === 'flag' ? (job.nsfw?.reasons ?? (job.nsfw?.flagged ? ['provider' as const] : [])) : [];
   const fields = [
     { name: t(locale, 'result.size'), value: displaySize(job.size), inline: true },
     { name: t(locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
-    { name: t(locale, 'review.field.original'), value: `[${t(locale, 'review.jump')}](${messageLink(job.guildId, original.channelId, original.messageId)}) · <#${job.channelId}>`, inline: true },
+    {
+      name: t(locale, 'review.field.original'),
+      value: `[${t(locale, 'review.jump')}](${messageLink(job.guildId, original.channelId, original.messageId)}) · <#${job.channelId}>`,
+      inline: true,
+    },
     // A reported batch image has a review message of its own: which of the message's images it is.
     ...(kind === 'report' && job.batch && job.batch.count > 1
-      ? [{ name: t(locale, 'review.field.image'), value: t(locale, 'review.image_of', { index: job.batch.index + 1, count: job.batch.count }), inline: true }]
+      ? [
+          {
+            name: t(locale, 'review.field.image'),
+            value: t(locale, 'review.image_of', { index: job.batch.index + 1, count: job.batch.count }),
+            inline: true,
+          },
+        ]
       : []),
-    ...(reasons.length ? [{ name: t(locale, 'review.field.reasons'), value: reasons.map((reason) => t(locale, REASONS[reason])).join(' · ') }] : []),
+    ...(reasons.length
+      ? [
+          {
+            name: t(locale, 'review.field.reasons'),
+            value: reasons.map((reason) => t(locale, REASONS[reason])).join(' · '),
+          },
+        ]
+      : []),
     // Both signals, whatever they said: a clean provider flag beside high scores is worth seeing.
     ...(job.nsfw ? [{ name: t(locale, 'review.field.flags'), value: flagDetails(job) }] : []),
     ...(classifier ? [{ name: t(locale, 'review.field.classifier'), value: classifier }] : []),
-    ...(reporters.length ? [{ name: t(locale, 'review.field.reporters'), value: reporters.map((id) => `<@${id}>`).join(', ').slice(0, 1000) }] : []),
+    ...(reporters.length
+      ? [
+          {
+            name: t(locale, 'review.field.reporters'),
+            value: reporters
+              .map((id) => `<@${id}>`)
+              .join(', ')
+              .slice(0, 1000),
+          },
+        ]
+      : []),
   ];
   return {
     title: t(locale, kind === 'flag' ? 'review.title.flag' : 'review.title.report'),
@@ -94,7 +148,9 @@ export function reviewButtons(job: Job, kind: ReviewKind, locale: string): APIAc
   return [
     {
       type: ComponentType.ActionRow,
-      components: BUTTONS[kind].map((b) => button(b.style, t(locale, b.label), b.emoji, encodeCustomId(b.action, job.id))),
+      components: BUTTONS[kind].map((b) =>
+        button(b.style, t(locale, b.label), b.emoji, encodeCustomId(b.action, job.id)),
+      ),
     },
   ];
 }
@@ -116,7 +172,10 @@ export const decisionLine = (record: AuditRecord, locale: string) =>
 /** The review message once decided: the outcome, who and when; no buttons left to click. */
 export function decidedReviewBody(current: APIEmbed | undefined, record: AuditRecord, locale: string) {
   const embed: APIEmbed = { ...(current ?? {}), color: COLORS[record.decision] };
-  embed.fields = [...(current?.fields ?? []), { name: t(locale, 'review.field.decision'), value: decisionLine(record, locale) }];
+  embed.fields = [
+    ...(current?.fields ?? []),
+    { name: t(locale, 'review.field.decision'), value: decisionLine(record, locale) },
+  ];
   return { embeds: [embed], components: [], allowed_mentions: NO_MENTIONS };
 }
 
@@ -128,10 +187,23 @@ export const removedBody = (job: Job) => ({ ...textBody(`🗑️ ${t(job.locale,
  * and text as they are, and a line saying which image went, numbered as the batch's other notes
  * are. The line goes above the quoted prompt, once, even when a removal runs twice.
  */
-export function removedFromBatchBody(job: Job & { batch: NonNullable<Job['batch']> }, content: string, kept: readonly { id: string }[]) {
+export function removedFromBatchBody(
+  job: Job & { batch: NonNullable<Job['batch']> },
+  content: string,
+  kept: readonly { id: string }[],
+) {
   const line = t(job.locale, 'batch.removed', { index: job.batch.index + 1, count: job.batch.count });
   const quote = content.lastIndexOf('\n> ');
-  const text = content.includes(line) ? content : quote >= 0 ? `${content.slice(0, quote)}\n${line}${content.slice(quote)}` : [content, line].filter(Boolean).join('\n');
+  const text = content.includes(line)
+    ? content
+    : quote >= 0
+      ? `${content.slice(0, quote)}\n${line}${content.slice(quote)}`
+      : [content, line].filter(Boolean).join('\n');
   // It quotes the prompt: no link preview, as when the batch message was written.
-  return { content: text, attachments: kept.map((a) => ({ id: a.id })), flags: SUPPRESS_EMBEDS, allowed_mentions: NO_MENTIONS };
+  return {
+    content: text,
+    attachments: kept.map((a) => ({ id: a.id })),
+    flags: SUPPRESS_EMBEDS,
+    allowed_mentions: NO_MENTIONS,
+  };
 }

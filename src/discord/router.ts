@@ -17,14 +17,18 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
       const command = commands.get(interaction.commandName);
       if (!command) return 'unknown-command';
       // A name belongs to one kind of command; the registered kind is the one Discord sends.
-      return (await (command.execute as (i: typeof interaction, c: BotContext) => Promise<Outcome>)(interaction, ctx)) || 'ok';
+      return (
+        (await (command.execute as (i: typeof interaction, c: BotContext) => Promise<Outcome>)(interaction, ctx)) ||
+        'ok'
+      );
     }
     if (interaction.isAutocomplete()) {
       return (await commands.get(interaction.commandName)?.autocomplete?.(interaction, ctx)) || 'ok';
     }
     if (interaction.isButton()) {
       const parsed = parseCustomId(interaction.customId);
-      const handler = parsed && [...commands.values()].find((c) => c.buttons?.[parsed.action])?.buttons?.[parsed.action];
+      const handler =
+        parsed && [...commands.values()].find((c) => c.buttons?.[parsed.action])?.buttons?.[parsed.action];
       if (!parsed || !handler) return 'unknown-button';
       return (await handler(interaction, parsed.jobId, ctx)) || 'ok';
     }
@@ -39,14 +43,26 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
 
   return async function route(interaction: Interaction): Promise<void> {
     const started = Date.now();
-    const name = interaction.isCommand() || interaction.isAutocomplete() ? interaction.commandName : interaction.isButton() ? interaction.customId : undefined;
-    const log = logger.child({ interactionId: interaction.id, guildId: interaction.guildId, channelId: interaction.channelId, userId: interaction.user.id });
+    const name =
+      interaction.isCommand() || interaction.isAutocomplete()
+        ? interaction.commandName
+        : interaction.isButton()
+          ? interaction.customId
+          : undefined;
+    const log = logger.child({
+      interactionId: interaction.id,
+      guildId: interaction.guildId,
+      channelId: interaction.channelId,
+      userId: interaction.user.id,
+    });
     try {
       const outcome = await dispatch(interaction);
       log.info({ type: interaction.type, name, outcome, ms: Date.now() - started }, 'interaction handled');
     } catch (err) {
       log.error({ err, type: interaction.type, name, ms: Date.now() - started }, 'interaction failed');
-      await apologise(interaction).catch((e: unknown) => log.warn({ err: e }, 'could not report the failure to the user'));
+      await apologise(interaction).catch((e: unknown) =>
+        log.warn({ err: e }, 'could not report the failure to the user'),
+      );
     }
   };
 }
@@ -58,6 +74,7 @@ export function createRouter(deps: { commands: Map<string, Command>; ctx: BotCon
 async function apologise(interaction: Interaction): Promise<void> {
   if (!interaction.isRepliable()) return;
   const content = `❌ ${t(interaction.locale, 'error.internal')}`;
-  if (interaction.deferred || interaction.replied) await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
+  if (interaction.deferred || interaction.replied)
+    await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
   else await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
 }

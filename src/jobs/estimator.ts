@@ -3,7 +3,7 @@ import { logBandwidth, type Estimate } from './schedule.ts';
 
 /**
  * Where observed durations are kept for every process of the bot and across restarts; the shared
- * state (`src/shared-state.ts`) satisfies it. Each size's durations are a list appended to, never
+ * state (`src/storage/shared-state.ts`) satisfies it. Each size's durations are a list appended to, never
  * rewritten whole, so two processes recording at once both keep what they saw.
  */
 export interface DurationStore {
@@ -93,7 +93,13 @@ const LOAD_MAX = 3;
  * finish, thinning out for the big ones. It serves only until the bot has seen a task finish.
  * (The wide spread also moves "taking longer than usual" to 21.5 s, fair when nothing is usual yet.)
  */
-export const COLD_ESTIMATE: Estimate = { expectedMs: 8_000, spreadMs: 6_750, guess: true, durations: [6_700], logWidth: 0.4 };
+export const COLD_ESTIMATE: Estimate = {
+  expectedMs: 8_000,
+  spreadMs: 6_750,
+  guess: true,
+  durations: [6_700],
+  logWidth: 0.4,
+};
 
 const pixels = (size: string) => {
   const [w, h] = size.split('*').map(Number);
@@ -105,7 +111,9 @@ const pixels = (size: string) => {
  * them (least squares, never below a tenth of the nearest size's time per pixel), or, from a
  * single size, proportional to the pixel count.
  */
-function fitToPixels(seen: readonly (readonly [number, number])[]): { at: (px: number) => number; sizes: number } | undefined {
+function fitToPixels(
+  seen: readonly (readonly [number, number])[],
+): { at: (px: number) => number; sizes: number } | undefined {
   const points = seen.filter(([, ms]) => ms > 0);
   if (!points.length) return undefined;
   const proportional = (px: number) => {
@@ -153,7 +161,9 @@ const samplesOf = (entries: readonly unknown[]): Sample[] =>
   entries.flatMap((x) => {
     if (typeof x === 'number') return Number.isFinite(x) && x > 0 ? [{ ms: x, at: 0 }] : [];
     const o = x as Partial<Sample> | null;
-    return typeof o === 'object' && o !== null && Number.isFinite(o.ms) && o.ms! > 0 && Number.isFinite(o.at) ? [{ ms: o.ms!, at: o.at! }] : [];
+    return typeof o === 'object' && o !== null && Number.isFinite(o.ms) && o.ms! > 0 && Number.isFinite(o.at)
+      ? [{ ms: o.ms!, at: o.at! }]
+      : [];
   });
 
 /**
@@ -213,7 +223,9 @@ export function createDurationEstimator(
       }
       // Other sizes' history is a hint, not a measurement: time grows with the pixel count, from
       // a fixed part, so fit both to the sizes seen, and widen the kernel.
-      const hint = fitToPixels(Object.entries(samples).map(([other, xs]) => [pixels(other), median(xs.map((x) => x.ms))] as const));
+      const hint = fitToPixels(
+        Object.entries(samples).map(([other, xs]) => [pixels(other), median(xs.map((x) => x.ms))] as const),
+      );
       if (!hint) return { ...COLD_ESTIMATE, samples: 0 };
       const expectedMs = hint.at(pixels(size)) * load;
       const logWidth = Math.hypot(hint.sizes > 1 ? HINT_LOG_WIDTH : ONE_SIZE_HINT_LOG_WIDTH, LOAD_LOG_WIDTH);
@@ -224,7 +236,8 @@ export function createDurationEstimator(
       const before = own.filter((s) => s.at < startedAt).map((s) => s.ms);
       const usual = before.length >= BASELINE_MIN_SAMPLES ? median(before) : 0;
       const sample: Sample = { ms: Math.round(durationMs), at: now() };
-      const observation = usual > 0 ? { at: sample.at, ratio: Math.round((durationMs / usual) * 1000) / 1000 } : undefined;
+      const observation =
+        usual > 0 ? { at: sample.at, ratio: Math.round((durationMs / usual) * 1000) / 1000 } : undefined;
       samples[size] = [...own, sample].slice(-WINDOW);
       if (observation) recent = [...recent, observation].slice(-LOAD_WINDOW);
       if (!store) return;
@@ -248,9 +261,11 @@ export function createDurationEstimator(
       const [legacy, legacyLoad] = await Promise.all([deps.legacy?.get(LEGACY_KEY), deps.legacy?.get(LEGACY_LOAD_KEY)]);
       const seeds = new Map<string, { entries: unknown[]; keep: number }>();
       if (legacy && typeof legacy === 'object') {
-        for (const [size, xs] of Object.entries(legacy)) if (Array.isArray(xs)) seeds.set(SIZE_LIST + size, { entries: samplesOf(xs).slice(-WINDOW), keep: WINDOW });
+        for (const [size, xs] of Object.entries(legacy))
+          if (Array.isArray(xs)) seeds.set(SIZE_LIST + size, { entries: samplesOf(xs).slice(-WINDOW), keep: WINDOW });
       }
-      if (Array.isArray(legacyLoad)) seeds.set(LOAD_LIST, { entries: legacyLoad.filter(isObservation).slice(-LOAD_WINDOW), keep: LOAD_WINDOW });
+      if (Array.isArray(legacyLoad))
+        seeds.set(LOAD_LIST, { entries: legacyLoad.filter(isObservation).slice(-LOAD_WINDOW), keep: LOAD_WINDOW });
 
       const lists = new Map<string, unknown[]>();
       if (store) {

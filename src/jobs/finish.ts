@@ -1,26 +1,22 @@
 import type { Logger } from '../logger.ts';
 import { noopMetrics, type Metrics } from '../ops/metrics.ts';
-import { noUsageRecorder, type UsageRecorder } from '../usage.ts';
+import { noUsageRecorder, type UsageRecorder } from '../usage/ledger.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
 import { isPpinfraError } from '../ppinfra/errors.ts';
-import type { TaskResult } from '../ppinfra/parse.ts';
 import type { DurationEstimator } from './estimator.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
-import { TERMINAL_STATES, type Delivery, type DeliveryOutcome, type FailureKind, type Job, type JobState, type Moderation } from './types.ts';
-
-const REFUSED_BEFORE_CREATING: ReadonlySet<FailureKind> = new Set(['auth', 'quota', 'invalid_request', 'illegal_prompt', 'rate_limited']);
-
-/**
- * Refund the member's quota only when no task can exist: a timeout, a reset or a gateway error
- * after sending may have created a billed task.
- */
-export const certainlyNotCreated = (e: unknown) =>
-  isPpinfraError(e) && (e.notSent || e.reason === 'CREATE_TASK_FAILED' || REFUSED_BEFORE_CREATING.has(e.kind));
-
-/** Failures that say the API itself is unwell, and count towards the cool-down. */
-export const UNHEALTHY: ReadonlySet<FailureKind> = new Set(['server', 'timeout', 'network']);
+import {
+  TERMINAL_STATES,
+  type Delivery,
+  type DeliveryOutcome,
+  type Job,
+  type JobState,
+  type Moderation,
+} from '../domain/job.ts';
+import type { FailureKind } from '../domain/failure.ts';
+import { observedDuration, type PolledResult } from './observed.ts';
 
 export interface FinisherDeps {
   client: Pick<PpinfraClient, 'download'>;
@@ -32,7 +28,7 @@ export interface FinisherDeps {
   now: () => number;
   /** Outcomes and timings of finished jobs (none recorded when absent). */
   metrics?: Pick<Metrics, 'jobFinished' | 'pollsPerJob' | 'requestToDelivery' | 'completionToDelivery'>;
-  /** The usage ledger (`src/usage.ts`): told once per job, at its end. Nothing by default. */
+  /** The usage ledger (`src/usage/ledger.ts`): told once per job, at its end. Nothing by default. */
   usage?: UsageRecorder;
   /**
    * Where a delivery is recorded the moment Discord took it, first writer wins: a step that runs
@@ -78,26 +74,6 @@ const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
  */
 const deliveryLease = (jobId: string) => `delivering:${jobId}`;
 const DELIVERY_LEASE_MS = 30_000;
-
-/**
- * A finished task as the poller saw it. `pendingAt`: when the last poll before it found the task
- * unfinished (absent when the first poll found it done).
- */
-export type PolledResult = TaskResult & { polls: number; pendingAt?: number };
-
-const MAX_CORRECTION_MS = 500;
-
-/**
- * How long a task took, for the estimator. It finished somewhere between the poll that found it
- * pending and the one that found it done. Where polls were dense, the midpoint is unbiased,
- * while the time it was seen would add half the spacing to every duration the estimator learns
- * and so delay every later first poll by as much. A wide gap (a task far off its estimate) says
- * little about where in it the task finished, so the correction is at most `MAX_CORRECTION_MS`.
- */
-export const observedDuration = (submittedAt: number, completedAt: number, pendingAt?: number) => {
-  const gap = pendingAt !== undefined && pendingAt >= submittedAt ? completedAt - pendingAt : 0;
-  return completedAt - submittedAt - Math.min(gap / 2, MAX_CORRECTION_MS);
-};
 
 export interface Finisher {
   /** Sets the state and saves (compare-and-set: throws `JobConflictError` when another writer moved the job). */
@@ -170,14 +146,22 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         const image = result.images[0]!;
         const downloaded = await deps.client.download(image.url, { maxBytes: deps.imageMaxBytes, signal });
         bytes = downloaded.bytes.length;
-        const delivered = { bytes: downloaded.bytes, contentType: downloaded.contentType, extension: image.type || 'jpeg' };
+        const delivered = {
+          bytes: downloaded.bytes,
+          contentType: downloaded.contentType,
+          extension: image.type || 'jpeg',
+        };
         job.nsfw = { flagged: image.nsfw, ...image.nsfwSignals };
         // Every image, flagged or not: the guild's policy weighs the provider's flag with the local
         // classifier's look at the bytes (and may review every image), and adds both to `job.nsfw`.
         const verdict = await deps.moderation.verdict(job, delivered);
         if (deps.claims) {
           // Another run is publishing this image right now: it finishes the job.
-          if (!(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS)).won) throw new JobConflictError(job.id);
+          if (
+            !(await deps.claims.claim(deliveryLease(job.id), randomUUID(), deps.deliveryLeaseMs ?? DELIVERY_LEASE_MS))
+              .won
+          )
+            throw new JobConflictError(job.id);
           // A run that held the lease before may have finished meanwhile: what it did stands.
           const current = await store.get(job.id);
           if (!current || TERMINAL_STATES.has(current.state)) throw new JobConflictError(job.id);
@@ -194,7 +178,10 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         }
         if (!made) {
           // A flagged image the hold refused (over the upload limit) is never delivered: the hold told the member.
-          outcome = verdict === 'review' ? 'over_upload_limit' : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
+          outcome =
+            verdict === 'review'
+              ? 'over_upload_limit'
+              : await delivery.deliver(job, delivered, { spoiler: verdict === 'spoiler' });
           const record: DeliveryRecord = {
             outcome,
             ...(job.fileName ? { fileName: job.fileName } : {}),
@@ -213,14 +200,25 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         log.info({ taskId: job.taskId }, 'the image was already delivered; finishing the record');
         outcome = made.outcome;
         // The run that published it classified it: its verdict stays on the record (a report's reviewer reads it).
-        Object.assign(job, made.fileName ? { fileName: made.fileName } : {}, made.published ? { published: made.published } : {}, made.nsfw ? { nsfw: made.nsfw } : {});
+        Object.assign(
+          job,
+          made.fileName ? { fileName: made.fileName } : {},
+          made.published ? { published: made.published } : {},
+          made.nsfw ? { nsfw: made.nsfw } : {},
+        );
       }
       const finishedAt = now();
       let ended: Job | undefined;
       try {
         const finish = (current: Job) => {
           if (TERMINAL_STATES.has(current.state)) return false;
-          Object.assign(current, { fileName: job.fileName, published: job.published, nsfw: job.nsfw, finishedAt, completedAt });
+          Object.assign(current, {
+            fileName: job.fileName,
+            published: job.published,
+            nsfw: job.nsfw,
+            finishedAt,
+            completedAt,
+          });
           if (job.messageId) current.messageId ??= job.messageId;
           if (outcome === 'over_upload_limit') current.error = { kind: 'upload_limit' };
           current.state = outcome === 'over_upload_limit' ? 'failed' : 'delivered';
@@ -242,7 +240,15 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       metrics.jobFinished('delivered', 'none');
       metrics.requestToDelivery((finishedAt - job.createdAt) / 1000);
       metrics.completionToDelivery((finishedAt - completedAt) / 1000);
-      log.info({ taskId: job.taskId, polls: job.polls, generationMs: completedAt - submittedAt, totalMs: finishedAt - job.createdAt }, 'job delivered');
+      log.info(
+        {
+          taskId: job.taskId,
+          polls: job.polls,
+          generationMs: completedAt - submittedAt,
+          totalMs: finishedAt - job.createdAt,
+        },
+        'job delivered',
+      );
       await counted(job, log);
     },
 
@@ -261,7 +267,10 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       try {
         ended = await updateJob(store, job.id, end, { ...job });
       } catch (err) {
-        log.error({ err, error: isPpinfraError(e) ? e.toLog() : e }, 'could not save a failed job; it is ended when the storage answers');
+        log.error(
+          { err, error: isPpinfraError(e) ? e.toLog() : e },
+          'could not save a failed job; it is ended when the storage answers',
+        );
         throw err;
       }
       if (!ended) return false;
@@ -270,7 +279,9 @@ export function createFinisher(deps: FinisherDeps): Finisher {
       const logAt = kind === 'internal' || kind === 'auth' || kind === 'quota' ? 'error' : 'warn';
       log[logAt]({ taskId: job.taskId, error: isPpinfraError(e) ? e.toLog() : e }, 'job failed');
       metrics.jobFinished('failed', kind);
-      await delivery.fail(job, error).catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
+      await delivery
+        .fail(job, error)
+        .catch((err: unknown) => log.error({ err }, 'could not tell the user about a failure'));
       await counted(job, log);
       return true;
     },

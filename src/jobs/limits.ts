@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import type { GuildCaps } from '../domain/job.ts';
 
 /** The limits as configured (`USER_MAX_CONCURRENT`, `BREAKER_THRESHOLD`, ...). */
 export type LimitSettings = Config['limits'];
@@ -21,7 +22,13 @@ export interface Limits {
    * `caps` are the guild's own, lower, quota and budget (`/imagine-settings limits`).
    */
   /** `concurrent: false`: a later image of a batch, which does not take a concurrency slot of its own. */
-  check(userId: string, guildId: string | null, queued: number, caps?: GuildCaps, options?: { concurrent?: boolean }): Refusal | null;
+  check(
+    userId: string,
+    guildId: string | null,
+    queued: number,
+    caps?: GuildCaps,
+    options?: { concurrent?: boolean },
+  ): Refusal | null;
   /** Counts a job against the user's concurrency and quotas. */
   /** `quota: false` re-attaches a job resumed after a restart, already counted before; `concurrent: false` as in `check`. */
   take(userId: string, guildId: string | null, options?: { quota?: boolean; concurrent?: boolean }): void;
@@ -37,11 +44,6 @@ export interface Limits {
   restore(snapshot: unknown): void;
 }
 
-export interface GuildCaps {
-  userHourlyQuota: number;
-  guildDailyBudget: number;
-}
-
 export interface QuotaSnapshot {
   users: Record<string, number[]>;
   guilds: Record<string, number[]>;
@@ -51,7 +53,11 @@ export interface QuotaSnapshot {
  * Who may start a job now. Pure bookkeeping over timestamps, the clock passed in; the service
  * asks before it defers a reply, so a refusal is ephemeral and costs nothing.
  */
-export function createLimits(settings: LimitSettings, now: () => number = Date.now, onQuotaChange?: (snapshot: QuotaSnapshot) => void): Limits {
+export function createLimits(
+  settings: LimitSettings,
+  now: () => number = Date.now,
+  onQuotaChange?: (snapshot: QuotaSnapshot) => void,
+): Limits {
   const running = new Map<string, number>();
   const userStarts = new Map<string, number[]>();
   const guildStarts = new Map<string, number[]>();
@@ -66,22 +72,27 @@ export function createLimits(settings: LimitSettings, now: () => number = Date.n
 
   /** Only what is still inside its window, so the saved state never grows. */
   const live = (map: Map<string, number[]>, windowMs: number) =>
-    Object.fromEntries([...map.keys()].map((key) => [key, recent(map, key, windowMs)] as const).filter(([, list]) => list.length));
+    Object.fromEntries(
+      [...map.keys()].map((key) => [key, recent(map, key, windowMs)] as const).filter(([, list]) => list.length),
+    );
   const snapshot = (): QuotaSnapshot => ({ users: live(userStarts, HOUR_MS), guilds: live(guildStarts, DAY_MS) });
   const changed = () => onQuotaChange?.(snapshot());
 
   return {
     check(userId, guildId, queued, caps, options = {}) {
       if (coolUntil > now()) return { kind: 'api_cooling', retryAt: coolUntil };
-      if (options.concurrent !== false && (running.get(userId) ?? 0) >= settings.userMaxConcurrent) return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
+      if (options.concurrent !== false && (running.get(userId) ?? 0) >= settings.userMaxConcurrent)
+        return { kind: 'user_concurrent', limit: settings.userMaxConcurrent };
       const hourly = Math.min(caps?.userHourlyQuota ?? Infinity, settings.userHourlyQuota);
       const hour = recent(userStarts, userId, HOUR_MS);
       // The window may hold more starts than a lowered cap: the retry time is when it drops below.
-      if (hour.length >= hourly) return { kind: 'user_hourly', limit: hourly, retryAt: hour[hour.length - hourly]! + HOUR_MS };
+      if (hour.length >= hourly)
+        return { kind: 'user_hourly', limit: hourly, retryAt: hour[hour.length - hourly]! + HOUR_MS };
       if (guildId) {
         const daily = Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
         const day = recent(guildStarts, guildId, DAY_MS);
-        if (day.length >= daily) return { kind: 'guild_daily', limit: daily, retryAt: day[day.length - daily]! + DAY_MS };
+        if (day.length >= daily)
+          return { kind: 'guild_daily', limit: daily, retryAt: day[day.length - daily]! + DAY_MS };
       }
       if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
       return null;

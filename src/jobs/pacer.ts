@@ -34,7 +34,14 @@ const MINUTE_MS = 60_000;
  * submission goes once the one `limit` places before it has left the window (and not before a
  * pause ends). Shared by the in-process pacer and the Redis one, which read the log differently.
  */
-export function slotAfter(input: { log: readonly number[]; n: number; limit: number; windowMs: number; now: number; pausedUntil: number }): number {
+export function slotAfter(input: {
+  log: readonly number[];
+  n: number;
+  limit: number;
+  windowMs: number;
+  now: number;
+  pausedUntil: number;
+}): number {
   const future = [...input.log];
   let at = input.now;
   for (let i = 0; i < input.n; i++) {

@@ -37,12 +37,17 @@ export interface PollOptions {
 const NOT_FOUND_GRACE_MS = 10_000;
 
 /** `e` says the task is unknown, but so soon after the submit that it may only be lagging. */
-export const mayBeLagging = (e: unknown, sinceSubmitMs: number) => e instanceof PpinfraError && e.kind === 'task_not_found' && sinceSubmitMs < NOT_FOUND_GRACE_MS;
+export const mayBeLagging = (e: unknown, sinceSubmitMs: number) =>
+  e instanceof PpinfraError && e.kind === 'task_not_found' && sinceSubmitMs < NOT_FOUND_GRACE_MS;
 
 /** What every scheduler reports when the API says the task failed, and when the deadline passes. */
 export const taskFailed = (taskId: string, reason: string) =>
-  new PpinfraError('task_failed', `The task failed: ${reason || 'no reason given'}`, { taskId, reason: reason || undefined });
-export const pastDeadline = (taskId: string) => new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
+  new PpinfraError('task_failed', `The task failed: ${reason || 'no reason given'}`, {
+    taskId,
+    reason: reason || undefined,
+  });
+export const pastDeadline = (taskId: string) =>
+  new PpinfraError('timeout', 'The image took longer than the job deadline', { taskId, reason: 'JOB_DEADLINE' });
 
 /**
  * Polls one task until it succeeds (resolves with the result) or fails for good (throws a
@@ -50,7 +55,10 @@ export const pastDeadline = (taskId: string) => new PpinfraError('timeout', 'The
  * shutdown). Terminal states are checked before every sleep, and the one sleep per turn is
  * abortable, so no timer outlives the call.
  */
-export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResult & { polls: number; pendingAt?: number }> {
+export async function pollTask(
+  taskId: string,
+  o: PollOptions,
+): Promise<TaskResult & { polls: number; pendingAt?: number }> {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? defaultSleep;
   const random = o.random ?? Math.random;
@@ -63,7 +71,11 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   const timedOut = () => pastDeadline(taskId);
   /** What to report for `e`: the caller's cancel, then the deadline, win over what the abort broke. */
   const stoppedBy = (e: unknown) =>
-    o.signal?.aborted ? new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e }) : deadlineSignal.aborted ? timedOut() : e;
+    o.signal?.aborted
+      ? new PpinfraError('aborted', 'Polling was cancelled', { taskId, cause: e })
+      : deadlineSignal.aborted
+        ? timedOut()
+        : e;
   const guard = async (wait: () => Promise<void>) => {
     try {
       await wait();
@@ -74,7 +86,13 @@ export async function pollTask(taskId: string, o: PollOptions): Promise<TaskResu
   for (;;) {
     const t = now();
     const estimate = typeof o.estimate === 'function' ? o.estimate() : o.estimate;
-    const scheduled = inFlightPollDelay(o.atSubmit, estimate, { sinceSubmitMs: t - o.submittedAt, polls, minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, random });
+    const scheduled = inFlightPollDelay(o.atSubmit, estimate, {
+      sinceSubmitMs: t - o.submittedAt,
+      polls,
+      minIntervalMs: o.minIntervalMs,
+      maxIntervalMs: o.maxIntervalMs,
+      random,
+    });
     const delay = Math.max(scheduled, lastPollAt + o.minIntervalMs - t, 0);
     // A job resumed after downtime may be past its deadline while its task finished long ago:
     // it gets one look at the task (bounded by the client's own timeouts) before timing out.

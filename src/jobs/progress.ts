@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { Delivery, Job, ProgressView } from './types.ts';
+import type { Delivery, Job, ProgressView } from '../domain/job.ts';
 
 export interface ProgressReporter {
   /** Show this view; edits at most once per interval, the latest view wins. */

@@ -94,7 +94,8 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 function upperTail(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erfc = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const erfc =
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
 
@@ -138,12 +139,25 @@ interface Kernels {
 function kernelsOf(e: Estimate): Kernels | undefined {
   const centers = (e.durations ?? [e.expectedMs]).filter((x) => x > 0);
   if (!centers.length) return undefined;
-  const own = e.logWidth ?? (e.durations ? logBandwidth(e.durations) : Math.log1p(Math.max(0, e.spreadMs) / e.expectedMs));
+  const own =
+    e.logWidth ?? (e.durations ? logBandwidth(e.durations) : Math.log1p(Math.max(0, e.spreadMs) / e.expectedMs));
   const width = Math.max(MIN_LOG_WIDTH, own);
   const sorted = [...centers].sort((a, b) => a - b);
-  const prior = e.prior && e.prior.share > 0 ? { center: sorted[sorted.length >> 1]!, share: Math.min(1, e.prior.share), width: Math.max(width, e.prior.logWidth) } : undefined;
+  const prior =
+    e.prior && e.prior.share > 0
+      ? {
+          center: sorted[sorted.length >> 1]!,
+          share: Math.min(1, e.prior.share),
+          width: Math.max(width, e.prior.logWidth),
+        }
+      : undefined;
   const logPrior = prior && { ...prior, center: Math.log(prior.center) };
-  return { centers: centers.map(Math.log), width, shifted: Math.hypot(width, SHIFT_LOG_WIDTH), ...(logPrior && { prior: logPrior }) };
+  return {
+    centers: centers.map(Math.log),
+    width,
+    shifted: Math.hypot(width, SHIFT_LOG_WIDTH),
+    ...(logPrior && { prior: logPrior }),
+  };
 }
 
 /** The share of tasks like `e` still running `t` ms after submission. */
@@ -229,7 +243,11 @@ export function nextPollDelay(input: ScheduleInput): number {
  * A poll of task-result is not billed and costs the API little; a member's wait is what the bot
  * is for, so where two schedules disagree the denser one wins.
  */
-export function inFlightPollDelay(atSubmit: Estimate | undefined, live: Estimate, input: Omit<ScheduleInput, keyof Estimate>): number {
+export function inFlightPollDelay(
+  atSubmit: Estimate | undefined,
+  live: Estimate,
+  input: Omit<ScheduleInput, keyof Estimate>,
+): number {
   const delay = nextPollDelay({ ...live, ...input });
   if (!atSubmit || atSubmit === live) return delay;
   // The wait until another schedule's first poll may be shorter than the minimum spacing, which

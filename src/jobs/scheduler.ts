@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import { isRedisUrl } from '../storage.ts';
+import { isRedisUrl } from '../storage/open.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { PpinfraClient } from '../ppinfra/client.ts';
@@ -7,12 +7,14 @@ import type { DurationEstimator } from './estimator.ts';
 import { createRateLimiter } from './limiter.ts';
 import { createLimits } from './limits.ts';
 import { createSubmitPacer } from './pacer.ts';
-import { createJobService, type JobService } from './service.ts';
-import { createJobStore, type JobStore, type KeyValue } from './store.ts';
+import { createJobService } from './in-process/service.ts';
+import { createJobStore, type JobStore } from './store.ts';
 import type { Redis } from 'ioredis';
-import type { SharedState } from '../shared-state.ts';
-import type { Delivery, Moderation } from './types.ts';
-import type { UsageRecorder } from '../usage.ts';
+import type { SharedState } from '../storage/shared-state.ts';
+import type { Delivery, Moderation } from '../domain/job.ts';
+import type { UsageRecorder } from '../usage/ledger.ts';
+import type { KeyValue } from '../storage/key-value.ts';
+import type { JobService } from './service.ts';
 
 export interface SchedulerDeps {
   config: Config;
@@ -26,7 +28,7 @@ export interface SchedulerDeps {
   logger: Logger;
   /** Submissions and finished jobs; the engines record into it (none recorded when absent). */
   metrics?: Metrics;
-  /** The usage ledger the finisher tells at each job's end (`src/usage.ts`). */
+  /** The usage ledger the finisher tells at each job's end (`src/usage/ledger.ts`). */
   usage?: UsageRecorder;
   /** Where deliveries are claimed, so a job finished twice publishes once. */
   claims?: Pick<SharedState, 'claim' | 'read'>;
@@ -46,14 +48,18 @@ export const usesQueueEngine = isRedisUrl;
 
 /**
  * The job records. On Redis, shared by every process: a hash per job and compare-and-set in Lua
- * (`redis-store.ts`), over an ioredis connection the queues share (`redis`), records from before
+ * (`bullmq/store.ts`), over an ioredis connection the queues share (`redis`), records from before
  * still read from the Keyv namespace `jobsKv`. Else the Keyv namespace itself, with its index of
  * active jobs, for one process.
  */
-export async function openJobStore(storageUrl: string, jobsKv: KeyValue, logger: Logger): Promise<{ store: JobStore; redis?: Redis }> {
+export async function openJobStore(
+  storageUrl: string,
+  jobsKv: KeyValue,
+  logger: Logger,
+): Promise<{ store: JobStore; redis?: Redis }> {
   if (!usesQueueEngine(storageUrl)) return { store: createJobStore(jobsKv) };
   // Loaded only on Redis: a one-process bot does not carry BullMQ and ioredis (about 20 MB).
-  const [{ Redis }, { createRedisJobStore }] = await Promise.all([import('ioredis'), import('./redis-store.ts')]);
+  const [{ Redis }, { createRedisJobStore }] = await Promise.all([import('ioredis'), import('./bullmq/store.ts')]);
   // BullMQ's blocking commands need `maxRetriesPerRequest: null`: while Redis is away, commands
   // (job saves included) wait for it rather than fail, and a lost Redis is retried, not fatal.
   const redis = new Redis(storageUrl, { maxRetriesPerRequest: null });
@@ -84,7 +90,10 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     maxJobsInFlight: config.limits.maxJobsInFlight,
     // A submit's answer can come no later than its connection and response timeouts allow; and a
     // member is told their job's fate within its deadline, whatever it waits for.
-    submitWindowMs: Math.min(config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs, config.jobs.timeoutMs),
+    submitWindowMs: Math.min(
+      config.ppinfra.connectTimeoutMs + config.ppinfra.headersTimeoutMs + config.ppinfra.bodyTimeoutMs,
+      config.jobs.timeoutMs,
+    ),
   };
   const logger = deps.logger.child({ component: 'jobs' });
   if (!usesQueueEngine(config.storageUrl)) {
@@ -92,7 +101,9 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     // last snapshot always wins.
     let quotaWrites: Promise<unknown> = Promise.resolve();
     const limits = createLimits(config.limits, Date.now, (snapshot) => {
-      quotaWrites = quotaWrites.then(() => deps.stats.set('quota', snapshot)).catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
+      quotaWrites = quotaWrites
+        .then(() => deps.stats.set('quota', snapshot))
+        .catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
     });
     limits.restore(await deps.stats.get('quota'));
     const pacer = createSubmitPacer({ perMinute: config.jobs.imagesPerMinute });
@@ -108,7 +119,10 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   }
   const redis = deps.redis;
   if (!redis) throw new Error('the queue engine needs the Redis connection of openJobStore');
-  const [{ createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([import('./bullmq-service.ts'), import('./redis-limits.ts')]);
+  const [{ createBullmqJobService }, { createRedisLimits, createRedisPacer }] = await Promise.all([
+    import('./bullmq/service.ts'),
+    import('./bullmq/limits.ts'),
+  ]);
   const pacer = createRedisPacer(redis, { perMinute: config.jobs.imagesPerMinute });
   const jobs = createBullmqJobService({
     ...deps,

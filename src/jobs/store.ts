@@ -1,12 +1,6 @@
-import type { Job } from './types.ts';
-import { TERMINAL_STATES } from './types.ts';
-
-/** The subset of Keyv the store needs, so tests and other backends can stand in. */
-export interface KeyValue {
-  get(key: string): Promise<unknown>;
-  set(key: string, value: unknown, ttl?: number): Promise<unknown>;
-  delete(key: string): Promise<unknown>;
-}
+import type { Job } from '../domain/job.ts';
+import { TERMINAL_STATES } from '../domain/job.ts';
+import type { KeyValue } from '../storage/key-value.ts';
 
 export interface JobStore {
   /**
@@ -70,7 +64,12 @@ const MAX_CONFLICTS = 50;
  * longer applies (another writer ended the job, a newer step owns it): nothing is saved and the
  * result is undefined. `first` is a copy already in hand, tried before any read.
  */
-export async function updateJob(store: JobStore, id: string, change: (job: Job) => boolean, first?: Job): Promise<Job | undefined> {
+export async function updateJob(
+  store: JobStore,
+  id: string,
+  change: (job: Job) => boolean,
+  first?: Job,
+): Promise<Job | undefined> {
   let job = first ?? (await store.get(id));
   for (let conflicts = 0; ; conflicts++) {
     if (!job || !change(job)) return undefined;
@@ -85,10 +84,16 @@ export async function updateJob(store: JobStore, id: string, change: (job: Job) 
 }
 
 /** What a record is saved as: the version it becomes, when, and its schema. */
-export const stamped = (job: Job, now: number): Job => ({ ...job, schema: JOB_SCHEMA, version: (job.version ?? 0) + 1, updatedAt: now });
+export const stamped = (job: Job, now: number): Job => ({
+  ...job,
+  schema: JOB_SCHEMA,
+  version: (job.version ?? 0) + 1,
+  updatedAt: now,
+});
 
 /** After a save: the job in hand is the record as saved (its version, when, its schema). */
-export const adoptSaved = (job: Job, saved: Job) => Object.assign(job, { schema: saved.schema, version: saved.version, updatedAt: saved.updatedAt });
+export const adoptSaved = (job: Job, saved: Job) =>
+  Object.assign(job, { schema: saved.schema, version: saved.version, updatedAt: saved.updatedAt });
 
 /**
  * How long a held image waits for a moderator: its record, its stashed bytes (`createImageStash`)
@@ -103,7 +108,8 @@ export const HELD_TTL_MS = 30 * 24 * 3600_000;
  * once a moderator has decided.
  */
 export const recordTtl = (job: Job): number | undefined => {
-  if (job.review?.status === 'pending') return Math.max(1, job.review.createdAt + HELD_TTL_MS - (job.updatedAt ?? job.review.createdAt));
+  if (job.review?.status === 'pending')
+    return Math.max(1, job.review.createdAt + HELD_TTL_MS - (job.updatedAt ?? job.review.createdAt));
   if (job.report?.status === 'pending') return undefined;
   return TERMINAL_STATES.has(job.state) ? FINISHED_TTL_MS : undefined;
 };
@@ -135,7 +141,8 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
   let index: Promise<Set<string>> | undefined;
   // Index updates are serialised so two jobs finishing together cannot lose each other's write.
   let chain: Promise<unknown> = Promise.resolve();
-  const loadIndex = () => (index ??= kv.get(ACTIVE_INDEX).then((ids) => new Set(Array.isArray(ids) ? (ids as string[]) : [])));
+  const loadIndex = () =>
+    (index ??= kv.get(ACTIVE_INDEX).then((ids) => new Set(Array.isArray(ids) ? (ids as string[]) : [])));
   const updateIndex = (fn: (ids: Set<string>) => boolean) =>
     (chain = chain.then(async () => {
       const ids = await loadIndex();
@@ -167,7 +174,8 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
         else versions.set(job.id, next.version!);
         adoptSaved(job, next);
       });
-      if (indexed) await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
+      if (indexed)
+        await updateIndex((ids) => (terminal ? ids.delete(job.id) : !ids.has(job.id) && Boolean(ids.add(job.id))));
     },
     async get(id) {
       return readJob(await kv.get(`job:${id}`));
@@ -178,26 +186,6 @@ export function createJobStore(kv: KeyValue, options: { index?: boolean; now?: (
       const ids = [...(await loadIndex())];
       const jobs = await Promise.all(ids.map(async (id) => readJob(await kv.get(`job:${id}`))));
       return jobs.filter((j): j is Job => Boolean(j) && !TERMINAL_STATES.has(j!.state));
-    },
-  };
-}
-
-/** An in-memory KeyValue for tests and for `STORAGE_URL=memory://`. */
-export function createMemoryKeyValue(): KeyValue {
-  const map = new Map<string, { value: unknown; expires: number }>();
-  return {
-    async get(key) {
-      const entry = map.get(key);
-      if (!entry) return undefined;
-      if (entry.expires < Date.now()) return void map.delete(key);
-      return structuredClone(entry.value);
-    },
-    async set(key, value, ttl) {
-      map.set(key, { value: structuredClone(value), expires: ttl ? Date.now() + ttl : Infinity });
-      return true;
-    },
-    async delete(key) {
-      return map.delete(key);
     },
   };
 }

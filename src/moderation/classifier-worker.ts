@@ -1,5 +1,5 @@
 /**
- * The NSFW model's thread (started by `createNsfwClassifier` in `classifier.ts`): decoding, resizing
+ * The NSFW model's thread (started by `createNsfwClassifier` in `nsfw-classifier.ts`): decoding, resizing
  * and inference all happen here, so the bot's event loop never waits on them. One model, loaded
  * once; requests are run one at a time in arrival order (the wasm backend is single-threaded in
  * Node, so running two at once would only interleave them).
@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { getPriority, setPriority } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { NsfwScores } from '../jobs/types.ts';
+import type { NsfwScores } from '../domain/job.ts';
 
 export interface WorkerOptions {
   /** The nsfwjs model name (default MobileNetV2); a name nsfwjs does not know fails the load. */
@@ -21,7 +21,12 @@ export interface WorkerOptions {
 }
 
 export type WorkerRequest =
-  | { type: 'classify'; id: number; image: Uint8Array; /** Epoch ms after which the caller no longer waits. */ deadline: number }
+  | {
+      type: 'classify';
+      id: number;
+      image: Uint8Array /** Epoch ms after which the caller no longer waits. */;
+      deadline: number;
+    }
   | { type: 'debug'; id: number };
 
 export type WorkerReply =
@@ -33,7 +38,13 @@ export type WorkerReply =
   | { type: 'log'; level: 'debug' | 'warn'; message: string };
 
 /** nsfwjs' class names, as `NsfwScores` keys. */
-const CLASSES: Record<string, keyof NsfwScores> = { Drawing: 'drawing', Hentai: 'hentai', Neutral: 'neutral', Porn: 'porn', Sexy: 'sexy' };
+const CLASSES: Record<string, keyof NsfwScores> = {
+  Drawing: 'drawing',
+  Hentai: 'hentai',
+  Neutral: 'neutral',
+  Porn: 'porn',
+  Sexy: 'sexy',
+};
 /** MobileNetV2's input side: resizing here (in libvips) is cheaper than in the model. */
 const SIDE = 224;
 /**
@@ -51,8 +62,18 @@ const post = (reply: WorkerReply) => port.postMessage(reply);
 
 // nsfwjs announces its model with console.info and emscripten prints through console.log: both
 // would land on the bot's stdout beside pino's JSON. They go to the parent's logger instead.
-const forward = (level: 'debug' | 'warn') => (...args: unknown[]) =>
-  post({ type: 'log', level, message: args.filter((a) => typeof a !== 'string' || !a.startsWith('color:')).map(String).join(' ').replace(/%c/g, '') });
+const forward =
+  (level: 'debug' | 'warn') =>
+  (...args: unknown[]) =>
+    post({
+      type: 'log',
+      level,
+      message: args
+        .filter((a) => typeof a !== 'string' || !a.startsWith('color:'))
+        .map(String)
+        .join(' ')
+        .replace(/%c/g, ''),
+    });
 console.log = console.info = console.debug = forward('debug');
 console.warn = console.error = forward('warn');
 
@@ -95,14 +116,26 @@ async function loadModel() {
 
 type Loaded = Awaited<ReturnType<typeof loadModel>>;
 
-async function classify({ tf, model, sharp }: Loaded, image: Uint8Array): Promise<NsfwScores | { reason: 'decode' | 'model'; message: string }> {
+async function classify(
+  { tf, model, sharp }: Loaded,
+  image: Uint8Array,
+): Promise<NsfwScores | { reason: 'decode' | 'model'; message: string }> {
   let pixels: { data: Buffer; info: { width: number; height: number } };
   try {
-    pixels = await sharp(image, { limitInputPixels: MAX_INPUT_PIXELS }).removeAlpha().toColourspace('srgb').resize(SIDE, SIDE, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    pixels = await sharp(image, { limitInputPixels: MAX_INPUT_PIXELS })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(SIDE, SIDE, { fit: 'fill' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (err) {
     return { reason: 'decode', message: err instanceof Error ? err.message : String(err) };
   }
-  const input = tf.tensor3d(new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.length), [pixels.info.height, pixels.info.width, 3], 'int32');
+  const input = tf.tensor3d(
+    new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.length),
+    [pixels.info.height, pixels.info.width, 3],
+    'int32',
+  );
   try {
     const predictions = await model.classify(input, 5);
     const scores: NsfwScores = { drawing: 0, hentai: 0, neutral: 0, porn: 0, sexy: 0 };
@@ -129,7 +162,8 @@ async function handle(request: WorkerRequest) {
   if (!loaded) return; // the parent was told 'failed' and answers its callers itself
   if (request.type === 'debug') return post({ type: 'debug', id: request.id, tensors: loaded.tf.memory().numTensors });
   // A caller that gave up (its timeout) is not worth a classification the queue behind it waits for.
-  if (Date.now() > request.deadline) return post({ type: 'error', id: request.id, reason: 'expired', message: 'the caller stopped waiting' });
+  if (Date.now() > request.deadline)
+    return post({ type: 'error', id: request.id, reason: 'expired', message: 'the caller stopped waiting' });
   const result = await classify(loaded, request.image);
   if ('reason' in result) post({ type: 'error', id: request.id, reason: result.reason, message: result.message });
   else post({ type: 'scores', id: request.id, scores: result });

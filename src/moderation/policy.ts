@@ -1,5 +1,6 @@
-import type { HoldReason, NsfwScores, Verdict } from '../jobs/types.ts';
+import type { HoldReason, NsfwScores, Verdict } from '../domain/job.ts';
 import type { NsfwPolicy, Sensitivity } from './settings.ts';
+import { HOLD_REASONS, type NsfwThresholds } from '../domain/moderation.ts';
 
 /**
  * Where a finished image may go, from two signals (the provider's flag and the local classifier's
@@ -8,19 +9,7 @@ import type { NsfwPolicy, Sensitivity } from './settings.ts';
  * at is held, never shown unchecked.
  */
 
-/** Why an image is withheld or spoilered: what a moderator is told and what the metric counts. */
-export const HOLD_REASONS: readonly HoldReason[] = ['provider', 'classifier', 'classifier_failed', 'review_all'];
 export type { HoldReason };
-
-/** The operator's thresholds (NSFW_THRESHOLD_PORN, NSFW_THRESHOLD_SEXY), for the standard sensitivity. */
-export interface NsfwThresholds {
-  /** `porn + hentai` at or above this flags an image. */
-  porn: number;
-  /** `sexy` at or above this flags an image. */
-  sexy: number;
-}
-
-export const DEFAULT_THRESHOLDS: NsfwThresholds = { porn: 0.6, sexy: 0.8 };
 
 /**
  * How a guild's sensitivity moves the operator's thresholds. Strict lowers each by a quarter
@@ -54,7 +43,8 @@ export function plausibleScores(scores: unknown): scores is NsfwScores {
 }
 
 /** The classifier's scores flag an image: explicit (`porn + hentai`) or suggestive (`sexy`) enough. */
-export const scoresFlag = (scores: NsfwScores, thresholds: NsfwThresholds) => scores.porn + scores.hentai >= thresholds.porn || scores.sexy >= thresholds.sexy;
+export const scoresFlag = (scores: NsfwScores, thresholds: NsfwThresholds) =>
+  scores.porn + scores.hentai >= thresholds.porn || scores.sexy >= thresholds.sexy;
 
 type Channel = 'public' | 'age-restricted';
 
@@ -64,17 +54,32 @@ type Channel = 'public' | 'age-restricted';
  * it; an image nobody could check, or one the guild wants to see first, is always held.
  */
 const TABLE: Record<HoldReason, Record<Channel, Record<NsfwPolicy, Verdict>>> = {
-  provider: { public: { spoiler: 'review', review: 'review' }, 'age-restricted': { spoiler: 'spoiler', review: 'review' } },
-  classifier: { public: { spoiler: 'review', review: 'review' }, 'age-restricted': { spoiler: 'spoiler', review: 'review' } },
-  classifier_failed: { public: { spoiler: 'review', review: 'review' }, 'age-restricted': { spoiler: 'review', review: 'review' } },
-  review_all: { public: { spoiler: 'review', review: 'review' }, 'age-restricted': { spoiler: 'review', review: 'review' } },
+  provider: {
+    public: { spoiler: 'review', review: 'review' },
+    'age-restricted': { spoiler: 'spoiler', review: 'review' },
+  },
+  classifier: {
+    public: { spoiler: 'review', review: 'review' },
+    'age-restricted': { spoiler: 'spoiler', review: 'review' },
+  },
+  classifier_failed: {
+    public: { spoiler: 'review', review: 'review' },
+    'age-restricted': { spoiler: 'review', review: 'review' },
+  },
+  review_all: {
+    public: { spoiler: 'review', review: 'review' },
+    'age-restricted': { spoiler: 'review', review: 'review' },
+  },
 };
 
 /** Of several reasons, the strictest verdict wins. */
 const STRICTNESS: Record<Verdict, number> = { deliver: 0, spoiler: 1, review: 2 };
 
 /** What the classifier made of the image: its scores, or that it failed, or that it is off. */
-export type Classification = { classifier: 'ok'; scores: NsfwScores } | { classifier: 'failed' } | { classifier: 'off' };
+export type Classification =
+  | { classifier: 'ok'; scores: NsfwScores }
+  | { classifier: 'failed' }
+  | { classifier: 'off' };
 
 export interface PolicyInput {
   /** The provider flagged the image (its signals read generously, `src/ppinfra/parse.ts`). */
@@ -98,7 +103,9 @@ export function decide(input: PolicyInput): PolicyDecision {
   const { classification } = input;
   const applies: Record<HoldReason, boolean> = {
     provider: input.providerFlagged,
-    classifier: classification.classifier === 'ok' && scoresFlag(classification.scores, thresholdsFor(input.thresholds, input.sensitivity)),
+    classifier:
+      classification.classifier === 'ok' &&
+      scoresFlag(classification.scores, thresholdsFor(input.thresholds, input.sensitivity)),
     classifier_failed: classification.classifier === 'failed',
     review_all: input.reviewAll,
   };

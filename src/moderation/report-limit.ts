@@ -1,8 +1,10 @@
-import type { SharedState } from '../shared-state.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 const HOUR_MS = 3600_000;
 
-export type ReportAllowance = { allowed: true; giveBack(): Promise<void> } | { allowed: false; limit: number; retryAt: number };
+export type ReportAllowance =
+  | { allowed: true; giveBack(): Promise<void> }
+  | { allowed: false; limit: number; retryAt: number };
 
 /** How many reports one member of a guild may send in any hour, for every process of the bot. */
 export interface ReportLimit {
@@ -16,7 +18,11 @@ export interface ReportLimit {
  * taking the last one at once only one gets it, and a report given back frees its slot at once.
  * A full hour's answer is when its oldest slot frees.
  */
-export function createReportLimit(deps: { state: Pick<SharedState, 'claim' | 'release'>; perHour: number; now?: () => number }): ReportLimit {
+export function createReportLimit(deps: {
+  state: Pick<SharedState, 'claim' | 'release'>;
+  perHour: number;
+  now?: () => number;
+}): ReportLimit {
   const now = deps.now ?? Date.now;
   return {
     async take(guildId, userId) {

@@ -1,4 +1,4 @@
-import type { KeyValue } from '../jobs/store.ts';
+import type { KeyValue } from '../storage/key-value.ts';
 
 /** In an age-restricted channel, a flagged image is published behind a spoiler, or reviewed first. */
 export const NSFW_POLICIES = ['spoiler', 'review'] as const;
@@ -48,7 +48,15 @@ export interface GuildSettingsStore {
   readonly defaults: OperatorDefaults;
 }
 
-const FIELDS = ['reviewChannelId', 'moderatorRoleId', 'nsfwChannels', 'sensitivity', 'reviewAll', 'userHourlyQuota', 'guildDailyBudget'] as const;
+const FIELDS = [
+  'reviewChannelId',
+  'moderatorRoleId',
+  'nsfwChannels',
+  'sensitivity',
+  'reviewAll',
+  'userHourlyQuota',
+  'guildDailyBudget',
+] as const;
 
 /**
  * Guild settings in the shared store, one key per field: two admins changing different settings
@@ -60,7 +68,9 @@ export function createGuildSettingsStore(kv: KeyValue, defaults: OperatorDefault
 
   async function choices(guildId: string): Promise<GuildChoices> {
     const values = await Promise.all(FIELDS.map((field) => kv.get(key(guildId, field))));
-    return Object.fromEntries(FIELDS.flatMap((field, i) => (values[i] === undefined || values[i] === null ? [] : [[field, values[i]]]))) as GuildChoices;
+    return Object.fromEntries(
+      FIELDS.flatMap((field, i) => (values[i] === undefined || values[i] === null ? [] : [[field, values[i]]])),
+    ) as GuildChoices;
   }
 
   function resolve(chosen: GuildChoices): GuildSettings {
@@ -71,7 +81,9 @@ export function createGuildSettingsStore(kv: KeyValue, defaults: OperatorDefault
       moderatorRoleId: chosen.moderatorRoleId,
       nsfwChannels: chosen.nsfwChannels === 'review' ? 'review' : 'spoiler',
       // Anything stored that is not a known level (an older or newer version wrote it) is the default.
-      sensitivity: SENSITIVITIES.includes(chosen.sensitivity as Sensitivity) ? (chosen.sensitivity as Sensitivity) : 'standard',
+      sensitivity: SENSITIVITIES.includes(chosen.sensitivity as Sensitivity)
+        ? (chosen.sensitivity as Sensitivity)
+        : 'standard',
       reviewAll: chosen.reviewAll === true,
       // The operator may have lowered a maximum since the guild chose: the lower one wins.
       userHourlyQuota: Math.min(chosen.userHourlyQuota ?? Infinity, defaults.userHourlyQuota),
@@ -89,7 +101,9 @@ export function createGuildSettingsStore(kv: KeyValue, defaults: OperatorDefault
       await Promise.all(
         Object.entries(patch)
           .filter(([, value]) => value !== undefined)
-          .map(([field, value]) => (value === null ? kv.delete(key(guildId, field)) : kv.set(key(guildId, field), value))),
+          .map(([field, value]) =>
+            value === null ? kv.delete(key(guildId, field)) : kv.set(key(guildId, field), value),
+          ),
       );
       return resolve(await choices(guildId));
     },

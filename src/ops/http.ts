@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { ClassifierStatus } from '../moderation/classifier.ts';
+import type { ClassifierStatus } from '../domain/moderation.ts';
 
 /** What /healthz reports: each part up or down. */
 export interface HealthSources {
@@ -52,7 +52,8 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
     if (path === '/healthz') {
       const gateway = health.gatewayUp();
       const storage = health.storageUp();
@@ -98,7 +99,11 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
             : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
               ? `METRICS_HOST ${options.host} is not an address of this machine`
               : `it failed (${err.code ?? err.message})`;
-      reject(new OpsPortError(`the health and metrics endpoint cannot listen on METRICS_PORT=${options.port}: ${why}. Choose another METRICS_PORT (or METRICS_HOST), or leave METRICS_PORT unset.`));
+      reject(
+        new OpsPortError(
+          `the health and metrics endpoint cannot listen on METRICS_PORT=${options.port}: ${why}. Choose another METRICS_PORT (or METRICS_HOST), or leave METRICS_PORT unset.`,
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(options.port, options.host, () => {
@@ -121,7 +126,18 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   };
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}) {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  headers: Record<string, string> = {},
+) {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -1,12 +1,19 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { silentLogger, type Logger } from '../logger.ts';
-import type { ApiEndpoint, Metrics } from '../ops/metrics.ts';
 import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
 import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep, withRetry, type RetryDeps, type RetryPolicy } from './retry.ts';
 
 export const SUBMIT_PATH = '/v3/async/qwen-image-txt2img';
 export const RESULT_PATH = '/v3/async/task-result';
+
+/** The endpoints the client calls, as the request metric labels them. */
+export type ApiEndpoint = 'submit' | 'task_result' | 'download';
+
+/** Where the client reports each HTTP request; src/ops/metrics.ts implements it, so the client needs no metrics of its own. */
+export interface ApiMetrics {
+  apiRequest(endpoint: ApiEndpoint, status: string, seconds: number): void;
+}
 
 export interface PpinfraClientOptions {
   baseUrl: string;
@@ -21,7 +28,7 @@ export interface PpinfraClientOptions {
   dispatcher?: Dispatcher;
   retry?: Partial<RetryDeps> & { submit?: RetryPolicy; read?: RetryPolicy };
   /** Times every HTTP request (each retry too) by endpoint and status. */
-  metrics?: Pick<Metrics, 'apiRequest'>;
+  metrics?: ApiMetrics;
 }
 
 export interface GenerateRequest {
@@ -78,15 +85,33 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     const started = performance.now();
     return (outcome: number | PpinfraError) => {
       if (!options.metrics) return;
-      const status = typeof outcome === 'number' ? String(outcome) : outcome.kind === 'timeout' ? 'timeout' : outcome.kind === 'aborted' ? undefined : 'network';
+      const status =
+        typeof outcome === 'number'
+          ? String(outcome)
+          : outcome.kind === 'timeout'
+            ? 'timeout'
+            : outcome.kind === 'aborted'
+              ? undefined
+              : 'network';
       if (status) options.metrics.apiRequest(endpoint, status, (performance.now() - started) / 1000);
     };
   };
 
-  const onRetry = (op: string, extra: Record<string, unknown>) => (info: { attempt: number; delayMs: number; error: PpinfraError }) =>
-    log.warn({ op, ...extra, attempt: info.attempt, delayMs: info.delayMs, error: info.error.toLog() }, 'retrying PPInfra call');
+  const onRetry =
+    (op: string, extra: Record<string, unknown>) => (info: { attempt: number; delayMs: number; error: PpinfraError }) =>
+      log.warn(
+        { op, ...extra, attempt: info.attempt, delayMs: info.delayMs, error: info.error.toLog() },
+        'retrying PPInfra call',
+      );
 
-  async function call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, what: string, endpoint: ApiEndpoint): Promise<unknown> {
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    what: string,
+    endpoint: ApiEndpoint,
+  ): Promise<unknown> {
     const done = timed(endpoint);
     let res: Dispatcher.ResponseData;
     try {
@@ -113,7 +138,8 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
     done(res.statusCode);
     const json = safeJson(text);
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      if (json === undefined) throw new PpinfraError('server', `${what} returned a body that is not JSON`, { status: res.statusCode });
+      if (json === undefined)
+        throw new PpinfraError('server', `${what} returned a body that is not JSON`, { status: res.statusCode });
       return json;
     }
     throw fromResponse(res.statusCode, json as ErrorBody | undefined, parseRetryAfter(res.headers, deps.now()));
@@ -122,7 +148,8 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
   return {
     async submit(req, { signal } = {}) {
       const body = await withRetry(
-        () => call('POST', SUBMIT_PATH, { prompt: req.prompt, size: req.size }, signal, 'Submitting the prompt', 'submit'),
+        () =>
+          call('POST', SUBMIT_PATH, { prompt: req.prompt, size: req.size }, signal, 'Submitting the prompt', 'submit'),
         { policy: submitPolicy, signal, onRetry: onRetry('submit', { size: req.size }) },
         deps,
       );
@@ -134,7 +161,12 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       try {
         const body = await withRetry(
           () => call('GET', path, undefined, signal, 'Fetching the task result', 'task_result'),
-          { policy: readPolicy, signal, deadline: deps.now() + readDeadlineMs, onRetry: onRetry('getResult', { taskId }) },
+          {
+            policy: readPolicy,
+            signal,
+            deadline: deps.now() + readDeadlineMs,
+            onRetry: onRetry('getResult', { taskId }),
+          },
           deps,
         );
         return parseTaskResult(body, taskId);
@@ -180,7 +212,8 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       });
     }
     const declared = Number(res.headers['content-length']);
-    const tooLarge = () => new PpinfraError('too_large', `The image is larger than ${maxBytes} bytes`, { reason: 'IMAGE_TOO_LARGE' });
+    const tooLarge = () =>
+      new PpinfraError('too_large', `The image is larger than ${maxBytes} bytes`, { reason: 'IMAGE_TOO_LARGE' });
     if (Number.isFinite(declared) && declared > maxBytes) {
       done(res.statusCode);
       discard(res.body);
@@ -203,7 +236,9 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       throw error;
     }
     done(res.statusCode);
-    const contentType = String(res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim();
+    const contentType = String(res.headers['content-type'] ?? 'application/octet-stream')
+      .split(';')[0]!
+      .trim();
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType };
   }
 }

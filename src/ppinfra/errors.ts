@@ -1,23 +1,12 @@
+import { ERROR_KINDS, type PpinfraErrorKind } from '../domain/failure.ts';
+
 /**
  * One error family for everything the PPInfra API (or the road to it) can do wrong.
  * `kind` is the stable discriminant the rest of the bot switches on; each kind maps to exactly
  * one user-facing sentence in `src/discord/messages.ts`. Raw API messages stay in logs.
  */
-export const ERROR_KINDS = [
-  'auth',
-  'quota',
-  'invalid_request',
-  'illegal_prompt',
-  'task_not_found',
-  'rate_limited',
-  'server',
-  'network',
-  'timeout',
-  'task_failed',
-  'too_large',
-  'aborted',
-] as const;
-export type PpinfraErrorKind = (typeof ERROR_KINDS)[number];
+// The kinds are the domain's, since a job's failure records them; this error family carries them.
+export { ERROR_KINDS, type PpinfraErrorKind };
 
 export interface PpinfraErrorInit {
   status?: number;
@@ -118,7 +107,10 @@ export function fromResponse(status: number, body: ErrorBody | undefined, retryA
  * `Retry-After` in seconds or as an HTTP date (RFC 9110 10.2.3); `retry-after-ms` first when a
  * proxy sends it. Undefined when absent or unparseable.
  */
-export function parseRetryAfter(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+export function parseRetryAfter(
+  headers: Record<string, string | string[] | undefined>,
+  now: number,
+): number | undefined {
   const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
   const ms = Number(first(headers['retry-after-ms']));
   if (Number.isFinite(ms) && ms >= 0 && first(headers['retry-after-ms']) !== undefined) return ms;
@@ -130,7 +122,14 @@ export function parseRetryAfter(headers: Record<string, string | string[] | unde
 }
 
 /** undici/Node error codes that prove the request never left this machine. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function errorCode(e: unknown): string | undefined {
@@ -158,5 +157,8 @@ export function fromTransportError(e: unknown, signal: AbortSignal | undefined, 
   if (code && TIMEOUT_CODES.has(code)) {
     return new PpinfraError('timeout', `${what} timed out (${code})`, { cause: e, notSent });
   }
-  return new PpinfraError('network', `${what} failed on the network (${code ?? 'unknown error'})`, { cause: e, notSent });
+  return new PpinfraError('network', `${what} failed on the network (${code ?? 'unknown error'})`, {
+    cause: e,
+    notSent,
+  });
 }

@@ -104,7 +104,10 @@ export function parseTaskResult(body: unknown, requestedTaskId: string): TaskRes
   const raw = arr(root.images).map(obj);
   const images = raw
     .map((image, index) => {
-      const nsfwSignals = { hasNsfwContents: ownNsfwContents(flags, index, raw.length), detectionResult: image.nsfw_detection_result ?? null };
+      const nsfwSignals = {
+        hasNsfwContents: ownNsfwContents(flags, index, raw.length),
+        detectionResult: image.nsfw_detection_result ?? null,
+      };
       return {
         url: text(image.image_url),
         type: text(image.image_type) || 'jpeg',

@@ -35,7 +35,12 @@ export const SUBMIT_POLICY: RetryPolicy = {
  * Exponential backoff with full jitter (a uniform draw in [0, base * 2^attempt], capped), or the
  * server's Retry-After when it gave one, also capped. `attempt` counts from 0 for the first retry.
  */
-export function computeDelay(attempt: number, policy: RetryPolicy, retryAfterMs: number | undefined, random: () => number): number {
+export function computeDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  retryAfterMs: number | undefined,
+  random: () => number,
+): number {
   if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxDelayMs * 4);
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return Math.floor(random() * ceiling);
@@ -60,7 +65,11 @@ export interface RetryOptions {
  * The last error is rethrown as it is, so the caller sees the real cause (e.g. rate_limited with
  * its Retry-After) rather than a generic "gave up".
  */
-export async function withRetry<T>(op: (attempt: number) => Promise<T>, options: RetryOptions, deps: RetryDeps): Promise<T> {
+export async function withRetry<T>(
+  op: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+  deps: RetryDeps,
+): Promise<T> {
   const { policy, signal, deadline } = options;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -39,7 +39,8 @@ export function parseSize(input: string): SizeResult {
   if (!match) return { ok: false, problem: 'format' };
   const width = Number(match[1]);
   const height = Number(match[2]);
-  if ([width, height].some((side) => side < MIN_SIDE || side > MAX_SIDE)) return { ok: false, problem: 'range', width, height };
+  if ([width, height].some((side) => side < MIN_SIDE || side > MAX_SIDE))
+    return { ok: false, problem: 'range', width, height };
   return { ok: true, size: `${width}*${height}`, width, height };
 }
 

@@ -3,7 +3,7 @@
  * faithfully when they appear quoted, verbatim, in the prompt, with where they go said in plain
  * words; so the member types the words apart from the scene, and the bot writes the sentence.
  */
-import type { PromptRules } from '../ppinfra/prompt.ts';
+import type { PromptRules } from './check.ts';
 import { findBlockedTerm } from './normalise.ts';
 
 /** Longest text accepted, in code points: a sign, a title, a slogan; longer text renders poorly. */
@@ -23,7 +23,10 @@ const MENTION_SYNTAX = /<(@[!&]?|#)\d+>/;
 /** Checked like a prompt, plus mention syntax; `@everyone` is plain text here and pings nobody. */
 export function checkText(input: string, rules: Pick<PromptRules, 'blockedTerms'>): TextResult {
   // Inner spacing is part of the design; only the ends and line breaks are tidied.
-  const text = input.normalize('NFC').replace(/\s*\n\s*/g, ' ').trim();
+  const text = input
+    .normalize('NFC')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   if (!text) return { ok: false, problem: 'empty' };
   const length = [...text].length;
   if (length > TEXT_MAX_LENGTH) return { ok: false, problem: 'too_long', length, limit: TEXT_MAX_LENGTH };

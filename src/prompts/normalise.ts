@@ -49,7 +49,13 @@ export function normaliseForMatch(text: string): string {
   // NFKC first, since it can turn a visible character into an ignorable one (a half-width Hangul
   // filler); again after the drop, since an ignorable between a letter and its accent kept them apart.
   // Decomposed to take the diacritics off (`ḅ` is one code point until then), composed again after.
-  let folded = text.normalize('NFKC').replace(INVISIBLE, '').normalize('NFKD').replace(DIACRITICS, '').normalize('NFKC').toLowerCase();
+  let folded = text
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .normalize('NFKD')
+    .replace(DIACRITICS, '')
+    .normalize('NFKC')
+    .toLowerCase();
   for (const [from, to] of FOLDS) folded = folded.replace(from, to);
   return folded
     .replace(SPACES, ' ')

@@ -5,14 +5,14 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type Keyv from 'keyv';
-import { openSharedState, openStorage } from '../../src/storage.ts';
-import type { SharedState } from '../../src/shared-state.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
+import type { SharedState } from '../../src/storage/shared-state.ts';
 import { Redis } from 'ioredis';
 import { JOB_SCHEMA, JobConflictError, createJobStore, updateJob, type JobStore } from '../../src/jobs/store.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
-import type { Job } from '../../src/jobs/types.ts';
-import { createUsageLedger } from '../../src/usage.ts';
+import type { Job } from '../../src/domain/job.ts';
+import { createUsageLedger } from '../../src/usage/ledger.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({
@@ -55,7 +55,10 @@ async function claimAgainstRelease(holder: SharedState, claimer: SharedState, pr
   for (let round = 0; round < 30; round++) {
     const key = `${prefix}:${round}`;
     expect(await holder.claim(key, audit('first'))).toEqual({ won: true });
-    const [, result] = await Promise.all([nextTurn().then(() => holder.release(key)), claimer.claim(key, audit('second'))]);
+    const [, result] = await Promise.all([
+      nextTurn().then(() => holder.release(key)),
+      claimer.claim(key, audit('second')),
+    ]);
     if (result.won) {
       expect(await claimer.read(key)).toEqual(audit('second'));
     } else {
@@ -101,14 +104,23 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
     const keys = (test: string) => `${name}:${test}`;
     beforeAll(async () => ({ url, cleanup } = await setup()));
     afterAll(async () => {
-      await Promise.all([...opened.map((kv) => kv.disconnect()), ...[...states].map(closeState), ...connections.map((c) => c.quit())]);
+      await Promise.all([
+        ...opened.map((kv) => kv.disconnect()),
+        ...[...states].map(closeState),
+        ...connections.map((c) => c.quit()),
+      ]);
       await cleanup();
     });
 
     it('saves and reads a job exactly, unicode included', async () => {
       const store = openJobs(`a-${name}`);
       await store.save(job('j1', { taskId: 't1', state: 'polling' }));
-      expect(await store.get('j1')).toEqual({ ...job('j1', { taskId: 't1', state: 'polling' }), schema: JOB_SCHEMA, version: 1, updatedAt: 1_000 });
+      expect(await store.get('j1')).toEqual({
+        ...job('j1', { taskId: 't1', state: 'polling' }),
+        schema: JOB_SCHEMA,
+        version: 1,
+        updatedAt: 1_000,
+      });
       expect(await store.get('missing')).toBeUndefined();
     });
 
@@ -141,7 +153,11 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       const ns = `b-${name}`;
       const first = openJobs(ns);
       const x3 = job('x3');
-      await Promise.all([first.save(job('x1')), first.save(job('x2', { state: 'polling', taskId: 't' })), first.save(x3)]);
+      await Promise.all([
+        first.save(job('x1')),
+        first.save(job('x2', { state: 'polling', taskId: 't' })),
+        first.save(x3),
+      ]);
       x3.state = 'delivered';
       await first.save(x3);
       const second = openJobs(ns);
@@ -241,7 +257,9 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       expect(await state.members(same)).toEqual(['u1']);
 
       // Concurrent removes of everything, interleaved with adds of new members: only the new ones remain.
-      await Promise.all(Array.from({ length: 20 }, (_, i) => [state.remove(many, `u${i}`), state.add(many, `v${i}`)]).flat());
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => [state.remove(many, `u${i}`), state.add(many, `v${i}`)]).flat(),
+      );
       expect((await state.members(many)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort());
     });
 
@@ -249,8 +267,15 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       const state = openState();
       const [a, b] = [keys('count-a'), keys('count-b')];
       expect(await state.counters(a)).toEqual({});
-      await state.increment([{ hash: a, field: 'images' }, { hash: a, field: 'failed', by: 0 }, { hash: b, field: 'images', by: 5 }]);
-      await state.increment([{ hash: a, field: 'images', by: 2 }, { hash: a, field: 'member:一', by: 3 }]);
+      await state.increment([
+        { hash: a, field: 'images' },
+        { hash: a, field: 'failed', by: 0 },
+        { hash: b, field: 'images', by: 5 },
+      ]);
+      await state.increment([
+        { hash: a, field: 'images', by: 2 },
+        { hash: a, field: 'member:一', by: 3 },
+      ]);
       await state.increment([]);
       expect(await state.counters(a)).toEqual({ images: 3, failed: 0, 'member:一': 3 });
       expect(await state.counters(b)).toEqual({ images: 5 });
@@ -259,8 +284,21 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
     it('counters: 100 increments at once lose none', async () => {
       const state = openState();
       const hash = keys('count-race');
-      await Promise.all(Array.from({ length: 100 }, (_, i) => state.increment([{ hash, field: 'images' }, { hash, field: `member:${i % 4}` }])));
-      expect(await state.counters(hash)).toEqual({ images: 100, 'member:0': 25, 'member:1': 25, 'member:2': 25, 'member:3': 25 });
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          state.increment([
+            { hash, field: 'images' },
+            { hash, field: `member:${i % 4}` },
+          ]),
+        ),
+      );
+      expect(await state.counters(hash)).toEqual({
+        images: 100,
+        'member:0': 25,
+        'member:1': 25,
+        'member:2': 25,
+        'member:3': 25,
+      });
     });
 
     it('counters: a hash expires its TTL after its last change', async () => {
@@ -277,10 +315,21 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       const ledger = createUsageLedger(state);
       const guildId = keys('guild');
       const finishedAt = Date.UTC(2026, 0, 31, 23, 59);
-      const done = job(keys('usage-job'), { guildId, state: 'delivered', completedAt: finishedAt - 1_000, finishedAt, nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } });
+      const done = job(keys('usage-job'), {
+        guildId,
+        state: 'delivered',
+        completedAt: finishedAt - 1_000,
+        finishedAt,
+        nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null },
+      });
       await Promise.all([ledger.record(done), ledger.record(done)]);
       await ledger.record(done);
-      expect(await ledger.day(guildId, '2026-01-31')).toEqual({ images: 1, failed: 0, flagged: 1, members: { '1': 1 } });
+      expect(await ledger.day(guildId, '2026-01-31')).toEqual({
+        images: 1,
+        failed: 0,
+        flagged: 1,
+        members: { '1': 1 },
+      });
       expect((await ledger.guilds('2026-01-31'))[guildId]).toBe(1);
       expect(await ledger.day(guildId, '2026-02-01')).toEqual({ images: 0, failed: 0, flagged: 0, members: {} });
     });
@@ -289,7 +338,10 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       const state = openState();
       const list = keys('list');
       expect(await state.list(list)).toEqual([]);
-      expect(await state.append(list, [1, { ms: 7_000, at: 1_700_000_000_000 }], 3)).toEqual([1, { ms: 7_000, at: 1_700_000_000_000 }]);
+      expect(await state.append(list, [1, { ms: 7_000, at: 1_700_000_000_000 }], 3)).toEqual([
+        1,
+        { ms: 7_000, at: 1_700_000_000_000 },
+      ]);
       expect(await state.append(list, ['三', null, 5], 3)).toEqual(['三', null, 5]);
       // Appending nothing changes nothing.
       expect(await state.append(list, [], 3)).toEqual(['三', null, 5]);
@@ -339,7 +391,10 @@ describeStorage('memory', async () => ({ url: 'memory://', cleanup: async () => 
 
 describeStorage('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'qi-sqlite-'));
-  return { url: `sqlite://${join(dir, 'nested', 'bot.sqlite')}`, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    url: `sqlite://${join(dir, 'nested', 'bot.sqlite')}`,
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
 });
 
 describe.skipIf(skipWithoutRedis)('redis', () => {
@@ -372,7 +427,9 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
 
     it('20 moderators clicking at once in two processes give exactly one winner', async () => {
       const processes = [openState(), openState()];
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.claim('race', audit(`m${i}`))));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => processes[i % 2]!.claim('race', audit(`m${i}`))),
+      );
       const winners = results.flatMap((r, i) => (r.won ? [i] : []));
       expect(winners).toHaveLength(1);
       const winner = audit(`m${winners[0]}`);
@@ -389,7 +446,9 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
       const processes = [openState(), openState()];
       const added = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('many', `u${i}`)));
       expect(added).toEqual(Array.from({ length: 20 }, () => true));
-      expect((await processes[1]!.members('many')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
+      expect((await processes[1]!.members('many')).sort()).toEqual(
+        Array.from({ length: 20 }, (_, i) => `u${i}`).sort(),
+      );
 
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.add('same', 'u1')));
       expect(results.filter(Boolean)).toHaveLength(1);
@@ -397,19 +456,38 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
 
     it('list entries appended from two processes at once all land', async () => {
       const processes = [openState(), openState()];
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => processes[i % 2]!.append('durations', [i], 30)));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => processes[i % 2]!.append('durations', [i], 30)),
+      );
       for (const [i, result] of results.entries()) expect(result).toContain(i);
-      expect(((await processes[0]!.list('durations')) as number[]).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(((await processes[0]!.list('durations')) as number[]).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 20 }, (_, i) => i),
+      );
     });
 
     it('counters incremented from two processes at once add up exactly, and a job is counted once', async () => {
       const processes = [openState(), openState()];
-      await Promise.all(Array.from({ length: 200 }, (_, i) => processes[i % 2]!.increment([{ hash: 'usage-race', field: 'images' }, { hash: 'usage-race', field: `member:${i % 3}` }], 60_000)));
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          processes[i % 2]!.increment(
+            [
+              { hash: 'usage-race', field: 'images' },
+              { hash: 'usage-race', field: `member:${i % 3}` },
+            ],
+            60_000,
+          ),
+        ),
+      );
       expect(await processes[0]!.counters('usage-race')).toMatchObject({ images: 200 });
       const ledgers = processes.map((p) => createUsageLedger(p));
       const done = job('twice', { state: 'failed', completedAt: 5, finishedAt: 10 });
       await Promise.all(Array.from({ length: 10 }, (_, i) => ledgers[i % 2]!.record(done)));
-      expect(await ledgers[1]!.day('2', '1970-01-01')).toEqual({ images: 1, failed: 1, flagged: 0, members: { '1': 1 } });
+      expect(await ledgers[1]!.day('2', '1970-01-01')).toEqual({
+        images: 1,
+        failed: 1,
+        flagged: 0,
+        members: { '1': 1 },
+      });
     });
   });
 
@@ -428,7 +506,10 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
       const killed = once(admin, 'data');
       admin.write('CLIENT KILL TYPE normal\r\n');
       expect(String((await killed)[0])).toMatch(/^:[1-9]/);
-      await vi.waitFor(async () => expect(await state.read<Audit>('k')).toEqual(audit('alice')), { timeout: 3_000, interval: 20 });
+      await vi.waitFor(async () => expect(await state.read<Audit>('k')).toEqual(audit('alice')), {
+        timeout: 3_000,
+        interval: 20,
+      });
 
       // Shutting down while Redis is gone must finish, not wait for a reconnection. A read fails
       // only once the state's client has lost its connection, so the shutdown starts from there.

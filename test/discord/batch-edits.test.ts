@@ -2,9 +2,9 @@
 // upload, retried) must not free the lock of the edit that took it over.
 import { describe, expect, it } from 'vitest';
 import { createBatchEdits } from '../../src/discord/batch-edits.ts';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createLocalSharedState } from '../../src/shared-state.ts';
+import { createLocalSharedState } from '../../src/storage/shared-state.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
 
 const LOCK = 'batch-edit:batch';
 

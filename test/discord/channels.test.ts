@@ -38,9 +38,17 @@ async function setup(options: { cacheMs?: number } = {}) {
     },
   });
   const clock = { now: 0 };
-  const check = createChannelAgeCheck({ rest: h.client.rest, logger: createLogger({ level: 'warn', format: 'json', secrets: [], destination: sink }), now: () => clock.now, ...options });
+  const check = createChannelAgeCheck({
+    rest: h.client.rest,
+    logger: createLogger({ level: 'warn', format: 'json', secrets: [], destination: sink }),
+    now: () => clock.now,
+    ...options,
+  });
   const id = (name: string) => h!.discord.channel(name).id;
-  const reads = () => h!.discord.requests.filter((r) => r.method === 'GET' && r.route === '/channels/{channel_id}').map((r) => r.path.split('/').at(-1));
+  const reads = () =>
+    h!.discord.requests
+      .filter((r) => r.method === 'GET' && r.route === '/channels/{channel_id}')
+      .map((r) => r.path.split('/').at(-1));
   return { discord: h.discord, client: h.client, check, id, reads, clock, warnings };
 }
 
@@ -95,7 +103,9 @@ describe('the age check over REST', () => {
     const channelId = channel === 'hidden' ? discord.channel('hidden').id : channel;
     expect(await check(channelId)).toBe(false);
     expect(discord.errors).toEqual([]);
-    expect(warnings.map((w) => [w.msg, w.channelId])).toEqual([['could not read whether the channel is age-restricted; treating it as not age-restricted', channelId]]);
+    expect(warnings.map((w) => [w.msg, w.channelId])).toEqual([
+      ['could not read whether the channel is age-restricted; treating it as not age-restricted', channelId],
+    ]);
     // Not remembered: the next read asks again.
     discord.expectError(code);
     await check(channelId);
@@ -105,7 +115,11 @@ describe('the age check over REST', () => {
   it('is what GET /channels/{id} shows: a thread carries its parent, no age restriction of its own', async () => {
     const { client, id } = await setup();
     const thread = (await client.rest.get(Routes.channel(id('late-night')))) as Record<string, unknown>;
-    expect(thread).toMatchObject({ type: 11, parent_id: id('nsfw'), thread_metadata: { archived: false, locked: false } });
+    expect(thread).toMatchObject({
+      type: 11,
+      parent_id: id('nsfw'),
+      thread_metadata: { archived: false, locked: false },
+    });
     expect(thread).not.toHaveProperty('nsfw');
     // The gateway listed it among the guild's threads, so interactions in it resolve.
     expect(client.channels.cache.get(id('secret'))?.isThread()).toBe(true);

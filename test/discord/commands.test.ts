@@ -6,14 +6,29 @@ const imagine = new SlashCommandBuilder()
   .setName('imagine')
   .setDescription('Generate an image')
   .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setMaxLength(1000))
-  .addStringOption((o) => o.setName('size').setDescription('Size').addChoices({ name: 'Square', value: '1024*1024' }, { name: 'Wide', value: '1664*928' }))
+  .addStringOption((o) =>
+    o
+      .setName('size')
+      .setDescription('Size')
+      .addChoices({ name: 'Square', value: '1024*1024' }, { name: 'Wide', value: '1664*928' }),
+  )
   .addIntegerOption((o) => o.setName('seed').setDescription('Seed').setMinValue(0));
 const admin = new SlashCommandBuilder()
   .setName('imagine-admin')
   .setDescription('Admin')
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageMessages)
-  .addSubcommand((s) => s.setName('ban').setDescription('Ban a user').addUserOption((o) => o.setName('who').setDescription('User').setRequired(true)))
-  .addSubcommandGroup((g) => g.setName('quota').setDescription('Quota').addSubcommand((s) => s.setName('show').setDescription('Show')));
+  .addSubcommand((s) =>
+    s
+      .setName('ban')
+      .setDescription('Ban a user')
+      .addUserOption((o) => o.setName('who').setDescription('User').setRequired(true)),
+  )
+  .addSubcommandGroup((g) =>
+    g
+      .setName('quota')
+      .setDescription('Quota')
+      .addSubcommand((s) => s.setName('show').setDescription('Show')),
+  );
 
 describe('fake Discord: application commands', () => {
   let h: Harness | undefined;
@@ -27,8 +42,15 @@ describe('fake Discord: application commands', () => {
     const { client, discord } = h;
     const global = await client.application!.commands.set([imagine.toJSON(), admin.toJSON()]);
     expect([...global.values()].map((c) => c.name).sort()).toEqual(['imagine', 'imagine-admin']);
-    expect(discord.commands.list().map((c) => c.id).sort()).toEqual([...global.keys()].sort());
-    expect(discord.commands.list().find((c) => c.name === 'imagine-admin')?.default_member_permissions).toBe(String(PermissionFlagsBits.ManageMessages));
+    expect(
+      discord.commands
+        .list()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual([...global.keys()].sort());
+    expect(discord.commands.list().find((c) => c.name === 'imagine-admin')?.default_member_permissions).toBe(
+      String(PermissionFlagsBits.ManageMessages),
+    );
     // Overwriting keeps the id of an unchanged name, like Discord.
     const again = await client.application!.commands.set([imagine.toJSON()]);
     expect([...again.keys()]).toEqual([[...global.values()].find((c) => c.name === 'imagine')?.id]);
@@ -66,14 +88,35 @@ describe('fake Discord: application commands', () => {
     discord.slash('imagine-admin quota show', {}, { user: 'mod' });
     const results = await seen.promise;
     expect(results).toEqual([
-      { commandId: registered.find((c) => c.name === 'imagine')?.id, group: null, sub: null, who: null, whoIsMember: false, seed: 7 },
-      { commandId: registered.find((c) => c.name === 'imagine-admin')?.id, group: null, sub: 'ban', who: 'bob', whoIsMember: true, seed: null },
-      { commandId: registered.find((c) => c.name === 'imagine-admin')?.id, group: 'quota', sub: 'show', who: null, whoIsMember: false, seed: null },
+      {
+        commandId: registered.find((c) => c.name === 'imagine')?.id,
+        group: null,
+        sub: null,
+        who: null,
+        whoIsMember: false,
+        seed: 7,
+      },
+      {
+        commandId: registered.find((c) => c.name === 'imagine-admin')?.id,
+        group: null,
+        sub: 'ban',
+        who: 'bob',
+        whoIsMember: true,
+        seed: null,
+      },
+      {
+        commandId: registered.find((c) => c.name === 'imagine-admin')?.id,
+        group: 'quota',
+        sub: 'show',
+        who: null,
+        whoIsMember: false,
+        seed: null,
+      },
     ]);
     expect(discord.errors).toEqual([]);
   });
 
-  it('slash() refuses what Discord\'s client would not send for a registered command', async () => {
+  it("slash() refuses what Discord's client would not send for a registered command", async () => {
     h = await startHarness();
     const { client, discord } = h;
     await client.application!.commands.set([imagine.toJSON()]);
@@ -83,16 +126,31 @@ describe('fake Discord: application commands', () => {
     expect(() => discord.slash('imagine', { prompt: 'x', seed: 1.5 })).toThrow(/integer/);
   });
 
-  it('registration errors are Discord\'s 50035', async () => {
+  it("registration errors are Discord's 50035", async () => {
     h = await startHarness();
     const { client, discord } = h;
     const upper = await caught(() => client.application!.commands.set([{ name: 'Imagine', description: 'x' }]));
     expect(upper).toBeInstanceOf(DiscordAPIError);
-    expect((upper as DiscordAPIError).rawError).toMatchObject({ code: 50035, errors: { 0: { name: { _errors: [{ code: 'APPLICATION_COMMAND_INVALID_NAME' }] } } } });
-    const order = await caught(() => client.application!.commands.set([{
-      name: 'x', description: 'x', options: [{ type: 3, name: 'a', description: 'a' }, { type: 3, name: 'b', description: 'b', required: true }],
-    }]));
-    expect((order as DiscordAPIError).rawError).toMatchObject({ code: 50035, errors: { 0: { options: { _errors: [{ code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID' }] } } } });
+    expect((upper as DiscordAPIError).rawError).toMatchObject({
+      code: 50035,
+      errors: { 0: { name: { _errors: [{ code: 'APPLICATION_COMMAND_INVALID_NAME' }] } } },
+    });
+    const order = await caught(() =>
+      client.application!.commands.set([
+        {
+          name: 'x',
+          description: 'x',
+          options: [
+            { type: 3, name: 'a', description: 'a' },
+            { type: 3, name: 'b', description: 'b', required: true },
+          ],
+        },
+      ]),
+    );
+    expect((order as DiscordAPIError).rawError).toMatchObject({
+      code: 50035,
+      errors: { 0: { options: { _errors: [{ code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID' }] } } },
+    });
     const tooLong = await caught(() => client.application!.commands.set([{ name: 'x', description: 'd'.repeat(101) }]));
     expect((tooLong as DiscordAPIError).code).toBe(50035);
     expect(discord.takeErrors().map((e) => e.code)).toEqual([50035, 50035, 50035]);

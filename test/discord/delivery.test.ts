@@ -4,7 +4,7 @@
 import type { APIMessage } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiscordDelivery } from '../../src/discord/delivery.ts';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { makeFakeImage } from '../fakes/images.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
@@ -62,11 +62,14 @@ describe('delivering the same thing twice shows it once', () => {
   async function expired(harness: Harness): Promise<{ it: FakeInteraction; job: Job }> {
     const it = await deferred(harness);
     it.expireToken();
-    const job = jobFor(harness, it, '0123456789ab', { reply: { applicationId: harness.discord.applicationId, token: it.token, createdAt: Date.now() - 20 * 60_000 } });
+    const job = jobFor(harness, it, '0123456789ab', {
+      reply: { applicationId: harness.discord.applicationId, token: it.token, createdAt: Date.now() - 20 * 60_000 },
+    });
     return { it, job };
   }
 
-  const posted = (harness: Harness, it: FakeInteraction): APIMessage[] => harness.discord.messages('general').filter((m) => m.id !== it.original()?.id);
+  const posted = (harness: Harness, it: FakeInteraction): APIMessage[] =>
+    harness.discord.messages('general').filter((m) => m.id !== it.original()?.id);
 
   it('an image delivered twice after the token expired is posted in the channel once', async () => {
     h = await startHarness();
@@ -111,7 +114,9 @@ describe('delivering the same thing twice shows it once', () => {
     h = await startHarness();
     const it = await deferred(h);
     const ids = ['aaaaaaaaaaaa', 'bbbbbbbbbbbb'];
-    const jobs = new Map(ids.map((id, index) => [id, jobFor(h!, it, id, { batch: { id: ids[0]!, index, count: 2, jobIds: ids } })]));
+    const jobs = new Map(
+      ids.map((id, index) => [id, jobFor(h!, it, id, { batch: { id: ids[0]!, index, count: 2, jobIds: ids } })]),
+    );
     const delivery = deliveryFor(h, jobs);
     const [a, b] = [jobs.get(ids[0]!)!, jobs.get(ids[1]!)!];
 
@@ -123,7 +128,10 @@ describe('delivering the same thing twice shows it once', () => {
     await delivery.deliver(b, image('b'));
 
     const message = it.original()!;
-    expect(message.attachments.map((x) => x.filename)).toEqual(['qwen-image-a-lighthouse-aaaaaaaaaaaa.png', 'qwen-image-a-lighthouse-bbbbbbbbbbbb.png']);
+    expect(message.attachments.map((x) => x.filename)).toEqual([
+      'qwen-image-a-lighthouse-aaaaaaaaaaaa.png',
+      'qwen-image-a-lighthouse-bbbbbbbbbbbb.png',
+    ]);
     expect(message.attachments[0]?.id).toBe(attachmentId);
     expect(message.content).toContain('**2 of 2** images ready');
     expect(h.discord.errors).toEqual([]);

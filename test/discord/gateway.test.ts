@@ -38,12 +38,23 @@ describe('fake Discord gateway with the real discord.js client', () => {
     const { discord } = h;
     const gatewayBot = discord.requests.find((r) => r.route === '/gateway/bot');
     expect(gatewayBot?.headers.authorization).toBe('Bot [redacted]');
-    expect(gatewayBot?.response).toMatchObject({ url: discord.gatewayUrl, shards: 1, session_start_limit: { max_concurrency: 1 } });
+    expect(gatewayBot?.response).toMatchObject({
+      url: discord.gatewayUrl,
+      shards: 1,
+      session_start_limit: { max_concurrency: 1 },
+    });
     expect(discord.gateway.connectionUrls).toEqual(['/gateway?v=10&encoding=json']);
     const identify = discord.gateway.received.find((p) => p.op === 2);
     expect(identify?.d).toMatchObject({
-      token: '[redacted]', intents: GatewayIntentBits.Guilds, shard: [0, 1], compress: false,
-      properties: { browser: expect.stringMatching(/^@discordjs\/ws/), device: expect.stringMatching(/^@discordjs\/ws/), os: process.platform },
+      token: '[redacted]',
+      intents: GatewayIntentBits.Guilds,
+      shard: [0, 1],
+      compress: false,
+      properties: {
+        browser: expect.stringMatching(/^@discordjs\/ws/),
+        device: expect.stringMatching(/^@discordjs\/ws/),
+        os: process.platform,
+      },
     });
   });
 
@@ -77,7 +88,11 @@ describe('fake Discord gateway with the real discord.js client', () => {
     expect((await interaction.waitForOriginal()).content).toBe('replayed');
     expect(discord.gateway.connectionUrls[1]).toBe('/gateway-resume?v=10&encoding=json');
     const resume = discord.gateway.received.find((p) => p.op === 6);
-    expect(resume?.d).toMatchObject({ token: '[redacted]', session_id: [...discord.gateway.sessions.keys()][0], seq: expect.any(Number) });
+    expect(resume?.d).toMatchObject({
+      token: '[redacted]',
+      session_id: [...discord.gateway.sessions.keys()][0],
+      seq: expect.any(Number),
+    });
     expect(discord.errors).toEqual([]);
   });
 });
@@ -119,11 +134,29 @@ describe('fake Discord gateway protocol (raw WebSocket)', () => {
     expect(await gw.next()).toMatchObject({ op: 11 });
     gw.send({ op: 2, d: { token: discord.token, intents: 1, properties: { os: 'linux', browser: 'x', device: 'x' } } });
     const ready = await gw.next();
-    expect(ready).toMatchObject({ op: 0, t: 'READY', s: 1, d: { v: 10, user: { id: discord.botUser.id, bot: true }, application: { id: discord.applicationId }, guilds: [{ id: discord.guild.id, unavailable: true }] } });
+    expect(ready).toMatchObject({
+      op: 0,
+      t: 'READY',
+      s: 1,
+      d: {
+        v: 10,
+        user: { id: discord.botUser.id, bot: true },
+        application: { id: discord.applicationId },
+        guilds: [{ id: discord.guild.id, unavailable: true }],
+      },
+    });
     expect(ready.d).toHaveProperty('session_id');
-    expect(ready.d).toHaveProperty('resume_gateway_url', expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/gateway-resume$/));
+    expect(ready.d).toHaveProperty(
+      'resume_gateway_url',
+      expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/gateway-resume$/),
+    );
     const guildCreate = await gw.next();
-    expect(guildCreate).toMatchObject({ op: 0, t: 'GUILD_CREATE', s: 2, d: { id: discord.guild.id, unavailable: false } });
+    expect(guildCreate).toMatchObject({
+      op: 0,
+      t: 'GUILD_CREATE',
+      s: 2,
+      d: { id: discord.guild.id, unavailable: false },
+    });
     gw.ws.close(1000);
     await gw.closed;
   });
@@ -135,7 +168,9 @@ describe('fake Discord gateway protocol (raw WebSocket)', () => {
     discord.expectError(4004);
     gw.send({ op: 2, d: { token: 'wrong', intents: 1, properties: {} } });
     expect(await gw.closed).toBe(4004);
-    expect(discord.expectedErrors).toMatchObject([{ method: 'GATEWAY', code: 4004, message: 'Authentication failed.' }]);
+    expect(discord.expectedErrors).toMatchObject([
+      { method: 'GATEWAY', code: 4004, message: 'Authentication failed.' },
+    ]);
     expect(discord.errors).toEqual([]);
   });
 
@@ -171,7 +206,7 @@ describe('fake Discord gateway protocol (raw WebSocket)', () => {
 });
 
 describe('client built from scratch', () => {
-  it('works with only rest.api set (the bot\'s own construction)', async () => {
+  it("works with only rest.api set (the bot's own construction)", async () => {
     const discord = await startFakeDiscord();
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiUrl } });
     const ready = once(client, Events.ClientReady);

@@ -1,6 +1,13 @@
 import {
-  ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, MessageFlags, ModalBuilder,
-  StringSelectMenuBuilder, TextInputBuilder, TextInputStyle,
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  MessageFlags,
+  ModalBuilder,
+  StringSelectMenuBuilder,
+  TextInputBuilder,
+  TextInputStyle,
 } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './helpers.ts';
@@ -34,7 +41,13 @@ describe('fake Discord: interactions against the real discord.js client', () => 
 
     expect(message.content).toBe('done');
     const [attachment] = message.attachments;
-    expect(attachment).toMatchObject({ filename: 'x.png', size: PNG.length, content_type: 'image/png', width: 3, height: 2 });
+    expect(attachment).toMatchObject({
+      filename: 'x.png',
+      size: PNG.length,
+      content_type: 'image/png',
+      width: 3,
+      height: 2,
+    });
     expect(discord.attachmentBytes(attachment!).equals(PNG)).toBe(true);
     expect(discord.files(message)[0]?.bytes.equals(PNG)).toBe(true);
     // The URL points at the fake and serves the same bytes.
@@ -51,12 +64,14 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     const callbackRequest = discord.requests.find((r) => r.route?.endsWith('/callback'));
     expect(callbackRequest?.query).toEqual({ with_response: 'false' });
     expect(callbackRequest?.status).toBe(204);
-    expect(callbackRequest?.headers['user-agent']).toMatch(/^DiscordBot \(https:\/\/discord\.js\.org, [\d.]+\) discord\.js\//);
+    expect(callbackRequest?.headers['user-agent']).toMatch(
+      /^DiscordBot \(https:\/\/discord\.js\.org, [\d.]+\) discord\.js\//,
+    );
     expect(discord.errors).toEqual([]);
     expect(h.handlerErrors).toEqual([]);
   });
 
-  it('the interaction payload looks like Discord\'s and discord.js reads it', async () => {
+  it("the interaction payload looks like Discord's and discord.js reads it", async () => {
     h = await startHarness();
     const { discord } = h;
     const seen: Record<string, unknown>[] = [];
@@ -84,12 +99,30 @@ describe('fake Discord: interactions against the real discord.js client', () => 
       { prompt: 'dog', steps: null, nsfw: false, user: 'bob', locale: 'en-US', canManage: false, appCanAttach: true },
     ]);
     expect(a.isEphemeral).toBe(true);
-    expect(a.original()).toMatchObject({ content: 'hi', flags: 64, type: 20, interaction_metadata: { id: a.id, type: 2 } });
+    expect(a.original()).toMatchObject({
+      content: 'hi',
+      flags: 64,
+      type: 20,
+      interaction_metadata: { id: a.id, type: 2 },
+    });
     expect(a.payload).toMatchObject({
-      type: 2, version: 1, context: 0, locale: 'fr', guild_id: discord.guild.id, channel_id: discord.channel('nsfw').id,
+      type: 2,
+      version: 1,
+      context: 0,
+      locale: 'fr',
+      guild_id: discord.guild.id,
+      channel_id: discord.channel('nsfw').id,
       channel: { id: discord.channel('nsfw').id, type: 0, nsfw: true, name: 'nsfw' },
-      data: { name: 'imagine', type: 1, options: [{ name: 'prompt', type: 3, value: 'cat' }, { name: 'steps', type: 4, value: 20 }] },
-      entitlements: [], authorizing_integration_owners: { 0: discord.guild.id },
+      data: {
+        name: 'imagine',
+        type: 1,
+        options: [
+          { name: 'prompt', type: 3, value: 'cat' },
+          { name: 'steps', type: 4, value: 20 },
+        ],
+      },
+      entitlements: [],
+      authorizing_integration_owners: { 0: discord.guild.id },
     });
     expect(typeof (a.payload.member as { permissions: unknown }).permissions).toBe('string');
     expect(discord.errors).toEqual([]);
@@ -119,7 +152,9 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     expect(results.responseId).toBe(interaction.original()?.id);
     expect(results.fetched).toBe('first');
     expect(interaction.followups().map((m) => [m.content, m.flags])).toEqual([['second', 64]]);
-    expect(interaction.followups()[0]?.interaction_metadata?.original_response_message_id).toBe(interaction.original()?.id);
+    expect(interaction.followups()[0]?.interaction_metadata?.original_response_message_id).toBe(
+      interaction.original()?.id,
+    );
     expect(discord.messages('general').map((m) => m.content)).toEqual(['first', 'second']);
     expect(discord.errors).toEqual([]);
     expect(h.handlerErrors).toEqual([]);
@@ -181,7 +216,11 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     expect(() => discord.click(message, 'Docs')).toThrow(/link/);
 
     const click = discord.click(message, 'Again', { user: 'bob' });
-    expect(click.payload).toMatchObject({ type: 3, data: { custom_id: 'again', component_type: 2 }, message: { id: message.id } });
+    expect(click.payload).toMatchObject({
+      type: 3,
+      data: { custom_id: 'again', component_type: 2 },
+      message: { id: message.id },
+    });
     await click.waitForCallback();
     expect(click.response?.type).toBe(7);
     expect(discord.message(message.id)).toMatchObject({ content: 'image 2 by bob', components: [] });
@@ -196,17 +235,23 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     const got: unknown[] = [];
     h.onInteraction(async (interaction) => {
       if (interaction.isChatInputCommand()) {
-        const select = new StringSelectMenuBuilder().setCustomId('size').addOptions(
-          { label: 'Small', value: 's' }, { label: 'Large', value: 'l' },
-        );
-        await interaction.reply({ content: 'pick', components: [new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(select)] });
+        const select = new StringSelectMenuBuilder()
+          .setCustomId('size')
+          .addOptions({ label: 'Small', value: 's' }, { label: 'Large', value: 'l' });
+        await interaction.reply({
+          content: 'pick',
+          components: [new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(select)],
+        });
       } else if (interaction.isStringSelectMenu()) {
         got.push(interaction.values);
-        const modal = new ModalBuilder().setCustomId('details').setTitle('Details').addComponents(
-          new ActionRowBuilder<TextInputBuilder>().addComponents(
-            new TextInputBuilder().setCustomId('negative').setLabel('Negative prompt').setStyle(TextInputStyle.Short),
-          ),
-        );
+        const modal = new ModalBuilder()
+          .setCustomId('details')
+          .setTitle('Details')
+          .addComponents(
+            new ActionRowBuilder<TextInputBuilder>().addComponents(
+              new TextInputBuilder().setCustomId('negative').setLabel('Negative prompt').setStyle(TextInputStyle.Short),
+            ),
+          );
         await interaction.showModal(modal);
       } else if (interaction.isModalSubmit()) {
         got.push(interaction.fields.getTextInputValue('negative'));
@@ -235,7 +280,10 @@ describe('fake Discord: interactions against the real discord.js client', () => 
       await interaction.respond([{ name: `${focused.name}:${focused.value}`, value: 'v1' }]);
     });
     const interaction = discord.autocomplete('imagine', { prompt: 'a cat', style: 'ani' }, 'style');
-    expect(interaction.payload).toMatchObject({ type: 4, data: { options: [{ name: 'prompt' }, { name: 'style', focused: true, value: 'ani' }] } });
+    expect(interaction.payload).toMatchObject({
+      type: 4,
+      data: { options: [{ name: 'prompt' }, { name: 'style', focused: true, value: 'ani' }] },
+    });
     expect(await interaction.autocompleteChoices()).toEqual([{ name: 'style:ani', value: 'v1' }]);
     expect(discord.errors).toEqual([]);
   });
@@ -245,7 +293,10 @@ describe('fake Discord: interactions against the real discord.js client', () => 
     const { discord, client } = h;
     const general = await client.channels.fetch(discord.channel('general').id);
     if (!general?.isSendable()) throw new Error('general should be sendable');
-    const sent = await general.send({ content: `hello <@${discord.user('alice').id}>`, files: [new AttachmentBuilder(PNG, { name: 'a b.png' })] });
+    const sent = await general.send({
+      content: `hello <@${discord.user('alice').id}>`,
+      files: [new AttachmentBuilder(PNG, { name: 'a b.png' })],
+    });
     const edited = await sent.edit({ content: 'edited', attachments: [] });
     expect(edited.attachments.size).toBe(0);
     expect(discord.message(sent.id)).toMatchObject({ content: 'edited', attachments: [] });

@@ -20,14 +20,22 @@ describe('fake Discord lifecycle', () => {
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     // Only to end a child that hangs (that is the failure): generous, since a loaded machine may
     // take seconds just to start Node and load discord.js; below the 20 s test timeout.
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
     clearTimeout(timer);
-    expect({ code, signal, stderr: stderr.replace(/.*ExperimentalWarning.*\n?/g, '') }).toEqual({ code: 0, signal: null, stderr: expect.any(String) });
+    expect({ code, signal, stderr: stderr.replace(/.*ExperimentalWarning.*\n?/g, '') }).toEqual({
+      code: 0,
+      signal: null,
+      stderr: expect.any(String),
+    });
     expect(JSON.parse(stdout)).toEqual({ errors: [], address: '127.0.0.1' });
   });
 });

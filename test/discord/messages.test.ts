@@ -1,8 +1,9 @@
 // What the message builders put in front of members and moderators: prompts that read as the
 // member's words (no hidden links, no headings posing as the bot), and no link previews.
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
-import { batchBody, failureBody, noticeBody, progressBody, resultBody, safeText, textBody } from '../../src/discord/messages.ts';
+import type { Job } from '../../src/domain/job.ts';
+import { failureBody, progressBody, safeText, textBody } from '../../src/discord/messages.ts';
+import { batchBody, noticeBody, resultBody } from '../../src/discord/result-messages.ts';
 
 const SUPPRESS_EMBEDS = 1 << 2;
 
@@ -21,7 +22,11 @@ const openBrackets = (text: string) => [...text.matchAll(/\[/g)].filter((m) => u
 describe('safeText', () => {
   it.each([
     ['a masked link', '[Approve here](https://evil.example)', '\\[Approve here\\](https://evil.example)'],
-    ['a masked link with a hidden address', '[Approve here](<https://evil.example>)', '\\[Approve here\\](<https://evil.example>)'],
+    [
+      'a masked link with a hidden address',
+      '[Approve here](<https://evil.example>)',
+      '\\[Approve here\\](<https://evil.example>)',
+    ],
     ['a heading', '# HEADING', '\\# HEADING'],
     ['a small heading', '### small', '\\### small'],
     ['subtext', '-# fine print', '\\-# fine print'],
@@ -41,11 +46,15 @@ describe('safeText', () => {
   });
 
   it('escapes headings on every line, since embeds keep the prompt’s lines', () => {
-    expect(safeText('a cat\n# APPROVED\n-# by the moderators', 1000)).toBe('a cat\n\\# APPROVED\n\\-# by the moderators');
+    expect(safeText('a cat\n# APPROVED\n-# by the moderators', 1000)).toBe(
+      'a cat\n\\# APPROVED\n\\-# by the moderators',
+    );
   });
 
   it('still breaks mentions and keeps ordinary words and links as they are', () => {
-    expect(safeText('a @everyone party poster https://example.com/x.gif', 1000)).toBe('a @\u200beveryone party poster https://example.com/x.gif');
+    expect(safeText('a @everyone party poster https://example.com/x.gif', 1000)).toBe(
+      'a @\u200beveryone party poster https://example.com/x.gif',
+    );
     expect(safeText('<@123> #1 fan', 1000)).toBe('<\u200b@\u200b123> #1 fan');
   });
 });
@@ -73,10 +82,17 @@ describe('message bodies', () => {
       failureBody(job(), { kind: 'task_failed', reason: 'see https://x.example/y.png' }),
       noticeBody(job(), 'awaiting_review'),
       textBody('a text of ours, quoting https://cdn.example/x.gif'),
-      batchBody(job({ batch: { id: 'job000000001', index: 0, count: 2, jobIds: ['job000000001', 'job000000002'] } }) as Job & { batch: NonNullable<Job['batch']> }, [undefined, undefined], [], {
-        kind: 'progress',
-        view: { phase: 'submitting' },
-      }),
+      batchBody(
+        job({ batch: { id: 'job000000001', index: 0, count: 2, jobIds: ['job000000001', 'job000000002'] } }) as Job & {
+          batch: NonNullable<Job['batch']>;
+        },
+        [undefined, undefined],
+        [],
+        {
+          kind: 'progress',
+          view: { phase: 'submitting' },
+        },
+      ),
     ];
     for (const body of bodies) {
       expect(body.content).toContain('https://cdn.example/x.gif');
@@ -99,13 +115,24 @@ describe('held images in a batch message', () => {
   const batch = { id: 'job000000001', index: 0, count: 2, jobIds: ['job000000001', 'job000000002'] };
   const first = job({ batch }) as Job & { batch: NonNullable<Job['batch']> };
   const held = (reasons: NonNullable<Job['nsfw']>['reasons'], channelId?: string) =>
-    job({ id: 'job000000002', batch: { ...batch, index: 1 }, state: 'held', review: { status: 'pending', createdAt: 0, ...(channelId ? { channelId } : {}) }, nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null, reasons } });
-  const line = (sibling: Job) => batchBody(first, [first, sibling], [], { kind: 'progress', view: { phase: 'submitting' } }).content;
+    job({
+      id: 'job000000002',
+      batch: { ...batch, index: 1 },
+      state: 'held',
+      review: { status: 'pending', createdAt: 0, ...(channelId ? { channelId } : {}) },
+      nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null, reasons },
+    });
+  const line = (sibling: Job) =>
+    batchBody(first, [first, sibling], [], { kind: 'progress', view: { phase: 'submitting' } }).content;
 
   it('say an image was flagged only when something flagged it', () => {
     expect(line(held(['classifier'], '9'))).toContain('Image 2 of 2 was flagged');
-    expect(line(held(['review_all'], '9'))).toContain('Image 2 of 2 is waiting for a moderator: this server has every image looked at');
-    expect(line(held(['review_all']))).toContain('Image 2 of 2 is not shown: this server has every image looked at first');
+    expect(line(held(['review_all'], '9'))).toContain(
+      'Image 2 of 2 is waiting for a moderator: this server has every image looked at',
+    );
+    expect(line(held(['review_all']))).toContain(
+      'Image 2 of 2 is not shown: this server has every image looked at first',
+    );
     expect(line(held(['review_all', 'provider'], '9'))).toContain('was flagged');
   });
 

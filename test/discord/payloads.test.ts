@@ -1,8 +1,17 @@
 // What a real bot sends must pass the fake's OpenAPI validation and rules (no false positives),
 // and come back in Discord's shape.
 import {
-  ActionRowBuilder, AttachmentBuilder, ButtonBuilder, ButtonStyle, ContainerBuilder, EmbedBuilder,
-  MediaGalleryBuilder, MessageFlags, Routes, StringSelectMenuBuilder, TextDisplayBuilder,
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  ContainerBuilder,
+  EmbedBuilder,
+  MediaGalleryBuilder,
+  MessageFlags,
+  Routes,
+  StringSelectMenuBuilder,
+  TextDisplayBuilder,
 } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caught, deferred, startHarness, type Harness } from './helpers.ts';
@@ -22,31 +31,49 @@ describe('realistic discord.js payloads are accepted', () => {
     const done = deferred<unknown>();
     h.onInteraction(async (interaction) => {
       if (!interaction.isChatInputCommand()) return;
-      done.resolve(await caught(async () => {
-        await interaction.deferReply();
-        const file = new AttachmentBuilder(PNG, { name: 'qwen-1.png', description: 'a cat' });
-        const embed = new EmbedBuilder()
-          .setTitle('a cat')
-          .setDescription('Prompt: **a cat**')
-          .setColor(0x5865f2)
-          .setImage('attachment://qwen-1.png')
-          .addFields({ name: 'Size', value: '1024×768', inline: true }, { name: 'Seed', value: '42', inline: true })
-          .setFooter({ text: 'Qwen-Image · 3.2 s' })
-          .setAuthor({ name: interaction.user.username })
-          .setTimestamp(new Date(0));
-        const buttons = new ActionRowBuilder<ButtonBuilder>().addComponents(
-          new ButtonBuilder().setCustomId('imagine:again:1').setLabel('Again').setStyle(ButtonStyle.Primary).setEmoji('🔁'),
-          new ButtonBuilder().setCustomId('imagine:delete:1').setLabel('Delete').setStyle(ButtonStyle.Danger),
-          new ButtonBuilder().setURL('https://example.com/x.png').setLabel('Open').setStyle(ButtonStyle.Link),
-        );
-        const select = new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(
-          new StringSelectMenuBuilder().setCustomId('imagine:size').setPlaceholder('Size').addOptions({ label: 'Square', value: '1024*1024', default: true }),
-        );
-        const message = await interaction.editReply({ embeds: [embed], files: [file], components: [buttons, select], allowedMentions: { parse: [] } });
-        // Edit the text only: the attachment is kept (discord.js sends attachments: [{ id }]).
-        await interaction.editReply({ content: 'done', attachments: [...message.attachments.values()] });
-        await interaction.followUp({ content: `<@${interaction.user.id}> here`, allowedMentions: { users: [interaction.user.id] }, flags: MessageFlags.SuppressNotifications });
-      }));
+      done.resolve(
+        await caught(async () => {
+          await interaction.deferReply();
+          const file = new AttachmentBuilder(PNG, { name: 'qwen-1.png', description: 'a cat' });
+          const embed = new EmbedBuilder()
+            .setTitle('a cat')
+            .setDescription('Prompt: **a cat**')
+            .setColor(0x5865f2)
+            .setImage('attachment://qwen-1.png')
+            .addFields({ name: 'Size', value: '1024×768', inline: true }, { name: 'Seed', value: '42', inline: true })
+            .setFooter({ text: 'Qwen-Image · 3.2 s' })
+            .setAuthor({ name: interaction.user.username })
+            .setTimestamp(new Date(0));
+          const buttons = new ActionRowBuilder<ButtonBuilder>().addComponents(
+            new ButtonBuilder()
+              .setCustomId('imagine:again:1')
+              .setLabel('Again')
+              .setStyle(ButtonStyle.Primary)
+              .setEmoji('🔁'),
+            new ButtonBuilder().setCustomId('imagine:delete:1').setLabel('Delete').setStyle(ButtonStyle.Danger),
+            new ButtonBuilder().setURL('https://example.com/x.png').setLabel('Open').setStyle(ButtonStyle.Link),
+          );
+          const select = new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(
+            new StringSelectMenuBuilder()
+              .setCustomId('imagine:size')
+              .setPlaceholder('Size')
+              .addOptions({ label: 'Square', value: '1024*1024', default: true }),
+          );
+          const message = await interaction.editReply({
+            embeds: [embed],
+            files: [file],
+            components: [buttons, select],
+            allowedMentions: { parse: [] },
+          });
+          // Edit the text only: the attachment is kept (discord.js sends attachments: [{ id }]).
+          await interaction.editReply({ content: 'done', attachments: [...message.attachments.values()] });
+          await interaction.followUp({
+            content: `<@${interaction.user.id}> here`,
+            allowedMentions: { users: [interaction.user.id] },
+            flags: MessageFlags.SuppressNotifications,
+          });
+        }),
+      );
     });
     const interaction = discord.slash('imagine', { prompt: 'a cat' });
     expect(await done.promise).toBeUndefined();
@@ -55,10 +82,23 @@ describe('realistic discord.js payloads are accepted', () => {
     const original = interaction.original()!;
     expect(original.content).toBe('done');
     expect(original.attachments).toHaveLength(1);
-    expect(original.attachments[0]).toMatchObject({ filename: 'qwen-1.png', description: 'a cat', width: 1024, height: 768 });
+    expect(original.attachments[0]).toMatchObject({
+      filename: 'qwen-1.png',
+      description: 'a cat',
+      width: 1024,
+      height: 768,
+    });
     // attachment:// resolved to the uploaded file, as Discord does.
-    expect(original.embeds[0]).toMatchObject({ type: 'rich', title: 'a cat', image: { url: original.attachments[0]!.url, width: 1024, height: 768 } });
-    expect(original.components?.[0]).toMatchObject({ type: 1, id: 1, components: [{ custom_id: 'imagine:again:1', id: 2 }, {}, { url: 'https://example.com/x.png' }] });
+    expect(original.embeds[0]).toMatchObject({
+      type: 'rich',
+      title: 'a cat',
+      image: { url: original.attachments[0]!.url, width: 1024, height: 768 },
+    });
+    expect(original.components?.[0]).toMatchObject({
+      type: 1,
+      id: 1,
+      components: [{ custom_id: 'imagine:again:1', id: 2 }, {}, { url: 'https://example.com/x.png' }],
+    });
     expect(original.edited_timestamp).not.toBeNull();
     const [followup] = interaction.followups();
     expect(followup?.mentions.map((u) => u.id)).toEqual([interaction.user.id]);
@@ -71,15 +111,21 @@ describe('realistic discord.js payloads are accepted', () => {
     const done = deferred<unknown>();
     h.onInteraction(async (interaction) => {
       if (!interaction.isChatInputCommand()) return;
-      done.resolve(await caught(() => interaction.reply({
-        flags: MessageFlags.IsComponentsV2,
-        files: [new AttachmentBuilder(PNG, { name: 'a.png' })],
-        components: [
-          new ContainerBuilder()
-            .addTextDisplayComponents(new TextDisplayBuilder().setContent('## a cat'))
-            .addMediaGalleryComponents(new MediaGalleryBuilder().addItems((item) => item.setURL('attachment://a.png'))),
-        ],
-      })));
+      done.resolve(
+        await caught(() =>
+          interaction.reply({
+            flags: MessageFlags.IsComponentsV2,
+            files: [new AttachmentBuilder(PNG, { name: 'a.png' })],
+            components: [
+              new ContainerBuilder()
+                .addTextDisplayComponents(new TextDisplayBuilder().setContent('## a cat'))
+                .addMediaGalleryComponents(
+                  new MediaGalleryBuilder().addItems((item) => item.setURL('attachment://a.png')),
+                ),
+            ],
+          }),
+        ),
+      );
     });
     const interaction = discord.slash('imagine', { prompt: 'a cat' });
     expect(await done.promise).toBeUndefined();

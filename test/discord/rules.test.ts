@@ -16,7 +16,7 @@ function apiError(error: unknown): { status: number; code: number | string; raw:
   return { status: error.status, code: error.code, raw: error.rawError };
 }
 
-describe('fake Discord enforces Discord\'s rules', () => {
+describe("fake Discord enforces Discord's rules", () => {
   let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();
@@ -37,10 +37,16 @@ describe('fake Discord enforces Discord\'s rules', () => {
     await started.promise;
     interaction.elapse(3001); // as if the handler had taken 3 s
     gate.resolve();
-    expect(apiError(await outcome)).toMatchObject({ status: 404, code: 10062, raw: { message: 'Unknown interaction', code: 10062 } });
+    expect(apiError(await outcome)).toMatchObject({
+      status: 404,
+      code: 10062,
+      raw: { message: 'Unknown interaction', code: 10062 },
+    });
     expect(interaction.acknowledged).toBe(false);
     expect(interaction.callbacks).toMatchObject([{ type: 5, accepted: false, status: 404 }]);
-    expect(discord.takeErrors()).toMatchObject([{ status: 404, code: 10062, route: '/interactions/{interaction_id}/{interaction_token}/callback' }]);
+    expect(discord.takeErrors()).toMatchObject([
+      { status: 404, code: 10062, route: '/interactions/{interaction_id}/{interaction_token}/callback' },
+    ]);
   });
 
   it('the deadline is callbackDeadlineMs after dispatch, also for a raw REST call', async () => {
@@ -50,7 +56,9 @@ describe('fake Discord enforces Discord\'s rules', () => {
     interaction.elapse(51);
     discord.expectError(10062);
     const res = await fetch(`${discord.apiUrl}/v10/interactions/${interaction.id}/${interaction.token}/callback`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 4, data: { content: 'late' } }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 4, data: { content: 'late' } }),
     });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ message: 'Unknown interaction', code: 10062 });
@@ -64,13 +72,23 @@ describe('fake Discord enforces Discord\'s rules', () => {
     const outcome = handleNextCommand(h, async (i) => {
       await i.reply('one');
       // Another process answering the same interaction: discord.js' own guard is bypassed.
-      await client.rest.post(Routes.interactionCallback(i.id, i.token), { body: { type: 4, data: { content: 'two' } }, auth: false });
+      await client.rest.post(Routes.interactionCallback(i.id, i.token), {
+        body: { type: 4, data: { content: 'two' } },
+        auth: false,
+      });
     });
     const interaction = discord.slash('imagine', { prompt: 'x' });
     discord.expectError(40060);
-    expect(apiError(await outcome)).toMatchObject({ status: 400, code: 40060, raw: { message: 'Interaction has already been acknowledged.', code: 40060 } });
+    expect(apiError(await outcome)).toMatchObject({
+      status: 400,
+      code: 40060,
+      raw: { message: 'Interaction has already been acknowledged.', code: 40060 },
+    });
     expect(interaction.original()?.content).toBe('one');
-    expect(interaction.callbacks.map((c) => [c.type, c.status, c.accepted])).toEqual([[4, 204, true], [4, 400, false]]);
+    expect(interaction.callbacks.map((c) => [c.type, c.status, c.accepted])).toEqual([
+      [4, 204, true],
+      [4, 400, false],
+    ]);
     expect(discord.errors).toEqual([]);
   });
 
@@ -87,7 +105,11 @@ describe('fake Discord enforces Discord\'s rules', () => {
     await interaction.waitForCallback();
     interaction.expireToken();
     gate.resolve();
-    expect(apiError(await outcome)).toMatchObject({ status: 401, code: 50027, raw: { message: 'Invalid Webhook Token', code: 50027 } });
+    expect(apiError(await outcome)).toMatchObject({
+      status: 401,
+      code: 50027,
+      raw: { message: 'Invalid Webhook Token', code: 50027 },
+    });
     expect(discord.takeErrors()).toMatchObject([{ status: 401, code: 50027 }]);
   });
 
@@ -117,7 +139,11 @@ describe('fake Discord enforces Discord\'s rules', () => {
       await i.editReply({ files: [new AttachmentBuilder(Buffer.alloc(10 * 1024 * 1024 + 1, 1), { name: 'big.png' })] });
     });
     discord.slash('imagine', { prompt: 'x' });
-    expect(apiError(await outcome)).toMatchObject({ status: 413, code: 40005, raw: { message: 'Request entity too large', code: 40005 } });
+    expect(apiError(await outcome)).toMatchObject({
+      status: 413,
+      code: 40005,
+      raw: { message: 'Request entity too large', code: 40005 },
+    });
     expect(discord.takeErrors()).toMatchObject([{ status: 413, code: 40005 }]);
   });
 
@@ -125,18 +151,28 @@ describe('fake Discord enforces Discord\'s rules', () => {
     h = await startHarness();
     const { discord } = h;
     expect(discord.validateAgainstOpenApi).toBe(true);
-    const outcome = handleNextCommand(h, (i) => i.reply({ embeds: [{ title: 'x', color: 'red' as unknown as number }] }));
+    const outcome = handleNextCommand(h, (i) =>
+      i.reply({ embeds: [{ title: 'x', color: 'red' as unknown as number }] }),
+    );
     discord.slash('imagine', { prompt: 'x' });
     const error = apiError(await outcome);
     expect(error).toMatchObject({ status: 400, code: 50035, raw: { message: 'Invalid Form Body', code: 50035 } });
-    expect(error.raw).toMatchObject({ errors: { data: { embeds: { 0: { color: { _errors: [{ code: 'NUMBER_TYPE_COERCE', message: 'Value "red" is not int.' }] } } } } } });
+    expect(error.raw).toMatchObject({
+      errors: {
+        data: {
+          embeds: { 0: { color: { _errors: [{ code: 'NUMBER_TYPE_COERCE', message: 'Value "red" is not int.' }] } } },
+        },
+      },
+    });
     expect(discord.takeErrors()).toMatchObject([{ status: 400, code: 50035 }]);
   });
 
   it('the same body is accepted when OpenAPI validation is off (so the spec is what rejected it)', async () => {
     h = await startHarness({ validateAgainstOpenApi: false });
     const { discord } = h;
-    const outcome = handleNextCommand(h, (i) => i.reply({ embeds: [{ title: 'x', color: 'red' as unknown as number }] }));
+    const outcome = handleNextCommand(h, (i) =>
+      i.reply({ embeds: [{ title: 'x', color: 'red' as unknown as number }] }),
+    );
     const interaction = discord.slash('imagine', { prompt: 'x' });
     expect(await outcome).toBeUndefined();
     expect(interaction.original()?.embeds[0]?.title).toBe('x');
@@ -148,19 +184,32 @@ describe('fake Discord enforces Discord\'s rules', () => {
     const { discord, client } = h;
     const channel = await client.channels.fetch(discord.channel('general').id);
     if (!channel?.isSendable()) throw new Error('not sendable');
-    const send = async (options: Parameters<typeof channel.send>[0]): Promise<unknown> => apiError(await caught(() => channel.send(options))).raw;
+    const send = async (options: Parameters<typeof channel.send>[0]): Promise<unknown> =>
+      apiError(await caught(() => channel.send(options))).raw;
 
     expect(await send({ content: 'x'.repeat(2001) })).toMatchObject({
-      code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } },
+      code: 50035,
+      errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } },
     });
-    expect(await send({ embeds: Array.from({ length: 11 }, (_, n) => ({ title: `e${n}` })) })).toMatchObject({ code: 50035, errors: { embeds: {} } });
-    expect(await send({ embeds: [{ description: 'd'.repeat(4000) }, { description: 'd'.repeat(2001) }] })).toMatchObject({
-      code: 50035, errors: { embeds: { _errors: [{ code: 'MAX_EMBED_SIZE_EXCEEDED' }] } },
+    expect(await send({ embeds: Array.from({ length: 11 }, (_, n) => ({ title: `e${n}` })) })).toMatchObject({
+      code: 50035,
+      errors: { embeds: {} },
     });
-    expect(await send({ embeds: [{ fields: Array.from({ length: 26 }, (_, n) => ({ name: `f${n}`, value: 'v' })) }] })).toMatchObject({
-      code: 50035, errors: { embeds: { 0: { fields: {} } } },
+    expect(
+      await send({ embeds: [{ description: 'd'.repeat(4000) }, { description: 'd'.repeat(2001) }] }),
+    ).toMatchObject({
+      code: 50035,
+      errors: { embeds: { _errors: [{ code: 'MAX_EMBED_SIZE_EXCEEDED' }] } },
     });
-    expect(await send({ embeds: [{ fields: [{ name: 'n', value: 'v'.repeat(1025) }] }] })).toMatchObject({ code: 50035 });
+    expect(
+      await send({ embeds: [{ fields: Array.from({ length: 26 }, (_, n) => ({ name: `f${n}`, value: 'v' })) }] }),
+    ).toMatchObject({
+      code: 50035,
+      errors: { embeds: { 0: { fields: {} } } },
+    });
+    expect(await send({ embeds: [{ fields: [{ name: 'n', value: 'v'.repeat(1025) }] }] })).toMatchObject({
+      code: 50035,
+    });
     expect(await send({ embeds: [{ footer: { text: 'f'.repeat(2049) } }] })).toMatchObject({ code: 50035 });
     expect(await send({ content: '' })).toEqual({ message: 'Cannot send an empty message', code: 50006 });
     expect(discord.takeErrors().map((e) => e.code)).toEqual([50035, 50035, 50035, 50035, 50035, 50035, 50006]);
@@ -191,7 +240,7 @@ describe('fake Discord enforces Discord\'s rules', () => {
     expect(discord.errors).toEqual([]);
   });
 
-  it('bot routes need Authorization: Bot <token>; unknown routes, channels and messages get Discord\'s 404s', async () => {
+  it("bot routes need Authorization: Bot <token>; unknown routes, channels and messages get Discord's 404s", async () => {
     h = await startHarness();
     const { discord, client } = h;
     const unauthorized = await fetch(`${discord.apiUrl}/v10/users/@me`);
@@ -199,14 +248,28 @@ describe('fake Discord enforces Discord\'s rules', () => {
     expect(await unauthorized.json()).toEqual({ message: '401: Unauthorized', code: 0 });
     const wrong = await fetch(`${discord.apiUrl}/v10/users/@me`, { headers: { authorization: 'Bot nope' } });
     expect(wrong.status).toBe(401);
-    const notFound = await fetch(`${discord.apiUrl}/v10/nothing/here`, { headers: { authorization: `Bot ${discord.token}` } });
+    const notFound = await fetch(`${discord.apiUrl}/v10/nothing/here`, {
+      headers: { authorization: `Bot ${discord.token}` },
+    });
     expect([notFound.status, await notFound.json()]).toEqual([404, { message: '404: Not Found', code: 0 }]);
 
-    expect(apiError(await caught(() => client.channels.fetch('1234567890123456789')))).toMatchObject({ status: 404, code: 10003 });
+    expect(apiError(await caught(() => client.channels.fetch('1234567890123456789')))).toMatchObject({
+      status: 404,
+      code: 10003,
+    });
     const general = await client.channels.fetch(discord.channel('general').id);
     if (!general?.isTextBased()) throw new Error('not text');
-    expect(apiError(await caught(() => general.messages.fetch('1234567890123456789')))).toMatchObject({ status: 404, code: 10008 });
-    expect(discord.takeErrors().map((e) => [e.status, e.code])).toEqual([[401, 0], [401, 0], [404, 0], [404, 10003], [404, 10008]]);
+    expect(apiError(await caught(() => general.messages.fetch('1234567890123456789')))).toMatchObject({
+      status: 404,
+      code: 10008,
+    });
+    expect(discord.takeErrors().map((e) => [e.status, e.code])).toEqual([
+      [401, 0],
+      [401, 0],
+      [404, 0],
+      [404, 10003],
+      [404, 10008],
+    ]);
   });
 
   it('a wrong token makes client.login fail (401 on /gateway/bot)', async () => {
@@ -225,7 +288,13 @@ describe('fake Discord enforces Discord\'s rules', () => {
     const { discord } = h;
     const res = await fetch(`${discord.apiUrl}/v10/users/@me`, { headers: { authorization: `Bot ${discord.token}` } });
     expect(res.status).toBe(200);
-    for (const name of ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-reset-after', 'x-ratelimit-bucket']) {
+    for (const name of [
+      'x-ratelimit-limit',
+      'x-ratelimit-remaining',
+      'x-ratelimit-reset',
+      'x-ratelimit-reset-after',
+      'x-ratelimit-bucket',
+    ]) {
       expect(res.headers.get(name), name).toBeTruthy();
     }
   });
@@ -241,13 +310,21 @@ describe('fault injection: discord.js retries and the message still arrives', ()
   it('a 429 on the callback route is retried after retry_after', async () => {
     h = await startHarness();
     const { discord } = h;
-    discord.failNext('POST /interactions/{interaction_id}/{interaction_token}/callback', { status: 429, retryAfterSec: 0.05 });
+    discord.failNext('POST /interactions/{interaction_id}/{interaction_token}/callback', {
+      status: 429,
+      retryAfterSec: 0.05,
+    });
     const outcome = handleNextCommand(h, (i) => i.reply('after a 429'));
     const interaction = discord.slash('imagine', { prompt: 'x' });
     expect(await outcome).toBeUndefined();
     expect(interaction.original()?.content).toBe('after a 429');
-    const attempts = discord.requests.filter((r) => r.route === '/interactions/{interaction_id}/{interaction_token}/callback');
-    expect(attempts.map((r) => [r.status, r.injected])).toEqual([[429, true], [204, false]]);
+    const attempts = discord.requests.filter(
+      (r) => r.route === '/interactions/{interaction_id}/{interaction_token}/callback',
+    );
+    expect(attempts.map((r) => [r.status, r.injected])).toEqual([
+      [429, true],
+      [204, false],
+    ]);
     expect(attempts[0]?.response).toEqual({ message: 'You are being rate limited.', retry_after: 0.05, global: false });
     expect(discord.errors).toEqual([]);
   });
@@ -255,7 +332,10 @@ describe('fault injection: discord.js retries and the message still arrives', ()
   it('a global 429 on channel messages is retried', async () => {
     h = await startHarness();
     const { discord, client } = h;
-    discord.failNext({ method: 'POST', path: /\/channels\/\d+\/messages$/ }, { status: 429, retryAfterSec: 0.05, global: true });
+    discord.failNext(
+      { method: 'POST', path: /\/channels\/\d+\/messages$/ },
+      { status: 429, retryAfterSec: 0.05, global: true },
+    );
     const channel = await client.channels.fetch(discord.channel('general').id);
     if (!channel?.isSendable()) throw new Error('not sendable');
     const sent = await channel.send('hello');

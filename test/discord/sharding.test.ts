@@ -28,13 +28,21 @@ afterEach(async () => {
 });
 
 /** A discord.js client logged in to the fake with `options` (e.g. one shard of two), every interaction answered with its shard id. */
-async function connect(d: FakeDiscord, options: { shards?: number[] | 'auto'; shardCount?: number }): Promise<ShardClient> {
-  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: d.apiUrl, retries: 1, timeout: 5000 }, ...options });
+async function connect(
+  d: FakeDiscord,
+  options: { shards?: number[] | 'auto'; shardCount?: number },
+): Promise<ShardClient> {
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds],
+    rest: { api: d.apiUrl, retries: 1, timeout: 5000 },
+    ...options,
+  });
   clients.push(client);
   const received: Interaction[] = [];
   client.on(Events.InteractionCreate, (interaction) => {
     received.push(interaction);
-    if (interaction.isChatInputCommand()) void interaction.reply(`shard ${interaction.guild?.shardId ?? client.ws.shards.firstKey()}`);
+    if (interaction.isChatInputCommand())
+      void interaction.reply(`shard ${interaction.guild?.shardId ?? client.ws.shards.firstKey()}`);
   });
   const ready = once(client, Events.ClientReady);
   await client.login(d.token);
@@ -44,13 +52,22 @@ async function connect(d: FakeDiscord, options: { shards?: number[] | 'auto'; sh
 
 describe('fake Discord sharding with the real discord.js client', () => {
   it('announces the shard count in /gateway/bot and spreads guilds without ids over the shards', async () => {
-    discord = await startFakeDiscord({ shards: 3, guilds: [{ name: 'A' }, { name: 'B' }, { name: 'C' }, { name: 'D' }, { name: 'E', id: snowflakeOnShard(2, 3) }] });
+    discord = await startFakeDiscord({
+      shards: 3,
+      guilds: [{ name: 'A' }, { name: 'B' }, { name: 'C' }, { name: 'D' }, { name: 'E', id: snowflakeOnShard(2, 3) }],
+    });
     expect(discord.shards).toBe(3);
     expect(discord.guilds.map((g) => discord!.shardOf(g.id))).toEqual([0, 1, 2, 0, 2]);
     expect(discord.guilds.map((g) => shardOfGuild(g.id, 3))).toEqual([0, 1, 2, 0, 2]);
     expect(discord.shardOf('B')).toBe(1);
-    const res = await fetch(`${discord.apiUrl}/v10/gateway/bot`, { headers: { authorization: `Bot ${discord.token}` } });
-    expect(await res.json()).toMatchObject({ url: discord.gatewayUrl, shards: 3, session_start_limit: { max_concurrency: 1 } });
+    const res = await fetch(`${discord.apiUrl}/v10/gateway/bot`, {
+      headers: { authorization: `Bot ${discord.token}` },
+    });
+    expect(await res.json()).toMatchObject({
+      url: discord.gatewayUrl,
+      shards: 3,
+      session_start_limit: { max_concurrency: 1 },
+    });
   });
 
   it('keeps explicit guild ids, and puts the default guild on shard 0', async () => {
@@ -68,13 +85,20 @@ describe('fake Discord sharding with the real discord.js client', () => {
     discord = await startFakeDiscord(TWO_GUILDS);
     const zero = await connect(discord, { shards: [0], shardCount: 2 });
     const one = await connect(discord, { shards: [1], shardCount: 2 });
-    const identifies = discord.gateway.received.filter((p) => p.op === 2).map((p) => (p.d as { shard: number[] }).shard);
-    expect(identifies).toEqual([[0, 2], [1, 2]]);
+    const identifies = discord.gateway.received
+      .filter((p) => p.op === 2)
+      .map((p) => (p.d as { shard: number[] }).shard);
+    expect(identifies).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
     expect([...zero.client.guilds.cache.values()].map((g) => g.name)).toEqual(['Alpha']);
     expect([...one.client.guilds.cache.values()].map((g) => g.name)).toEqual(['Beta']);
     expect(one.client.guilds.cache.first()?.shardId).toBe(1);
     // READY lists only the session's guilds, too.
-    const readies = [...discord.gateway.sessions.values()].map((s) => JSON.parse(s.history[0]!.text) as { t: string; d: { guilds: { id: string }[]; shard: number[] } });
+    const readies = [...discord.gateway.sessions.values()].map(
+      (s) => JSON.parse(s.history[0]!.text) as { t: string; d: { guilds: { id: string }[]; shard: number[] } },
+    );
     expect(readies.map((r) => [r.t, r.d.shard, r.d.guilds.map((g) => g.id)])).toEqual([
       ['READY', [0, 2], [discord.channel('general', 'Alpha').guild_id]],
       ['READY', [1, 2], [discord.channel('general', 'Beta').guild_id]],
@@ -97,7 +121,12 @@ describe('fake Discord sharding with the real discord.js client', () => {
     expect(zero.received.map((i) => i.id)).toEqual([inAlpha.id, dm.id]);
     expect(one.received.map((i) => i.id)).toEqual([inBeta.id]);
     // What the gateway sent: INTERACTION_CREATE only in the owning shard's session.
-    const sent = [...discord.gateway.sessions.values()].map((s) => s.history.map((h) => JSON.parse(h.text) as { t: string; d: { id?: string } }).filter((p) => p.t === 'INTERACTION_CREATE').map((p) => p.d.id));
+    const sent = [...discord.gateway.sessions.values()].map((s) =>
+      s.history
+        .map((h) => JSON.parse(h.text) as { t: string; d: { id?: string } })
+        .filter((p) => p.t === 'INTERACTION_CREATE')
+        .map((p) => p.d.id),
+    );
     expect(sent).toEqual([[inAlpha.id, dm.id], [inBeta.id]]);
     expect(discord.errors).toEqual([]);
   });
@@ -106,19 +135,28 @@ describe('fake Discord sharding with the real discord.js client', () => {
     discord = await startFakeDiscord({ ...TWO_GUILDS, maxConcurrency: 2 });
     const both = await connect(discord, { shards: 'auto' });
     expect(both.client.options.shardCount).toBe(2);
-    expect([...both.client.guilds.cache.values()].map((g) => [g.name, g.shardId])).toEqual([['Alpha', 0], ['Beta', 1]]);
-    expect((await discord.slash('imagine', { prompt: 'x' }, { guild: 'Beta' }).waitForOriginal()).content).toBe('shard 1');
-    expect((await discord.slash('imagine', { prompt: 'y' }, { guild: 'Alpha' }).waitForOriginal()).content).toBe('shard 0');
+    expect([...both.client.guilds.cache.values()].map((g) => [g.name, g.shardId])).toEqual([
+      ['Alpha', 0],
+      ['Beta', 1],
+    ]);
+    expect((await discord.slash('imagine', { prompt: 'x' }, { guild: 'Beta' }).waitForOriginal()).content).toBe(
+      'shard 1',
+    );
+    expect((await discord.slash('imagine', { prompt: 'y' }, { guild: 'Alpha' }).waitForOriginal()).content).toBe(
+      'shard 0',
+    );
   });
 
-  it("refuses to simulate an interaction whose shard has no session, naming the shard", async () => {
+  it('refuses to simulate an interaction whose shard has no session, naming the shard', async () => {
     discord = await startFakeDiscord(TWO_GUILDS);
     await connect(discord, { shards: [0], shardCount: 2 });
-    expect(() => discord!.slash('imagine', { prompt: 'x' }, { guild: 'Beta' })).toThrow(/no bot session on shard 1 of 2/);
+    expect(() => discord!.slash('imagine', { prompt: 'x' }, { guild: 'Beta' })).toThrow(
+      /no bot session on shard 1 of 2/,
+    );
     expect(() => discord!.slash('imagine', { prompt: 'x' }, { guild: 'Alpha' })).not.toThrow();
   });
 
-  it("a shard that reconnects gets the events it missed, and only its own", async () => {
+  it('a shard that reconnects gets the events it missed, and only its own', async () => {
     discord = await startFakeDiscord(TWO_GUILDS);
     const zero = await connect(discord, { shards: [0], shardCount: 2 });
     const one = await connect(discord, { shards: [1], shardCount: 2 });
@@ -138,7 +176,15 @@ describe('fake Discord sharding with the real discord.js client', () => {
 });
 
 /** A bare WebSocket that says HELLO-IDENTIFY and collects what the gateway answers. */
-async function identifyRaw(d: FakeDiscord, shard: unknown): Promise<{ closed: Promise<number>; inbox: { t: string | null; d: unknown }[]; ws: WebSocket; ready: Promise<void> }> {
+async function identifyRaw(
+  d: FakeDiscord,
+  shard: unknown,
+): Promise<{
+  closed: Promise<number>;
+  inbox: { t: string | null; d: unknown }[];
+  ws: WebSocket;
+  ready: Promise<void>;
+}> {
   const ws = new WebSocket(`${d.gatewayUrl}?v=10&encoding=json`);
   const inbox: { op: number; t: string | null; d: unknown }[] = [];
   let onGuilds: () => void = () => undefined;
@@ -146,7 +192,13 @@ async function identifyRaw(d: FakeDiscord, shard: unknown): Promise<{ closed: Pr
   ws.on('message', (data) => {
     const payload = JSON.parse(String(data)) as { op: number; t: string | null; d: unknown };
     inbox.push(payload);
-    if (payload.op === 10) ws.send(JSON.stringify({ op: 2, d: { token: d.token, intents: 1, properties: {}, ...(shard === undefined ? {} : { shard }) } }));
+    if (payload.op === 10)
+      ws.send(
+        JSON.stringify({
+          op: 2,
+          d: { token: d.token, intents: 1, properties: {}, ...(shard === undefined ? {} : { shard }) },
+        }),
+      );
     const guilds = inbox.find((p) => p.t === 'READY')?.d as { guilds: unknown[] } | undefined;
     if (guilds && inbox.filter((p) => p.t === 'GUILD_CREATE').length === guilds.guilds.length) onGuilds();
   });
@@ -171,8 +223,12 @@ describe('fake Discord sharding protocol (raw WebSocket)', () => {
     expect(await (await identifyRaw(discord, [-1, 2])).closed).toBe(4010);
     expect(await (await identifyRaw(discord, [0.5, 2])).closed).toBe(4010);
     expect(discord.takeErrors().map((e) => [e.code, e.message])).toEqual([
-      [4011, 'Sharding required.'], [4011, 'Sharding required.'], [4011, 'Sharding required.'],
-      [4010, 'Invalid shard.'], [4010, 'Invalid shard.'], [4010, 'Invalid shard.'],
+      [4011, 'Sharding required.'],
+      [4011, 'Sharding required.'],
+      [4011, 'Sharding required.'],
+      [4010, 'Invalid shard.'],
+      [4010, 'Invalid shard.'],
+      [4010, 'Invalid shard.'],
     ]);
   });
 

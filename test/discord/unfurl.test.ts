@@ -21,11 +21,13 @@ describe('link previews in the fake Discord', () => {
     const channel = h.discord.channel('general').id;
     return (await h.client.rest.post(Routes.channelMessages(channel), { body })) as APIMessage;
   };
-  const edit = (message: APIMessage, body: Record<string, unknown>) => h!.client.rest.patch(Routes.channelMessage(message.channel_id, message.id), { body }) as Promise<APIMessage>;
+  const edit = (message: APIMessage, body: Record<string, unknown>) =>
+    h!.client.rest.patch(Routes.channelMessage(message.channel_id, message.id), { body }) as Promise<APIMessage>;
 
   it('previews each link of the content, by what it points at, and nothing in angle brackets or in an embed', async () => {
     const message = await send({
-      content: 'a party poster https://cdn.example/x.gif, see [here](https://evil.example/page) or <https://quiet.example>',
+      content:
+        'a party poster https://cdn.example/x.gif, see [here](https://evil.example/page) or <https://quiet.example>',
       embeds: [RICH],
     });
     expect(message.embeds.map((e) => [e.type, e.url])).toEqual([
@@ -63,6 +65,11 @@ describe('link previews in the fake Discord', () => {
       expect(validateRequestBody(route, method, { content: 'x', flags: SUPPRESS_EMBEDS })).toBeNull();
       expect(validateRequestBody(route, method, { content: 'x', flags: 'quiet' })).not.toBeNull();
     }
-    expect(validateRequestBody('/interactions/{interaction_id}/{interaction_token}/callback', 'POST', { type: 4, data: { content: 'x', flags: 64 | SUPPRESS_EMBEDS } })).toBeNull();
+    expect(
+      validateRequestBody('/interactions/{interaction_id}/{interaction_token}/callback', 'POST', {
+        type: 4,
+        data: { content: 'x', flags: 64 | SUPPRESS_EMBEDS },
+      }),
+    ).toBeNull();
   });
 });

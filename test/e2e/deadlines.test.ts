@@ -1,9 +1,9 @@
 // Deadlines that never discard a paid image: the queue wait is bounded on its own, JOB_TIMEOUT_MS
 // counts from the submission, and a job resumed after a long downtime gets one look at its task.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { createJobStore } from '../../src/jobs/store.ts';
-import { openStorage } from '../../src/storage.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
 let h: BotHarness | undefined;
@@ -18,7 +18,10 @@ const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 
 describe('deadlines', () => {
   it('counts JOB_TIMEOUT_MS from the submission, so time in the queue does not eat the generation time', async () => {
     // Waiting 5 s then generating for 3.5 s overruns 8 s counted from the request, not from the submission.
-    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1', JOB_TIMEOUT_MS: '8000' }, script: ({ prompt }) => ({ processingMs: prompt === 'first' ? 5_000 : 3_500 }) });
+    const bot = await start({
+      env: { MAX_JOBS_IN_FLIGHT: '1', JOB_TIMEOUT_MS: '8000' },
+      script: ({ prompt }) => ({ processingMs: prompt === 'first' ? 5_000 : 3_500 }),
+    });
     const first = bot.discord.slash('imagine', { prompt: 'first' }, { user: 'alice' });
     await bot.api.waitFor('task-created');
     const second = bot.discord.slash('imagine', { prompt: 'second' }, { user: 'bob' });
@@ -28,7 +31,10 @@ describe('deadlines', () => {
   });
 
   it('cancels a job that waited longer than QUEUE_TIMEOUT_MS, before anything is charged, and refunds the member', async () => {
-    const bot = await start({ env: { MAX_JOBS_IN_FLIGHT: '1', QUEUE_TIMEOUT_MS: '1000', USER_HOURLY_QUOTA: '1' }, script: () => ({ processingMs: 4_000 }) });
+    const bot = await start({
+      env: { MAX_JOBS_IN_FLIGHT: '1', QUEUE_TIMEOUT_MS: '1000', USER_HOURLY_QUOTA: '1' },
+      script: () => ({ processingMs: 4_000 }),
+    });
     bot.discord.slash('imagine', { prompt: 'long one' }, { user: 'alice' });
     await bot.api.waitFor('task-created');
     const waiting = bot.discord.slash('imagine', { prompt: 'waits' }, { user: 'bob' });

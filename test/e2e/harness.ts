@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config.ts';
 import { loadCommands } from '../../src/discord/loader.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { ImageClassifier } from '../../src/moderation/classifier.ts';
-import { openStorage } from '../../src/storage.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
@@ -68,7 +68,10 @@ const TEST_ENV = {
 
 export async function startBotHarness(options: HarnessOptions = {}): Promise<BotHarness> {
   const discord = await startFakeDiscord(options.discord);
-  const api = await startFakePpinfra({ script: options.script ?? (() => ({ queuedMs: 50, processingMs: 250 })), imageSizeBytes: options.imageSizeBytes });
+  const api = await startFakePpinfra({
+    script: options.script ?? (() => ({ queuedMs: 50, processingMs: 250 })),
+    imageSizeBytes: options.imageSizeBytes,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'qi-e2e-'));
   const storageUrl = `sqlite://${join(dir, 'bot.sqlite')}`;
   const stats = openStorage(storageUrl, 'stats');
@@ -89,7 +92,8 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
   });
   // A failure in CI is explained by what the bot said: its warnings and errors go with the report.
   onTestFailed(() => {
-    for (const line of logs.filter((l) => (l.level as number) >= 40).slice(-40)) console.error('bot log:', JSON.stringify(line).slice(0, 2_000));
+    for (const line of logs.filter((l) => (l.level as number) >= 40).slice(-40))
+      console.error('bot log:', JSON.stringify(line).slice(0, 2_000));
   });
   let env: Record<string, string> = {
     DISCORD_TOKEN: discord.token,
@@ -103,7 +107,12 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
   const boot = async () => {
     const loaded = loadConfig(env);
     if (!loaded.ok) throw new Error(loaded.problems.join('; '));
-    const logger = createLogger({ level: 'debug', format: 'json', secrets: options.scrubSecrets === false ? [] : [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!], destination: sink });
+    const logger = createLogger({
+      level: 'debug',
+      format: 'json',
+      secrets: options.scrubSecrets === false ? [] : [env.DISCORD_TOKEN!, env.PPINFRA_API_KEY!],
+      destination: sink,
+    });
     return startApp(loaded.config, logger, options.classifier ? { classifier: options.classifier } : {});
   };
   const harness: BotHarness = {
@@ -147,7 +156,14 @@ export const finished = (m: APIMessage) => m.attachments.length > 0 || /^(âŒ|ðŸ
 
 /** Every request the bot sent to the fake Discord that creates or edits a message. */
 export function messageWrites(discord: FakeDiscord) {
-  return discord.requests.filter((r) => (r.method === 'POST' || r.method === 'PATCH') && r.body && typeof r.body === 'object' && !Array.isArray(r.body) && r.route !== '/applications/{application_id}/commands');
+  return discord.requests.filter(
+    (r) =>
+      (r.method === 'POST' || r.method === 'PATCH') &&
+      r.body &&
+      typeof r.body === 'object' &&
+      !Array.isArray(r.body) &&
+      r.route !== '/applications/{application_id}/commands',
+  );
 }
 
 /**

@@ -1,8 +1,15 @@
 import type { APIEmbed, APIMessage, APIRole } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/types.ts';
+import type { Job } from '../../src/domain/job.ts';
 import type { FakeTask, FakeTaskScript } from '../fakes/ppinfra.ts';
-import { ephemeralText, finished, messageWrites, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import {
+  ephemeralText,
+  finished,
+  messageWrites,
+  startBotHarness,
+  type BotHarness,
+  type HarnessOptions,
+} from './harness.ts';
 
 let h: BotHarness | undefined;
 const start = async (options: HarnessOptions = {}) => (h = await startBotHarness(options));
@@ -23,7 +30,8 @@ function finishTask(task: FakeTask): void {
   task.completedAt = Date.now();
 }
 /** The task the fake API created for `prompt` (already, or when it comes). */
-const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> => bot.api.waitFor('task-created', (t: FakeTask) => t.prompt === prompt, 0);
+const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> =>
+  bot.api.waitFor('task-created', (t: FakeTask) => t.prompt === prompt, 0);
 /** For waits that include a job's whole life: they end on the event, not on a bound. */
 const LONG = { timeoutMs: 15_000 };
 const _EPHEMERAL = 1 << 6;
@@ -54,7 +62,9 @@ describe('/imagine end to end', () => {
     expect(bot.discord.errors).toEqual([]);
     // One line for the interaction, naming its outcome, for the operator.
     const handled = bot.logs.filter((l) => l.msg === 'interaction handled');
-    expect(handled).toEqual([expect.objectContaining({ name: 'imagine', outcome: expect.stringMatching(/^started:\w+$/), userId: it.user.id })]);
+    expect(handled).toEqual([
+      expect.objectContaining({ name: 'imagine', outcome: expect.stringMatching(/^started:\w+$/), userId: it.user.id }),
+    ]);
   });
 
   it.each([
@@ -83,16 +93,52 @@ describe('/imagine end to end', () => {
   });
 
   it.each<[string, (bot: BotHarness) => void, RegExp, HarnessOptions?]>([
-    ['a rejected key', () => undefined, /rejected this bot’s API key.*operator/, { env: { PPINFRA_API_KEY: 'wrong-key-value' } }],
-    ['an exhausted balance', (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }), /credit has run out/],
-    ['an illegal prompt', (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }), /refused this prompt as inappropriate/],
-    ['an invalid request', (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }), /could not accept this request/],
+    [
+      'a rejected key',
+      () => undefined,
+      /rejected this bot’s API key.*operator/,
+      { env: { PPINFRA_API_KEY: 'wrong-key-value' } },
+    ],
+    [
+      'an exhausted balance',
+      (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }),
+      /credit has run out/,
+    ],
+    [
+      'an illegal prompt',
+      (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }),
+      /refused this prompt as inappropriate/,
+    ],
+    [
+      'an invalid request',
+      (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }),
+      /could not accept this request/,
+    ],
     // A 429 on submit normally sends the job back to the queue; past its queue deadline it fails.
-    ['a rate limit that outlasts the queue deadline', (b) => b.api.inject('submit', { status: 429, retryAfterSec: 1 }, 4), /busy right now/, { env: { QUEUE_TIMEOUT_MS: '1000', API_IMAGES_PER_MINUTE: '60000' } }],
-    ['the API being down', (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }), /having trouble right now/],
-    ['a failed task', () => undefined, /could not be generated \(GPU fell over\)/, { script: () => ({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) }],
+    [
+      'a rate limit that outlasts the queue deadline',
+      (b) => b.api.inject('submit', { status: 429, retryAfterSec: 1 }, 4),
+      /busy right now/,
+      { env: { QUEUE_TIMEOUT_MS: '1000', API_IMAGES_PER_MINUTE: '60000' } },
+    ],
+    [
+      'the API being down',
+      (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }),
+      /having trouble right now/,
+    ],
+    [
+      'a failed task',
+      () => undefined,
+      /could not be generated \(GPU fell over\)/,
+      { script: () => ({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) },
+    ],
     // JOB_TIMEOUT_MS is also what the others' jobs get (from their submission): 4 s for a 0.1 s task.
-    ['a timeout', () => undefined, /took too long/, { env: { JOB_TIMEOUT_MS: '4000' }, script: () => ({ processingMs: 60_000 }) }],
+    [
+      'a timeout',
+      () => undefined,
+      /took too long/,
+      { env: { JOB_TIMEOUT_MS: '4000' }, script: () => ({ processingMs: 60_000 }) },
+    ],
   ])('tells the user about %s, then keeps serving others', async (_name, arrange, message, options) => {
     const bot = await start(options);
     arrange(bot);
@@ -121,7 +167,9 @@ describe('/imagine end to end', () => {
     const bot = await start({ script: () => ({ processingMs: 200 }) });
     bot.api.inject('result', { status: 503 }, 3);
     bot.api.inject('result', { status: 429, retryAfterSec: 1 });
-    const message = await bot.discord.slash('imagine', { prompt: 'a lighthouse' }).waitForOriginal(finished, { timeoutMs: 15_000 });
+    const message = await bot.discord
+      .slash('imagine', { prompt: 'a lighthouse' })
+      .waitForOriginal(finished, { timeoutMs: 15_000 });
     expect(message.attachments).toHaveLength(1);
     const statuses = bot.api.requests.filter((r) => r.route === 'result').map((r) => r.status);
     expect(statuses.slice(0, 4)).toEqual([503, 503, 503, 429]);
@@ -162,9 +210,13 @@ describe('/imagine end to end', () => {
   it('refuses a user past the hourly quota and a guild past its daily budget', async () => {
     const bot = await start({ env: { USER_HOURLY_QUOTA: '1', GUILD_DAILY_BUDGET: '2' } });
     await bot.discord.slash('imagine', { prompt: 'one' }).waitForOriginal(finished);
-    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(/limit of 1 images per hour.*<t:\d+:R>/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'two' }))).toMatch(
+      /limit of 1 images per hour.*<t:\d+:R>/,
+    );
     await bot.discord.slash('imagine', { prompt: 'three' }, { user: 'bob' }).waitForOriginal(finished);
-    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'four' }, { user: 'mod' }))).toMatch(/used its 2 images for today/);
+    expect(await ephemeralText(bot.discord.slash('imagine', { prompt: 'four' }, { user: 'mod' }))).toMatch(
+      /used its 2 images for today/,
+    );
     expect(submits(bot)).toHaveLength(2);
   });
 
@@ -179,7 +231,8 @@ describe('/imagine end to end', () => {
   it('pauses new requests after repeated API failures and recovers by itself', async () => {
     const bot = await start({ env: { BREAKER_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '3000' } });
     bot.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }, 2);
-    for (const user of ['alice', 'bob']) await bot.discord.slash('imagine', { prompt: 'x' }, { user }).waitForOriginal(finished);
+    for (const user of ['alice', 'bob'])
+      await bot.discord.slash('imagine', { prompt: 'x' }, { user }).waitForOriginal(finished);
     // The cool-down opened before the second failure reached the member.
     const cooling = Date.now();
     const refused = await ephemeralText(bot.discord.slash('imagine', { prompt: 'y' }, { user: 'mod' }));
@@ -193,7 +246,9 @@ describe('/imagine end to end', () => {
 
   it('regenerates with the same prompt and size, and lets only the requester or a moderator delete', async () => {
     const bot = await start();
-    const original = await bot.discord.slash('imagine', { prompt: 'a paper boat', size: 'wide' }).waitForOriginal(finished);
+    const original = await bot.discord
+      .slash('imagine', { prompt: 'a paper boat', size: 'wide' })
+      .waitForOriginal(finished);
 
     const regen = bot.discord.click(original, 'More like this', { user: 'bob' });
     const second = await regen.waitForOriginal(finished);
@@ -204,13 +259,19 @@ describe('/imagine end to end', () => {
     ]);
 
     const refused = bot.discord.click(original, 'Delete', { user: 'bob' });
-    expect(((await refused.waitForCallback()).data as { content: string }).content).toMatch(/Only the person who asked/);
+    expect(((await refused.waitForCallback()).data as { content: string }).content).toMatch(
+      /Only the person who asked/,
+    );
     expect(refused.isEphemeral).toBe(true);
     expect(bot.discord.message(original.id)).toBeDefined();
 
     await bot.discord.click(second, 'Delete', { user: 'mod', permissions: ['ManageMessages'] }).waitForCallback();
     await bot.discord.click(original, 'Delete', { user: 'alice' }).waitForCallback();
-    await bot.discord.waitForRequest((r) => r.method === 'DELETE' && r.path.includes(original.id) || (r.method === 'DELETE' && bot.discord.message(original.id) === undefined));
+    await bot.discord.waitForRequest(
+      (r) =>
+        (r.method === 'DELETE' && r.path.includes(original.id)) ||
+        (r.method === 'DELETE' && bot.discord.message(original.id) === undefined),
+    );
     await waitGone(bot, original.id);
     await waitGone(bot, second.id);
     expect(bot.discord.errors).toEqual([]);
@@ -259,26 +320,36 @@ describe('/imagine end to end', () => {
       expect(message.allowed_mentions?.roles ?? [], where).toEqual([]);
       expect(message.allowed_mentions?.replied_user ?? false, where).toBe(false);
       // Only the channel fallback pings, and only the requester.
-      expect(message.allowed_mentions?.users ?? [], where).toEqual(write.route === '/channels/{channel_id}/messages' && write.method === 'POST' ? [it.user.id] : []);
+      expect(message.allowed_mentions?.users ?? [], where).toEqual(
+        write.route === '/channels/{channel_id}/messages' && write.method === 'POST' ? [it.user.id] : [],
+      );
     }
     // Not vacuous: the prompt (escaped) was in what was checked, in progress and in the end.
-    const quoted = messageWrites(bot.discord).filter((w) => textsOf(((w.body as { data?: MessageBody }).data ?? w.body) as MessageBody).some((t) => t.includes('poster')));
+    const quoted = messageWrites(bot.discord).filter((w) =>
+      textsOf(((w.body as { data?: MessageBody }).data ?? w.body) as MessageBody).some((t) => t.includes('poster')),
+    );
     expect(quoted.length).toBeGreaterThanOrEqual(2);
     expect(texts).toBeGreaterThanOrEqual(quoted.length);
-    if (outcome === 'succeed') expect(JSON.stringify(bot.discord.messages().map((m) => m.embeds))).toContain('\\\\*\\\\*bold\\\\*\\\\*');
+    if (outcome === 'succeed')
+      expect(JSON.stringify(bot.discord.messages().map((m) => m.embeds))).toContain('\\\\*\\\\*bold\\\\*\\\\*');
     // And what Discord made of every version of every message: nobody but the requester mentioned.
     for (const message of bot.discord.messages()) {
       for (const version of bot.discord.messageHistory(message.id)) {
         expect(version.mention_everyone, version.content).toBe(false);
         expect(version.mention_roles, version.content).toEqual([]);
-        expect(version.mentions.map((u) => u.id), version.content).toEqual(channel && version.id !== it.original()!.id ? [it.user.id] : []);
+        expect(
+          version.mentions.map((u) => u.id),
+          version.content,
+        ).toEqual(channel && version.id !== it.original()!.id ? [it.user.id] : []);
       }
     }
   });
 
   it('answers a zh-CN member in Chinese', async () => {
     const bot = await start();
-    const content = await ephemeralText(bot.discord.slash('imagine', { prompt: '海报', size: '9999x9999' }, { locale: 'zh-CN' }));
+    const content = await ephemeralText(
+      bot.discord.slash('imagine', { prompt: '海报', size: '9999x9999' }, { locale: 'zh-CN' }),
+    );
     expect(content).toContain('超出允许范围');
     const it = bot.discord.slash('imagine', { prompt: '一张写着“你好”的海报' }, { locale: 'zh-CN' });
     await it.waitForOriginal((m) => m.content.includes('正在'));
@@ -288,7 +359,9 @@ describe('/imagine end to end', () => {
 
   it('says clearly when the image is above the server’s upload limit', async () => {
     const bot = await start({ imageSizeBytes: 11 * 1024 * 1024 });
-    const message = await bot.discord.slash('imagine', { prompt: 'a huge mural' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    const message = await bot.discord
+      .slash('imagine', { prompt: 'a huge mural' })
+      .waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(message.content).toMatch(/^❌ The image is 11\.0 MB, more than this server’s upload limit of 10 MB/);
     expect(message.attachments).toEqual([]);
     expect(bot.discord.errors).toEqual([]);
@@ -299,22 +372,40 @@ describe('/imagine end to end', () => {
     bot.discord.expectError(10062, 2);
     const it = bot.discord.slash('imagine', { prompt: 'too late' });
     // The defer is refused, then so is the apology: both callbacks get 10062.
-    const lateCallbacks = () => bot.discord.requests.filter((r) => r.status === 404 && r.path.includes('/callback')).length;
+    const lateCallbacks = () =>
+      bot.discord.requests.filter((r) => r.status === 404 && r.path.includes('/callback')).length;
     await bot.discord.waitForRequest(() => lateCallbacks() === 2);
     expect(it.acknowledged).toBe(false);
     expect(bot.api.requests).toEqual([]);
     expect(bot.logs.some((l) => l.msg === 'interaction failed')).toBe(true);
     // The reservation was released: the same user can ask again at once.
-    expect((await bot.app.jobs.reserve({ prompt: 'x', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId, channelNsfw: false, locale: 'en-US' })).ok).toBe(true);
+    expect(
+      (
+        await bot.app.jobs.reserve({
+          prompt: 'x',
+          size: '1024*1024',
+          userId: it.user.id,
+          userName: 'alice',
+          guildId: it.guildId,
+          channelId: it.channelId,
+          channelNsfw: false,
+          locale: 'en-US',
+        })
+      ).ok,
+    ).toBe(true);
   });
 
   it('offers presets in autocomplete and echoes a valid typed size', async () => {
     const bot = await start();
     const all = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '' }, 'size').autocompleteChoices();
     expect(all.map((c) => c.value)).toContain('1536*864');
-    const typed = await bot.discord.autocomplete('imagine', { prompt: 'x', size: '800x600' }, 'size').autocompleteChoices();
+    const typed = await bot.discord
+      .autocomplete('imagine', { prompt: 'x', size: '800x600' }, 'size')
+      .autocompleteChoices();
     expect(typed[0]).toEqual({ name: 'custom · 800×600', value: '800*600' });
-    const zh = await bot.discord.autocomplete('imagine', { prompt: 'x', size: 'wi' }, 'size', { locale: 'zh-CN' }).autocompleteChoices();
+    const zh = await bot.discord
+      .autocomplete('imagine', { prompt: 'x', size: 'wi' }, 'size', { locale: 'zh-CN' })
+      .autocompleteChoices();
     expect(zh).toEqual([{ name: '宽屏 · 1536×864 (16:9)', value: '1536*864' }]);
   });
 
@@ -327,7 +418,10 @@ describe('/imagine end to end', () => {
     it.expireToken();
     bot.discord.expectError(50027, 5);
     finishTask(task);
-    const fallback = await bot.discord.waitForMessage((m) => m.attachments.length > 0 && m.content.includes('your image is ready'), LONG);
+    const fallback = await bot.discord.waitForMessage(
+      (m) => m.attachments.length > 0 && m.content.includes('your image is ready'),
+      LONG,
+    );
     expect(fallback.content).toContain(`<@${it.user.id}>`);
     const post = bot.discord.requests.find((r) => r.method === 'POST' && r.route === '/channels/{channel_id}/messages');
     expect((post!.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({ parse: [], users: [it.user.id] });
@@ -350,11 +444,17 @@ describe('/imagine end to end', () => {
     // The first process let go of the job (paused, not failed, not delivered) as it stopped ...
     const stopping = bot.logs.slice(logsBefore);
     expect(stopping.filter(ofJob).map((l) => l.msg)).toContain('job paused for shutdown; it resumes on the next start');
-    expect(bot.logs.slice(0, logsBefore).filter((l) => ofJob(l) && (l.msg === 'job failed' || l.msg === 'job delivered'))).toEqual([]);
+    expect(
+      bot.logs.slice(0, logsBefore).filter((l) => ofJob(l) && (l.msg === 'job failed' || l.msg === 'job delivered')),
+    ).toEqual([]);
     // ... and the second picked it up from storage as it started.
     const startedAt = stopping.findIndex((l) => l.msg === 'qwen-imagine is running');
     expect(stopping[startedAt]).toMatchObject({ resumed: 1 });
-    expect(stopping.slice(0, startedAt).find((l) => l.msg === 'resuming job')).toMatchObject({ jobId, taskId: task.id, state: 'polling' });
+    expect(stopping.slice(0, startedAt).find((l) => l.msg === 'resuming job')).toMatchObject({
+      jobId,
+      taskId: task.id,
+      state: 'polling',
+    });
     // restart() closed the first process's HTTP client: every request from here is the second's.
     const requestsBefore = bot.api.requests.length;
 
@@ -381,9 +481,19 @@ describe('after a crash', () => {
     await it.waitForCallback();
     // What a crash between "submit sent" and "task id saved" leaves behind: a job in 'submitting'.
     const job: Job = {
-      id: 'crashed1', prompt: 'cut off', size: '1024*1024', userId: it.user.id, userName: 'alice', guildId: it.guildId, channelId: it.channelId,
-      channelNsfw: false, locale: 'en-US', state: 'submitting', reply: { applicationId: bot.discord.applicationId, token: it.token, createdAt: Date.now() },
-      createdAt: Date.now(), polls: 0,
+      id: 'crashed1',
+      prompt: 'cut off',
+      size: '1024*1024',
+      userId: it.user.id,
+      userName: 'alice',
+      guildId: it.guildId,
+      channelId: it.channelId,
+      channelNsfw: false,
+      locale: 'en-US',
+      state: 'submitting',
+      reply: { applicationId: bot.discord.applicationId, token: it.token, createdAt: Date.now() },
+      createdAt: Date.now(),
+      polls: 0,
     };
     await bot.app.store.save(job);
     await bot.restart();
@@ -407,6 +517,14 @@ interface MessageBody {
 
 /** Every piece of text of a message body where a mention could be written. */
 function textsOf(body: MessageBody): string[] {
-  const embedTexts = (e: APIEmbed) => [e.title, e.description, e.footer?.text, e.author?.name, ...(e.fields ?? []).flatMap((f) => [f.name, f.value])];
-  return [body.content, ...(body.embeds ?? []).flatMap(embedTexts)].filter((t): t is string => typeof t === 'string' && t.length > 0);
+  const embedTexts = (e: APIEmbed) => [
+    e.title,
+    e.description,
+    e.footer?.text,
+    e.author?.name,
+    ...(e.fields ?? []).flatMap((f) => [f.name, f.value]),
+  ];
+  return [body.content, ...(body.embeds ?? []).flatMap(embedTexts)].filter(
+    (t): t is string => typeof t === 'string' && t.length > 0,
+  );
 }

@@ -29,7 +29,10 @@ afterEach(async () => {
 
 const FLAGGED_NOTICE = /^🔞 .*A moderator will review it/;
 const notice = (m: APIMessage) => m.content.startsWith('🔞') || m.content.startsWith('🚫') || m.attachments.length > 0;
-const labels = (m: APIMessage) => ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) => r.components.map((c) => c.label));
+const labels = (m: APIMessage) =>
+  ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) =>
+    r.components.map((c) => c.label),
+  );
 const servedImage = (bot: BotHarness, index = 0) => Buffer.from([...bot.api.tasks.values()][index]!.image!);
 
 /** The review message for the n-th flagged image, once it has its buttons. */
@@ -57,7 +60,8 @@ async function privateAnswer(click: FakeInteraction): Promise<string> {
 }
 
 /** Resolves when a click has been fully handled (the bot logs one line per interaction). */
-const handled = (bot: BotHarness, click: FakeInteraction) => bot.waitForLog((l) => l.msg === 'interaction handled' && l.interactionId === click.id);
+const handled = (bot: BotHarness, click: FakeInteraction) =>
+  bot.waitForLog((l) => l.msg === 'interaction handled' && l.interactionId === click.id);
 
 describe('a flagged image in a channel that is not age-restricted', () => {
   it('never reaches the channel: only the review channel gets the bytes, as a spoiler, with what a moderator needs', async () => {
@@ -97,9 +101,17 @@ describe('a flagged image in a channel that is not age-restricted', () => {
 
     // The raw flags are on the job record for the reviewer.
     const jobId = /job (\w+)/.exec(embed.footer!.text)![1]!;
-    expect((await bot.app.jobs.get(jobId))?.nsfw).toEqual({ flagged: true, hasNsfwContents: true, detectionResult: { valid: true, confidence: 0.97 }, classifier: 'off', reasons: ['provider'] });
+    expect((await bot.app.jobs.get(jobId))?.nsfw).toEqual({
+      flagged: true,
+      hasNsfwContents: true,
+      detectionResult: { valid: true, confidence: 0.97 },
+      classifier: 'off',
+      reasons: ['provider'],
+    });
     expect(fields['Why it was held']).toBe('The image service flagged it');
-    expect(fields['The bot’s own NSFW check']).toBe('Off (the bot operator turned it off): only the image service’s flags count');
+    expect(fields['The bot’s own NSFW check']).toBe(
+      'Off (the bot operator turned it off): only the image service’s flags count',
+    );
   });
 
   it('publishes it for the requester as a spoiler once a moderator approves, and the review message says who', async () => {
@@ -185,12 +197,19 @@ describe('a flagged image in a channel that is not age-restricted', () => {
       expect(await privateAnswer(loser)).toContain(`Already decided: ✅ Approved by <@${winner.user.id}>`);
     }
     // One publication, one audit record.
-    const publications = bot.discord.requests.filter((r) => r.files.length > 0 && !r.path.startsWith(`/channels/${REVIEW}`));
+    const publications = bot.discord.requests.filter(
+      (r) => r.files.length > 0 && !r.path.startsWith(`/channels/${REVIEW}`),
+    );
     expect(publications).toHaveLength(1);
     expect(bot.discord.messageHistory(it.original()!.id).filter((m) => m.attachments.length > 0)).toHaveLength(1);
     expect(bot.logs.filter((l) => l.msg === 'moderation decision')).toHaveLength(1);
     const jobId = /job (\w+)/.exec(review.embeds[0]!.footer!.text)![1]!;
-    expect(await bot.app.shared.read(`decision:${jobId}:flag`)).toMatchObject({ jobId, decision: 'approve', moderatorId: winner.user.id, review: 'flag' });
+    expect(await bot.app.shared.read(`decision:${jobId}:flag`)).toMatchObject({
+      jobId,
+      decision: 'approve',
+      moderatorId: winner.user.id,
+      review: 'flag',
+    });
     expect(bot.discord.errors).toEqual([]);
   });
 
@@ -199,7 +218,11 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     const { it } = await flagged(bot);
     const review = await reviewMessage(bot);
     // More 5xx than discord.js retries on the requester's message: the approval cannot take effect.
-    bot.discord.failNext(`PATCH /webhooks/${bot.discord.applicationId}/${it.token}/messages/@original`, { status: 500 }, 4);
+    bot.discord.failNext(
+      `PATCH /webhooks/${bot.discord.applicationId}/${it.token}/messages/@original`,
+      { status: 500 },
+      4,
+    );
     const first = bot.discord.click(review, 'Approve', { user: 'mod' });
     expect(await privateAnswer(first)).toMatch(/^That did not go through.*Nothing was decided/);
     expect(labels(bot.discord.message(review.id)!)).toEqual(['Approve', 'Reject']);
@@ -218,7 +241,9 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     it.expireToken();
     bot.discord.expectError(50027);
     bot.discord.click(review, 'Approve', { user: 'mod' });
-    const posted = await bot.discord.waitForMessage((m) => m.channel_id === it.channelId && m.id !== it.original()!.id && m.attachments.length > 0);
+    const posted = await bot.discord.waitForMessage(
+      (m) => m.channel_id === it.channelId && m.id !== it.original()!.id && m.attachments.length > 0,
+    );
     expect(posted.attachments[0]?.filename).toMatch(/^SPOILER_/);
     expect(posted.message_reference?.message_id).toBe(it.original()!.id);
     expect(posted.content).toContain(`<@${it.user.id}>`);
@@ -235,7 +260,9 @@ describe('after the requester’s interaction token expired', () => {
     bot.discord.expectError(50027);
     bot.discord.click(review, 'Reject', { user: 'mod' });
     const posted = await bot.discord.waitForMessage((m) => m.channel_id === it.channelId && m.content.includes('🚫'));
-    expect(posted.content).toMatch(new RegExp(`^<@${it.user.id}>, an update on your image request:\n🚫 A moderator reviewed this image`));
+    expect(posted.content).toMatch(
+      new RegExp(`^<@${it.user.id}>, an update on your image request:\n🚫 A moderator reviewed this image`),
+    );
     expect(posted.attachments).toEqual([]);
     expect(posted.message_reference?.message_id).toBe(it.original()!.id);
   });
@@ -297,15 +324,22 @@ describe('reports', () => {
   it('lets any member report once; Remove takes the image down and tells the requester', async () => {
     const bot = await start({ script: clean });
     const { it, message } = await published(bot);
-    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/^Thanks\. The moderators have been asked/);
+    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(
+      /^Thanks\. The moderators have been asked/,
+    );
     const review = await reviewMessage(bot, REVIEW, 'Remove');
     expect(bot.discord.files(review)[0]?.filename).toMatch(/^SPOILER_/);
     expect(bot.discord.files(review)[0]?.bytes.equals(servedImage(bot))).toBe(true);
-    const reporters = () => bot.discord.message(review.id)?.embeds[0]?.fields?.find((f) => f.name === 'Reported by')?.value;
+    const reporters = () =>
+      bot.discord.message(review.id)?.embeds[0]?.fields?.find((f) => f.name === 'Reported by')?.value;
     expect(reporters()).toBe(`<@${bot.discord.user('bob').id}>`);
 
-    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/already reported this image/);
-    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'mod2' }))).toMatch(/your report was added/);
+    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(
+      /already reported this image/,
+    );
+    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'mod2' }))).toMatch(
+      /your report was added/,
+    );
     expect(reporters()).toBe(`<@${bot.discord.user('bob').id}>, <@${bot.discord.user('mod2').id}>`);
     expect(bot.discord.messages(REVIEW)).toHaveLength(1);
 
@@ -329,14 +363,18 @@ describe('reports', () => {
     expect(bot.discord.messages(REVIEW)[0]?.components).toEqual([]);
     expect(bot.discord.messages(REVIEW)[0]?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^👍 Kept by/);
     // Once kept, a later report does not bring it back to the moderators.
-    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'rita' }))).toMatch(/already reviewed this image: 👍 Kept by/);
+    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'rita' }))).toMatch(
+      /already reviewed this image: 👍 Kept by/,
+    );
     expect(bot.discord.messages(REVIEW)).toHaveLength(1);
   });
 
   it('tells the reporter when no moderator can be reached, and lets them report again later', async () => {
     const bot = await start({ script: clean, reviewChannel: null });
     const { message } = await published(bot);
-    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/no review channel the bot can use/);
+    expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(
+      /no review channel the bot can use/,
+    );
     await bot.app.settings.update(bot.discord.guild.id, { reviewChannelId: REVIEW });
     expect(await privateAnswer(bot.discord.click(message, 'Report', { user: 'bob' }))).toMatch(/^Thanks\./);
   });
@@ -358,23 +396,34 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
     await redis?.stop();
   });
   const LONG = { timeoutMs: 20_000 };
-  const engineEnv = (): Record<string, string> => (redis ? { STORAGE_URL: `${redis.url}/${++db}`, QUEUE_LOCK_MS: '10000' } : {});
-  const startOn = (env: Record<string, string> = {}, script: HarnessOptions['script'] = () => ({ processingMs: 100 })) => start({ script, env: { ...engineEnv(), ...env } });
+  const engineEnv = (): Record<string, string> =>
+    redis ? { STORAGE_URL: `${redis.url}/${++db}`, QUEUE_LOCK_MS: '10000' } : {};
+  const startOn = (
+    env: Record<string, string> = {},
+    script: HarnessOptions['script'] = () => ({ processingMs: 100 }),
+  ) => start({ script, env: { ...engineEnv(), ...env } });
   const run = onRedis ? it.skipIf(skipWithoutRedis) : it;
 
   /** Alice's `/imagine count:4`, once its one message shows all four images and its buttons. */
   async function batchOfFour(bot: BotHarness) {
-    const it = bot.discord.slash('imagine', { prompt: 'four calm lakes', count: 4 }, { user: 'alice', channel: 'general' });
+    const it = bot.discord.slash(
+      'imagine',
+      { prompt: 'four calm lakes', count: 4 },
+      { user: 'alice', channel: 'general' },
+    );
     return it.waitForOriginal((m) => m.attachments.length === 4 && (m.components ?? []).length > 0, LONG);
   }
   const jobOf = (review: APIMessage) => /job (\w+)/.exec(review.embeds[0]!.footer!.text)![1]!;
-  const reportersOf = (bot: BotHarness, review: APIMessage) => bot.discord.message(review.id)?.embeds[0]?.fields?.find((f) => f.name === 'Reported by')?.value;
+  const reportersOf = (bot: BotHarness, review: APIMessage) =>
+    bot.discord.message(review.id)?.embeds[0]?.fields?.find((f) => f.name === 'Reported by')?.value;
   const base64 = (bytes: Buffer) => bytes.toString('base64');
 
   run('sends moderators every image of the message, each on its own review message with its own decision', async () => {
     const bot = await startOn();
     const batch = await batchOfFour(bot);
-    expect(await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }))).toMatch(/^Thanks\. The moderators have been asked/);
+    expect(await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }))).toMatch(
+      /^Thanks\. The moderators have been asked/,
+    );
 
     // The answer comes once every image is with the moderators: four review messages, one image each.
     const reviews = bot.discord.messages(REVIEW);
@@ -387,57 +436,80 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
     }
     // Each says which image of the message it is, numbered as the batch message numbers them.
     const numbers = await Promise.all(reviews.map(async (r) => (await bot.app.jobs.get(jobOf(r)))!.batch!.index + 1));
-    expect(reviews.map((r) => r.embeds[0]?.fields?.find((f) => f.name === 'Image')?.value)).toEqual(numbers.map((n) => `${n} of 4 in one message`));
-    expect(reviews.map((r) => base64(bot.discord.files(r)[0]!.bytes)).sort()).toEqual(bot.discord.files(batch).map((f) => base64(f.bytes)).sort());
+    expect(reviews.map((r) => r.embeds[0]?.fields?.find((f) => f.name === 'Image')?.value)).toEqual(
+      numbers.map((n) => `${n} of 4 in one message`),
+    );
+    expect(reviews.map((r) => base64(bot.discord.files(r)[0]!.bytes)).sort()).toEqual(
+      bot.discord
+        .files(batch)
+        .map((f) => base64(f.bytes))
+        .sort(),
+    );
     expect(new Set(reviews.map(jobOf)).size).toBe(4);
-    for (const write of messageWrites(bot.discord)) expect((write.body as { allowed_mentions?: { parse?: string[] } }).allowed_mentions?.parse ?? []).toEqual([]);
+    for (const write of messageWrites(bot.discord))
+      expect((write.body as { allowed_mentions?: { parse?: string[] } }).allowed_mentions?.parse ?? []).toEqual([]);
     expect(bot.discord.errors).toEqual([]);
   });
 
-  run('Remove on one image takes only that one out of the batch message; a later report reaches the images nobody decided', async () => {
-    const bot = await startOn();
-    const batch = await batchOfFour(bot);
-    await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }));
-    const reviews = bot.discord.messages(REVIEW);
-    expect(reviews).toHaveLength(4);
+  run(
+    'Remove on one image takes only that one out of the batch message; a later report reaches the images nobody decided',
+    async () => {
+      const bot = await startOn();
+      const batch = await batchOfFour(bot);
+      await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }));
+      const reviews = bot.discord.messages(REVIEW);
+      expect(reviews).toHaveLength(4);
 
-    // The review message of the image shown second in the batch message.
-    const target = bot.discord.attachmentBytes(batch.attachments[1]!);
-    const review = reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(target))!;
-    const job = await bot.app.jobs.get(jobOf(review));
-    await handled(bot, bot.discord.click(review, 'Remove', { user: 'mod' }));
+      // The review message of the image shown second in the batch message.
+      const target = bot.discord.attachmentBytes(batch.attachments[1]!);
+      const review = reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(target))!;
+      const job = await bot.app.jobs.get(jobOf(review));
+      await handled(bot, bot.discord.click(review, 'Remove', { user: 'mod' }));
 
-    const after = bot.discord.message(batch.id)!;
-    expect(after.attachments.map((a) => a.id)).toEqual(batch.attachments.filter((_, i) => i !== 1).map((a) => a.id));
-    expect(after.content).toContain(`🗑️ Image ${job!.batch!.index + 1} of 4 was removed by a moderator after a member reported it.`);
-    expect(after.content).toContain('> four calm lakes');
-    expect((after.flags ?? 0) & 4).toBe(4);
-    expect(labels(after)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
-    expect(bot.discord.message(review.id)?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^🗑️ Removed by/);
-    const others = reviews.filter((r) => r.id !== review.id);
-    for (const other of others) expect(labels(bot.discord.message(other.id)!)).toEqual(['Remove', 'Keep']);
+      const after = bot.discord.message(batch.id)!;
+      expect(after.attachments.map((a) => a.id)).toEqual(batch.attachments.filter((_, i) => i !== 1).map((a) => a.id));
+      expect(after.content).toContain(
+        `🗑️ Image ${job!.batch!.index + 1} of 4 was removed by a moderator after a member reported it.`,
+      );
+      expect(after.content).toContain('> four calm lakes');
+      expect((after.flags ?? 0) & 4).toBe(4);
+      expect(labels(after)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+      expect(bot.discord.message(review.id)?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^🗑️ Removed by/);
+      const others = reviews.filter((r) => r.id !== review.id);
+      for (const other of others) expect(labels(bot.discord.message(other.id)!)).toEqual(['Remove', 'Keep']);
 
-    // Another member reports the message later: the three images nobody decided take the report.
-    expect(await privateAnswer(bot.discord.click(after, 'Report', { user: 'mod2' }))).toMatch(/your report was added/);
-    expect(bot.discord.messages(REVIEW)).toHaveLength(4);
-    for (const other of others) expect(reportersOf(bot, other)).toBe(`<@${bot.discord.user('bob').id}>, <@${bot.discord.user('mod2').id}>`);
+      // Another member reports the message later: the three images nobody decided take the report.
+      expect(await privateAnswer(bot.discord.click(after, 'Report', { user: 'mod2' }))).toMatch(
+        /your report was added/,
+      );
+      expect(bot.discord.messages(REVIEW)).toHaveLength(4);
+      for (const other of others)
+        expect(reportersOf(bot, other)).toBe(`<@${bot.discord.user('bob').id}>, <@${bot.discord.user('mod2').id}>`);
 
-    // Kept, all three: only now is the message all decided.
-    for (const other of others) await handled(bot, bot.discord.click(bot.discord.message(other.id)!, 'Keep', { user: 'mod' }));
-    expect(bot.discord.message(batch.id)?.attachments).toHaveLength(3);
-    expect(await privateAnswer(bot.discord.click(bot.discord.message(batch.id)!, 'Report', { user: 'rita' }))).toMatch(/already reviewed every image/);
-    expect(bot.discord.messages(REVIEW)).toHaveLength(4);
-    expect(bot.discord.errors).toEqual([]);
-  });
+      // Kept, all three: only now is the message all decided.
+      for (const other of others)
+        await handled(bot, bot.discord.click(bot.discord.message(other.id)!, 'Keep', { user: 'mod' }));
+      expect(bot.discord.message(batch.id)?.attachments).toHaveLength(3);
+      expect(
+        await privateAnswer(bot.discord.click(bot.discord.message(batch.id)!, 'Report', { user: 'rita' })),
+      ).toMatch(/already reviewed every image/);
+      expect(bot.discord.messages(REVIEW)).toHaveLength(4);
+      expect(bot.discord.errors).toEqual([]);
+    },
+  );
 
   run('two moderators removing two images at once: both go, the other two stay', async () => {
     const bot = await startOn();
     const batch = await batchOfFour(bot);
     await privateAnswer(bot.discord.click(batch, 'Report', { user: 'bob' }));
     const reviews = bot.discord.messages(REVIEW);
-    const reviewOf = (i: number) => reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(bot.discord.attachmentBytes(batch.attachments[i]!)))!;
+    const reviewOf = (i: number) =>
+      reviews.find((r) => bot.discord.files(r)[0]!.bytes.equals(bot.discord.attachmentBytes(batch.attachments[i]!)))!;
     // Dispatched back to back: each removal reads the message's attachments and writes back the ones it keeps.
-    const clicks = [bot.discord.click(reviewOf(0), 'Remove', { user: 'mod' }), bot.discord.click(reviewOf(3), 'Remove', { user: 'mod2' })];
+    const clicks = [
+      bot.discord.click(reviewOf(0), 'Remove', { user: 'mod' }),
+      bot.discord.click(reviewOf(3), 'Remove', { user: 'mod2' }),
+    ];
     const lines = await Promise.all(clicks.map((c) => handled(bot, c)));
     expect(lines.map((l) => l.outcome)).toEqual(['decided:remove', 'decided:remove']);
     const after = bot.discord.message(batch.id)!;
@@ -449,16 +521,29 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
   run('an image of a batch approved after review, posted on its own, is reported and removed alone', async () => {
     let n = 0;
     const bot = await startOn({}, () => (++n === 2 ? { processingMs: 100, nsfw: true } : { processingMs: 100 }));
-    const it = bot.discord.slash('imagine', { prompt: 'a garden party', count: 2 }, { user: 'alice', channel: 'general' });
+    const it = bot.discord.slash(
+      'imagine',
+      { prompt: 'a garden party', count: 2 },
+      { user: 'alice', channel: 'general' },
+    );
     const batch = await it.waitForOriginal((m) => m.attachments.length === 1 && (m.components ?? []).length > 0, LONG);
     bot.discord.click(await reviewMessage(bot), 'Approve', { user: 'mod' });
-    const approved = await bot.discord.waitForMessage((m) => m.id !== batch.id && m.channel_id === batch.channel_id && m.attachments.length === 1, LONG);
+    const approved = await bot.discord.waitForMessage(
+      (m) => m.id !== batch.id && m.channel_id === batch.channel_id && m.attachments.length === 1,
+      LONG,
+    );
 
-    expect(await privateAnswer(bot.discord.click(approved, 'Report', { user: 'bob' }))).toBe('Thanks. The moderators have been asked to look at this image.');
+    expect(await privateAnswer(bot.discord.click(approved, 'Report', { user: 'bob' }))).toBe(
+      'Thanks. The moderators have been asked to look at this image.',
+    );
     const review = await reviewMessage(bot, REVIEW, 'Remove');
-    expect(bot.discord.files(review)[0]?.bytes.equals(bot.discord.attachmentBytes(approved.attachments[0]!))).toBe(true);
+    expect(bot.discord.files(review)[0]?.bytes.equals(bot.discord.attachmentBytes(approved.attachments[0]!))).toBe(
+      true,
+    );
     await handled(bot, bot.discord.click(review, 'Remove', { user: 'mod' }));
-    expect(bot.discord.message(approved.id)?.content).toContain('A moderator removed this image after a member reported it.');
+    expect(bot.discord.message(approved.id)?.content).toContain(
+      'A moderator removed this image after a member reported it.',
+    );
     expect(bot.discord.message(approved.id)?.attachments).toEqual([]);
     // The batch message keeps its image.
     expect(bot.discord.message(batch.id)?.attachments.map((a) => a.id)).toEqual(batch.attachments.map((a) => a.id));
@@ -467,9 +552,12 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
 
   run('refuses a member’s 11th report in an hour, politely, saying when they can report again', async () => {
     const bot = await startOn({ USER_MAX_CONCURRENT: '11' });
-    const asked = Array.from({ length: 11 }, (_, i) => bot.discord.slash('imagine', { prompt: `lake number ${i + 1}` }, { user: 'alice', channel: 'general' }));
+    const asked = Array.from({ length: 11 }, (_, i) =>
+      bot.discord.slash('imagine', { prompt: `lake number ${i + 1}` }, { user: 'alice', channel: 'general' }),
+    );
     const images = await Promise.all(asked.map((it) => it.waitForOriginal((m) => m.attachments.length > 0, LONG)));
-    for (const image of images.slice(0, 10)) expect(await privateAnswer(bot.discord.click(image, 'Report', { user: 'bob' }))).toMatch(/^Thanks\./);
+    for (const image of images.slice(0, 10))
+      expect(await privateAnswer(bot.discord.click(image, 'Report', { user: 'bob' }))).toMatch(/^Thanks\./);
     const refused = await privateAnswer(bot.discord.click(images[10]!, 'Report', { user: 'bob' }));
     expect(refused).toMatch(/^You have sent 10 reports in the last hour\. You can report again <t:\d+:R>\.$/);
     expect(bot.discord.messages(REVIEW)).toHaveLength(10);
@@ -485,7 +573,9 @@ describe('/imagine-review pending', () => {
     await flagged(bot, { user: 'alice' });
     const first = await reviewMessage(bot);
     await flagged(bot, { user: 'bob' });
-    await bot.discord.waitForMessage((m) => m.channel_id === REVIEW && m.id !== first.id && labels(m).includes('Approve'));
+    await bot.discord.waitForMessage(
+      (m) => m.channel_id === REVIEW && m.id !== first.id && labels(m).includes('Approve'),
+    );
 
     const refused = bot.discord.slash('imagine-review pending', {}, { user: 'alice' });
     expect(await privateAnswer(refused)).toMatch(/^Only moderators/);
@@ -532,49 +622,65 @@ describe.each([
   const fields = (m: APIMessage) => Object.fromEntries((m.embeds[0]?.fields ?? []).map((f) => [f.name, f.value]));
   const skip = engine.startsWith('BullMQ') && skipWithoutRedis;
 
-  it.skipIf(skip)('holds an image it scores as explicit though the image service did not flag it, and shows the moderator both signals', async () => {
-    const classifier = fakeClassifier(PORN_SCORES);
-    const bot = await start({ script: clean, classifier, env: await storage() });
-    expect(bot.logs.find((l) => l.msg === 'qwen-imagine is running')?.storage).toBe(engine.startsWith('BullMQ') ? 'redis' : 'sqlite');
-    const { it, held } = await flagged(bot);
-    expect(held.content).toMatch(FLAGGED_NOTICE);
-    const review = await reviewMessage(bot);
+  it.skipIf(skip)(
+    'holds an image it scores as explicit though the image service did not flag it, and shows the moderator both signals',
+    async () => {
+      const classifier = fakeClassifier(PORN_SCORES);
+      const bot = await start({ script: clean, classifier, env: await storage() });
+      expect(bot.logs.find((l) => l.msg === 'qwen-imagine is running')?.storage).toBe(
+        engine.startsWith('BullMQ') ? 'redis' : 'sqlite',
+      );
+      const { it, held } = await flagged(bot);
+      expect(held.content).toMatch(FLAGGED_NOTICE);
+      const review = await reviewMessage(bot);
 
-    // It looked at the very image the API served, and nothing reached the requester's channel.
-    expect(classifier.seen.map((bytes) => Buffer.from(bytes).equals(servedImage(bot)))).toEqual([true]);
-    expect(bot.discord.requests.filter((r) => r.files.length > 0).map((r) => r.path)).toEqual([`/channels/${REVIEW}/messages`]);
-    for (const version of bot.discord.messageHistory(it.original()!.id)) expect(version.attachments).toEqual([]);
+      // It looked at the very image the API served, and nothing reached the requester's channel.
+      expect(classifier.seen.map((bytes) => Buffer.from(bytes).equals(servedImage(bot)))).toEqual([true]);
+      expect(bot.discord.requests.filter((r) => r.files.length > 0).map((r) => r.path)).toEqual([
+        `/channels/${REVIEW}/messages`,
+      ]);
+      for (const version of bot.discord.messageHistory(it.original()!.id)) expect(version.attachments).toEqual([]);
 
-    const shown = fields(review);
-    expect(shown['Why it was held']).toBe('The bot’s own check flagged it');
-    expect(shown['The bot’s own NSFW check']).toBe('Porn 0.90 · Hentai 0.02 · Sexy 0.05 · Drawing 0.01 · Neutral 0.02');
-    expect(shown['Flags from the image service']).toBe('`{"has_nsfw_contents":null,"nsfw_detection_result":null}`');
+      const shown = fields(review);
+      expect(shown['Why it was held']).toBe('The bot’s own check flagged it');
+      expect(shown['The bot’s own NSFW check']).toBe(
+        'Porn 0.90 · Hentai 0.02 · Sexy 0.05 · Drawing 0.01 · Neutral 0.02',
+      );
+      expect(shown['Flags from the image service']).toBe('`{"has_nsfw_contents":null,"nsfw_detection_result":null}`');
 
-    // Approved, it goes out behind a spoiler in a channel that is not age-restricted.
-    bot.discord.click(review, 'Approve', { user: 'mod' });
-    const published = await it.waitForOriginal((m) => m.attachments.length > 0);
-    expect(published.attachments[0]?.filename).toMatch(/^SPOILER_/);
-    expect(bot.discord.errors).toEqual([]);
-  });
+      // Approved, it goes out behind a spoiler in a channel that is not age-restricted.
+      bot.discord.click(review, 'Approve', { user: 'mod' });
+      const published = await it.waitForOriginal((m) => m.attachments.length > 0);
+      expect(published.attachments[0]?.filename).toMatch(/^SPOILER_/);
+      expect(bot.discord.errors).toEqual([]);
+    },
+  );
 
-  it.skipIf(skip)('holds every image unchecked while the check fails, says so to the moderator and the operator, and shows images again once it works', async () => {
-    const classifier = fakeClassifier(new Error('the worker exited'));
-    const bot = await start({ script: clean, classifier, env: await storage() });
-    const { held } = await flagged(bot);
-    expect(held.content).toMatch(FLAGGED_NOTICE);
-    const review = await reviewMessage(bot);
-    expect(fields(review)['Why it was held']).toBe('The bot’s own check failed: held unchecked');
-    expect(fields(review)['The bot’s own NSFW check']).toBe('⚠️ The check failed: held unchecked');
-    const warning = await bot.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('the NSFW classifier could not check an image'));
-    expect(warning.level).toBe(40);
-    expect(warning.err).toMatchObject({ message: 'the worker exited' });
+  it.skipIf(skip)(
+    'holds every image unchecked while the check fails, says so to the moderator and the operator, and shows images again once it works',
+    async () => {
+      const classifier = fakeClassifier(new Error('the worker exited'));
+      const bot = await start({ script: clean, classifier, env: await storage() });
+      const { held } = await flagged(bot);
+      expect(held.content).toMatch(FLAGGED_NOTICE);
+      const review = await reviewMessage(bot);
+      expect(fields(review)['Why it was held']).toBe('The bot’s own check failed: held unchecked');
+      expect(fields(review)['The bot’s own NSFW check']).toBe('⚠️ The check failed: held unchecked');
+      const warning = await bot.waitForLog(
+        (l) => typeof l.msg === 'string' && l.msg.startsWith('the NSFW classifier could not check an image'),
+      );
+      expect(warning.level).toBe(40);
+      expect(warning.err).toMatchObject({ message: 'the worker exited' });
 
-    classifier.answer(CLEAN_SCORES);
-    const next = await bot.discord.slash('imagine', { prompt: 'a quiet harbour' }, { user: 'alice' }).waitForOriginal(notice);
-    expect(next.attachments).toHaveLength(1);
-    expect(next.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
-    expect(bot.discord.messages(REVIEW)).toHaveLength(1);
-  });
+      classifier.answer(CLEAN_SCORES);
+      const next = await bot.discord
+        .slash('imagine', { prompt: 'a quiet harbour' }, { user: 'alice' })
+        .waitForOriginal(notice);
+      expect(next.attachments).toHaveLength(1);
+      expect(next.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
+      expect(bot.discord.messages(REVIEW)).toHaveLength(1);
+    },
+  );
 });
 
 describe('the bot’s own NSFW check and the guild’s choices', () => {
@@ -582,7 +688,9 @@ describe('the bot’s own NSFW check and the guild’s choices', () => {
 
   it('publishes an image it flags behind a spoiler in an age-restricted channel where the guild chose spoilers', async () => {
     const bot = await start({ script: clean, classifier: fakeClassifier(PORN_SCORES) });
-    const shown = await bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'nsfw' }).waitForOriginal((m) => m.attachments.length > 0);
+    const shown = await bot.discord
+      .slash('imagine', { prompt: 'x' }, { channel: 'nsfw' })
+      .waitForOriginal((m) => m.attachments.length > 0);
     expect(shown.attachments[0]?.filename).toMatch(/^SPOILER_/);
     expect(shown.content).toMatch(/^⚠️ Content warning/);
     expect(bot.discord.messages(REVIEW)).toEqual([]);
@@ -607,10 +715,14 @@ describe('the bot’s own NSFW check and the guild’s choices', () => {
 });
 
 /** The moderated guild with a thread in its age-restricted channel. */
-const WITH_THREAD = { ...MODERATED_GUILD, channels: [...MODERATED_GUILD.channels!, { name: 'after-dark', type: 11 as const, parent: 'nsfw' }] };
+const WITH_THREAD = {
+  ...MODERATED_GUILD,
+  channels: [...MODERATED_GUILD.channels!, { name: 'after-dark', type: 11 as const, parent: 'nsfw' }],
+};
 
 describe('the channel’s age restriction, read again when the image is published', () => {
-  const published = (bot: BotHarness, it: FakeInteraction) => it.waitForOriginal((m) => m.attachments.length > 0).then((m) => bot.discord.files(m)[0]!.filename);
+  const published = (bot: BotHarness, it: FakeInteraction) =>
+    it.waitForOriginal((m) => m.attachments.length > 0).then((m) => bot.discord.files(m)[0]!.filename);
 
   it('shows an approved image without a spoiler when the channel was made age-restricted while it waited', async () => {
     const bot = await start();
@@ -672,10 +784,14 @@ describe('caps on images waiting for a moderator', () => {
     expect(submits(bot)).toBe(2);
 
     const refused = bot.discord.slash('imagine', { prompt: 'one more' }, { channel: 'general', user: 'alice' });
-    expect(await ephemeralText(refused)).toBe('You have 2 image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.');
+    expect(await ephemeralText(refused)).toBe(
+      'You have 2 image(s) waiting for a moderator to review them, the most one member can have here. You can ask for more once a moderator has looked at them.',
+    );
     await handled(bot, refused);
     expect(submits(bot)).toBe(2);
-    expect(bot.logs.find((l) => l.msg === 'interaction handled' && l.interactionId === refused.id)?.outcome).toBe('refused:held_member');
+    expect(bot.logs.find((l) => l.msg === 'interaction handled' && l.interactionId === refused.id)?.outcome).toBe(
+      'refused:held_member',
+    );
 
     // Someone else in the server is not held back by it.
     await flagged(bot, { user: 'bob' });
@@ -692,7 +808,9 @@ describe('caps on images waiting for a moderator', () => {
     const bot = await start({ env: { HELD_PER_GUILD: '1' } });
     await flagged(bot, { user: 'alice' });
     const refused = bot.discord.slash('imagine', { prompt: 'x' }, { channel: 'general', user: 'bob', locale: 'zh-CN' });
-    expect(await ephemeralText(refused)).toBe('本服务器有 1 张图片正在等待管理员审核，已达到上限。在管理员处理之前，新的请求已暂停。');
+    expect(await ephemeralText(refused)).toBe(
+      '本服务器有 1 张图片正在等待管理员审核，已达到上限。在管理员处理之前，新的请求已暂停。',
+    );
     expect(submits(bot)).toBe(1);
   });
 });
@@ -718,7 +836,9 @@ describe('the bot’s own NSFW check with the real model', () => {
   it('scores the very image the API served, keeps the scores on the job, and publishes an image it finds clean', async () => {
     const picture = await makePicture(7, 1024);
     const bot = await start({ script: () => ({ processingMs: 100, image: picture }), env: { NSFW_CLASSIFIER: 'on' } });
-    const shown = await bot.discord.slash('imagine', { prompt: 'a paper crane' }, { channel: 'general' }).waitForOriginal(notice);
+    const shown = await bot.discord
+      .slash('imagine', { prompt: 'a paper crane' }, { channel: 'general' })
+      .waitForOriginal(notice);
     expect(shown.attachments).toHaveLength(1);
     expect(shown.attachments[0]?.filename).not.toMatch(/^SPOILER_/);
     // The record is finished just after Discord took the image.
@@ -735,7 +855,10 @@ describe('the bot’s own NSFW check with the real model', () => {
 
   it('holds an image it cannot read, unchecked, instead of publishing it', async () => {
     const unreadable = new Uint8Array(4096).fill(0x5a);
-    const bot = await start({ script: () => ({ processingMs: 100, image: unreadable }), env: { NSFW_CLASSIFIER: 'on' } });
+    const bot = await start({
+      script: () => ({ processingMs: 100, image: unreadable }),
+      env: { NSFW_CLASSIFIER: 'on' },
+    });
     const { held } = await flagged(bot);
     expect(held.attachments).toEqual([]);
     expect(held.content).toMatch(FLAGGED_NOTICE);

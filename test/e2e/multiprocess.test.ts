@@ -19,7 +19,8 @@ let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
 let cwd: string | undefined;
 
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await discord?.stop();
   await api?.close();
   await redis?.stop();
@@ -34,23 +35,34 @@ describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
     discord = await startFakeDiscord({ shards: 2, guilds: [{ name: 'Alpha' }, { name: 'Beta' }] });
     // Long enough that the killed process surely holds tasks still generating.
     api = await startFakePpinfra({ script: () => ({ processingMs: 2_500 }) });
-    const env = sharedRedisEnv({ discord, api, redis }, { QUEUE_LOCK_MS: '2000', USER_HOURLY_QUOTA: '5', USER_MAX_CONCURRENT: '5' });
+    const env = sharedRedisEnv(
+      { discord, api, redis },
+      { QUEUE_LOCK_MS: '2000', USER_HOURLY_QUOTA: '5', USER_MAX_CONCURRENT: '5' },
+    );
     const [alpha, beta] = discord.guilds;
     const doomed = await startShardProcess(discord.shardOf(alpha!.id), env, cwd, children);
     await startShardProcess(discord.shardOf(beta!.id), env, cwd, children);
 
     // 20 requests, 10 in each guild: five each from alice and bob in Alpha, mod and owner in Beta.
     const asked: FakeInteraction[] = [];
-    const askers: [typeof alpha, string][] = [[alpha, 'alice'], [alpha, 'bob'], [beta, 'mod'], [beta, 'owner']];
+    const askers: [typeof alpha, string][] = [
+      [alpha, 'alice'],
+      [alpha, 'bob'],
+      [beta, 'mod'],
+      [beta, 'owner'],
+    ];
     for (const [guild, user] of askers) {
-      for (let i = 0; i < 5; i++) asked.push(discord.slash('imagine', { prompt: `${guild!.name} ${user} ${i}` }, { guild: guild!.id, user }));
+      for (let i = 0; i < 5; i++)
+        asked.push(discord.slash('imagine', { prompt: `${guild!.name} ${user} ${i}` }, { guild: guild!.id, user }));
     }
     await Promise.all(asked.map((it) => it.waitForCallback({ timeoutMs: 15_000 })));
     expect(asked.every((it) => it.response?.type === 5)).toBe(true);
     // Every job is generating (its task id saved: a process killed between sending a submit and
     // saving its id leaves a job the others must report, not resend); then the process serving
     // Alpha dies without a word, whatever steps of either guild it holds.
-    await Promise.all(asked.map((it) => it.waitForOriginal((m) => m.content.includes('Generating'), { timeoutMs: 15_000 })));
+    await Promise.all(
+      asked.map((it) => it.waitForOriginal((m) => m.content.includes('Generating'), { timeoutMs: 15_000 })),
+    );
     doomed.child.kill('SIGKILL');
     await doomed.exited;
 
@@ -65,7 +77,9 @@ describe.skipIf(skipWithoutRedis)('two bot processes on one Redis', () => {
     // Quotas exact and shared: alice asked five times through the dead process, so the living
     // one refuses her sixth in the other guild; a member who asked nothing is served.
     const sixth = discord.slash('imagine', { prompt: 'one more' }, { guild: beta!.id, user: 'alice' });
-    expect(((await sixth.waitForCallback({ timeoutMs: 10_000 })).data as { content: string }).content).toMatch(/limit of 5 images per hour/);
+    expect(((await sixth.waitForCallback({ timeoutMs: 10_000 })).data as { content: string }).content).toMatch(
+      /limit of 5 images per hour/,
+    );
     expect(api.requests.filter((r) => r.route === 'submit')).toHaveLength(20);
   });
 });

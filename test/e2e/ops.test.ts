@@ -25,7 +25,8 @@ afterEach(async () => {
   h = undefined;
 });
 /** METRICS_PORT=0: any free port; the app says which (`app.opsAddress`). */
-const start = async (options: HarnessOptions = {}) => (h = await startBotHarness({ ...options, env: { METRICS_PORT: '0', ...options.env } }));
+const start = async (options: HarnessOptions = {}) =>
+  (h = await startBotHarness({ ...options, env: { METRICS_PORT: '0', ...options.env } }));
 
 const url = (bot: BotHarness, path: string) => {
   const address = bot.app.opsAddress;
@@ -47,13 +48,19 @@ async function scrape(bot: BotHarness) {
 describe('/healthz', () => {
   it('is 200 while connected, 503 saying the gateway is down while Discord is unreachable, 200 again after discord.js resumes', async () => {
     const bot = await start();
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 200,
+      body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' },
+    });
 
     const client = bot.app.bot.client;
     const reconnecting = once(client, Events.ShardReconnecting);
     bot.discord.gateway.startOutage();
     await reconnecting;
-    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'down', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 503,
+      body: { status: 'down', gateway: 'down', storage: 'up', classifier: 'up', classifierStatus: 'off' },
+    });
     const down = await scrape(bot);
     expect(sampleValue(down, 'qwen_imagine_gateway_up')).toBe(0);
     expect(sampleValue(down, 'qwen_imagine_storage_up')).toBe(1);
@@ -61,7 +68,10 @@ describe('/healthz', () => {
     const resumed = once(client, Events.ShardResume);
     bot.discord.gateway.endOutage();
     await resumed;
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 200,
+      body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' },
+    });
     expect(sampleValue(await scrape(bot), 'qwen_imagine_gateway_up')).toBe(1);
     expect(bot.discord.errors).toEqual([]);
   });
@@ -72,13 +82,19 @@ describe('/healthz', () => {
     expect(early.status).toBe(200);
     expect(['loading', 'ready']).toContain(early.body.classifierStatus);
     await bot.waitForLog((l) => l.msg === 'NSFW classifier ready' && l.component === 'classifier');
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'ready' } });
+    expect(await health(bot)).toEqual({
+      status: 200,
+      body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'ready' },
+    });
     const families = await scrape(bot);
     expect(sampleValue(families, 'qwen_imagine_classifier_status', { status: 'ready' })).toBe(1);
     expect(sampleValue(families, 'qwen_imagine_classifier_status', { status: 'loading' })).toBe(0);
     expect(bot.app.classifier.status()).toBe('ready');
     await bot.app.stop();
-    await expect(bot.app.classifier.classify(new Uint8Array(8))).rejects.toMatchObject({ name: 'ClassifierError', reason: 'unavailable' });
+    await expect(bot.app.classifier.classify(new Uint8Array(8))).rejects.toMatchObject({
+      name: 'ClassifierError',
+      reason: 'unavailable',
+    });
     h = undefined;
     await bot.discord.stop();
     await bot.api.close();
@@ -108,7 +124,10 @@ describe.skipIf(skipWithoutRedis)('/healthz on Redis', () => {
 
   it('is 503 saying the storage is down while Redis is stopped, and 200 once it is back', async () => {
     const bot = await start({ env: { STORAGE_URL: `${redis!.url}/3`, QUEUE_LOCK_MS: '2000' } });
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 200,
+      body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' },
+    });
     // The BullMQ queue counts and the pacer's window come from Redis.
     const up = await scrape(bot);
     expect(sampleValue(up, 'qwen_imagine_jobs_queued')).toBe(0);
@@ -117,13 +136,19 @@ describe.skipIf(skipWithoutRedis)('/healthz on Redis', () => {
 
     await redis!.down();
     await bot.waitForLog((l) => l.msg === 'storage unavailable: new requests are paused until it answers again');
-    expect(await health(bot)).toEqual({ status: 503, body: { status: 'down', gateway: 'up', storage: 'down', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 503,
+      body: { status: 'down', gateway: 'up', storage: 'down', classifier: 'up', classifierStatus: 'off' },
+    });
     // A scrape still answers (sources that cannot reach Redis keep their last value).
     expect(sampleValue(await scrape(bot), 'qwen_imagine_storage_up')).toBe(0);
 
     await redis!.up();
     await bot.waitForLog((l) => l.msg === 'storage available again: accepting new requests');
-    expect(await health(bot)).toEqual({ status: 200, body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' } });
+    expect(await health(bot)).toEqual({
+      status: 200,
+      body: { status: 'ok', gateway: 'up', storage: 'up', classifier: 'up', classifierStatus: 'off' },
+    });
   });
 });
 
@@ -134,7 +159,8 @@ describe('/metrics', () => {
     for (const name of METRIC_NAMES) expect(families.has(name), name).toBe(true);
     // Every series the Grafana dashboard queries is one this bot exports.
     // (A labelled metric has no series before its first observation: its family must be declared.)
-    const exported = (name: string) => families.has(name) || families.get(name.replace(/_(bucket|sum|count)$/, ''))?.type === 'histogram';
+    const exported = (name: string) =>
+      families.has(name) || families.get(name.replace(/_(bucket|sum|count)$/, ''))?.type === 'histogram';
     for (const name of dashboardMetricNames()) expect(exported(name), `dashboard queries ${name}`).toBe(true);
     // Node's default process metrics, on the bot's own registry.
     expect(families.has('process_cpu_user_seconds_total')).toBe(true);
@@ -142,8 +168,12 @@ describe('/metrics', () => {
     expect(families.get('qwen_imagine_api_request_duration_seconds')!.type).toBe('histogram');
     expect(families.get('qwen_imagine_reviews_pending')!.type).toBe('gauge');
     // Pre-initialised outcomes, so a dashboard's rate() has series before the first job.
-    expect(sampleValue(families, 'qwen_imagine_jobs_finished_total', { outcome: 'delivered', error_kind: 'none' })).toBe(0);
-    expect(sampleValue(families, 'qwen_imagine_jobs_finished_total', { outcome: 'failed', error_kind: 'timeout' })).toBe(0);
+    expect(
+      sampleValue(families, 'qwen_imagine_jobs_finished_total', { outcome: 'delivered', error_kind: 'none' }),
+    ).toBe(0);
+    expect(
+      sampleValue(families, 'qwen_imagine_jobs_finished_total', { outcome: 'failed', error_kind: 'timeout' }),
+    ).toBe(0);
     expect(sampleValue(families, 'qwen_imagine_ipm_limit')).toBe(20);
     expect(sampleValue(families, 'qwen_imagine_ipm_budget_remaining')).toBe(20);
     expect(sampleValue(families, 'qwen_imagine_gateway_up')).toBe(1);
@@ -166,12 +196,20 @@ describe('/metrics', () => {
     expect(sampleValue(after, 'qwen_imagine_submissions_total', { result: 'error' })).toBe(0);
     expect(sampleValue(after, 'qwen_imagine_polls_per_job_count')).toBe(1);
     expect(sampleValue(after, 'qwen_imagine_polls_per_job_sum')).toBe(polls);
-    expect(sampleValue(after, 'qwen_imagine_jobs_finished_total', { outcome: 'delivered', error_kind: 'none' })).toBe(1);
+    expect(sampleValue(after, 'qwen_imagine_jobs_finished_total', { outcome: 'delivered', error_kind: 'none' })).toBe(
+      1,
+    );
     expect(sampleValue(after, 'qwen_imagine_request_to_delivery_seconds_count')).toBe(1);
     expect(sampleValue(after, 'qwen_imagine_completion_to_delivery_seconds_count')).toBe(1);
-    expect(sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'submit', status: '200' })).toBe(1);
-    expect(sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'task_result', status: '200' })).toBe(polls);
-    expect(sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'download', status: '200' })).toBe(1);
+    expect(
+      sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'submit', status: '200' }),
+    ).toBe(1);
+    expect(
+      sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'task_result', status: '200' }),
+    ).toBe(polls);
+    expect(
+      sampleValue(after, 'qwen_imagine_api_request_duration_seconds_count', { endpoint: 'download', status: '200' }),
+    ).toBe(1);
     // One image of the 60-second window is spent.
     expect(sampleValue(after, 'qwen_imagine_ipm_budget_remaining')).toBe(19);
     expect(sampleValue(after, 'qwen_imagine_jobs_queued')).toBe(0);
@@ -195,16 +233,30 @@ describe('/metrics', () => {
     await it.waitForOriginal(finished, { timeoutMs: 15_000 });
     const text = await (await fetch(url(bot, '/metrics'))).text();
     const errors = parseExposition(text).get('qwen_imagine_discord_rest_errors_total')!.samples;
-    expect(errors).toEqual([{ name: 'qwen_imagine_discord_rest_errors_total', labels: { route: 'PATCH /webhooks/:id/:token/messages/@original', code: '429' }, value: 1 }]);
-    for (const secret of [it.token, bot.discord.applicationId, bot.discord.token, bot.api.apiKey, it.channelId]) expect(text).not.toContain(secret);
+    expect(errors).toEqual([
+      {
+        name: 'qwen_imagine_discord_rest_errors_total',
+        labels: { route: 'PATCH /webhooks/:id/:token/messages/@original', code: '429' },
+        value: 1,
+      },
+    ]);
+    for (const secret of [it.token, bot.discord.applicationId, bot.discord.token, bot.api.apiKey, it.channelId])
+      expect(text).not.toContain(secret);
   });
 });
 
 describe('/metrics and moderation', () => {
-  const labels = (m: APIMessage) => ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) => r.components.map((c) => c.label));
+  const labels = (m: APIMessage) =>
+    ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) =>
+      r.components.map((c) => c.label),
+    );
 
   it('counts a flagged image held for review, the pending review, and the approval that clears it', async () => {
-    const bot = await start({ script: () => ({ processingMs: 100, nsfw: true }), discord: { guilds: [MODERATED_GUILD] }, env: { REVIEW_CHANNEL_ID: REVIEW } });
+    const bot = await start({
+      script: () => ({ processingMs: 100, nsfw: true }),
+      discord: { guilds: [MODERATED_GUILD] },
+      env: { REVIEW_CHANNEL_ID: REVIEW },
+    });
     bot.discord.slash('imagine', { prompt: 'a poster' }, { channel: 'general' });
     const review = await bot.discord.waitForMessage((m) => m.channel_id === REVIEW && labels(m).includes('Approve'));
     await bot.waitForLog((l) => l.msg === 'flagged image held for review');
@@ -235,8 +287,19 @@ describe('npm start with METRICS_PORT in use', () => {
     const { port } = taken.address() as AddressInfo;
     const cwd = mkdtempSync(join(tmpdir(), 'qi-ops-proc-'));
     try {
-      const env = { PATH: process.env.PATH ?? '', DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: 'a-key-never-used', STORAGE_URL: 'memory://', METRICS_PORT: String(port) };
-      const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'main.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = {
+        PATH: process.env.PATH ?? '',
+        DISCORD_TOKEN: discord.token,
+        DISCORD_API_URL: discord.apiUrl,
+        PPINFRA_API_KEY: 'a-key-never-used',
+        STORAGE_URL: 'memory://',
+        METRICS_PORT: String(port),
+      };
+      const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'src', 'main.ts')], {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const [code] = (await once(child, 'exit')) as [number | null];

@@ -34,7 +34,11 @@ afterEach(async () => {
 });
 
 function run(script: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(ROOT, 'src', script)], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'src', script)], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -52,20 +56,52 @@ const running = (proc: ReturnType<typeof run>) =>
     check();
   });
 
-const botEnv = () => ({ DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: api.apiKey, PPINFRA_BASE_URL: api.url });
+const botEnv = () => ({
+  DISCORD_TOKEN: discord.token,
+  DISCORD_API_URL: discord.apiUrl,
+  PPINFRA_API_KEY: api.apiKey,
+  PPINFRA_BASE_URL: api.url,
+});
 
 describe('npm run deploy-commands', () => {
   it('registers /imagine to one guild, localised, reading the application id from Discord', async () => {
-    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, DISCORD_GUILD_ID: discord.guild.id });
+    const proc = run('cli/deploy-commands.ts', {
+      DISCORD_TOKEN: discord.token,
+      DISCORD_API_URL: discord.apiUrl,
+      DISCORD_GUILD_ID: discord.guild.id,
+    });
     expect(await proc.exited).toBe(0);
     expect(proc.output().stdout).toContain('Registered 6 command(s) for guild');
-    for (const name of ['/imagine', '/imagine-history', '/imagine-review', '/imagine-settings', '/imagine-usage', '“Imagine this” (message menu)']) expect(proc.output().stdout).toContain(name);
+    for (const name of [
+      '/imagine',
+      '/imagine-history',
+      '/imagine-review',
+      '/imagine-settings',
+      '/imagine-usage',
+      '“Imagine this” (message menu)',
+    ])
+      expect(proc.output().stdout).toContain(name);
     const put = discord.requests.find((r) => r.method === 'PUT');
     expect(put?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`);
-    expect((put!.body as { name: string }[]).map((c) => c.name).sort()).toEqual(['Imagine this', 'imagine', 'imagine-history', 'imagine-review', 'imagine-settings', 'imagine-usage']);
+    expect((put!.body as { name: string }[]).map((c) => c.name).sort()).toEqual([
+      'Imagine this',
+      'imagine',
+      'imagine-history',
+      'imagine-review',
+      'imagine-settings',
+      'imagine-usage',
+    ]);
     // /imagine-usage: in servers only, shown to Manage Server by default, named in Chinese too.
-    expect((put!.body as { name: string }[]).find((c) => c.name === 'imagine-usage')).toMatchObject({ contexts: [0], default_member_permissions: '32', name_localizations: { 'zh-CN': '画图用量' } });
-    const [command] = (put!.body as { name: string }[]).filter((c) => c.name === 'imagine') as { name: string; name_localizations: Record<string, string>; options: { name: string; autocomplete?: boolean; max_length?: number }[] }[];
+    expect((put!.body as { name: string }[]).find((c) => c.name === 'imagine-usage')).toMatchObject({
+      contexts: [0],
+      default_member_permissions: '32',
+      name_localizations: { 'zh-CN': '画图用量' },
+    });
+    const [command] = (put!.body as { name: string }[]).filter((c) => c.name === 'imagine') as {
+      name: string;
+      name_localizations: Record<string, string>;
+      options: { name: string; autocomplete?: boolean; max_length?: number }[];
+    }[];
     expect(command).toMatchObject({ name: 'imagine', name_localizations: { 'zh-CN': '画图' } });
     expect(command?.options.map((o) => o.name)).toEqual(['prompt', 'size', 'text', 'placement', 'count']);
     expect(command?.options[1]?.autocomplete).toBe(true);
@@ -73,9 +109,11 @@ describe('npm run deploy-commands', () => {
   });
 
   it('registers globally without a guild id', async () => {
-    const proc = run('deploy.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl });
+    const proc = run('cli/deploy-commands.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl });
     expect(await proc.exited).toBe(0);
-    expect(discord.requests.find((r) => r.method === 'PUT')?.path).toBe(`/applications/${discord.applicationId}/commands`);
+    expect(discord.requests.find((r) => r.method === 'PUT')?.path).toBe(
+      `/applications/${discord.applicationId}/commands`,
+    );
   });
 });
 
@@ -84,7 +122,9 @@ describe('npm start', () => {
     const proc = run('main.ts', botEnv());
     await discord.waitForRequest((r) => r.path === '/gateway/bot', { timeoutMs: 15_000 });
     await running(proc);
-    const message = await discord.slash('imagine', { prompt: 'a teapot' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    const message = await discord
+      .slash('imagine', { prompt: 'a teapot' })
+      .waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(discord.files(message)[0]?.bytes.equals(Buffer.from([...api.tasks.values()][0]!.image!))).toBe(true);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
@@ -95,7 +135,11 @@ describe('npm start', () => {
   });
 
   it('loads the NSFW classifier in its thread under the V8 flags npm start and the Dockerfile use; stdout stays pino JSON', async () => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'src', 'main.ts')], { cwd, env: { PATH: process.env.PATH ?? '', ...botEnv(), LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'src', 'main.ts')], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...botEnv(), LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     let stdout = '';
     const ready = new Promise<void>((resolve) =>
@@ -112,7 +156,9 @@ describe('npm start', () => {
     const lines = stdout.trim().split('\n');
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
     // nsfwjs' own announcement arrives as a debug line of the logger, not as bare console output.
-    expect(lines.some((l) => l.includes('NSFW classifier thread said') && l.includes("You're using the model"))).toBe(true);
+    expect(lines.some((l) => l.includes('NSFW classifier thread said') && l.includes("You're using the model"))).toBe(
+      true,
+    );
     expect(stderr).toBe('');
   });
 
@@ -120,7 +166,8 @@ describe('npm start', () => {
     const proc = run('main.ts', { PPINFRA_BASE_URL: 'not-a-url', USER_HOURLY_QUOTA: 'lots' });
     expect(await proc.exited).toBe(2);
     const { stderr } = proc.output();
-    for (const name of ['DISCORD_TOKEN', 'PPINFRA_API_KEY', 'PPINFRA_BASE_URL', 'USER_HOURLY_QUOTA']) expect(stderr).toContain(name);
+    for (const name of ['DISCORD_TOKEN', 'PPINFRA_API_KEY', 'PPINFRA_BASE_URL', 'USER_HOURLY_QUOTA'])
+      expect(stderr).toContain(name);
     expect(stderr).not.toMatch(/at .*\.ts:\d+/);
   });
 
@@ -155,7 +202,11 @@ describe('npm start when Discord cannot be reached', () => {
   const token = 'MTIz.unreachable.token-value-xyz';
   const expectOneSentence = (proc: ReturnType<typeof run>, url: string) => {
     const { stdout, stderr } = proc.output();
-    expect(stderr.trim()).toMatch(new RegExp(`^qwen-imagine cannot start: Could not reach Discord at ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\([^)]+\\): check the network, or DISCORD_API_URL if you set one\\.$`));
+    expect(stderr.trim()).toMatch(
+      new RegExp(
+        `^qwen-imagine cannot start: Could not reach Discord at ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\([^)]+\\): check the network, or DISCORD_API_URL if you set one\\.$`,
+      ),
+    );
     expect(stdout + stderr).not.toMatch(STACK);
     expect(stdout + stderr).not.toContain(token);
     expect(stdout + stderr).not.toContain(api.apiKey);
@@ -175,12 +226,23 @@ describe('npm start when Discord cannot be reached', () => {
     // A REST endpoint that answers, and sends the bot to a gateway nobody listens on.
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ url: gateway, shards: 1, session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } }));
+      res.end(
+        JSON.stringify({
+          url: gateway,
+          shards: 1,
+          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        }),
+      );
     });
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const rest = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const proc = run('main.ts', { ...botEnv(), DISCORD_TOKEN: token, DISCORD_API_URL: rest, DISCORD_LOGIN_TIMEOUT_MS: '2000' });
+    const proc = run('main.ts', {
+      ...botEnv(),
+      DISCORD_TOKEN: token,
+      DISCORD_API_URL: rest,
+      DISCORD_LOGIN_TIMEOUT_MS: '2000',
+    });
     expect(await proc.exited).toBe(1);
     expectOneSentence(proc, gateway);
     expect(proc.output().stderr).toContain('no connection within 2 s');
@@ -197,7 +259,9 @@ describe('a flagged image across a crash', () => {
     await running(first);
     const it = discord.slash('imagine', { prompt: 'a storm poster' }, { channel: 'general' });
     await it.waitForOriginal((m) => m.content.startsWith('🔞'), { timeoutMs: 10_000 });
-    const review = await discord.waitForMessage((m) => m.channel_id === REVIEW && m.components?.length === 1, { timeoutMs: 10_000 });
+    const review = await discord.waitForMessage((m) => m.channel_id === REVIEW && m.components?.length === 1, {
+      timeoutMs: 10_000,
+    });
 
     first.child.kill('SIGKILL');
     await first.exited;

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openJobStore } from '../../src/jobs/scheduler.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { openSharedState, openStorage } from '../../src/storage.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { startFakeDiscord } from '../fakes/discord/server.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import { finished, startBotHarness, type BotHarness } from './harness.ts';
@@ -76,8 +76,18 @@ describe.skipIf(skipWithoutRedis)('Redis with a password', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'qi-redis-auth-'));
     try {
       const wrong = 'not-the-pa55word';
-      const env = { PATH: process.env.PATH ?? '', DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiUrl, PPINFRA_API_KEY: 'a-key-never-used', STORAGE_URL: `redis://:${wrong}@127.0.0.1:${redis.port}` };
-      const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const env = {
+        PATH: process.env.PATH ?? '',
+        DISCORD_TOKEN: discord.token,
+        DISCORD_API_URL: discord.apiUrl,
+        PPINFRA_API_KEY: 'a-key-never-used',
+        STORAGE_URL: `redis://:${wrong}@127.0.0.1:${redis.port}`,
+      };
+      const child = spawn(process.execPath, [join(ROOT, 'src', 'main.ts')], {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

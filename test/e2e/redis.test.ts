@@ -1,7 +1,7 @@
 // The whole bot on Redis (STORAGE_URL=redis://...): jobs on BullMQ, limits and budget in Redis.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
 
@@ -24,7 +24,10 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
   // here are graceful (nothing needs a takeover), so the step lock is long enough that a loaded
   // machine's pauses never make BullMQ run a step twice.
   const start = async (options: HarnessOptions = {}) =>
-    (h = await startBotHarness({ ...options, env: { STORAGE_URL: `${redis!.url}/${++db}`, QUEUE_LOCK_MS: '10000', ...options.env } }));
+    (h = await startBotHarness({
+      ...options,
+      env: { STORAGE_URL: `${redis!.url}/${++db}`, QUEUE_LOCK_MS: '10000', ...options.env },
+    }));
   const submits = (bot: BotHarness) => bot.api.requests.filter((r) => r.route === 'submit');
 
   it('delivers six images asked at once while task-result does not know each new task for its first polls', async () => {
@@ -43,16 +46,24 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
     expect(bot.api.requests.filter((r) => r.route === 'result' && r.status === 404).length).toBeGreaterThanOrEqual(18);
     // Every member's one slot is freed (just after the image is out), and a new request goes through.
     const connection = new Redis(bot.env.STORAGE_URL!);
-    const held = async () => (await Promise.all((await connection.keys('qi:limits:running:*')).map((key) => connection.scard(key)))).reduce((a, b) => a + b, 0);
+    const held = async () =>
+      (await Promise.all((await connection.keys('qi:limits:running:*')).map((key) => connection.scard(key)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
     await expect.poll(held).toBe(0);
     await connection.quit();
-    const again = await Promise.all(members.map((user) => bot.discord.slash('imagine', { prompt: `again ${user}` }, { user }).waitForCallback()));
+    const again = await Promise.all(
+      members.map((user) => bot.discord.slash('imagine', { prompt: `again ${user}` }, { user }).waitForCallback()),
+    );
     expect(again.map((c) => c.type)).toEqual([5, 5, 5, 5, 5, 5]);
   });
 
   it('delivers /imagine through BullMQ with one submission', async () => {
     const bot = await start();
-    const message = await bot.discord.slash('imagine', { prompt: 'a red fox' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    const message = await bot.discord
+      .slash('imagine', { prompt: 'a red fox' })
+      .waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(bot.discord.files(message)[0]?.bytes.equals(Buffer.from([...bot.api.tasks.values()][0]!.image!))).toBe(true);
     expect(submits(bot)).toHaveLength(1);
     expect(bot.discord.errors).toEqual([]);
@@ -97,10 +108,17 @@ describe.skipIf(skipWithoutRedis)('the bot on Redis (BullMQ)', () => {
   });
 
   it('tells the member about a failed task and keeps serving others', async () => {
-    const bot = await start({ script: ({ prompt }) => (prompt === 'bad' ? { processingMs: 100, outcome: 'fail', reason: 'GPU fell over' } : { processingMs: 100 }) });
-    const failed = await bot.discord.slash('imagine', { prompt: 'bad' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    const bot = await start({
+      script: ({ prompt }) =>
+        prompt === 'bad' ? { processingMs: 100, outcome: 'fail', reason: 'GPU fell over' } : { processingMs: 100 },
+    });
+    const failed = await bot.discord
+      .slash('imagine', { prompt: 'bad' })
+      .waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(failed.content).toMatch(/could not be generated \(GPU fell over\)/);
-    const ok = await bot.discord.slash('imagine', { prompt: 'good' }, { user: 'bob' }).waitForOriginal(finished, { timeoutMs: 10_000 });
+    const ok = await bot.discord
+      .slash('imagine', { prompt: 'good' }, { user: 'bob' })
+      .waitForOriginal(finished, { timeoutMs: 10_000 });
     expect(ok.attachments).toHaveLength(1);
   });
 });

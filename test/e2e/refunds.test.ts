@@ -18,7 +18,8 @@ afterEach(async () => {
 /** Generous: a wait that ends in an event, not a bound on how fast the bot must be. */
 const WAIT = { timeoutMs: 15_000 };
 
-const submitOf = (prompt: string) => (r: RecordedRequest) => r.route === 'submit' && (r.body as { prompt?: string } | undefined)?.prompt === prompt;
+const submitOf = (prompt: string) => (r: RecordedRequest) =>
+  r.route === 'submit' && (r.body as { prompt?: string } | undefined)?.prompt === prompt;
 
 /**
  * An address that refuses connections (nothing listens there) until `open` forwards it to the
@@ -74,17 +75,40 @@ interface Case {
 }
 
 /** The member's first request ('first try') fails; everyone else's succeed. */
-const onlyFirstTry = (failing: object) => ({ prompt }: { prompt: string }) => (prompt === 'first try' ? failing : { processingMs: 100 });
+const onlyFirstTry =
+  (failing: object) =>
+  ({ prompt }: { prompt: string }) =>
+    prompt === 'first try' ? failing : { processingMs: 100 };
 
-// Which is which follows src/jobs/service.ts (`certainlyNotCreated`): refused before a task was
+// Which is which follows src/jobs/failures.ts (`certainlyNotCreated`): refused before a task was
 // created (auth, quota, invalid, illegal, 429, CREATE_TASK_FAILED) or never sent, versus sent and
 // perhaps created (a timeout or reset after sending, a 5xx other than CREATE_TASK_FAILED) or
 // certainly created (a failed task, a task past JOB_TIMEOUT_MS).
 const cases: Case[] = [
-  { name: 'a rejected API key', refunded: true, told: /rejected this bot’s API key/, arrange: (b) => b.api.inject('submit', { status: 403, reason: 'INVALID_API_KEY' }) },
-  { name: 'an exhausted balance', refunded: true, told: /credit has run out/, arrange: (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }) },
-  { name: 'an invalid request', refunded: true, told: /could not accept this request/, arrange: (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }) },
-  { name: 'an illegal prompt', refunded: true, told: /refused this prompt as inappropriate/, arrange: (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }) },
+  {
+    name: 'a rejected API key',
+    refunded: true,
+    told: /rejected this bot’s API key/,
+    arrange: (b) => b.api.inject('submit', { status: 403, reason: 'INVALID_API_KEY' }),
+  },
+  {
+    name: 'an exhausted balance',
+    refunded: true,
+    told: /credit has run out/,
+    arrange: (b) => b.api.inject('submit', { status: 400, reason: 'BILLING_BALANCE_NOT_ENOUGH' }),
+  },
+  {
+    name: 'an invalid request',
+    refunded: true,
+    told: /could not accept this request/,
+    arrange: (b) => b.api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' }),
+  },
+  {
+    name: 'an illegal prompt',
+    refunded: true,
+    told: /refused this prompt as inappropriate/,
+    arrange: (b) => b.api.inject('submit', { status: 400, reason: 'ILLEGAL_PROMPT' }),
+  },
   {
     // The client's 4 attempts take 3 x 2 s, longer than the queue deadline, so the job fails
     // instead of going back to the queue.
@@ -100,7 +124,12 @@ const cases: Case[] = [
     told: /having trouble right now/,
     arrange: (b) => b.api.inject('submit', { status: 500, reason: 'CREATE_TASK_FAILED', retryAfterSec: 0 }, 4),
   },
-  { name: 'a refused connection (nothing was sent)', refunded: true, told: /could not reach the image service/, refusedConnection: true },
+  {
+    name: 'a refused connection (nothing was sent)',
+    refunded: true,
+    told: /could not reach the image service/,
+    refusedConnection: true,
+  },
   {
     name: 'a timeout after the prompt was sent',
     refunded: false,
@@ -109,10 +138,30 @@ const cases: Case[] = [
     options: { env: { HTTP_HEADERS_TIMEOUT_MS: '1000' } },
     arrange: (b) => b.api.inject('submit', { delayHeadersMs: 60_000 }),
   },
-  { name: 'a reset after the API created the task', refunded: false, told: /could not reach the image service/, arrange: (b) => b.api.inject('submit', { resetAfterProcessing: true }) },
-  { name: 'a 503 on submit (the task may exist)', refunded: false, told: /having trouble right now/, arrange: (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }) },
-  { name: 'a failed task', refunded: false, told: /could not be generated \(GPU fell over\)/, options: { script: onlyFirstTry({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) } },
-  { name: 'a task past JOB_TIMEOUT_MS', refunded: false, told: /took too long/, options: { env: { JOB_TIMEOUT_MS: '1000' }, script: onlyFirstTry({ processingMs: 10 * 60_000 }) } },
+  {
+    name: 'a reset after the API created the task',
+    refunded: false,
+    told: /could not reach the image service/,
+    arrange: (b) => b.api.inject('submit', { resetAfterProcessing: true }),
+  },
+  {
+    name: 'a 503 on submit (the task may exist)',
+    refunded: false,
+    told: /having trouble right now/,
+    arrange: (b) => b.api.inject('submit', { status: 503, reason: 'SERVICE_NOT_AVAILABLE' }),
+  },
+  {
+    name: 'a failed task',
+    refunded: false,
+    told: /could not be generated \(GPU fell over\)/,
+    options: { script: onlyFirstTry({ processingMs: 100, outcome: 'fail', reason: 'GPU fell over' }) },
+  },
+  {
+    name: 'a task past JOB_TIMEOUT_MS',
+    refunded: false,
+    told: /took too long/,
+    options: { env: { JOB_TIMEOUT_MS: '1000' }, script: onlyFirstTry({ processingMs: 10 * 60_000 }) },
+  },
 ];
 
 describe('the hourly quota after a failed image (USER_HOURLY_QUOTA=1)', () => {

@@ -3,7 +3,14 @@
 // Edit prompt form shows a prompt only to the member who wrote it. The real bot against the fakes.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../fakes/discord/types.ts';
-import { deployCommands, ephemeralText, finished, startBotHarness, type BotHarness, type HarnessOptions } from './harness.ts';
+import {
+  deployCommands,
+  ephemeralText,
+  finished,
+  startBotHarness,
+  type BotHarness,
+  type HarnessOptions,
+} from './harness.ts';
 
 let h: BotHarness | undefined;
 const start = async (options: HarnessOptions = {}) => (h = await startBotHarness(options));
@@ -18,7 +25,9 @@ const BLOCKED = /contains a term that is not allowed here/;
 
 /** The modal's text inputs by custom id, as the member sees them filled in. */
 function modalValues(modal: JsonObject): Record<string, string | undefined> {
-  const inputs = (modal.components as { components: { custom_id: string; value?: string }[] }[]).flatMap((row) => row.components);
+  const inputs = (modal.components as { components: { custom_id: string; value?: string }[] }[]).flatMap(
+    (row) => row.components,
+  );
   return Object.fromEntries(inputs.map((i) => [i.custom_id, i.value]));
 }
 
@@ -26,7 +35,9 @@ describe('asking again after the operator blocks a term', () => {
   it('More like this, Edit prompt and Imagine this are refused privately, and nothing is submitted', async () => {
     const bot = await start();
     await deployCommands(bot);
-    const first = await bot.discord.slash('imagine', { prompt: 'a red dragon over the harbour' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const first = await bot.discord
+      .slash('imagine', { prompt: 'a red dragon over the harbour' }, { user: 'alice' })
+      .waitForOriginal(finished, LONG);
     const post = bot.discord.post('a dragon kite on the beach', { user: 'bob' });
     // Allowed today: another round goes through.
     await bot.discord.click(first, 'More like this', { user: 'alice' }).waitForOriginal(finished, LONG);
@@ -41,20 +52,28 @@ describe('asking again after the operator blocks a term', () => {
     const edit = bot.discord.click(first, 'Edit prompt', { user: 'alice' });
     const form = modalValues(await edit.modal());
     expect(form.prompt).toBe('a red dragon over the harbour');
-    expect(await ephemeralText(edit.submitModal({ prompt: form.prompt!, size: form.size!, text: '' }))).toMatch(BLOCKED);
+    expect(await ephemeralText(edit.submitModal({ prompt: form.prompt!, size: form.size!, text: '' }))).toMatch(
+      BLOCKED,
+    );
     // Disguised in the form: the same fold as the operator's terms finds it.
     const disguised = bot.discord.click(first, 'Edit prompt', { user: 'alice' });
     await disguised.modal();
-    expect(await ephemeralText(disguised.submitModal({ prompt: 'a red Ｄra\u200bgon', size: '1024*1024', text: '' }))).toMatch(BLOCKED);
+    expect(
+      await ephemeralText(disguised.submitModal({ prompt: 'a red Ｄra\u200bgon', size: '1024*1024', text: '' })),
+    ).toMatch(BLOCKED);
     const inText = bot.discord.click(first, 'Edit prompt', { user: 'alice' });
     await inText.modal();
-    expect(await ephemeralText(inText.submitModal({ prompt: 'a kite', size: '1024*1024', text: 'D R A G O N' }))).toMatch(BLOCKED);
+    expect(
+      await ephemeralText(inText.submitModal({ prompt: 'a kite', size: '1024*1024', text: 'D R A G O N' })),
+    ).toMatch(BLOCKED);
 
     expect(await ephemeralText(bot.discord.messageCommand('Imagine this', post, { user: 'alice' }))).toMatch(BLOCKED);
 
     // Refusals cost nothing: no submission, no quota used (a fresh request still fits).
     expect(submits(bot)).toHaveLength(2);
-    const allowed = await bot.discord.slash('imagine', { prompt: 'a paper boat' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const allowed = await bot.discord
+      .slash('imagine', { prompt: 'a paper boat' }, { user: 'alice' })
+      .waitForOriginal(finished, LONG);
     expect(allowed.attachments).toHaveLength(1);
     expect(submits(bot)).toHaveLength(3);
     expect(bot.discord.errors).toEqual([]);
@@ -62,7 +81,9 @@ describe('asking again after the operator blocks a term', () => {
 
   it('a prompt that grew too long for a lowered PROMPT_MAX_LENGTH is refused on More like this', async () => {
     const bot = await start();
-    const first = await bot.discord.slash('imagine', { prompt: 'a lighthouse on a cliff at dawn' }).waitForOriginal(finished, LONG);
+    const first = await bot.discord
+      .slash('imagine', { prompt: 'a lighthouse on a cliff at dawn' })
+      .waitForOriginal(finished, LONG);
     await bot.restart({ PROMPT_MAX_LENGTH: '10' });
     expect(await ephemeralText(bot.discord.click(first, 'More like this'))).toMatch(/31 characters.*10/);
     expect(submits(bot)).toHaveLength(1);
@@ -72,7 +93,9 @@ describe('asking again after the operator blocks a term', () => {
 describe('Edit prompt form', () => {
   it('shows the prompt and text to the requester only; anyone else gets the size and empty fields', async () => {
     const bot = await start();
-    const first = await bot.discord.slash('imagine', { prompt: 'my secret garden', text: 'Private', size: 'wide' }, { user: 'alice' }).waitForOriginal(finished, LONG);
+    const first = await bot.discord
+      .slash('imagine', { prompt: 'my secret garden', text: 'Private', size: 'wide' }, { user: 'alice' })
+      .waitForOriginal(finished, LONG);
     const mine = modalValues(await bot.discord.click(first, 'Edit prompt', { user: 'alice' }).modal());
     expect(mine).toEqual({ prompt: 'my secret garden', size: '1536*864', text: 'Private' });
     const modal = await bot.discord.click(first, 'Edit prompt', { user: 'bob' }).modal();
@@ -94,12 +117,17 @@ describe('a button whose custom id names a job of another message', () => {
     const button = rows.flatMap((r) => r.components).find((c) => c.label === label)!;
     button.custom_id = button.custom_id!.replace(/[^:]+$/, jobId);
   }
-  const jobIdOf = (message: { components?: unknown }) => /:(\w+)$/.exec((message.components as { components: { custom_id: string }[] }[])[0]!.components[0]!.custom_id)![1]!;
+  const jobIdOf = (message: { components?: unknown }) =>
+    /:(\w+)$/.exec((message.components as { components: { custom_id: string }[] }[])[0]!.components[0]!.custom_id)![1]!;
 
   it('Delete with the member’s own job id does not delete another member’s image', async () => {
     const bot = await start();
-    const mine = await bot.discord.slash('imagine', { prompt: 'my boat' }, { user: 'alice' }).waitForOriginal(finished, LONG);
-    const theirs = await bot.discord.slash('imagine', { prompt: 'their boat' }, { user: 'bob' }).waitForOriginal(finished, LONG);
+    const mine = await bot.discord
+      .slash('imagine', { prompt: 'my boat' }, { user: 'alice' })
+      .waitForOriginal(finished, LONG);
+    const theirs = await bot.discord
+      .slash('imagine', { prompt: 'their boat' }, { user: 'bob' })
+      .waitForOriginal(finished, LONG);
     forge(bot, theirs.id, 'Delete', jobIdOf(mine));
     expect(await ephemeralText(bot.discord.click(theirs.id, 'Delete', { user: 'alice' }))).toMatch(/.+/);
     expect(bot.discord.message(theirs.id)).toBeDefined();
@@ -111,10 +139,16 @@ describe('a button whose custom id names a job of another message', () => {
 
   it('More like this naming another job does not quote that job’s prompt here, nor submit it', async () => {
     const bot = await start();
-    const other = await bot.discord.slash('imagine', { prompt: 'a private prompt' }, { user: 'alice' }).waitForOriginal(finished, LONG);
-    const mine = await bot.discord.slash('imagine', { prompt: 'a public prompt' }, { user: 'bob' }).waitForOriginal(finished, LONG);
+    const other = await bot.discord
+      .slash('imagine', { prompt: 'a private prompt' }, { user: 'alice' })
+      .waitForOriginal(finished, LONG);
+    const mine = await bot.discord
+      .slash('imagine', { prompt: 'a public prompt' }, { user: 'bob' })
+      .waitForOriginal(finished, LONG);
     forge(bot, mine.id, 'More like this', jobIdOf(other));
-    expect(await ephemeralText(bot.discord.click(mine.id, 'More like this', { user: 'bob' }))).toMatch(/no longer have the details/);
+    expect(await ephemeralText(bot.discord.click(mine.id, 'More like this', { user: 'bob' }))).toMatch(
+      /no longer have the details/,
+    );
     expect(submits(bot)).toHaveLength(2);
   });
 });

@@ -40,7 +40,12 @@ export interface ShardProcess {
  * `env` and PATH, in `cwd`; resolves once it serves. The child goes into `children`, for the
  * suite to kill after each test.
  */
-export async function startShardProcess(shard: number, env: Record<string, string>, cwd: string, children: ChildProcess[]): Promise<ShardProcess> {
+export async function startShardProcess(
+  shard: number,
+  env: Record<string, string>,
+  cwd: string,
+  children: ChildProcess[],
+): Promise<ShardProcess> {
   const child = spawn(process.execPath, [MAIN], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env, SHARDS: `[${shard}]`, SHARD_COUNT: '2' },
@@ -54,7 +59,11 @@ export async function startShardProcess(shard: number, env: Record<string, strin
   // report. Outside vitest (`npm run soak`) there is no test to fail, and the hook would throw.
   if (process.env.VITEST) {
     onTestFailed(() => {
-      for (const line of stdout.split('\n').filter((l) => /"level":(4|5|6)0/.test(l)).slice(-40)) console.error(`shard ${shard} log:`, line.slice(0, 2_000));
+      for (const line of stdout
+        .split('\n')
+        .filter((l) => /"level":(4|5|6)0/.test(l))
+        .slice(-40))
+        console.error(`shard ${shard} log:`, line.slice(0, 2_000));
     });
   }
   await new Promise<void>((resolve, reject) => {

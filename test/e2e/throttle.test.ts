@@ -18,10 +18,13 @@ it('keeps progress edits under the throttle during a 30-second task', { timeout:
   const message = await it.waitForOriginal(finished, { timeoutMs: 45_000 });
   expect(message.attachments).toHaveLength(1);
 
-  const edits = bot.discord.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/messages/@original')).map((r) => r.at);
+  const edits = bot.discord.requests
+    .filter((r) => r.method === 'PATCH' && r.path.endsWith('/messages/@original'))
+    .map((r) => r.at);
   const progressEdits = edits.slice(0, -1);
   expect(progressEdits.length).toBeGreaterThanOrEqual(2);
-  for (let i = 1; i < progressEdits.length; i++) expect(progressEdits[i]! - progressEdits[i - 1]!).toBeGreaterThanOrEqual(4_900);
+  for (let i = 1; i < progressEdits.length; i++)
+    expect(progressEdits[i]! - progressEdits[i - 1]!).toBeGreaterThanOrEqual(4_900);
   // Far fewer edits than polls: the countdown is a Discord timestamp that clients tick themselves.
   const polls = bot.api.requests.filter((r) => r.route === 'result').length;
   expect(progressEdits.length).toBeLessThan(polls);

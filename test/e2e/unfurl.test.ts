@@ -21,11 +21,15 @@ const SUPPRESS_EMBEDS = 1 << 2;
 const LONG = { timeoutMs: 15_000 };
 /** A task that stays PROCESSING until the test finishes it, so the progress message is seen. */
 const HELD: FakeTaskScript = { processingMs: 24 * 3600_000 };
-const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> => bot.api.waitFor('task-created', (t: FakeTask) => t.prompt === prompt, 0);
+const taskFor = (bot: BotHarness, prompt: string): Promise<FakeTask> =>
+  bot.api.waitFor('task-created', (t: FakeTask) => t.prompt === prompt, 0);
 const finishTask = (task: FakeTask) => {
   task.completedAt = Date.now();
 };
-const labels = (m: APIMessage) => ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) => r.components.map((c) => c.label));
+const labels = (m: APIMessage) =>
+  ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) =>
+    r.components.map((c) => c.label),
+  );
 
 /** Every version of every message the bot wrote, as members saw each one. */
 const versions = (bot: BotHarness) =>
@@ -40,7 +44,9 @@ const suppressed = (m: APIMessage) => ((m.flags ?? 0) & SUPPRESS_EMBEDS) !== 0;
  * `quoting` versions showed the prompt's link in their text, each with previews off.
  */
 function expectNoPreview(bot: BotHarness, quoting: number) {
-  const previews = versions(bot).flatMap((v) => v.embeds.filter((e) => e.type !== 'rich').map((e) => `${e.type} ${e.url} under “${v.content}”`));
+  const previews = versions(bot).flatMap((v) =>
+    v.embeds.filter((e) => e.type !== 'rich').map((e) => `${e.type} ${e.url} under “${v.content}”`),
+  );
   expect(previews).toEqual([]);
   const withLink = versions(bot).filter((v) => v.content.includes(LINK));
   expect(withLink.length).toBeGreaterThanOrEqual(quoting);
@@ -57,7 +63,9 @@ describe('a prompt with a link', () => {
     const result = await it.waitForOriginal((m) => m.attachments.length > 0, LONG);
 
     expectNoPreview(bot, 1);
-    expect(bot.discord.messageHistory(result.id).some((v) => v.content.includes('Generating') && v.content.includes(LINK))).toBe(true);
+    expect(
+      bot.discord.messageHistory(result.id).some((v) => v.content.includes('Generating') && v.content.includes(LINK)),
+    ).toBe(true);
     // The prompt is in the embed, which Discord never previews links of, and the image shows.
     expect(result.content).not.toContain(LINK);
     expect(suppressed(result)).toBe(false);
@@ -95,19 +103,26 @@ describe('a prompt with a link', () => {
   it.each([
     { name: 'a failure', outcome: 'fail', posted: (m: APIMessage) => m.content.includes('❌') },
     { name: 'the image', outcome: 'succeed', posted: (m: APIMessage) => m.attachments.length > 0 },
-  ] as const)('shows no preview when $name is posted in the channel after the token expired', async ({ outcome, posted }) => {
-    const bot = await start({ script: () => ({ ...HELD, outcome }) });
-    const it = bot.discord.slash('imagine', { prompt: PROMPT });
-    const task = await taskFor(bot, PROMPT);
-    await it.waitForOriginal((m) => m.content.includes('Generating'));
-    it.expireToken();
-    bot.discord.expectError(50027, 5);
-    finishTask(task);
-    const message = await bot.discord.waitForMessage((m) => m.message_reference?.message_id === it.original()!.id && posted(m), LONG);
-    await bot.discord.waitForMessage((m) => m.id === it.original()!.id && m.content.includes('posted below'), LONG);
-    expectNoPreview(bot, outcome === 'fail' ? 2 : 1);
-    if (outcome === 'succeed') expect(message.embeds[0]?.image?.url).toContain(`/${message.attachments[0]!.filename}?`);
-  });
+  ] as const)(
+    'shows no preview when $name is posted in the channel after the token expired',
+    async ({ outcome, posted }) => {
+      const bot = await start({ script: () => ({ ...HELD, outcome }) });
+      const it = bot.discord.slash('imagine', { prompt: PROMPT });
+      const task = await taskFor(bot, PROMPT);
+      await it.waitForOriginal((m) => m.content.includes('Generating'));
+      it.expireToken();
+      bot.discord.expectError(50027, 5);
+      finishTask(task);
+      const message = await bot.discord.waitForMessage(
+        (m) => m.message_reference?.message_id === it.original()!.id && posted(m),
+        LONG,
+      );
+      await bot.discord.waitForMessage((m) => m.id === it.original()!.id && m.content.includes('posted below'), LONG);
+      expectNoPreview(bot, outcome === 'fail' ? 2 : 1);
+      if (outcome === 'succeed')
+        expect(message.embeds[0]?.image?.url).toContain(`/${message.attachments[0]!.filename}?`);
+    },
+  );
 });
 
 describe('a flagged prompt, for the moderators', () => {
@@ -115,12 +130,19 @@ describe('a flagged prompt, for the moderators', () => {
   const SHOWN = `\\# HEADING \\[Approve here\\](https://evil.example) ${LINK}`;
 
   it('is held without a preview, and reads as typed in the review message, the pending list, the approved image and the history', async () => {
-    const bot = await start({ script: () => ({ processingMs: 100, nsfw: true }), discord: { guilds: [MODERATED_GUILD] }, env: { REVIEW_CHANNEL_ID: REVIEW } });
+    const bot = await start({
+      script: () => ({ processingMs: 100, nsfw: true }),
+      discord: { guilds: [MODERATED_GUILD] },
+      env: { REVIEW_CHANNEL_ID: REVIEW },
+    });
     const it = bot.discord.slash('imagine', { prompt: TRAP }, { user: 'alice' });
     const held = await it.waitForOriginal((m) => m.content.startsWith('🔞'), LONG);
     expect(held.content).toContain(`> ${SHOWN}`);
 
-    const review = await bot.discord.waitForMessage((m) => m.channel_id === REVIEW && labels(m).includes('Approve'), LONG);
+    const review = await bot.discord.waitForMessage(
+      (m) => m.channel_id === REVIEW && labels(m).includes('Approve'),
+      LONG,
+    );
     expect(review.embeds).toHaveLength(1);
     expect(review.embeds[0]?.description).toBe(SHOWN);
 

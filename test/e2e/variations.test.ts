@@ -1,4 +1,4 @@
-// Issue 11, part 2: `/imagine count` asks for several images of one prompt, shown in one message
+// `/imagine count` asks for several images of one prompt, shown in one message
 // as they arrive; More like this asks for as many again. The real bot against the fakes.
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,8 +22,12 @@ const LONG = { timeoutMs: 20_000 };
 /** A task that stays PROCESSING until the test finishes it. */
 const HELD: FakeTaskScript = { processingMs: 24 * 3600_000 };
 /** Every image of the batch has its answer: the buttons come with the last one. */
-const done = (m: APIMessage) => (m.components ?? []).length > 0 || /❌/.test(m.content) && !/still generating/.test(m.content);
-const labels = (m: APIMessage) => ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((row) => row.components).map((b) => b.label);
+const done = (m: APIMessage) =>
+  (m.components ?? []).length > 0 || (/❌/.test(m.content) && !/still generating/.test(m.content));
+const labels = (m: APIMessage) =>
+  ((m.components ?? []) as unknown as { components: { label?: string }[] }[])
+    .flatMap((row) => row.components)
+    .map((b) => b.label);
 
 /** Every write of the bot locks mentions down. */
 function expectNoPings(bot: BotHarness) {
@@ -39,7 +43,9 @@ describe('/imagine count (variations)', () => {
     const it = bot.discord.slash('imagine', { prompt: 'a lighthouse at dawn', count: 4 });
     expect((await it.waitForCallback()).type).toBe(5);
     const message = await it.waitForOriginal((m) => m.attachments.length === 4 && done(m), LONG);
-    expect(submits(bot).map((r) => r.body)).toEqual(Array(4).fill({ prompt: 'a lighthouse at dawn', size: '1024*1024' }));
+    expect(submits(bot).map((r) => r.body)).toEqual(
+      Array(4).fill({ prompt: 'a lighthouse at dawn', size: '1024*1024' }),
+    );
     expect(it.followups()).toEqual([]);
     // Four different images, each one of the tasks.
     const bytes = bot.discord.files(message).map((f) => f.bytes.toString('base64'));
@@ -58,7 +64,9 @@ describe('/imagine count (variations)', () => {
     expect(refused).toMatch(/You asked for 2 images, but only 1 more fit in your limit of 5 images per hour/);
     expect(submits(bot)).toHaveLength(4);
     // One still fits.
-    const one = await bot.discord.slash('imagine', { prompt: 'one more' }).waitForOriginal((m) => m.attachments.length === 1, LONG);
+    const one = await bot.discord
+      .slash('imagine', { prompt: 'one more' })
+      .waitForOriginal((m) => m.attachments.length === 1, LONG);
     expect(one.attachments).toHaveLength(1);
     expect(submits(bot)).toHaveLength(5);
     expectNoPings(bot);
@@ -77,7 +85,10 @@ describe('/imagine count (variations)', () => {
 
   it('one of four failing: three images and one clear note in the same message', async () => {
     let n = 0;
-    const bot = await start({ script: () => (++n === 2 ? { processingMs: 100, outcome: 'fail', reason: 'the sampler diverged' } : { processingMs: 250 }) });
+    const bot = await start({
+      script: () =>
+        ++n === 2 ? { processingMs: 100, outcome: 'fail', reason: 'the sampler diverged' } : { processingMs: 250 },
+    });
     const it = bot.discord.slash('imagine', { prompt: 'a bowl of ramen', count: 4 });
     const message = await it.waitForOriginal((m) => m.attachments.length === 3 && done(m), LONG);
     expect(submits(bot)).toHaveLength(4);
@@ -112,7 +123,9 @@ describe('/imagine count (variations)', () => {
 
   it('More like this on a batch: a new batch of the same count and prompt, for whoever clicks', async () => {
     const bot = await start();
-    const first = await bot.discord.slash('imagine', { prompt: 'a paper crane', size: 'wide', count: 2 }).waitForOriginal((m) => m.attachments.length === 2 && done(m), LONG);
+    const first = await bot.discord
+      .slash('imagine', { prompt: 'a paper crane', size: 'wide', count: 2 })
+      .waitForOriginal((m) => m.attachments.length === 2 && done(m), LONG);
     const again = bot.discord.click(first, 'More like this', { user: 'bob' });
     const second = await again.waitForOriginal((m) => m.attachments.length === 2 && done(m), LONG);
     expect(second.id).not.toBe(first.id);
@@ -151,7 +164,10 @@ describe('/imagine count with moderation', () => {
     expect(batch.content).toContain('**1 of 2** images ready');
     const review = await bot.discord.waitForMessage((m) => m.channel_id === REVIEW && labels(m).includes('Approve'));
     bot.discord.click(review, 'Approve', { user: 'mod' });
-    const approved = await bot.discord.waitForMessage((m) => m.id !== batch.id && m.channel_id === batch.channel_id && m.attachments.length === 1, LONG);
+    const approved = await bot.discord.waitForMessage(
+      (m) => m.id !== batch.id && m.channel_id === batch.channel_id && m.attachments.length === 1,
+      LONG,
+    );
     expect(approved.message_reference?.message_id).toBe(batch.id);
     expect(bot.discord.files(approved)[0]?.filename).toMatch(/^SPOILER_/);
     // The batch message still has its first image.

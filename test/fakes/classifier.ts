@@ -3,8 +3,9 @@
  * answers each image with the scores a test gives, or fails the way a broken classifier does,
  * and remembers the bytes it was shown.
  */
-import type { NsfwScores } from '../../src/jobs/types.ts';
-import type { ClassifierStatus, ImageClassifier } from '../../src/moderation/classifier.ts';
+import type { NsfwScores } from '../../src/domain/job.ts';
+import type { ImageClassifier } from '../../src/moderation/classifier.ts';
+import type { ClassifierStatus } from '../../src/domain/moderation.ts';
 
 /** A photo of nothing in particular: every sensitivity shows it. */
 export const CLEAN_SCORES: NsfwScores = { drawing: 0.02, hentai: 0.01, neutral: 0.95, porn: 0.01, sexy: 0.01 };
@@ -21,7 +22,10 @@ export interface FakeClassifier extends ImageClassifier {
   answer(next: FakeAnswer | ((image: Uint8Array) => FakeAnswer)): void;
 }
 
-export function fakeClassifier(first: FakeAnswer | ((image: Uint8Array) => FakeAnswer), status: ClassifierStatus = 'ready'): FakeClassifier {
+export function fakeClassifier(
+  first: FakeAnswer | ((image: Uint8Array) => FakeAnswer),
+  status: ClassifierStatus = 'ready',
+): FakeClassifier {
   let answer = typeof first === 'function' ? first : () => first;
   const seen: Uint8Array[] = [];
   return {

@@ -51,7 +51,14 @@ export function makeJpeg(tag: string, sizeBytes?: number): Uint8Array {
     return jpegSegment(0xc4, Buffer.concat([Buffer.from([classAndId]), counts, Buffer.from([0x00])])); // ... for symbol 0
   };
   const sos = jpegSegment(0xda, Buffer.from([1, 1, 0x00, 0, 63, 0]));
-  const tail = Buffer.concat([dqt, sof0, oneSymbolTable(0x00), oneSymbolTable(0x10), sos, Buffer.from([0x3f, 0xff, 0xd9])]);
+  const tail = Buffer.concat([
+    dqt,
+    sof0,
+    oneSymbolTable(0x00),
+    oneSymbolTable(0x10),
+    sos,
+    Buffer.from([0x3f, 0xff, 0xd9]),
+  ]);
 
   const text = Buffer.from(`qwen-imagine fake ppinfra image ${tag}`, 'latin1');
   const baseLength = soi.length + app0.length + JPEG_SEGMENT_OVERHEAD + text.length + tail.length;
@@ -97,13 +104,15 @@ export function makePng(tag: string, sizeBytes?: number): Uint8Array {
   const text = Buffer.from(`Comment\0qwen-imagine fake ppinfra image ${tag}`, 'latin1');
   const fixed = signature.length + 3 * 12 + ihdr.length + idat.length; // IHDR, IDAT, IEND
   const padding = Math.max(0, (sizeBytes ?? 0) - fixed - 12 - text.length);
-  return new Uint8Array(Buffer.concat([
-    signature,
-    pngChunk('IHDR', ihdr),
-    pngChunk('tEXt', Buffer.concat([text, filler(tag, padding)])),
-    pngChunk('IDAT', idat),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]));
+  return new Uint8Array(
+    Buffer.concat([
+      signature,
+      pngChunk('IHDR', ihdr),
+      pngChunk('tEXt', Buffer.concat([text, filler(tag, padding)])),
+      pngChunk('IDAT', idat),
+      pngChunk('IEND', Buffer.alloc(0)),
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------- WebP
@@ -141,11 +150,25 @@ function packBits(fields: Array<[value: number, bits: number]>): Buffer {
  */
 export function makeWebp(tag: string, sizeBytes?: number): Uint8Array {
   const simpleCode = (symbol: number): Array<[number, number]> =>
-    symbol < 2 ? [[1, 1], [0, 1], [0, 1], [symbol, 1]] : [[1, 1], [0, 1], [1, 1], [symbol, 8]];
+    symbol < 2
+      ? [
+          [1, 1],
+          [0, 1],
+          [0, 1],
+          [symbol, 1],
+        ]
+      : [
+          [1, 1],
+          [0, 1],
+          [1, 1],
+          [symbol, 8],
+        ];
   const vp8l = packBits([
     [0x2f, 8], // signature
-    [0, 14], [0, 14], // width-1, height-1
-    [0, 1], [0, 3], // alpha_is_used, version
+    [0, 14],
+    [0, 14], // width-1, height-1
+    [0, 1],
+    [0, 3], // alpha_is_used, version
     [0, 1], // no transform
     [0, 1], // no colour cache
     [0, 1], // no meta prefix codes

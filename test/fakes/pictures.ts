@@ -7,7 +7,6 @@
 import sharp from 'sharp';
 import { mulberry32 } from './random.ts';
 
-
 /** One picture of `side` x `side` pixels, encoded as `format`; different for every seed. */
 export async function makePicture(seed: number, side: number, format: 'jpeg' | 'png' = 'jpeg'): Promise<Uint8Array> {
   const random = mulberry32(seed);

@@ -178,9 +178,18 @@ interface Reply {
   body: Uint8Array;
 }
 
-function reply(status: number, contentType: string, body: Uint8Array | string, extra: Record<string, string> = {}): Reply {
+function reply(
+  status: number,
+  contentType: string,
+  body: Uint8Array | string,
+  extra: Record<string, string> = {},
+): Reply {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  return { status, headers: { 'content-type': contentType, 'content-length': String(bytes.length), ...extra }, body: bytes };
+  return {
+    status,
+    headers: { 'content-type': contentType, 'content-length': String(bytes.length), ...extra },
+    body: bytes,
+  };
 }
 
 function json(status: number, value: unknown, extra: Record<string, string> = {}): Reply {
@@ -189,17 +198,29 @@ function json(status: number, value: unknown, extra: Record<string, string> = {}
 
 /** The v3 error body `{code, reason, message}` (docs/ppinfra-api.md section 8). */
 function v3Error(status: number, reason: string, message?: string, extra: Record<string, string> = {}): Reply {
-  return json(status, { code: status, reason, message: message ?? DEFAULT_MESSAGE_BY_REASON[reason] ?? reason.toLowerCase() }, extra);
+  return json(
+    status,
+    { code: status, reason, message: message ?? DEFAULT_MESSAGE_BY_REASON[reason] ?? reason.toLowerCase() },
+    extra,
+  );
 }
 
 /** S3/CloudFront-style XML error, as a CDN would send. */
 function cdnError(status: number, code: string, message: string): Reply {
-  return reply(status, 'application/xml', `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  return reply(
+    status,
+    'application/xml',
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+  );
 }
 
 function gatewayPage(status: number): Reply {
   const title = `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
-  return reply(status, 'text/html', `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`);
+  return reply(
+    status,
+    'text/html',
+    `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`,
+  );
 }
 
 function classify(method: string, path: string): Route | 'unknown' {
@@ -282,10 +303,13 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
   }
 
   function later(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      fn();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        fn();
+      },
+      Math.max(0, ms),
+    );
     timer.unref();
     timers.add(timer);
   }
@@ -300,7 +324,9 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       return;
     }
     // Real clock: fires right on time. Injected clock: keep re-checking, backing off.
-    later(Math.max(remaining, recheckMs), () => checkCompletion(task, Math.min(recheckMs * 2, COMPLETION_RECHECK_MAX_MS)));
+    later(Math.max(remaining, recheckMs), () =>
+      checkCompletion(task, Math.min(recheckMs * 2, COMPLETION_RECHECK_MAX_MS)),
+    );
   }
 
   /** With an injected clock, a request is a good moment to notice tasks the clock has moved past. */
@@ -323,7 +349,8 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const id = randomUUID();
     const script = scriptFor({ prompt, size });
     const createdAt = now();
-    const completedAt = createdAt + Math.max(0, script.queuedMs ?? 0) + Math.max(0, script.processingMs ?? DEFAULT_PROCESSING_MS);
+    const completedAt =
+      createdAt + Math.max(0, script.queuedMs ?? 0) + Math.max(0, script.processingMs ?? DEFAULT_PROCESSING_MS);
     const imageType = script.imageType ?? 'jpeg';
     const task: FakeTask = {
       id,
@@ -385,16 +412,25 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const flagged = withImage && s.nsfw === true;
     const body: Record<string, unknown> = {
       extra: { has_nsfw_contents: flagged ? [true] : [] },
-      task: { task_id: task.id, task_type: 'QWEN_IMAGE_TEXT_TO_IMAGE', status, reason, eta: zero, progress_percent: zero },
+      task: {
+        task_id: task.id,
+        task_type: 'QWEN_IMAGE_TEXT_TO_IMAGE',
+        status,
+        reason,
+        eta: zero,
+        progress_percent: zero,
+      },
     };
     if (done || s.omitArrays !== true) {
       body.images = withImage
-        ? [{
-            image_url: task.imageUrl,
-            image_url_ttl: ttl,
-            image_type: s.imageType ?? 'jpeg',
-            nsfw_detection_result: flagged ? { valid: true, confidence: 0.97 } : null,
-          }]
+        ? [
+            {
+              image_url: task.imageUrl,
+              image_url_ttl: ttl,
+              image_type: s.imageType ?? 'jpeg',
+              nsfw_detection_result: flagged ? { valid: true, confidence: 0.97 } : null,
+            },
+          ]
         : [];
       body.videos = [];
       body.audios = [];
@@ -418,7 +454,8 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     if (imagesExpired) return cdnError(403, 'AccessDenied', 'Access Denied');
     const task = tasksByImagePath.get(path);
     const bytes = task?.image;
-    if (task === undefined || bytes === undefined) return cdnError(404, 'NoSuchKey', 'The specified key does not exist.');
+    if (task === undefined || bytes === undefined)
+      return cdnError(404, 'NoSuchKey', 'The specified key does not exist.');
     return reply(200, `image/${task.script.imageType ?? 'jpeg'}`, bytes);
   }
 
@@ -428,9 +465,10 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const message = 'message' in fault ? fault.message : undefined;
     const extra: Record<string, string> = {};
     if (fault.retryAfterSec !== undefined) {
-      extra['retry-after'] = fault.retryAfterHttpDate === true
-        ? new Date(now() + fault.retryAfterSec * 1000).toUTCString()
-        : String(fault.retryAfterSec);
+      extra['retry-after'] =
+        fault.retryAfterHttpDate === true
+          ? new Date(now() + fault.retryAfterSec * 1000).toUTCString()
+          : String(fault.retryAfterSec);
     }
     if (reason === undefined && (status === 502 || status === 504)) {
       const page = gatewayPage(status);
@@ -440,14 +478,24 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       const r = cdnError(status, reason ?? (status === 403 ? 'AccessDenied' : 'InternalError'), message ?? 'error');
       return { ...r, headers: { ...r.headers, ...extra } };
     }
-    let [defaultReason, defaultMessage] = DEFAULT_ERROR_BY_STATUS[status] ?? [status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'INVALID_REQUEST_BODY', 'error'];
-    if (status === 500 && route === 'submit') [defaultReason, defaultMessage] = ['CREATE_TASK_FAILED', 'failed to create task'];
+    let [defaultReason, defaultMessage] = DEFAULT_ERROR_BY_STATUS[status] ?? [
+      status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'INVALID_REQUEST_BODY',
+      'error',
+    ];
+    if (status === 500 && route === 'submit')
+      [defaultReason, defaultMessage] = ['CREATE_TASK_FAILED', 'failed to create task'];
     if (status === 404 && route === 'result') [defaultReason, defaultMessage] = ['TASK_NOT_FOUND', 'task not found'];
     const finalReason = reason ?? defaultReason;
     return v3Error(status, finalReason, message ?? (reason === undefined ? defaultMessage : undefined), extra);
   }
 
-  function handle(route: Route | 'unknown', req: IncomingMessage, path: string, query: Record<string, string>, raw: Buffer): Reply {
+  function handle(
+    route: Route | 'unknown',
+    req: IncomingMessage,
+    path: string,
+    query: Record<string, string>,
+    raw: Buffer,
+  ): Reply {
     switch (route) {
       case 'submit':
         return handleSubmit(req, raw);
@@ -509,7 +557,8 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
         reset(req);
         return;
       }
-      const r = fault !== undefined && 'status' in fault ? faultReply(route, fault) : handle(route, req, path, query, raw);
+      const r =
+        fault !== undefined && 'status' in fault ? faultReply(route, fault) : handle(route, req, path, query, raw);
       if (fault === undefined || 'status' in fault) {
         send(res, record, r);
       } else if ('resetAfterProcessing' in fault) {
@@ -596,7 +645,10 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
         emitter.on(event, listener);
         waiters.add(fail);
         if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-          timer = setTimeout(() => fail(new Error(`fake ppinfra: no matching '${event}' event within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => fail(new Error(`fake ppinfra: no matching '${event}' event within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         }
       });
     },

@@ -40,9 +40,13 @@ function spawnRedis(port: number, dir: string, persist: boolean, password: strin
   // Persistence, when asked for, as an operator would run Redis: an append-only file synced on every write.
   const durability = persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const auth = password === undefined ? [] : ['--requirepass', password];
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, ...auth, '--dir', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, ...auth, '--dir', dir],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise<ChildProcess>((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -73,7 +77,10 @@ export async function startRedis(options: { persist?: boolean; password?: string
   let child: ChildProcess | undefined = await spawnRedis(port, dir, persist, password);
   return {
     // As compose.yaml writes it: an empty user name, then the password.
-    url: password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
+    url:
+      password === undefined
+        ? `redis://127.0.0.1:${port}`
+        : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     port,
     async stop() {
       await kill(child, 'SIGTERM');

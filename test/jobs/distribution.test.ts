@@ -4,9 +4,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
-import { observedDuration } from '../../src/jobs/finish.ts';
+import { observedDuration } from '../../src/jobs/observed.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
-import { inFlightEstimate, inFlightPollDelay, lateAfter, logBandwidth, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
+import {
+  inFlightEstimate,
+  inFlightPollDelay,
+  lateAfter,
+  logBandwidth,
+  nextPollDelay,
+  type Estimate,
+} from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 
 const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: () => 0.5 };
@@ -14,7 +21,11 @@ const settings = { minIntervalMs: 500, maxIntervalMs: 5_000, polls: 1, random: (
 const narrow = Array.from({ length: 20 }, (_, i) => 9_500 + i * 50);
 /** 20 durations spread evenly on a log scale over 3-15 s: a size whose time varies a lot. */
 const wide = Array.from({ length: 20 }, (_, i) => Math.round(3_000 * 5 ** ((i + 0.5) / 20)));
-const withDurations = (durations: number[]): Estimate => ({ expectedMs: durations[durations.length >> 1]!, spreadMs: 1_000, durations });
+const withDurations = (durations: number[]): Estimate => ({
+  expectedMs: durations[durations.length >> 1]!,
+  spreadMs: 1_000,
+  durations,
+});
 const delayAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, ...settings, sinceSubmitMs });
 
 describe('polling by the distribution of durations', () => {
@@ -75,8 +86,16 @@ describe('polling by the distribution of durations', () => {
 describe('the estimate a job in flight follows', () => {
   const atSubmit: Estimate = { expectedMs: 10_000, spreadMs: 1_000 };
   it.each([
-    ['an earlier live estimate (the short tasks of its own burst finished first)', { expectedMs: 8_000, spreadMs: 800 }, atSubmit],
-    ['a later live estimate (the API is slower this hour)', { expectedMs: 13_000, spreadMs: 1_300 }, { expectedMs: 13_000, spreadMs: 1_300 }],
+    [
+      'an earlier live estimate (the short tasks of its own burst finished first)',
+      { expectedMs: 8_000, spreadMs: 800 },
+      atSubmit,
+    ],
+    [
+      'a later live estimate (the API is slower this hour)',
+      { expectedMs: 13_000, spreadMs: 1_300 },
+      { expectedMs: 13_000, spreadMs: 1_300 },
+    ],
     ['a later hint from other sizes', { expectedMs: 30_000, spreadMs: 15_000, guess: true }, atSubmit],
   ] as [string, Estimate, Estimate][])('given %s, polls by the right one', (_, live, expected) => {
     expect(inFlightEstimate(atSubmit, live)).toEqual(expected);
@@ -99,7 +118,15 @@ describe('the estimate a job in flight follows', () => {
       // Other tasks finishing meanwhile show the API running at half speed.
       estimate = { expectedMs: 8_000, spreadMs: 800 };
       const done = clock >= finishesAt;
-      return { taskId, status: done ? 'succeed' : 'processing', rawStatus: '', reason: '', etaSeconds: 0, progressPercent: 0, images: [] };
+      return {
+        taskId,
+        status: done ? 'succeed' : 'processing',
+        rawStatus: '',
+        reason: '',
+        etaSeconds: 0,
+        progressPercent: 0,
+        images: [],
+      };
     };
     await pollTask('task', {
       client: { getResult },
@@ -121,7 +148,11 @@ describe('the estimate a job in flight follows', () => {
     for (let i = 0; i + 1 < times.length && times[i]! < lateAfter(atSubmit); i++) {
       expect(times[i + 1]! - times[i]!).toBeLessThanOrEqual(delayAt(atSubmit, times[i]!) + 1e-6);
     }
-    expect(pollsAt.filter((t) => t >= atSubmit.expectedMs - atSubmit.spreadMs && t <= atSubmit.expectedMs + atSubmit.spreadMs).length).toBeGreaterThanOrEqual(2);
+    expect(
+      pollsAt.filter(
+        (t) => t >= atSubmit.expectedMs - atSubmit.spreadMs && t <= atSubmit.expectedMs + atSubmit.spreadMs,
+      ).length,
+    ).toBeGreaterThanOrEqual(2);
     // The slowdown adds polls where the task now finishes: seen sooner than by the submitted
     // estimate's back-off alone, and within about the minimum spacing.
     let alone = 0;
@@ -151,14 +182,19 @@ describe('the polls of a job in flight (inFlightPollDelay)', () => {
     ['a later live estimate', later],
     ['an earlier live estimate', earlier],
     ['a later hint from other sizes', hint],
-  ] as [string, Estimate][])('never waits longer than either schedule, nor less than the minimum spacing, given %s', (_, live) => {
-    for (const t of times) {
-      const delay = inFlightPollDelay(atSubmit, live, input(t));
-      expect(delay).toBeGreaterThanOrEqual(settings.minIntervalMs);
-      expect(delay).toBeLessThanOrEqual(Math.max(settings.minIntervalMs, nextPollDelay({ ...atSubmit, ...input(t) })));
-      expect(delay).toBeLessThanOrEqual(Math.max(settings.minIntervalMs, nextPollDelay({ ...live, ...input(t) })));
-    }
-  });
+  ] as [string, Estimate][])(
+    'never waits longer than either schedule, nor less than the minimum spacing, given %s',
+    (_, live) => {
+      for (const t of times) {
+        const delay = inFlightPollDelay(atSubmit, live, input(t));
+        expect(delay).toBeGreaterThanOrEqual(settings.minIntervalMs);
+        expect(delay).toBeLessThanOrEqual(
+          Math.max(settings.minIntervalMs, nextPollDelay({ ...atSubmit, ...input(t) })),
+        );
+        expect(delay).toBeLessThanOrEqual(Math.max(settings.minIntervalMs, nextPollDelay({ ...live, ...input(t) })));
+      }
+    },
+  );
 
   it('does not leap past the region it was submitted with when the live estimate moves later', () => {
     // By the live estimate alone, the polls around the submitted estimate's finish would be sparse.

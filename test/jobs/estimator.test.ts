@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
-import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 
 const SMALL = '512*512';
@@ -25,7 +25,8 @@ function setup() {
   /** What an older version of the bot stored, whole, in its `stats` namespace. */
   const legacy = new Map<string, unknown>();
   const store = createLocalSharedState(createMemoryKeyValue());
-  const open = () => createDurationEstimator({ store, legacy: { get: async (k) => structuredClone(legacy.get(k)) }, now: () => clock });
+  const open = () =>
+    createDurationEstimator({ store, legacy: { get: async (k) => structuredClone(legacy.get(k)) }, now: () => clock });
   return {
     legacy,
     open,
@@ -52,10 +53,12 @@ async function withHistory() {
 }
 
 /** The spacing the poller would use at `sinceSubmitMs` with this estimate and the default intervals. */
-const spacingAt = (e: Estimate, sinceSubmitMs: number) => nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+const spacingAt = (e: Estimate, sinceSubmitMs: number) =>
+  nextPollDelay({ ...e, sinceSubmitMs, polls: 3, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
 
 /** When the poller would first look at a task just submitted with this estimate. */
-const firstPoll = (e: Estimate) => nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
+const firstPoll = (e: Estimate) =>
+  nextPollDelay({ ...e, sinceSubmitMs: 0, polls: 0, minIntervalMs: 500, maxIntervalMs: 5_000, random: () => 0.5 });
 
 describe('duration estimator under the API load', () => {
   it('expects a size seen only before a busy hour to run 30 % slower when every other size does', async () => {
@@ -76,7 +79,9 @@ describe('duration estimator under the API load', () => {
     // past every duration seen, where polls thin out; now it is where they are densest.
     expect(19_500).toBeGreaterThan(Math.max(...before.durations!));
     expect(spacingAt(after, 19_500)).toBeLessThan(spacingAt(before, 19_500));
-    expect(spacingAt(after, 19_500)).toBeLessThanOrEqual(Math.min(...[16_000, 18_000, 21_000, 23_000].map((t) => spacingAt(after, t))));
+    expect(spacingAt(after, 19_500)).toBeLessThanOrEqual(
+      Math.min(...[16_000, 18_000, 21_000, 23_000].map((t) => spacingAt(after, t))),
+    );
   });
 
   it('expects a quicker task in a quiet hour, so the first poll comes earlier', async () => {
@@ -179,7 +184,10 @@ describe('duration estimator under the API load', () => {
   it('keeps the slowdown an older version stored', async () => {
     const s = setup();
     s.legacy.set('durations', { [LARGE]: [15_000, 15_000, 15_000] });
-    s.legacy.set('durations:load', Array.from({ length: 8 }, () => ({ at: 0, ratio: 1.3 })));
+    s.legacy.set(
+      'durations:load',
+      Array.from({ length: 8 }, () => ({ at: 0, ratio: 1.3 })),
+    );
     await s.est.load();
     expect(s.est.estimate(LARGE).expectedMs).toBeCloseTo(15_000 * 1.3, -2);
   });
@@ -206,7 +214,11 @@ describe('duration estimator under the API load', () => {
 });
 
 describe('duration estimator for a size it has not seen', () => {
-  const pixels = (size: string) => size.split('*').map(Number).reduce((a, b) => a * b, 1);
+  const pixels = (size: string) =>
+    size
+      .split('*')
+      .map(Number)
+      .reduce((a, b) => a * b, 1);
   /** Three tasks each of the small and the medium size, started together (no load to learn). */
   async function twoSizes() {
     const est = createDurationEstimator();
@@ -215,7 +227,8 @@ describe('duration estimator for a size it has not seen', () => {
   }
   /** The line through the small and the medium size's durations, by pixel count. */
   const line = (size: string) =>
-    USUAL[SMALL]! + ((USUAL[MEDIUM]! - USUAL[SMALL]!) * (pixels(size) - pixels(SMALL))) / (pixels(MEDIUM) - pixels(SMALL));
+    USUAL[SMALL]! +
+    ((USUAL[MEDIUM]! - USUAL[SMALL]!) * (pixels(size) - pixels(SMALL))) / (pixels(MEDIUM) - pixels(SMALL));
 
   it('expects a size between two known ones to take time along their line by pixel count', async () => {
     const est = await twoSizes();

@@ -5,26 +5,44 @@
 // not; at most one delivery per image and one learned duration per job; every slot free again.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBullmqJobService } from '../../src/jobs/bullmq-service.ts';
+import { createBullmqJobService } from '../../src/jobs/bullmq/service.ts';
 import { createDurationEstimator, type DurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createRedisLimits, createRedisPacer, type SharedLimits } from '../../src/jobs/redis-limits.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
-import { createJobStore, createMemoryKeyValue, type JobStore } from '../../src/jobs/store.ts';
-import { TERMINAL_STATES, type Delivery, type FailureKind, type Job, type JobRequest } from '../../src/jobs/types.ts';
+import { createRedisLimits, createRedisPacer, type SharedLimits } from '../../src/jobs/bullmq/limits.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore, type JobStore } from '../../src/jobs/store.ts';
+import { TERMINAL_STATES, type Delivery, type Job, type JobRequest } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { noopMetrics, type Metrics, type RecoveryReason } from '../../src/ops/metrics.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
-import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
-import { startFakePpinfra, type Fault, type FakePpinfra, type FakeTaskScript, type RecordedRequest, type Route } from '../fakes/ppinfra.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
+import {
+  startFakePpinfra,
+  type Fault,
+  type FakePpinfra,
+  type FakeTaskScript,
+  type RecordedRequest,
+  type Route,
+} from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
+import type { FailureKind } from '../../src/domain/failure.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 const SIZE = '1024*1024';
 const JOBS = 3;
-const LIMITS: LimitSettings = { userMaxConcurrent: 1, userHourlyQuota: 50, guildDailyBudget: 500, maxJobsInFlight: 500, queueMax: 100, breakerThreshold: 50, breakerCooldownMs: 60_000 };
+const LIMITS: LimitSettings = {
+  userMaxConcurrent: 1,
+  userHourlyQuota: 50,
+  guildDailyBudget: 500,
+  maxJobsInFlight: 500,
+  queueMax: 100,
+  breakerThreshold: 50,
+  breakerCooldownMs: 60_000,
+};
 const SETTINGS = {
   queueTimeoutMs: 600_000,
   timeoutMs: 30_000,
@@ -126,7 +144,8 @@ interface Rig {
 
 type Engine = (api: FakePpinfra, client: PpinfraClient) => Promise<Rig>;
 
-const seeded = (estimator: DurationEstimator) => Promise.all(Array.from({ length: 8 }, () => estimator.record(SIZE, 150)));
+const seeded = (estimator: DurationEstimator) =>
+  Promise.all(Array.from({ length: 8 }, () => estimator.record(SIZE, 150)));
 
 const inProcess: Engine = async (api, client) => {
   const members = new Members();
@@ -220,7 +239,9 @@ const bullmq: Engine = async (api, client) => {
         settings: { ...SETTINGS, pollMaxPerSecond: 100, lockMs: 1_000, submitWindowMs: 1_500, stepBackoffMs: 50 },
         now: options.now,
         metrics: options.metrics,
-        logger: process.env.FAULTS_LOG ? (await import('pino')).pino({ level: 'debug' }).child({ proc: ++spawned }) : silentLogger,
+        logger: process.env.FAULTS_LOG
+          ? (await import('pino')).pino({ level: 'debug' }).child({ proc: ++spawned })
+          : silentLogger,
         claims,
         prefix,
       });
@@ -280,7 +301,12 @@ function signal() {
   return { fire, fired };
 }
 
-type Crash = 'before submit' | 'after submit, before its save' | 'mid-poll' | 'mid-download' | 'after delivery, before its save';
+type Crash =
+  | 'before submit'
+  | 'after submit, before its save'
+  | 'mid-poll'
+  | 'mid-download'
+  | 'after delivery, before its save';
 
 interface Case {
   name: string;
@@ -322,12 +348,30 @@ const CASES: Case[] = [
   { name: '429 on task-result', faults: [['result', { status: 429, retryAfterSec: 0 }, 4]] },
   { name: '429 on the image download', faults: [['image', { status: 429, retryAfterSec: 0 }, 3]] },
   // Faults that outlast the client's retries (4 submits, 6 reads), so the engine itself sees them.
-  { name: '429 on submit past the client’s retries', jobs: 1, faults: [['submit', { status: 429, retryAfterSec: 0 }, 4]] },
-  { name: '5xx on task-result past the client’s retries', jobs: 1, faults: [['result', { status: 502 }, 6]], outcome: 'failed:server' },
-  { name: '5xx on the image download past the client’s retries', jobs: 1, faults: [['image', { status: 503 }, 6]], outcome: 'failed:server' },
+  {
+    name: '429 on submit past the client’s retries',
+    jobs: 1,
+    faults: [['submit', { status: 429, retryAfterSec: 0 }, 4]],
+  },
+  {
+    name: '5xx on task-result past the client’s retries',
+    jobs: 1,
+    faults: [['result', { status: 502 }, 6]],
+    outcome: 'failed:server',
+  },
+  {
+    name: '5xx on the image download past the client’s retries',
+    jobs: 1,
+    faults: [['image', { status: 503 }, 6]],
+    outcome: 'failed:server',
+  },
   { name: 'a process killed before submit', crash: 'before submit' },
   // The submit may have billed a task whose id was never saved: reported, never resent.
-  { name: 'a process killed after submit, before its save', crash: 'after submit, before its save', outcome: 'failed:interrupted' },
+  {
+    name: 'a process killed after submit, before its save',
+    crash: 'after submit, before its save',
+    outcome: 'failed:interrupted',
+  },
   { name: 'a process killed mid-poll', crash: 'mid-poll' },
   { name: 'a process killed mid-download', crash: 'mid-download' },
   { name: 'a process killed after delivery, before its save', crash: 'after delivery, before its save' },
@@ -350,7 +394,9 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
     });
 
     for (const c of CASES.filter((c) => !c.only || c.only === name)) {
-      it(`${c.name}: every job ends once, submitted at most once, delivered at most once, slots freed`, { timeout: ENDS_WITHIN_MS + 20_000 }, async () => {
+      it(`${c.name}: every job ends once, submitted at most once, delivered at most once, slots freed`, {
+        timeout: ENDS_WITHIN_MS + 20_000,
+      }, async () => {
         api = await startFakePpinfra({ script: () => c.script ?? { processingMs: c.twice ? 1_000 : 300 } });
         client = createPpinfraClient({ baseUrl: api.url, apiKey: api.apiKey, headersTimeoutMs: 60_000 });
         rig = await engine()(api, client);
@@ -366,10 +412,14 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
           api.inject(hangRoute, FOREVER);
           void api
             .waitFor('request', (r) => r.route === hangRoute, 0)
-            .then((r: RecordedRequest) => {
-              for (const id of api!.tasks.keys()) if (r.query.task_id === id || r.path.includes(id)) caughtTasks.add(id);
-              crashed.fire();
-            }, () => undefined);
+            .then(
+              (r: RecordedRequest) => {
+                for (const id of api!.tasks.keys())
+                  if (r.query.task_id === id || r.path.includes(id)) caughtTasks.add(id);
+                crashed.fire();
+              },
+              () => undefined,
+            );
         }
         if (c.twice) {
           // The first run of a check step is held up in its download while another process runs it again.
@@ -398,12 +448,22 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         }
         if (c.redisRestart) {
           // Every task generating (a submit caught by the outage is the crash cases' concern).
-          await expect.poll(async () => (await Promise.all(ids.map((id) => rig!.store.get(id)))).every((j) => j?.state === 'polling')).toBe(true);
+          await expect
+            .poll(async () =>
+              (await Promise.all(ids.map((id) => rig!.store.get(id)))).every((j) => j?.state === 'polling'),
+            )
+            .toBe(true);
           await rig.redis!.down('SIGKILL');
           await rig.redis!.up();
         }
         await rig.members.allTold(ids);
-        await expect.poll(async () => (await Promise.all(ids.map((id) => rig!.store.get(id)))).every((j) => j && TERMINAL_STATES.has(j.state)), { timeout: 10_000 }).toBe(true);
+        await expect
+          .poll(
+            async () =>
+              (await Promise.all(ids.map((id) => rig!.store.get(id)))).every((j) => j && TERMINAL_STATES.has(j.state)),
+            { timeout: 10_000 },
+          )
+          .toBe(true);
         // The first run of the step run twice goes on to its end (nothing left in its hands), and
         // whatever it does then counts.
         if (c.twice) {
@@ -414,7 +474,8 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         // A job reported interrupted had its submit sent, by a process that may have died while
         // the request was on its way: it reaches the API.
         for (const job of jobs) {
-          if (rig.members.told.get(job.id)?.[0] === 'failed:interrupted') await expect.poll(() => taskOf(job) !== undefined, { timeout: 10_000 }).toBe(true);
+          if (rig.members.told.get(job.id)?.[0] === 'failed:interrupted')
+            await expect.poll(() => taskOf(job) !== undefined, { timeout: 10_000 }).toBe(true);
         }
         for (const job of jobs) if (caughtTasks.has(taskOf(job)?.id ?? '')) caught.add(job.id);
 
@@ -425,7 +486,8 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
           // The kill may catch other jobs mid-submit too: reported, never sent again, and only if
           // their submit reached the API (else they are sent by the process that takes over).
           const reported = Boolean(c.crash) && taskOf(job) !== undefined && told[0] === 'failed:interrupted';
-          const expected = !c.crash || caught.has(job.id) ? (c.outcome ?? 'delivered') : reported ? 'failed:interrupted' : 'delivered';
+          const expected =
+            !c.crash || caught.has(job.id) ? (c.outcome ?? 'delivered') : reported ? 'failed:interrupted' : 'delivered';
           expect([...new Set(told)], job.prompt).toEqual([expected]);
           if (caught.has(job.id) || !c.crash) expect(told, job.prompt).toHaveLength(1);
           const stored = await rig.store.get(job.id);
@@ -436,7 +498,9 @@ function faultMatrix(name: 'in-process' | 'BullMQ', engine: () => Engine) {
           if (expected === 'delivered') expect(submissions).toBe(1);
         }
         // One learned duration per finished task, however many runs saw it finish.
-        const finished = (await Promise.all(jobs.map((j) => rig!.store.get(j.id)))).filter((j) => j?.completedAt !== undefined);
+        const finished = (await Promise.all(jobs.map((j) => rig!.store.get(j.id)))).filter(
+          (j) => j?.completedAt !== undefined,
+        );
         expect(rig.estimator.recorded).toBe(finished.length);
         // Every member may ask again (their one concurrent slot is free), and nothing counts as in
         // flight, once the process that finished the jobs has nothing left to do.
@@ -499,7 +563,10 @@ function theNet(name: 'in-process' | 'BullMQ', engine: () => Engine) {
         step: { id: 'lostjob00001-check-9', kind: 'check', dueAt: Date.now() },
       };
       const reasons: RecoveryReason[] = [];
-      const p = await rig!.spawn({ now: later, metrics: { ...noopMetrics, jobRecovered: (reason) => reasons.push(reason) } });
+      const p = await rig!.spawn({
+        now: later,
+        metrics: { ...noopMetrics, jobRecovered: (reason) => reasons.push(reason) },
+      });
       await rig!.store.save(lost);
       // The pass that runs on its own may be first; either way the job is picked up once.
       await p.service.reconcile();

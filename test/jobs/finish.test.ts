@@ -3,12 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createFinisher } from '../../src/jobs/finish.ts';
-import { createJobStore, createMemoryKeyValue, type JobStore } from '../../src/jobs/store.ts';
-import { createLocalSharedState } from '../../src/shared-state.ts';
-import type { DeliveredImage, Delivery, Job, Moderation, Verdict } from '../../src/jobs/types.ts';
+import { createJobStore, type JobStore } from '../../src/jobs/store.ts';
+import { createLocalSharedState } from '../../src/storage/shared-state.ts';
+import type { DeliveredImage, Delivery, Job, Moderation, Verdict } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
-import type { PolledResult } from '../../src/jobs/finish.ts';
 import { PORN_SCORES } from '../fakes/classifier.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { PolledResult } from '../../src/jobs/observed.ts';
 
 const BYTES = new Uint8Array([0xff, 0xd8, 0x01, 0x02, 0xff, 0xd9]);
 
@@ -38,7 +39,15 @@ const result = (nsfw: boolean): PolledResult => ({
   etaSeconds: 0,
   progressPercent: 100,
   polls: 2,
-  images: [{ url: 'https://cdn.example/a.jpeg', type: 'jpeg', ttlSeconds: null, nsfw, nsfwSignals: { hasNsfwContents: nsfw ? true : null, detectionResult: null } }],
+  images: [
+    {
+      url: 'https://cdn.example/a.jpeg',
+      type: 'jpeg',
+      ttlSeconds: null,
+      nsfw,
+      nsfwSignals: { hasNsfwContents: nsfw ? true : null, detectionResult: null },
+    },
+  ],
 });
 
 /** A finisher whose moderation answers `verdict`, adding scores as the review service does. */
@@ -51,7 +60,12 @@ async function setup(verdict: Verdict, options: { claims?: boolean; store?: (sto
   const moderation: Moderation = {
     async verdict(job, image) {
       asked.push({ nsfw: structuredClone(job.nsfw), image });
-      job.nsfw = { ...job.nsfw!, classifier: 'ok', scores: PORN_SCORES, reasons: verdict === 'deliver' ? [] : ['classifier'] };
+      job.nsfw = {
+        ...job.nsfw!,
+        classifier: 'ok',
+        scores: PORN_SCORES,
+        reasons: verdict === 'deliver' ? [] : ['classifier'],
+      };
       return verdict;
     },
     async hold(job) {
@@ -93,10 +107,18 @@ describe('the finisher and moderation', () => {
   it('asks for a verdict on an image the provider did not flag, with its bytes and the provider’s signals', async () => {
     const { run, asked, published } = await setup('deliver');
     const saved = await run('clean', false);
-    expect(asked).toEqual([{ nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null }, image: { bytes: BYTES, contentType: 'image/jpeg', extension: 'jpeg' } }]);
+    expect(asked).toEqual([
+      {
+        nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null },
+        image: { bytes: BYTES, contentType: 'image/jpeg', extension: 'jpeg' },
+      },
+    ]);
     expect(published).toEqual([{ jobId: 'clean', spoiler: false }]);
     // What the verdict added (the classifier's scores) is on the delivered record.
-    expect(saved).toMatchObject({ state: 'delivered', nsfw: { flagged: false, classifier: 'ok', scores: PORN_SCORES, reasons: [] } });
+    expect(saved).toMatchObject({
+      state: 'delivered',
+      nsfw: { flagged: false, classifier: 'ok', scores: PORN_SCORES, reasons: [] },
+    });
   });
 
   it('holds an image the verdict sends to review though the provider did not flag it, and publishes nothing', async () => {
@@ -104,7 +126,10 @@ describe('the finisher and moderation', () => {
     const saved = await run('held', false);
     expect(held).toEqual(['held']);
     expect(published).toEqual([]);
-    expect(saved).toMatchObject({ state: 'held', nsfw: { flagged: false, scores: PORN_SCORES, reasons: ['classifier'] } });
+    expect(saved).toMatchObject({
+      state: 'held',
+      nsfw: { flagged: false, scores: PORN_SCORES, reasons: ['classifier'] },
+    });
   });
 
   it('publishes behind a spoiler when the verdict says so', async () => {
@@ -131,12 +156,17 @@ describe('the finisher and moderation', () => {
     });
     const job = polling('rerun');
     await store.save(job);
-    await expect(finisher.complete(job, result(false), silentLogger)).rejects.toThrow('delivered but the job could not be recorded');
+    await expect(finisher.complete(job, result(false), silentLogger)).rejects.toThrow(
+      'delivered but the job could not be recorded',
+    );
     const again = (await store.get('rerun'))!;
     expect(again.state).toBe('delivering');
     await finisher.complete(again, result(false), silentLogger);
     expect(published).toHaveLength(1);
     expect(asked).toHaveLength(1);
-    expect(await store.get('rerun')).toMatchObject({ state: 'delivered', nsfw: { classifier: 'ok', scores: PORN_SCORES, reasons: [] } });
+    expect(await store.get('rerun')).toMatchObject({
+      state: 'delivered',
+      nsfw: { classifier: 'ok', scores: PORN_SCORES, reasons: [] },
+    });
   });
 });

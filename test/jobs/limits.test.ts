@@ -63,9 +63,16 @@ describe('limits', () => {
       advance(60_000);
     }
     const second = now() - 60_000;
-    expect(limits.check('u', 'g', 0, { userHourlyQuota: 1, guildDailyBudget: 10 })).toEqual({ kind: 'user_hourly', limit: 1, retryAt: second + 3_600_000 });
+    expect(limits.check('u', 'g', 0, { userHourlyQuota: 1, guildDailyBudget: 10 })).toEqual({
+      kind: 'user_hourly',
+      limit: 1,
+      retryAt: second + 3_600_000,
+    });
     expect(limits.check('u', 'g', 0, { userHourlyQuota: 100, guildDailyBudget: 100 })).toBeNull();
-    expect(limits.check('v', 'g', 0, { userHourlyQuota: 100, guildDailyBudget: 2 })).toMatchObject({ kind: 'guild_daily', limit: 2 });
+    expect(limits.check('v', 'g', 0, { userHourlyQuota: 100, guildDailyBudget: 2 })).toMatchObject({
+      kind: 'guild_daily',
+      limit: 2,
+    });
   });
 
   it('restores quota windows from a snapshot, and does not count a resumed job twice', () => {
@@ -109,6 +116,15 @@ describe('limits', () => {
 describe('button custom ids', () => {
   it('round-trips and rejects anything else', () => {
     expect(parseCustomId(encodeCustomId('regen', 'abc123'))).toEqual({ action: 'regen', jobId: 'abc123' });
-    for (const bad of ['qi0:regen:abc', 'qi1:nuke:abc', 'qi1:approve', 'qi1:del:', 'qi1:del:a:b', 'qi1:del:a b', 'random']) expect(parseCustomId(bad)).toBeNull();
+    for (const bad of [
+      'qi0:regen:abc',
+      'qi1:nuke:abc',
+      'qi1:approve',
+      'qi1:del:',
+      'qi1:del:a:b',
+      'qi1:del:a b',
+      'random',
+    ])
+      expect(parseCustomId(bad)).toBeNull();
   });
 });

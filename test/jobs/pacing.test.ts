@@ -3,13 +3,15 @@ import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
-import type { Delivery, Job, ProgressView } from '../../src/jobs/types.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
+import type { Delivery, Job, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
 import { busiestWindow, soonerThanBudget } from './windows.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 describe('the submit pacer (images per minute, injected clock)', () => {
   it('lets a burst of the whole budget through, and never more than IPM in any sliding minute', () => {
@@ -17,7 +19,8 @@ describe('the submit pacer (images per minute, injected clock)', () => {
     const pacer = createSubmitPacer({ perMinute: 5, now: () => clock });
     const taken: number[] = [];
     // 12 jobs trying every 100 ms for three minutes.
-    for (; clock < 180_000 && taken.length < 12; clock += 100) while (taken.length < 12 && pacer.tryTake()) taken.push(clock);
+    for (; clock < 180_000 && taken.length < 12; clock += 100)
+      while (taken.length < 12 && pacer.tryTake()) taken.push(clock);
     expect(taken.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
     expect(taken.slice(5, 10)).toEqual([60_000, 60_000, 60_000, 60_000, 60_000]);
     expect(taken).toHaveLength(12);
@@ -95,7 +98,15 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
       delivery,
       moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
       estimator: createDurationEstimator(),
-      limits: createLimits({ userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 100, queueMax: 50, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
+      limits: createLimits({
+        userMaxConcurrent: 50,
+        userHourlyQuota: 50,
+        guildDailyBudget: 50,
+        maxJobsInFlight: 100,
+        queueMax: 50,
+        breakerThreshold: 3,
+        breakerCooldownMs: 60_000,
+      }),
       pollLimiter: createRateLimiter({ perSecond: 100 }),
       pacer: {
         ...pacer,
@@ -105,7 +116,16 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
           return ok;
         },
       },
-      settings: { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 100, reconcileIntervalMs: 60_000 },
+      settings: {
+        queueTimeoutMs: 600_000,
+        timeoutMs: 60_000,
+        pollMinIntervalMs: 200,
+        pollMaxIntervalMs: 1_000,
+        progressEditIntervalMs: 50,
+        imageMaxBytes: 1_000_000,
+        maxJobsInFlight: 100,
+        reconcileIntervalMs: 60_000,
+      },
       logger: silentLogger,
     });
   }
@@ -113,7 +133,16 @@ describe('jobs paced by the images-per-minute budget, end to end on the fake API
   async function ask(count: number): Promise<Job[]> {
     const jobs: Job[] = [];
     for (let i = 0; i < count; i++) {
-      const reservation = await service.reserve({ prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US' });
+      const reservation = await service.reserve({
+        prompt: `p${i}`,
+        size: '1024*1024',
+        userId: `u${i}`,
+        userName: `u${i}`,
+        guildId: 'g',
+        channelId: 'c',
+        channelNsfw: false,
+        locale: 'en-US',
+      });
       if (!reservation.ok) throw new Error(`refused: ${reservation.refusal.kind}`);
       jobs.push(await service.start(reservation.ticket, { applicationId: 'a', token: 't', createdAt: Date.now() }));
     }

@@ -15,14 +15,23 @@ import { figures, gapsOf, runWorkload, workloads, type Gap, type Polled } from '
 describe('the polls of a task in flight', () => {
   const cases = workloads([1, 2, 3]);
 
-  it.each(cases)('leave no gap in the submitted estimate’s region, nor a longer one than its back-off after it (seed $seed: warm-up $warmup, load shift $shift, $phase)', async (w) => {
-    const tasks = await runWorkload(w);
-    expect(tasks).toHaveLength(7 * w.warmup + 20);
-    const rounded = (g: Gap) => ({ ...g, from: Math.round(g.from), to: Math.round(g.to), allowed: Math.round(g.allowed), durationMs: Math.round(g.durationMs) });
-    expect(tasks.flatMap((p) => gapsOf(p, 'region')).map(rounded)).toEqual([]);
-    // Late by it, a later estimate may add polls, but the task waits no longer than its back-off.
-    expect(tasks.flatMap((p) => gapsOf(p, 'life')).map(rounded)).toEqual([]);
-  });
+  it.each(cases)(
+    'leave no gap in the submitted estimate’s region, nor a longer one than its back-off after it (seed $seed: warm-up $warmup, load shift $shift, $phase)',
+    async (w) => {
+      const tasks = await runWorkload(w);
+      expect(tasks).toHaveLength(7 * w.warmup + 20);
+      const rounded = (g: Gap) => ({
+        ...g,
+        from: Math.round(g.from),
+        to: Math.round(g.to),
+        allowed: Math.round(g.allowed),
+        durationMs: Math.round(g.durationMs),
+      });
+      expect(tasks.flatMap((p) => gapsOf(p, 'region')).map(rounded)).toEqual([]);
+      // Late by it, a later estimate may add polls, but the task waits no longer than its back-off.
+      expect(tasks.flatMap((p) => gapsOf(p, 'life')).map(rounded)).toEqual([]);
+    },
+  );
 
   // The schedule spends about as many polls as fixed one-second polling, placed where tasks
   // finish, and buys a shorter wait with them: the median member sees the image well sooner,
@@ -40,7 +49,8 @@ describe('the polls of a task in flight', () => {
   // slower: the burst's first tasks teach the estimator the load while the large ones run.
   it('see the tasks of a burst into a slower API as soon as fixed one-second polling would', async () => {
     const measured: Polled[] = [];
-    for (const w of cases.filter((w) => w.warmup === 3 && w.shift === 0.3 && w.phase === 'burst')) measured.push(...(await runWorkload(w)).filter((p) => p.measured));
+    for (const w of cases.filter((w) => w.warmup === 3 && w.shift === 0.3 && w.phase === 'burst'))
+      measured.push(...(await runWorkload(w)).filter((p) => p.measured));
     const f = figures(measured);
     expect(f.lagP95VsFixed).toBeLessThan(1);
     expect(f.pollsVsFixed).toBeLessThan(1.3);

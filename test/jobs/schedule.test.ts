@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { lateAfter, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import { createDurationEstimator, COLD_ESTIMATE } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
-import { createMemoryKeyValue } from '../../src/jobs/store.ts';
-import { createLocalSharedState } from '../../src/shared-state.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import { createLocalSharedState } from '../../src/storage/shared-state.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
@@ -32,7 +32,8 @@ describe('nextPollDelay', () => {
     expect(delay(loose, 0)).toBeLessThan(delay(base, 0));
   });
   it('polls at the minimum spacing around the expected finish when the estimate is tight', () => {
-    for (const since of [base.expectedMs, base.expectedMs + base.spreadMs, base.expectedMs + 2 * base.spreadMs]) expect(delay(base, since)).toBe(base.minIntervalMs);
+    for (const since of [base.expectedMs, base.expectedMs + base.spreadMs, base.expectedMs + 2 * base.spreadMs])
+      expect(delay(base, since)).toBe(base.minIntervalMs);
   });
   it('spaces its polls more widely where a loose estimate’s tasks finish, since fewer finish at any moment', () => {
     const tight = delay(base, base.expectedMs);
@@ -59,7 +60,8 @@ describe('nextPollDelay', () => {
     const maxIntervalMs = 600;
     expect(delay(loose, 0, () => 0.5, maxIntervalMs)).toBeGreaterThan(maxIntervalMs);
     for (let since = loose.expectedMs; since < lateAfter(loose); since += 500) {
-      for (const r of [0, 0.5, 1]) expect(delay(loose, since, () => r, maxIntervalMs)).toBeLessThanOrEqual(maxIntervalMs);
+      for (const r of [0, 0.5, 1])
+        expect(delay(loose, since, () => r, maxIntervalMs)).toBeLessThanOrEqual(maxIntervalMs);
     }
   });
   it('never goes below the minimum interval, whatever the jitter', () => {
@@ -72,7 +74,8 @@ describe('nextPollDelay', () => {
   it('jitters by at most a tenth either way', () => {
     for (const since of [0, 5_000, 13_000, 20_000]) {
       const middle = delay(base, since);
-      for (const r of [0, 1]) expect(Math.abs(delay(base, since, () => r) - middle)).toBeLessThanOrEqual(0.1 * middle + 1e-9);
+      for (const r of [0, 1])
+        expect(Math.abs(delay(base, since, () => r) - middle)).toBeLessThanOrEqual(0.1 * middle + 1e-9);
     }
   });
   it('polls at the minimum spacing when nothing is expected (an estimate of zero)', () => {
@@ -89,12 +92,26 @@ describe('nextPollDelay', () => {
 async function pollOnClock(estimate: Estimate, durationMs: number, random = () => 0.5) {
   let clock = 0;
   const pollsAt: number[] = [];
-  const image = { url: 'https://example.test/i.jpeg', type: 'jpeg', ttlSeconds: null, nsfw: false, nsfwSignals: { hasNsfwContents: false, detectionResult: null } };
+  const image = {
+    url: 'https://example.test/i.jpeg',
+    type: 'jpeg',
+    ttlSeconds: null,
+    nsfw: false,
+    nsfwSignals: { hasNsfwContents: false, detectionResult: null },
+  };
   const getResult = async (taskId: string): Promise<TaskResult> => {
     pollsAt.push(clock);
     const done = clock >= durationMs;
     const status = done ? 'succeed' : 'processing';
-    return { taskId, status, rawStatus: `TASK_STATUS_${status.toUpperCase()}`, reason: '', etaSeconds: 0, progressPercent: 0, images: done ? [image] : [] };
+    return {
+      taskId,
+      status,
+      rawStatus: `TASK_STATUS_${status.toUpperCase()}`,
+      reason: '',
+      etaSeconds: 0,
+      progressPercent: 0,
+      images: done ? [image] : [],
+    };
   };
   await pollTask('task', {
     client: { getResult },
@@ -116,31 +133,37 @@ describe('polling on a fresh install (no history)', () => {
   const cold = createDurationEstimator().estimate('1024*1024');
   const jitters = [0, 0.5, 1];
 
-  it.each(jitters)('sees a 3 s image within about a second of its completion, not at the 8 s it expects (random %s)', async (r) => {
-    const { pollsAt, seenAfterMs } = await pollOnClock(cold, 3_000, () => r);
-    expect(pollsAt[0]).toBeLessThan(cold.expectedMs / 2);
-    expect(seenAfterMs).toBeLessThanOrEqual(1_000);
-  });
+  it.each(jitters)(
+    'sees a 3 s image within about a second of its completion, not at the 8 s it expects (random %s)',
+    async (r) => {
+      const { pollsAt, seenAfterMs } = await pollOnClock(cold, 3_000, () => r);
+      expect(pollsAt[0]).toBeLessThan(cold.expectedMs / 2);
+      expect(seenAfterMs).toBeLessThanOrEqual(1_000);
+    },
+  );
 
   // The guess is a distribution over 3-15 s: across the sizes a member waits less after the
   // image is done than with fixed one-second polling, for about as many polls.
-  it.each([1, 2, 3])('waits less after completion than fixed one-second polling on images of 3 to 15 s (seed %s)', async (seed) => {
-    const draw = mulberry32(seed);
-    const random = mulberry32(seed + 1_000);
-    const durations = Array.from({ length: 40 }, () => 3_000 * 5 ** draw());
-    const waits: number[] = [];
-    let polls = 0;
-    for (const ms of durations) {
-      const { pollsAt, seenAfterMs } = await pollOnClock(cold, ms, random);
-      polls += pollsAt.length;
-      waits.push(seenAfterMs);
-      expect(seenAfterMs).toBeLessThanOrEqual(1_500);
-    }
-    const fixedWaits = durations.map((ms) => Math.ceil(ms / 1_000) * 1_000 - ms);
-    const fixedPolls = durations.reduce((n, ms) => n + Math.ceil(ms / 1_000), 0);
-    expect(median(waits)).toBeLessThan(median(fixedWaits));
-    expect(polls).toBeLessThan(1.2 * fixedPolls);
-  });
+  it.each([1, 2, 3])(
+    'waits less after completion than fixed one-second polling on images of 3 to 15 s (seed %s)',
+    async (seed) => {
+      const draw = mulberry32(seed);
+      const random = mulberry32(seed + 1_000);
+      const durations = Array.from({ length: 40 }, () => 3_000 * 5 ** draw());
+      const waits: number[] = [];
+      let polls = 0;
+      for (const ms of durations) {
+        const { pollsAt, seenAfterMs } = await pollOnClock(cold, ms, random);
+        polls += pollsAt.length;
+        waits.push(seenAfterMs);
+        expect(seenAfterMs).toBeLessThanOrEqual(1_500);
+      }
+      const fixedWaits = durations.map((ms) => Math.ceil(ms / 1_000) * 1_000 - ms);
+      const fixedPolls = durations.reduce((n, ms) => n + Math.ceil(ms / 1_000), 0);
+      expect(median(waits)).toBeLessThan(median(fixedWaits));
+      expect(polls).toBeLessThan(1.2 * fixedPolls);
+    },
+  );
 
   it('keeps polling densely enough for every size in between', async () => {
     for (const ms of [4_000, 6_000, 8_000, 11_000]) {

@@ -3,21 +3,23 @@
 // fake PPInfra API.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createBullmqJobService } from '../../src/jobs/bullmq-service.ts';
+import { createBullmqJobService } from '../../src/jobs/bullmq/service.ts';
 import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits, type LimitSettings } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createRedisLimits, createRedisPacer } from '../../src/jobs/redis-limits.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import type { Delivery, Job, JobRequest, ProgressView } from '../../src/jobs/types.ts';
+import { createRedisLimits, createRedisPacer } from '../../src/jobs/bullmq/limits.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
+import type { Delivery, Job, JobRequest, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { soonerThanBudget } from './windows.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 interface Options {
   limits?: Partial<LimitSettings>;
@@ -59,12 +61,30 @@ class Recorder implements Delivery {
   }
   /** Resolves once `count` jobs have ended, delivered or failed. */
   async ended(count: number) {
-    while (this.delivered.length + this.failed.size < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (this.delivered.length + this.failed.size < count)
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 }
 
-const SETTINGS: LimitSettings = { userMaxConcurrent: 50, userHourlyQuota: 50, guildDailyBudget: 500, maxJobsInFlight: 500, queueMax: 100, breakerThreshold: 50, breakerCooldownMs: 60_000 };
-const jobSettings = { queueTimeoutMs: 600_000, timeoutMs: 60_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 50, imageMaxBytes: 1_000_000, maxJobsInFlight: 500, reconcileIntervalMs: 60_000 };
+const SETTINGS: LimitSettings = {
+  userMaxConcurrent: 50,
+  userHourlyQuota: 50,
+  guildDailyBudget: 500,
+  maxJobsInFlight: 500,
+  queueMax: 100,
+  breakerThreshold: 50,
+  breakerCooldownMs: 60_000,
+};
+const jobSettings = {
+  queueTimeoutMs: 600_000,
+  timeoutMs: 60_000,
+  pollMinIntervalMs: 200,
+  pollMaxIntervalMs: 1_000,
+  progressEditIntervalMs: 50,
+  imageMaxBytes: 1_000_000,
+  maxJobsInFlight: 500,
+  reconcileIntervalMs: 60_000,
+};
 
 async function learned(options: Options) {
   const estimator = createDurationEstimator();
@@ -113,7 +133,11 @@ const bullmq: Factory = async (_api, client, options) => {
     moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
     estimator: await learned(options),
     limits: createRedisLimits(redis, { ...SETTINGS, ...options.limits }, { prefix: `${prefix}:limits:` }),
-    pacer: createRedisPacer(redis, { perMinute: options.perMinute ?? 1_000, windowMs: options.windowMs, prefix: `${prefix}:pace:` }),
+    pacer: createRedisPacer(redis, {
+      perMinute: options.perMinute ?? 1_000,
+      windowMs: options.windowMs,
+      prefix: `${prefix}:pace:`,
+    }),
     settings: { ...jobSettings, ...options.jobs, pollMaxPerSecond: 100, lockMs: 5_000 },
     logger: silentLogger,
     prefix,
@@ -131,7 +155,15 @@ const bullmq: Factory = async (_api, client, options) => {
 };
 
 const request = (i: number, over: Partial<JobRequest> = {}): JobRequest => ({
-  prompt: `p${i}`, size: '1024*1024', userId: `u${i}`, userName: `u${i}`, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US', ...over,
+  prompt: `p${i}`,
+  size: '1024*1024',
+  userId: `u${i}`,
+  userName: `u${i}`,
+  guildId: 'g',
+  channelId: 'c',
+  channelNsfw: false,
+  locale: 'en-US',
+  ...over,
 });
 const reply = () => ({ applicationId: 'a', token: 't', createdAt: Date.now() });
 
@@ -182,7 +214,9 @@ function schedulerContract(name: string, factory: () => Factory) {
     });
 
     it('refuses past the hourly quota, refunds what was never billed, and keeps what may have been', async () => {
-      const { service, delivery } = await start(() => ({ processingMs: 100, outcome: 'fail', reason: 'boom' }), { limits: { userHourlyQuota: 1 } });
+      const { service, delivery } = await start(() => ({ processingMs: 100, outcome: 'fail', reason: 'boom' }), {
+        limits: { userHourlyQuota: 1 },
+      });
       api.inject('submit', { status: 400, reason: 'INVALID_REQUEST_BODY' });
       await ask(service, request(1, { userId: 'same' }));
       await delivery.ended(1);
@@ -205,7 +239,9 @@ function schedulerContract(name: string, factory: () => Factory) {
       const submits = api.requests.filter((r) => r.route === 'submit').map((r) => r.at);
       expect(submits).toHaveLength(12);
       expect(soonerThanBudget(submits, since, 5, 3_000)).toEqual([]);
-      const starts = (delivery.views.get(jobs[11]!.id) ?? []).flatMap((v) => (v.phase === 'queued' && v.startsAt ? [v.startsAt] : []));
+      const starts = (delivery.views.get(jobs[11]!.id) ?? []).flatMap((v) =>
+        v.phase === 'queued' && v.startsAt ? [v.startsAt] : [],
+      );
       expect(starts.length).toBeGreaterThan(0);
     });
 
@@ -218,7 +254,10 @@ function schedulerContract(name: string, factory: () => Factory) {
       await expect.poll(async () => (await service.get(job.id))?.state).toBe('failed');
       // The member's only slot is free again: a second request goes through, not refused as concurrent.
       delivery.refuseDeliveries = 0;
-      expect(await ask(service, request(2, { userId: job.userId }))).toMatchObject({ userId: job.userId, prompt: 'p2' });
+      expect(await ask(service, request(2, { userId: job.userId }))).toMatchObject({
+        userId: job.userId,
+        prompt: 'p2',
+      });
       await delivery.ended(2);
       expect(delivery.delivered).toHaveLength(1);
     });
@@ -236,14 +275,18 @@ function schedulerContract(name: string, factory: () => Factory) {
     });
 
     it('keeps no more than MAX_JOBS_IN_FLIGHT jobs between submission and delivery', async () => {
-      const { service, delivery } = await start(() => ({ processingMs: 300 }), { learned: 300, jobs: { maxJobsInFlight: 1 } });
+      const { service, delivery } = await start(() => ({ processingMs: 300 }), {
+        learned: 300,
+        jobs: { maxJobsInFlight: 1 },
+      });
       for (let i = 0; i < 3; i++) await ask(service, request(i));
       await delivery.ended(3);
       expect(delivery.delivered).toHaveLength(3);
       // Each task was submitted only once the one before it had finished.
       const tasks = [...api.tasks.values()].sort((a, b) => a.createdAt - b.createdAt);
       expect(tasks).toHaveLength(3);
-      for (let i = 1; i < tasks.length; i++) expect(tasks[i]!.createdAt).toBeGreaterThanOrEqual(tasks[i - 1]!.completedAt);
+      for (let i = 1; i < tasks.length; i++)
+        expect(tasks[i]!.createdAt).toBeGreaterThanOrEqual(tasks[i - 1]!.completedAt);
     });
 
     it('slows down on a 429 at submit and still delivers, submitting once', async () => {

@@ -4,12 +4,14 @@ import { createDurationEstimator } from '../../src/jobs/estimator.ts';
 import { createRateLimiter } from '../../src/jobs/limiter.ts';
 import { createLimits } from '../../src/jobs/limits.ts';
 import { createSubmitPacer } from '../../src/jobs/pacer.ts';
-import { createJobService, type JobService } from '../../src/jobs/service.ts';
-import { createJobStore, createMemoryKeyValue } from '../../src/jobs/store.ts';
-import type { Delivery, Job, JobRequest, ProgressView } from '../../src/jobs/types.ts';
+import { createJobService } from '../../src/jobs/in-process/service.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
+import type { Delivery, Job, JobRequest, ProgressView } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createPpinfraClient, type PpinfraClient } from '../../src/ppinfra/client.ts';
 import { startFakePpinfra, type FakePpinfra } from '../fakes/ppinfra.ts';
+import { createMemoryKeyValue } from '../../src/storage/key-value.ts';
+import type { JobService } from '../../src/jobs/service.ts';
 
 let api: FakePpinfra;
 let client: PpinfraClient;
@@ -32,7 +34,14 @@ const delivery: Delivery = {
 };
 
 const request = (userId: string): JobRequest => ({
-  prompt: `from ${userId}`, size: '1024*1024', userId, userName: userId, guildId: 'g', channelId: 'c', channelNsfw: false, locale: 'en-US',
+  prompt: `from ${userId}`,
+  size: '1024*1024',
+  userId,
+  userName: userId,
+  guildId: 'g',
+  channelId: 'c',
+  channelNsfw: false,
+  locale: 'en-US',
 });
 /** Resolves once a job's message shows `view` (progress edits are throttled, so it may come late). */
 function showing(jobId: string, view: ProgressView): Promise<void> {
@@ -59,10 +68,27 @@ beforeEach(async () => {
     delivery,
     moderation: { verdict: async () => 'deliver', hold: async () => 'held' as const },
     estimator: createDurationEstimator(),
-    limits: createLimits({ userMaxConcurrent: 5, userHourlyQuota: 50, guildDailyBudget: 50, maxJobsInFlight: 1, queueMax: 10, breakerThreshold: 3, breakerCooldownMs: 60_000 }),
+    limits: createLimits({
+      userMaxConcurrent: 5,
+      userHourlyQuota: 50,
+      guildDailyBudget: 50,
+      maxJobsInFlight: 1,
+      queueMax: 10,
+      breakerThreshold: 3,
+      breakerCooldownMs: 60_000,
+    }),
     pollLimiter: createRateLimiter({ perSecond: 50 }),
     pacer: createSubmitPacer({ perMinute: 1_000 }),
-    settings: { queueTimeoutMs: 600_000, timeoutMs: 120_000, pollMinIntervalMs: 200, pollMaxIntervalMs: 1_000, progressEditIntervalMs: 200, imageMaxBytes: 1_000_000, maxJobsInFlight: 1, reconcileIntervalMs: 60_000 },
+    settings: {
+      queueTimeoutMs: 600_000,
+      timeoutMs: 120_000,
+      pollMinIntervalMs: 200,
+      pollMaxIntervalMs: 1_000,
+      progressEditIntervalMs: 200,
+      imageMaxBytes: 1_000_000,
+      maxJobsInFlight: 1,
+      reconcileIntervalMs: 60_000,
+    },
     logger: silentLogger,
   });
 });

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createJobStore, JOB_SCHEMA, readJob } from '../../src/jobs/store.ts';
-import { openStorage } from '../../src/storage.ts';
+import { openStorage } from '../../src/storage/open.ts';
 
-/** A job record as the bot before schema versions wrote it (issue 9): no `schema`, no newer fields. */
+/** A job record as the bot before schema versions wrote it: no `schema`, no newer fields. */
 const BEFORE_VERSIONS = {
   id: 'old1',
   state: 'polling',

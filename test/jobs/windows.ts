@@ -17,7 +17,12 @@ export function busiestWindow(times: number[], windowMs: number): number {
  * API) can only be later than the decision to send them, so a slow machine can make an event
  * look later, never sooner: unlike a window count on arrival times, this cannot fail spuriously.
  */
-export function soonerThanBudget(times: number[], since: number, budget: number, windowMs: number): { nth: number; atMs: number; earliestMs: number }[] {
+export function soonerThanBudget(
+  times: number[],
+  since: number,
+  budget: number,
+  windowMs: number,
+): { nth: number; atMs: number; earliestMs: number }[] {
   return [...times]
     .sort((a, b) => a - b)
     .flatMap((at, k) => {

@@ -1,16 +1,15 @@
 /**
  * Seeded workloads of Qwen-Image tasks polled by the real estimator and the real poller on a
- * virtual clock: the job path of src/jobs/service.ts without Discord, the queue or the store.
+ * virtual clock: the job path of src/jobs/in-process/run.ts without Discord, the queue or the store.
  * Each task's polls are recorded, so tests can check what a member waited for and how often the
  * bot asked. No real time passes: every sleep is a timer on the virtual clock, run in order.
  */
 import { createDurationEstimator, estimateAtSubmit } from '../../src/jobs/estimator.ts';
-import { observedDuration } from '../../src/jobs/finish.ts';
+import { observedDuration } from '../../src/jobs/observed.ts';
 import { pollTask } from '../../src/jobs/poller.ts';
 import { lateAfter, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
-
 
 /** Sizes from 512² to 1536², their time roughly linear in the pixel count, and one whose time varies over 3-15 s. */
 export const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*864', '1536*1536'] as const;
@@ -57,7 +56,8 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
   let clock = 0;
   let seq = 0;
   const timers: { at: number; seq: number; fire: () => void }[] = [];
-  const sleep = (ms: number) => new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
+  const sleep = (ms: number) =>
+    new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
   const estimator = createDurationEstimator({ now: () => clock });
   const out: Polled[] = [];
   let load = 1;
@@ -125,7 +125,7 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
   return out;
 }
 
-/** What the job path hands the poller (src/jobs/service.ts). */
+/** What the job path hands the poller (src/jobs/in-process/run.ts). */
 function pollEstimate(atSubmit: Estimate, live: () => Estimate) {
   return { estimate: live, atSubmit };
 }
@@ -133,7 +133,14 @@ function pollEstimate(atSubmit: Estimate, live: () => Estimate) {
 export const workloads = (seeds: number[]): Workload[] =>
   seeds.flatMap((seed) =>
     ([0, 3, 8] as const).flatMap((warmup) =>
-      [-0.2, 0, 0.3, 0.6].flatMap((shift) => (['burst', 'trickle'] as const).map((phase) => ({ seed: seed * 1_000 + warmup * 100 + Math.round(shift * 10) * 3 + (phase === 'burst' ? 1 : 2), warmup, shift, phase }))),
+      [-0.2, 0, 0.3, 0.6].flatMap((shift) =>
+        (['burst', 'trickle'] as const).map((phase) => ({
+          seed: seed * 1_000 + warmup * 100 + Math.round(shift * 10) * 3 + (phase === 'burst' ? 1 : 2),
+          warmup,
+          shift,
+          phase,
+        })),
+      ),
     ),
   );
 
@@ -146,7 +153,10 @@ const lateBy = (e: Estimate, t: number) => t >= lateAfter(e);
  * estimate's first poll, that is the wait until it.
  */
 const allowedAfter = (atSubmit: Estimate, t: number, polls: number) =>
-  Math.max(POLL_SETTINGS.minIntervalMs, nextPollDelay({ ...atSubmit, ...POLL_SETTINGS, sinceSubmitMs: t, polls, random: () => 1 }));
+  Math.max(
+    POLL_SETTINGS.minIntervalMs,
+    nextPollDelay({ ...atSubmit, ...POLL_SETTINGS, sinceSubmitMs: t, polls, random: () => 1 }),
+  );
 
 export interface Gap {
   size: string;
@@ -169,12 +179,14 @@ export function gapsOf(p: Polled, through: 'region' | 'life' = 'region'): Gap[] 
     if (through === 'region' && lateBy(p.atSubmit, from)) break;
     const allowed = allowedAfter(p.atSubmit, from, i);
     // 1 ms: rounding in the virtual clock.
-    if (times[i + 1]! - from > allowed + 1) gaps.push({ size: p.size, from, to: times[i + 1]!, allowed, durationMs: p.durationMs });
+    if (times[i + 1]! - from > allowed + 1)
+      gaps.push({ size: p.size, from, to: times[i + 1]!, allowed, durationMs: p.durationMs });
   }
   return gaps;
 }
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 /** Polls per task and completion-to-seen waits, against fixed one-second polling of the same tasks. */
 export function figures(tasks: Polled[]) {
@@ -190,4 +202,3 @@ export function figures(tasks: Polled[]) {
     lagP95VsFixed: quantile(lag, 0.95) / quantile(fixedLag, 0.95),
   };
 }
-

@@ -7,9 +7,14 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NsfwScores } from '../../src/jobs/types.ts';
-import { ClassifierError, classifierOff, createNsfwClassifier, type NsfwClassifier, type NsfwClassifierOptions } from '../../src/moderation/classifier.ts';
+import type { NsfwScores } from '../../src/domain/job.ts';
+import { ClassifierError, classifierOff } from '../../src/moderation/classifier.ts';
 import { makePicture } from '../fakes/pictures.ts';
+import {
+  createNsfwClassifier,
+  type NsfwClassifier,
+  type NsfwClassifierOptions,
+} from '../../src/moderation/nsfw-classifier.ts';
 
 /** A logger into memory: the tests read what the classifier said. */
 function memoryLogger() {
@@ -24,7 +29,10 @@ function memoryLogger() {
 }
 
 const recorded: { outcome: string; reason: string; seconds: number }[] = [];
-const metrics = { classification: (outcome: 'ok' | 'failed', reason: string, seconds: number) => void recorded.push({ outcome, reason, seconds }) };
+const metrics = {
+  classification: (outcome: 'ok' | 'failed', reason: string, seconds: number) =>
+    void recorded.push({ outcome, reason, seconds }),
+};
 
 const started: NsfwClassifier[] = [];
 function classifier(options: Partial<NsfwClassifierOptions> = {}) {
@@ -68,7 +76,12 @@ function blackPng(width: number, height: number): Uint8Array {
   header.writeUInt32BE(height, 4);
   header[8] = 1; // bit depth; colour type 0 (grey), no interlace
   const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8)));
-  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
   return new Uint8Array(png);
 }
 
@@ -158,7 +171,9 @@ describe('createNsfwClassifier, with the real model', { timeout: 60_000 }, () =>
   it('runs requests sent together one after another and answers each its own', async () => {
     const one = await shared.classify(pictures[0]!);
     const two = await shared.classify(pictures[1]!);
-    const together = await Promise.all([pictures[0]!, pictures[1]!, pictures[0]!, pictures[1]!].map((p) => shared.classify(p)));
+    const together = await Promise.all(
+      [pictures[0]!, pictures[1]!, pictures[0]!, pictures[1]!].map((p) => shared.classify(p)),
+    );
     expect(together).toEqual([one, two, one, two]);
   });
 });
@@ -175,7 +190,9 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     await workers[0]!.terminate();
     const err = await rejection(inFlight);
     expect(err.reason).toBe('crashed');
-    expect(lines.some((l) => l.msg === 'NSFW classifier thread exited; starting a new one' && l.level === 50)).toBe(true);
+    expect(lines.some((l) => l.msg === 'NSFW classifier thread exited; starting a new one' && l.level === 50)).toBe(
+      true,
+    );
 
     expect(workers).toHaveLength(2);
     expect(c.status()).toBe('loading');
@@ -186,13 +203,23 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
 
   it('is failed when the model cannot load: classify rejects as unavailable at once, and it tries again later', async () => {
     const workers: Worker[] = [];
-    const { c, lines } = classifier({ model: 'NoSuchModel', retryDelayMs: { min: 60_000, max: 60_000 }, onWorker: (w) => workers.push(w) });
+    const { c, lines } = classifier({
+      model: 'NoSuchModel',
+      retryDelayMs: { min: 60_000, max: 60_000 },
+      onWorker: (w) => workers.push(w),
+    });
     expect(await c.settled()).toBe('failed');
     const err = await rejection(c.classify(await makePicture(8, 256)));
     expect(err.reason).toBe('unavailable');
     expect(recorded.at(-1)).toMatchObject({ outcome: 'failed', reason: 'unavailable' });
-    expect(lines.find((l) => l.msg === 'NSFW classifier model could not be loaded')).toMatchObject({ level: 50, model: 'NoSuchModel' });
-    expect(lines.find((l) => l.msg?.toString().startsWith('NSFW classifier unavailable'))).toMatchObject({ level: 40, retryInMs: 60_000 });
+    expect(lines.find((l) => l.msg === 'NSFW classifier model could not be loaded')).toMatchObject({
+      level: 50,
+      model: 'NoSuchModel',
+    });
+    expect(lines.find((l) => l.msg?.toString().startsWith('NSFW classifier unavailable'))).toMatchObject({
+      level: 40,
+      retryInMs: 60_000,
+    });
     expect(workers).toHaveLength(1);
   });
 
@@ -201,7 +228,11 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
     let third: () => void = () => undefined;
     const thirdStarted = new Promise<void>((resolve) => (third = resolve));
     let count = 0;
-    const { c } = classifier({ model: 'NoSuchModel', retryDelayMs: { min: 0, max: 0 }, onWorker: () => ++count === 3 && third() });
+    const { c } = classifier({
+      model: 'NoSuchModel',
+      retryDelayMs: { min: 0, max: 0 },
+      onWorker: () => ++count === 3 && third(),
+    });
     await thirdStarted;
     expect(count).toBe(3);
     await c.close();
@@ -218,7 +249,10 @@ describe('createNsfwClassifier, when things go wrong', { timeout: 60_000 }, () =
       },
     });
     expect(await c.settled()).toBe('failed');
-    expect(lines.find((l) => l.msg === 'NSFW classifier model did not load in time')).toMatchObject({ level: 50, loadTimeoutMs: 1 });
+    expect(lines.find((l) => l.msg === 'NSFW classifier model did not load in time')).toMatchObject({
+      level: 50,
+      loadTimeoutMs: 1,
+    });
     expect((await rejection(c.classify(new Uint8Array(10)))).reason).toBe('unavailable');
     await exited;
   });

@@ -1,8 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import type { NsfwScores } from '../../src/jobs/types.ts';
-import { approvedAsSpoiler, decide, DEFAULT_THRESHOLDS, thresholdsFor, type Classification, type PolicyInput } from '../../src/moderation/policy.ts';
+import type { NsfwScores } from '../../src/domain/job.ts';
+import {
+  approvedAsSpoiler,
+  decide,
+  thresholdsFor,
+  type Classification,
+  type PolicyInput,
+} from '../../src/moderation/policy.ts';
+import { DEFAULT_THRESHOLDS } from '../../src/domain/moderation.ts';
 
-const scores = (over: Partial<NsfwScores> = {}): NsfwScores => ({ drawing: 0.02, hentai: 0.01, neutral: 0.95, porn: 0.01, sexy: 0.01, ...over });
+const scores = (over: Partial<NsfwScores> = {}): NsfwScores => ({
+  drawing: 0.02,
+  hentai: 0.01,
+  neutral: 0.95,
+  porn: 0.01,
+  sexy: 0.01,
+  ...over,
+});
 const CLEAN: Classification = { classifier: 'ok', scores: scores() };
 const PORN: Classification = { classifier: 'ok', scores: scores({ porn: 0.9, neutral: 0.07 }) };
 const FAILED: Classification = { classifier: 'failed' };
@@ -40,23 +54,41 @@ describe('the moderation policy', () => {
     [false, OFF, true, 'review', 'deliver'],
     [true, OFF, false, 'spoiler', 'review'],
     [true, OFF, true, 'spoiler', 'spoiler'],
-  ] as const)('provider flag %s, classifier %o, age-restricted %s, policy %s -> %s', (providerFlagged, classification, channelNsfw, nsfwChannels, verdict) => {
-    expect(decide(input({ providerFlagged, classification, channelNsfw, nsfwChannels })).verdict).toBe(verdict);
-  });
+  ] as const)(
+    'provider flag %s, classifier %o, age-restricted %s, policy %s -> %s',
+    (providerFlagged, classification, channelNsfw, nsfwChannels, verdict) => {
+      expect(decide(input({ providerFlagged, classification, channelNsfw, nsfwChannels })).verdict).toBe(verdict);
+    },
+  );
 
   it('holds every image when the guild reviews them all, even a clean one in an age-restricted channel', () => {
     expect(decide(input({ reviewAll: true }))).toEqual({ verdict: 'review', reasons: ['review_all'] });
-    expect(decide(input({ reviewAll: true, channelNsfw: true }))).toEqual({ verdict: 'review', reasons: ['review_all'] });
-    expect(decide(input({ reviewAll: true, classification: OFF }))).toEqual({ verdict: 'review', reasons: ['review_all'] });
+    expect(decide(input({ reviewAll: true, channelNsfw: true }))).toEqual({
+      verdict: 'review',
+      reasons: ['review_all'],
+    });
+    expect(decide(input({ reviewAll: true, classification: OFF }))).toEqual({
+      verdict: 'review',
+      reasons: ['review_all'],
+    });
   });
 
   it('names every reason, the ones that decided the verdict first', () => {
     expect(decide(input())).toEqual({ verdict: 'deliver', reasons: [] });
-    expect(decide(input({ providerFlagged: true, classification: PORN }))).toEqual({ verdict: 'review', reasons: ['provider', 'classifier'] });
+    expect(decide(input({ providerFlagged: true, classification: PORN }))).toEqual({
+      verdict: 'review',
+      reasons: ['provider', 'classifier'],
+    });
     // A flag alone would be spoilered here: the guild's review of every image is what holds it.
-    expect(decide(input({ classification: PORN, channelNsfw: true, reviewAll: true }))).toEqual({ verdict: 'review', reasons: ['review_all', 'classifier'] });
+    expect(decide(input({ classification: PORN, channelNsfw: true, reviewAll: true }))).toEqual({
+      verdict: 'review',
+      reasons: ['review_all', 'classifier'],
+    });
     // The provider's flag alone would be spoilered here: the image nobody could check is held.
-    expect(decide(input({ providerFlagged: true, classification: FAILED, channelNsfw: true }))).toEqual({ verdict: 'review', reasons: ['classifier_failed', 'provider'] });
+    expect(decide(input({ providerFlagged: true, classification: FAILED, channelNsfw: true }))).toEqual({
+      verdict: 'review',
+      reasons: ['classifier_failed', 'provider'],
+    });
   });
 
   it.each([
@@ -84,11 +116,16 @@ describe('the moderation policy', () => {
     ['relaxed', { porn: 0.85 }, 'review'],
     ['relaxed', { sexy: 0.95 }, 'review'],
   ] as const)('on %s sensitivity, %o -> %s', (sensitivity, over, verdict) => {
-    expect(decide(input({ sensitivity, classification: { classifier: 'ok', scores: scores(over) } })).verdict).toBe(verdict);
+    expect(decide(input({ sensitivity, classification: { classifier: 'ok', scores: scores(over) } })).verdict).toBe(
+      verdict,
+    );
   });
 
   it('moves the operator’s thresholds by the guild’s sensitivity: strict a quarter lower, relaxed halfway to certainty', () => {
-    const near = (t: { porn: number; sexy: number }) => ({ porn: Number(t.porn.toFixed(4)), sexy: Number(t.sexy.toFixed(4)) });
+    const near = (t: { porn: number; sexy: number }) => ({
+      porn: Number(t.porn.toFixed(4)),
+      sexy: Number(t.sexy.toFixed(4)),
+    });
     expect(near(thresholdsFor({ porn: 0.6, sexy: 0.8 }, 'strict'))).toEqual({ porn: 0.45, sexy: 0.6 });
     expect(thresholdsFor({ porn: 0.6, sexy: 0.8 }, 'standard')).toEqual({ porn: 0.6, sexy: 0.8 });
     expect(near(thresholdsFor({ porn: 0.6, sexy: 0.8 }, 'relaxed'))).toEqual({ porn: 0.8, sexy: 0.9 });

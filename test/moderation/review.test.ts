@@ -6,25 +6,32 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisJobStore } from '../../src/jobs/redis-store.ts';
-import { createJobStore, createMemoryKeyValue, HELD_TTL_MS, recordTtl, updateJob, type JobStore, type KeyValue } from '../../src/jobs/store.ts';
-import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/jobs/types.ts';
+import { createRedisJobStore } from '../../src/jobs/bullmq/store.ts';
+import { createJobStore, HELD_TTL_MS, recordTtl, updateJob, type JobStore } from '../../src/jobs/store.ts';
+import type { DeliveredImage, Delivery, Job, NsfwScores } from '../../src/domain/job.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createReportLimit } from '../../src/moderation/report-limit.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { classifierOff } from '../../src/moderation/classifier.ts';
-import { createImageStash, createReviewService, type ReviewDesk, type ReviewServiceDeps } from '../../src/moderation/review.ts';
-import type { HoldReason, Verdict } from '../../src/jobs/types.ts';
+import { createReviewService } from '../../src/moderation/review.ts';
+import type { HoldReason, Verdict } from '../../src/domain/job.ts';
 import { Writable } from 'node:stream';
 import { CLEAN_SCORES, fakeClassifier, PORN_SCORES, type FakeClassifier } from '../fakes/classifier.ts';
 import { createGuildSettingsStore } from '../../src/moderation/settings.ts';
-import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/shared-state.ts';
-import { openSharedState, openStorage } from '../../src/storage.ts';
+import { createLocalSharedState, createRedisSharedState, type SharedState } from '../../src/storage/shared-state.ts';
+import { openSharedState, openStorage } from '../../src/storage/open.ts';
 import { skipWithoutRedis, startRedis } from '../fakes/redis.ts';
+import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
+import { createImageStash } from '../../src/moderation/image-stash.ts';
+import type { ReviewDesk, ReviewServiceDeps } from '../../src/moderation/review-types.ts';
 
 const GUILD = '2';
 const REVIEW_CHANNEL = '900';
-const IMAGE: DeliveredImage = { bytes: new Uint8Array([0xff, 0xd8, 0xff, 0xd9]), contentType: 'image/jpeg', extension: 'jpeg' };
+const IMAGE: DeliveredImage = {
+  bytes: new Uint8Array([0xff, 0xd8, 0xff, 0xd9]),
+  contentType: 'image/jpeg',
+  extension: 'jpeg',
+};
 
 const flagged = (id: string): Job => ({
   id,
@@ -91,13 +98,21 @@ function botProcess(
       await self.answerAfter();
       self.delivered.push(job.id);
       job.fileName = `${job.id}.${image.extension}`;
-      job.published = { channelId: job.channelId, messageId: `published-${job.id}`, spoiler: options?.spoiler ?? false };
+      job.published = {
+        channelId: job.channelId,
+        messageId: `published-${job.id}`,
+        spoiler: options?.spoiler ?? false,
+      };
       return 'delivered';
     },
     notice: async () => undefined,
     fail: async (job, error) => void self.failed.push(`${job.id}:${error.kind}`),
   };
-  const settings = createGuildSettingsStore(storage.kv('settings'), { reviewChannelId: undefined, userHourlyQuota: 20, guildDailyBudget: 200 });
+  const settings = createGuildSettingsStore(storage.kv('settings'), {
+    reviewChannelId: undefined,
+    userHourlyQuota: 20,
+    guildDailyBudget: 200,
+  });
   const review = createReviewService({
     store: storage.store ?? createJobStore(storage.kv('jobs')),
     state: storage.state,
@@ -210,7 +225,11 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
       });
       await bot.review.hold(flagged('route-job'), IMAGE);
       expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'route-job' }]);
-      expect(await store.get('route-job')).toMatchObject({ state: 'held', finishedAt: 42, review: { status: 'pending', messageId: 'message-route-job-1' } });
+      expect(await store.get('route-job')).toMatchObject({
+        state: 'held',
+        finishedAt: 42,
+        review: { status: 'pending', messageId: 'message-route-job-1' },
+      });
       // Recorded, so no later start posts it again.
       expect(await bot.review.resume()).toBe(0);
       expect(channel.posted).toHaveLength(1);
@@ -224,17 +243,33 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
       savedMeanwhile('approve-job', (job) => {
         job.finishedAt = 42;
       });
-      const approve = { jobId: 'approve-job', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/review.jpeg' } as const;
-      expect(await bot.review.decide(approve)).toMatchObject({ outcome: 'done', job: { state: 'delivered', finishedAt: 42 } });
+      const approve = {
+        jobId: 'approve-job',
+        kind: 'flag',
+        decision: 'approve',
+        moderator: MOD,
+        imageUrl: 'https://cdn.example/review.jpeg',
+      } as const;
+      expect(await bot.review.decide(approve)).toMatchObject({
+        outcome: 'done',
+        job: { state: 'delivered', finishedAt: 42 },
+      });
       expect(bot.delivered).toEqual(['approve-job']);
       expect(await store.get('approve-job')).toMatchObject({
         state: 'delivered',
         finishedAt: 42,
         fileName: 'approve-job.jpeg',
         published: { messageId: 'published-approve-job' },
-        review: { status: 'decided', messageId: 'message-approve-job-1', decision: { decision: 'approve', moderatorId: MOD.id } },
+        review: {
+          status: 'decided',
+          messageId: 'message-approve-job-1',
+          decision: { decision: 'approve', moderatorId: MOD.id },
+        },
       });
-      expect(await bot.review.decide({ ...approve, moderator: RITA })).toMatchObject({ outcome: 'already', record: { moderatorId: MOD.id } });
+      expect(await bot.review.decide({ ...approve, moderator: RITA })).toMatchObject({
+        outcome: 'already',
+        record: { moderatorId: MOD.id },
+      });
       expect(bot.delivered).toHaveLength(1);
       expect(await bot.review.pendingCount()).toBe(0);
     });
@@ -246,9 +281,17 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
       savedMeanwhile('report-job', (job) => {
         Object.assign(job, { state: 'delivered', finishedAt: 42, fileName: 'report-job.jpeg' });
       });
-      const image = { attachmentId: 'att-1', fileName: 'qwen-image-a-lighthouse-report-job.jpeg', url: 'https://cdn.example/report-job.jpeg', spoiler: false };
+      const image = {
+        attachmentId: 'att-1',
+        fileName: 'qwen-image-a-lighthouse-report-job.jpeg',
+        url: 'https://cdn.example/report-job.jpeg',
+        spoiler: false,
+      };
       const message = { channelId: '3', messageId: 'reply-1', images: [image] };
-      expect(await bot.review.report({ jobId: 'report-job', reporter: BOB, message })).toEqual({ outcome: 'sent', images: 1 });
+      expect(await bot.review.report({ jobId: 'report-job', reporter: BOB, message })).toEqual({
+        outcome: 'sent',
+        images: 1,
+      });
       expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'report-job' }]);
       expect(await store.get('report-job')).toMatchObject({
         state: 'delivered',
@@ -256,7 +299,10 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
         published: { channelId: '3', messageId: 'reply-1' },
         report: { status: 'pending', channelId: REVIEW_CHANNEL, messageId: 'message-report-job-1' },
       });
-      expect(await bot.review.report({ jobId: 'report-job', reporter: RITA, message })).toEqual({ outcome: 'added', images: 1 });
+      expect(await bot.review.report({ jobId: 'report-job', reporter: RITA, message })).toEqual({
+        outcome: 'added',
+        images: 1,
+      });
       expect(channel.posted).toHaveLength(1);
 
       savedMeanwhile('report-job', (job) => {
@@ -268,7 +314,11 @@ function describeStaleSaves(name: string, storageOf: StaleStorage) {
       expect(await store.get('report-job')).toMatchObject({
         state: 'delivered',
         polls: 99,
-        report: { status: 'decided', messageId: 'message-report-job-1', decision: { decision: 'remove', moderatorId: MOD.id } },
+        report: {
+          status: 'decided',
+          messageId: 'message-report-job-1',
+          decision: { decision: 'remove', moderatorId: MOD.id },
+        },
       });
       expect(await bot.review.decide({ ...remove, moderator: RITA })).toMatchObject({ outcome: 'already' });
       expect(bot.retracted).toHaveLength(1);
@@ -377,13 +427,20 @@ describe('a hold cut short', () => {
     const bot = botProcess({ state, kv }, channel);
     await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
     await expect(bot.review.hold(flagged('cut-job'), IMAGE)).rejects.toThrow('connection lost');
-    expect(await createJobStore(kv('jobs')).get('cut-job')).toMatchObject({ state: 'held', review: { status: 'pending' } });
+    expect(await createJobStore(kv('jobs')).get('cut-job')).toMatchObject({
+      state: 'held',
+      review: { status: 'pending' },
+    });
     expect(channel.posted).toEqual([]);
 
     expect(await bot.review.resume()).toBe(1);
     expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'cut-job' }]);
     const [pending] = await bot.review.pending(GUILD);
-    expect(pending).toMatchObject({ job: { id: 'cut-job' }, channelId: REVIEW_CHANNEL, messageId: 'message-cut-job-1' });
+    expect(pending).toMatchObject({
+      job: { id: 'cut-job' },
+      channelId: REVIEW_CHANNEL,
+      messageId: 'message-cut-job-1',
+    });
     expect(await bot.review.pendingCount()).toBe(1);
   });
 });
@@ -407,12 +464,25 @@ describe('the verdict on a finished image', () => {
     });
     const held: HoldReason[] = [];
     const spoilered: number[] = [];
-    const metrics = { flaggedResult: (action: string) => action === 'spoiler' && spoilered.push(1), imageHeld: (reason: HoldReason) => held.push(reason), moderationDecision: () => undefined };
+    const metrics = {
+      flaggedResult: (action: string) => action === 'spoiler' && spoilered.push(1),
+      imageHeld: (reason: HoldReason) => held.push(reason),
+      moderationDecision: () => undefined,
+    };
     const channel: Channel = { posted: [], refusals: 0 };
-    const bot = botProcess({ state: createLocalSharedState(createMemoryKeyValue()), kv }, channel, { classifier, logger, metrics, ...extra });
+    const bot = botProcess({ state: createLocalSharedState(createMemoryKeyValue()), kv }, channel, {
+      classifier,
+      logger,
+      metrics,
+      ...extra,
+    });
     await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
     /** A finished image as the finisher hands it over: the provider's flag already on the job. */
-    const finished = (id: string, over: Partial<Job> = {}): Job => ({ ...flagged(id), nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null }, ...over });
+    const finished = (id: string, over: Partial<Job> = {}): Job => ({
+      ...flagged(id),
+      nsfw: { flagged: false, hasNsfwContents: null, detectionResult: null },
+      ...over,
+    });
     /** What the finisher does with the verdict: hold the image, or not. */
     const finish = async (job: Job): Promise<Verdict> => {
       const verdict = await bot.review.verdict(job, IMAGE);
@@ -428,7 +498,14 @@ describe('the verdict on a finished image', () => {
     expect(await finish(finished('porn'))).toBe('review');
     expect(classifier.seen).toEqual([IMAGE.bytes]);
     expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'porn' }]);
-    expect((await store.get('porn'))?.nsfw).toEqual({ flagged: false, hasNsfwContents: null, detectionResult: null, classifier: 'ok', scores: PORN_SCORES, reasons: ['classifier'] });
+    expect((await store.get('porn'))?.nsfw).toEqual({
+      flagged: false,
+      hasNsfwContents: null,
+      detectionResult: null,
+      classifier: 'ok',
+      scores: PORN_SCORES,
+      reasons: ['classifier'],
+    });
     expect(held).toEqual(['classifier']);
   });
 
@@ -436,7 +513,14 @@ describe('the verdict on a finished image', () => {
     const { bot, finished, channel, held } = await setup(fakeClassifier(CLEAN_SCORES));
     const job = finished('clean');
     expect(await bot.review.verdict(job, IMAGE)).toBe('deliver');
-    expect(job.nsfw).toEqual({ flagged: false, hasNsfwContents: null, detectionResult: null, classifier: 'ok', scores: CLEAN_SCORES, reasons: [] });
+    expect(job.nsfw).toEqual({
+      flagged: false,
+      hasNsfwContents: null,
+      detectionResult: null,
+      classifier: 'ok',
+      scores: CLEAN_SCORES,
+      reasons: [],
+    });
     expect(channel.posted).toEqual([]);
     expect(held).toEqual([]);
   });
@@ -444,32 +528,47 @@ describe('the verdict on a finished image', () => {
   it.each([
     ['rejects', new Error('the worker exited')],
     ['never answers', 'hang' as const],
-  ])('fails closed when the classifier %s: the image is held unchecked, with a warning for the operator', async (_name, answer) => {
-    const { finish, finished, channel, lines, held, store } = await setup(fakeClassifier(answer), { classifyTimeoutMs: 50 });
-    expect(await finish(finished('broken'))).toBe('review');
-    expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'broken' }]);
-    expect((await store.get('broken'))?.nsfw).toMatchObject({ classifier: 'failed', reasons: ['classifier_failed'] });
-    expect((await store.get('broken'))?.nsfw?.scores).toBeUndefined();
-    const warning = lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'));
-    expect(warning).toMatchObject({ level: 40, jobId: 'broken' });
-    expect(held).toEqual(['classifier_failed']);
-  });
+  ])(
+    'fails closed when the classifier %s: the image is held unchecked, with a warning for the operator',
+    async (_name, answer) => {
+      const { finish, finished, channel, lines, held, store } = await setup(fakeClassifier(answer), {
+        classifyTimeoutMs: 50,
+      });
+      expect(await finish(finished('broken'))).toBe('review');
+      expect(channel.posted).toEqual([{ channelId: REVIEW_CHANNEL, jobId: 'broken' }]);
+      expect((await store.get('broken'))?.nsfw).toMatchObject({ classifier: 'failed', reasons: ['classifier_failed'] });
+      expect((await store.get('broken'))?.nsfw?.scores).toBeUndefined();
+      const warning = lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'));
+      expect(warning).toMatchObject({ level: 40, jobId: 'broken' });
+      expect(held).toEqual(['classifier_failed']);
+    },
+  );
 
   it.each([
     ['all zero (classes it did not recognise)', { drawing: 0, hentai: 0, neutral: 0, porn: 0, sexy: 0 }],
     ['NaN', { ...PORN_SCORES, porn: Number.NaN }],
     ['missing a class', { drawing: 0.5, neutral: 0.5 }],
     ['out of range', { ...CLEAN_SCORES, neutral: 1.5, porn: -0.5 }],
-  ])('fails closed when the classifier answers scores that are not probabilities (%s): held unchecked, never shown', async (_name, scores) => {
-    const { finish, finished, held, lines, store } = await setup(fakeClassifier(scores as NsfwScores));
-    expect(await finish(finished('garbage'))).toBe('review');
-    expect((await store.get('garbage'))?.nsfw).toMatchObject({ classifier: 'failed', reasons: ['classifier_failed'] });
-    expect(held).toEqual(['classifier_failed']);
-    expect(lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'))).toMatchObject({ level: 40, jobId: 'garbage' });
-  });
+  ])(
+    'fails closed when the classifier answers scores that are not probabilities (%s): held unchecked, never shown',
+    async (_name, scores) => {
+      const { finish, finished, held, lines, store } = await setup(fakeClassifier(scores as NsfwScores));
+      expect(await finish(finished('garbage'))).toBe('review');
+      expect((await store.get('garbage'))?.nsfw).toMatchObject({
+        classifier: 'failed',
+        reasons: ['classifier_failed'],
+      });
+      expect(held).toEqual(['classifier_failed']);
+      expect(lines.find((l) => String(l.msg).startsWith('the NSFW classifier could not check an image'))).toMatchObject(
+        { level: 40, jobId: 'garbage' },
+      );
+    },
+  );
 
   it('holds even in an age-restricted channel whose guild chose spoilers when the classifier failed', async () => {
-    const { bot, finished } = await setup(fakeClassifier(new Error('no model')), { channelAgeRestricted: async () => true });
+    const { bot, finished } = await setup(fakeClassifier(new Error('no model')), {
+      channelAgeRestricted: async () => true,
+    });
     expect(await bot.review.verdict(finished('nsfw-channel', { channelNsfw: true }), IMAGE)).toBe('review');
   });
 
@@ -479,7 +578,12 @@ describe('the verdict on a finished image', () => {
     const clean = finished('off-clean');
     expect(await bot.review.verdict(clean, IMAGE)).toBe('deliver');
     expect(clean.nsfw).toMatchObject({ classifier: 'off', reasons: [] });
-    expect(await bot.review.verdict(finished('off-flagged', { nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } }), IMAGE)).toBe('review');
+    expect(
+      await bot.review.verdict(
+        finished('off-flagged', { nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null } }),
+        IMAGE,
+      ),
+    ).toBe('review');
     expect(lines.filter((l) => l.level === 40)).toEqual([]);
   });
 
@@ -489,7 +593,13 @@ describe('the verdict on a finished image', () => {
     expect(await finish(finished('all'))).toBe('review');
     expect(held).toEqual(['review_all']);
     expect(channel.posted).toHaveLength(1);
-    await bot.review.decide({ jobId: 'all', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.discordapp.com/attachments/1/2/SPOILER_all.jpeg' });
+    await bot.review.decide({
+      jobId: 'all',
+      kind: 'flag',
+      decision: 'approve',
+      moderator: MOD,
+      imageUrl: 'https://cdn.discordapp.com/attachments/1/2/SPOILER_all.jpeg',
+    });
     expect(bot.delivered).toEqual(['all']);
     expect((await store.get('all'))?.published).toMatchObject({ spoiler: false });
   });
@@ -504,7 +614,9 @@ describe('the verdict on a finished image', () => {
   });
 
   it('spoilers an image the classifier flags in an age-restricted channel whose guild chose spoilers', async () => {
-    const { bot, finished, spoilered } = await setup(fakeClassifier(PORN_SCORES), { channelAgeRestricted: async () => true });
+    const { bot, finished, spoilered } = await setup(fakeClassifier(PORN_SCORES), {
+      channelAgeRestricted: async () => true,
+    });
     expect(await bot.review.verdict(finished('spoiler', { channelNsfw: true }), IMAGE)).toBe('spoiler');
     expect(spoilered).toHaveLength(1);
   });
@@ -573,7 +685,13 @@ describe('caps on held images', () => {
     expect(await bot.review.heldRefusal('1', GUILD)).toBeNull();
     expect(await bot.review.pending(GUILD)).toEqual([]);
     expect(await bot.review.pendingCount()).toBe(0);
-    for (const set of [`held:member:${GUILD}:1`, `held:guild:${GUILD}`, `reviews:pending:${GUILD}`, 'reviews:pending:all', 'reviews:unrouted']) {
+    for (const set of [
+      `held:member:${GUILD}:1`,
+      `held:guild:${GUILD}`,
+      `reviews:pending:${GUILD}`,
+      'reviews:pending:all',
+      'reviews:unrouted',
+    ]) {
       expect({ set, members: await state.members(set) }).toEqual({ set, members: [] });
     }
   });
@@ -605,13 +723,18 @@ describe('caps on held images', () => {
     expect(recordTtl({ ...held, updatedAt: 1_000 })).toBe(HELD_TTL_MS);
     expect(recordTtl({ ...held, updatedAt: 1_000 + 3600_000 })).toBe(HELD_TTL_MS - 3600_000);
     expect(recordTtl({ ...held, updatedAt: 1_000 + HELD_TTL_MS * 2 })).toBe(1);
-    expect(recordTtl({ ...held, review: { ...held.review, status: 'decided' }, state: 'delivered', updatedAt: 5 })).toBe(7 * 24 * 3600_000);
+    expect(
+      recordTtl({ ...held, review: { ...held.review, status: 'decided' }, state: 'delivered', updatedAt: 5 }),
+    ).toBe(7 * 24 * 3600_000);
   });
 });
 
 describe('an image over the upload limit', () => {
   it('is not held: nothing stored, nothing listed or counted, and the requester is told it is too large', async () => {
-    const { bot, state, kv, store } = localBot({ uploadLimit: () => IMAGE.bytes.length - 1, caps: { heldPerMember: 1, heldPerGuild: 1 } });
+    const { bot, state, kv, store } = localBot({
+      uploadLimit: () => IMAGE.bytes.length - 1,
+      caps: { heldPerMember: 1, heldPerGuild: 1 },
+    });
     await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
     expect(await bot.review.hold(flagged('big'), IMAGE)).toBe('over_upload_limit');
     expect(await createImageStash(kv('images')).get('big')).toBeUndefined();
@@ -648,7 +771,13 @@ describe('the channel’s age restriction, read when the image is published', ()
     await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
     await bot.review.hold({ ...flagged('approve'), channelNsfw: before }, IMAGE);
     channel.ageRestricted = after;
-    await bot.review.decide({ jobId: 'approve', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/review.jpeg' });
+    await bot.review.decide({
+      jobId: 'approve',
+      kind: 'flag',
+      decision: 'approve',
+      moderator: MOD,
+      imageUrl: 'https://cdn.example/review.jpeg',
+    });
     expect((await store.get('approve'))?.published?.spoiler).toBe(spoiler);
     // Read past any cache: the moderator may have changed the channel a moment ago.
     expect(channel.reads).toEqual([{ channelId: '3', fresh: true }]);
@@ -657,16 +786,24 @@ describe('the channel’s age restriction, read when the image is published', ()
   it.each([
     [false, true, 'spoiler'],
     [true, false, 'review'],
-  ] as const)('decides a flagged image on the channel as it is now (at request: %s, now: %s -> %s)', async (atRequest, now, verdict) => {
-    const { check } = channelState(now);
-    const { bot } = localBot({ channelAgeRestricted: check });
-    expect(await bot.review.verdict({ ...flagged('v'), channelNsfw: atRequest }, IMAGE)).toBe(verdict);
-  });
+  ] as const)(
+    'decides a flagged image on the channel as it is now (at request: %s, now: %s -> %s)',
+    async (atRequest, now, verdict) => {
+      const { check } = channelState(now);
+      const { bot } = localBot({ channelAgeRestricted: check });
+      expect(await bot.review.verdict({ ...flagged('v'), channelNsfw: atRequest }, IMAGE)).toBe(verdict);
+    },
+  );
 
   it('does not look at the channel for a clean image', async () => {
     const { channel, check } = channelState(false);
     const { bot } = localBot({ channelAgeRestricted: check });
-    expect(await bot.review.verdict({ ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } }, IMAGE)).toBe('deliver');
+    expect(
+      await bot.review.verdict(
+        { ...flagged('clean'), nsfw: { flagged: false, hasNsfwContents: [], detectionResult: null } },
+        IMAGE,
+      ),
+    ).toBe('deliver');
     expect(channel.reads).toEqual([]);
   });
 });
@@ -696,31 +833,55 @@ function reportDesk(options: { reportsPerHour?: number; state?: SharedState } = 
       retracted.push({ jobId: job.id, attachmentId: job.published?.attachmentId });
     },
   };
-  const settings = createGuildSettingsStore(kv('settings'), { reviewChannelId: REVIEW_CHANNEL, userHourlyQuota: 20, guildDailyBudget: 200 });
+  const settings = createGuildSettingsStore(kv('settings'), {
+    reviewChannelId: REVIEW_CHANNEL,
+    userHourlyQuota: 20,
+    guildDailyBudget: 200,
+  });
   const review = createReviewService({
     store,
     state,
     stash: createImageStash(kv('images')),
     settings,
     desk,
-    delivery: { progress: async () => undefined, deliver: async () => 'delivered', notice: async () => undefined, fail: async () => undefined },
+    delivery: {
+      progress: async () => undefined,
+      deliver: async () => 'delivered',
+      notice: async () => undefined,
+      fail: async () => undefined,
+    },
     fetchImage: async () => IMAGE,
     logger: silentLogger,
     channelAgeRestricted: async () => false,
     uploadLimit: () => 10 * 1024 * 1024,
     caps: { heldPerMember: 5, heldPerGuild: 50 },
     now,
-    ...(options.reportsPerHour ? { reportLimit: createReportLimit({ state, perHour: options.reportsPerHour, now }) } : {}),
+    ...(options.reportsPerHour
+      ? { reportLimit: createReportLimit({ state, perHour: options.reportsPerHour, now }) }
+      : {}),
   });
   return { review, store, state, clock, posted, shown, retracted };
 }
 
 /** A delivered image, alone in its message. */
-const delivered = (id: string): Job => ({ ...flagged(id), nsfw: undefined, state: 'delivered', fileName: `qwen-image-a-lighthouse-${id}.jpeg`, published: { channelId: '3', messageId: `message-${id}`, spoiler: false } });
+const delivered = (id: string): Job => ({
+  ...flagged(id),
+  nsfw: undefined,
+  state: 'delivered',
+  fileName: `qwen-image-a-lighthouse-${id}.jpeg`,
+  published: { channelId: '3', messageId: `message-${id}`, spoiler: false },
+});
 const alone = (id: string) => ({
   channelId: '3',
   messageId: `message-${id}`,
-  images: [{ attachmentId: `att-${id}`, fileName: `qwen-image-a-lighthouse-${id}.jpeg`, url: `https://cdn.example/${id}.jpeg`, spoiler: false }],
+  images: [
+    {
+      attachmentId: `att-${id}`,
+      fileName: `qwen-image-a-lighthouse-${id}.jpeg`,
+      url: `https://cdn.example/${id}.jpeg`,
+      spoiler: false,
+    },
+  ],
 });
 
 describe('a report on a batch message', () => {
@@ -738,7 +899,12 @@ describe('a report on a batch message', () => {
       }
       await store.save(job);
     }
-    const images = IDS.map((id, i) => ({ attachmentId: `att-${id}`, fileName: i === 1 ? `SPOILER_${file(id)}` : file(id), url: `https://cdn.example/${id}.jpeg`, spoiler: i === 1 }));
+    const images = IDS.map((id, i) => ({
+      attachmentId: `att-${id}`,
+      fileName: i === 1 ? `SPOILER_${file(id)}` : file(id),
+      url: `https://cdn.example/${id}.jpeg`,
+      spoiler: i === 1,
+    }));
     return { channelId: '3', messageId: 'batch-message', images };
   }
 
@@ -759,27 +925,47 @@ describe('a report on a batch message', () => {
 
     // Remove on the third image takes that one alone; the others wait for their own decision.
     const remove = { jobId: 'batch2', kind: 'report', decision: 'remove', moderator: MOD } as const;
-    expect(await review.decide(remove)).toMatchObject({ outcome: 'done', record: { jobId: 'batch2', decision: 'remove' } });
+    expect(await review.decide(remove)).toMatchObject({
+      outcome: 'done',
+      record: { jobId: 'batch2', decision: 'remove' },
+    });
     expect(retracted).toEqual([{ jobId: 'batch2', attachmentId: 'att-batch2' }]);
-    expect(await review.decide({ ...remove, moderator: RITA })).toMatchObject({ outcome: 'already', record: { jobId: 'batch2', moderatorId: MOD.id } });
-    expect(await review.decide({ jobId: 'batch0', kind: 'report', decision: 'keep', moderator: RITA })).toMatchObject({ outcome: 'done', record: { jobId: 'batch0', decision: 'keep' } });
+    expect(await review.decide({ ...remove, moderator: RITA })).toMatchObject({
+      outcome: 'already',
+      record: { jobId: 'batch2', moderatorId: MOD.id },
+    });
+    expect(await review.decide({ jobId: 'batch0', kind: 'report', decision: 'keep', moderator: RITA })).toMatchObject({
+      outcome: 'done',
+      record: { jobId: 'batch0', decision: 'keep' },
+    });
     expect(retracted).toHaveLength(1);
     expect((await review.pending(GUILD)).map((p) => p.job.id).sort()).toEqual(['batch1', 'batch3']);
 
     // A later report on the message (the removed image gone from it) reaches the two undecided images, on their open reviews.
     const after = { ...message, images: message.images.filter((i) => i.attachmentId !== 'att-batch2') };
-    expect(await review.report({ jobId: IDS[0]!, reporter: RITA, message: after })).toEqual({ outcome: 'added', images: 2 });
+    expect(await review.report({ jobId: IDS[0]!, reporter: RITA, message: after })).toEqual({
+      outcome: 'added',
+      images: 2,
+    });
     expect(posted).toHaveLength(4);
     expect(shown).toEqual([
       { jobId: 'batch1', reporters: [BOB.id, RITA.id] },
       { jobId: 'batch3', reporters: [BOB.id, RITA.id] },
     ]);
-    expect(await review.report({ jobId: IDS[0]!, reporter: BOB, message: after })).toEqual({ outcome: 'already_reported', images: 2 });
+    expect(await review.report({ jobId: IDS[0]!, reporter: BOB, message: after })).toEqual({
+      outcome: 'already_reported',
+      images: 2,
+    });
 
-    for (const id of ['batch1', 'batch3']) await review.decide({ jobId: id, kind: 'report', decision: 'keep', moderator: MOD });
+    for (const id of ['batch1', 'batch3'])
+      await review.decide({ jobId: id, kind: 'report', decision: 'keep', moderator: MOD });
     const all = await review.report({ jobId: IDS[0]!, reporter: { id: '10', name: 'carol' }, message: after });
     expect(all).toMatchObject({ outcome: 'already_decided', images: 3 });
-    expect(all.outcome === 'already_decided' && all.records.map((r) => `${r.jobId}:${r.decision}`)).toEqual(['batch0:keep', 'batch1:keep', 'batch3:keep']);
+    expect(all.outcome === 'already_decided' && all.records.map((r) => `${r.jobId}:${r.decision}`)).toEqual([
+      'batch0:keep',
+      'batch1:keep',
+      'batch3:keep',
+    ]);
     expect(posted).toHaveLength(4);
   });
 
@@ -788,7 +974,15 @@ describe('a report on a batch message', () => {
     const message = await batchOfFour(store);
     await state.add('reporters:batch0', BOB.id);
     await state.claim('report-open:batch0', BOB.id);
-    await state.claim('decision:batch0:report', { jobId: 'batch0', guildId: GUILD, review: 'report', decision: 'keep', moderatorId: MOD.id, moderatorName: MOD.name, at: 1 });
+    await state.claim('decision:batch0:report', {
+      jobId: 'batch0',
+      guildId: GUILD,
+      review: 'report',
+      decision: 'keep',
+      moderatorId: MOD.id,
+      moderatorName: MOD.name,
+      at: 1,
+    });
     expect(await review.report({ jobId: IDS[0]!, reporter: RITA, message })).toEqual({ outcome: 'sent', images: 3 });
     expect(posted.map((p) => p.jobId)).toEqual(['batch1', 'batch2', 'batch3']);
   });
@@ -797,18 +991,35 @@ describe('a report on a batch message', () => {
     const { review, store, posted } = reportDesk();
     const message = await batchOfFour(store);
     const reporters = [BOB, RITA, MOD, { id: '10', name: 'carol' }];
-    const results = await Promise.all(reporters.map((reporter) => review.report({ jobId: IDS[0]!, reporter, message })));
+    const results = await Promise.all(
+      reporters.map((reporter) => review.report({ jobId: IDS[0]!, reporter, message })),
+    );
     // Each may be first on some image and second on others: every one reached the moderators.
     expect(results.map((r) => r.outcome).every((o) => o === 'sent' || o === 'added')).toBe(true);
     expect(posted.map((p) => p.jobId).sort()).toEqual(IDS);
-    for (const id of IDS) expect(await store.get(id)).toMatchObject({ report: { status: 'pending', messageId: `review-${id}` } });
+    for (const id of IDS)
+      expect(await store.get(id)).toMatchObject({ report: { status: 'pending', messageId: `review-${id}` } });
   });
 
   it('a single-image message of a batch (an approved image posted on its own) is reported alone', async () => {
     const { review, store, posted } = reportDesk();
     await batchOfFour(store);
-    const own = { channelId: '3', messageId: 'approved-1', images: [{ attachmentId: 'att-x', fileName: `SPOILER_${file('batch1')}`, url: 'https://cdn.example/x.jpeg', spoiler: true }] };
-    expect(await review.report({ jobId: 'batch1', reporter: BOB, message: own })).toEqual({ outcome: 'sent', images: 1 });
+    const own = {
+      channelId: '3',
+      messageId: 'approved-1',
+      images: [
+        {
+          attachmentId: 'att-x',
+          fileName: `SPOILER_${file('batch1')}`,
+          url: 'https://cdn.example/x.jpeg',
+          spoiler: true,
+        },
+      ],
+    };
+    expect(await review.report({ jobId: 'batch1', reporter: BOB, message: own })).toEqual({
+      outcome: 'sent',
+      images: 1,
+    });
     expect(posted.map((p) => p.jobId)).toEqual(['batch1']);
     // Alone in its message: a removal takes the message down, as for any single image.
     expect(await store.get('batch1')).toMatchObject({ published: { messageId: 'approved-1', spoiler: true } });
@@ -821,38 +1032,84 @@ describe('the report limit', () => {
     const { review, store, clock, state, posted } = reportDesk({ reportsPerHour: 2 });
     for (const id of ['one', 'two', 'three', 'four']) await store.save(delivered(id));
     const first = clock.now;
-    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({ outcome: 'sent' });
+    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({
+      outcome: 'sent',
+    });
     // Reporting again what they reported already, or what was decided, does not use up their hour.
-    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({ outcome: 'already_reported' });
-    await state.claim('decision:two:report', { jobId: 'two', guildId: GUILD, review: 'report', decision: 'keep', moderatorId: MOD.id, moderatorName: MOD.name, at: first });
-    expect(await review.report({ jobId: 'two', reporter: BOB, message: alone('two') })).toMatchObject({ outcome: 'already_decided' });
+    expect(await review.report({ jobId: 'one', reporter: BOB, message: alone('one') })).toMatchObject({
+      outcome: 'already_reported',
+    });
+    await state.claim('decision:two:report', {
+      jobId: 'two',
+      guildId: GUILD,
+      review: 'report',
+      decision: 'keep',
+      moderatorId: MOD.id,
+      moderatorName: MOD.name,
+      at: first,
+    });
+    expect(await review.report({ jobId: 'two', reporter: BOB, message: alone('two') })).toMatchObject({
+      outcome: 'already_decided',
+    });
     clock.now += 10 * 60_000;
     const second = clock.now;
-    expect(await review.report({ jobId: 'three', reporter: BOB, message: alone('three') })).toMatchObject({ outcome: 'sent' });
+    expect(await review.report({ jobId: 'three', reporter: BOB, message: alone('three') })).toMatchObject({
+      outcome: 'sent',
+    });
 
     clock.now += 10 * 60_000;
-    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toEqual({ outcome: 'limited', limit: 2, retryAt: first + HOUR_MS });
+    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toEqual({
+      outcome: 'limited',
+      limit: 2,
+      retryAt: first + HOUR_MS,
+    });
     expect(posted.map((p) => p.jobId)).toEqual(['one', 'three']);
     // Another member has an hour of their own.
-    expect(await review.report({ jobId: 'four', reporter: RITA, message: alone('four') })).toMatchObject({ outcome: 'sent' });
+    expect(await review.report({ jobId: 'four', reporter: RITA, message: alone('four') })).toMatchObject({
+      outcome: 'sent',
+    });
 
     // An hour after the first report, one more fits; then the second is the one to wait for.
     clock.now = first + HOUR_MS;
-    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toMatchObject({ outcome: 'added' });
-    expect(await review.report({ jobId: 'three', reporter: MOD, message: alone('three') })).toMatchObject({ outcome: 'added' });
+    expect(await review.report({ jobId: 'four', reporter: BOB, message: alone('four') })).toMatchObject({
+      outcome: 'added',
+    });
+    expect(await review.report({ jobId: 'three', reporter: MOD, message: alone('three') })).toMatchObject({
+      outcome: 'added',
+    });
     await store.save(delivered('five'));
-    expect(await review.report({ jobId: 'five', reporter: BOB, message: alone('five') })).toEqual({ outcome: 'limited', limit: 2, retryAt: second + HOUR_MS });
+    expect(await review.report({ jobId: 'five', reporter: BOB, message: alone('five') })).toEqual({
+      outcome: 'limited',
+      limit: 2,
+      retryAt: second + HOUR_MS,
+    });
   });
 
   it('counts a batch message as one report', async () => {
     const { review, store, posted } = reportDesk({ reportsPerHour: 1 });
     const ids = ['b0', 'b1'];
-    for (const [index, id] of ids.entries()) await store.save({ ...delivered(id), batch: { id: 'b0', index, count: 2, jobIds: ids }, published: { channelId: '3', messageId: 'm', spoiler: false, attachmentId: `att-${id}` } });
-    const message = { channelId: '3', messageId: 'm', images: ids.map((id) => ({ attachmentId: `att-${id}`, fileName: `x-${id}.jpeg`, url: `https://cdn.example/${id}`, spoiler: false })) };
+    for (const [index, id] of ids.entries())
+      await store.save({
+        ...delivered(id),
+        batch: { id: 'b0', index, count: 2, jobIds: ids },
+        published: { channelId: '3', messageId: 'm', spoiler: false, attachmentId: `att-${id}` },
+      });
+    const message = {
+      channelId: '3',
+      messageId: 'm',
+      images: ids.map((id) => ({
+        attachmentId: `att-${id}`,
+        fileName: `x-${id}.jpeg`,
+        url: `https://cdn.example/${id}`,
+        spoiler: false,
+      })),
+    };
     expect(await review.report({ jobId: 'b0', reporter: BOB, message })).toEqual({ outcome: 'sent', images: 2 });
     expect(posted).toHaveLength(2);
     await store.save(delivered('other'));
-    expect(await review.report({ jobId: 'other', reporter: BOB, message: alone('other') })).toMatchObject({ outcome: 'limited' });
+    expect(await review.report({ jobId: 'other', reporter: BOB, message: alone('other') })).toMatchObject({
+      outcome: 'limited',
+    });
   });
 });
 
@@ -901,19 +1158,38 @@ describe('a button naming a job its message is not about', () => {
     await bot.settings.update(GUILD, { reviewChannelId: REVIEW_CHANNEL });
     await bot.review.hold(flagged('held'), IMAGE);
     const reviewId = (await store.get('held'))!.review!.messageId!;
-    const approve = { jobId: 'held', kind: 'flag', decision: 'approve', moderator: MOD, imageUrl: 'https://cdn.example/theirs.jpeg' } as const;
+    const approve = {
+      jobId: 'held',
+      kind: 'flag',
+      decision: 'approve',
+      moderator: MOD,
+      imageUrl: 'https://cdn.example/theirs.jpeg',
+    } as const;
     // Their own guild, their own message: its file names some other job.
-    const elsewhere = { guildId: 'their-guild', messageId: 'their-message', fileNames: ['SPOILER_qwen-image-x-theirjob.jpeg'] };
+    const elsewhere = {
+      guildId: 'their-guild',
+      messageId: 'their-message',
+      fileNames: ['SPOILER_qwen-image-x-theirjob.jpeg'],
+    };
     expect(await bot.review.decide({ ...approve, message: elsewhere })).toEqual({ outcome: 'unknown' });
     // The right guild is not enough either: the message must be the job's review.
-    expect(await bot.review.decide({ ...approve, message: { ...elsewhere, guildId: GUILD } })).toEqual({ outcome: 'unknown' });
+    expect(await bot.review.decide({ ...approve, message: { ...elsewhere, guildId: GUILD } })).toEqual({
+      outcome: 'unknown',
+    });
     // Even the job's own review message does not count from another guild.
-    expect(await bot.review.decide({ ...approve, message: { guildId: 'their-guild', messageId: reviewId, fileNames: [] } })).toEqual({ outcome: 'unknown' });
+    expect(
+      await bot.review.decide({ ...approve, message: { guildId: 'their-guild', messageId: reviewId, fileNames: [] } }),
+    ).toEqual({ outcome: 'unknown' });
     expect(bot.delivered).toEqual([]);
     expect((await store.get('held'))?.review?.status).toBe('pending');
 
     // The review message itself decides, by its id or by its image's name.
-    expect(await bot.review.decide({ ...approve, message: { guildId: GUILD, messageId: 'unrecorded', fileNames: ['SPOILER_qwen-image-a-lighthouse-held.jpeg'] } })).toMatchObject({
+    expect(
+      await bot.review.decide({
+        ...approve,
+        message: { guildId: GUILD, messageId: 'unrecorded', fileNames: ['SPOILER_qwen-image-a-lighthouse-held.jpeg'] },
+      }),
+    ).toMatchObject({
       outcome: 'done',
     });
     expect(bot.delivered).toEqual(['held']);
@@ -924,13 +1200,20 @@ describe('a button naming a job its message is not about', () => {
     await store.save(delivered('victim'));
     await store.save(delivered('mine'));
     // Their own message, another job's id: the moderators would see their image under that job.
-    expect(await review.report({ jobId: 'victim', reporter: BOB, message: alone('mine') })).toEqual({ outcome: 'unknown', images: 0 });
+    expect(await review.report({ jobId: 'victim', reporter: BOB, message: alone('mine') })).toEqual({
+      outcome: 'unknown',
+      images: 0,
+    });
     // The job's message, clicked from another guild (the ids the client sent do not agree).
-    expect(await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: 'their-guild' } })).toEqual({ outcome: 'unknown', images: 0 });
+    expect(
+      await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: 'their-guild' } }),
+    ).toEqual({ outcome: 'unknown', images: 0 });
     expect(posted).toEqual([]);
     expect((await store.get('victim'))?.published?.messageId).toBe('message-victim');
     // The real message is reported, and the member's one report of the hour is still theirs.
-    expect(await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: GUILD } })).toEqual({ outcome: 'sent', images: 1 });
+    expect(
+      await review.report({ jobId: 'victim', reporter: BOB, message: { ...alone('victim'), guildId: GUILD } }),
+    ).toEqual({ outcome: 'sent', images: 1 });
   });
 
   it('a held image, never published, cannot be reported from a message of the member’s', async () => {
@@ -938,7 +1221,10 @@ describe('a button naming a job its message is not about', () => {
     await store.save({ ...flagged('held'), state: 'held', review: { status: 'pending', createdAt: clock.now } });
     await store.save(delivered('mine'));
     expect((await store.get('held'))?.state).toBe('held');
-    expect(await review.report({ jobId: 'held', reporter: BOB, message: alone('mine') })).toEqual({ outcome: 'unknown', images: 0 });
+    expect(await review.report({ jobId: 'held', reporter: BOB, message: alone('mine') })).toEqual({
+      outcome: 'unknown',
+      images: 0,
+    });
     expect(posted).toEqual([]);
   });
 });

@@ -14,8 +14,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
-import { redactStorageUrl, storageSecrets } from '../../src/storage.ts';
-import { dashboardExpressions, dashboardMetricNames, dashboardPanels, loadDashboard, promqlMetricNames, ROOT } from './dashboard.ts';
+import { redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
+import {
+  dashboardExpressions,
+  dashboardMetricNames,
+  dashboardPanels,
+  loadDashboard,
+  promqlMetricNames,
+  ROOT,
+} from './dashboard.ts';
 
 // ---- Dockerfile ---------------------------------------------------------------------------
 
@@ -81,7 +88,9 @@ function envOf(args: string): Record<string, string> {
     const [key = '', ...value] = args.split(/\s+/);
     return { [key]: value.join(' ') };
   }
-  return Object.fromEntries(args.split(/\s+/).map((pair) => pair.split('=', 2).map((s) => s.replace(/^"|"$/g, '')) as [string, string]));
+  return Object.fromEntries(
+    args.split(/\s+/).map((pair) => pair.split('=', 2).map((s) => s.replace(/^"|"$/g, '')) as [string, string]),
+  );
 }
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -100,7 +109,12 @@ function ignored(path: string): boolean {
   for (const raw of dockerignore) {
     const negated = raw.startsWith('!');
     const pattern = (negated ? raw.slice(1) : raw).replace(/^\/|\/$/g, '');
-    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}(/.*)?$`);
+    const re = new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}(/.*)?$`,
+    );
     if (re.test(clean)) out = !negated;
   }
   return out;
@@ -134,7 +148,9 @@ describe('Dockerfile', () => {
     expect(user).toBeTruthy();
     expect(user!.split(':')[0]).not.toMatch(/^(root|0)$/);
     // The final stage's node_modules come from a stage that installed without dev dependencies.
-    const modules = final.body.map((i) => (i.keyword === 'COPY' ? copyArgs(i.args) : undefined)).find((c) => c?.sources.some((s) => /node_modules/.test(s)));
+    const modules = final.body
+      .map((i) => (i.keyword === 'COPY' ? copyArgs(i.args) : undefined))
+      .find((c) => c?.sources.some((s) => /node_modules/.test(s)));
     const installer = modules?.flags.from ? allStages.find((s) => s.name === modules.flags.from) : final;
     const installs = installer!.body.filter((i) => i.keyword === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args));
     expect(installs.length).toBeGreaterThan(0);
@@ -191,7 +207,10 @@ describe('Dockerfile', () => {
     /** Runs the Dockerfile's HEALTHCHECK CMD (exec form; `node` is this Node) with METRICS_PORT, to its exit code. */
     async function probe(port: number): Promise<number | null> {
       const args = healthcheckCommand();
-      const child = spawn(process.execPath, args.slice(1), { env: { ...process.env, METRICS_PORT: String(port) }, stdio: 'ignore' });
+      const child = spawn(process.execPath, args.slice(1), {
+        env: { ...process.env, METRICS_PORT: String(port) },
+        stdio: 'ignore',
+      });
       probes.push(child);
       return new Promise<number | null>((r) => child.once('exit', r));
     }
@@ -231,8 +250,18 @@ function healthcheckCommand(): string[] {
 
 describe('.dockerignore', () => {
   it('keeps secrets, local data and dependencies out of the build context', () => {
-    for (const path of ['node_modules', '.env', 'data', 'coverage', '.git', 'data/qwen-imagine.sqlite', 'node_modules/x/index.js']) expect(ignored(path), path).toBe(true);
-    for (const path of ['src', 'commands', 'package.json', 'package-lock.json']) expect(ignored(path), path).toBe(false);
+    for (const path of [
+      'node_modules',
+      '.env',
+      'data',
+      'coverage',
+      '.git',
+      'data/qwen-imagine.sqlite',
+      'node_modules/x/index.js',
+    ])
+      expect(ignored(path), path).toBe(true);
+    for (const path of ['src', 'commands', 'package.json', 'package-lock.json'])
+      expect(ignored(path), path).toBe(false);
   });
 });
 
@@ -254,10 +283,15 @@ interface ComposeService {
 }
 
 // Compose reads YAML merge keys (`<<: *bot`).
-const compose = parseYaml(read('compose.yaml'), { merge: true }) as { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+const compose = parseYaml(read('compose.yaml'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+};
 const services = compose.services;
 const environment = (s: ComposeService): Record<string, string> =>
-  Array.isArray(s.environment) ? Object.fromEntries(s.environment.map((e) => [e.split('=')[0]!, e.slice(e.indexOf('=') + 1)])) : { ...s.environment };
+  Array.isArray(s.environment)
+    ? Object.fromEntries(s.environment.map((e) => [e.split('=')[0]!, e.slice(e.indexOf('=') + 1)]))
+    : { ...s.environment };
 const botNames = Object.keys(services).filter((name) => services[name]!.build !== undefined);
 const bots = botNames.map((name) => services[name]!);
 const seconds = (d: string) => {
@@ -275,14 +309,17 @@ const REQUIRED = (name: string) => new RegExp(`^\\$\\{${name}:\\?[^}]+\\}$`);
  */
 function interpolate(text: string, env: Record<string, string>): { text: string; missing: string[] } {
   const missing: string[] = [];
-  const out = text.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g, (whole, name: string | undefined, colon: string, op: string, arg: string) => {
-    if (whole === '$$') return '$';
-    const value = env[name!];
-    const unset = value === undefined || (colon === ':' && value === '');
-    if (op === '?' && unset) missing.push(`${name}: ${arg}`);
-    if (op === '-' && unset) return arg;
-    return value ?? '';
-  });
+  const out = text.replace(
+    /\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g,
+    (whole, name: string | undefined, colon: string, op: string, arg: string) => {
+      if (whole === '$$') return '$';
+      const value = env[name!];
+      const unset = value === undefined || (colon === ':' && value === '');
+      if (op === '?' && unset) missing.push(`${name}: ${arg}`);
+      if (op === '-' && unset) return arg;
+      return value ?? '';
+    },
+  );
   return { text: out, missing };
 }
 
@@ -297,7 +334,9 @@ describe('compose.yaml', () => {
     const redis = services.redis!;
     expect(redis.image).toMatch(/^redis:\d+\.\d+/);
     expect([redis.command].flat().join(' ')).toMatch(/--appendonly yes/);
-    const data = redis.volumes!.map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`)).find((v) => v.endsWith(':/data'));
+    const data = redis
+      .volumes!.map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`))
+      .find((v) => v.endsWith(':/data'));
     expect(data).toBeDefined();
     expect(Object.keys(compose.volumes ?? {})).toContain(data!.split(':')[0]);
     expect([redis.healthcheck?.test].flat().join(' ')).toMatch(/redis-cli ping/);
@@ -348,7 +387,9 @@ describe('compose.yaml', () => {
       expect(env.STORAGE_URL).toMatch(/^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379$/);
       expect(Number(env.SHARD_COUNT)).toBe(processes);
     }
-    expect(shards.flatMap((env) => JSON.parse(env.SHARDS!) as number[]).sort((a, b) => a - b)).toEqual([...Array(processes).keys()]);
+    expect(shards.flatMap((env) => JSON.parse(env.SHARDS!) as number[]).sort((a, b) => a - b)).toEqual([
+      ...Array(processes).keys(),
+    ]);
     for (const bot of bots) {
       expect(bot.deploy?.replicas ?? 1).toBe(1); // replicas of one shard would answer twice
       expect(bot.env_file).toEqual('.env');
@@ -377,17 +418,28 @@ describe('compose.yaml', () => {
           expect(Object.keys(compose.volumes ?? {}), `${name}: volume ${named} declared`).toContain(named);
         }
       }
-      for (const dependency of Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {})) expect(services).toHaveProperty(dependency);
+      for (const dependency of Array.isArray(service.depends_on)
+        ? service.depends_on
+        : Object.keys(service.depends_on ?? {}))
+        expect(services).toHaveProperty(dependency);
     }
   });
 
   it('pins every image to a patch release: major.minor.patch, not latest, not a major or minor alone', () => {
     const external = Object.entries(services).filter(([, service]) => service.build === undefined);
     expect(external.map(([name]) => name).sort()).toEqual(['grafana', 'prometheus', 'redis']);
-    for (const [name, service] of external) expect(service.image, name).toMatch(/^[\w./-]+:v?\d+\.\d+\.\d+(-[a-z][\w.]*)?$/);
+    for (const [name, service] of external)
+      expect(service.image, name).toMatch(/^[\w./-]+:v?\d+\.\d+\.\d+(-[a-z][\w.]*)?$/);
   });
 
-  it.each(['redis:7.4-alpine', 'redis:7-alpine', 'redis:alpine', 'grafana/grafana:latest', 'grafana/grafana:12', 'prom/prometheus:v3.5'])('the pin check refuses %s', (image) => {
+  it.each([
+    'redis:7.4-alpine',
+    'redis:7-alpine',
+    'redis:alpine',
+    'grafana/grafana:latest',
+    'grafana/grafana:12',
+    'prom/prometheus:v3.5',
+  ])('the pin check refuses %s', (image) => {
     expect(image).not.toMatch(/^[\w./-]+:v?\d+\.\d+\.\d+(-[a-z][\w.]*)?$/);
   });
 
@@ -424,7 +476,12 @@ function mountedAt(service: ComposeService, repoPath: string): string | undefine
 
 describe('Prometheus', () => {
   const config = parseYaml(read('ops/prometheus/prometheus.yml')) as {
-    scrape_configs: { job_name: string; metrics_path?: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    scrape_configs: {
+      job_name: string;
+      metrics_path?: string;
+      static_configs?: { targets: string[] }[];
+      dns_sd_configs?: { names: string[]; port: number }[];
+    }[];
   };
 
   it('reads the config compose mounts, and scrapes /metrics of every bot process on 9464', () => {
@@ -433,22 +490,33 @@ describe('Prometheus', () => {
     expect(mountedAt(services.prometheus!, 'ops/prometheus/prometheus.yml')).toBe(configFile);
     const job = config.scrape_configs.find((j) => j.job_name === 'qwen-imagine')!;
     expect(job.metrics_path ?? '/metrics').toBe('/metrics');
-    const targets = [...(job.static_configs ?? []).flatMap((s) => s.targets), ...(job.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`))];
+    const targets = [
+      ...(job.static_configs ?? []).flatMap((s) => s.targets),
+      ...(job.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`)),
+    ];
     expect(targets.sort()).toEqual(botNames.map((name) => `${name}:9464`).sort());
   });
 });
 
 describe('Grafana provisioning', () => {
   const grafana = services.grafana!;
-  const datasources = parseYaml(read('ops/grafana/provisioning/datasources/prometheus.yaml')) as { datasources: { uid: string; type: string; url: string }[] };
-  const providers = parseYaml(read('ops/grafana/provisioning/dashboards/qwen-imagine.yaml')) as { providers: { type: string; options: { path: string } }[] };
+  const datasources = parseYaml(read('ops/grafana/provisioning/datasources/prometheus.yaml')) as {
+    datasources: { uid: string; type: string; url: string }[];
+  };
+  const providers = parseYaml(read('ops/grafana/provisioning/dashboards/qwen-imagine.yaml')) as {
+    providers: { type: string; options: { path: string } }[];
+  };
 
   it('mounts the provisioning folder and provides the Prometheus of compose.yaml', () => {
     expect(mountedAt(grafana, 'ops/grafana/provisioning')).toBe('/etc/grafana/provisioning');
     const [prometheus] = datasources.datasources;
     expect(prometheus).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090' });
     // Every query of the dashboard names the provisioned datasource by uid.
-    const uids = new Set(dashboardPanels().flatMap((p) => [p.datasource?.uid, ...(p.targets ?? []).map((t) => t.datasource?.uid)]).filter(Boolean));
+    const uids = new Set(
+      dashboardPanels()
+        .flatMap((p) => [p.datasource?.uid, ...(p.targets ?? []).map((t) => t.datasource?.uid)])
+        .filter(Boolean),
+    );
     expect([...uids]).toEqual([prometheus!.uid]);
   });
 
@@ -466,7 +534,7 @@ describe('Grafana provisioning', () => {
 // ---- the dashboard -------------------------------------------------------------------------
 
 /**
- * The metrics the bot exports (issue 10): the contract between the dashboard and src/ops.
+ * The metrics the bot exports: the contract between the dashboard and src/ops.
  * Counters and gauges appear under their own name, histograms as _bucket, _sum and _count.
  */
 const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
@@ -493,7 +561,8 @@ const CONTRACT: Record<string, 'counter' | 'gauge' | 'histogram'> = {
   qwen_imagine_classifier_status: 'gauge',
 };
 
-const seriesOf = (name: string, type: string) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]);
+const seriesOf = (name: string, type: string) =>
+  type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
 
 /** prom-client's default metrics, as this prom-client names them. */
 async function defaultMetricSeries(): Promise<string[]> {
@@ -520,7 +589,7 @@ describe('the Grafana dashboard', () => {
     for (const list of refIds) expect(new Set(list).size).toBe(list.length);
   });
 
-  it('has the panels issue 10 asks for', () => {
+  it('has the panels the operator watches', () => {
     const titles = panels.map((p) => p.title);
     for (const title of [
       'Images per hour by outcome',
@@ -541,19 +610,40 @@ describe('the Grafana dashboard', () => {
   });
 
   it('reads only metrics the bot exports, and shows every one of them', async () => {
-    const exported = new Set([...Object.entries(CONTRACT).flatMap(([name, type]) => seriesOf(name, type)), ...(await defaultMetricSeries())]);
+    const exported = new Set([
+      ...Object.entries(CONTRACT).flatMap(([name, type]) => seriesOf(name, type)),
+      ...(await defaultMetricSeries()),
+    ]);
     const used = dashboardMetricNames(dashboard);
     expect(used.filter((name) => !exported.has(name))).toEqual([]);
     const families = new Set(used.map((name) => name.replace(/_(bucket|sum|count)$/, '')));
-    expect(Object.keys(CONTRACT).filter((name) => !families.has(name) && !families.has(name.replace(/_(bucket|sum|count)$/, '')))).toEqual([]);
-    expect(used).toEqual(expect.arrayContaining(['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds']));
+    expect(
+      Object.keys(CONTRACT).filter(
+        (name) => !families.has(name) && !families.has(name.replace(/_(bucket|sum|count)$/, '')),
+      ),
+    ).toEqual([]);
+    expect(used).toEqual(
+      expect.arrayContaining([
+        'process_resident_memory_bytes',
+        'process_cpu_seconds_total',
+        'nodejs_eventloop_lag_p99_seconds',
+      ]),
+    );
   });
 
   it('aggregates global gauges with max() and counters over processes with sum()', () => {
     for (const { panel, expr } of dashboardExpressions(dashboard)) {
-      for (const gauge of ['qwen_imagine_jobs_queued', 'qwen_imagine_jobs_in_flight', 'qwen_imagine_reviews_pending', 'qwen_imagine_ipm_limit', 'qwen_imagine_ipm_budget_remaining'])
+      for (const gauge of [
+        'qwen_imagine_jobs_queued',
+        'qwen_imagine_jobs_in_flight',
+        'qwen_imagine_reviews_pending',
+        'qwen_imagine_ipm_limit',
+        'qwen_imagine_ipm_budget_remaining',
+      ])
         if (expr.includes(gauge)) expect(expr, panel).toContain(`max(${gauge})`);
-      for (const name of promqlMetricNames(expr).filter((n) => n.startsWith('qwen_imagine_') && /_(total|bucket|sum|count)$/.test(n))) {
+      for (const name of promqlMetricNames(expr).filter(
+        (n) => n.startsWith('qwen_imagine_') && /_(total|bucket|sum|count)$/.test(n),
+      )) {
         expect(expr, panel).toMatch(new RegExp(`rate\\(${name}[{\\[]`));
         expect(expr, panel).toMatch(/\bsum\b/);
       }
@@ -561,7 +651,15 @@ describe('the Grafana dashboard', () => {
   });
 
   it('finds metric names in PromQL, not functions, labels, keywords or durations', () => {
-    expect(promqlMetricNames('histogram_quantile(0.95, sum by (le, endpoint) (rate(a_bucket{status!~"2..",x="y z"}[$__rate_interval])))')).toEqual(['a_bucket']);
-    expect(promqlMetricNames('sum(rate(b_total[5m])) / on(instance) group_left c offset 1h and 1e3 * d:rec')).toEqual(['b_total', 'c', 'd:rec']);
+    expect(
+      promqlMetricNames(
+        'histogram_quantile(0.95, sum by (le, endpoint) (rate(a_bucket{status!~"2..",x="y z"}[$__rate_interval])))',
+      ),
+    ).toEqual(['a_bucket']);
+    expect(promqlMetricNames('sum(rate(b_total[5m])) / on(instance) group_left c offset 1h and 1e3 * d:rec')).toEqual([
+      'b_total',
+      'c',
+      'd:rec',
+    ]);
   });
 });

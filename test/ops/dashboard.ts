@@ -45,7 +45,9 @@ export function dashboardPanels(dashboard: Dashboard = loadDashboard()): Dashboa
 
 /** Every PromQL expression: panel targets and template variable queries. */
 export function dashboardExpressions(dashboard: Dashboard = loadDashboard()): { panel: string; expr: string }[] {
-  const fromPanels = dashboardPanels(dashboard).flatMap((p) => (p.targets ?? []).filter((t) => t.expr).map((t) => ({ panel: p.title, expr: t.expr! })));
+  const fromPanels = dashboardPanels(dashboard).flatMap((p) =>
+    (p.targets ?? []).filter((t) => t.expr).map((t) => ({ panel: p.title, expr: t.expr! })),
+  );
   const fromVariables = (dashboard.templating?.list ?? []).flatMap((v) => {
     const query = typeof v.query === 'string' ? v.query : v.query?.query;
     return query ? [{ panel: '(variable)', expr: query }] : [];
@@ -53,7 +55,22 @@ export function dashboardExpressions(dashboard: Dashboard = loadDashboard()): { 
   return [...fromPanels, ...fromVariables];
 }
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /** The metric names one PromQL expression selects (not functions, labels, keywords or durations). */
 export function promqlMetricNames(expr: string): string[] {

@@ -24,7 +24,8 @@ function parseValue(raw: string, line: number): number {
   if (raw === '-Inf') return Number.NEGATIVE_INFINITY;
   // Prometheus parses values with Go's ParseFloat, which ignores case: prom-client writes `Nan`.
   if (/^nan$/i.test(raw)) return Number.NaN;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) throw new Error(`line ${line}: bad value ${JSON.stringify(raw)}`);
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw))
+    throw new Error(`line ${line}: bad value ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
@@ -98,7 +99,8 @@ export function parseExposition(text: string): Map<string, Family> {
     let rest = nameEnd;
     if (raw[nameEnd] === '{') [labels, rest] = parseLabels(raw, nameEnd, n);
     const parts = raw.slice(rest).split(' ');
-    if (parts[0] !== '' || parts.length < 2 || parts.length > 3) throw new Error(`line ${n}: expected " value [timestamp]": ${raw}`);
+    if (parts[0] !== '' || parts.length < 2 || parts.length > 3)
+      throw new Error(`line ${n}: expected " value [timestamp]": ${raw}`);
     const value = parseValue(parts[1]!, n);
     if (parts[2] !== undefined && !/^-?\d+$/.test(parts[2])) throw new Error(`line ${n}: bad timestamp`);
     if (!current) throw new Error(`line ${n}: sample ${name} before any TYPE`);
@@ -109,7 +111,8 @@ export function parseExposition(text: string): Map<string, Family> {
           ? [current.name, `${current.name}_sum`, `${current.name}_count`]
           : [current.name];
     if (!allowed.includes(name)) throw new Error(`line ${n}: sample ${name} outside its family ${current.name}`);
-    if (name.endsWith('_bucket') && current.type === 'histogram' && !('le' in labels)) throw new Error(`line ${n}: bucket without le`);
+    if (name.endsWith('_bucket') && current.type === 'histogram' && !('le' in labels))
+      throw new Error(`line ${n}: bucket without le`);
     current.samples.push({ name, labels, value });
   }
   for (const family of families.values()) if (!helps.has(family.name)) throw new Error(`${family.name} has no HELP`);
@@ -117,8 +120,13 @@ export function parseExposition(text: string): Map<string, Family> {
 }
 
 /** The value of the sample `name` (a family name, or a histogram's `_sum` / `_count`) with exactly `labels`. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const family = families.get(name) ?? families.get(name.replace(/_(sum|count|bucket)$/, ''));
   const wanted = JSON.stringify(Object.entries(labels).sort());
-  return family?.samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === wanted)?.value;
+  return family?.samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === wanted)
+    ?.value;
 }

@@ -10,7 +10,15 @@ import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'v
 import { createPpinfraClient, type PpinfraClient, type PpinfraClientOptions } from '../../src/ppinfra/client.ts';
 import { PpinfraError, type PpinfraErrorKind } from '../../src/ppinfra/errors.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep as realSleep } from '../../src/ppinfra/retry.ts';
-import { startFakePpinfra, type FakePpinfra, type FakePpinfraOptions, type FakeTask, type FakeTaskScript, type RecordedRequest, type Route } from '../fakes/ppinfra.ts';
+import {
+  startFakePpinfra,
+  type FakePpinfra,
+  type FakePpinfraOptions,
+  type FakeTask,
+  type FakeTaskScript,
+  type RecordedRequest,
+  type Route,
+} from '../fakes/ppinfra.ts';
 import { caught } from './caught.ts';
 
 const WRONG_KEY = 'sk-wrong-9f8e7d6c5b4a';
@@ -110,7 +118,6 @@ async function ownEnv(ctx: TestContext, opts: FakePpinfraOptions = {}): Promise<
   return own;
 }
 
-
 /** A port that refuses connections: bound once, then closed. */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -164,7 +171,13 @@ describe('happy path', () => {
     const id = await client.submit(REQ);
 
     const queued = await client.getResult(id);
-    expect(queued).toMatchObject({ taskId: id, status: 'queued', rawStatus: 'TASK_STATUS_QUEUED', images: [], reason: '' });
+    expect(queued).toMatchObject({
+      taskId: id,
+      status: 'queued',
+      rawStatus: 'TASK_STATUS_QUEUED',
+      images: [],
+      reason: '',
+    });
     clock = 150;
     expect((await client.getResult(id)).status).toBe('processing');
     clock = 250;
@@ -172,7 +185,15 @@ describe('happy path', () => {
     await fake.waitFor('task-completed', (t: FakeTask) => t.id === id);
 
     expect(done.status).toBe('succeed');
-    expect(done.images).toEqual([{ url: fake.tasks.get(id)!.imageUrl, type: 'jpeg', ttlSeconds: null, nsfw: false, nsfwSignals: { hasNsfwContents: null, detectionResult: null } }]);
+    expect(done.images).toEqual([
+      {
+        url: fake.tasks.get(id)!.imageUrl,
+        type: 'jpeg',
+        ttlSeconds: null,
+        nsfw: false,
+        nsfwSignals: { hasNsfwContents: null, detectionResult: null },
+      },
+    ]);
     const polls = fake.requests.filter((r) => r.route === 'result');
     expect(polls).toHaveLength(3);
     expect(polls.every((r) => r.method === 'GET' && r.query.task_id === id && r.authOk)).toBe(true);
@@ -180,18 +201,21 @@ describe('happy path', () => {
     expect(polls[0]!.headers['content-type']).toBeUndefined();
   });
 
-  it.each(['jpeg', 'png', 'webp'] as const)('downloads the served %s bytes and their content type, without the key', async (imageType) => {
-    const task = await completedTask({ imageType });
-    const client = makeClient();
-    const result = await client.getResult(task.id);
+  it.each(['jpeg', 'png', 'webp'] as const)(
+    'downloads the served %s bytes and their content type, without the key',
+    async (imageType) => {
+      const task = await completedTask({ imageType });
+      const client = makeClient();
+      const result = await client.getResult(task.id);
 
-    const download = await client.download(result.images[0]!.url, { maxBytes: MAX_BYTES });
+      const download = await client.download(result.images[0]!.url, { maxBytes: MAX_BYTES });
 
-    expect(Buffer.from(download.bytes).equals(Buffer.from(task.image!))).toBe(true);
-    expect(download.contentType).toBe(`image/${imageType}`);
-    const [imageRequest] = fake.requests.filter((r) => r.route === 'image');
-    expect(imageRequest!.headers.authorization).toBe('<none>');
-  });
+      expect(Buffer.from(download.bytes).equals(Buffer.from(task.image!))).toBe(true);
+      expect(download.contentType).toBe(`image/${imageType}`);
+      const [imageRequest] = fake.requests.filter((r) => r.route === 'image');
+      expect(imageRequest!.headers.authorization).toBe('<none>');
+    },
+  );
 });
 
 interface ErrorCase {
@@ -200,7 +224,12 @@ interface ErrorCase {
   setup?: () => Promise<string | void> | string | void;
   client?: Partial<PpinfraClientOptions>;
   call: (client: PpinfraClient, taskId: string) => Promise<unknown>;
-  expected: { kind: PpinfraErrorKind; status?: number | undefined; reason?: string | undefined; retryAfterMs?: number | undefined };
+  expected: {
+    kind: PpinfraErrorKind;
+    status?: number | undefined;
+    reason?: string | undefined;
+    retryAfterMs?: number | undefined;
+  };
   route: Route;
   requests: number;
   tasks?: number;
@@ -585,7 +614,9 @@ describe('download', () => {
   it('refusing an image by Content-Length leaves no uncaught error behind', async () => {
     await useFake({ imageSizeBytes: 4096 });
     const task = await completedTask();
-    const { uncaught } = await withUncaughtCaptured(() => caught(makeClient().download(task.imageUrl!, { maxBytes: 1024 })));
+    const { uncaught } = await withUncaughtCaptured(() =>
+      caught(makeClient().download(task.imageUrl!, { maxBytes: 1024 })),
+    );
     expect(uncaught).toEqual([]);
   });
 
@@ -629,22 +660,36 @@ describe('lenient parsing through the wire', () => {
     const task = await completedTask(script);
     const result = await makeClient().getResult(task.id);
     expect(result).toMatchObject({ status: 'succeed', etaSeconds: 0, progressPercent: 0 });
-    expect(result.images).toEqual([{ url: task.imageUrl, type: 'jpeg', nsfw: false, nsfwSignals: { hasNsfwContents: null, detectionResult: null }, ...expected }]);
+    expect(result.images).toEqual([
+      {
+        url: task.imageUrl,
+        type: 'jpeg',
+        nsfw: false,
+        nsfwSignals: { hasNsfwContents: null, detectionResult: null },
+        ...expected,
+      },
+    ]);
   });
 
-  it.each([true, false, undefined])('reads a running task without arrays (numericAsNumbers %s)', async (numericAsNumbers) => {
-    fake.setScript(() => ({ processingMs: 10_000, omitArrays: true, numericAsNumbers }));
-    const client = makeClient();
-    const id = await client.submit(REQ);
-    const result = await client.getResult(id);
-    expect(result).toMatchObject({ status: 'processing', images: [], etaSeconds: 0, progressPercent: 0 });
-  });
+  it.each([true, false, undefined])(
+    'reads a running task without arrays (numericAsNumbers %s)',
+    async (numericAsNumbers) => {
+      fake.setScript(() => ({ processingMs: 10_000, omitArrays: true, numericAsNumbers }));
+      const client = makeClient();
+      const id = await client.submit(REQ);
+      const result = await client.getResult(id);
+      expect(result).toMatchObject({ status: 'processing', images: [], etaSeconds: 0, progressPercent: 0 });
+    },
+  );
 
   it('marks a flagged image as nsfw and keeps the raw signals for the reviewer', async () => {
     const task = await completedTask({ nsfw: true });
     const result = await makeClient().getResult(task.id);
     expect(result.images[0]!.nsfw).toBe(true);
-    expect(result.images[0]!.nsfwSignals).toEqual({ hasNsfwContents: true, detectionResult: { valid: true, confidence: 0.97 } });
+    expect(result.images[0]!.nsfwSignals).toEqual({
+      hasNsfwContents: true,
+      detectionResult: { valid: true, confidence: 0.97 },
+    });
   });
 
   it('reports a plain FAILED task with its reason (the caller decides)', async () => {

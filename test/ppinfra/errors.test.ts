@@ -66,7 +66,11 @@ describe('fromTransportError', () => {
   });
 
   it('finds the code on a cause chain', () => {
-    const error = fromTransportError(new TypeError('fetch failed', { cause: codeError('ECONNREFUSED') }), undefined, 'x');
+    const error = fromTransportError(
+      new TypeError('fetch failed', { cause: codeError('ECONNREFUSED') }),
+      undefined,
+      'x',
+    );
     expect(error).toMatchObject({ kind: 'network', notSent: true });
   });
 

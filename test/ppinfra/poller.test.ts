@@ -157,7 +157,8 @@ async function setup({ onTestFinished }: TestContext): Promise<Setup> {
           ...o,
         }),
       ),
-    resultRequests: (id) => fake.requests.filter((r) => r.route === 'result' && (id === undefined || r.query.task_id === id)),
+    resultRequests: (id) =>
+      fake.requests.filter((r) => r.route === 'result' && (id === undefined || r.query.task_id === id)),
   };
 }
 
@@ -168,7 +169,14 @@ describe.concurrent('pollTask', () => {
     const estimate = { expectedMs: 400, spreadMs: 50 };
     // What the schedule says about a task polled at once: wait until such a task may be done
     // (not before 60 % of the expected time, even hedging a faster API), not past its expected finish.
-    const firstDelay = nextPollDelay({ ...estimate, sinceSubmitMs: 0, polls: 0, minIntervalMs: 100, maxIntervalMs: 1000, random: () => 0.5 });
+    const firstDelay = nextPollDelay({
+      ...estimate,
+      sinceSubmitMs: 0,
+      polls: 0,
+      minIntervalMs: 100,
+      maxIntervalMs: 1000,
+      random: () => 0.5,
+    });
     expect(firstDelay).toBeGreaterThan(0.6 * estimate.expectedMs);
     expect(firstDelay).toBeLessThan(estimate.expectedMs);
     const { id, submittedAt } = await submit({ queuedMs: 150, processingMs: 250 });
@@ -273,9 +281,23 @@ describe.concurrent('pollTask', () => {
     const sleep: Sleep = (_ms, signal) => {
       if (waits++ === 0) return Promise.resolve();
       waiting();
-      return new Promise<void>((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      return new Promise<void>((_resolve, reject) =>
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      );
     };
-    const polling = caught(pollTask(id, { client, now: time.now, submittedAt, deadline: submittedAt + 60_000, estimate: { expectedMs: 100, spreadMs: 0 }, minIntervalMs: 100, maxIntervalMs: 1000, sleep, signal: controller.signal }));
+    const polling = caught(
+      pollTask(id, {
+        client,
+        now: time.now,
+        submittedAt,
+        deadline: submittedAt + 60_000,
+        estimate: { expectedMs: 100, spreadMs: 0 },
+        minIntervalMs: 100,
+        maxIntervalMs: 1000,
+        sleep,
+        signal: controller.signal,
+      }),
+    );
     await secondWait;
     controller.abort();
 
@@ -349,9 +371,9 @@ describe.concurrent('pollTask', () => {
     // Never two requests closer than 1 / perSecond, and the limiter, not the schedule, set the
     // pace: some second held exactly perSecond requests.
     const sorted = [...times].sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 1]!).toBeGreaterThanOrEqual(1000 / perSecond);
+    for (let i = 1; i < sorted.length; i++)
+      expect(sorted[i]! - sorted[i - 1]!).toBeGreaterThanOrEqual(1000 / perSecond);
     const busiest = Math.max(...sorted.map((t) => sorted.filter((u) => u >= t && u < t + 1000).length));
     expect(busiest).toBe(perSecond);
   });
 });
-

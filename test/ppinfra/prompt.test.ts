@@ -2,7 +2,7 @@
 // the prompt are folded the same way before they are compared.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { checkPrompt } from '../../src/ppinfra/prompt.ts';
+import { checkPrompt } from '../../src/prompts/check.ts';
 import { checkText } from '../../src/prompts/exact-text.ts';
 import { normaliseForMatch, parseBlockedTerms } from '../../src/prompts/normalise.ts';
 
@@ -57,8 +57,17 @@ describe('blocked terms after normalising', () => {
   });
 
   it('whatever the operator typed, the terms are kept in the same form', () => {
-    expect(parseBlockedTerms(' BAD , Ｆｏｏ\u200b, ,\u200b, very  BAD, Straße, bad')).toEqual(['bad', 'foo', 'very bad', 'strasse']);
-    const loaded = loadConfig({ DISCORD_TOKEN: 'token-value', PPINFRA_API_KEY: 'key-value', BLOCKED_TERMS: 'B\u00adAD, ＵＧＬＹ' });
+    expect(parseBlockedTerms(' BAD , Ｆｏｏ\u200b, ,\u200b, very  BAD, Straße, bad')).toEqual([
+      'bad',
+      'foo',
+      'very bad',
+      'strasse',
+    ]);
+    const loaded = loadConfig({
+      DISCORD_TOKEN: 'token-value',
+      PPINFRA_API_KEY: 'key-value',
+      BLOCKED_TERMS: 'B\u00adAD, ＵＧＬＹ',
+    });
     expect(loaded.ok && loaded.config.generation.blockedTerms).toEqual(['bad', 'ugly']);
   });
 
@@ -68,13 +77,22 @@ describe('blocked terms after normalising', () => {
     ['eine STRASSE', 'straße'],
     ['eine Straße', 'strasse'],
   ])('multi-word and folded terms: %j matches %j', (prompt, term) => {
-    expect(checkPrompt(prompt, { maxLength: 100, blockedTerms: parseBlockedTerms(term) })).toMatchObject({ ok: false, problem: 'blocked' });
+    expect(checkPrompt(prompt, { maxLength: 100, blockedTerms: parseBlockedTerms(term) })).toMatchObject({
+      ok: false,
+      problem: 'blocked',
+    });
   });
 
   it('keeps the marks that make another word in other scripts: a Japanese voicing mark is not an accent', () => {
     // ばか folded to はか would block はかせ (a doctor).
-    expect(checkPrompt('はかせ', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toEqual({ ok: true, prompt: 'はかせ' });
-    expect(checkPrompt('ばか', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toMatchObject({ ok: false, problem: 'blocked' });
+    expect(checkPrompt('はかせ', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toEqual({
+      ok: true,
+      prompt: 'はかせ',
+    });
+    expect(checkPrompt('ばか', { maxLength: 100, blockedTerms: parseBlockedTerms('ばか') })).toMatchObject({
+      ok: false,
+      problem: 'blocked',
+    });
   });
 
   it('an invisible-only term matches nothing rather than everything', () => {
@@ -86,6 +104,7 @@ describe('blocked terms after normalising', () => {
   });
 
   it('folding twice changes nothing', () => {
-    for (const [, prompt] of DISGUISED) expect(normaliseForMatch(normaliseForMatch(prompt))).toBe(normaliseForMatch(prompt));
+    for (const [, prompt] of DISGUISED)
+      expect(normaliseForMatch(normaliseForMatch(prompt))).toBe(normaliseForMatch(prompt));
   });
 });

@@ -2,13 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { PpinfraError } from '../../src/ppinfra/errors.ts';
 import { READ_POLICY, SUBMIT_POLICY, computeDelay, withRetry, type RetryPolicy } from '../../src/ppinfra/retry.ts';
 
-const err = (kind: ConstructorParameters<typeof PpinfraError>[0], init: ConstructorParameters<typeof PpinfraError>[2] = {}) =>
-  new PpinfraError(kind, kind, init);
+const err = (
+  kind: ConstructorParameters<typeof PpinfraError>[0],
+  init: ConstructorParameters<typeof PpinfraError>[2] = {},
+) => new PpinfraError(kind, kind, init);
 
 describe('computeDelay', () => {
   const policy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000, retryable: () => true };
   it('draws full jitter below an exponential ceiling', () => {
-    expect([0, 1, 2, 3, 4, 5].map((a) => computeDelay(a, policy, undefined, () => 0.999999))).toEqual([99, 199, 399, 799, 999, 999]);
+    expect([0, 1, 2, 3, 4, 5].map((a) => computeDelay(a, policy, undefined, () => 0.999999))).toEqual([
+      99, 199, 399, 799, 999, 999,
+    ]);
     expect(computeDelay(3, policy, undefined, () => 0)).toBe(0);
     expect(computeDelay(2, policy, undefined, () => 0.5)).toBe(200);
   });
@@ -57,13 +61,22 @@ describe('withRetry', () => {
     const sleeps: number[] = [];
     return {
       sleeps,
-      deps: { now: () => clock, random: () => 0.5, sleep: async (ms: number) => {
-        sleeps.push(ms);
-        clock += ms;
-      } },
+      deps: {
+        now: () => clock,
+        random: () => 0.5,
+        sleep: async (ms: number) => {
+          sleeps.push(ms);
+          clock += ms;
+        },
+      },
     };
   }
-  const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, retryable: (e) => e.kind !== 'auth' };
+  const policy: RetryPolicy = {
+    maxAttempts: 4,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    retryable: (e) => e.kind !== 'auth',
+  };
 
   it('retries until success and reports each retry', async () => {
     const h = harness();
@@ -86,21 +99,44 @@ describe('withRetry', () => {
   it('stops at maxAttempts and rethrows the last error', async () => {
     const h = harness();
     let calls = 0;
-    const failing = withRetry(async () => { calls++; throw err('server', { status: 500 }); }, { policy }, h.deps);
+    const failing = withRetry(
+      async () => {
+        calls++;
+        throw err('server', { status: 500 });
+      },
+      { policy },
+      h.deps,
+    );
     await expect(failing).rejects.toMatchObject({ kind: 'server' });
     expect(calls).toBe(4);
   });
 
   it('does not retry what the policy forbids', async () => {
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw err('auth'); }, { policy }, harness().deps)).rejects.toMatchObject({ kind: 'auth' });
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw err('auth');
+        },
+        { policy },
+        harness().deps,
+      ),
+    ).rejects.toMatchObject({ kind: 'auth' });
     expect(calls).toBe(1);
   });
 
   it('gives up when the next try would pass the deadline', async () => {
     const h = harness(1000);
     let calls = 0;
-    const failing = withRetry(async () => { calls++; throw err('rate_limited', { retryAfterMs: 5000 }); }, { policy, deadline: 3000 }, h.deps);
+    const failing = withRetry(
+      async () => {
+        calls++;
+        throw err('rate_limited', { retryAfterMs: 5000 });
+      },
+      { policy, deadline: 3000 },
+      h.deps,
+    );
     await expect(failing).rejects.toMatchObject({ kind: 'rate_limited', retryAfterMs: 5000 });
     expect(calls).toBe(1);
     expect(h.sleeps).toEqual([]);

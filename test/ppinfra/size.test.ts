@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SIZE_PRESETS, parseSize, MAX_SIDE, MIN_SIDE } from '../../src/ppinfra/size.ts';
-import { checkPrompt } from '../../src/ppinfra/prompt.ts';
+import { checkPrompt } from '../../src/prompts/check.ts';
 
 describe('parseSize', () => {
   it.each([

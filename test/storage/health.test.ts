@@ -1,16 +1,20 @@
-// The storage health (src/storage-health.ts) on its own: the probe loop with injected timers,
+// The storage health (src/storage/health.ts) on its own: the probe loop with injected timers,
 // writes kept in memory through an outage, and what operators are told.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createJobStore, createMemoryKeyValue, type KeyValue } from '../../src/jobs/store.ts';
-import type { Job } from '../../src/jobs/types.ts';
+import { createJobStore } from '../../src/jobs/store.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createStorageHealth, describeStorageError, keepWhileUnavailable, startStorageHealth, StorageUnavailableError, storageFailureMessage, type Timers } from '../../src/storage-health.ts';
-import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage.ts';
+import { createStorageHealth, type Timers } from '../../src/storage/health.ts';
+import { openSharedState, openStorage, redactStorageUrl, storageSecrets } from '../../src/storage/open.ts';
 import { freePort, skipWithoutRedis, startRedis } from '../fakes/redis.ts';
 import { Writable } from 'node:stream';
+import { createMemoryKeyValue, type KeyValue } from '../../src/storage/key-value.ts';
+import { describeStorageError, StorageUnavailableError, storageFailureMessage } from '../../src/storage/errors.ts';
+import { keepWhileUnavailable } from '../../src/storage/kept.ts';
+import { startStorageHealth } from '../../src/storage/start.ts';
 
 /** Lets pending promise callbacks run. */
 const settle = async () => {
@@ -77,7 +81,8 @@ function flakyKeyValue() {
   let hung = new Promise<void>((resolve) => (unhang = resolve));
   const writes: string[] = [];
   const gate = async () => {
-    if (mode === 'down') throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
+    if (mode === 'down')
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
     // No answer until the mode changes, then a failure, like a Redis command's own timeout.
     if (mode === 'hang') {
       await hung;
@@ -113,10 +118,16 @@ describe('createStorageHealth', () => {
     const clock = manualClock();
     const { logger, lines } = captureLogs();
     let up = true;
-    const health = createStorageHealth({ probe: async () => {
+    const health = createStorageHealth({
+      probe: async () => {
         if (!up) throw new Error('down');
       },
-      intervalMs: 2_000, timeoutMs: 1_000, now: clock.now, timers: clock.timers, logger });
+      intervalMs: 2_000,
+      timeoutMs: 1_000,
+      now: clock.now,
+      timers: clock.timers,
+      logger,
+    });
     const changes: boolean[] = [];
     health.onChange((ok) => changes.push(ok));
     health.start();
@@ -172,7 +183,13 @@ describe('createStorageHealth', () => {
   it('counts a probe that does not answer in time as a failure', async () => {
     const clock = manualClock();
     let hang = false;
-    const health = createStorageHealth({ probe: () => (hang ? new Promise<void>(() => undefined) : Promise.resolve()), intervalMs: 2_000, timeoutMs: 1_500, timers: clock.timers, now: clock.now });
+    const health = createStorageHealth({
+      probe: () => (hang ? new Promise<void>(() => undefined) : Promise.resolve()),
+      intervalMs: 2_000,
+      timeoutMs: 1_500,
+      timers: clock.timers,
+      now: clock.now,
+    });
     health.start();
     hang = true;
     await clock.advance(3_000);
@@ -256,11 +273,22 @@ describe('keepWhileUnavailable', () => {
     const flaky = flakyKeyValue();
     let up = true;
     const { logger, lines, msgs } = captureLogs();
-    const health = createStorageHealth({ probe: async () => {
+    const health = createStorageHealth({
+      probe: async () => {
         if (!up) throw new Error('down');
       },
-      intervalMs: 1_000, timeoutMs: 500, timers: clock.timers, now: clock.now, logger });
-    const kept = keepWhileUnavailable(flaky.kv, health, { name: 'jobs', logger, timeoutMs: 3_000, timers: clock.timers });
+      intervalMs: 1_000,
+      timeoutMs: 500,
+      timers: clock.timers,
+      now: clock.now,
+      logger,
+    });
+    const kept = keepWhileUnavailable(flaky.kv, health, {
+      name: 'jobs',
+      logger,
+      timeoutMs: 3_000,
+      timers: clock.timers,
+    });
     health.start();
     return {
       clock,
@@ -302,12 +330,15 @@ describe('keepWhileUnavailable', () => {
     expect(t.health.healthy()).toBe(false);
     const writesBefore = t.flaky.writes.length;
     // A job in progress goes on: nothing it saves fails, and nothing reaches the backend yet.
-    for (const state of ['polling', 'delivering', 'delivered'] as const) await store.save(Object.assign(j1, { state, taskId: 't1' }));
+    for (const state of ['polling', 'delivering', 'delivered'] as const)
+      await store.save(Object.assign(j1, { state, taskId: 't1' }));
     await store.save(job('j3', 'queued'));
     expect(t.flaky.writes.length).toBe(writesBefore);
     expect((await store.get('j1'))?.state).toBe('delivered');
     await expect(t.kept.get('unknown')).rejects.toThrow(/unavailable/);
-    expect(t.msgs().filter((m) => m === 'storage unavailable: keeping writes in memory until it answers again')).toHaveLength(1);
+    expect(
+      t.msgs().filter((m) => m === 'storage unavailable: keeping writes in memory until it answers again'),
+    ).toHaveLength(1);
 
     t.outage(false);
     await t.clock.advance(1_000);
@@ -317,7 +348,10 @@ describe('keepWhileUnavailable', () => {
     const after = createJobStore(t.flaky.inner);
     expect((await after.get('j1'))?.state).toBe('delivered');
     expect((await after.listActive()).map((j) => j.id).sort()).toEqual(['j2', 'j3']);
-    expect(t.lines.find((l) => l.msg === 'writes kept while the storage was unavailable are saved')).toMatchObject({ namespace: 'jobs', left: 0 });
+    expect(t.lines.find((l) => l.msg === 'writes kept while the storage was unavailable are saved')).toMatchObject({
+      namespace: 'jobs',
+      left: 0,
+    });
   });
 
   it('keeps a write that fails before the outage is known, and a write the backend does not answer in time', async () => {
@@ -383,7 +417,10 @@ describe('what operators are told', () => {
     expect(storageSecrets('redis://user:pa%2455word@db:6379')).toEqual(['pa$55word']);
     expect(storageSecrets('redis://db:6379')).toEqual([]);
     expect(storageSecrets('sqlite://./x.sqlite')).toEqual([]);
-    const message = storageFailureMessage('redis://user:pa55word@db:6379', new Error('WRONGPASS invalid username-password pair or user is disabled.'));
+    const message = storageFailureMessage(
+      'redis://user:pa55word@db:6379',
+      new Error('WRONGPASS invalid username-password pair or user is disabled.'),
+    );
     expect(message).toBe(
       'the Redis storage at STORAGE_URL (redis://***@db:6379) cannot be reached: authentication failed (check the user and password in the URL). Check STORAGE_URL in .env, start Redis, or use the default SQLite file (remove STORAGE_URL).',
     );
@@ -391,8 +428,16 @@ describe('what operators are told', () => {
   });
 
   it('names the cause in a few words', () => {
-    expect(describeStorageError(Object.assign(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })]), {}))).toBe('connection refused');
-    expect(describeStorageError(Object.assign(new Error('SQLITE_READONLY: attempt to write a readonly database'), { code: 'SQLITE_READONLY' }))).toBe('the database file is read-only');
+    expect(
+      describeStorageError(
+        Object.assign(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })]), {}),
+      ),
+    ).toBe('connection refused');
+    expect(
+      describeStorageError(
+        Object.assign(new Error('SQLITE_READONLY: attempt to write a readonly database'), { code: 'SQLITE_READONLY' }),
+      ),
+    ).toBe('the database file is read-only');
     expect(describeStorageError(new Error('Connection timeout'))).toBe('the connection timed out');
     expect(describeStorageError('odd')).toBe('odd');
   });
@@ -401,7 +446,10 @@ describe('what operators are told', () => {
 describe('startStorageHealth', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qi-health-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const open = (url: string) => ({ namespaces: ['jobs', 'stats'].map((ns) => openStorage(url, ns)), shared: openSharedState(url) });
+  const open = (url: string) => ({
+    namespaces: ['jobs', 'stats'].map((ns) => openStorage(url, ns)),
+    shared: openSharedState(url),
+  });
 
   it('passes on a working SQLite file and watches it', async () => {
     const url = `sqlite://${join(dir, 'ok', 'bot.sqlite')}`;
@@ -422,33 +470,46 @@ describe('startStorageHealth', () => {
     writeFileSync(file, 'not a folder');
     const url = `sqlite://${file}/sub/bot.sqlite`;
     const { namespaces, shared } = open(url);
-    const error = await startStorageHealth({ storageUrl: url, namespaces, shared, logger: captureLogs().logger }).catch((e: unknown) => e);
+    const error = await startStorageHealth({ storageUrl: url, namespaces, shared, logger: captureLogs().logger }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StorageUnavailableError);
     expect((error as Error).message).toBe(
       `the SQLite storage at STORAGE_URL (${url}) cannot be opened or written: the folder ${file}/sub cannot be created (part of the path is a file, not a folder). Check STORAGE_URL in .env: it must name an SQLite file in a folder the bot can create and write to.`,
     );
   });
 
-  it.skipIf(skipWithoutRedis)('refuses a Redis nobody listens on once its 5 s start timeout runs out, with the cause', async () => {
-    const url = `redis://bot:hunter22@127.0.0.1:${await freePort()}`;
-    const { namespaces, shared } = open(url);
-    // The start's own timers on a clock the test moves: the Redis client keeps retrying for real.
-    const clock = manualClock();
-    const connectionRefused = new Promise<void>((resolve) => namespaces[0]!.on('error', () => resolve()));
-    let gaveUp = false;
-    const outcome = startStorageHealth({ storageUrl: url, namespaces, shared, logger: captureLogs().logger, timers: clock.timers }).catch((e: unknown) => {
-      gaveUp = true;
-      return e;
-    });
-    // Once the connection has been refused, the start knows the cause; then its 5 s pass, and
-    // the 1 s it allows for closing what it opened.
-    await connectionRefused;
-    await clock.advance(6_000);
-    expect(gaveUp, 'still starting after 6 s on its own clock').toBe(true);
-    const error = await outcome;
-    expect((error as Error).message).toMatch(/^the Redis storage at STORAGE_URL \(redis:\/\/\*\*\*@127\.0\.0\.1:\d+\) cannot be reached: connection refused\. /);
-    expect((error as Error).message).not.toContain('hunter22');
-  });
+  it.skipIf(skipWithoutRedis)(
+    'refuses a Redis nobody listens on once its 5 s start timeout runs out, with the cause',
+    async () => {
+      const url = `redis://bot:hunter22@127.0.0.1:${await freePort()}`;
+      const { namespaces, shared } = open(url);
+      // The start's own timers on a clock the test moves: the Redis client keeps retrying for real.
+      const clock = manualClock();
+      const connectionRefused = new Promise<void>((resolve) => namespaces[0]!.on('error', () => resolve()));
+      let gaveUp = false;
+      const outcome = startStorageHealth({
+        storageUrl: url,
+        namespaces,
+        shared,
+        logger: captureLogs().logger,
+        timers: clock.timers,
+      }).catch((e: unknown) => {
+        gaveUp = true;
+        return e;
+      });
+      // Once the connection has been refused, the start knows the cause; then its 5 s pass, and
+      // the 1 s it allows for closing what it opened.
+      await connectionRefused;
+      await clock.advance(6_000);
+      expect(gaveUp, 'still starting after 6 s on its own clock').toBe(true);
+      const error = await outcome;
+      expect((error as Error).message).toMatch(
+        /^the Redis storage at STORAGE_URL \(redis:\/\/\*\*\*@127\.0\.0\.1:\d+\) cannot be reached: connection refused\. /,
+      );
+      expect((error as Error).message).not.toContain('hunter22');
+    },
+  );
 
   it.skipIf(skipWithoutRedis)('sees Redis go away at once and come back by itself', async () => {
     const redis = await startRedis();
@@ -457,12 +518,13 @@ describe('startStorageHealth', () => {
     const storage = await startStorageHealth({ storageUrl: redis.url, namespaces, shared, logger, intervalMs: 200 });
     try {
       const changes: boolean[] = [];
-      const changed = () => new Promise<boolean>((resolve) => {
-        const off = storage.health.onChange((ok) => {
-          off();
-          resolve(ok);
+      const changed = () =>
+        new Promise<boolean>((resolve) => {
+          const off = storage.health.onChange((ok) => {
+            off();
+            resolve(ok);
+          });
         });
-      });
       const down = changed();
       await redis.down();
       changes.push(await down);

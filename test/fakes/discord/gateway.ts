@@ -13,8 +13,17 @@ import type { Json, JsonObject } from './types.ts';
 import type { World } from './world.ts';
 
 export const Op = {
-  Dispatch: 0, Heartbeat: 1, Identify: 2, PresenceUpdate: 3, VoiceStateUpdate: 4, Resume: 6,
-  Reconnect: 7, RequestGuildMembers: 8, InvalidSession: 9, Hello: 10, HeartbeatAck: 11,
+  Dispatch: 0,
+  Heartbeat: 1,
+  Identify: 2,
+  PresenceUpdate: 3,
+  VoiceStateUpdate: 4,
+  Resume: 6,
+  Reconnect: 7,
+  RequestGuildMembers: 8,
+  InvalidSession: 9,
+  Hello: 10,
+  HeartbeatAck: 11,
 } as const;
 
 const PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15);
@@ -137,7 +146,12 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
   }
 
   private hello(conn: GatewayConnection): void {
-    this.send(conn, { op: Op.Hello, d: { heartbeat_interval: this.host.heartbeatIntervalMs, _trace: ['["gateway-prd-fake",{"micros":0}]'] }, s: null, t: null });
+    this.send(conn, {
+      op: Op.Hello,
+      d: { heartbeat_interval: this.host.heartbeatIntervalMs, _trace: ['["gateway-prd-fake",{"micros":0}]'] },
+      s: null,
+      t: null,
+    });
   }
 
   private onClose(conn: GatewayConnection, code: number): void {
@@ -186,28 +200,57 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     const data = (d && typeof d === 'object' && !Array.isArray(d) ? d : {}) as JsonObject;
     if (data.token !== this.host.token) return this.closeWithError(conn, 4004, 'Authentication failed.', 'IDENTIFY');
     const intents = data.intents;
-    if (typeof intents !== 'number' || !Number.isInteger(intents) || intents < 0) return this.closeWithError(conn, 4013, 'Invalid intent(s).', 'IDENTIFY');
-    if ((intents & PRIVILEGED_INTENTS & ~this.host.privilegedIntents) !== 0) return this.closeWithError(conn, 4014, 'Disallowed intent(s).', 'IDENTIFY');
+    if (typeof intents !== 'number' || !Number.isInteger(intents) || intents < 0)
+      return this.closeWithError(conn, 4013, 'Invalid intent(s).', 'IDENTIFY');
+    if ((intents & PRIVILEGED_INTENTS & ~this.host.privilegedIntents) !== 0)
+      return this.closeWithError(conn, 4014, 'Disallowed intent(s).', 'IDENTIFY');
     // No `shard` means [0, 1], like Discord.
     const shardRaw = Array.isArray(data.shard) ? data.shard : [0, 1];
     const shard: [number, number] = [Number(shardRaw[0] ?? 0), Number(shardRaw[1] ?? 1)];
-    if (!(Number.isInteger(shard[0]) && Number.isInteger(shard[1]) && shard[1] >= 1 && shard[0] >= 0 && shard[0] < shard[1])) {
+    if (
+      !(
+        Number.isInteger(shard[0]) &&
+        Number.isInteger(shard[1]) &&
+        shard[1] >= 1 &&
+        shard[0] >= 0 &&
+        shard[0] < shard[1]
+      )
+    ) {
       return this.closeWithError(conn, 4010, 'Invalid shard.', `IDENTIFY: shard ${JSON.stringify(shardRaw)}`);
     }
     // Discord closes 4011 when a session would hold too many guilds, and accepts more shards than
     // it recommends; the fake wants exactly the count it announces, so a wrong count is caught.
     const expected = this.host.shards;
     if (shard[1] !== expected) {
-      return this.closeWithError(conn, 4011, 'Sharding required.', `IDENTIFY: shard [${shard[0]}, ${shard[1]}], the fake serves ${expected} shard(s)`);
+      return this.closeWithError(
+        conn,
+        4011,
+        'Sharding required.',
+        `IDENTIFY: shard [${shard[0]}, ${shard[1]}], the fake serves ${expected} shard(s)`,
+      );
     }
     this.host.onIdentify();
 
-    const session: GatewaySession = { id: randomBytes(16).toString('hex'), seq: 0, intents, shard, history: [], connection: conn, ready: false, invalid: false };
+    const session: GatewaySession = {
+      id: randomBytes(16).toString('hex'),
+      seq: 0,
+      intents,
+      shard,
+      history: [],
+      connection: conn,
+      ready: false,
+      invalid: false,
+    };
     this.sessions.set(session.id, session);
     conn.session = session;
     const world = this.host.world;
     const guilds = world.guilds.filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
-    const ready = readyPayload(world, { sessionId: session.id, resumeUrl: this.host.resumeUrl(), shard, applicationId: this.host.applicationId });
+    const ready = readyPayload(world, {
+      sessionId: session.id,
+      resumeUrl: this.host.resumeUrl(),
+      shard,
+      applicationId: this.host.applicationId,
+    });
     this.dispatchTo(session, 'READY', { ...ready, guilds: guilds.map((g) => ({ id: g.id, unavailable: true })) });
     for (const guild of guilds) this.dispatchTo(session, 'GUILD_CREATE', guildCreatePayload(world, guild, intents));
     session.ready = true;
@@ -279,7 +322,8 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
 
   /** Sends op 7 RECONNECT: discord.js closes with 4200 and RESUMEs on resume_gateway_url. */
   requestReconnect(): void {
-    for (const conn of this.connections) if (conn.session) this.send(conn, { op: Op.Reconnect, d: null, s: null, t: null });
+    for (const conn of this.connections)
+      if (conn.session) this.send(conn, { op: Op.Reconnect, d: null, s: null, t: null });
   }
 
   /** Sends op 9 INVALID_SESSION (d = resumable). Non-resumable also invalidates the session. */
@@ -346,6 +390,7 @@ function guildOfEvent(t: string, d: unknown): string | null {
 }
 
 function redact(d: Json): Json {
-  if (d && typeof d === 'object' && !Array.isArray(d) && typeof d.token === 'string') return { ...d, token: '[redacted]' };
+  if (d && typeof d === 'object' && !Array.isArray(d) && typeof d.token === 'string')
+    return { ...d, token: '[redacted]' };
   return d;
 }

@@ -32,7 +32,8 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const INVALID_JSON = (): DiscordHttpError => new DiscordHttpError(400, { message: 'The request body contains invalid JSON.', code: 50109 });
+const INVALID_JSON = (): DiscordHttpError =>
+  new DiscordHttpError(400, { message: 'The request body contains invalid JSON.', code: 50109 });
 
 export async function parseBody(raw: Buffer, contentType: string | undefined): Promise<ParsedBody> {
   if (raw.length === 0) return { json: undefined, files: [], uploadBytes: 0 };
@@ -49,7 +50,11 @@ export async function parseBody(raw: Buffer, contentType: string | undefined): P
 async function parseMultipart(raw: Buffer, contentType: string): Promise<ParsedBody> {
   let form: FormData;
   try {
-    form = await new Request('http://fake.invalid/', { method: 'POST', headers: { 'content-type': contentType }, body: raw }).formData();
+    form = await new Request('http://fake.invalid/', {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body: raw,
+    }).formData();
   } catch {
     throw new DiscordHttpError(400, { message: 'Invalid multipart body', code: 50035 });
   }
@@ -94,7 +99,12 @@ export class RateLimitTracker {
       this.buckets.set(key, b);
     }
     b.count++;
-    return rateLimitHeaders(bucketHash(method, bucketRoute), this.limit, Math.max(0, this.limit - b.count), (b.resetAt - now) / 1000);
+    return rateLimitHeaders(
+      bucketHash(method, bucketRoute),
+      this.limit,
+      Math.max(0, this.limit - b.count),
+      (b.resetAt - now) / 1000,
+    );
   }
 }
 
@@ -102,12 +112,17 @@ export function bucketHash(method: string, route: string): string {
   return createHash('sha1').update(`${method} ${route}`).digest('hex').slice(0, 32);
 }
 
-export function rateLimitHeaders(bucket: string, limit: number, remaining: number, resetAfterSec: number): Record<string, string> {
+export function rateLimitHeaders(
+  bucket: string,
+  limit: number,
+  remaining: number,
+  resetAfterSec: number,
+): Record<string, string> {
   const resetAfter = Math.max(0, resetAfterSec);
   return {
     'X-RateLimit-Limit': String(limit),
     'X-RateLimit-Remaining': String(remaining),
-    'X-RateLimit-Reset': ((Date.now() / 1000) + resetAfter).toFixed(3),
+    'X-RateLimit-Reset': (Date.now() / 1000 + resetAfter).toFixed(3),
     'X-RateLimit-Reset-After': resetAfter.toFixed(3),
     'X-RateLimit-Bucket': bucket,
   };
@@ -174,7 +189,11 @@ function normalizeMatcherString(s: string): string {
   return strip(s.trim());
 }
 
-export function faultResponse(fault: Fault, route: string | null, method: string): { status: number; headers: Record<string, string>; body: Json } {
+export function faultResponse(
+  fault: Fault,
+  route: string | null,
+  method: string,
+): { status: number; headers: Record<string, string>; body: Json } {
   if (fault.status === 429) {
     const retryAfter = fault.retryAfterSec ?? 0.05;
     const global = fault.global ?? false;
@@ -200,7 +219,12 @@ export type EventSource = [emitter: EventEmitter, event: string];
  * Resolves with `check()`'s first non-undefined value, re-evaluated on every event of the
  * sources (no polling). Rejects after `timeoutMs` with `describe()` in the message.
  */
-export function waitUntil<T>(sources: EventSource | EventSource[], check: () => T | undefined, timeoutMs: number, describe: () => string): Promise<T> {
+export function waitUntil<T>(
+  sources: EventSource | EventSource[],
+  check: () => T | undefined,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<T> {
   const list: EventSource[] = Array.isArray(sources[0]) ? (sources as EventSource[]) : [sources as EventSource];
   const immediate = check();
   if (immediate !== undefined) return Promise.resolve(immediate);

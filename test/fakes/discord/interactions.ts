@@ -75,10 +75,19 @@ export class FakeInteraction {
   private tokenExpired = false;
   private readonly host: InteractionHost;
 
-  constructor(host: InteractionHost, args: {
-    id: string; token: string; type: number; payload: JsonObject; user: APIUser; channelId: string;
-    guildId: string | null; sourceMessageId: string | null;
-  }) {
+  constructor(
+    host: InteractionHost,
+    args: {
+      id: string;
+      token: string;
+      type: number;
+      payload: JsonObject;
+      user: APIUser;
+      channelId: string;
+      guildId: string | null;
+      sourceMessageId: string | null;
+    },
+  ) {
     this.host = host;
     this.id = args.id;
     this.token = args.token;
@@ -126,7 +135,8 @@ export class FakeInteraction {
     const original = this.original();
     if (original) return ((original.flags ?? 0) & FLAG.EPHEMERAL) !== 0;
     const data = r.data;
-    const flags = data && typeof data === 'object' && !Array.isArray(data) && typeof data.flags === 'number' ? data.flags : 0;
+    const flags =
+      data && typeof data === 'object' && !Array.isArray(data) && typeof data.flags === 'number' ? data.flags : 0;
     return (flags & FLAG.EPHEMERAL) !== 0;
   }
 
@@ -138,7 +148,10 @@ export class FakeInteraction {
   }
 
   followups(): APIMessage[] {
-    return this.followupIds.map((id) => this.host.store.get(id)).filter((m) => m !== undefined && !m.deleted).map((m) => m!.data);
+    return this.followupIds
+      .map((id) => this.host.store.get(id))
+      .filter((m) => m !== undefined && !m.deleted)
+      .map((m) => m!.data);
   }
 
   /** Original then follow-ups. */
@@ -158,27 +171,48 @@ export class FakeInteraction {
 
   /** Resolves with the accepted callback (rejects after timeoutMs, default 5 s). */
   waitForCallback(opts: WaitOptions = {}): Promise<CallbackRecord> {
-    return waitUntil([this.host.events, 'callback'], () => this.response, opts.timeoutMs ?? 5000,
-      () => `a callback on interaction ${this.describe()} (attempts: ${JSON.stringify(this.callbacks.map((c) => ({ type: c.type, status: c.status, error: c.error })))})`);
+    return waitUntil(
+      [this.host.events, 'callback'],
+      () => this.response,
+      opts.timeoutMs ?? 5000,
+      () =>
+        `a callback on interaction ${this.describe()} (attempts: ${JSON.stringify(this.callbacks.map((c) => ({ type: c.type, status: c.status, error: c.error })))})`,
+    );
   }
 
   /** Resolves once @original exists and satisfies `predicate` (default: not loading any more). */
-  waitForOriginal(predicate: (m: APIMessage) => boolean = (m) => ((m.flags ?? 0) & FLAG.LOADING) === 0, opts: WaitOptions = {}): Promise<APIMessage> {
-    return waitUntil([[this.host.store, 'message'], [this.host.events, 'callback']], () => {
-      const m = this.original();
-      return m && predicate(m) ? m : undefined;
-    }, opts.timeoutMs ?? 5000, () => `@original of ${this.describe()} to match (current: ${JSON.stringify(this.original() ?? null)})`);
+  waitForOriginal(
+    predicate: (m: APIMessage) => boolean = (m) => ((m.flags ?? 0) & FLAG.LOADING) === 0,
+    opts: WaitOptions = {},
+  ): Promise<APIMessage> {
+    return waitUntil(
+      [
+        [this.host.store, 'message'],
+        [this.host.events, 'callback'],
+      ],
+      () => {
+        const m = this.original();
+        return m && predicate(m) ? m : undefined;
+      },
+      opts.timeoutMs ?? 5000,
+      () => `@original of ${this.describe()} to match (current: ${JSON.stringify(this.original() ?? null)})`,
+    );
   }
 
   waitForFollowup(predicate: (m: APIMessage) => boolean = () => true, opts: WaitOptions = {}): Promise<APIMessage> {
-    return waitUntil([this.host.store, 'message'], () => this.followups().find(predicate), opts.timeoutMs ?? 5000,
-      () => `a follow-up of ${this.describe()} to match (current: ${JSON.stringify(this.followups())})`);
+    return waitUntil(
+      [this.host.store, 'message'],
+      () => this.followups().find(predicate),
+      opts.timeoutMs ?? 5000,
+      () => `a follow-up of ${this.describe()} to match (current: ${JSON.stringify(this.followups())})`,
+    );
   }
 
   /** The choices of the autocomplete result (callback type 8). */
   async autocompleteChoices(opts: WaitOptions = {}): Promise<AutocompleteChoice[]> {
     const cb = await this.waitForCallback(opts);
-    if (cb.type !== CallbackType.AutocompleteResult) throw new Error(`Fake Discord: expected an autocomplete result (8), got callback type ${cb.type}`);
+    if (cb.type !== CallbackType.AutocompleteResult)
+      throw new Error(`Fake Discord: expected an autocomplete result (8), got callback type ${cb.type}`);
     const data = cb.data as { choices?: AutocompleteChoice[] } | undefined;
     return data?.choices ?? [];
   }
@@ -186,7 +220,8 @@ export class FakeInteraction {
   /** The modal the bot showed (callback type 9). */
   async modal(opts: WaitOptions = {}): Promise<JsonObject> {
     const cb = await this.waitForCallback(opts);
-    if (cb.type !== CallbackType.Modal) throw new Error(`Fake Discord: expected a modal (9), got callback type ${cb.type}`);
+    if (cb.type !== CallbackType.Modal)
+      throw new Error(`Fake Discord: expected a modal (9), got callback type ${cb.type}`);
     return cb.data as JsonObject;
   }
 
@@ -213,7 +248,11 @@ export interface ResolvedContext {
   appPermissions: bigint;
 }
 
-export function resolveContext(world: World, ctx: InteractionContext = {}, channelOverride?: ChannelRec): ResolvedContext {
+export function resolveContext(
+  world: World,
+  ctx: InteractionContext = {},
+  channelOverride?: ChannelRec,
+): ResolvedContext {
   const user = world.user(ctx.user ?? 'alice');
   let channel: ChannelRec;
   let guild: GuildRec | null;
@@ -235,21 +274,38 @@ export function resolveContext(world: World, ctx: InteractionContext = {}, chann
     }
     guild = channel.guildId ? world.guild(channel.guildId) : null;
   }
-  if (guild && !guild.members.has(user.id)) throw new Error(`Fake Discord: user '${user.key}' is not a member of '${guild.name}'`);
+  if (guild && !guild.members.has(user.id))
+    throw new Error(`Fake Discord: user '${user.key}' is not a member of '${guild.name}'`);
   return {
     user,
     channel,
     guild,
     locale: ctx.locale ?? user.locale,
-    permissions: ctx.permissions !== undefined ? permissionsOf(ctx.permissions) : guild ? world.permissionsIn(channel, user.id) : 0n,
-    appPermissions: ctx.appPermissions !== undefined ? permissionsOf(ctx.appPermissions)
-      : guild ? world.permissionsIn(channel, world.botUser.id) : DEFAULT_BOT_PERMISSIONS,
+    permissions:
+      ctx.permissions !== undefined
+        ? permissionsOf(ctx.permissions)
+        : guild
+          ? world.permissionsIn(channel, user.id)
+          : 0n,
+    appPermissions:
+      ctx.appPermissions !== undefined
+        ? permissionsOf(ctx.appPermissions)
+        : guild
+          ? world.permissionsIn(channel, world.botUser.id)
+          : DEFAULT_BOT_PERMISSIONS,
   };
 }
 
-export function buildInteractionPayload(world: World, applicationId: string, args: {
-  type: number; data: JsonObject; rc: ResolvedContext; message?: APIMessage;
-}): { id: string; token: string; payload: JsonObject } {
+export function buildInteractionPayload(
+  world: World,
+  applicationId: string,
+  args: {
+    type: number;
+    data: JsonObject;
+    rc: ResolvedContext;
+    message?: APIMessage;
+  },
+): { id: string; token: string; payload: JsonObject } {
   const { rc } = args;
   const id = snowflake();
   // Real tokens are ~200 url-safe characters starting with 'aW50ZXJhY3Rpb246' ("interaction:").
@@ -293,7 +349,14 @@ export type OptionValue = string | number | boolean;
  * are enforced the way Discord's client does (unknown option, missing required option, value not
  * among choices throw: a user cannot send that).
  */
-export function buildCommandData(world: World, commands: CommandStore, rc: ResolvedContext, name: string, options: Record<string, OptionValue>, focused?: string): JsonObject {
+export function buildCommandData(
+  world: World,
+  commands: CommandStore,
+  rc: ResolvedContext,
+  name: string,
+  options: Record<string, OptionValue>,
+  focused?: string,
+): JsonObject {
   const [commandName, ...subPath] = name.trim().split(/\s+/);
   if (!commandName) throw new Error('Fake Discord: empty command name');
   const registered: RegisteredCommand | undefined = commands.find(commandName, rc.guild?.id ?? null);
@@ -304,24 +367,40 @@ export function buildCommandData(world: World, commands: CommandStore, rc: Resol
     if (!next) throw new Error(`Fake Discord: command '${commandName}' has no subcommand '${sub}'`);
     defs = next.options;
   }
-  const resolved: { users: JsonObject; members: JsonObject; roles: JsonObject; channels: JsonObject } = { users: {}, members: {}, roles: {}, channels: {} };
+  const resolved: { users: JsonObject; members: JsonObject; roles: JsonObject; channels: JsonObject } = {
+    users: {},
+    members: {},
+    roles: {},
+    channels: {},
+  };
   const leaf: JsonObject[] = [];
   for (const [key, value] of Object.entries(options)) {
     const def = defs?.find((o) => o.name === key);
-    if (registered && !def) throw new Error(`Fake Discord: command '${name}' has no option '${key}' (options: ${(defs ?? []).map((o) => o.name).join(', ')})`);
+    if (registered && !def)
+      throw new Error(
+        `Fake Discord: command '${name}' has no option '${key}' (options: ${(defs ?? []).map((o) => o.name).join(', ')})`,
+      );
     const type = def?.type ?? inferType(value);
     const isFocused = key === focused;
-    const option: JsonObject = { name: key, type, value: isFocused ? String(value) : convertValue(world, rc, type, value, resolved, key) };
+    const option: JsonObject = {
+      name: key,
+      type,
+      value: isFocused ? String(value) : convertValue(world, rc, type, value, resolved, key),
+    };
     if (isFocused) option.focused = true;
     else if (def?.choices && !def.choices.some((c) => c.value === option.value)) {
-      throw new Error(`Fake Discord: option '${key}' must be one of ${JSON.stringify(def.choices.map((c) => c.value))}`);
+      throw new Error(
+        `Fake Discord: option '${key}' must be one of ${JSON.stringify(def.choices.map((c) => c.value))}`,
+      );
     }
     leaf.push(option);
   }
-  if (focused !== undefined && !(focused in options)) throw new Error(`Fake Discord: focused option '${focused}' is not among the options`);
+  if (focused !== undefined && !(focused in options))
+    throw new Error(`Fake Discord: focused option '${focused}' is not among the options`);
   if (focused === undefined) {
     for (const def of defs ?? []) {
-      if (def.required && !(def.name in options)) throw new Error(`Fake Discord: required option '${def.name}' of '${name}' is missing`);
+      if (def.required && !(def.name in options))
+        throw new Error(`Fake Discord: required option '${def.name}' of '${name}' is missing`);
     }
   }
   let top: JsonObject[] = leaf;
@@ -345,8 +424,16 @@ function inferType(value: OptionValue): number {
   return 3;
 }
 
-function convertValue(world: World, rc: ResolvedContext, type: number, value: OptionValue, resolved: { users: JsonObject; members: JsonObject; roles: JsonObject; channels: JsonObject }, key: string): Json {
-  const bad = (expected: string): Error => new Error(`Fake Discord: option '${key}' expects ${expected}, got ${JSON.stringify(value)}`);
+function convertValue(
+  world: World,
+  rc: ResolvedContext,
+  type: number,
+  value: OptionValue,
+  resolved: { users: JsonObject; members: JsonObject; roles: JsonObject; channels: JsonObject },
+  key: string,
+): Json {
+  const bad = (expected: string): Error =>
+    new Error(`Fake Discord: option '${key}' expects ${expected}, got ${JSON.stringify(value)}`);
   switch (type) {
     case 3:
       return String(value);
@@ -370,7 +457,11 @@ function convertValue(world: World, rc: ResolvedContext, type: number, value: Op
         resolved.users[user.id] = userPayload(user) as unknown as Json;
         const member = rc.guild?.members.get(user.id);
         if (member && rc.guild) {
-          const { user: _omit, ...rest } = interactionMemberPayload(world, member, world.permissionsIn(rc.channel, user.id));
+          const { user: _omit, ...rest } = interactionMemberPayload(
+            world,
+            member,
+            world.permissionsIn(rc.channel, user.id),
+          );
           resolved.members[user.id] = rest as unknown as Json;
         }
         return user.id;
@@ -385,8 +476,13 @@ function convertValue(world: World, rc: ResolvedContext, type: number, value: Op
     case 7: {
       const channel = world.channel(String(value), rc.guild ?? undefined);
       resolved.channels[channel.id] = {
-        id: channel.id, name: channel.name, type: channel.type, nsfw: channel.nsfw, parent_id: channel.parentId,
-        permissions: world.permissionsIn(channel, rc.user.id).toString(), flags: 0,
+        id: channel.id,
+        name: channel.name,
+        type: channel.type,
+        nsfw: channel.nsfw,
+        parent_id: channel.parentId,
+        permissions: world.permissionsIn(channel, rc.user.id).toString(),
+        flags: 0,
       };
       return channel.id;
     }
@@ -429,7 +525,8 @@ export function buildModalSubmitData(modal: JsonObject, values: Record<string, s
     if (node.type === 4 && typeof node.custom_id === 'string') {
       used.add(node.custom_id);
       const value = values[node.custom_id] ?? (typeof node.value === 'string' ? node.value : '');
-      if (node.required !== false && value === '') throw new Error(`Fake Discord: modal text input '${node.custom_id}' is required`);
+      if (node.required !== false && value === '')
+        throw new Error(`Fake Discord: modal text input '${node.custom_id}' is required`);
       return { type: 4, id, custom_id: node.custom_id, value };
     }
     if (node.type === 1 && Array.isArray(node.components)) {
@@ -441,7 +538,10 @@ export function buildModalSubmitData(modal: JsonObject, values: Record<string, s
     }
     return undefined;
   };
-  const components = Array.isArray(modal.components) ? modal.components.map(visit).filter((c): c is Json => c !== undefined) : [];
-  for (const key of Object.keys(values)) if (!used.has(key)) throw new Error(`Fake Discord: the modal has no text input '${key}'`);
+  const components = Array.isArray(modal.components)
+    ? modal.components.map(visit).filter((c): c is Json => c !== undefined)
+    : [];
+  for (const key of Object.keys(values))
+    if (!used.has(key)) throw new Error(`Fake Discord: the modal has no text input '${key}'`);
   return { custom_id: modal.custom_id ?? '', components };
 }

@@ -41,9 +41,18 @@ export function imageSize(bytes: Buffer): { width: number; height: number } | nu
 }
 
 const BY_EXTENSION: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp',
-  txt: 'text/plain; charset=utf-8', json: 'application/json; charset=utf-8', mp4: 'video/mp4',
-  pdf: 'application/pdf', zip: 'application/zip', mp3: 'audio/mpeg', ogg: 'audio/ogg',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  txt: 'text/plain; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  mp4: 'video/mp4',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  mp3: 'audio/mpeg',
+  ogg: 'audio/ogg',
 };
 
 /** Discord reports the type it detects; the part's declared type is a good proxy unless generic. */

@@ -155,8 +155,18 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.applyMentions(data);
     if (typeof body.nonce === 'string' || typeof body.nonce === 'number') data.nonce = body.nonce;
     const reference = body.message_reference;
-    if (reference && typeof reference === 'object' && !Array.isArray(reference) && typeof reference.message_id === 'string') {
-      data.message_reference = { type: 0, message_id: reference.message_id, channel_id: channel.id, ...(channel.guildId ? { guild_id: channel.guildId } : {}) };
+    if (
+      reference &&
+      typeof reference === 'object' &&
+      !Array.isArray(reference) &&
+      typeof reference.message_id === 'string'
+    ) {
+      data.message_reference = {
+        type: 0,
+        message_id: reference.message_id,
+        channel_id: channel.id,
+        ...(channel.guildId ? { guild_id: channel.guildId } : {}),
+      };
     }
     if (args.interaction) {
       const it = args.interaction;
@@ -175,7 +185,14 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     }
     // A hidden embed is still something sent: only what the sender gave counts.
     if (!args.allowEmpty) checkNotEmpty({ ...data, embeds: sentEmbeds });
-    const stored: StoredMessage = { data, kind: args.kind, interactionId: args.interaction?.id ?? null, deleted: false, history: [structuredClone(data)], sentEmbeds };
+    const stored: StoredMessage = {
+      data,
+      kind: args.kind,
+      interactionId: args.interaction?.id ?? null,
+      deleted: false,
+      history: [structuredClone(data)],
+      sentEmbeds,
+    };
     this.messages.set(id, stored);
     if (data.nonce !== undefined) this.nonces.set(nonceKey(data.author.id, data.nonce), { stored, at: Date.now() });
     channel.lastMessageId = id;
@@ -191,10 +208,18 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     const wasLoading = ((current.flags ?? 0) & FLAG.LOADING) !== 0;
     if ('content' in body) next.content = typeof body.content === 'string' ? body.content : '';
     if ('attachments' in body || files.length > 0) {
-      next.attachments = this.resolveAttachments(current.attachments, 'attachments' in body ? body.attachments : undefined, files, current.channel_id, current.id, true);
+      next.attachments = this.resolveAttachments(
+        current.attachments,
+        'attachments' in body ? body.attachments : undefined,
+        files,
+        current.channel_id,
+        current.id,
+        true,
+      );
     }
     const sentEmbeds = 'embeds' in body ? normalizeEmbeds(body.embeds, next.attachments) : stored.sentEmbeds;
-    if ('components' in body) next.components = withComponentIds(body.components) as unknown as APIMessage['components'];
+    if ('components' in body)
+      next.components = withComponentIds(body.components) as unknown as APIMessage['components'];
     if ('flags' in body && typeof body.flags === 'number') {
       // Only SUPPRESS_EMBEDS / IS_COMPONENTS_V2 can change on edit; EPHEMERAL stays as created.
       next.flags = (((current.flags ?? 0) & ~SETTABLE_FLAGS) | (body.flags & SETTABLE_FLAGS)) as MessageFlags;
@@ -242,14 +267,24 @@ export class MessageStore extends EventEmitter<MessageEvents> {
    * message already has (kept) or the index n of an uploaded `files[n]` part (new upload).
    * Without an `attachments` array, every uploaded file is added (and existing ones kept on edit).
    */
-  private resolveAttachments(existing: APIAttachment[], requested: Json | undefined, files: RecordedFile[], channelId: string, messageId: string, isEdit: boolean): APIAttachment[] {
+  private resolveAttachments(
+    existing: APIAttachment[],
+    requested: Json | undefined,
+    files: RecordedFile[],
+    channelId: string,
+    messageId: string,
+    isEdit: boolean,
+  ): APIAttachment[] {
     const byIndex = new Map<string, RecordedFile>();
     files.forEach((f, i) => {
       const m = /^files\[(\d+)\]$/.exec(f.field);
       byIndex.set(m?.[1] ?? String(i), f);
     });
     if (!Array.isArray(requested)) {
-      return [...(isEdit ? existing : []), ...files.map((f) => this.storeAttachment(f, undefined, channelId, messageId))];
+      return [
+        ...(isEdit ? existing : []),
+        ...files.map((f) => this.storeAttachment(f, undefined, channelId, messageId)),
+      ];
     }
     const errors = new FormErrors();
     const result: APIAttachment[] = [];
@@ -263,7 +298,11 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       }
       const file = byIndex.get(id);
       if (!file) {
-        errors.add(['attachments', i], 'ATTACHMENT_NOT_FOUND', `Attachment ${id} not found in files or existing attachments.`);
+        errors.add(
+          ['attachments', i],
+          'ATTACHMENT_NOT_FOUND',
+          `Attachment ${id} not found in files or existing attachments.`,
+        );
         return;
       }
       result.push(this.storeAttachment(file, entry, channelId, messageId));
@@ -272,7 +311,12 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     return result;
   }
 
-  private storeAttachment(file: RecordedFile, meta: JsonObject | undefined, channelId: string, messageId: string): APIAttachment {
+  private storeAttachment(
+    file: RecordedFile,
+    meta: JsonObject | undefined,
+    channelId: string,
+    messageId: string,
+  ): APIAttachment {
     const id = snowflake();
     // Discord replaces whitespace and most punctuation in file names with underscores.
     const requestedName = typeof meta?.filename === 'string' ? meta.filename : file.filename;
@@ -325,9 +369,15 @@ export function unfurl(content: string): APIEmbed[] {
   }
   return [...urls].map((url) => {
     const path = new URL(url).pathname.toLowerCase();
-    const media = { url, proxy_url: url.replace(/^https?:\/\//, 'https://images-ext-1.discordapp.net/external/'), width: 480, height: 270 };
+    const media = {
+      url,
+      proxy_url: url.replace(/^https?:\/\//, 'https://images-ext-1.discordapp.net/external/'),
+      width: 480,
+      height: 270,
+    };
     if (/\.(?:png|jpe?g|webp|gif|avif)$/.test(path)) return { type: 'image', url, thumbnail: media } as APIEmbed;
-    if (/(?:^|\.)(?:tenor|giphy)\.com$/.test(new URL(url).hostname) || /\.gifv$/.test(path)) return { type: 'gifv', url, thumbnail: media, video: media } as APIEmbed;
+    if (/(?:^|\.)(?:tenor|giphy)\.com$/.test(new URL(url).hostname) || /\.gifv$/.test(path))
+      return { type: 'gifv', url, thumbnail: media, video: media } as APIEmbed;
     if (/\.(?:mp4|webm|mov)$/.test(path)) return { type: 'video', url, video: media } as APIEmbed;
     return { type: 'link', url, title: new URL(url).hostname, thumbnail: media } as APIEmbed;
   });

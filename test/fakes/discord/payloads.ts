@@ -15,7 +15,15 @@ import type {
   GatewayReadyDispatchData,
 } from 'discord-api-types/v10';
 import { discordTimestamp } from './snowflake.ts';
-import { THREAD_TYPES, type ChannelRec, type GuildRec, type MemberRec, type RoleRec, type UserRec, type World } from './world.ts';
+import {
+  THREAD_TYPES,
+  type ChannelRec,
+  type GuildRec,
+  type MemberRec,
+  type RoleRec,
+  type UserRec,
+  type World,
+} from './world.ts';
 
 /** Application flags of a verified-enough bot: GATEWAY_GUILD_MEMBERS_LIMITED | GATEWAY_MESSAGE_CONTENT_LIMITED. */
 const APPLICATION_FLAGS = (1 << 15) | (1 << 19);
@@ -40,7 +48,15 @@ export function userPayload(u: UserRec): APIUser {
 
 /** GET /users/@me for the bot: the private fields a bot gets about itself. */
 export function selfUserPayload(u: UserRec): APIUser {
-  return { ...userPayload(u), verified: true, mfa_enabled: false, locale: 'en-US', email: null, flags: 0 as UserFlags, bot: true };
+  return {
+    ...userPayload(u),
+    verified: true,
+    mfa_enabled: false,
+    locale: 'en-US',
+    email: null,
+    flags: 0 as UserFlags,
+    bot: true,
+  };
 }
 
 export function rolePayload(r: RoleRec): APIRole {
@@ -80,7 +96,11 @@ export function memberPayload(world: World, m: MemberRec): APIGuildMember {
 
 /** The member object inside an interaction: a guild member plus its permissions in the channel. */
 export function interactionMemberPayload(world: World, m: MemberRec, permissions: bigint): APIInteractionGuildMember {
-  return { ...memberPayload(world, m), user: userPayload(world.user(m.userId)), permissions: permissionsString(permissions) };
+  return {
+    ...memberPayload(world, m),
+    user: userPayload(world.user(m.userId)),
+    permissions: permissionsString(permissions),
+  };
 }
 
 export function permissionsString(p: bigint): string {
@@ -98,7 +118,11 @@ function overwritePayload(o: ChannelRec['overwrites'][number]): APIOverwrite {
 export function channelPayload(world: World, c: ChannelRec, withGuildId = true): Record<string, unknown> {
   if (c.type === 1) {
     return {
-      id: c.id, type: 1, last_message_id: c.lastMessageId, flags: 0, name: null,
+      id: c.id,
+      type: 1,
+      last_message_id: c.lastMessageId,
+      flags: 0,
+      name: null,
       recipients: c.recipientIds.map((id) => userPayload(world.user(id))),
     };
   }
@@ -106,10 +130,25 @@ export function channelPayload(world: World, c: ChannelRec, withGuildId = true):
     // ThreadResponse: no nsfw, position or overwrites of its own (its parent's apply).
     const created = c.createdAt ?? discordTimestamp();
     return {
-      id: c.id, type: c.type, ...(withGuildId && c.guildId ? { guild_id: c.guildId } : {}), name: c.name, parent_id: c.parentId,
-      owner_id: c.ownerId ?? null, flags: 0, last_message_id: c.lastMessageId, rate_limit_per_user: c.rateLimitPerUser,
-      message_count: 0, member_count: 1, total_message_sent: 0,
-      thread_metadata: { archived: false, archive_timestamp: created, auto_archive_duration: 1440, locked: false, create_timestamp: created },
+      id: c.id,
+      type: c.type,
+      ...(withGuildId && c.guildId ? { guild_id: c.guildId } : {}),
+      name: c.name,
+      parent_id: c.parentId,
+      owner_id: c.ownerId ?? null,
+      flags: 0,
+      last_message_id: c.lastMessageId,
+      rate_limit_per_user: c.rateLimitPerUser,
+      message_count: 0,
+      member_count: 1,
+      total_message_sent: 0,
+      thread_metadata: {
+        archived: false,
+        archive_timestamp: created,
+        auto_archive_duration: 1440,
+        locked: false,
+        create_timestamp: created,
+      },
     };
   }
   const base: Record<string, unknown> = {
@@ -125,7 +164,14 @@ export function channelPayload(world: World, c: ChannelRec, withGuildId = true):
   };
   if (c.type === 4) return base;
   if (c.type === 2) {
-    return { ...base, last_message_id: c.lastMessageId, bitrate: 64000, user_limit: 0, rtc_region: null, rate_limit_per_user: 0 };
+    return {
+      ...base,
+      last_message_id: c.lastMessageId,
+      bitrate: 64000,
+      user_limit: 0,
+      rtc_region: null,
+      rate_limit_per_user: 0,
+    };
   }
   return {
     ...base,
@@ -142,9 +188,22 @@ export function interactionChannelPayload(world: World, c: ChannelRec): Record<s
   return channelPayload(world, c, true);
 }
 
-function guildBase(g: GuildRec): Omit<GatewayGuildCreateDispatchData,
-  'joined_at' | 'large' | 'member_count' | 'voice_states' | 'members' | 'channels' | 'threads' | 'presences'
-  | 'stage_instances' | 'guild_scheduled_events' | 'soundboard_sounds'> {
+function guildBase(
+  g: GuildRec,
+): Omit<
+  GatewayGuildCreateDispatchData,
+  | 'joined_at'
+  | 'large'
+  | 'member_count'
+  | 'voice_states'
+  | 'members'
+  | 'channels'
+  | 'threads'
+  | 'presences'
+  | 'stage_instances'
+  | 'guild_scheduled_events'
+  | 'soundboard_sounds'
+> {
   return {
     id: g.id,
     name: g.name,
@@ -217,9 +276,13 @@ export function guildCreatePayload(world: World, g: GuildRec, intents: number): 
     member_count: g.members.size,
     voice_states: [],
     members: members.map((m) => memberPayload(world, m)),
-    channels: guildChannels(world, g).filter((c) => !THREAD_TYPES.has(c.type)).map((c) => channelPayload(world, c, false)) as unknown as GatewayGuildCreateDispatchData['channels'],
+    channels: guildChannels(world, g)
+      .filter((c) => !THREAD_TYPES.has(c.type))
+      .map((c) => channelPayload(world, c, false)) as unknown as GatewayGuildCreateDispatchData['channels'],
     // Active threads come apart from the channels, each with its guild id, as on Discord.
-    threads: guildChannels(world, g).filter((c) => THREAD_TYPES.has(c.type)).map((c) => channelPayload(world, c, true)) as unknown as GatewayGuildCreateDispatchData['threads'],
+    threads: guildChannels(world, g)
+      .filter((c) => THREAD_TYPES.has(c.type))
+      .map((c) => channelPayload(world, c, true)) as unknown as GatewayGuildCreateDispatchData['threads'],
     presences: [],
     stage_instances: [],
     guild_scheduled_events: [],
@@ -230,7 +293,10 @@ export function guildCreatePayload(world: World, g: GuildRec, intents: number): 
   } as GatewayGuildCreateDispatchData;
 }
 
-export function readyPayload(world: World, args: { sessionId: string; resumeUrl: string; shard: [number, number]; applicationId: string }): GatewayReadyDispatchData {
+export function readyPayload(
+  world: World,
+  args: { sessionId: string; resumeUrl: string; shard: [number, number]; applicationId: string },
+): GatewayReadyDispatchData {
   return {
     v: 10,
     user: { ...selfUserPayload(world.botUser), mfa_enabled: false },

@@ -62,18 +62,49 @@ export const ALL_PERMISSIONS: bigint = Object.values(PermissionBits).reduce((a, 
 
 /** What a brand-new Discord server grants @everyone. */
 export const DEFAULT_EVERYONE_PERMISSIONS: bigint = permissionsOf([
-  'CreateInstantInvite', 'ChangeNickname', 'ViewChannel', 'SendMessages', 'SendMessagesInThreads',
-  'CreatePublicThreads', 'CreatePrivateThreads', 'EmbedLinks', 'AttachFiles', 'AddReactions',
-  'UseExternalEmojis', 'UseExternalStickers', 'MentionEveryone', 'ReadMessageHistory', 'SendTTSMessages',
-  'UseApplicationCommands', 'SendVoiceMessages', 'SendPolls', 'UseExternalApps', 'Connect', 'Speak',
-  'Stream', 'UseVAD', 'UseEmbeddedActivities', 'UseSoundboard', 'UseExternalSounds', 'RequestToSpeak',
-  'CreateEvents', 'CreateGuildExpressions', 'PinMessages',
+  'CreateInstantInvite',
+  'ChangeNickname',
+  'ViewChannel',
+  'SendMessages',
+  'SendMessagesInThreads',
+  'CreatePublicThreads',
+  'CreatePrivateThreads',
+  'EmbedLinks',
+  'AttachFiles',
+  'AddReactions',
+  'UseExternalEmojis',
+  'UseExternalStickers',
+  'MentionEveryone',
+  'ReadMessageHistory',
+  'SendTTSMessages',
+  'UseApplicationCommands',
+  'SendVoiceMessages',
+  'SendPolls',
+  'UseExternalApps',
+  'Connect',
+  'Speak',
+  'Stream',
+  'UseVAD',
+  'UseEmbeddedActivities',
+  'UseSoundboard',
+  'UseExternalSounds',
+  'RequestToSpeak',
+  'CreateEvents',
+  'CreateGuildExpressions',
+  'PinMessages',
 ]);
 
 /** What a bot invited with the usual "send messages" permission set gets on its managed role. */
 export const DEFAULT_BOT_PERMISSIONS: bigint = permissionsOf([
-  'ViewChannel', 'SendMessages', 'SendMessagesInThreads', 'EmbedLinks', 'AttachFiles',
-  'ReadMessageHistory', 'AddReactions', 'UseExternalEmojis', 'UseApplicationCommands',
+  'ViewChannel',
+  'SendMessages',
+  'SendMessagesInThreads',
+  'EmbedLinks',
+  'AttachFiles',
+  'ReadMessageHistory',
+  'AddReactions',
+  'UseExternalEmojis',
+  'UseApplicationCommands',
 ]);
 
 export function permissionsOf(input: PermissionsInput): bigint {
@@ -88,7 +119,8 @@ export function permissionsOf(input: PermissionsInput): bigint {
 
 function bitOf(name: string): bigint {
   const bit = (PermissionBits as Record<string, bigint>)[name];
-  if (bit === undefined) throw new Error(`Unknown permission name '${name}' (use discord.js PermissionFlagsBits names)`);
+  if (bit === undefined)
+    throw new Error(`Unknown permission name '${name}' (use discord.js PermissionFlagsBits names)`);
   return bit;
 }
 

@@ -4,7 +4,14 @@
 // answered goes through recordError.
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { faultResponse, majorParameter, parseBody, readBody, type FaultInjector, type RateLimitTracker } from './http.ts';
+import {
+  faultResponse,
+  majorParameter,
+  parseBody,
+  readBody,
+  type FaultInjector,
+  type RateLimitTracker,
+} from './http.ts';
 import type { MessageStore } from './messages.ts';
 import { matchRoute, type CompiledRoute, type RouteContext } from './rest.ts';
 import { checkUploadSize } from './rules.ts';
@@ -37,8 +44,17 @@ export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage,
     // match the decoded form so matchers can be written as in Discord's docs.
     const path = decodePath(isApi ? url.pathname.slice(API_PREFIX.length) : url.pathname);
     const record: RecordedRequest = {
-      method, path, route: null, query: Object.fromEntries(url.searchParams), headers: redactHeaders(req.headers),
-      body: undefined, files: [], status: 0, response: undefined, injected: false, at: Date.now(),
+      method,
+      path,
+      route: null,
+      query: Object.fromEntries(url.searchParams),
+      headers: redactHeaders(req.headers),
+      body: undefined,
+      files: [],
+      status: 0,
+      response: undefined,
+      injected: false,
+      at: Date.now(),
     };
     deps.requests.push(record);
 
@@ -52,7 +68,16 @@ export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage,
       deps.events.emit('request', record);
     };
     const fail = (error: DiscordHttpError, headers: Record<string, string> = {}): void => {
-      deps.recordError({ method, path, route: record.route, status: error.status, code: error.body.code, message: error.body.message, body: error.body, at: Date.now() });
+      deps.recordError({
+        method,
+        path,
+        route: record.route,
+        status: error.status,
+        code: error.body.code,
+        message: error.body.message,
+        body: error.body,
+        at: Date.now(),
+      });
       finish(error.status, error.body, headers);
     };
 
@@ -84,10 +109,14 @@ export function createRequestHandler(deps: PipelineDeps): (req: IncomingMessage,
         if (!routeMatch) throw new DiscordHttpError(404, { message: '404: Not Found', code: 0 });
         if (!matched) throw new DiscordHttpError(405, { message: '405: Method Not Allowed', code: 0 });
         const { route, params } = matched;
-        if (route.auth && req.headers.authorization !== `Bot ${deps.token}`) throw new DiscordHttpError(401, { message: '401: Unauthorized', code: 0 });
+        if (route.auth && req.headers.authorization !== `Bot ${deps.token}`)
+          throw new DiscordHttpError(401, { message: '401: Unauthorized', code: 0 });
         checkUploadSize(parsed.uploadBytes, deps.uploadLimitBytes);
         ctx = {
-          params, query: url.searchParams, body: parsed.json, files: parsed.files,
+          params,
+          query: url.searchParams,
+          body: parsed.json,
+          files: parsed.files,
           validate: () => {
             if (deps.openApiSpec === null || parsed.json === undefined) return;
             const error = validateRequestBody(route.route, method, parsed.json, deps.openApiSpec);
@@ -123,19 +152,24 @@ function serveAttachment(deps: PipelineDeps, url: URL, record: RecordedRequest, 
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
   } else {
     record.status = 200;
-    res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': String(found.bytes.length) }).end(found.bytes);
+    res
+      .writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': String(found.bytes.length) })
+      .end(found.bytes);
   }
   deps.events.emit('request', record);
 }
 
 function decodePath(path: string): string {
-  return path.split('/').map((segment) => {
-    try {
-      return decodeURIComponent(segment);
-    } catch {
-      return segment;
-    }
-  }).join('/');
+  return path
+    .split('/')
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return segment;
+      }
+    })
+    .join('/');
 }
 
 function redactHeaders(headers: IncomingMessage['headers']): Record<string, string> {

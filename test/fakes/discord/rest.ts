@@ -5,7 +5,15 @@ import type { APIMessage } from 'discord-api-types/v10';
 import type { CommandStore } from './commands.ts';
 import { CallbackType, InteractionType, type CallbackRecord, type FakeInteraction } from './interactions.ts';
 import { FLAG, type InteractionStamp, type MessageStore, type StoredMessage } from './messages.ts';
-import { applicationPayload, channelPayload, guildPayload, memberPayload, rolePayload, selfUserPayload, userPayload } from './payloads.ts';
+import {
+  applicationPayload,
+  channelPayload,
+  guildPayload,
+  memberPayload,
+  rolePayload,
+  selfUserPayload,
+  userPayload,
+} from './payloads.ts';
 import { PermissionBits } from './permissions.ts';
 import { checkAutocompleteChoices, checkCommands, checkMessageLimits, FormErrors } from './rules.ts';
 import { DiscordHttpError, type Json, type JsonObject, type RecordedFile } from './types.ts';
@@ -58,20 +66,27 @@ export interface CompiledRoute extends RouteDef {
 export function compileRoutes(defs: RouteDef[]): CompiledRoute[] {
   return defs.map((def) => {
     const keys: string[] = [];
-    const pattern = def.route.split('/').map((part) => {
-      const m = /^\{(\w+)\}$/.exec(part);
-      if (m?.[1]) {
-        keys.push(m[1]);
-        return '([^/]+)';
-      }
-      return part.replace(/[.*+?^${}()|[\]\\@]/g, '\\$&');
-    }).join('/');
+    const pattern = def.route
+      .split('/')
+      .map((part) => {
+        const m = /^\{(\w+)\}$/.exec(part);
+        if (m?.[1]) {
+          keys.push(m[1]);
+          return '([^/]+)';
+        }
+        return part.replace(/[.*+?^${}()|[\]\\@]/g, '\\$&');
+      })
+      .join('/');
     return { ...def, keys, regex: new RegExp(`^${pattern}/?$`) };
   });
 }
 
 /** Literal segments ('@me', '@original') win over parameters: routes are listed literal-first. */
-export function matchRoute(routes: CompiledRoute[], method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { methodNotAllowed: true } | null {
+export function matchRoute(
+  routes: CompiledRoute[],
+  method: string,
+  path: string,
+): { route: CompiledRoute; params: Record<string, string> } | { methodNotAllowed: true } | null {
   let pathMatched = false;
   for (const route of routes) {
     const m = route.regex.exec(path);
@@ -89,7 +104,8 @@ export function matchRoute(routes: CompiledRoute[], method: string, path: string
 
 // ---- Discord's errors -----------------------------------------------------------------------
 
-const err = (status: number, code: number, message: string): DiscordHttpError => new DiscordHttpError(status, { message, code });
+const err = (status: number, code: number, message: string): DiscordHttpError =>
+  new DiscordHttpError(status, { message, code });
 export const Errors = {
   unknownChannel: () => err(404, 10003, 'Unknown Channel'),
   unknownGuild: () => err(404, 10004, 'Unknown Guild'),
@@ -124,7 +140,8 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
     if (!channel) throw Errors.unknownChannel();
     return channel;
   };
-  const botPerms = (channel: ChannelRec): bigint => (channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n);
+  const botPerms = (channel: ChannelRec): bigint =>
+    channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n;
   const requireView = (channel: ChannelRec): void => {
     if ((botPerms(channel) & PermissionBits.ViewChannel) === 0n) throw Errors.missingAccess();
   };
@@ -134,7 +151,13 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
   /** A message reachable through the channel routes (ephemeral ones are not). */
   const channelMessageOr404 = (channel: ChannelRec, id: string): StoredMessage => {
     const stored = store.get(id);
-    if (!stored || stored.deleted || stored.data.channel_id !== channel.id || ((stored.data.flags ?? 0) & FLAG.EPHEMERAL) !== 0) throw Errors.unknownMessage();
+    if (
+      !stored ||
+      stored.deleted ||
+      stored.data.channel_id !== channel.id ||
+      ((stored.data.flags ?? 0) & FLAG.EPHEMERAL) !== 0
+    )
+      throw Errors.unknownMessage();
     return stored;
   };
   const requireApp = (id: string): void => {
@@ -188,11 +211,23 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
 
   const routes: RouteDef[] = [
     // -- gateway / self ------------------------------------------------------------------------
-    { method: 'GET', route: '/gateway', auth: false, handler: () => ({ status: 200, body: { url: core.gatewayUrl() } }) },
-    { method: 'GET', route: '/gateway/bot', auth: true, handler: () => ({ status: 200, body: core.gatewayBot() }) },
-    { method: 'GET', route: '/users/@me', auth: true, handler: () => ({ status: 200, body: selfUserPayload(world.botUser) }) },
     {
-      method: 'POST', route: '/users/@me/channels', auth: true,
+      method: 'GET',
+      route: '/gateway',
+      auth: false,
+      handler: () => ({ status: 200, body: { url: core.gatewayUrl() } }),
+    },
+    { method: 'GET', route: '/gateway/bot', auth: true, handler: () => ({ status: 200, body: core.gatewayBot() }) },
+    {
+      method: 'GET',
+      route: '/users/@me',
+      auth: true,
+      handler: () => ({ status: 200, body: selfUserPayload(world.botUser) }),
+    },
+    {
+      method: 'POST',
+      route: '/users/@me/channels',
+      auth: true,
       handler: (ctx) => {
         ctx.validate();
         const body = asObject(ctx.body);
@@ -202,14 +237,21 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       },
     },
     {
-      method: 'GET', route: '/users/{user_id}', auth: true,
+      method: 'GET',
+      route: '/users/{user_id}',
+      auth: true,
       handler: ({ params }) => {
         const user = world.users.get(params.user_id ?? '');
         if (!user) throw Errors.unknownUser();
         return { status: 200, body: userPayload(user) };
       },
     },
-    { method: 'GET', route: '/applications/@me', auth: true, handler: () => ({ status: 200, body: applicationPayload(world, core.applicationId) }) },
+    {
+      method: 'GET',
+      route: '/applications/@me',
+      auth: true,
+      handler: () => ({ status: 200, body: applicationPayload(world, core.applicationId) }),
+    },
 
     // -- application commands -----------------------------------------------------------------
     ...commandRoutes('/applications/{application_id}/commands', (p) => {
@@ -223,22 +265,32 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
 
     // -- interactions ------------------------------------------------------------------------
     {
-      method: 'POST', route: '/interactions/{interaction_id}/{interaction_token}/callback', auth: false,
+      method: 'POST',
+      route: '/interactions/{interaction_id}/{interaction_token}/callback',
+      auth: false,
       handler: (ctx) => interactionCallback(ctx),
       onError: (ctx, error) => {
         const it = core.interaction(ctx.params.interaction_id ?? '');
         if (!it || it.token !== ctx.params.interaction_token) return;
         const body = ctx.body && typeof ctx.body === 'object' && !Array.isArray(ctx.body) ? ctx.body : {};
         it.callbacks.push({
-          type: typeof body.type === 'number' ? body.type : -1, data: body.data, files: ctx.files, status: error.status,
-          accepted: false, error: error.body, withResponse: ctx.query.get('with_response') === 'true',
-          afterMs: Date.now() - it.dispatchedAt, at: Date.now(),
+          type: typeof body.type === 'number' ? body.type : -1,
+          data: body.data,
+          files: ctx.files,
+          status: error.status,
+          accepted: false,
+          error: error.body,
+          withResponse: ctx.query.get('with_response') === 'true',
+          afterMs: Date.now() - it.dispatchedAt,
+          at: Date.now(),
         });
         core.events.emit('callback', it);
       },
     },
     {
-      method: 'POST', route: '/webhooks/{webhook_id}/{webhook_token}', auth: false,
+      method: 'POST',
+      route: '/webhooks/{webhook_id}/{webhook_token}',
+      auth: false,
       handler: (ctx) => {
         const it = webhookInteraction(ctx.params);
         ctx.validate();
@@ -252,7 +304,11 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
           message = store.edit(original, body, ctx.files).data;
         } else {
           const stored = store.create({
-            channel, body, files: ctx.files, kind: 'followup', type: 0,
+            channel,
+            body,
+            files: ctx.files,
+            kind: 'followup',
+            type: 0,
             interaction: stampOf(it, it.originalMessageId ? { originalResponseMessageId: it.originalMessageId } : {}),
             link: (s) => it.followupIds.push(s.data.id),
           });
@@ -265,9 +321,19 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       const route = `/webhooks/{webhook_id}/{webhook_token}/messages/${last}`;
       const idOf = (p: Record<string, string>): string => (last === '@original' ? '@original' : (p.message_id ?? ''));
       return [
-        { method: 'GET', route, auth: false, handler: ({ params }) => ({ status: 200, body: webhookMessage(webhookInteraction(params), idOf(params)).data }) },
         {
-          method: 'PATCH', route, auth: false,
+          method: 'GET',
+          route,
+          auth: false,
+          handler: ({ params }) => ({
+            status: 200,
+            body: webhookMessage(webhookInteraction(params), idOf(params)).data,
+          }),
+        },
+        {
+          method: 'PATCH',
+          route,
+          auth: false,
           handler: (ctx) => {
             const it = webhookInteraction(ctx.params);
             const stored = webhookMessage(it, idOf(ctx.params));
@@ -276,7 +342,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
           },
         },
         {
-          method: 'DELETE', route, auth: false,
+          method: 'DELETE',
+          route,
+          auth: false,
           handler: ({ params }) => {
             store.delete(webhookMessage(webhookInteraction(params), idOf(params)));
             return { status: 204 };
@@ -287,7 +355,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
 
     // -- channels ----------------------------------------------------------------------------
     {
-      method: 'GET', route: '/channels/{channel_id}', auth: true,
+      method: 'GET',
+      route: '/channels/{channel_id}',
+      auth: true,
       handler: ({ params }) => {
         const channel = channelOr404(params.channel_id ?? '');
         requireView(channel);
@@ -295,7 +365,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       },
     },
     {
-      method: 'GET', route: '/channels/{channel_id}/messages', auth: true,
+      method: 'GET',
+      route: '/channels/{channel_id}/messages',
+      auth: true,
       handler: ({ params, query }) => {
         const channel = channelOr404(params.channel_id ?? '');
         requireView(channel);
@@ -303,16 +375,21 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         const limit = Math.min(100, Math.max(1, Number(query.get('limit') ?? 50)));
         const before = query.get('before');
         const after = query.get('after');
-        const list = store.list(channel.id)
+        const list = store
+          .list(channel.id)
           .filter((m) => ((m.flags ?? 0) & FLAG.EPHEMERAL) === 0)
-          .filter((m) => (before ? BigInt(m.id) < BigInt(before) : true) && (after ? BigInt(m.id) > BigInt(after) : true))
+          .filter(
+            (m) => (before ? BigInt(m.id) < BigInt(before) : true) && (after ? BigInt(m.id) > BigInt(after) : true),
+          )
           .reverse()
           .slice(0, limit);
         return { status: 200, body: list };
       },
     },
     {
-      method: 'POST', route: '/channels/{channel_id}/messages', auth: true,
+      method: 'POST',
+      route: '/channels/{channel_id}/messages',
+      auth: true,
       handler: (ctx) => {
         const channel = channelOr404(ctx.params.channel_id ?? '');
         requireView(channel);
@@ -327,7 +404,12 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         }
         const reference = body.message_reference;
         let type = 0;
-        if (reference && typeof reference === 'object' && !Array.isArray(reference) && typeof reference.message_id === 'string') {
+        if (
+          reference &&
+          typeof reference === 'object' &&
+          !Array.isArray(reference) &&
+          typeof reference.message_id === 'string'
+        ) {
           const target = store.get(reference.message_id);
           if ((!target || target.deleted) && reference.fail_if_not_exists !== false) {
             const errors = new FormErrors();
@@ -341,7 +423,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       },
     },
     {
-      method: 'GET', route: '/channels/{channel_id}/messages/{message_id}', auth: true,
+      method: 'GET',
+      route: '/channels/{channel_id}/messages/{message_id}',
+      auth: true,
       handler: ({ params }) => {
         const channel = channelOr404(params.channel_id ?? '');
         requireView(channel);
@@ -350,7 +434,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       },
     },
     {
-      method: 'PATCH', route: '/channels/{channel_id}/messages/{message_id}', auth: true,
+      method: 'PATCH',
+      route: '/channels/{channel_id}/messages/{message_id}',
+      auth: true,
       handler: (ctx) => {
         const channel = channelOr404(ctx.params.channel_id ?? '');
         requireView(channel);
@@ -361,7 +447,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       },
     },
     {
-      method: 'DELETE', route: '/channels/{channel_id}/messages/{message_id}', auth: true,
+      method: 'DELETE',
+      route: '/channels/{channel_id}/messages/{message_id}',
+      auth: true,
       handler: ({ params }) => {
         const channel = channelOr404(params.channel_id ?? '');
         requireView(channel);
@@ -374,27 +462,36 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
 
     // -- guilds ------------------------------------------------------------------------------
     {
-      method: 'GET', route: '/guilds/{guild_id}', auth: true,
+      method: 'GET',
+      route: '/guilds/{guild_id}',
+      auth: true,
       handler: ({ params, query }) => {
         const guild = guildOr404(params.guild_id ?? '');
         const body = guildPayload(guild);
-        if (query.get('with_counts') === 'true') Object.assign(body, { approximate_member_count: guild.members.size, approximate_presence_count: 0 });
+        if (query.get('with_counts') === 'true')
+          Object.assign(body, { approximate_member_count: guild.members.size, approximate_presence_count: 0 });
         return { status: 200, body };
       },
     },
     {
-      method: 'GET', route: '/guilds/{guild_id}/channels', auth: true,
+      method: 'GET',
+      route: '/guilds/{guild_id}/channels',
+      auth: true,
       handler: ({ params }) => {
         const guild = guildOr404(params.guild_id ?? '');
         return { status: 200, body: guild.channelIds.map((id) => channelPayload(world, channelOr404(id))) };
       },
     },
     {
-      method: 'GET', route: '/guilds/{guild_id}/roles', auth: true,
+      method: 'GET',
+      route: '/guilds/{guild_id}/roles',
+      auth: true,
       handler: ({ params }) => ({ status: 200, body: guildOr404(params.guild_id ?? '').roles.map(rolePayload) }),
     },
     {
-      method: 'GET', route: '/guilds/{guild_id}/members/{user_id}', auth: true,
+      method: 'GET',
+      route: '/guilds/{guild_id}/members/{user_id}',
+      auth: true,
       handler: ({ params }) => {
         const guild = guildOr404(params.guild_id ?? '');
         const member = guild.members.get(params.user_id ?? '');
@@ -407,9 +504,16 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
   function commandRoutes(base: string, scope: (p: Record<string, string>) => string | undefined): RouteDef[] {
     const item = `${base}/{command_id}`;
     return [
-      { method: 'GET', route: base, auth: true, handler: ({ params }) => ({ status: 200, body: commands.list(scope(params)) }) },
       {
-        method: 'PUT', route: base, auth: true,
+        method: 'GET',
+        route: base,
+        auth: true,
+        handler: ({ params }) => ({ status: 200, body: commands.list(scope(params)) }),
+      },
+      {
+        method: 'PUT',
+        route: base,
+        auth: true,
         handler: (ctx) => {
           const guildId = scope(ctx.params);
           ctx.validate();
@@ -419,7 +523,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         },
       },
       {
-        method: 'POST', route: base, auth: true,
+        method: 'POST',
+        route: base,
+        auth: true,
         handler: (ctx) => {
           const guildId = scope(ctx.params);
           ctx.validate();
@@ -430,7 +536,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         },
       },
       {
-        method: 'GET', route: item, auth: true,
+        method: 'GET',
+        route: item,
+        auth: true,
         handler: ({ params }) => {
           const command = commands.get(params.command_id ?? '', scope(params));
           if (!command) throw Errors.unknownCommand();
@@ -438,7 +546,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         },
       },
       {
-        method: 'PATCH', route: item, auth: true,
+        method: 'PATCH',
+        route: item,
+        auth: true,
         handler: (ctx) => {
           const guildId = scope(ctx.params);
           if (!commands.get(ctx.params.command_id ?? '', guildId)) throw Errors.unknownCommand();
@@ -448,7 +558,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         },
       },
       {
-        method: 'DELETE', route: item, auth: true,
+        method: 'DELETE',
+        route: item,
+        auth: true,
         handler: ({ params }) => {
           if (!commands.remove(params.command_id ?? '', scope(params))) throw Errors.unknownCommand();
           return { status: 204 };
@@ -476,8 +588,15 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       case CallbackType.ChannelMessageWithSource: {
         checkMessageLimits(data, ['data'], ctx.files.length);
         const stored = store.create({
-          channel, body: data, files: ctx.files, kind: 'original', type: originalMessageType(it), interaction: stampOf(it),
-          link: (s) => { it.originalMessageId = s.data.id; },
+          channel,
+          body: data,
+          files: ctx.files,
+          kind: 'original',
+          type: originalMessageType(it),
+          interaction: stampOf(it),
+          link: (s) => {
+            it.originalMessageId = s.data.id;
+          },
         });
         resourceMessage = stored.data;
         break;
@@ -485,9 +604,17 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       case CallbackType.DeferredChannelMessageWithSource: {
         const ephemeral = typeof data.flags === 'number' ? data.flags & FLAG.EPHEMERAL : 0;
         const stored = store.create({
-          channel, body: { flags: ephemeral }, files: [], kind: 'original', type: originalMessageType(it),
-          interaction: stampOf(it), forcedFlags: FLAG.LOADING, allowEmpty: true,
-          link: (s) => { it.originalMessageId = s.data.id; },
+          channel,
+          body: { flags: ephemeral },
+          files: [],
+          kind: 'original',
+          type: originalMessageType(it),
+          interaction: stampOf(it),
+          forcedFlags: FLAG.LOADING,
+          allowEmpty: true,
+          link: (s) => {
+            it.originalMessageId = s.data.id;
+          },
         });
         resourceMessage = stored.data;
         break;
@@ -511,25 +638,33 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
     }
 
     const record: CallbackRecord = {
-      type, data: body.data, files: ctx.files, status: 0, accepted: true,
-      withResponse: ctx.query.get('with_response') === 'true', afterMs, at: Date.now(),
+      type,
+      data: body.data,
+      files: ctx.files,
+      status: 0,
+      accepted: true,
+      withResponse: ctx.query.get('with_response') === 'true',
+      afterMs,
+      at: Date.now(),
     };
     const result: RouteResult = record.withResponse
       ? {
-        status: 200,
-        body: {
-          interaction: {
-            id: it.id,
-            type: it.type,
-            ...(it.originalMessageId ? { response_message_id: it.originalMessageId } : {}),
-            ...(resourceMessage ? {
-              response_message_loading: ((resourceMessage.flags ?? 0) & FLAG.LOADING) !== 0,
-              response_message_ephemeral: ((resourceMessage.flags ?? 0) & FLAG.EPHEMERAL) !== 0,
-            } : {}),
+          status: 200,
+          body: {
+            interaction: {
+              id: it.id,
+              type: it.type,
+              ...(it.originalMessageId ? { response_message_id: it.originalMessageId } : {}),
+              ...(resourceMessage
+                ? {
+                    response_message_loading: ((resourceMessage.flags ?? 0) & FLAG.LOADING) !== 0,
+                    response_message_ephemeral: ((resourceMessage.flags ?? 0) & FLAG.EPHEMERAL) !== 0,
+                  }
+                : {}),
+            },
+            resource: { type, ...(resourceMessage ? { message: resourceMessage } : {}) },
           },
-          resource: { type, ...(resourceMessage ? { message: resourceMessage } : {}) },
-        },
-      }
+        }
       : { status: 204 };
     record.status = result.status;
     it.callbacks.push(record);
@@ -557,7 +692,11 @@ function checkCallbackType(it: FakeInteraction, type: number): void {
   };
   if (!(allowed[it.type] ?? []).includes(type)) {
     const errors = new FormErrors();
-    errors.add(['type'], 'INTERACTION_CALLBACK_TYPE_INVALID', `Interaction callback type ${type} is not valid for interaction type ${it.type}.`);
+    errors.add(
+      ['type'],
+      'INTERACTION_CALLBACK_TYPE_INVALID',
+      `Interaction callback type ${type} is not valid for interaction type ${it.type}.`,
+    );
     throw errors.toError();
   }
 }

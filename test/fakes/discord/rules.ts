@@ -126,7 +126,11 @@ export function checkMessageLimits(body: JsonObject, prefix: PathPart[], fileCou
       }
     });
     if (total > LIMITS.embedTotal) {
-      errors.add([...prefix, 'embeds'], 'MAX_EMBED_SIZE_EXCEEDED', `Embed size exceeds maximum size of ${LIMITS.embedTotal}`);
+      errors.add(
+        [...prefix, 'embeds'],
+        'MAX_EMBED_SIZE_EXCEEDED',
+        `Embed size exceeds maximum size of ${LIMITS.embedTotal}`,
+      );
     }
   }
 
@@ -144,7 +148,12 @@ export function checkMessageLimits(body: JsonObject, prefix: PathPart[], fileCou
 
 const IS_COMPONENTS_V2 = 1 << 15;
 
-function checkComponents(errors: FormErrors, prefix: PathPart[], components: Json | undefined, flags: Json | undefined): void {
+function checkComponents(
+  errors: FormErrors,
+  prefix: PathPart[],
+  components: Json | undefined,
+  flags: Json | undefined,
+): void {
   if (!Array.isArray(components)) return;
   const v2 = typeof flags === 'number' && (flags & IS_COMPONENTS_V2) !== 0;
   if (!v2 && components.length > LIMITS.actionRows) {
@@ -156,13 +165,21 @@ function checkComponents(errors: FormErrors, prefix: PathPart[], components: Jso
     const customId = node.custom_id;
     if (typeof customId === 'string') {
       if (seen.has(customId)) {
-        errors.add([...path, 'custom_id'], 'COMPONENT_CUSTOM_ID_DUPLICATED', 'Component custom id cannot be duplicated');
+        errors.add(
+          [...path, 'custom_id'],
+          'COMPONENT_CUSTOM_ID_DUPLICATED',
+          'Component custom id cannot be duplicated',
+        );
       }
       seen.add(customId);
       maxLength(errors, [...path, 'custom_id'], customId, LIMITS.customId);
     }
     if (node.type === 1 && Array.isArray(node.components) && node.components.length > LIMITS.componentsPerRow) {
-      errors.add([...path, 'components'], 'BASE_TYPE_MAX_LENGTH', `Must be ${LIMITS.componentsPerRow} or fewer in length.`);
+      errors.add(
+        [...path, 'components'],
+        'BASE_TYPE_MAX_LENGTH',
+        `Must be ${LIMITS.componentsPerRow} or fewer in length.`,
+      );
     }
     if (node.type === 2) maxLength(errors, [...path, 'label'], node.label, LIMITS.buttonLabel);
     const children = node.components;
@@ -174,9 +191,21 @@ function checkComponents(errors: FormErrors, prefix: PathPart[], components: Jso
 }
 
 /** Discord refuses to create a message with nothing to show (content, embeds, files, components, poll, stickers). */
-export function checkNotEmpty(message: { content: string; embeds: unknown[]; attachments: unknown[]; components?: unknown[]; poll?: unknown; sticker_items?: unknown[] }): void {
-  const empty = message.content === '' && message.embeds.length === 0 && message.attachments.length === 0
-    && (message.components?.length ?? 0) === 0 && message.poll === undefined && (message.sticker_items?.length ?? 0) === 0;
+export function checkNotEmpty(message: {
+  content: string;
+  embeds: unknown[];
+  attachments: unknown[];
+  components?: unknown[];
+  poll?: unknown;
+  sticker_items?: unknown[];
+}): void {
+  const empty =
+    message.content === '' &&
+    message.embeds.length === 0 &&
+    message.attachments.length === 0 &&
+    (message.components?.length ?? 0) === 0 &&
+    message.poll === undefined &&
+    (message.sticker_items?.length ?? 0) === 0;
   if (empty) throw new DiscordHttpError(400, { message: 'Cannot send an empty message', code: 50006 });
 }
 
@@ -189,7 +218,11 @@ export function checkAutocompleteChoices(data: Json | undefined): void {
   const choices = data.choices;
   if (Array.isArray(choices) && choices.length > LIMITS.autocompleteChoices) {
     const errors = new FormErrors();
-    errors.add(['data', 'choices'], 'BASE_TYPE_MAX_LENGTH', `Must be ${LIMITS.autocompleteChoices} or fewer in length.`);
+    errors.add(
+      ['data', 'choices'],
+      'BASE_TYPE_MAX_LENGTH',
+      `Must be ${LIMITS.autocompleteChoices} or fewer in length.`,
+    );
     errors.throwIfAny();
   }
 }
@@ -208,7 +241,8 @@ export function checkCommands(bodies: JsonObject[]): void {
     const type = typeof cmd.type === 'number' ? cmd.type : 1;
     const name = typeof cmd.name === 'string' ? cmd.name : '';
     const key = `${type}:${name}`;
-    if (seen.has(key)) errors.add([i, 'name'], 'APPLICATION_COMMANDS_DUPLICATE_NAME', `Application command names must be unique`);
+    if (seen.has(key))
+      errors.add([i, 'name'], 'APPLICATION_COMMANDS_DUPLICATE_NAME', `Application command names must be unique`);
     seen.add(key);
     if (type === 1) checkChatInputNode(errors, [i], cmd);
   });
@@ -232,16 +266,25 @@ function checkChatInputNode(errors: FormErrors, path: PathPart[], node: JsonObje
     if (!isObject(opt)) return;
     const at = [...path, 'options', j];
     const optName = typeof opt.name === 'string' ? opt.name : '';
-    if (names.has(optName)) errors.add([...at, 'name'], 'APPLICATION_COMMAND_OPTION_NAME_ALREADY_EXISTS', 'Option names must be unique');
+    if (names.has(optName))
+      errors.add([...at, 'name'], 'APPLICATION_COMMAND_OPTION_NAME_ALREADY_EXISTS', 'Option names must be unique');
     names.add(optName);
     const isSub = opt.type === 1 || opt.type === 2;
     if (!isSub) {
       if (opt.required === true && optionalSeen) {
-        errors.add([...path, 'options'], 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID', 'Required options must be placed before non-required options');
+        errors.add(
+          [...path, 'options'],
+          'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID',
+          'Required options must be placed before non-required options',
+        );
       }
       if (opt.required !== true) optionalSeen = true;
       if (opt.autocomplete === true && Array.isArray(opt.choices) && opt.choices.length > 0) {
-        errors.add([...at, 'autocomplete'], 'AUTOCOMPLETE_AND_CHOICES_ERROR', 'Autocomplete cannot be set to true if choices are present');
+        errors.add(
+          [...at, 'autocomplete'],
+          'AUTOCOMPLETE_AND_CHOICES_ERROR',
+          'Autocomplete cannot be set to true if choices are present',
+        );
       }
     }
     checkChatInputNode(errors, at, opt);

@@ -16,8 +16,15 @@ import { CommandStore } from './commands.ts';
 import { FakeGateway, shardOfGuild, snowflakeOnShard } from './gateway.ts';
 import { FaultInjector, RateLimitTracker, waitUntil } from './http.ts';
 import {
-  buildCommandData, buildInteractionPayload, buildModalSubmitData, FakeInteraction, findComponent,
-  InteractionType, resolveContext, type InteractionHost, type OptionValue,
+  buildCommandData,
+  buildInteractionPayload,
+  buildModalSubmitData,
+  FakeInteraction,
+  findComponent,
+  InteractionType,
+  resolveContext,
+  type InteractionHost,
+  type OptionValue,
 } from './interactions.ts';
 import { MessageStore, type StoredAttachment } from './messages.ts';
 import { channelPayload, guildPayload, memberPayload, userPayload } from './payloads.ts';
@@ -26,8 +33,16 @@ import { buildRoutes, type CompiledRoute } from './rest.ts';
 import { DEFAULT_UPLOAD_LIMIT_BYTES } from './rules.ts';
 import { snowflake } from './snowflake.ts';
 import type {
-  ErrorExpectation, Fault, FakeDiscordOptions, FakeGuildSpec, InteractionContext, JsonObject, RecordedError, RecordedRequest,
-  RouteMatcher, WaitOptions,
+  ErrorExpectation,
+  Fault,
+  FakeDiscordOptions,
+  FakeGuildSpec,
+  InteractionContext,
+  JsonObject,
+  RecordedError,
+  RecordedRequest,
+  RouteMatcher,
+  WaitOptions,
 } from './types.ts';
 import { DEFAULT_SPEC_PATH, specExists } from './validate.ts';
 import { THREAD_TYPES, World } from './world.ts';
@@ -107,16 +122,21 @@ export class FakeDiscord {
     this.applicationId = options.applicationId ?? snowflake();
     this.specPath = options.openApiSpecPath ?? DEFAULT_SPEC_PATH;
     this.validateAgainstOpenApi = options.validateAgainstOpenApi ?? true;
-    if (this.validateAgainstOpenApi && !specExists(this.specPath)) throw new Error(`Fake Discord: OpenAPI spec not found at ${this.specPath}`);
+    if (this.validateAgainstOpenApi && !specExists(this.specPath))
+      throw new Error(`Fake Discord: OpenAPI spec not found at ${this.specPath}`);
     this.callbackDeadlineMs = options.callbackDeadlineMs ?? 3000;
     this.interactionTokenTtlMs = options.interactionTokenTtlMs ?? 15 * 60_000;
     this.uploadLimitBytes = options.uploadLimitBytes ?? DEFAULT_UPLOAD_LIMIT_BYTES;
     this.events.setMaxListeners(0);
     this.shards = options.shards ?? 1;
-    if (!Number.isInteger(this.shards) || this.shards < 1) throw new Error(`Fake Discord: shards must be a positive integer (got ${String(options.shards)})`);
+    if (!Number.isInteger(this.shards) || this.shards < 1)
+      throw new Error(`Fake Discord: shards must be a positive integer (got ${String(options.shards)})`);
 
     // The bot user's id is the application id, as for every bot created in the developer portal.
-    this.world = new World(spreadOverShards(options.guilds, this.shards), { id: this.applicationId, name: options.botName ?? 'Qwen Imagine' });
+    this.world = new World(spreadOverShards(options.guilds, this.shards), {
+      id: this.applicationId,
+      name: options.botName ?? 'Qwen Imagine',
+    });
     this.store = new MessageStore(this.world, () => this.baseUrl, this.applicationId);
     this.commands = new CommandStore(this.applicationId);
     this.host = {
@@ -137,7 +157,12 @@ export class FakeDiscord {
       gatewayBot: () => ({
         url: this.gatewayUrl,
         shards: this.shards,
-        session_start_limit: { total: 1000, remaining: this.sessionStartRemaining, reset_after: 86_400_000, max_concurrency: options.maxConcurrency ?? 1 },
+        session_start_limit: {
+          total: 1000,
+          remaining: this.sessionStartRemaining,
+          reset_after: 86_400_000,
+          max_concurrency: options.maxConcurrency ?? 1,
+        },
       }),
       gatewayUrl: () => this.gatewayUrl,
     });
@@ -153,7 +178,16 @@ export class FakeDiscord {
         this.sessionStartRemaining = Math.max(0, this.sessionStartRemaining - 1);
       },
       onCloseError: (code, message, detail) => {
-        this.recordError({ method: 'GATEWAY', path: `/gateway (${detail})`, route: null, status: code, code, message, body: { message, code }, at: Date.now() });
+        this.recordError({
+          method: 'GATEWAY',
+          path: `/gateway (${detail})`,
+          route: null,
+          status: code,
+          code,
+          message,
+          body: { message, code },
+          at: Date.now(),
+        });
       },
     });
     const handle = createRequestHandler({
@@ -249,7 +283,8 @@ export class FakeDiscord {
    */
   setAgeRestricted(nameOrId: string, nsfw: boolean, guild?: string): FakeChannel {
     const channel = this.world.channel(nameOrId, guild !== undefined ? this.world.guild(guild) : this.world.guild());
-    if (THREAD_TYPES.has(channel.type)) throw new Error(`Fake Discord: '${channel.name}' is a thread; its parent's age restriction applies`);
+    if (THREAD_TYPES.has(channel.type))
+      throw new Error(`Fake Discord: '${channel.name}' is a thread; its parent's age restriction applies`);
     channel.nsfw = nsfw;
     const payload = channelPayload(this.world, channel);
     this.gateway.dispatch('CHANNEL_UPDATE', payload);
@@ -286,7 +321,12 @@ export class FakeDiscord {
   }
 
   /** A user types in option `focused` of `/name`; read the answer with `autocompleteChoices()`. */
-  autocomplete(name: string, options: Record<string, OptionValue>, focused: string, ctx: InteractionContext = {}): FakeInteraction {
+  autocomplete(
+    name: string,
+    options: Record<string, OptionValue>,
+    focused: string,
+    ctx: InteractionContext = {},
+  ): FakeInteraction {
     this.requireSession();
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
@@ -295,31 +335,59 @@ export class FakeDiscord {
   }
 
   /** A user clicks the button labelled (or with custom_id) `button` on `message`. */
-  click(message: string | { id: string }, button: string, ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+  click(
+    message: string | { id: string },
+    button: string,
+    ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {},
+  ): FakeInteraction {
     this.requireSession();
     const stored = this.requireMessage(message);
     const component = findComponent(stored.data, button);
-    if (!component) throw new Error(`Fake Discord: no component '${button}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`);
-    if (component.type !== 2) throw new Error(`Fake Discord: '${button}' is not a button (type ${String(component.type)}); use select()`);
-    if (component.disabled === true) throw new Error(`Fake Discord: button '${button}' is disabled; a user cannot click it`);
-    if (typeof component.custom_id !== 'string') throw new Error(`Fake Discord: button '${button}' is a link/premium button; clicking it sends no interaction`);
+    if (!component)
+      throw new Error(
+        `Fake Discord: no component '${button}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`,
+      );
+    if (component.type !== 2)
+      throw new Error(`Fake Discord: '${button}' is not a button (type ${String(component.type)}); use select()`);
+    if (component.disabled === true)
+      throw new Error(`Fake Discord: button '${button}' is disabled; a user cannot click it`);
+    if (typeof component.custom_id !== 'string')
+      throw new Error(`Fake Discord: button '${button}' is a link/premium button; clicking it sends no interaction`);
     const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
     this.requireShardSession(rc.guild?.id ?? null);
-    const data: JsonObject = { custom_id: component.custom_id, component_type: 2, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
+    const data: JsonObject = {
+      custom_id: component.custom_id,
+      component_type: 2,
+      ...(typeof component.id === 'number' ? { id: component.id } : {}),
+    };
     return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
   }
 
   /** A member posts `content` in a channel (as a person would, not through the bot). */
-  post(content: string, ctx: Omit<InteractionContext, 'permissions' | 'appPermissions' | 'locale' | 'dm'> = {}): APIMessage {
+  post(
+    content: string,
+    ctx: Omit<InteractionContext, 'permissions' | 'appPermissions' | 'locale' | 'dm'> = {},
+  ): APIMessage {
     const rc = resolveContext(this.world, ctx);
-    return this.store.create({ channel: rc.channel, body: { content }, files: [], kind: 'channel', type: 0, author: userPayload(rc.user) }).data;
+    return this.store.create({
+      channel: rc.channel,
+      body: { content },
+      files: [],
+      kind: 'channel',
+      type: 0,
+      author: userPayload(rc.user),
+    }).data;
   }
 
   /**
    * A user picks the message command `name` ("Apps → name") on `message`. Discord only offers
    * commands that are registered, so an unregistered name is an error here too.
    */
-  messageCommand(name: string, message: string | { id: string }, ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+  messageCommand(
+    name: string,
+    message: string | { id: string },
+    ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {},
+  ): FakeInteraction {
     this.requireSession();
     const stored = this.requireMessage(message);
     const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
@@ -338,28 +406,48 @@ export class FakeDiscord {
   }
 
   /** A user picks `values` in the select menu `customId` on `message`. */
-  select(message: string | { id: string }, customId: string, values: string[], ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {}): FakeInteraction {
+  select(
+    message: string | { id: string },
+    customId: string,
+    values: string[],
+    ctx: Omit<InteractionContext, 'channel' | 'guild' | 'dm'> = {},
+  ): FakeInteraction {
     this.requireSession();
     const stored = this.requireMessage(message);
     const component = findComponent(stored.data, customId);
     if (!component || typeof component.type !== 'number' || ![3, 5, 6, 7, 8].includes(component.type)) {
-      throw new Error(`Fake Discord: no select menu '${customId}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`);
+      throw new Error(
+        `Fake Discord: no select menu '${customId}' on message ${stored.data.id} (components: ${describeComponents(stored.data)})`,
+      );
     }
     if (component.disabled === true) throw new Error(`Fake Discord: select menu '${customId}' is disabled`);
     const min = typeof component.min_values === 'number' ? component.min_values : 1;
     const max = typeof component.max_values === 'number' ? component.max_values : 1;
-    if (values.length < min || values.length > max) throw new Error(`Fake Discord: select '${customId}' takes ${min}..${max} values`);
+    if (values.length < min || values.length > max)
+      throw new Error(`Fake Discord: select '${customId}' takes ${min}..${max} values`);
     if (component.type === 3 && Array.isArray(component.options)) {
-      const allowed = component.options.map((o) => (o && typeof o === 'object' && !Array.isArray(o) ? o.value : undefined));
-      for (const v of values) if (!allowed.includes(v)) throw new Error(`Fake Discord: '${v}' is not an option of select '${customId}'`);
+      const allowed = component.options.map((o) =>
+        o && typeof o === 'object' && !Array.isArray(o) ? o.value : undefined,
+      );
+      for (const v of values)
+        if (!allowed.includes(v)) throw new Error(`Fake Discord: '${v}' is not an option of select '${customId}'`);
     }
     const rc = resolveContext(this.world, ctx, this.world.channel(stored.data.channel_id));
     this.requireShardSession(rc.guild?.id ?? null);
-    const data: JsonObject = { custom_id: customId, component_type: component.type, values, ...(typeof component.id === 'number' ? { id: component.id } : {}) };
+    const data: JsonObject = {
+      custom_id: customId,
+      component_type: component.type,
+      values,
+      ...(typeof component.id === 'number' ? { id: component.id } : {}),
+    };
     return this.dispatchInteraction(InteractionType.MessageComponent, data, rc, stored.data);
   }
 
-  private submitModal(from: FakeInteraction, values: Record<string, string>, ctx: InteractionContext = {}): FakeInteraction {
+  private submitModal(
+    from: FakeInteraction,
+    values: Record<string, string>,
+    ctx: InteractionContext = {},
+  ): FakeInteraction {
     this.requireSession();
     const modalCallback = from.response;
     if (modalCallback?.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
@@ -367,13 +455,34 @@ export class FakeDiscord {
     const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
     const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
     this.requireShardSession(rc.guild?.id ?? null);
-    return this.dispatchInteraction(InteractionType.ModalSubmit, data, rc, source && !source.deleted ? source.data : undefined);
+    return this.dispatchInteraction(
+      InteractionType.ModalSubmit,
+      data,
+      rc,
+      source && !source.deleted ? source.data : undefined,
+    );
   }
 
-  private dispatchInteraction(type: number, data: JsonObject, rc: ReturnType<typeof resolveContext>, message?: APIMessage): FakeInteraction {
-    const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, { type, data, rc, ...(message ? { message } : {}) });
+  private dispatchInteraction(
+    type: number,
+    data: JsonObject,
+    rc: ReturnType<typeof resolveContext>,
+    message?: APIMessage,
+  ): FakeInteraction {
+    const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, {
+      type,
+      data,
+      rc,
+      ...(message ? { message } : {}),
+    });
     const it = new FakeInteraction(this.host, {
-      id, token, type, payload, user: userPayload(rc.user), channelId: rc.channel.id, guildId: rc.guild?.id ?? null,
+      id,
+      token,
+      type,
+      payload,
+      user: userPayload(rc.user),
+      channelId: rc.channel.id,
+      guildId: rc.guild?.id ?? null,
       sourceMessageId: message?.id ?? null,
     });
     this.byId.set(id, it);
@@ -384,7 +493,8 @@ export class FakeDiscord {
   }
 
   private requireSession(): void {
-    if (!this.gateway.hasSession) throw new Error("Fake Discord: no bot session on the gateway (await the client's 'ready' event first)");
+    if (!this.gateway.hasSession)
+      throw new Error("Fake Discord: no bot session on the gateway (await the client's 'ready' event first)");
   }
 
   /** With several shards, the interaction's shard (its guild's; shard 0 for DMs) must have a session. */
@@ -392,7 +502,9 @@ export class FakeDiscord {
     const shard = this.gateway.shardOf(guildId);
     if (!this.gateway.hasSessionFor(shard)) {
       const where = guildId === null ? 'DMs' : `guild ${guildId}`;
-      throw new Error(`Fake Discord: no bot session on shard ${shard} of ${this.shards}, which receives the interactions of ${where} (is a client identified with shard [${shard}, ${this.shards}]?)`);
+      throw new Error(
+        `Fake Discord: no bot session on shard ${shard} of ${this.shards}, which receives the interactions of ${where} (is a client identified with shard [${shard}, ${this.shards}]?)`,
+      );
     }
   }
 
@@ -422,13 +534,23 @@ export class FakeDiscord {
 
   /** Resolves with the first message (channel message, @original or follow-up) matching, now or after a create/edit. */
   waitForMessage(predicate: (m: APIMessage) => boolean, opts: WaitOptions = {}): Promise<APIMessage> {
-    return waitUntil([this.store, 'message'], () => this.store.list().find(predicate), opts.timeoutMs ?? 5000,
-      () => `a message to match (messages: ${JSON.stringify(this.store.list().map((m) => ({ id: m.id, content: m.content, flags: m.flags })))})`);
+    return waitUntil(
+      [this.store, 'message'],
+      () => this.store.list().find(predicate),
+      opts.timeoutMs ?? 5000,
+      () =>
+        `a message to match (messages: ${JSON.stringify(this.store.list().map((m) => ({ id: m.id, content: m.content, flags: m.flags })))})`,
+    );
   }
 
   /** Resolves with the first recorded request matching, now or later. */
   waitForRequest(predicate: (r: RecordedRequest) => boolean, opts: WaitOptions = {}): Promise<RecordedRequest> {
-    return waitUntil([this.events, 'request'], () => this.requests.find((r) => r.status !== 0 && predicate(r)), opts.timeoutMs ?? 5000, () => 'a request to match');
+    return waitUntil(
+      [this.events, 'request'],
+      () => this.requests.find((r) => r.status !== 0 && predicate(r)),
+      opts.timeoutMs ?? 5000,
+      () => 'a request to match',
+    );
   }
 
   /** The bytes of an uploaded attachment (object from a message, its URL, or its id). */
@@ -470,11 +592,14 @@ export class FakeDiscord {
   }
 
   private recordError(error: RecordedError): void {
-    const exp = this.expectations.find((e) => e.remaining > 0
-      && (e.match.code === undefined || e.match.code === error.code)
-      && (e.match.status === undefined || e.match.status === error.status)
-      && (e.match.route === undefined || e.match.route === error.route)
-      && (e.match.method === undefined || e.match.method.toUpperCase() === error.method));
+    const exp = this.expectations.find(
+      (e) =>
+        e.remaining > 0 &&
+        (e.match.code === undefined || e.match.code === error.code) &&
+        (e.match.status === undefined || e.match.status === error.status) &&
+        (e.match.route === undefined || e.match.route === error.route) &&
+        (e.match.method === undefined || e.match.method.toUpperCase() === error.method),
+    );
     if (exp) {
       exp.remaining--;
       this.expectedErrors.push(error);
@@ -492,7 +617,9 @@ export class FakeDiscord {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       await this.gateway.close();
-      const closing = [...this.sockets].map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+      const closing = [...this.sockets].map(
+        (socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())),
+      );
       for (const socket of this.sockets) socket.destroy();
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       await Promise.all([...closing, serverClosed]);
@@ -509,7 +636,9 @@ function spreadOverShards(guilds: FakeGuildSpec[] | undefined, shards: number): 
   if (shards === 1) return guilds;
   // World's default guild, placed on shard 0.
   const specs = guilds && guilds.length > 0 ? guilds : [{ name: 'Test Guild' }];
-  return specs.map((spec, index) => (spec.id === undefined ? { ...spec, id: snowflakeOnShard(index % shards, shards) } : spec));
+  return specs.map((spec, index) =>
+    spec.id === undefined ? { ...spec, id: snowflakeOnShard(index % shards, shards) } : spec,
+  );
 }
 
 function describeComponents(message: APIMessage): string {
@@ -517,11 +646,11 @@ function describeComponents(message: APIMessage): string {
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     const n = node as Record<string, unknown>;
-    if (typeof n.custom_id === 'string' || typeof n.label === 'string') names.push(`${String(n.label ?? '')}[${String(n.custom_id ?? n.url ?? '')}]`);
+    if (typeof n.custom_id === 'string' || typeof n.label === 'string')
+      names.push(`${String(n.label ?? '')}[${String(n.custom_id ?? n.url ?? '')}]`);
     if (Array.isArray(n.components)) n.components.forEach(visit);
     if (n.accessory) visit(n.accessory);
   };
   (message.components ?? []).forEach(visit);
   return names.join(', ') || 'none';
 }
-

@@ -182,9 +182,7 @@ export interface ErrorExpectation {
 
 export type RouteMatcher = string | RegExp | { method?: string; path?: string | RegExp };
 
-export type Fault =
-  | { status: 429; retryAfterSec?: number; global?: boolean }
-  | { status: 500 | 502 | 503 | 504 };
+export type Fault = { status: 429; retryAfterSec?: number; global?: boolean } | { status: 500 | 502 | 503 | 504 };
 
 /** Context of a simulated user action (slash command, click, ...). */
 export interface InteractionContext {

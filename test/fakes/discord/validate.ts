@@ -14,14 +14,16 @@ type AjvCtor = typeof Ajv2020Module.default;
 const Ajv2020: AjvCtor = ((Ajv2020Module as unknown as { default?: AjvCtor }).default ?? Ajv2020Module) as AjvCtor;
 
 /** The copy the repository carries (`test/fakes/discord/openapi/`, MIT), or `$DISCORD_OPENAPI_SPEC`. */
-export const DEFAULT_SPEC_PATH = process.env.DISCORD_OPENAPI_SPEC
-  ?? fileURLToPath(new URL('./openapi/openapi.json', import.meta.url));
+export const DEFAULT_SPEC_PATH =
+  process.env.DISCORD_OPENAPI_SPEC ?? fileURLToPath(new URL('./openapi/openapi.json', import.meta.url));
 
 export function specExists(path: string = DEFAULT_SPEC_PATH): boolean {
   return existsSync(path);
 }
 
-interface SchemaNode { [key: string]: unknown }
+interface SchemaNode {
+  [key: string]: unknown;
+}
 interface Spec {
   paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: SchemaNode }> } }>>;
   components: { schemas: Record<string, SchemaNode> };
@@ -43,8 +45,25 @@ function load(path: string): Loaded {
   const spec = JSON.parse(readFileSync(path, 'utf8')) as Spec;
   spec.components = tolerateCoercions(spec.components, false) as Spec['components'];
   // verbose: errors carry the offending value, used in the messages like Discord does.
-  const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false, validateFormats: true, verbose: true });
-  for (const format of ['snowflake', 'int32', 'int64', 'uri', 'double', 'nonce', 'date-time', 'float', 'uuid', 'email']) {
+  const ajv = new Ajv2020({
+    strict: false,
+    allErrors: false,
+    validateSchema: false,
+    validateFormats: true,
+    verbose: true,
+  });
+  for (const format of [
+    'snowflake',
+    'int32',
+    'int64',
+    'uri',
+    'double',
+    'nonce',
+    'date-time',
+    'float',
+    'uuid',
+    'email',
+  ]) {
     ajv.addFormat(format, true);
   }
   ajv.addSchema({ $id: BASE, components: spec.components });
@@ -70,11 +89,16 @@ function tolerateCoercions(node: unknown, isUnionBranch: boolean): unknown {
   if (!node || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node)) {
-    out[k] = k === 'oneOf' || k === 'anyOf'
-      ? (Array.isArray(v) ? v.map((n) => tolerateCoercions(n, true)) : v)
-      : k === 'properties' || k === '$defs' || k === 'schemas'
-        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([name, n]) => [name, tolerateCoercions(n, false)]))
-        : tolerateCoercions(v, false);
+    out[k] =
+      k === 'oneOf' || k === 'anyOf'
+        ? Array.isArray(v)
+          ? v.map((n) => tolerateCoercions(n, true))
+          : v
+        : k === 'properties' || k === '$defs' || k === 'schemas'
+          ? Object.fromEntries(
+              Object.entries(v as Record<string, unknown>).map(([name, n]) => [name, tolerateCoercions(n, false)]),
+            )
+          : tolerateCoercions(v, false);
   }
   const types = typeof out.type === 'string' ? [out.type] : Array.isArray(out.type) ? (out.type as unknown[]) : [];
   const numeric = types.includes('integer') ? 'integer' : types.includes('number') ? 'number' : null;
@@ -149,7 +173,12 @@ export function hasOperation(route: string, method: string, path: string = DEFAU
  * Validates `body` against the JSON request body schema of `method route`. Returns the
  * Discord-shaped 50035 error, or null when valid (or when the operation has no JSON body).
  */
-export function validateRequestBody(route: string, method: string, body: unknown, specPath: string = DEFAULT_SPEC_PATH): DiscordHttpError | null {
+export function validateRequestBody(
+  route: string,
+  method: string,
+  body: unknown,
+  specPath: string = DEFAULT_SPEC_PATH,
+): DiscordHttpError | null {
   const entry = load(specPath);
   const validate = validatorFor(entry, route, method, body);
   if (!validate) return null;
@@ -162,17 +191,28 @@ export function validateRequestBody(route: string, method: string, body: unknown
  * drop the "is not null" alternatives and union summaries, prefer the deepest instance path.
  */
 function toFormError(errors: ErrorObject[]): DiscordHttpError {
-  const relevant = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf'
-    && !(e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null'));
+  const relevant = errors.filter(
+    (e) =>
+      e.keyword !== 'anyOf' &&
+      e.keyword !== 'oneOf' &&
+      !(e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null'),
+  );
   const pool = relevant.length > 0 ? relevant : errors;
   const depth = (e: ErrorObject): number => (e.instancePath === '' ? 0 : e.instancePath.split('/').length);
   const deepest = Math.max(...pool.map(depth));
   const chosen = pool.filter((e) => depth(e) === deepest).slice(0, 1);
   const form = new FormErrors();
   for (const e of chosen) {
-    const path = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const path = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (e.keyword === 'required') {
-      form.add([...path, String((e.params as { missingProperty?: unknown }).missingProperty)], 'BASE_TYPE_REQUIRED', 'This field is required');
+      form.add(
+        [...path, String((e.params as { missingProperty?: unknown }).missingProperty)],
+        'BASE_TYPE_REQUIRED',
+        'This field is required',
+      );
     } else {
       const { code, message } = describe(e);
       form.add(path, code, message);
@@ -196,13 +236,19 @@ function describe(e: ErrorObject): { code: string; message: string } {
       return { code: 'NUMBER_TYPE_MIN', message: `int value should be greater than or equal to ${String(p.limit)}.` };
     case 'enum':
     case 'const':
-      return { code: 'BASE_TYPE_CHOICES', message: `Value must be one of ${JSON.stringify(p.allowedValues ?? p.allowedValue)}.` };
+      return {
+        code: 'BASE_TYPE_CHOICES',
+        message: `Value must be one of ${JSON.stringify(p.allowedValues ?? p.allowedValue)}.`,
+      };
     case 'type':
       return { code: 'BASE_TYPE_BAD_TYPE', message: `Value must be of type ${String(p.type)}.` };
     case 'pattern':
       // A string where the spec wants an integer/number (see tolerateCoercions).
       if (String(p.pattern).startsWith('^-?\\d+')) {
-        return { code: 'NUMBER_TYPE_COERCE', message: `Value ${JSON.stringify(e.data)} is not ${String(p.pattern).includes('.') ? 'a number' : 'int'}.` };
+        return {
+          code: 'NUMBER_TYPE_COERCE',
+          message: `Value ${JSON.stringify(e.data)} is not ${String(p.pattern).includes('.') ? 'a number' : 'int'}.`,
+        };
       }
       return { code: 'BASE_TYPE_INVALID', message: 'Value is not valid.' };
     default:

@@ -90,7 +90,12 @@ export class World {
 
   constructor(specs: FakeGuildSpec[] | undefined, bot: { id: string; name: string }) {
     this.botUser = {
-      key: 'bot', id: bot.id, username: bot.name, globalName: null, bot: true, locale: 'en-US',
+      key: 'bot',
+      id: bot.id,
+      username: bot.name,
+      globalName: null,
+      bot: true,
+      locale: 'en-US',
     };
     this.users.set(this.botUser.id, this.botUser);
     for (const spec of specs && specs.length > 0 ? specs : [DEFAULT_GUILD]) this.addGuild(spec);
@@ -101,7 +106,10 @@ export class World {
   /** By test name ('alice') or id. Throws when unknown: a typo in a test should fail loudly. */
   user(nameOrId: string): UserRec {
     const found = this.findUser(nameOrId);
-    if (!found) throw new Error(`Fake Discord: no user '${nameOrId}' (known: ${[...this.users.values()].map((u) => u.key).join(', ')})`);
+    if (!found)
+      throw new Error(
+        `Fake Discord: no user '${nameOrId}' (known: ${[...this.users.values()].map((u) => u.key).join(', ')})`,
+      );
     return found;
   }
 
@@ -156,7 +164,8 @@ export class World {
     if (!member) return 0n;
     // Category overwrites are synced into children when the children are created, so only the
     // channel's own overwrites matter here; a thread has none, its parent's apply.
-    const own = THREAD_TYPES.has(channel.type) && channel.parentId ? this.channels.get(channel.parentId) ?? channel : channel;
+    const own =
+      THREAD_TYPES.has(channel.type) && channel.parentId ? (this.channels.get(channel.parentId) ?? channel) : channel;
     return computeChannelPermissions({
       guildId: guild.id,
       isOwner: guild.ownerId === userId,
@@ -174,8 +183,17 @@ export class World {
     }
     const recipient = this.user(recipientId);
     const channel: ChannelRec = {
-      id: snowflake(), guildId: null, name: recipient.username, type: 1, nsfw: false, topic: null,
-      position: 0, parentId: null, overwrites: [], rateLimitPerUser: 0, recipientIds: [recipient.id],
+      id: snowflake(),
+      guildId: null,
+      name: recipient.username,
+      type: 1,
+      nsfw: false,
+      topic: null,
+      position: 0,
+      parentId: null,
+      overwrites: [],
+      rateLimitPerUser: 0,
+      recipientIds: [recipient.id],
       lastMessageId: null,
     };
     this.channels.set(channel.id, channel);
@@ -204,31 +222,54 @@ export class World {
     const id = spec.id ?? snowflake();
     const owner = this.ensureUser(spec.owner ?? 'owner');
     const guild: GuildRec = {
-      id, name: spec.name, ownerId: owner.id, roles: [], channelIds: [], members: new Map(),
-      preferredLocale: spec.preferredLocale ?? 'en-US', joinedAt: discordTimestamp(),
+      id,
+      name: spec.name,
+      ownerId: owner.id,
+      roles: [],
+      channelIds: [],
+      members: new Map(),
+      preferredLocale: spec.preferredLocale ?? 'en-US',
+      joinedAt: discordTimestamp(),
     };
     this.guilds.push(guild);
 
     // @everyone's id is the guild id, like on Discord.
-    guild.roles.push(makeRole(id, '@everyone', permissionsOf(spec.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS), 0));
-    const roleSpecs = spec.roles ?? [{ name: 'Moderator', permissions: ['ManageMessages'], color: 0x3498db, hoist: true }];
+    guild.roles.push(
+      makeRole(id, '@everyone', permissionsOf(spec.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS), 0),
+    );
+    const roleSpecs = spec.roles ?? [
+      { name: 'Moderator', permissions: ['ManageMessages'], color: 0x3498db, hoist: true },
+    ];
     roleSpecs.forEach((r, i) => {
       const role = makeRole(r.id ?? snowflake(), r.name, permissionsOf(r.permissions ?? 0n), i + 1);
       role.color = r.color ?? 0;
       role.hoist = r.hoist ?? false;
       guild.roles.push(role);
     });
-    const botRole = makeRole(snowflake(), this.botUser.username, permissionsOf(spec.botPermissions ?? DEFAULT_BOT_PERMISSIONS), roleSpecs.length + 1);
+    const botRole = makeRole(
+      snowflake(),
+      this.botUser.username,
+      permissionsOf(spec.botPermissions ?? DEFAULT_BOT_PERMISSIONS),
+      roleSpecs.length + 1,
+    );
     botRole.managed = true;
     botRole.botId = this.botUser.id;
     guild.roles.push(botRole);
 
     const memberSpecs: FakeMemberSpec[] = spec.members ?? [
-      { user: 'alice' }, { user: 'bob' },
-      ...(guild.roles.some((r) => r.name === 'Moderator') ? [{ user: 'mod', roles: ['Moderator'] }] : [{ user: 'mod' }]),
+      { user: 'alice' },
+      { user: 'bob' },
+      ...(guild.roles.some((r) => r.name === 'Moderator')
+        ? [{ user: 'mod', roles: ['Moderator'] }]
+        : [{ user: 'mod' }]),
     ];
     const addMember = (user: UserRec, roleIds: string[], nick: string | null): void => {
-      guild.members.set(user.id, { userId: user.id, roleIds, nick, joinedAt: discordTimestamp(Date.now() - 86_400_000) });
+      guild.members.set(user.id, {
+        userId: user.id,
+        roleIds,
+        nick,
+        joinedAt: discordTimestamp(Date.now() - 86_400_000),
+      });
     };
     addMember(owner, [], null);
     for (const m of memberSpecs) {
@@ -240,7 +281,12 @@ export class World {
       });
       addMember(user, roleIds, m.nick ?? null);
     }
-    guild.members.set(this.botUser.id, { userId: this.botUser.id, roleIds: [botRole.id], nick: null, joinedAt: guild.joinedAt });
+    guild.members.set(this.botUser.id, {
+      userId: this.botUser.id,
+      roleIds: [botRole.id],
+      nick: null,
+      joinedAt: guild.joinedAt,
+    });
 
     const channelSpecs: FakeChannelSpec[] = spec.channels ?? [{ name: 'general' }, { name: 'nsfw', nsfw: true }];
     // Categories first so children can reference them by name, threads last so their channel exists.
@@ -257,7 +303,12 @@ export class World {
         return { id: role.id, type: 0, allow: permissionsOf(o.allow ?? 0n), deny: permissionsOf(o.deny ?? 0n) };
       }
       if (o.user !== undefined) {
-        return { id: this.user(o.user).id, type: 1, allow: permissionsOf(o.allow ?? 0n), deny: permissionsOf(o.deny ?? 0n) };
+        return {
+          id: this.user(o.user).id,
+          type: 1,
+          allow: permissionsOf(o.allow ?? 0n),
+          deny: permissionsOf(o.deny ?? 0n),
+        };
       }
       throw new Error('Fake Discord: an overwrite needs a role or a user');
     });
@@ -268,12 +319,23 @@ export class World {
     }
     const thread = THREAD_TYPES.has(spec.type ?? 0);
     if (thread && (parentId === null || overwrites.length > 0 || spec.nsfw !== undefined)) {
-      throw new Error(`Fake Discord: thread '${spec.name}' needs a parent channel, and takes its overwrites and age restriction from it`);
+      throw new Error(
+        `Fake Discord: thread '${spec.name}' needs a parent channel, and takes its overwrites and age restriction from it`,
+      );
     }
     const channel: ChannelRec = {
-      id: spec.id ?? snowflake(), guildId: guild.id, name: spec.name, type: spec.type ?? 0,
-      nsfw: spec.nsfw ?? false, topic: spec.topic ?? null, position, parentId, overwrites,
-      rateLimitPerUser: spec.rateLimitPerUser ?? 0, recipientIds: [], lastMessageId: null,
+      id: spec.id ?? snowflake(),
+      guildId: guild.id,
+      name: spec.name,
+      type: spec.type ?? 0,
+      nsfw: spec.nsfw ?? false,
+      topic: spec.topic ?? null,
+      position,
+      parentId,
+      overwrites,
+      rateLimitPerUser: spec.rateLimitPerUser ?? 0,
+      recipientIds: [],
+      lastMessageId: null,
       ...(thread ? { ownerId: guild.ownerId, createdAt: discordTimestamp() } : {}),
     };
     this.channels.set(channel.id, channel);

@@ -8,20 +8,30 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { formatProblems, loadConfig } from './config.ts';
-import { isRedisUrl, openSharedState, redactStorageUrl, sqlitePath } from './storage.ts';
-import { storageFailureMessage } from './storage-health.ts';
-import { createUsageLedger, money, usageReport, type Price, type UsageReport, type UsageTotals } from './usage.ts';
+import { formatProblems, loadConfig } from '../config.ts';
+import { isRedisUrl, openSharedState, redactStorageUrl, sqlitePath } from '../storage/open.ts';
+import {
+  createUsageLedger,
+  money,
+  usageReport,
+  type Price,
+  type UsageReport,
+  type UsageTotals,
+} from '../usage/ledger.ts';
+import { storageFailureMessage } from '../storage/errors.ts';
 
 const USAGE = 'Usage: npm run usage [-- --json] [-- --days N]   (N from 1 to 400; default 7)';
 const OPEN_TIMEOUT_MS = 5_000;
 
 function readArgs(): { json: boolean; days: number } | string {
   try {
-    const { values } = parseArgs({ options: { json: { type: 'boolean' }, days: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    const { values } = parseArgs({
+      options: { json: { type: 'boolean' }, days: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) return USAGE;
     const days = values.days === undefined ? 7 : Number(values.days);
-    if (!Number.isInteger(days) || days < 1 || days > 400) return `--days must be a whole number from 1 to 400.\n${USAGE}`;
+    if (!Number.isInteger(days) || days < 1 || days > 400)
+      return `--days must be a whole number from 1 to 400.\n${USAGE}`;
     return { json: values.json ?? false, days };
   } catch (e) {
     return `${(e as Error).message}\n${USAGE}`;
@@ -29,12 +39,24 @@ function readArgs(): { json: boolean; days: number } | string {
 }
 
 /** Cells: images, with the cost when priced. */
-const cell = (totals: UsageTotals, price: Price | undefined) => (price ? `${totals.images} (${money(totals.images, price)})` : String(totals.images));
+const cell = (totals: UsageTotals, price: Price | undefined) =>
+  price ? `${totals.images} (${money(totals.images, price)})` : String(totals.images);
 
 export function formatTable(report: UsageReport, price: Price | undefined): string {
   const header = ['guild', 'today', `last ${report.periods.lastDays.days} days`, 'this month', 'failed', 'flagged'];
-  const row = (name: string, r: UsageReport['total']) => [name, cell(r.today, price), cell(r.lastDays, price), cell(r.month, price), String(r.month.failed), String(r.month.flagged)];
-  const rows = [header, ...report.guilds.map((g) => row(g.guildId === 'dm' ? 'direct messages' : g.guildId, g)), row('total', report.total)];
+  const row = (name: string, r: UsageReport['total']) => [
+    name,
+    cell(r.today, price),
+    cell(r.lastDays, price),
+    cell(r.month, price),
+    String(r.month.failed),
+    String(r.month.flagged),
+  ];
+  const rows = [
+    header,
+    ...report.guilds.map((g) => row(g.guildId === 'dm' ? 'direct messages' : g.guildId, g)),
+    row('total', report.total),
+  ];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const { month, lastDays } = report.periods;
@@ -53,7 +75,12 @@ export function formatTable(report: UsageReport, price: Price | undefined): stri
 
 /** Rejects when the storage does not answer in time. */
 const inTime = <T>(work: Promise<T>) =>
-  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS).unref())]);
+  Promise.race([
+    work,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS).unref(),
+    ),
+  ]);
 
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
@@ -76,7 +103,9 @@ async function main(): Promise<number> {
     return 2;
   }
   if (storageUrl.startsWith('memory://')) {
-    console.error('qwen-imagine usage: STORAGE_URL is memory://, which keeps nothing after the bot stops. Point STORAGE_URL at the bot’s SQLite file or Redis.');
+    console.error(
+      'qwen-imagine usage: STORAGE_URL is memory://, which keeps nothing after the bot stops. Point STORAGE_URL at the bot’s SQLite file or Redis.',
+    );
     return 2;
   }
   const shared = openSharedState(storageUrl);
@@ -100,8 +129,13 @@ async function main(): Promise<number> {
 
 /** The report as JSON: periods, per guild and total, with `cost` (a decimal string) when priced. */
 export function toJson(report: UsageReport, price: Price | undefined) {
-  const priced = (totals: UsageTotals) => (price ? { ...totals, cost: money(totals.images, { ...price, currency: undefined }) } : totals);
-  const periods = (r: UsageReport['total']) => ({ today: priced(r.today), lastDays: priced(r.lastDays), month: priced(r.month) });
+  const priced = (totals: UsageTotals) =>
+    price ? { ...totals, cost: money(totals.images, { ...price, currency: undefined }) } : totals;
+  const periods = (r: UsageReport['total']) => ({
+    today: priced(r.today),
+    lastDays: priced(r.lastDays),
+    month: priced(r.month),
+  });
   return {
     day: report.day,
     price: price ? { perImage: price.perImage, currency: price.currency ?? null } : null,

@@ -1,5 +1,5 @@
 import { createClient } from '@keyv/redis';
-import type { KeyValue } from './jobs/store.ts';
+import type { KeyValue } from './key-value.ts';
 
 /**
  * The few operations that must be atomic when several processes share one Redis: a claim
@@ -41,7 +41,11 @@ export interface SharedState {
  * Redis: SET NX PX and the set commands are atomic on the server, so two processes clicking at
  * the same instant get exactly one winner.
  */
-export function createRedisSharedState(url: string, prefix = 'qi:', client: ReturnType<typeof createClient> = createClient({ url })): SharedState {
+export function createRedisSharedState(
+  url: string,
+  prefix = 'qi:',
+  client: ReturnType<typeof createClient> = createClient({ url }),
+): SharedState {
   // Claims and sets in separate key spaces, as on the Keyv side, so one name can never hit a WRONGTYPE.
   const claimKey = (key: string) => `${prefix}claim:${key}`;
   const setKey = (set: string) => `${prefix}set:${set}`;
@@ -65,7 +69,10 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
     async claim(key, value, ttlMs) {
       const redis = await ready();
       for (;;) {
-        const set = await redis.set(claimKey(key), JSON.stringify(value), { NX: true, ...(ttlMs ? { PX: ttlMs } : {}) });
+        const set = await redis.set(claimKey(key), JSON.stringify(value), {
+          NX: true,
+          ...(ttlMs ? { PX: ttlMs } : {}),
+        });
         if (set === 'OK') return { won: true };
         const holder = await redis.get(claimKey(key));
         if (holder !== null) return { won: false, holder: JSON.parse(String(holder)) as never };
@@ -103,7 +110,11 @@ export function createRedisSharedState(url: string, prefix = 'qi:', client: Retu
     async append(list, values, keep) {
       const multi = (await ready()).multi();
       // RPUSH refuses an empty list of values; appending nothing still trims and reads.
-      if (values.length) multi.rPush(listKey(list), values.map((value) => JSON.stringify(value)));
+      if (values.length)
+        multi.rPush(
+          listKey(list),
+          values.map((value) => JSON.stringify(value)),
+        );
       multi.lTrim(listKey(list), -keepCount(keep), -1);
       multi.lRange(listKey(list), 0, -1);
       const replies = await multi.exec();
@@ -164,7 +175,8 @@ export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promi
     read: async (key) => (await kv.get(`claim:${key}`)) as never,
     release: (key) => exclusive(`claim:${key}`, async () => void (await kv.delete(`claim:${key}`))),
     add: (set, member) => change(set, (members) => (members.includes(member) ? null : [...members, member])),
-    remove: (set, member) => change(set, (members) => (members.includes(member) ? members.filter((m) => m !== member) : null)),
+    remove: (set, member) =>
+      change(set, (members) => (members.includes(member) ? members.filter((m) => m !== member) : null)),
     members: list,
     async increment(counts, ttlMs) {
       const byHash = new Map<string, { field: string; by: number }[]>();
@@ -173,7 +185,8 @@ export function createLocalSharedState(kv: KeyValue & { disconnect?: () => Promi
         [...byHash].map(([hash, changes]) =>
           exclusive(`count:${hash}`, async () => {
             const value = await kv.get(`count:${hash}`);
-            const next: Record<string, number> = value && typeof value === 'object' ? { ...(value as Record<string, number>) } : {};
+            const next: Record<string, number> =
+              value && typeof value === 'object' ? { ...(value as Record<string, number>) } : {};
             for (const { field, by } of changes) next[field] = (next[field] ?? 0) + by;
             await kv.set(`count:${hash}`, next, ttlMs);
           }),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { GuildCaps, LimitSettings, Refusal } from './limits.ts';
-import { slotAfter } from './pacer.ts';
+import type { LimitSettings, Refusal } from '../limits.ts';
+import { slotAfter } from '../pacer.ts';
+import type { GuildCaps } from '../../domain/job.ts';
 
 /**
  * The member and guild limits, the API cool-down and the submission pace, shared by every
@@ -11,7 +12,14 @@ import { slotAfter } from './pacer.ts';
 export interface SharedLimits {
   /** Checks and, when allowed, counts the job in one step. */
   /** `concurrent: false`: a later image of a batch, counted against the quotas but not the concurrency. */
-  reserve(input: { jobId: string; userId: string; guildId: string | null; queued: number; caps?: GuildCaps; concurrent?: boolean }): Promise<Refusal | null>;
+  reserve(input: {
+    jobId: string;
+    userId: string;
+    guildId: string | null;
+    queued: number;
+    caps?: GuildCaps;
+    concurrent?: boolean;
+  }): Promise<Refusal | null>;
   /** The job ended (or never started): frees its slot; `refund` gives the quota back. */
   release(input: { jobId: string; userId: string; guildId: string | null; refund: boolean }): Promise<void>;
   apiResult(healthy: boolean): Promise<void>;
@@ -100,14 +108,22 @@ end
 return failures
 `;
 
-export function createRedisLimits(redis: Redis, settings: LimitSettings, options: { prefix?: string; now?: () => number } = {}): SharedLimits {
+export function createRedisLimits(
+  redis: Redis,
+  settings: LimitSettings,
+  options: { prefix?: string; now?: () => number } = {},
+): SharedLimits {
   const prefix = options.prefix ?? 'qi:limits:';
   const flight = `${prefix}in-flight`;
   const now = options.now ?? Date.now;
   const keys = (userId: string, guildId: string | null) => {
     const user = `${prefix}user:${userId}`;
     // Without a guild, the guild window is the user's own (the script skips it).
-    return [`${prefix}running:${userId}`, `${user}:starts`, guildId ? `${prefix}guild:${guildId}:starts` : `${user}:starts`];
+    return [
+      `${prefix}running:${userId}`,
+      `${user}:starts`,
+      guildId ? `${prefix}guild:${guildId}:starts` : `${user}:starts`,
+    ];
   };
 
   return {
@@ -160,7 +176,16 @@ export function createRedisLimits(redis: Redis, settings: LimitSettings, options
     },
 
     async apiResult(healthy) {
-      await redis.eval(API_RESULT, 2, `${prefix}failures`, `${prefix}cooling`, healthy ? '1' : '0', settings.breakerThreshold, now(), settings.breakerCooldownMs);
+      await redis.eval(
+        API_RESULT,
+        2,
+        `${prefix}failures`,
+        `${prefix}cooling`,
+        healthy ? '1' : '0',
+        settings.breakerThreshold,
+        now(),
+        settings.breakerCooldownMs,
+      );
     },
   };
 }
@@ -212,18 +237,27 @@ if share < 1 then redis.call('SET', KEYS[1], math.min(1, share + 0.1)) end
 return 1
 `;
 
-export function createRedisPacer(redis: Redis, options: { perMinute: number; windowMs?: number; prefix?: string; now?: () => number }): SharedPacer {
+export function createRedisPacer(
+  redis: Redis,
+  options: { perMinute: number; windowMs?: number; prefix?: string; now?: () => number },
+): SharedPacer {
   const prefix = options.prefix ?? 'qi:pace:';
   const windowMs = options.windowMs ?? 60_000;
   const now = options.now ?? Date.now;
   const [log, share, pause] = [`${prefix}log`, `${prefix}share`, `${prefix}pause`];
   return {
     async take(jobId) {
-      return Number(await redis.eval(TAKE, 3, log, share, pause, now(), windowMs, options.perMinute, `${jobId}:${now()}`));
+      return Number(
+        await redis.eval(TAKE, 3, log, share, pause, now(), windowMs, options.perMinute, `${jobId}:${now()}`),
+      );
     },
     async startsAt(n) {
       const t = now();
-      const [entries, shareRaw, pausedRaw] = await Promise.all([redis.zrangebyscore(log, t - windowMs, '+inf', 'WITHSCORES'), redis.get(share), redis.get(pause)]);
+      const [entries, shareRaw, pausedRaw] = await Promise.all([
+        redis.zrangebyscore(log, t - windowMs, '+inf', 'WITHSCORES'),
+        redis.get(share),
+        redis.get(pause),
+      ]);
       const limit = Math.max(1, Math.floor(options.perMinute * Number(shareRaw ?? 1)));
       // Entries alternate member, score: the scores are the log.
       const submitted = entries.filter((_, i) => i % 2 === 1).map(Number);
@@ -237,7 +271,11 @@ export function createRedisPacer(redis: Redis, options: { perMinute: number; win
     },
     async remaining() {
       const t = now();
-      const [count, shareRaw, pausedRaw] = await Promise.all([redis.zcount(log, `(${t - windowMs}`, '+inf'), redis.get(share), redis.get(pause)]);
+      const [count, shareRaw, pausedRaw] = await Promise.all([
+        redis.zcount(log, `(${t - windowMs}`, '+inf'),
+        redis.get(share),
+        redis.get(pause),
+      ]);
       if (Number(pausedRaw ?? 0) > t) return 0;
       return Math.max(0, Math.max(1, Math.floor(options.perMinute * Number(shareRaw ?? 1))) - count);
     },

@@ -4,8 +4,8 @@
  */
 import { REST, Routes, type APIApplication } from 'discord.js';
 import dotenv from 'dotenv';
-import { formatProblems, loadConfig } from './config.ts';
-import { loadCommands } from './discord/loader.ts';
+import { formatProblems, loadConfig } from '../config.ts';
+import { loadCommands } from '../discord/loader.ts';
 
 dotenv.config({ quiet: true });
 const loaded = loadConfig(process.env, { discord: true, ppinfra: false });
@@ -21,13 +21,29 @@ try {
   const body = [...commands.values()].map((c) => c.data.toJSON());
   // The application id comes from Discord with the token, never from configuration.
   const app = (await rest.get(Routes.currentApplication())) as APIApplication;
-  const route = config.discordGuildId ? Routes.applicationGuildCommands(app.id, config.discordGuildId) : Routes.applicationCommands(app.id);
+  const route = config.discordGuildId
+    ? Routes.applicationGuildCommands(app.id, config.discordGuildId)
+    : Routes.applicationCommands(app.id);
   const saved = (await rest.put(route, { body })) as { name: string; type?: number }[];
-  const where = config.discordGuildId ? `guild ${config.discordGuildId}` : 'all servers (global; may take a few minutes to appear)';
-  console.log(`Registered ${saved.length} command(s) for ${where}: ${saved.map((c) => (c.type === 3 ? `“${c.name}” (message menu)` : `/${c.name}`)).join(', ')}`);
+  const where = config.discordGuildId
+    ? `guild ${config.discordGuildId}`
+    : 'all servers (global; may take a few minutes to appear)';
+  console.log(
+    `Registered ${saved.length} command(s) for ${where}: ${saved.map((c) => (c.type === 3 ? `“${c.name}” (message menu)` : `/${c.name}`)).join(', ')}`,
+  );
 } catch (err) {
   const status = (err as { status?: number }).status;
-  const hint = status === 401 ? 'Discord rejected DISCORD_TOKEN.' : status === 403 || status === 404 ? 'Check DISCORD_GUILD_ID: the bot must be in that server.' : '';
-  console.error(`Could not register commands: ${(err as Error).message}${hint ? `\n${hint}` : ''}`.replaceAll(config.discordToken, '[REDACTED]'));
+  const hint =
+    status === 401
+      ? 'Discord rejected DISCORD_TOKEN.'
+      : status === 403 || status === 404
+        ? 'Check DISCORD_GUILD_ID: the bot must be in that server.'
+        : '';
+  console.error(
+    `Could not register commands: ${(err as Error).message}${hint ? `\n${hint}` : ''}`.replaceAll(
+      config.discordToken,
+      '[REDACTED]',
+    ),
+  );
   process.exitCode = 1;
 }

@@ -1,6 +1,5 @@
-import type { PpinfraErrorKind } from '../ppinfra/errors.ts';
-import type { GuildCaps } from './limits.ts';
-import type { Estimate } from './schedule.ts';
+import type { FailureKind } from './failure.ts';
+import type { Estimate } from '../jobs/schedule.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
@@ -36,7 +35,7 @@ export interface JobRequest {
   /**
    * The channel was age-restricted when the image was asked for (a thread: its parent), kept for
    * the record. Where a flagged image goes is decided on the channel as it is when the image is
-   * published, read again then (`ChannelAgeCheck` in `src/moderation/review.ts`).
+   * published, read again then (`ChannelAgeCheck` in `src/moderation/review-types.ts`).
    */
   channelNsfw: boolean;
   locale: string;
@@ -56,6 +55,12 @@ export interface JobRequest {
   batch?: Batch;
 }
 
+/** A guild's own member quota and daily budget, lower than the operator's (`/imagine-settings limits`). */
+export interface GuildCaps {
+  userHourlyQuota: number;
+  guildDailyBudget: number;
+}
+
 export interface Batch {
   id: string;
   index: number;
@@ -65,12 +70,6 @@ export interface Batch {
 
 /** Only the first job of a batch holds the member's concurrency slot: a request counts once. */
 export const holdsSlot = (job: Pick<JobRequest, 'batch'>) => !job.batch || job.batch.index === 0;
-
-/**
- * Beyond the API's kinds: `interrupted` (cut off mid-submit by a crash), `queue_timeout` (waited
- * too long to be submitted), `upload_limit` (the image exceeds the server's upload limit).
- */
-export type FailureKind = PpinfraErrorKind | 'interrupted' | 'internal' | 'queue_timeout' | 'upload_limit';
 
 export interface Job extends JobRequest {
   id: string;
@@ -105,7 +104,12 @@ export interface Job extends JobRequest {
   /** File name the image was delivered as. */
   fileName?: string;
   /** Where the image was published (the deferred reply, or a channel message after the token expired). */
-  published?: { channelId: string; messageId: string; spoiler: boolean; /** In a batch message: this image's attachment. */ attachmentId?: string };
+  published?: {
+    channelId: string;
+    messageId: string;
+    spoiler: boolean /** In a batch message: this image's attachment. */;
+    attachmentId?: string;
+  };
   /** The API's NSFW signals for the image, raw, for the reviewer. */
   nsfw?: NsfwFlags;
   /** The moderator review of a flagged image. */
@@ -186,7 +190,7 @@ export interface JobStep {
 
 /** What the deferred message shows while a job runs. */
 export type ProgressView =
-  | { phase: 'queued'; position: number; /** When the images-per-minute budget lets it start. */ startsAt?: number }
+  | { phase: 'queued'; position: number /** When the images-per-minute budget lets it start. */; startsAt?: number }
   | { phase: 'submitting' }
   | { phase: 'generating'; expectedAt: number }
   | { phase: 'late' };

@@ -1,5 +1,5 @@
-import type { Job } from '../jobs/types.ts';
-import type { SharedState } from '../shared-state.ts';
+import type { Job } from '../domain/job.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /** Images per page of /imagine-history. */
 export const HISTORY_PAGE_SIZE = 10;
@@ -28,7 +28,10 @@ const isImage = (job: Job) => Boolean(job.published) || job.state === 'delivered
  * every process on one Redis sees the same history, and it survives restarts). Job records
  * expire a week after they finish; ids whose record is gone are dropped as they are found.
  */
-export function createHistory(deps: { state: SharedState; jobs: { get(id: string): Promise<Job | undefined> } }): History {
+export function createHistory(deps: {
+  state: SharedState;
+  jobs: { get(id: string): Promise<Job | undefined> };
+}): History {
   const setOf = (userId: string) => `history:${userId}`;
   return {
     async add(userId, jobId) {

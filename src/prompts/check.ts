@@ -2,7 +2,7 @@
  * Prompt checks done before anything is billed. Lengths count code points, not UTF-16 units,
  * so a Chinese or emoji prompt gets the same limit a person would count.
  */
-import { findBlockedTerm } from '../prompts/normalise.ts';
+import { findBlockedTerm } from './normalise.ts';
 
 export type PromptResult =
   | { ok: true; prompt: string }

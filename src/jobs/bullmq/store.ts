@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import { adoptSaved, JobConflictError, readJob, recordTtl, stamped, type JobStore, type KeyValue } from './store.ts';
-import { TERMINAL_STATES, type Job } from './types.ts';
+import { adoptSaved, JobConflictError, readJob, recordTtl, stamped, type JobStore } from '../store.ts';
+import { TERMINAL_STATES, type Job } from '../../domain/job.ts';
+import type { KeyValue } from '../../storage/key-value.ts';
 
 /**
  * Writes a record only when its stored version is the one the writer read (0: no record), and
@@ -24,7 +25,10 @@ return -1
  * version 0, and moves here at its next save. (Jobs left unfinished by the version before are
  * resumed by their steps still in the queues, not by the reconciler, which lists this index.)
  */
-export function createRedisJobStore(redis: Redis, options: { prefix?: string; legacy?: KeyValue; now?: () => number } = {}): JobStore {
+export function createRedisJobStore(
+  redis: Redis,
+  options: { prefix?: string; legacy?: KeyValue; now?: () => number } = {},
+): JobStore {
   const prefix = options.prefix ?? 'qi:';
   const now = options.now ?? Date.now;
   const recordKey = (id: string) => `${prefix}job:${id}`;
@@ -47,7 +51,17 @@ export function createRedisJobStore(redis: Redis, options: { prefix?: string; le
     async save(job) {
       const next = stamped(job, now());
       const active = !TERMINAL_STATES.has(job.state);
-      const result = await redis.eval(WRITE, 2, recordKey(job.id), activeKey, job.version ?? 0, JSON.stringify(next), recordTtl(next) ?? 0, active ? '1' : '0', job.id);
+      const result = await redis.eval(
+        WRITE,
+        2,
+        recordKey(job.id),
+        activeKey,
+        job.version ?? 0,
+        JSON.stringify(next),
+        recordTtl(next) ?? 0,
+        active ? '1' : '0',
+        job.id,
+      );
       if (Number(result) !== -1) throw new JobConflictError(job.id);
       adoptSaved(job, next);
       if (legacyRead.delete(job.id)) await options.legacy?.delete(`job:${job.id}`);

@@ -7,13 +7,13 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { formatProblems, loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import { createPpinfraClient } from './ppinfra/client.ts';
-import { isPpinfraError, type PpinfraErrorKind } from './ppinfra/errors.ts';
-import { checkPrompt } from './ppinfra/prompt.ts';
-import { SIZE_PRESETS, parseSize } from './ppinfra/size.ts';
-import { pollTask } from './jobs/poller.ts';
+import { formatProblems, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { createPpinfraClient } from '../ppinfra/client.ts';
+import { isPpinfraError, type PpinfraErrorKind } from '../ppinfra/errors.ts';
+import { checkPrompt } from '../prompts/check.ts';
+import { SIZE_PRESETS, parseSize } from '../ppinfra/size.ts';
+import { pollTask } from '../jobs/poller.ts';
 
 const HINTS: Record<PpinfraErrorKind, string> = {
   auth: 'The API key was rejected. Check PPINFRA_API_KEY (and PPINFRA_BASE_URL: the key must belong to that host).',
@@ -29,7 +29,14 @@ const HINTS: Record<PpinfraErrorKind, string> = {
   too_large: 'The generated image is larger than IMAGE_MAX_BYTES.',
   aborted: 'Cancelled.',
 };
-const EXIT: Partial<Record<PpinfraErrorKind, number>> = { auth: 3, quota: 4, invalid_request: 2, illegal_prompt: 2, timeout: 5, aborted: 130 };
+const EXIT: Partial<Record<PpinfraErrorKind, number>> = {
+  auth: 3,
+  quota: 4,
+  invalid_request: 2,
+  illegal_prompt: 2,
+  timeout: 5,
+  aborted: 130,
+};
 
 const USAGE = `Usage: npm run imagine -- "prompt" [--size 1024*1024|${SIZE_PRESETS.map((p) => p.name).join('|')}] [--out file.jpeg]`;
 
@@ -37,7 +44,11 @@ function readArgs() {
   try {
     return parseArgs({
       allowPositionals: true,
-      options: { size: { type: 'string', short: 's' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        size: { type: 'string', short: 's' },
+        out: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
@@ -59,17 +70,31 @@ async function main(): Promise<number> {
     return 2;
   }
   const { config } = loaded;
-  const prompt = checkPrompt(args.positionals.join(' '), { maxLength: config.generation.promptMaxLength, blockedTerms: [] });
+  const prompt = checkPrompt(args.positionals.join(' '), {
+    maxLength: config.generation.promptMaxLength,
+    blockedTerms: [],
+  });
   if (!prompt.ok) {
-    console.error(prompt.problem === 'too_long' ? `The prompt is ${prompt.length} characters; the limit is ${prompt.limit}.` : `Give a prompt.\n${USAGE}`);
+    console.error(
+      prompt.problem === 'too_long'
+        ? `The prompt is ${prompt.length} characters; the limit is ${prompt.limit}.`
+        : `Give a prompt.\n${USAGE}`,
+    );
     return 2;
   }
   const size = parseSize(args.values.size ?? config.generation.defaultSize);
   if (!size.ok) {
-    console.error(`Size must be W*H with each side 256..1536, or one of: ${SIZE_PRESETS.map((p) => `${p.name} (${p.size})`).join(', ')}.`);
+    console.error(
+      `Size must be W*H with each side 256..1536, or one of: ${SIZE_PRESETS.map((p) => `${p.name} (${p.size})`).join(', ')}.`,
+    );
     return 2;
   }
-  const logger = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, format: 'pretty', secrets: [config.ppinfra.apiKey], destination: process.stderr });
+  const logger = createLogger({
+    level: config.log.level === 'info' ? 'warn' : config.log.level,
+    format: 'pretty',
+    secrets: [config.ppinfra.apiKey],
+    destination: process.stderr,
+  });
   const client = createPpinfraClient({ ...config.ppinfra, logger });
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
@@ -92,10 +117,15 @@ async function main(): Promise<number> {
     });
     const image = result.images[0]!;
     if (image.nsfw) console.error('Note: the API flagged this image as possibly NSFW.');
-    const { bytes, contentType } = await client.download(image.url, { maxBytes: config.generation.imageMaxBytes, signal: controller.signal });
+    const { bytes, contentType } = await client.download(image.url, {
+      maxBytes: config.generation.imageMaxBytes,
+      signal: controller.signal,
+    });
     const out = args.values.out ?? `qwen-${taskId.slice(0, 8)}.${image.type || 'jpeg'}`;
     await writeFile(out, bytes);
-    console.error(`Done in ${elapsed()} (${result.polls} polls): wrote ${bytes.length} bytes (${contentType}) to ${out}.`);
+    console.error(
+      `Done in ${elapsed()} (${result.polls} polls): wrote ${bytes.length} bytes (${contentType}) to ${out}.`,
+    );
     return 0;
   } catch (e) {
     if (!isPpinfraError(e)) throw e;

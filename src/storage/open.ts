@@ -70,7 +70,8 @@ export function openSharedState(storageUrl: string): SharedState {
 export const isRedisUrl = (storageUrl: string) => /^rediss?:\/\//.test(storageUrl);
 
 /** The backend's name, for people: `Redis`, `SQLite` or `memory`. */
-export const storageBackend = (storageUrl: string) => (isRedisUrl(storageUrl) ? 'Redis' : storageUrl.startsWith('memory://') ? 'memory' : 'SQLite');
+export const storageBackend = (storageUrl: string) =>
+  isRedisUrl(storageUrl) ? 'Redis' : storageUrl.startsWith('memory://') ? 'memory' : 'SQLite';
 
 /** STORAGE_URL as it may be shown: `redis://user:pass@host` becomes `redis://***@host`. */
 export function redactStorageUrl(storageUrl: string): string {
@@ -116,10 +117,16 @@ function redisConnection(url: string) {
     socket: {
       connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
       reconnectStrategy: (retries: number) =>
-        connected ? Math.min(100 * 2 ** retries, REDIS_MAX_BACKOFF_MS) : retries + 1 < REDIS_FIRST_CONNECT_ATTEMPTS && Math.min(250 * 2 ** retries, 1_000),
+        connected
+          ? Math.min(100 * 2 ** retries, REDIS_MAX_BACKOFF_MS)
+          : retries + 1 < REDIS_FIRST_CONNECT_ATTEMPTS && Math.min(250 * 2 ** retries, 1_000),
     },
   };
-  const watch = <C extends { on(event: string, listener: () => void): unknown; options?: { disableOfflineQueue?: boolean } }>(client: C): C => {
+  const watch = <
+    C extends { on(event: string, listener: () => void): unknown; options?: { disableOfflineQueue?: boolean } },
+  >(
+    client: C,
+  ): C => {
     client.on('ready', () => {
       connected = true;
       // Commands sent before the first connection wait for it (several namespaces start at once);

@@ -1,5 +1,5 @@
-import type { Job } from './jobs/types.ts';
-import type { SharedState } from './shared-state.ts';
+import type { Job } from '../domain/job.ts';
+import type { SharedState } from '../storage/shared-state.ts';
 
 /**
  * The usage ledger: what the operator pays for, per guild per UTC day. It is written once per job,
@@ -95,7 +95,11 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
     },
     async day(guildId, day) {
       const counters = await shared.counters(`usage:${guildId}:${day}`);
-      const members = Object.fromEntries(Object.entries(counters).flatMap(([field, n]) => (field.startsWith(MEMBER) ? [[field.slice(MEMBER.length), n]] : [])));
+      const members = Object.fromEntries(
+        Object.entries(counters).flatMap(([field, n]) =>
+          field.startsWith(MEMBER) ? [[field.slice(MEMBER.length), n]] : [],
+        ),
+      );
       return { images: counters.images ?? 0, failed: counters.failed ?? 0, flagged: counters.flagged ?? 0, members };
     },
     guilds: (day) => shared.counters(`usage:all:${day}`),
@@ -159,7 +163,9 @@ export async function guildUsage(ledger: UsageLedger, guildId: string, now: numb
   const days = allDays(p);
   const daily = new Map(await Promise.all(days.map(async (d) => [d, await ledger.day(guildId, d)] as const)));
   const members = new Map<string, number>();
-  for (const d of p.month) for (const [userId, n] of Object.entries(daily.get(d)?.members ?? {})) members.set(userId, (members.get(userId) ?? 0) + n);
+  for (const d of p.month)
+    for (const [userId, n] of Object.entries(daily.get(d)?.members ?? {}))
+      members.set(userId, (members.get(userId) ?? 0) + n);
   const top = [...members]
     .filter(([, images]) => images > 0)
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
@@ -171,7 +177,11 @@ export async function guildUsage(ledger: UsageLedger, guildId: string, now: numb
 export interface UsageReport {
   /** The UTC day the report is for. */
   day: string;
-  periods: { today: { from: string; to: string }; lastDays: { from: string; to: string; days: number }; month: { from: string; to: string } };
+  periods: {
+    today: { from: string; to: string };
+    lastDays: { from: string; to: string; days: number };
+    month: { from: string; to: string };
+  };
   guilds: ({ guildId: string } & PeriodUsage)[];
   total: PeriodUsage;
 }
@@ -187,7 +197,10 @@ export async function usageReport(ledger: UsageLedger, now: number, days = 7): P
       return { guildId, ...byPeriod(p, daily) };
     }),
   );
-  guilds.sort((a, b) => b.month.images - a.month.images || b.lastDays.images - a.lastDays.images || (a.guildId < b.guildId ? -1 : 1));
+  guilds.sort(
+    (a, b) =>
+      b.month.images - a.month.images || b.lastDays.images - a.lastDays.images || (a.guildId < b.guildId ? -1 : 1),
+  );
   const add = (key: keyof PeriodUsage): UsageTotals => sum(guilds.map((g) => ({ ...g[key], members: {} })));
   const range = (list: string[]) => ({ from: list[0]!, to: list[list.length - 1]! });
   return {
@@ -219,4 +232,5 @@ export function cost(images: number, perImage: string): string {
 }
 
 /** The cost with its currency label, e.g. `0.20 USD`. */
-export const money = (images: number, price: Price) => (price.currency ? `${cost(images, price.perImage)} ${price.currency}` : cost(images, price.perImage));
+export const money = (images: number, price: Price) =>
+  price.currency ? `${cost(images, price.perImage)} ${price.currency}` : cost(images, price.perImage);

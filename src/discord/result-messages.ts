@@ -1,0 +1,226 @@
+import {
+  ButtonStyle,
+  ComponentType,
+  type APIEmbed,
+  type APIActionRowComponent,
+  type APIButtonComponent,
+} from 'discord.js';
+import type { Job, Notice, ProgressView } from '../domain/job.ts';
+import { displaySize } from '../ppinfra/size.ts';
+import { encodeCustomId } from './custom-id.ts';
+import { t, type MessageKey } from './i18n.ts';
+import {
+  aboutPrompt,
+  button,
+  EMBED_COLOR,
+  failureText,
+  NO_MENTIONS,
+  progressContent,
+  safeText,
+  SHOW_EMBEDS,
+  SUPPRESS_EMBEDS,
+  textBody,
+} from './messages.ts';
+
+// The finished image's message: its file, buttons and embed, the notices of a held image, and the one reply a batch shares.
+
+/** A file name people can recognise in their downloads: the prompt's first words and the job id. */
+export function imageFileName(job: Pick<Job, 'prompt' | 'id'>, extension: string): string {
+  const slug = job.prompt
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  const ext = /^[a-z0-9]{2,5}$/.test(extension) ? extension : 'jpeg';
+  return `qwen-image-${slug ? `${slug}-` : ''}${job.id}.${ext}`;
+}
+
+export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
+  return [
+    {
+      type: ComponentType.ActionRow,
+      components: [
+        button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
+        button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
+      ],
+    },
+  ];
+}
+
+/** Discord blurs an attachment whose name starts with SPOILER_; an embed image is never blurred. */
+export const spoilerName = (fileName: string) => `SPOILER_${fileName}`;
+
+export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
+  const seconds = ((job.completedAt ?? now) - (job.submittedAt ?? job.createdAt)) / 1000;
+  return {
+    title: t(job.locale, 'result.title'),
+    description: safeText(job.prompt, 1000),
+    color: EMBED_COLOR,
+    image: { url: `attachment://${fileName}` },
+    fields: [
+      { name: t(job.locale, 'result.size'), value: displaySize(job.size), inline: true },
+      {
+        name: t(job.locale, 'result.time'),
+        value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }),
+        inline: true,
+      },
+      { name: t(job.locale, 'result.requester'), value: `<@${job.userId}>`, inline: true },
+    ],
+    timestamp: new Date(now).toISOString(),
+  };
+}
+
+/**
+ * The finished image. Behind a spoiler it is a blurred attachment with a content warning, and
+ * the embed shows no image (embeds cannot be blurred). The prompt is in the embed only, and the
+ * flags show the embed again: the message it replaces showed the prompt with previews off.
+ */
+export function resultBody(job: Job, fileName: string, now: number, spoiler = false) {
+  const embed = resultEmbed(job, fileName, now);
+  if (spoiler) delete embed.image;
+  return {
+    content: spoiler ? `⚠️ ${t(job.locale, 'result.content_warning')}` : '',
+    embeds: [embed],
+    components: resultButtons(job),
+    attachments: [{ id: 0, filename: fileName }],
+    flags: SHOW_EMBEDS,
+    allowed_mentions: NO_MENTIONS,
+  };
+}
+
+const NOTICES: Record<Notice, MessageKey> = {
+  awaiting_review: 'notice.awaiting_review',
+  no_reviewer: 'notice.no_reviewer',
+  rejected: 'notice.rejected',
+};
+
+/** Held only because the guild reviews every image: the requester is not told it was flagged. */
+const REVIEW_ALL_NOTICES: Partial<Record<Notice, MessageKey>> = {
+  awaiting_review: 'notice.review_all.awaiting_review',
+  no_reviewer: 'notice.review_all.no_reviewer',
+};
+
+/** Nothing flagged the image: it waits only because the guild reviews every image. */
+const onlyReviewAll = (job: Pick<Job, 'nsfw'>) => {
+  const reasons = job.nsfw?.reasons;
+  return reasons !== undefined && reasons.length > 0 && reasons.every((reason) => reason === 'review_all');
+};
+
+/** Where a withheld image stands, for the requester: text only, no image, no preview. */
+export function noticeBody(job: Job, notice: Notice) {
+  return textBody(
+    aboutPrompt(job, t(job.locale, (onlyReviewAll(job) && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])),
+  );
+}
+
+/** The line of a batch message for one held image: flagged, or reviewed as every image is here. */
+const BATCH_HELD: Record<'flagged' | 'every', Record<Exclude<Notice, 'rejected'>, MessageKey>> = {
+  flagged: { awaiting_review: 'batch.held', no_reviewer: 'batch.no_reviewer' },
+  every: { awaiting_review: 'batch.review_all.held', no_reviewer: 'batch.review_all.no_reviewer' },
+};
+const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice, 'rejected'>) =>
+  BATCH_HELD[job && onlyReviewAll(job) ? 'every' : 'flagged'][notice];
+
+/** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
+export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
+  const mib = 1024 * 1024;
+  return textBody(
+    `❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`,
+  );
+}
+
+/** What just happened to one image of a batch, applied on top of what the stored jobs say. */
+export type BatchChange =
+  | { kind: 'progress'; view: ProgressView }
+  | { kind: 'image'; file: { name: string }; spoiler: boolean }
+  | { kind: 'failed'; text: string }
+  | { kind: 'held'; notice: Exclude<Notice, 'rejected'> };
+
+/** An attachment belongs to a job when its file name ends with the job's id (see `imageFileName`). */
+export const namesJob = (fileName: string, jobId: string) => fileName.includes(`-${jobId}.`);
+
+/**
+ * Whether the message a button is on is about the job its custom id names: in the job's guild,
+ * and the job's reply, its published message, or a message with an image of the job or of its
+ * batch. A custom id is whatever the client sends; a member who names their own job on another
+ * member's message must not delete it, nor rerun another guild's prompt in this channel.
+ */
+export function messageShowsJob(
+  job: Pick<Job, 'id' | 'guildId' | 'messageId' | 'published' | 'batch'>,
+  message: { id: string; guildId: string | null; fileNames: readonly string[] },
+): boolean {
+  if (message.guildId !== job.guildId) return false;
+  if (job.messageId === message.id || job.published?.messageId === message.id) return true;
+  const ids = job.batch?.jobIds ?? [job.id];
+  return message.fileNames.some((name) => ids.some((id) => namesJob(name, id)));
+}
+
+/**
+ * The one message of a batch (`/imagine count`): the images delivered so far (kept by id, the new
+ * one uploaded), a count of the rest, a line for each image that failed or is held, and the
+ * buttons once every image has its answer. Rebuilt whole from the batch's state at each change.
+ */
+export function batchBody(
+  job: Job & { batch: NonNullable<Job['batch']> },
+  siblings: readonly (Job | undefined)[],
+  attachments: readonly { id: string; filename: string }[],
+  change: BatchChange,
+) {
+  const { locale } = job;
+  const { count } = job.batch;
+  // An image already in the message (delivered a second time) is kept by id like the others, not uploaded again.
+  const added =
+    change.kind === 'image' && !attachments.some((a) => a.filename === change.file.name) ? change.file.name : undefined;
+  const ours = (id: string) =>
+    attachments.some((a) => namesJob(a.filename, id)) || (added !== undefined && namesJob(added, id));
+  let ready = 0;
+  let pending = 0;
+  const notes: string[] = [];
+  for (const [i, sibling] of siblings.entries()) {
+    const id = job.batch.jobIds[i]!;
+    const params = { index: i + 1, count };
+    const self = id === job.id;
+    if (ours(id)) ready++;
+    else if (self && change.kind === 'failed')
+      notes.push(t(locale, 'batch.failed', { ...params, reason: change.text.replace(/^❌\s*/, '') }));
+    else if (self && change.kind === 'held') notes.push(t(locale, batchHeldKey(job, change.notice), params));
+    else if (sibling?.state === 'failed')
+      notes.push(
+        t(locale, 'batch.failed', {
+          ...params,
+          reason: failureText(locale, sibling.error?.kind ?? 'internal', sibling.error?.reason),
+        }),
+      );
+    else if (sibling?.state === 'held')
+      notes.push(
+        t(locale, batchHeldKey(sibling, sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer'), params),
+      );
+    // Delivered elsewhere (approved by a moderator, or after the token expired): answered, not here.
+    else if (sibling?.state !== 'delivered') pending++;
+  }
+  const lines: string[] = [];
+  if (pending > 0) {
+    if (change.kind === 'progress') lines.push(progressContent(locale, change.view));
+    lines.push(t(locale, 'batch.progress', { ready, count, pending }));
+  } else lines.push(t(locale, 'batch.done', { ready, count }));
+  lines.push(...notes);
+  const spoilers =
+    attachments.some((a) => a.filename.startsWith('SPOILER_')) || (change.kind === 'image' && change.spoiler);
+  if (spoilers) lines.push(t(locale, 'batch.content_warning'));
+  const content = aboutPrompt(job, lines.join('\n'));
+  // Buttons speak for the whole request: the first job's id, which every job of the batch knows.
+  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }) : [];
+  return {
+    content,
+    embeds: [],
+    components,
+    // The images are attachments, which SUPPRESS_EMBEDS leaves visible.
+    attachments: [...attachments.map((a) => ({ id: a.id })), ...(added ? [{ id: 0, filename: added }] : [])],
+    flags: SUPPRESS_EMBEDS,
+    allowed_mentions: NO_MENTIONS,
+  };
+}
