@@ -641,7 +641,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       return { ...r, headers: { ...r.headers, ...extra } };
     }
     let [defaultReason, defaultMessage] = DEFAULT_ERROR_BY_STATUS[status] ?? [status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'INVALID_REQUEST_BODY', 'error'];
-    if (status === 500 && route === 'submit') [defaultReason, defaultMessage] = ['CREATE_TASK_FAILED', 'failed to create task'];
+    if (status === 500 && (route === 'submit' || route === 'edit' || route === 'upscale')) [defaultReason, defaultMessage] = ['CREATE_TASK_FAILED', 'failed to create task'];
     if (status === 404 && route === 'result') [defaultReason, defaultMessage] = ['TASK_NOT_FOUND', 'task not found'];
     const finalReason = reason ?? defaultReason;
     return v3Error(status, finalReason, message ?? (reason === undefined ? defaultMessage : undefined), extra);
