@@ -147,6 +147,8 @@ describe('screenAttachment', () => {
     [{ ...image, content_type: 'image/jpeg; charset=binary' }, { ok: true }],
     [{ size: 1000 }, { ok: true }],
     [{ ...image, content_type: 'application/octet-stream', width: null, height: null }, { ok: true }],
+    // A text file named .png: Discord types it by the name and measures nothing; the bytes decide.
+    [{ size: 60, content_type: 'image/png' }, { ok: true }],
     [{ ...image, size: 10 * MB + 1 }, { ok: false, reason: 'too_large', size: 10 * MB + 1, limit: 10 * MB }],
     [{ ...image, size: 30 * MB, content_type: 'text/plain' }, { ok: false, reason: 'too_large', size: 30 * MB, limit: 10 * MB }],
     [{ ...image, width: 5000, height: 10 }, { ok: false, reason: 'too_many_pixels', width: 5000, height: 10, limit: 4096 }],
