@@ -36,6 +36,15 @@ const storageUrl = () =>
     error: 'must be sqlite://./relative.sqlite, sqlite:///absolute/path.sqlite, redis://host:port or memory://',
   });
 
+/** A price as the operator writes it, kept as text so costs stay exact (PRICE_PER_EDIT, PRICE_PER_UPSCALE). */
+const decimalPrice = () =>
+  z
+    .string()
+    .regex(/^\d{1,9}(\.\d{1,9})?$/, {
+      error: 'must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)',
+    })
+    .optional();
+
 const schema = z.object({
   DISCORD_TOKEN: str(),
   PPINFRA_API_KEY: str(),
@@ -117,6 +126,14 @@ const schema = z.object({
       error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)',
     })
     .optional(),
+  // How an edit's image reaches the provider: the attachment's URL (public and
+  // short-lived) or its bytes as base64 (a 10 MB image is ~13.4 MB of JSON). Which one the
+  // provider takes is not documented (docs/ppinfra-api.md section 13).
+  EDIT_IMAGE_INPUT: z.enum(['url', 'base64'], { error: 'must be url or base64' }).default('url'),
+  // 8k is left out: an 8192-pixel image is far past Discord's upload limits.
+  UPSCALE_RESOLUTION: z.enum(['2k', '4k'], { error: 'must be 2k or 4k' }).default('2k'),
+  PRICE_PER_EDIT: decimalPrice(),
+  PRICE_PER_UPSCALE: decimalPrice(),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -184,6 +201,17 @@ export interface Config {
   ops: { host: string; port: number } | undefined;
   /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
   price: { perImage: string; currency: string | undefined } | undefined;
+  /**
+   * The image tools: EDIT_IMAGE_INPUT, UPSCALE_RESOLUTION, and their prices (exact decimal text,
+   * in PRICE_CURRENCY), PRICE_PER_EDIT and PRICE_PER_UPSCALE, each PRICE_PER_IMAGE when unset and
+   * undefined when neither is set.
+   */
+  tools: {
+    editImageInput: 'url' | 'base64';
+    upscaleResolution: '2k' | '4k';
+    pricePerEdit: string | undefined;
+    pricePerUpscale: string | undefined;
+  };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -287,6 +315,12 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
     reports: { perHour: raw.REPORTS_PER_HOUR },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
     price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
+    tools: {
+      editImageInput: raw.EDIT_IMAGE_INPUT,
+      upscaleResolution: raw.UPSCALE_RESOLUTION,
+      pricePerEdit: raw.PRICE_PER_EDIT ?? raw.PRICE_PER_IMAGE,
+      pricePerUpscale: raw.PRICE_PER_UPSCALE ?? raw.PRICE_PER_IMAGE,
+    },
   });
 }
 

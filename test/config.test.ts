@@ -244,3 +244,76 @@ describe('resolveLogFormat', () => {
     expect(loadConfig({ ...valid, DISCORD_LOGIN_TIMEOUT_MS: '10' }).ok).toBe(false);
   });
 });
+
+describe('the image tools’ settings', () => {
+  it('sends the attachment URL, upscales to 2k, and prices edits and upscales like images by default', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      ok: true,
+      config: {
+        tools: { editImageInput: 'url', upscaleResolution: '2k', pricePerEdit: undefined, pricePerUpscale: undefined },
+      },
+    });
+    expect(loadConfig({ ...valid, PRICE_PER_IMAGE: '0.02' })).toMatchObject({
+      ok: true,
+      config: { tools: { pricePerEdit: '0.02', pricePerUpscale: '0.02' } },
+    });
+  });
+
+  it('reads each setting, prices kept as written', () => {
+    const result = loadConfig({
+      ...valid,
+      EDIT_IMAGE_INPUT: 'base64',
+      UPSCALE_RESOLUTION: '4k',
+      PRICE_PER_IMAGE: '0.02',
+      PRICE_PER_EDIT: '0.030',
+      PRICE_PER_UPSCALE: '0.005',
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      config: {
+        tools: { editImageInput: 'base64', upscaleResolution: '4k', pricePerEdit: '0.030', pricePerUpscale: '0.005' },
+      },
+    });
+    // The images' own price is untouched by the tools' prices.
+    expect(result.ok && result.config.price).toEqual({ perImage: '0.02', currency: undefined });
+  });
+
+  it('prices an edit or an upscale without a price per image', () => {
+    expect(loadConfig({ ...valid, PRICE_PER_UPSCALE: '1' })).toMatchObject({
+      ok: true,
+      config: { price: undefined, tools: { pricePerEdit: undefined, pricePerUpscale: '1' } },
+    });
+  });
+
+  it('treats blank values as unset', () => {
+    expect(loadConfig({ ...valid, EDIT_IMAGE_INPUT: ' ', UPSCALE_RESOLUTION: '', PRICE_PER_EDIT: '' })).toMatchObject({
+      ok: true,
+      config: { tools: { editImageInput: 'url', upscaleResolution: '2k', pricePerEdit: undefined } },
+    });
+  });
+
+  it('names every wrong value with the values that work, and never echoes it', () => {
+    const result = loadConfig({
+      ...valid,
+      EDIT_IMAGE_INPUT: 'data-uri',
+      UPSCALE_RESOLUTION: '8k',
+      PRICE_PER_EDIT: '$0.03',
+      PRICE_PER_UPSCALE: '0,5',
+    });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'EDIT_IMAGE_INPUT must be url or base64',
+        'PRICE_PER_EDIT must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)',
+        'PRICE_PER_UPSCALE must be a non-negative decimal number with a dot, such as 0.02 (no currency sign)',
+        'UPSCALE_RESOLUTION must be 2k or 4k',
+      ],
+    });
+    expect(formatProblems(result.ok ? [] : result.problems)).not.toMatch(/data-uri|\$0\.03|0,5/);
+  });
+
+  it.each(['URL', '4K', '2048'])('is exact about case and spelling: %s is refused', (value) => {
+    expect(loadConfig({ ...valid, EDIT_IMAGE_INPUT: value }).ok).toBe(false);
+    expect(loadConfig({ ...valid, UPSCALE_RESOLUTION: value }).ok).toBe(false);
+  });
+});

@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { silentLogger, type Logger } from '../logger.ts';
 import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
+import { EDIT_PATH, UPSCALE_PATH, editBody, upscaleBody, type EditRequest, type UpscaleRequest } from './edit.ts';
 import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
 import { READ_POLICY, SUBMIT_POLICY, sleep, withRetry, type RetryDeps, type RetryPolicy } from './retry.ts';
 
@@ -48,6 +49,10 @@ export interface Download {
 
 export interface PpinfraClient {
   submit(req: GenerateRequest, options?: CallOptions): Promise<string>;
+  /** Qwen-Image-Edit: same retries, errors and metrics as `submit`; a request the provider would refuse is refused unsent. */
+  submitEdit(req: EditRequest, options?: CallOptions): Promise<string>;
+  /** The image upscaler, as `submitEdit`. */
+  submitUpscale(req: UpscaleRequest, options?: CallOptions): Promise<string>;
   getResult(taskId: string, options?: CallOptions): Promise<TaskResult>;
   download(url: string, options: CallOptions & { maxBytes: number }): Promise<Download>;
   close(): Promise<void>;
@@ -156,6 +161,21 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       return parseTaskId(body);
     },
 
+    async submitEdit(req, { signal } = {}) {
+      // Validated before the retry loop: a refusal here is certain that nothing was sent.
+      const body = editBody(req);
+      const logged = { kind: 'edit', imageChars: body.image.length, outputFormat: body.output_format };
+      return submitTask(EDIT_PATH, body, signal, 'Submitting the edit', logged);
+    },
+
+    async submitUpscale(req, { signal } = {}) {
+      const body = upscaleBody(req);
+      return submitTask(UPSCALE_PATH, body, signal, 'Submitting the upscale', {
+        kind: 'upscale',
+        resolution: body.resolution,
+      });
+    },
+
     async getResult(taskId, { signal } = {}) {
       const path = `${RESULT_PATH}?task_id=${encodeURIComponent(taskId)}`;
       try {
@@ -187,6 +207,26 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       if (ownDispatcher) await dispatcher.close();
     },
   };
+
+  /**
+   * The submit path of the image tools: billed like `submit`, so the same policy (retry only when
+   * no task can exist) and the same `submit` metric. The log carries no image and no URL: an
+   * attachment URL is a signed, member-specific link.
+   */
+  async function submitTask(
+    path: string,
+    body: object,
+    signal: AbortSignal | undefined,
+    what: string,
+    logged: Record<string, unknown>,
+  ): Promise<string> {
+    const answer = await withRetry(
+      () => call('POST', path, body, signal, what, 'submit'),
+      { policy: submitPolicy, signal, onRetry: onRetry('submit', logged) },
+      deps,
+    );
+    return parseTaskId(answer);
+  }
 
   /** Streams the image with a byte cap; the CDN needs no key, so none is sent. */
   async function fetchBytes(url: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Download> {

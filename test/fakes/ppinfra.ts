@@ -4,16 +4,19 @@
  *
  * - `POST /v3/async/qwen-image-txt2img`  Bearer auth, body validation, `{task_id}`
  * - `GET  /v3/async/task-result?task_id=` Bearer auth, QUEUED -> PROCESSING -> terminal by elapsed time
+ * - `POST /v3/async/qwen-image-edit`     Bearer auth, body validation, fetches or decodes `image`, `{task_id}`
+ * - `POST /v3/async/image-upscaler`      Bearer auth, body validation, fetches `image`, `{task_id}`
  * - `GET  /cdn/output/<task>-u1_<uuid>.<ext>` keyless image download (403 once expired)
  *
  * Every request is recorded (API key masked) before any injected fault applies. Faults are
  * queued per route and consumed FIFO, one per request. Events let tests wait instead of sleep.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import sharp, { type Metadata } from 'sharp';
 import { makeFakeImage } from './images.ts';
 import type { FakeImageType } from './images.ts';
 
@@ -53,7 +56,44 @@ export type Fault =
   | { reset: true }
   | { resetAfterProcessing: true };
 
-export type Route = 'submit' | 'result' | 'image';
+export type Route = 'submit' | 'result' | 'image' | 'edit' | 'upscale';
+
+/** What a task was asked to do: txt2img (`submit`), an edit or an upscale. */
+export type FakeTaskKind = 'txt2img' | 'edit' | 'upscale';
+
+/** What the script hook is told about a request; `kind` is absent for txt2img callers that predate it. */
+export interface FakeScriptRequest {
+  prompt: string;
+  size: string;
+  kind?: FakeTaskKind;
+}
+
+/** An edit's or an upscale's input and output, as the fake saw and made them. */
+export interface FakeToolDetails {
+  kind: 'edit' | 'upscale';
+  /** How `image` came: a URL the fake fetched, plain base64 or a data URI. */
+  via: 'url' | 'base64' | 'data_uri';
+  /** The URL as sent (url only). */
+  inputUrl?: string;
+  inputBytes: number;
+  /** sha256 of the input bytes, hex. */
+  inputSha256: string;
+  inputWidth: number;
+  inputHeight: number;
+  seed?: number;
+  /** As sent; undefined means the provider's default (jpeg). */
+  outputFormat?: 'jpeg' | 'png' | 'webp';
+  /** As sent (upscale only); undefined means the provider's default (4k). */
+  resolution?: '2k' | '4k' | '8k';
+  /** The dimensions the provider would return: the input's for an edit, 2048/4096/8192 on the long side for an upscale. */
+  width: number;
+  height: number;
+  /** The dimensions of the bytes actually served (a smaller stand-in for upscales unless `upscaleFullSize`). */
+  servedWidth: number;
+  servedHeight: number;
+  /** The result image: the input flipped left-right and negated (edit) or resized (upscale), in the output format. */
+  output: Uint8Array;
+}
 export type FakeEvent = 'task-created' | 'task-completed' | 'request';
 
 export interface RecordedRequest {
@@ -77,8 +117,13 @@ export interface RecordedRequest {
 export interface FakeTask {
   id: string;
   apiKey: string;
+  kind: FakeTaskKind;
+  /** The txt2img prompt or the edit instruction; '' for an upscale. */
   prompt: string;
+  /** The txt2img size; for edits and upscales the nominal output size, `W*H`. */
   size: string;
+  /** Edits and upscales only. */
+  tool?: FakeToolDetails;
   createdAt: number;
   script: FakeTaskScript;
   polls: number;
@@ -99,10 +144,18 @@ export interface FakePpinfraOptions {
   missingKeyStatus?: 400 | 401;
   /** Clock for task progression and `at` (default Date.now). */
   now?: () => number;
-  /** Per-task script chosen from the submitted prompt/size (default: `{}` for all). */
-  script?: (req: { prompt: string; size: string }) => FakeTaskScript;
+  /** Per-task script chosen from the submitted prompt/size (and kind) (default: `{}` for all). */
+  script?: (req: FakeScriptRequest) => FakeTaskScript;
   /** Pad generated (default) images to this many bytes, for download benchmarks. */
   imageSizeBytes?: number;
+  /**
+   * Upscales serve an image of their nominal size (2048/4096/8192 on the long side). Off by
+   * default: an 8192-pixel raster is ~200 MB while sharp makes it, so the served stand-in is an
+   * eighth of that on each side, and `tool.width`/`tool.height` carry the nominal size.
+   */
+  upscaleFullSize?: boolean;
+  /** The most bytes the fake reads from an `image` URL (default 64 MiB); more is a 400. */
+  maxInputBytes?: number;
 }
 
 export interface FakePpinfra {
@@ -112,7 +165,7 @@ export interface FakePpinfra {
   requests: RecordedRequest[];
   /** Every created (billed) task. */
   tasks: Map<string, FakeTask>;
-  setScript(fn: (req: { prompt: string; size: string }) => FakeTaskScript): void;
+  setScript(fn: (req: FakeScriptRequest) => FakeTaskScript): void;
   /** The next `times` (default 1) requests to `route` get `fault` (FIFO per route). */
   inject(route: Route, fault: Fault, times?: number): void;
   /** CDN URLs answer 403 from now on. */
@@ -131,6 +184,19 @@ export interface FakePpinfra {
 }
 
 const SUBMIT_PATH = '/v3/async/qwen-image-txt2img';
+const EDIT_PATH = '/v3/async/qwen-image-edit';
+const UPSCALE_PATH = '/v3/async/image-upscaler';
+const OUTPUT_FORMATS = ['jpeg', 'png', 'webp'] as const;
+const RESOLUTIONS = { '2k': 2048, '4k': 4096, '8k': 8192 } as const;
+const SEED_MAX = 2_147_483_647;
+const UPSCALE_STAND_IN_DIVISOR = 8;
+const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024;
+const INPUT_FETCH_TIMEOUT_MS = 10_000;
+const TASK_TYPES: Record<FakeTaskKind, string> = {
+  txt2img: 'QWEN_IMAGE_TEXT_TO_IMAGE',
+  edit: 'QWEN_IMAGE_EDIT',
+  upscale: 'IMAGE_UPSCALER',
+};
 const RESULT_PATH = '/v3/async/task-result';
 const CDN_PREFIX = '/cdn/output/';
 const DEFAULT_API_KEY = 'test-key-123';
@@ -225,6 +291,8 @@ function gatewayPage(status: number): Reply {
 
 function classify(method: string, path: string): Route | 'unknown' {
   if (method === 'POST' && path === SUBMIT_PATH) return 'submit';
+  if (method === 'POST' && path === EDIT_PATH) return 'edit';
+  if (method === 'POST' && path === UPSCALE_PATH) return 'upscale';
   if (method === 'GET' && path === RESULT_PATH) return 'result';
   if ((method === 'GET' || method === 'HEAD') && path.startsWith(CDN_PREFIX)) return 'image';
   return 'unknown';
@@ -276,6 +344,148 @@ function validateSubmit(raw: Buffer): string | { prompt: string; size: string } 
   return { prompt, size };
 }
 
+type ToolRequest =
+  | { kind: 'edit'; prompt: string; image: string; seed?: number; outputFormat?: (typeof OUTPUT_FORMATS)[number] }
+  | {
+      kind: 'upscale';
+      image: string;
+      resolution?: keyof typeof RESOLUTIONS;
+      outputFormat?: (typeof OUTPUT_FORMATS)[number];
+    };
+
+/** Returns an error message for an invalid edit or upscale body, or the request (docs/ppinfra-api.md section 13). */
+function validateTool(kind: 'edit' | 'upscale', raw: Buffer): string | ToolRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return 'request body must be valid JSON';
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'request body must be a JSON object';
+  const { prompt, image, seed, output_format, resolution } = body as Record<string, unknown>;
+  if (kind === 'edit') {
+    if (prompt === undefined) return 'prompt is required';
+    if (typeof prompt !== 'string') return 'prompt must be a string';
+    if (prompt.trim() === '') return 'prompt must not be empty';
+  }
+  if (image === undefined) return 'image is required';
+  if (typeof image !== 'string') return 'image must be a string';
+  if (image === '') return 'image must not be empty';
+  if (output_format !== undefined && !OUTPUT_FORMATS.includes(output_format as never))
+    return `output_format must be one of ${OUTPUT_FORMATS.join(', ')}`;
+  const outputFormat = output_format as (typeof OUTPUT_FORMATS)[number] | undefined;
+  if (kind === 'edit') {
+    if (seed !== undefined && (typeof seed !== 'number' || !Number.isInteger(seed) || seed < -1 || seed > SEED_MAX))
+      return `seed must be an integer from -1 to ${SEED_MAX}`;
+    return {
+      kind,
+      prompt: prompt as string,
+      image,
+      ...(seed === undefined ? {} : { seed: seed as number }),
+      ...(outputFormat ? { outputFormat } : {}),
+    };
+  }
+  if (!/^https?:\/\//i.test(image)) return 'image must be the URL of the image';
+  if (resolution !== undefined && !Object.hasOwn(RESOLUTIONS, resolution as string))
+    return `resolution must be one of ${Object.keys(RESOLUTIONS).join(', ')}`;
+  return {
+    kind,
+    image,
+    ...(resolution === undefined ? {} : { resolution: resolution as keyof typeof RESOLUTIONS }),
+    ...(outputFormat ? { outputFormat } : {}),
+  };
+}
+
+/** The input image's bytes: fetched from a URL, or decoded from base64 / a data URI. A string is the 400 message. */
+async function readInput(
+  image: string,
+  maxBytes: number,
+): Promise<string | { bytes: Buffer; via: FakeToolDetails['via'] }> {
+  if (/^https?:\/\//i.test(image)) {
+    let res: Response;
+    try {
+      res = await fetch(image, { signal: AbortSignal.timeout(INPUT_FETCH_TIMEOUT_MS) });
+    } catch {
+      return 'image could not be downloaded';
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel().catch(() => undefined);
+      return `image could not be downloaded (HTTP ${res.status})`;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += chunk.length;
+      if (total > maxBytes) return 'image is too large';
+      chunks.push(Buffer.from(chunk));
+    }
+    return { bytes: Buffer.concat(chunks), via: 'url' };
+  }
+  const data = /^data:image\/[a-z]+;base64,(.*)$/s.exec(image);
+  const text = data ? data[1]! : image;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return 'image must be a URL or base64';
+  return { bytes: Buffer.from(text, 'base64'), via: data ? 'data_uri' : 'base64' };
+}
+
+/** Makes the result: different from the input whatever it was, so a test can tell them apart. */
+async function makeToolOutput(
+  req: ToolRequest,
+  input: Buffer,
+  fullSize: boolean,
+): Promise<string | Omit<FakeToolDetails, 'kind' | 'via' | 'inputUrl' | 'seed' | 'outputFormat' | 'resolution'>> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(input).metadata();
+    if (!meta.width || !meta.height || !['png', 'jpeg', 'webp'].includes(meta.format ?? ''))
+      return 'image format is not supported';
+  } catch {
+    return 'image could not be decoded';
+  }
+  const format = req.outputFormat ?? 'jpeg';
+  const [inputWidth, inputHeight] = [meta.width, meta.height];
+  let width = inputWidth;
+  let height = inputHeight;
+  let pipeline = sharp(input);
+  let served = { width, height };
+  if (req.kind === 'edit') {
+    pipeline = pipeline.flop().negate({ alpha: false });
+  } else {
+    const long = RESOLUTIONS[req.resolution ?? '4k'];
+    const scale = long / Math.max(inputWidth, inputHeight);
+    width = Math.max(1, Math.round(inputWidth * scale));
+    height = Math.max(1, Math.round(inputHeight * scale));
+    served = fullSize
+      ? { width, height }
+      : {
+          width: Math.max(1, Math.round(width / UPSCALE_STAND_IN_DIVISOR)),
+          height: Math.max(1, Math.round(height / UPSCALE_STAND_IN_DIVISOR)),
+        };
+    pipeline = pipeline.resize(served.width, served.height, { fit: 'fill' });
+  }
+  let output: Buffer;
+  try {
+    output = await pipeline.toFormat(format).toBuffer();
+  } catch {
+    return 'image could not be decoded';
+  }
+  return {
+    inputBytes: input.length,
+    inputSha256: createHash('sha256').update(input).digest('hex'),
+    inputWidth,
+    inputHeight,
+    width,
+    height,
+    servedWidth: served.width,
+    servedHeight: served.height,
+    output: new Uint8Array(output),
+  };
+}
+
+/** The served type: the script's when a test set one, else the tool's output format, else jpeg. */
+function imageTypeOf(script: FakeTaskScript, tool: FakeToolDetails | undefined): FakeImageType {
+  return script.imageType ?? tool?.outputFormat ?? 'jpeg';
+}
+
 /** Starts the fake on 127.0.0.1 with an OS-assigned port. */
 export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<FakePpinfra> {
   const apiKey = opts.apiKey ?? DEFAULT_API_KEY;
@@ -290,7 +500,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
   const tasks = new Map<string, FakeTask>();
   const tasksByImagePath = new Map<string, FakeTask>();
   const completed = new Set<string>();
-  const faults: Record<Route, Fault[]> = { submit: [], result: [], image: [] };
+  const faults: Record<Route, Fault[]> = { submit: [], result: [], image: [], edit: [], upscale: [] };
   const timers = new Set<NodeJS.Timeout>();
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
@@ -345,25 +555,28 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     return { key };
   }
 
-  function createTask(key: string, prompt: string, size: string): FakeTask {
+  function createTask(key: string, prompt: string, size: string, tool?: FakeToolDetails): FakeTask {
     const id = randomUUID();
-    const script = scriptFor({ prompt, size });
+    const kind: FakeTaskKind = tool?.kind ?? 'txt2img';
+    const script = scriptFor(tool ? { prompt, size, kind } : { prompt, size });
     const createdAt = now();
     const completedAt =
       createdAt + Math.max(0, script.queuedMs ?? 0) + Math.max(0, script.processingMs ?? DEFAULT_PROCESSING_MS);
-    const imageType = script.imageType ?? 'jpeg';
+    const imageType = imageTypeOf(script, tool);
     const task: FakeTask = {
       id,
       apiKey: key,
+      kind,
       prompt,
       size,
+      ...(tool ? { tool } : {}),
       createdAt,
       script,
       polls: 0,
       completedAt,
       get image(): Uint8Array | undefined {
         if (task.imageUrl === undefined) return undefined;
-        return script.image ?? makeFakeImage(imageType, id, opts.imageSizeBytes);
+        return script.image ?? tool?.output ?? makeFakeImage(imageType, id, opts.imageSizeBytes);
       },
     };
     if ((script.outcome ?? 'succeed') === 'succeed') {
@@ -383,6 +596,29 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const valid = validateSubmit(raw);
     if (typeof valid === 'string') return v3Error(400, 'INVALID_REQUEST_BODY', valid);
     const task = createTask(auth.key, valid.prompt, valid.size);
+    return json(200, { task_id: task.id });
+  }
+
+  async function handleTool(kind: 'edit' | 'upscale', req: IncomingMessage, raw: Buffer): Promise<Reply> {
+    const auth = authenticate(req);
+    if ('status' in auth) return auth;
+    const valid = validateTool(kind, raw);
+    if (typeof valid === 'string') return v3Error(400, 'INVALID_REQUEST_BODY', valid);
+    const input = await readInput(valid.image, opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES);
+    if (typeof input === 'string') return v3Error(400, 'INVALID_REQUEST_BODY', input);
+    const made = await makeToolOutput(valid, input.bytes, opts.upscaleFullSize === true);
+    if (typeof made === 'string') return v3Error(400, 'INVALID_REQUEST_BODY', made);
+    const tool: FakeToolDetails = {
+      kind,
+      via: input.via,
+      ...(input.via === 'url' ? { inputUrl: valid.image } : {}),
+      ...made,
+      ...(valid.kind === 'edit' && valid.seed !== undefined ? { seed: valid.seed } : {}),
+      ...(valid.outputFormat ? { outputFormat: valid.outputFormat } : {}),
+      ...(valid.kind === 'upscale' && valid.resolution ? { resolution: valid.resolution } : {}),
+    };
+    if (closed) return v3Error(503, 'SERVICE_NOT_AVAILABLE');
+    const task = createTask(auth.key, valid.kind === 'edit' ? valid.prompt : '', `${made.width}*${made.height}`, tool);
     return json(200, { task_id: task.id });
   }
 
@@ -412,14 +648,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const flagged = withImage && s.nsfw === true;
     const body: Record<string, unknown> = {
       extra: { has_nsfw_contents: flagged ? [true] : [] },
-      task: {
-        task_id: task.id,
-        task_type: 'QWEN_IMAGE_TEXT_TO_IMAGE',
-        status,
-        reason,
-        eta: zero,
-        progress_percent: zero,
-      },
+      task: { task_id: task.id, task_type: TASK_TYPES[task.kind], status, reason, eta: zero, progress_percent: zero },
     };
     if (done || s.omitArrays !== true) {
       body.images = withImage
@@ -427,7 +656,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
             {
               image_url: task.imageUrl,
               image_url_ttl: ttl,
-              image_type: s.imageType ?? 'jpeg',
+              image_type: imageTypeOf(s, task.tool),
               nsfw_detection_result: flagged ? { valid: true, confidence: 0.97 } : null,
             },
           ]
@@ -456,7 +685,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     const bytes = task?.image;
     if (task === undefined || bytes === undefined)
       return cdnError(404, 'NoSuchKey', 'The specified key does not exist.');
-    return reply(200, `image/${task.script.imageType ?? 'jpeg'}`, bytes);
+    return reply(200, `image/${imageTypeOf(task.script, task.tool)}`, bytes);
   }
 
   function faultReply(route: Route | 'unknown', fault: Extract<Fault, { status: number }>): Reply {
@@ -482,7 +711,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'INVALID_REQUEST_BODY',
       'error',
     ];
-    if (status === 500 && route === 'submit')
+    if (status === 500 && (route === 'submit' || route === 'edit' || route === 'upscale'))
       [defaultReason, defaultMessage] = ['CREATE_TASK_FAILED', 'failed to create task'];
     if (status === 404 && route === 'result') [defaultReason, defaultMessage] = ['TASK_NOT_FOUND', 'task not found'];
     const finalReason = reason ?? defaultReason;
@@ -495,10 +724,13 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
     path: string,
     query: Record<string, string>,
     raw: Buffer,
-  ): Reply {
+  ): Reply | Promise<Reply> {
     switch (route) {
       case 'submit':
         return handleSubmit(req, raw);
+      case 'edit':
+      case 'upscale':
+        return handleTool(route, req, raw);
       case 'result':
         return handleResult(req, query);
       case 'image':
@@ -559,9 +791,16 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
       }
       const r =
         fault !== undefined && 'status' in fault ? faultReply(route, fault) : handle(route, req, path, query, raw);
+      // Edits and upscales fetch their input first; everything else answers in this same turn.
+      if (r instanceof Promise) r.then(respond, () => respond(v3Error(500, 'CREATE_TASK_FAILED')));
+      else respond(r);
+    });
+
+    function respond(r: Reply): void {
+      if (closed) return;
       if (fault === undefined || 'status' in fault) {
         send(res, record, r);
-      } else if ('resetAfterProcessing' in fault) {
+      } else if ('resetAfterProcessing' in fault || 'reset' in fault) {
         reset(req);
       } else if ('delayHeadersMs' in fault) {
         later(fault.delayHeadersMs, () => send(res, record, r));
@@ -576,7 +815,7 @@ export async function startFakePpinfra(opts: FakePpinfraOptions = {}): Promise<F
           if (!res.destroyed) res.end(r.body.subarray(half));
         });
       }
-    });
+    }
   }
 
   const server = createServer({ keepAliveTimeout: 5000 }, onRequest);
