@@ -103,6 +103,7 @@ export const Errors = {
   invalidWebhookToken: () => err(401, 50027, 'Invalid Webhook Token'),
   missingAccess: () => err(403, 50001, 'Missing Access'),
   missingPermissions: () => err(403, 50013, 'Missing Permissions'),
+  cannotDmUser: () => err(403, 50007, 'Cannot send messages to this user'),
   cannotEditOthers: () => err(403, 50005, 'Cannot edit a message authored by another user'),
 };
 
@@ -124,7 +125,9 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
     if (!channel) throw Errors.unknownChannel();
     return channel;
   };
-  const botPerms = (channel: ChannelRec): bigint => (channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n);
+  // A conversation between others is invisible to the bot, and so is a server that did not install
+  // it (permissionsIn is 0 for a non-member): both answer Missing Access like Discord.
+  const botPerms = (channel: ChannelRec): bigint => (channel.withoutBot ? 0n : channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n);
   const requireView = (channel: ChannelRec): void => {
     if ((botPerms(channel) & PermissionBits.ViewChannel) === 0n) throw Errors.missingAccess();
   };
@@ -143,11 +146,12 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
   const guildOr404 = (id: string) => {
     const guild = world.findGuild(id);
     if (!guild) throw Errors.unknownGuild();
+    if (!guild.botInstalled) throw Errors.missingAccess();
     return guild;
   };
   const commandGuild = (id: string): string => {
     // A bot can only manage commands of guilds it is in.
-    if (!world.findGuild(id)) throw Errors.missingAccess();
+    if (!world.findGuild(id)?.botInstalled) throw Errors.missingAccess();
     return id;
   };
 
@@ -252,7 +256,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
           message = store.edit(original, body, ctx.files).data;
         } else {
           const stored = store.create({
-            channel, body, files: ctx.files, kind: 'followup', type: 0,
+            channel, body, files: ctx.files, kind: 'followup', type: 0, ...(it.forcedEphemeral ? { forcedFlags: FLAG.EPHEMERAL } : {}),
             interaction: stampOf(it, it.originalMessageId ? { originalResponseMessageId: it.originalMessageId } : {}),
             link: (s) => it.followupIds.push(s.data.id),
           });
@@ -318,6 +322,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         requireView(channel);
         requirePerm(channel, PermissionBits.SendMessages);
         if (ctx.files.length > 0) requirePerm(channel, PermissionBits.AttachFiles);
+        if (channel.type === 1 && channel.recipientIds.some((id) => world.refusingDms.has(id))) throw Errors.cannotDmUser();
         ctx.validate();
         const body = asObject(ctx.body);
         checkMessageLimits(body, [], ctx.files.length);
@@ -477,6 +482,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         checkMessageLimits(data, ['data'], ctx.files.length);
         const stored = store.create({
           channel, body: data, files: ctx.files, kind: 'original', type: originalMessageType(it), interaction: stampOf(it),
+          ...(it.forcedEphemeral ? { forcedFlags: FLAG.EPHEMERAL } : {}),
           link: (s) => { it.originalMessageId = s.data.id; },
         });
         resourceMessage = stored.data;
@@ -486,7 +492,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         const ephemeral = typeof data.flags === 'number' ? data.flags & FLAG.EPHEMERAL : 0;
         const stored = store.create({
           channel, body: { flags: ephemeral }, files: [], kind: 'original', type: originalMessageType(it),
-          interaction: stampOf(it), forcedFlags: FLAG.LOADING, allowEmpty: true,
+          interaction: stampOf(it), forcedFlags: FLAG.LOADING | (it.forcedEphemeral ? FLAG.EPHEMERAL : 0), allowEmpty: true,
           link: (s) => { it.originalMessageId = s.data.id; },
         });
         resourceMessage = stored.data;

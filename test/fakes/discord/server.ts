@@ -16,8 +16,8 @@ import { CommandStore } from './commands.ts';
 import { FakeGateway, shardOfGuild, snowflakeOnShard } from './gateway.ts';
 import { FaultInjector, RateLimitTracker, waitUntil } from './http.ts';
 import {
-  buildCommandData, buildInteractionPayload, buildModalSubmitData, FakeInteraction, findComponent,
-  InteractionType, resolveContext, type InteractionHost, type OptionValue,
+  buildCommandData, buildInteractionPayload, buildModalSubmitData, checkCommandAvailable, FakeInteraction, findComponent,
+  InteractionType, mustForceEphemeral, resolveContext, type InteractionHost, type OptionValue,
 } from './interactions.ts';
 import { MessageStore, type StoredAttachment } from './messages.ts';
 import { channelPayload, guildPayload, memberPayload, userPayload } from './payloads.ts';
@@ -266,6 +266,21 @@ export class FakeDiscord {
     return userPayload(this.world.user(nameOrId));
   }
 
+  /**
+   * The user turns "Allow direct messages" off (or back on): the bot can still open the DM channel
+   * (POST /users/@me/channels), but its messages there answer 403 50007, as on Discord.
+   */
+  refuseDms(user: string, refuse = true): void {
+    const id = this.world.user(user).id;
+    if (refuse) this.world.refusingDms.add(id);
+    else this.world.refusingDms.delete(id);
+  }
+
+  /** The bot's DM channel with a user (created like POST /users/@me/channels would). */
+  dmChannel(user: string): FakeChannel {
+    return channelPayload(this.world, this.world.dmChannel(this.world.user(user).id)) as unknown as FakeChannel;
+  }
+
   /** A guild member as GET /guilds/{id}/members/{user} returns it. */
   member(user: string, guild?: string): JsonObject {
     const g = this.world.guild(guild);
@@ -282,7 +297,7 @@ export class FakeDiscord {
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options);
-    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc, undefined, this.integrationTypesOf(name, rc));
   }
 
   /** A user types in option `focused` of `/name`; read the answer with `autocompleteChoices()`. */
@@ -291,7 +306,7 @@ export class FakeDiscord {
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options, focused);
-    return this.dispatchInteraction(InteractionType.Autocomplete, data, rc);
+    return this.dispatchInteraction(InteractionType.Autocomplete, data, rc, undefined, this.integrationTypesOf(name, rc));
   }
 
   /** A user clicks the button labelled (or with custom_id) `button` on `message`. */
@@ -326,6 +341,7 @@ export class FakeDiscord {
     this.requireShardSession(rc.guild?.id ?? null);
     const registered = this.commands.find(name, rc.guild?.id ?? null, 3);
     if (!registered) throw new Error(`Fake Discord: no message command '${name}' is registered here`);
+    checkCommandAvailable(rc, registered);
     const data: JsonObject = {
       id: registered.id,
       name,
@@ -334,7 +350,7 @@ export class FakeDiscord {
       resolved: { messages: { [stored.data.id]: stored.data as unknown as JsonObject } },
       ...(registered.guild_id ? { guild_id: registered.guild_id } : {}),
     };
-    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc, undefined, registered.integration_types);
   }
 
   /** A user picks `values` in the select menu `customId` on `message`. */
@@ -365,16 +381,24 @@ export class FakeDiscord {
     if (modalCallback?.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
     const data = buildModalSubmitData(modalCallback.data as JsonObject, values);
     const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
-    const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
+    const owners = (from.payload.authorizing_integration_owners ?? {}) as Record<string, string>;
+    const rc = resolveContext(this.world, { user: from.user.id, userInstall: '1' in owners, ...ctx }, this.world.channel(from.channelId));
     this.requireShardSession(rc.guild?.id ?? null);
     return this.dispatchInteraction(InteractionType.ModalSubmit, data, rc, source && !source.deleted ? source.data : undefined);
   }
 
-  private dispatchInteraction(type: number, data: JsonObject, rc: ReturnType<typeof resolveContext>, message?: APIMessage): FakeInteraction {
-    const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, { type, data, rc, ...(message ? { message } : {}) });
+  /** The integration types of the registered command a slash()/autocomplete() name invokes, if registered. */
+  private integrationTypesOf(name: string, rc: ReturnType<typeof resolveContext>): number[] | undefined {
+    return this.commands.find(name.trim().split(/\s+/)[0] ?? '', rc.guild?.id ?? null)?.integration_types;
+  }
+
+  private dispatchInteraction(type: number, data: JsonObject, rc: ReturnType<typeof resolveContext>, message?: APIMessage, integrationTypes?: readonly number[]): FakeInteraction {
+    const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, {
+      type, data, rc, ...(message ? { message } : {}), ...(integrationTypes ? { integrationTypes } : {}),
+    });
     const it = new FakeInteraction(this.host, {
       id, token, type, payload, user: userPayload(rc.user), channelId: rc.channel.id, guildId: rc.guild?.id ?? null,
-      sourceMessageId: message?.id ?? null,
+      sourceMessageId: message?.id ?? null, where: rc.where, forcedEphemeral: mustForceEphemeral(rc),
     });
     this.byId.set(id, it);
     this.byToken.set(token, it);
