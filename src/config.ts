@@ -111,6 +111,13 @@ const schema = z.object({
     .string()
     .regex(/^[\p{L}\p{Sc}]{1,8}$/u, { error: 'must be a short currency label such as USD or CNY (up to 8 letters, no spaces)' })
     .optional(),
+
+  // [user install] Members may add the bot to their account and use it in DMs and in servers that
+  // never installed it (src/discord/install.ts). There nobody can review a flagged image, and every
+  // image is paid from one daily budget instead of a server's.
+  USER_INSTALL: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  DM_NSFW: z.enum(['hold', 'spoiler'], { error: 'must be hold (flagged images are never shown in DMs) or spoiler (shown to the member alone, blurred, with a warning)' }).default('spoiler'),
+  USER_INSTALL_DAILY_BUDGET: int(200, 0, 1_000_000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -166,6 +173,13 @@ export interface Config {
   ops: { host: string; port: number } | undefined;
   /** PRICE_PER_IMAGE (exact decimal text) and PRICE_CURRENCY; undefined when no price is set. */
   price: { perImage: string; currency: string | undefined } | undefined;
+  /**
+   * USER_INSTALL, DM_NSFW, USER_INSTALL_DAILY_BUDGET. `enabled` false registers every command for
+   * servers that installed the bot only. `dmNsfw`: what the member sees of a flagged image in the
+   * bot's DM. `dailyBudget`: images per rolling day across every place without the bot's server
+   * install (its DM, conversations between others, servers that did not install it); 0 allows none.
+   */
+  userInstall: { enabled: boolean; dmNsfw: 'hold' | 'spoiler'; dailyBudget: number };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -262,6 +276,7 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
     reports: { perHour: raw.REPORTS_PER_HOUR },
     ops: raw.METRICS_PORT === undefined ? undefined : { host: raw.METRICS_HOST, port: raw.METRICS_PORT },
     price: raw.PRICE_PER_IMAGE ? { perImage: raw.PRICE_PER_IMAGE, currency: raw.PRICE_CURRENCY } : undefined,
+    userInstall: { enabled: raw.USER_INSTALL === 'on', dmNsfw: raw.DM_NSFW, dailyBudget: raw.USER_INSTALL_DAILY_BUDGET },
   });
 }
 
