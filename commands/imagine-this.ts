@@ -1,4 +1,4 @@
-import { ApplicationCommandType, ContextMenuCommandBuilder, InteractionContextType, type MessageContextMenuCommandInteraction } from 'discord.js';
+import { ApplicationCommandType, ApplicationIntegrationType, ContextMenuCommandBuilder, InteractionContextType, type MessageContextMenuCommandInteraction } from 'discord.js';
 import type { BotContext, MessageMenuCommand, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { checkInput, refuse, startJob } from '../src/discord/requests.ts';
@@ -8,7 +8,11 @@ export const data = new ContextMenuCommandBuilder()
   .setName(t('en-US', 'menu.imagine_this'))
   .setNameLocalizations(localizations('menu.imagine_this'))
   .setType(ApplicationCommandType.Message)
-  .setContexts(InteractionContextType.Guild);
+  // Members may also install the bot for themselves: then it answers in its DM, in their DMs and
+  // group DMs, and in servers that never added it (src/discord/install.ts; USER_INSTALL=off at
+  // deploy time takes that back).
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel);
 
 export async function execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<Outcome> {
   const locale = interaction.locale;

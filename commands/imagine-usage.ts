@@ -1,4 +1,4 @@
-import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type APIEmbed, type APIEmbedField, type ChatInputCommandInteraction } from 'discord.js';
+import { ApplicationIntegrationType, InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type APIEmbed, type APIEmbedField, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
 import { EMBED_COLOR, NO_MENTIONS } from '../src/discord/messages.ts';
@@ -13,6 +13,8 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('usage.command.name'))
   .setDescription(t('en-US', 'usage.command.description'))
   .setDescriptionLocalizations(localizations('usage.command.description'))
+  // Staff tools act on a server's settings and review desk: only where the server installed the bot.
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
 
