@@ -64,12 +64,14 @@ describe('fake Discord: user installs, DMs and conversations without the bot', (
     h = await startHarness();
     const { discord, client } = h;
     const errors: unknown[] = [];
+    const fetched: string[] = [];
     h.onInteraction(async (interaction) => {
       if (!interaction.isChatInputCommand()) return;
       await interaction.deferReply();
       await interaction.editReply({ content: 'for you two' });
       const followup = await interaction.followUp({ content: 'only you', flags: MessageFlags.Ephemeral });
       await interaction.webhook.editMessage(followup, { content: 'only you, edited' });
+      fetched.push((await interaction.fetchReply(followup.id)).content, (await interaction.fetchReply()).content);
       errors.push(await caught(() => client.rest.post(`/channels/${interaction.channelId}/messages`, { body: { content: 'hi' } })));
       errors.push(await caught(() => client.rest.get(`/channels/${interaction.channelId}`)));
       await interaction.followUp({ content: 'done' });
@@ -86,6 +88,7 @@ describe('fake Discord: user installs, DMs and conversations without the bot', (
     const [ephemeral] = dm.followups();
     expect(ephemeral).toMatchObject({ content: 'only you, edited', flags: MessageFlags.Ephemeral });
     expect(errors.map((e) => [(e as DiscordAPIError).status, (e as DiscordAPIError).code])).toEqual([[403, 50001], [403, 50001]]);
+    expect(fetched.slice(0, 2)).toEqual(['only you, edited', 'for you two']);
 
     expect(discord.expectedErrors).toHaveLength(2);
     discord.expectError({ code: 50001, status: 403 }, 2);
