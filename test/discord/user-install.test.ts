@@ -175,6 +175,29 @@ describe('fake Discord: user installs, DMs and conversations without the bot', (
     expect(discord.errors).toEqual([]);
   });
 
+  it('an app only the member installed gets 5 follow-ups per interaction (400 40094 after), a server install any number', async () => {
+    h = await startHarness();
+    const { discord } = h;
+    const outcomes: (string | number)[][] = [];
+    h.onInteraction(async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.deferReply();
+      const row: (string | number)[] = [];
+      for (let i = 1; i <= 6; i++) {
+        const error = await caught(() => interaction.followUp({ content: `${i}` }));
+        row.push(error === undefined ? 'ok' : (error as DiscordAPIError).code);
+      }
+      outcomes.push(row);
+    });
+    discord.expectError(40094);
+    await discord.slash('imagine', { prompt: 'x' }, { context: 'bot_dm' }).waitForFollowup((m) => m.content === '5');
+    await expect.poll(() => outcomes.length).toBe(1);
+    await discord.slash('imagine', { prompt: 'x' }).waitForFollowup((m) => m.content === '6');
+    await expect.poll(() => outcomes.length).toBe(2);
+    expect(outcomes).toEqual([['ok', 'ok', 'ok', 'ok', 'ok', 40094], ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']]);
+    expect(discord.errors).toEqual([]);
+  });
+
   it('the token lives 15 minutes: edits and follow-ups past it answer 401 50027', async () => {
     h = await startHarness();
     const { discord } = h;

@@ -79,6 +79,8 @@ export class FakeInteraction {
   /** Id of the @original message once there is one. */
   originalMessageId: string | null = null;
   readonly followupIds: string[] = [];
+  /** Accepted POSTs to the follow-up endpoint (the first may fill a deferred @original). */
+  followupPosts = 0;
   private tokenExpired = false;
   private readonly host: InteractionHost;
 

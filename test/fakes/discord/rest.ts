@@ -11,6 +11,9 @@ import { checkAutocompleteChoices, checkCommands, checkMessageLimits, FormErrors
 import { DiscordHttpError, type Json, type JsonObject, type RecordedFile } from './types.ts';
 import type { ChannelRec, World } from './world.ts';
 
+/** Follow-ups Discord allows per interaction when the app is only user-installed there. */
+export const USER_INSTALL_MAX_FOLLOWUPS = 5;
+
 /** What the routes need from the fake. */
 export interface RestCore {
   readonly world: World;
@@ -104,6 +107,7 @@ export const Errors = {
   missingAccess: () => err(403, 50001, 'Missing Access'),
   missingPermissions: () => err(403, 50013, 'Missing Permissions'),
   cannotDmUser: () => err(403, 50007, 'Cannot send messages to this user'),
+  maxFollowups: () => err(400, 40094, 'This interaction has hit the maximum number of follow up messages'),
   cannotEditOthers: () => err(403, 50005, 'Cannot edit a message authored by another user'),
 };
 
@@ -245,10 +249,14 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       method: 'POST', route: '/webhooks/{webhook_id}/{webhook_token}', auth: false,
       handler: (ctx) => {
         const it = webhookInteraction(ctx.params);
+        // Discord caps an app that only a user installed (no "0" owner) at 5 follow-ups per interaction.
+        const owners = (it.payload.authorizing_integration_owners ?? {}) as Record<string, string>;
+        if (!('0' in owners) && it.followupPosts >= USER_INSTALL_MAX_FOLLOWUPS) throw Errors.maxFollowups();
         ctx.validate();
         const body = asObject(ctx.body);
         checkMessageLimits(body, [], ctx.files.length);
         const channel = channelOfInteraction(it);
+        it.followupPosts++;
         const original = it.originalMessageId ? store.get(it.originalMessageId) : undefined;
         let message: APIMessage;
         if (original && !original.deleted && ((original.data.flags ?? 0) & FLAG.LOADING) !== 0) {
