@@ -1,4 +1,5 @@
 import {
+  ApplicationIntegrationType,
   ButtonStyle,
   ComponentType,
   InteractionContextType,
@@ -20,7 +21,11 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('command.history.name'))
   .setDescription(t('en-US', 'command.history.description'))
   .setDescriptionLocalizations(localizations('command.history.description'))
-  .setContexts(InteractionContextType.Guild);
+  // Members may also install the bot for themselves: then it answers in its DM, in their DMs and
+  // group DMs, and in servers that never added it (src/discord/install.ts; USER_INSTALL=off at
+  // deploy time takes that back).
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel);
 
 const link = (job: Job) => {
   const where = job.published ?? (job.messageId ? { channelId: job.channelId, messageId: job.messageId } : undefined);

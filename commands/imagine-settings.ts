@@ -1,4 +1,5 @@
 import {
+  ApplicationIntegrationType,
   ChannelType,
   InteractionContextType,
   MessageFlags,
@@ -17,6 +18,8 @@ import { choice, named, summary } from '../src/discord/settings-messages.ts';
 const REVIEW_ALL = ['on', 'off'] as const;
 
 export const data = named(new SlashCommandBuilder(), 'command')
+  // Staff tools act on a server's settings and review desk: only where the server installed the bot.
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .addSubcommand((s) => named(s, 'show'))

@@ -1,5 +1,6 @@
 import {
   ApplicationCommandType,
+  ApplicationIntegrationType,
   ContextMenuCommandBuilder,
   InteractionContextType,
   type MessageContextMenuCommandInteraction,
@@ -13,7 +14,11 @@ export const data = new ContextMenuCommandBuilder()
   .setName(t('en-US', 'menu.imagine_this'))
   .setNameLocalizations(localizations('menu.imagine_this'))
   .setType(ApplicationCommandType.Message)
-  .setContexts(InteractionContextType.Guild);
+  // Members may also install the bot for themselves: then it answers in its DM, in their DMs and
+  // group DMs, and in servers that never added it (src/discord/install.ts; USER_INSTALL=off at
+  // deploy time takes that back).
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel);
 
 export async function execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<Outcome> {
   const locale = interaction.locale;

@@ -1,4 +1,5 @@
 import {
+  ApplicationIntegrationType,
   InteractionContextType,
   MessageFlags,
   PermissionFlagsBits,
@@ -21,6 +22,8 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('usage.command.name'))
   .setDescription(t('en-US', 'usage.command.description'))
   .setDescriptionLocalizations(localizations('usage.command.description'))
+  // Staff tools act on a server's settings and review desk: only where the server installed the bot.
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
 

@@ -1,5 +1,6 @@
 import {
   ActionRowBuilder,
+  ApplicationIntegrationType,
   InteractionContextType,
   ModalBuilder,
   PermissionFlagsBits,
@@ -30,7 +31,11 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('command.name'))
   .setDescription(t('en-US', 'command.description'))
   .setDescriptionLocalizations(localizations('command.description'))
-  .setContexts(InteractionContextType.Guild)
+  // Members may also install the bot for themselves: then it answers in its DM, in their DMs and
+  // group DMs, and in servers that never added it (src/discord/install.ts; USER_INSTALL=off at
+  // deploy time takes that back).
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel)
   .addStringOption((o) =>
     o
       .setName('prompt')

@@ -134,6 +134,18 @@ const schema = z.object({
   UPSCALE_RESOLUTION: z.enum(['2k', '4k'], { error: 'must be 2k or 4k' }).default('2k'),
   PRICE_PER_EDIT: decimalPrice(),
   PRICE_PER_UPSCALE: decimalPrice(),
+
+  // Members may add the bot to their account and use it in DMs and in servers that
+  // never installed it (src/discord/install.ts). There nobody can review a flagged image, and every
+  // image is paid from one daily budget instead of a server's.
+  USER_INSTALL: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  DM_NSFW: z
+    .enum(['hold', 'spoiler'], {
+      error:
+        'must be hold (flagged images are never shown in DMs) or spoiler (shown to the member alone, blurred, with a warning)',
+    })
+    .default('spoiler'),
+  USER_INSTALL_DAILY_BUDGET: int(200, 0, 1_000_000),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -212,6 +224,13 @@ export interface Config {
     pricePerEdit: string | undefined;
     pricePerUpscale: string | undefined;
   };
+  /**
+   * USER_INSTALL, DM_NSFW, USER_INSTALL_DAILY_BUDGET. `enabled` false registers every command for
+   * servers that installed the bot only. `dmNsfw`: what the member sees of a flagged image in the
+   * bot's DM. `dailyBudget`: images per rolling day across every place without the bot's server
+   * install (its DM, conversations between others, servers that did not install it); 0 allows none.
+   */
+  userInstall: { enabled: boolean; dmNsfw: 'hold' | 'spoiler'; dailyBudget: number };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -320,6 +339,11 @@ function toConfig(raw: RawConfig, runtime: ConfigRuntime): Config {
       upscaleResolution: raw.UPSCALE_RESOLUTION,
       pricePerEdit: raw.PRICE_PER_EDIT ?? raw.PRICE_PER_IMAGE,
       pricePerUpscale: raw.PRICE_PER_UPSCALE ?? raw.PRICE_PER_IMAGE,
+    },
+    userInstall: {
+      enabled: raw.USER_INSTALL === 'on',
+      dmNsfw: raw.DM_NSFW,
+      dailyBudget: raw.USER_INSTALL_DAILY_BUDGET,
     },
   });
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblems, loadConfig, resolveLogFormat } from '../src/config.ts';
 
@@ -315,5 +317,52 @@ describe('the image tools’ settings', () => {
   it.each(['URL', '4K', '2048'])('is exact about case and spelling: %s is refused', (value) => {
     expect(loadConfig({ ...valid, EDIT_IMAGE_INPUT: value }).ok).toBe(false);
     expect(loadConfig({ ...valid, UPSCALE_RESOLUTION: value }).ok).toBe(false);
+  });
+});
+
+describe('USER_INSTALL, DM_NSFW and USER_INSTALL_DAILY_BUDGET (installs for yourself)', () => {
+  it('is on by default, shows a flagged image in the bot’s DM as a spoiler, and allows 200 images a day without a server install', () => {
+    expect(loadConfig(valid)).toMatchObject({
+      ok: true,
+      config: { userInstall: { enabled: true, dmNsfw: 'spoiler', dailyBudget: 200 } },
+    });
+    expect(loadConfig({ ...valid, USER_INSTALL: ' ', DM_NSFW: '', USER_INSTALL_DAILY_BUDGET: '' })).toMatchObject({
+      ok: true,
+      config: { userInstall: { enabled: true, dmNsfw: 'spoiler', dailyBudget: 200 } },
+    });
+  });
+
+  it('takes what the operator sets, 0 allowing no image outside servers that installed the bot', () => {
+    expect(
+      loadConfig({ ...valid, USER_INSTALL: 'off', DM_NSFW: 'hold', USER_INSTALL_DAILY_BUDGET: '0' }),
+    ).toMatchObject({
+      ok: true,
+      config: { userInstall: { enabled: false, dmNsfw: 'hold', dailyBudget: 0 } },
+    });
+    expect(loadConfig({ ...valid, USER_INSTALL_DAILY_BUDGET: '5000' })).toMatchObject({
+      ok: true,
+      config: { userInstall: { dailyBudget: 5000 } },
+    });
+  });
+
+  it.each([
+    [{ USER_INSTALL: 'yes' }, 'USER_INSTALL must be on or off'],
+    [{ USER_INSTALL: 'ON' }, 'USER_INSTALL must be on or off'],
+    [
+      { DM_NSFW: 'show' },
+      'DM_NSFW must be hold (flagged images are never shown in DMs) or spoiler (shown to the member alone, blurred, with a warning)',
+    ],
+    [{ USER_INSTALL_DAILY_BUDGET: '-1' }, 'USER_INSTALL_DAILY_BUDGET must be at least 0'],
+    [{ USER_INSTALL_DAILY_BUDGET: '2.5' }, 'USER_INSTALL_DAILY_BUDGET must be a whole number'],
+    [{ USER_INSTALL_DAILY_BUDGET: 'lots' }, 'USER_INSTALL_DAILY_BUDGET must be a whole number'],
+    [{ USER_INSTALL_DAILY_BUDGET: '1000001' }, 'USER_INSTALL_DAILY_BUDGET must be at most 1000000'],
+  ])('rejects %o with one clear sentence', (env, problem) => {
+    expect(loadConfig({ ...valid, ...env })).toEqual({ ok: false, problems: [problem] });
+  });
+
+  it('are all in .env.example, with their defaults', () => {
+    const example = readFileSync(join(import.meta.dirname, '..', '.env.example'), 'utf8');
+    for (const line of ['USER_INSTALL=on', 'DM_NSFW=spoiler', 'USER_INSTALL_DAILY_BUDGET=200'])
+      expect(example.split('\n')).toContain(line);
   });
 });

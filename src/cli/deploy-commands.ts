@@ -5,6 +5,7 @@
 import { REST, Routes, type APIApplication } from 'discord.js';
 import dotenv from 'dotenv';
 import { formatProblems, loadConfig } from '../config.ts';
+import { forInstall } from '../discord/install.ts';
 import { loadCommands } from '../discord/loader.ts';
 
 dotenv.config({ quiet: true });
@@ -18,7 +19,10 @@ const rest = new REST(config.discordApiUrl ? { api: config.discordApiUrl } : {})
 
 try {
   const commands = await loadCommands();
-  const body = [...commands.values()].map((c) => c.data.toJSON());
+  const body = forInstall(
+    [...commands.values()].map((c) => c.data.toJSON()),
+    { userInstall: config.userInstall.enabled },
+  );
   // The application id comes from Discord with the token, never from configuration.
   const app = (await rest.get(Routes.currentApplication())) as APIApplication;
   const route = config.discordGuildId
@@ -31,6 +35,11 @@ try {
   console.log(
     `Registered ${saved.length} command(s) for ${where}: ${saved.map((c) => (c.type === 3 ? `“${c.name}” (message menu)` : `/${c.name}`)).join(', ')}`,
   );
+  // Installs for oneself only reach global commands; a guild registration is for development.
+  if (config.userInstall.enabled && !config.discordGuildId)
+    console.log(
+      `Members can also install it for themselves: https://discord.com/oauth2/authorize?client_id=${app.id}&integration_type=1&scope=applications.commands`,
+    );
 } catch (err) {
   const status = (err as { status?: number }).status;
   const hint =

@@ -244,7 +244,7 @@ export class FakeGateway extends EventEmitter<GatewayEvents> {
     this.sessions.set(session.id, session);
     conn.session = session;
     const world = this.host.world;
-    const guilds = world.guilds.filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
+    const guilds = world.installedGuilds().filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
     const ready = readyPayload(world, {
       sessionId: session.id,
       resumeUrl: this.host.resumeUrl(),

@@ -8,10 +8,18 @@ import type { CommandOption, CommandStore, RegisteredCommand } from './commands.
 import { waitUntil } from './http.ts';
 import type { MessageStore } from './messages.ts';
 import { FLAG } from './messages.ts';
-import { DEFAULT_BOT_PERMISSIONS, permissionsOf } from './permissions.ts';
+import { DEFAULT_BOT_PERMISSIONS, EXTERNAL_APP_PERMISSIONS, PermissionBits, permissionsOf } from './permissions.ts';
 import { interactionChannelPayload, interactionMemberPayload, rolePayload, userPayload } from './payloads.ts';
 import { snowflake } from './snowflake.ts';
-import type { DiscordErrorBody, InteractionContext, Json, JsonObject, RecordedFile, WaitOptions } from './types.ts';
+import type {
+  DiscordErrorBody,
+  InteractionContext,
+  InteractionWhere,
+  Json,
+  JsonObject,
+  RecordedFile,
+  WaitOptions,
+} from './types.ts';
 import type { ChannelRec, GuildRec, World } from './world.ts';
 
 export const InteractionType = { ApplicationCommand: 2, MessageComponent: 3, Autocomplete: 4, ModalSubmit: 5 } as const;
@@ -65,6 +73,13 @@ export class FakeInteraction {
   readonly user: APIUser;
   readonly channelId: string;
   readonly guildId: string | null;
+  /** Where it happened, seen from the bot ('guild', 'guild_user_install', 'bot_dm', 'private'). */
+  readonly where: InteractionWhere;
+  /**
+   * Discord makes every response ephemeral: the app is only user-installed in this server and
+   * the member lacks USE_EXTERNAL_APPS there.
+   */
+  readonly forcedEphemeral: boolean;
   /** For component / modal-from-component interactions: the message the component is on. */
   readonly sourceMessageId: string | null;
   /** Every callback attempt, accepted or not, in order. */
@@ -72,6 +87,8 @@ export class FakeInteraction {
   /** Id of the @original message once there is one. */
   originalMessageId: string | null = null;
   readonly followupIds: string[] = [];
+  /** Accepted POSTs to the follow-up endpoint (the first may fill a deferred @original). */
+  followupPosts = 0;
   private tokenExpired = false;
   private readonly host: InteractionHost;
 
@@ -86,6 +103,8 @@ export class FakeInteraction {
       channelId: string;
       guildId: string | null;
       sourceMessageId: string | null;
+      where?: InteractionWhere;
+      forcedEphemeral?: boolean;
     },
   ) {
     this.host = host;
@@ -96,6 +115,8 @@ export class FakeInteraction {
     this.user = args.user;
     this.channelId = args.channelId;
     this.guildId = args.guildId;
+    this.where = args.where ?? (args.guildId ? 'guild' : 'bot_dm');
+    this.forcedEphemeral = args.forcedEphemeral ?? false;
     this.sourceMessageId = args.sourceMessageId;
     this.dispatched = Date.now();
   }
@@ -246,6 +267,24 @@ export interface ResolvedContext {
   locale: string;
   permissions: bigint;
   appPermissions: bigint;
+  where: InteractionWhere;
+  /** The user installed the app to their account ("1" among the authorizing integration owners). */
+  userInstall: boolean;
+}
+
+/** Discord's `context` field for each place. */
+export const CONTEXT_OF: Record<InteractionWhere, number> = { guild: 0, guild_user_install: 0, bot_dm: 1, private: 2 };
+
+/** Where a channel is, seen from the bot. */
+export function whereOf(world: World, channel: ChannelRec): InteractionWhere {
+  if (channel.withoutBot) return 'private';
+  if (channel.guildId === null) return 'bot_dm';
+  return world.guild(channel.guildId).botInstalled ? 'guild' : 'guild_user_install';
+}
+
+/** Discord forces a user-installed app's responses ephemeral where the member may not use external apps publicly. */
+export function mustForceEphemeral(rc: ResolvedContext): boolean {
+  return rc.where === 'guild_user_install' && (rc.permissions & PermissionBits.UseExternalApps) === 0n;
 }
 
 export function resolveContext(
@@ -255,15 +294,19 @@ export function resolveContext(
 ): ResolvedContext {
   const user = world.user(ctx.user ?? 'alice');
   let channel: ChannelRec;
-  let guild: GuildRec | null;
   if (channelOverride) {
     channel = channelOverride;
-    guild = channel.guildId ? world.guild(channel.guildId) : null;
-  } else if (ctx.dm) {
+  } else if (ctx.context === 'private') {
+    channel = world.privateChannel([user.id, ...(ctx.with ?? ['bob'])]);
+  } else if (ctx.dm || ctx.context === 'bot_dm') {
     channel = world.dmChannel(user.id);
-    guild = null;
   } else {
-    const hintGuild = ctx.guild !== undefined ? world.guild(ctx.guild) : undefined;
+    let hintGuild = ctx.guild !== undefined ? world.guild(ctx.guild) : undefined;
+    if (!hintGuild && ctx.context === 'guild_user_install') {
+      hintGuild = world.guilds.find((g) => !g.botInstalled);
+      if (!hintGuild)
+        throw new Error("Fake Discord: context 'guild_user_install' needs a guild with botInstalled: false");
+    }
     if (ctx.channel !== undefined) {
       channel = world.channel(ctx.channel, hintGuild ?? world.guild());
     } else {
@@ -272,10 +315,29 @@ export function resolveContext(
       if (!first) throw new Error(`Fake Discord: guild '${g.name}' has no text channel`);
       channel = first;
     }
-    guild = channel.guildId ? world.guild(channel.guildId) : null;
+  }
+  const guild = channel.guildId ? world.guild(channel.guildId) : null;
+  const where = whereOf(world, channel);
+  if (ctx.context !== undefined && ctx.context !== where) {
+    throw new Error(
+      `Fake Discord: context '${ctx.context}' asked, but channel '${channel.name || channel.id}' is '${where}'`,
+    );
   }
   if (guild && !guild.members.has(user.id))
     throw new Error(`Fake Discord: user '${user.key}' is not a member of '${guild.name}'`);
+  if (where === 'private' && !channel.recipientIds.includes(user.id))
+    throw new Error(`Fake Discord: user '${user.key}' is not in that conversation`);
+  const userInstall =
+    ctx.userInstall ?? (where === 'private' || where === 'guild_user_install' || ctx.context === 'bot_dm');
+  if (!userInstall && (where === 'private' || where === 'guild_user_install')) {
+    throw new Error(`Fake Discord: in '${where}' only a user install can reach the bot (userInstall cannot be false)`);
+  }
+  const implicitApp =
+    where === 'guild'
+      ? world.permissionsIn(channel, world.botUser.id)
+      : where === 'bot_dm'
+        ? DEFAULT_BOT_PERMISSIONS
+        : EXTERNAL_APP_PERMISSIONS;
   return {
     user,
     channel,
@@ -287,13 +349,44 @@ export function resolveContext(
         : guild
           ? world.permissionsIn(channel, user.id)
           : 0n,
-    appPermissions:
-      ctx.appPermissions !== undefined
-        ? permissionsOf(ctx.appPermissions)
-        : guild
-          ? world.permissionsIn(channel, world.botUser.id)
-          : DEFAULT_BOT_PERMISSIONS,
+    appPermissions: ctx.appPermissions !== undefined ? permissionsOf(ctx.appPermissions) : implicitApp,
+    where,
+    userInstall,
   };
+}
+
+/**
+ * `authorizing_integration_owners`: "0" (guild install) maps to the guild id, or "0" in the bot's
+ * DM; "1" (user install) to the user id. With `integrationTypes` (a registered command's), only
+ * the installations the command supports are listed.
+ */
+export function integrationOwners(rc: ResolvedContext, integrationTypes?: readonly number[]): Record<string, string> {
+  const owners: Record<string, string> = {};
+  if (rc.where === 'guild' && rc.guild) owners['0'] = rc.guild.id;
+  if (rc.where === 'bot_dm' && !rc.userInstall) owners['0'] = '0';
+  if (rc.userInstall) owners['1'] = rc.user.id;
+  if (!integrationTypes) return owners;
+  const kept = Object.fromEntries(Object.entries(owners).filter(([k]) => integrationTypes.includes(Number(k))));
+  return Object.keys(kept).length > 0 ? kept : owners;
+}
+
+/**
+ * What Discord's client offers: a registered command appears only in the contexts it lists and
+ * through an installation it supports; anything else is a test bug, so it throws.
+ */
+export function checkCommandAvailable(rc: ResolvedContext, command: RegisteredCommand): void {
+  const context = CONTEXT_OF[rc.where];
+  if (command.contexts && !command.contexts.includes(context)) {
+    throw new Error(
+      `Fake Discord: '${command.name}' is registered for contexts ${JSON.stringify(command.contexts)}, not ${context} (${rc.where}); Discord's client does not offer it there`,
+    );
+  }
+  const installs = Object.keys(integrationOwners(rc)).map(Number);
+  if (!command.integration_types.some((t) => installs.includes(t))) {
+    throw new Error(
+      `Fake Discord: '${command.name}' is registered for integration types ${JSON.stringify(command.integration_types)}; here the app is installed as ${JSON.stringify(installs)}`,
+    );
+  }
 }
 
 export function buildInteractionPayload(
@@ -304,6 +397,7 @@ export function buildInteractionPayload(
     data: JsonObject;
     rc: ResolvedContext;
     message?: APIMessage;
+    integrationTypes?: readonly number[];
   },
 ): { id: string; token: string; payload: JsonObject } {
   const { rc } = args;
@@ -314,10 +408,10 @@ export function buildInteractionPayload(
     app_permissions: rc.appPermissions.toString(),
     application_id: applicationId,
     attachment_size_limit: 10 * 1024 * 1024,
-    authorizing_integration_owners: { 0: rc.guild?.id ?? '0' },
+    authorizing_integration_owners: integrationOwners(rc, args.integrationTypes),
     channel: interactionChannelPayload(world, rc.channel),
     channel_id: rc.channel.id,
-    context: rc.guild ? 0 : 1,
+    context: CONTEXT_OF[rc.where],
     data: args.data,
     entitlement_sku_ids: [],
     entitlements: [],
@@ -360,6 +454,7 @@ export function buildCommandData(
   const [commandName, ...subPath] = name.trim().split(/\s+/);
   if (!commandName) throw new Error('Fake Discord: empty command name');
   const registered: RegisteredCommand | undefined = commands.find(commandName, rc.guild?.id ?? null);
+  if (registered) checkCommandAvailable(rc, registered);
   let defs: CommandOption[] | undefined = registered?.options;
   for (const sub of subPath) {
     if (!registered) break;

@@ -126,6 +126,18 @@ export function channelPayload(world: World, c: ChannelRec, withGuildId = true):
       recipients: c.recipientIds.map((id) => userPayload(world.user(id))),
     };
   }
+  if (c.type === 3) {
+    return {
+      id: c.id,
+      type: 3,
+      last_message_id: c.lastMessageId,
+      flags: 0,
+      name: c.name || null,
+      icon: null,
+      owner_id: c.recipientIds[0] ?? null,
+      recipients: c.recipientIds.map((id) => userPayload(world.user(id))),
+    };
+  }
   if (THREAD_TYPES.has(c.type)) {
     // ThreadResponse: no nsfw, position or overwrites of its own (its parent's apply).
     const created = c.createdAt ?? discordTimestamp();
@@ -300,7 +312,7 @@ export function readyPayload(
   return {
     v: 10,
     user: { ...selfUserPayload(world.botUser), mfa_enabled: false },
-    guilds: world.guilds.map((g) => ({ id: g.id, unavailable: true })),
+    guilds: world.installedGuilds().map((g) => ({ id: g.id, unavailable: true })),
     session_id: args.sessionId,
     resume_gateway_url: args.resumeUrl,
     shard: args.shard,
@@ -344,7 +356,7 @@ export function applicationPayload(world: World, applicationId: string): APIAppl
     role_connections_verification_url: null,
     explicit_content_filter: 0,
     integration_types_config: { 0: { oauth2_install_params: undefined }, 1: {} },
-    approximate_guild_count: world.guilds.length,
+    approximate_guild_count: world.installedGuilds().length,
     approximate_user_install_count: 0,
     owner: userPayload(world.user(world.guild().ownerId)),
     team: null,

@@ -107,6 +107,18 @@ export const DEFAULT_BOT_PERMISSIONS: bigint = permissionsOf([
   'UseApplicationCommands',
 ]);
 
+/**
+ * `app_permissions` of an app that is only user-installed where the interaction happens (a server
+ * that did not install it, a DM between others): Discord lets it send messages with attachments
+ * and embeds, nothing else.
+ */
+export const EXTERNAL_APP_PERMISSIONS: bigint = permissionsOf([
+  'EmbedLinks',
+  'AttachFiles',
+  'MentionEveryone',
+  'UseExternalEmojis',
+]);
+
 export function permissionsOf(input: PermissionsInput): bigint {
   if (typeof input === 'bigint') return input;
   if (typeof input === 'number') return BigInt(input);

@@ -19,6 +19,9 @@ import { checkAutocompleteChoices, checkCommands, checkMessageLimits, FormErrors
 import { DiscordHttpError, type Json, type JsonObject, type RecordedFile } from './types.ts';
 import type { ChannelRec, World } from './world.ts';
 
+/** Follow-ups Discord allows per interaction when the app is only user-installed there. */
+export const USER_INSTALL_MAX_FOLLOWUPS = 5;
+
 /** What the routes need from the fake. */
 export interface RestCore {
   readonly world: World;
@@ -119,6 +122,8 @@ export const Errors = {
   invalidWebhookToken: () => err(401, 50027, 'Invalid Webhook Token'),
   missingAccess: () => err(403, 50001, 'Missing Access'),
   missingPermissions: () => err(403, 50013, 'Missing Permissions'),
+  cannotDmUser: () => err(403, 50007, 'Cannot send messages to this user'),
+  maxFollowups: () => err(400, 40094, 'This interaction has hit the maximum number of follow up messages'),
   cannotEditOthers: () => err(403, 50005, 'Cannot edit a message authored by another user'),
 };
 
@@ -140,8 +145,10 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
     if (!channel) throw Errors.unknownChannel();
     return channel;
   };
+  // A conversation between others is invisible to the bot, and so is a server that did not install
+  // it (permissionsIn is 0 for a non-member): both answer Missing Access like Discord.
   const botPerms = (channel: ChannelRec): bigint =>
-    channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n;
+    channel.withoutBot ? 0n : channel.guildId ? world.permissionsIn(channel, world.botUser.id) : ~0n;
   const requireView = (channel: ChannelRec): void => {
     if ((botPerms(channel) & PermissionBits.ViewChannel) === 0n) throw Errors.missingAccess();
   };
@@ -166,11 +173,12 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
   const guildOr404 = (id: string) => {
     const guild = world.findGuild(id);
     if (!guild) throw Errors.unknownGuild();
+    if (!guild.botInstalled) throw Errors.missingAccess();
     return guild;
   };
   const commandGuild = (id: string): string => {
     // A bot can only manage commands of guilds it is in.
-    if (!world.findGuild(id)) throw Errors.missingAccess();
+    if (!world.findGuild(id)?.botInstalled) throw Errors.missingAccess();
     return id;
   };
 
@@ -293,10 +301,14 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
       auth: false,
       handler: (ctx) => {
         const it = webhookInteraction(ctx.params);
+        // Discord caps an app that only a user installed (no "0" owner) at 5 follow-ups per interaction.
+        const owners = (it.payload.authorizing_integration_owners ?? {}) as Record<string, string>;
+        if (!('0' in owners) && it.followupPosts >= USER_INSTALL_MAX_FOLLOWUPS) throw Errors.maxFollowups();
         ctx.validate();
         const body = asObject(ctx.body);
         checkMessageLimits(body, [], ctx.files.length);
         const channel = channelOfInteraction(it);
+        it.followupPosts++;
         const original = it.originalMessageId ? store.get(it.originalMessageId) : undefined;
         let message: APIMessage;
         if (original && !original.deleted && ((original.data.flags ?? 0) & FLAG.LOADING) !== 0) {
@@ -309,6 +321,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
             files: ctx.files,
             kind: 'followup',
             type: 0,
+            ...(it.forcedEphemeral ? { forcedFlags: FLAG.EPHEMERAL } : {}),
             interaction: stampOf(it, it.originalMessageId ? { originalResponseMessageId: it.originalMessageId } : {}),
             link: (s) => it.followupIds.push(s.data.id),
           });
@@ -395,6 +408,8 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
         requireView(channel);
         requirePerm(channel, PermissionBits.SendMessages);
         if (ctx.files.length > 0) requirePerm(channel, PermissionBits.AttachFiles);
+        if (channel.type === 1 && channel.recipientIds.some((id) => world.refusingDms.has(id)))
+          throw Errors.cannotDmUser();
         ctx.validate();
         const body = asObject(ctx.body);
         checkMessageLimits(body, [], ctx.files.length);
@@ -594,6 +609,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
           kind: 'original',
           type: originalMessageType(it),
           interaction: stampOf(it),
+          ...(it.forcedEphemeral ? { forcedFlags: FLAG.EPHEMERAL } : {}),
           link: (s) => {
             it.originalMessageId = s.data.id;
           },
@@ -610,7 +626,7 @@ export function buildRoutes(core: RestCore): CompiledRoute[] {
           kind: 'original',
           type: originalMessageType(it),
           interaction: stampOf(it),
-          forcedFlags: FLAG.LOADING,
+          forcedFlags: FLAG.LOADING | (it.forcedEphemeral ? FLAG.EPHEMERAL : 0),
           allowEmpty: true,
           link: (s) => {
             it.originalMessageId = s.data.id;

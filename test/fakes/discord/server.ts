@@ -19,9 +19,11 @@ import {
   buildCommandData,
   buildInteractionPayload,
   buildModalSubmitData,
+  checkCommandAvailable,
   FakeInteraction,
   findComponent,
   InteractionType,
+  mustForceEphemeral,
   resolveContext,
   type InteractionHost,
   type OptionValue,
@@ -301,6 +303,21 @@ export class FakeDiscord {
     return userPayload(this.world.user(nameOrId));
   }
 
+  /**
+   * The user turns "Allow direct messages" off (or back on): the bot can still open the DM channel
+   * (POST /users/@me/channels), but its messages there answer 403 50007, as on Discord.
+   */
+  refuseDms(user: string, refuse = true): void {
+    const id = this.world.user(user).id;
+    if (refuse) this.world.refusingDms.add(id);
+    else this.world.refusingDms.delete(id);
+  }
+
+  /** The bot's DM channel with a user (created like POST /users/@me/channels would). */
+  dmChannel(user: string): FakeChannel {
+    return channelPayload(this.world, this.world.dmChannel(this.world.user(user).id)) as unknown as FakeChannel;
+  }
+
   /** A guild member as GET /guilds/{id}/members/{user} returns it. */
   member(user: string, guild?: string): JsonObject {
     const g = this.world.guild(guild);
@@ -317,7 +334,13 @@ export class FakeDiscord {
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options);
-    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+    return this.dispatchInteraction(
+      InteractionType.ApplicationCommand,
+      data,
+      rc,
+      undefined,
+      this.integrationTypesOf(name, rc),
+    );
   }
 
   /** A user types in option `focused` of `/name`; read the answer with `autocompleteChoices()`. */
@@ -331,7 +354,13 @@ export class FakeDiscord {
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
     const data = buildCommandData(this.world, this.commands, rc, name, options, focused);
-    return this.dispatchInteraction(InteractionType.Autocomplete, data, rc);
+    return this.dispatchInteraction(
+      InteractionType.Autocomplete,
+      data,
+      rc,
+      undefined,
+      this.integrationTypesOf(name, rc),
+    );
   }
 
   /** A user clicks the button labelled (or with custom_id) `button` on `message`. */
@@ -394,6 +423,7 @@ export class FakeDiscord {
     this.requireShardSession(rc.guild?.id ?? null);
     const registered = this.commands.find(name, rc.guild?.id ?? null, 3);
     if (!registered) throw new Error(`Fake Discord: no message command '${name}' is registered here`);
+    checkCommandAvailable(rc, registered);
     const data: JsonObject = {
       id: registered.id,
       name,
@@ -402,7 +432,13 @@ export class FakeDiscord {
       resolved: { messages: { [stored.data.id]: stored.data as unknown as JsonObject } },
       ...(registered.guild_id ? { guild_id: registered.guild_id } : {}),
     };
-    return this.dispatchInteraction(InteractionType.ApplicationCommand, data, rc);
+    return this.dispatchInteraction(
+      InteractionType.ApplicationCommand,
+      data,
+      rc,
+      undefined,
+      registered.integration_types,
+    );
   }
 
   /** A user picks `values` in the select menu `customId` on `message`. */
@@ -453,7 +489,12 @@ export class FakeDiscord {
     if (modalCallback?.type !== 9) throw new Error('Fake Discord: this interaction did not show a modal');
     const data = buildModalSubmitData(modalCallback.data as JsonObject, values);
     const source = from.sourceMessageId ? this.store.get(from.sourceMessageId) : undefined;
-    const rc = resolveContext(this.world, { user: from.user.id, ...ctx }, this.world.channel(from.channelId));
+    const owners = (from.payload.authorizing_integration_owners ?? {}) as Record<string, string>;
+    const rc = resolveContext(
+      this.world,
+      { user: from.user.id, userInstall: '1' in owners, ...ctx },
+      this.world.channel(from.channelId),
+    );
     this.requireShardSession(rc.guild?.id ?? null);
     return this.dispatchInteraction(
       InteractionType.ModalSubmit,
@@ -463,17 +504,24 @@ export class FakeDiscord {
     );
   }
 
+  /** The integration types of the registered command a slash()/autocomplete() name invokes, if registered. */
+  private integrationTypesOf(name: string, rc: ReturnType<typeof resolveContext>): number[] | undefined {
+    return this.commands.find(name.trim().split(/\s+/)[0] ?? '', rc.guild?.id ?? null)?.integration_types;
+  }
+
   private dispatchInteraction(
     type: number,
     data: JsonObject,
     rc: ReturnType<typeof resolveContext>,
     message?: APIMessage,
+    integrationTypes?: readonly number[],
   ): FakeInteraction {
     const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, {
       type,
       data,
       rc,
       ...(message ? { message } : {}),
+      ...(integrationTypes ? { integrationTypes } : {}),
     });
     const it = new FakeInteraction(this.host, {
       id,
@@ -484,6 +532,8 @@ export class FakeDiscord {
       channelId: rc.channel.id,
       guildId: rc.guild?.id ?? null,
       sourceMessageId: message?.id ?? null,
+      where: rc.where,
+      forcedEphemeral: mustForceEphemeral(rc),
     });
     this.byId.set(id, it);
     this.byToken.set(token, it);

@@ -95,6 +95,17 @@ export interface FakeGuildSpec {
   preferredLocale?: string;
   /** Permissions of the bot's managed role. Default: what a bot invited with the usual scopes gets. */
   botPermissions?: PermissionsInput;
+  /**
+   * False: a server whose admins never installed the app. The bot is not a member, the gateway
+   * never mentions the guild, its channel and guild routes answer 403 50001; members reach the
+   * bot only through their own (user) install. Default true.
+   */
+  botInstalled?: boolean;
+  /**
+   * 'ephemeral': @everyone lacks USE_EXTERNAL_APPS, so responses of apps the member installed
+   * for themselves (and the server did not) are forced ephemeral, as Discord does. Default 'public'.
+   */
+  externalApps?: 'public' | 'ephemeral';
 }
 
 export interface FakeDiscordOptions {
@@ -199,7 +210,24 @@ export interface InteractionContext {
   locale?: string;
   /** Dispatch as a DM interaction (context 1) instead of a guild one. */
   dm?: boolean;
+  /**
+   * Where the interaction happens, seen from the bot: 'guild' (a server that installed the app),
+   * 'guild_user_install' (context 0 in a server that did not: the first guild with `botInstalled:
+   * false` unless `guild` says), 'bot_dm' (context 1, the user's DM with the bot), 'private'
+   * (context 2: a DM or group DM between the user and `with`). Default: inferred from the channel.
+   */
+  context?: InteractionWhere;
+  /** For 'private': the other people in the conversation (default ['bob']); two or more make a group DM (type 3). */
+  with?: string[];
+  /**
+   * The user installed the app to their account: `authorizing_integration_owners` has "1": user id.
+   * Default true for 'guild_user_install', 'private' and an explicit 'bot_dm'; false in a guild and for `dm: true`.
+   */
+  userInstall?: boolean;
 }
+
+/** Where an interaction happens, seen from the bot (see InteractionContext.context). */
+export type InteractionWhere = 'guild' | 'guild_user_install' | 'bot_dm' | 'private';
 
 export interface WaitOptions {
   timeoutMs?: number;

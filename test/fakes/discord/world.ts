@@ -4,6 +4,7 @@ import {
   computeChannelPermissions,
   DEFAULT_BOT_PERMISSIONS,
   DEFAULT_EVERYONE_PERMISSIONS,
+  PermissionBits,
   permissionsOf,
   type OverwriteInput,
 } from './permissions.ts';
@@ -39,7 +40,7 @@ export interface ChannelRec {
   guildId: string | null;
   name: string;
   /**
-   * 0 GUILD_TEXT, 1 DM, 2 GUILD_VOICE, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT, 10/11/12
+   * 0 GUILD_TEXT, 1 DM, 2 GUILD_VOICE, 3 GROUP_DM, 4 GUILD_CATEGORY, 5 GUILD_ANNOUNCEMENT, 10/11/12
    * ANNOUNCEMENT/PUBLIC/PRIVATE_THREAD.
    */
   type: number;
@@ -52,6 +53,11 @@ export interface ChannelRec {
   rateLimitPerUser: number;
   recipientIds: string[];
   lastMessageId: string | null;
+  /**
+   * A DM or group DM between users that does not include the bot (interaction context 2): the
+   * bot can answer interactions there but cannot see or post in the channel.
+   */
+  withoutBot?: boolean;
   /** A thread's creator. */
   ownerId?: string;
   /** When a thread was created (ISO), for its thread_metadata. */
@@ -78,6 +84,8 @@ export interface GuildRec {
   preferredLocale: string;
   /** When the bot joined (GUILD_CREATE joined_at). */
   joinedAt: string;
+  /** False for a server that never installed the app: the bot is not a member and the gateway never mentions it. */
+  botInstalled: boolean;
 }
 
 const DEFAULT_GUILD: FakeGuildSpec = { name: 'Test Guild' };
@@ -87,6 +95,8 @@ export class World {
   readonly guilds: GuildRec[] = [];
   readonly channels = new Map<string, ChannelRec>();
   readonly botUser: UserRec;
+  /** Users who turned off "Allow DMs" from apps: the bot's messages in their DM answer 50007. */
+  readonly refusingDms = new Set<string>();
 
   constructor(specs: FakeGuildSpec[] | undefined, bot: { id: string; name: string }) {
     this.botUser = {
@@ -135,6 +145,11 @@ export class World {
     return this.guilds.find((g) => g.id === id);
   }
 
+  /** The guilds the bot is in (READY, GUILD_CREATE, the guild routes); not those where only members installed the app. */
+  installedGuilds(): GuildRec[] {
+    return this.guilds.filter((g) => g.botInstalled);
+  }
+
   /** By name (searched in `guild` first, then everywhere) or id. */
   channel(nameOrId: string, guild?: GuildRec): ChannelRec {
     const byId = this.channels.get(nameOrId);
@@ -179,7 +194,7 @@ export class World {
   /** POST /users/@me/channels: one DM channel per recipient, created on first use. */
   dmChannel(recipientId: string): ChannelRec {
     for (const c of this.channels.values()) {
-      if (c.type === 1 && c.recipientIds[0] === recipientId) return c;
+      if (c.type === 1 && !c.withoutBot && c.recipientIds[0] === recipientId) return c;
     }
     const recipient = this.user(recipientId);
     const channel: ChannelRec = {
@@ -195,6 +210,39 @@ export class World {
       rateLimitPerUser: 0,
       recipientIds: [recipient.id],
       lastMessageId: null,
+    };
+    this.channels.set(channel.id, channel);
+    return channel;
+  }
+
+  /**
+   * A conversation between users without the bot (interaction context 2): a DM (type 1) for two
+   * users, a group DM (type 3) for more; the same users get the same channel.
+   */
+  privateChannel(userIds: string[]): ChannelRec {
+    const ids = [...new Set(userIds.map((u) => this.user(u).id))];
+    if (ids.length < 2) throw new Error('Fake Discord: a private channel needs at least two different users');
+    if (ids.includes(this.botUser.id))
+      throw new Error("Fake Discord: a channel with the bot is the bot's DM, not a private channel");
+    const key = [...ids].sort().join(',');
+    for (const c of this.channels.values()) {
+      if (c.withoutBot && [...c.recipientIds].sort().join(',') === key) return c;
+    }
+    const type = ids.length === 2 ? 1 : 3;
+    const channel: ChannelRec = {
+      id: snowflake(),
+      guildId: null,
+      name: type === 3 ? ids.map((id) => this.user(id).username).join(', ') : '',
+      type,
+      nsfw: false,
+      topic: null,
+      position: 0,
+      parentId: null,
+      overwrites: [],
+      rateLimitPerUser: 0,
+      recipientIds: ids,
+      lastMessageId: null,
+      withoutBot: true,
     };
     this.channels.set(channel.id, channel);
     return channel;
@@ -230,12 +278,19 @@ export class World {
       members: new Map(),
       preferredLocale: spec.preferredLocale ?? 'en-US',
       joinedAt: discordTimestamp(),
+      botInstalled: spec.botInstalled !== false,
     };
     this.guilds.push(guild);
 
     // @everyone's id is the guild id, like on Discord.
+    const everyone = permissionsOf(spec.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS);
     guild.roles.push(
-      makeRole(id, '@everyone', permissionsOf(spec.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS), 0),
+      makeRole(
+        id,
+        '@everyone',
+        spec.externalApps === 'ephemeral' ? everyone & ~PermissionBits.UseExternalApps : everyone,
+        0,
+      ),
     );
     const roleSpecs = spec.roles ?? [
       { name: 'Moderator', permissions: ['ManageMessages'], color: 0x3498db, hoist: true },
@@ -281,12 +336,14 @@ export class World {
       });
       addMember(user, roleIds, m.nick ?? null);
     }
-    guild.members.set(this.botUser.id, {
-      userId: this.botUser.id,
-      roleIds: [botRole.id],
-      nick: null,
-      joinedAt: guild.joinedAt,
-    });
+    if (guild.botInstalled)
+      guild.members.set(this.botUser.id, {
+        userId: this.botUser.id,
+        roleIds: [botRole.id],
+        nick: null,
+        joinedAt: guild.joinedAt,
+      });
+    else guild.roles.pop(); // no integration, no managed role
 
     const channelSpecs: FakeChannelSpec[] = spec.channels ?? [{ name: 'general' }, { name: 'nsfw', nsfw: true }];
     // Categories first so children can reference them by name, threads last so their channel exists.

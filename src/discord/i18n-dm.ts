@@ -1,0 +1,65 @@
+/**
+ * The sentences of installs for oneself (the bot's DM, DMs between others, servers that did not
+ * add the bot; src/discord/install.ts), in English and Simplified Chinese, in the shape of
+ * i18n.ts's tables so they can join them once i18n.ts has settled into its new layout. Kept apart
+ * until then so the two changes do not collide.
+ */
+export const en = {
+  // Told at once when the wait outlasts the 15 minutes Discord lets the bot update this answer.
+  'user_install.queue_outlives_token':
+    '⏳ You are number **{position}** in line, starting {startsAt}. Discord only lets me update this message for 15 minutes, so if your image is ready after that, I’ll send it to you in a direct message.',
+  // A flagged image in a place nobody can review it (a server that has not added the bot, a DM between others).
+  'user_install.flag_withheld':
+    '🔞 The image was flagged as possibly not safe for work. This server hasn’t added me, so no moderator can review it, and it won’t be shown here. Try another prompt, or ask in our DM.',
+  'user_install.flag_withheld_private':
+    '🔞 The image was flagged as possibly not safe for work, so it won’t be shown in this conversation. Try another prompt.',
+  // DM_NSFW=spoiler: the member alone sees it, blurred.
+  'user_install.dm_content_warning':
+    '⚠️ Content warning: the image service flagged this image as possibly not safe for work. Only you can see it here; click the image to reveal it.',
+  // DM_NSFW=hold.
+  'user_install.dm_held':
+    '🔞 The image was flagged as possibly not safe for work, so it isn’t shown, even here. Try another prompt.',
+  // The image came after the interaction's token had expired: sent to the member's DM instead.
+  'user_install.delivered_to_dm':
+    'Here is your image for “{prompt}”. It finished after I could no longer update the message where you asked ({where}), so I sent it here.',
+  // Neither the token nor a DM could reach the member; shown the next time they use the bot.
+  'user_install.dm_failed':
+    'An image you asked for (“{prompt}”) finished after I could no longer update its message, and I couldn’t send it to you directly: your DMs are closed to me. Use /imagine-history to find it.',
+  // app_permissions lacks what an image needs, checked before anything is spent.
+  'user_install.permissions_missing':
+    'I can’t post images here: this place doesn’t let apps its members added send {permissions}. Nothing was charged. Try our DM instead, or ask the server to add me.',
+  // USER_INSTALL_DAILY_BUDGET reached.
+  'user_install.budget_reached':
+    'Images made in DMs and in servers that haven’t added me share a daily limit of {limit}, and it has been reached. More can be created {retryAt}; in a server that added me, its own limit applies.',
+  'user_install.budget_closed':
+    'The bot’s operator doesn’t allow images in DMs or in servers that haven’t added me. Use me in a server that added me.',
+  'user_install.where.dm': 'a DM',
+  'user_install.where.group_dm': 'a group DM',
+  'user_install.where.server': 'a server',
+} as const;
+
+export type DmMessageKey = keyof typeof en;
+
+export const zhCN: Partial<Record<DmMessageKey, string>> = {
+  'user_install.queue_outlives_token':
+    '⏳ 你排在第 **{position}** 位，预计{startsAt}开始。Discord 只允许我在 15 分钟内更新这条消息，如果图片在那之后才完成，我会通过私信发给你。',
+  'user_install.flag_withheld':
+    '🔞 这张图片被标记为可能不适宜内容。本服务器没有添加我，没有管理员可以审核，因此不会在这里显示。请换一个提示词，或在与我的私信中再试。',
+  'user_install.flag_withheld_private':
+    '🔞 这张图片被标记为可能不适宜内容，因此不会在此对话中显示。请换一个提示词再试。',
+  'user_install.dm_content_warning':
+    '⚠️ 内容提醒：图像服务将此图片标记为可能不适宜内容。这里只有你能看到；点击图片即可查看。',
+  'user_install.dm_held': '🔞 这张图片被标记为可能不适宜内容，因此即使在这里也不会显示。请换一个提示词再试。',
+  'user_install.delivered_to_dm':
+    '这是你用“{prompt}”生成的图片。它完成时我已无法再更新你提出请求的那条消息（{where}），所以发到了这里。',
+  'user_install.dm_failed':
+    '你之前请求的图片（“{prompt}”）完成时，我已无法更新原来的消息，也无法私信你：你关闭了来自我的私信。请使用 /imagine-history 查看。',
+  'user_install.permissions_missing':
+    '我无法在这里发布图片：此处不允许成员添加的应用发送{permissions}。没有产生任何费用。请改在与我的私信中使用，或请服务器添加我。',
+  'user_install.budget_reached':
+    '在私信和未添加我的服务器中生成的图片共用每天 {limit} 张的额度，目前已用完。{retryAt}可以继续创建；在已添加我的服务器中，适用该服务器自己的额度。',
+  'user_install.budget_closed': '机器人的运营者不允许在私信或未添加我的服务器中生成图片。请在已添加我的服务器中使用。',
+  'user_install.where.dm': '私信',
+  'user_install.where.group_dm': '群组私信',
+  'user_install.where.server': '服务器',
+};
