@@ -11,7 +11,7 @@ const LAYERS = [
   ['logger', ['^src/logger[.]ts$']],
   // Every rule a prompt must pass: length, blocked terms, exact text, composition.
   ['prompts', ['^src/prompts/']],
-  ['config', ['^src/config[.]ts$']],
+  ['config', ['^src/config(-schema)?[.]ts$']],
   // Opening the storage, its health, the state processes share, the key-value contract.
   ['storage', ['^src/storage/']],
   // The PPInfra API client: knows no jobs, no Discord.

@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { silentLogger, type Logger } from '../logger.ts';
+import { discard, safeJson } from './bodies.ts';
 import { PpinfraError, fromResponse, fromTransportError, parseRetryAfter, type ErrorBody } from './errors.ts';
 import { EDIT_PATH, UPSCALE_PATH, editBody, upscaleBody, type EditRequest, type UpscaleRequest } from './edit.ts';
 import { parseTaskId, parseTaskResult, type TaskResult } from './parse.ts';
@@ -280,20 +281,6 @@ export function createPpinfraClient(options: PpinfraClientOptions): PpinfraClien
       .split(';')[0]!
       .trim();
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType };
-  }
-}
-
-/** Drops a body we refuse to read. The listener matters: undici reports the destroy as an error event. */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

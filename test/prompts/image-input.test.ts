@@ -9,13 +9,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   EDIT_INPUT_LIMITS,
   checkImageBytes,
-  downloadImage,
   headerDimensions,
-  loadAttachmentImage,
   screenAttachment,
   sniffFormat,
   type ImageFormat,
 } from '../../src/prompts/image-input.ts';
+import { downloadImage, loadAttachmentImage } from '../../src/discord/attachments.ts';
 import { makePicture } from '../fakes/pictures.ts';
 
 const MB = 1024 * 1024;
