@@ -3,7 +3,9 @@ import { DiscordAPIError, Routes, type APIMessage, type REST, type RawFile } fro
 import type { Logger } from '../logger.ts';
 import type { SharedState } from '../storage/shared-state.ts';
 import type { DeliveredImage, Delivery, DeliveryOutcome, Job, Notice, ProgressView } from '../domain/job.ts';
+import { canPostInChannel } from '../domain/place.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
+import { createDmFallback } from './dm-fallback.ts';
 import { t } from './i18n.ts';
 import { failureBody, failureText, progressBody, textBody } from './messages.ts';
 import type { FailureKind } from '../domain/failure.ts';
@@ -42,6 +44,8 @@ export interface DeliveryDeps {
 }
 
 type Body = Record<string, unknown>;
+/** Where a message went: the job's channel, or the member's DM with the bot. */
+type Where = { channelId: string; messageId: string };
 
 /** What a message posted in the channel is for: each gets its own nonce, so none hides another. */
 type Purpose = 'image' | 'too-large' | 'failure' | 'held' | 'unreviewed' | 'rejected';
@@ -49,6 +53,7 @@ const NOTICE_PURPOSE: Record<Notice, Purpose> = {
   awaiting_review: 'held',
   no_reviewer: 'unreviewed',
   rejected: 'rejected',
+  withheld: 'unreviewed',
 };
 const NONCE_MAX = 25;
 
@@ -70,6 +75,9 @@ function channelNonce(jobId: string, purpose: Purpose): string {
 export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
   const now = deps.now ?? Date.now;
 
+  const sendToDm = createDmFallback(deps);
+  /** Where the bot is no member, it may not post in the channel: after the token, only the member's DM is left. */
+  const noChannel = (job: Job) => job.place !== undefined && !canPostInChannel(job.place);
   const tokenAlive = (job: Job) => now() - job.reply.createdAt < TOKEN_LIFETIME_MS - TOKEN_SAFETY_MS;
 
   async function editOriginal(job: Job, body: Body, files?: RawFile[]): Promise<string | undefined> {
@@ -107,19 +115,31 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     return message.id;
   }
 
-  /** Final messages must reach the user even when the interaction token is gone. Returns the message's id. */
-  async function finalMessage(job: Job, purpose: Purpose, body: Body, files?: RawFile[]): Promise<string | undefined> {
+  /** Once the token cannot answer: the channel, or where the bot cannot post there, the member's DM. */
+  async function fallback(job: Job, purpose: Purpose, body: Body, files?: RawFile[]): Promise<Where | undefined> {
+    if (noChannel(job)) {
+      const sent = await sendToDm(job, channelNonce(job.id, purpose), body, files);
+      if (!sent && files?.length) job.unseen = 'unreachable';
+      return sent;
+    }
+    const messageId = await postInChannel(job, purpose, body, files);
+    return messageId ? { channelId: job.channelId, messageId } : undefined;
+  }
+
+  /** Final messages must reach the user even when the interaction token is gone. Returns where it went. */
+  async function finalMessage(job: Job, purpose: Purpose, body: Body, files?: RawFile[]): Promise<Where | undefined> {
     if (tokenAlive(job)) {
       try {
-        return (await editOriginal(job, body, files)) ?? job.messageId;
+        const messageId = (await editOriginal(job, body, files)) ?? job.messageId;
+        return messageId ? { channelId: job.channelId, messageId } : undefined;
       } catch (e) {
         if (!(e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code))) throw e;
         deps.logger.info({ jobId: job.id, code: e.code }, 'interaction token expired; posting in the channel instead');
       }
     }
-    const id = await postInChannel(job, purpose, body, files);
-    await retireStaleReply(job);
-    return id;
+    const where = await fallback(job, purpose, body, files);
+    if (!noChannel(job)) await retireStaleReply(job);
+    return where;
   }
 
   /**
@@ -205,8 +225,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
       if (image.bytes.length > limit) {
         const body = uploadLimitBody(job, image.bytes.length, limit);
         if (inBatch(job)) {
-          if (!(await tryBatch(job, { kind: 'failed', text: body.content })))
-            await postInChannel(job, 'too-large', body);
+          if (!(await tryBatch(job, { kind: 'failed', text: body.content }))) await fallback(job, 'too-large', body);
         } else await finalMessage(job, 'too-large', body);
         return 'over_upload_limit';
       }
@@ -225,19 +244,19 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
           };
           return 'delivered';
         }
-        const posted = await postInChannel(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
-        if (posted) job.published = { channelId: job.channelId, messageId: posted, spoiler };
-        return 'delivered';
+        const posted = await fallback(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
+        if (posted) job.published = { ...posted, spoiler };
+        return job.unseen === 'unreachable' ? 'unreachable' : 'delivered';
       }
-      const messageId = await finalMessage(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
-      if (messageId) job.published = { channelId: job.channelId, messageId, spoiler };
-      return 'delivered';
+      const where = await finalMessage(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
+      if (where) job.published = { ...where, spoiler };
+      return job.unseen === 'unreachable' ? 'unreachable' : 'delivered';
     },
 
     async notice(job: Job, notice: Notice) {
       if (inBatch(job)) {
         if (notice !== 'rejected' && (await tryBatch(job, { kind: 'held', notice }))) return;
-        await postInChannel(job, NOTICE_PURPOSE[notice], noticeBody(job, notice));
+        await fallback(job, NOTICE_PURPOSE[notice], noticeBody(job, notice));
         return;
       }
       await finalMessage(job, NOTICE_PURPOSE[notice], noticeBody(job, notice));
@@ -246,7 +265,7 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     async fail(job: Job, error: { kind: FailureKind; reason?: string }) {
       if (inBatch(job)) {
         if (await tryBatch(job, { kind: 'failed', text: failureText(job.locale, error.kind, error.reason) })) return;
-        await postInChannel(job, 'failure', failureBody(job, error));
+        await fallback(job, 'failure', failureBody(job, error));
         return;
       }
       await finalMessage(job, 'failure', failureBody(job, error));

@@ -7,14 +7,10 @@
  * the jobs and delivery code can decide before anything is spent, and tests can list the cases.
  */
 import type { BaseInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
+import type { Place } from '../domain/place.ts';
 
-/**
- * - `guild`: a server that installed the bot; it is a member and may post in channels.
- * - `guild_user_install`: a server that did not install it; the member's own install answers.
- * - `bot_dm`: the member's DM with the bot.
- * - `private`: a DM or group DM between other people (interaction context 2).
- */
-export type Place = 'guild' | 'guild_user_install' | 'bot_dm' | 'private';
+export type { Place } from '../domain/place.ts';
+export { canPostInChannel, usesUserInstallBudget, nsfwPolicy, type FlagPolicy as NsfwPolicy } from '../domain/place.ts';
 
 /** Discord's values, spelled out so this file needs no enum from discord.js at run time. */
 export const IntegrationType = { GuildInstall: 0, UserInstall: 1 } as const;
@@ -70,19 +66,9 @@ export function placeOf(facts: InteractionFacts): Place {
   return facts.owners[String(IntegrationType.GuildInstall)] === guildId ? 'guild' : 'guild_user_install';
 }
 
-/** The bot may create and edit channel messages there (a progress message, the channel fallback after the token). */
-export function canPostInChannel(place: Place): boolean {
-  return place === 'guild' || place === 'bot_dm';
-}
-
 /** A server that installed the bot can have a review desk; elsewhere nobody can review a flagged image. */
 export function hasReviewDesk(place: Place): boolean {
   return place === 'guild';
-}
-
-/** Images there are paid from USER_INSTALL_DAILY_BUDGET instead of a server's GUILD_DAILY_BUDGET. */
-export function usesUserInstallBudget(place: Place): boolean {
-  return place !== 'guild';
 }
 
 /**
@@ -108,27 +94,6 @@ export function missingPermissions(appPermissions: bigint | string | null | unde
   const bits = toBits(appPermissions);
   if (bits === null) return [];
   return (['AttachFiles', 'EmbedLinks'] as const).filter((name) => (bits & Permission[name]) === 0n);
-}
-
-/**
- * What happens to a flagged image:
- * - `review`: a moderator decides (the server's review desk);
- * - `withhold`: never shown there, since nobody there can review it (a server without the bot,
- *   a conversation between others, where it would be public);
- * - `spoiler`: shown to the member alone in the bot's DM, as a spoiler with a content warning;
- * - `hold`: not shown in the bot's DM either (DM_NSFW=hold).
- */
-export type NsfwPolicy = 'review' | 'withhold' | 'spoiler' | 'hold';
-
-export function nsfwPolicy(place: Place, dmNsfw: 'hold' | 'spoiler'): NsfwPolicy {
-  switch (place) {
-    case 'guild':
-      return 'review';
-    case 'bot_dm':
-      return dmNsfw;
-    default:
-      return 'withhold';
-  }
 }
 
 type CommandJson = RESTPostAPIApplicationCommandsJSONBody;

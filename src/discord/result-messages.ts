@@ -83,7 +83,7 @@ export function resultBody(job: Job, fileName: string, now: number, spoiler = fa
   const embed = resultEmbed(job, fileName, now);
   if (spoiler) delete embed.image;
   return {
-    content: spoiler ? `⚠️ ${t(job.locale, 'result.content_warning')}` : '',
+    content: spoiler ? contentWarning(job) : '',
     embeds: [embed],
     components: resultButtons(job),
     attachments: [{ id: 0, filename: fileName }],
@@ -92,10 +92,23 @@ export function resultBody(job: Job, fileName: string, now: number, spoiler = fa
   };
 }
 
+/** In the bot's DM only the member sees it; elsewhere the channel does. */
+const contentWarning = (job: Job) =>
+  job.place === 'bot_dm'
+    ? t(job.locale, 'user_install.dm_content_warning')
+    : `⚠️ ${t(job.locale, 'result.content_warning')}`;
+
 const NOTICES: Record<Notice, MessageKey> = {
   awaiting_review: 'notice.awaiting_review',
   no_reviewer: 'notice.no_reviewer',
   rejected: 'notice.rejected',
+  withheld: 'user_install.flag_withheld',
+};
+
+/** A flagged image nobody can review, by where it was asked for (see `nsfwPolicy`). */
+const WITHHELD: Partial<Record<NonNullable<Job['place']>, MessageKey>> = {
+  private: 'user_install.flag_withheld_private',
+  bot_dm: 'user_install.dm_held',
 };
 
 /** Held only because the guild reviews every image: the requester is not told it was flagged. */
@@ -112,6 +125,8 @@ const onlyReviewAll = (job: Pick<Job, 'nsfw'>) => {
 
 /** Where a withheld image stands, for the requester: text only, no image, no preview. */
 export function noticeBody(job: Job, notice: Notice) {
+  if (notice === 'withheld')
+    return textBody(aboutPrompt(job, t(job.locale, (job.place && WITHHELD[job.place]) || NOTICES.withheld)));
   return textBody(
     aboutPrompt(job, t(job.locale, (onlyReviewAll(job) && REVIEW_ALL_NOTICES[notice]) || NOTICES[notice])),
   );
@@ -119,8 +134,12 @@ export function noticeBody(job: Job, notice: Notice) {
 
 /** The line of a batch message for one held image: flagged, or reviewed as every image is here. */
 const BATCH_HELD: Record<'flagged' | 'every', Record<Exclude<Notice, 'rejected'>, MessageKey>> = {
-  flagged: { awaiting_review: 'batch.held', no_reviewer: 'batch.no_reviewer' },
-  every: { awaiting_review: 'batch.review_all.held', no_reviewer: 'batch.review_all.no_reviewer' },
+  flagged: { awaiting_review: 'batch.held', no_reviewer: 'batch.no_reviewer', withheld: 'user_install.batch_withheld' },
+  every: {
+    awaiting_review: 'batch.review_all.held',
+    no_reviewer: 'batch.review_all.no_reviewer',
+    withheld: 'user_install.batch_withheld',
+  },
 };
 const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice, 'rejected'>) =>
   BATCH_HELD[job && onlyReviewAll(job) ? 'every' : 'flagged'][notice];
@@ -197,7 +216,14 @@ export function batchBody(
       );
     else if (sibling?.state === 'held')
       notes.push(
-        t(locale, batchHeldKey(sibling, sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer'), params),
+        t(
+          locale,
+          batchHeldKey(
+            sibling,
+            sibling.unseen === 'withheld' ? 'withheld' : sibling.review?.channelId ? 'awaiting_review' : 'no_reviewer',
+          ),
+          params,
+        ),
       );
     // Delivered elsewhere (approved by a moderator, or after the token expired): answered, not here.
     else if (sibling?.state !== 'delivered') pending++;

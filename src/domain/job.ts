@@ -1,5 +1,6 @@
 import type { FailureKind } from './failure.ts';
 import type { Estimate } from '../jobs/schedule.ts';
+import type { Place } from './place.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
@@ -39,6 +40,11 @@ export interface JobRequest {
    */
   channelNsfw: boolean;
   locale: string;
+  /**
+   * Where it was asked for (`src/domain/place.ts`); absent on records from before installs for
+   * oneself, which were all in servers that installed the bot or in its DM.
+   */
+  place?: Place;
   /** Set when a More like this button (or an Edit prompt form) started this job from another. */
   regenerateOf?: string;
   /**
@@ -116,6 +122,11 @@ export interface Job extends JobRequest {
   review?: Review;
   /** The moderator review of a member's report about the published image. */
   report?: Review;
+  /**
+   * Where the bot is no member, a flagged image nobody could review was never shown (`withheld`),
+   * or it finished after the token and the member's DMs were closed to the bot (`unreachable`).
+   */
+  unseen?: 'withheld' | 'unreachable';
 }
 
 export interface NsfwFlags {
@@ -202,10 +213,15 @@ export interface DeliveredImage {
   extension: string;
 }
 
-export type DeliveryOutcome = 'delivered' | 'over_upload_limit';
+/** `unreachable`: past the token, where the bot cannot post, and the member's DMs refused it. */
+export type DeliveryOutcome = 'delivered' | 'over_upload_limit' | 'unreachable';
 
-/** What the requester's message says about a flagged image that is not shown. */
-export type Notice = 'awaiting_review' | 'no_reviewer' | 'rejected';
+/**
+ * What the requester's message says about a flagged image that is not shown; `withheld`: where
+ * nobody can review it (a server without the bot, a conversation between others, the bot's DM
+ * with DM_NSFW=hold).
+ */
+export type Notice = 'awaiting_review' | 'no_reviewer' | 'rejected' | 'withheld';
 
 /**
  * The port through which the job service reports to people. The Discord implementation lives
@@ -224,8 +240,11 @@ export interface Delivery {
   fail(job: Job, error: { kind: FailureKind; reason?: string }): Promise<void>;
 }
 
-/** What becomes of a finished image: shown, shown behind a spoiler, or held for a moderator. */
-export type Verdict = 'deliver' | 'spoiler' | 'review';
+/**
+ * What becomes of a finished image: shown, shown behind a spoiler, held for a moderator, or, where
+ * nobody can review it, withheld for good (the member is told).
+ */
+export type Verdict = 'deliver' | 'spoiler' | 'review' | 'withhold';
 
 /**
  * The port to moderation (`src/moderation/review.ts`): the guild's policy for every finished

@@ -17,6 +17,7 @@ import {
 } from '../domain/job.ts';
 import type { FailureKind } from '../domain/failure.ts';
 import { observedDuration, type PolledResult } from './observed.ts';
+import { withhold } from './withhold.ts';
 
 export interface FinisherDeps {
   client: Pick<PpinfraClient, 'download'>;
@@ -50,6 +51,7 @@ interface DeliveryRecord {
   published?: Job['published'];
   /** What the verdict saw (both signals, the reasons): the record shows what the image was published on. */
   nsfw?: Job['nsfw'];
+  unseen?: Job['unseen'];
 }
 
 /**
@@ -176,6 +178,11 @@ export function createFinisher(deps: FinisherDeps): Finisher {
             return;
           }
         }
+        if (!made && verdict === 'withhold') {
+          // Nobody there can review it: it is never shown, and the member is told why.
+          if (await withhold(job, { store, delivery, now, log, metrics })) await counted(job, log);
+          return;
+        }
         if (!made) {
           // A flagged image the hold refused (over the upload limit) is never delivered: the hold told the member.
           outcome =
@@ -187,6 +194,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
             ...(job.fileName ? { fileName: job.fileName } : {}),
             ...(job.published ? { published: job.published } : {}),
             ...(job.nsfw ? { nsfw: job.nsfw } : {}),
+            ...(job.unseen ? { unseen: job.unseen } : {}),
           };
           // Claimed before the job's final save: a run that finds the claim only finishes the record.
           try {
@@ -205,6 +213,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
           made.fileName ? { fileName: made.fileName } : {},
           made.published ? { published: made.published } : {},
           made.nsfw ? { nsfw: made.nsfw } : {},
+          made.unseen ? { unseen: made.unseen } : {},
         );
       }
       const finishedAt = now();
@@ -216,6 +225,7 @@ export function createFinisher(deps: FinisherDeps): Finisher {
             fileName: job.fileName,
             published: job.published,
             nsfw: job.nsfw,
+            ...(job.unseen ? { unseen: job.unseen } : {}),
             finishedAt,
             completedAt,
           });

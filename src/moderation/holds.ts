@@ -1,5 +1,6 @@
 import { updateJob } from '../jobs/store.ts';
-import type { DeliveredImage, Job, Review } from '../domain/job.ts';
+import type { DeliveredImage, Job, Review, Verdict } from '../domain/job.ts';
+import { nsfwPolicy, type Place } from '../domain/place.ts';
 import { decide, plausibleScores, type Classification } from './policy.ts';
 import type { ReviewState } from './review-state.ts';
 import type { ReviewService } from './review-types.ts';
@@ -141,8 +142,38 @@ export function createHolds(
     }
   }
 
+  /**
+   * Where the bot was not installed by a server, no guild's settings apply and nobody can review:
+   * the operator's thresholds decide whether the image is flagged, and the place what becomes of
+   * it. No channel is looked up (the bot may not see it). An image nobody could check is never
+   * shown, even in the bot's DM.
+   */
+  function elsewhere(job: Job, place: Place, classification: Classification): Verdict {
+    const { reasons } = decide({
+      providerFlagged: Boolean(job.nsfw?.flagged),
+      classification,
+      thresholds,
+      sensitivity: 'standard',
+      reviewAll: false,
+      channelNsfw: false,
+      nsfwChannels: 'review',
+    });
+    job.nsfw = {
+      flagged: Boolean(job.nsfw?.flagged),
+      hasNsfwContents: job.nsfw?.hasNsfwContents ?? null,
+      detectionResult: job.nsfw?.detectionResult ?? null,
+      ...classification,
+      reasons,
+    };
+    if (reasons.length === 0) return 'deliver';
+    const spoiler = nsfwPolicy(place, deps.dmNsfw ?? 'spoiler') === 'spoiler' && !reasons.includes('classifier_failed');
+    metrics.flaggedResult(spoiler ? 'spoiler' : 'held');
+    return spoiler ? 'spoiler' : 'withhold';
+  }
+
   return {
     async verdict(job, image) {
+      if (job.place && job.place !== 'guild') return elsewhere(job, job.place, await classify(job, image));
       const [guild, classification] = await Promise.all([settings.get(job.guildId ?? 'dm'), classify(job, image)]);
       const providerFlagged = Boolean(job.nsfw?.flagged);
       const policy = (channelNsfw: boolean) =>

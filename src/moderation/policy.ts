@@ -73,7 +73,7 @@ const TABLE: Record<HoldReason, Record<Channel, Record<NsfwPolicy, Verdict>>> = 
 };
 
 /** Of several reasons, the strictest verdict wins. */
-const STRICTNESS: Record<Verdict, number> = { deliver: 0, spoiler: 1, review: 2 };
+const STRICTNESS: Record<Verdict, number> = { deliver: 0, spoiler: 1, review: 2, withhold: 3 };
 
 /** What the classifier made of the image: its scores, or that it failed, or that it is off. */
 export type Classification =

@@ -179,6 +179,8 @@ export interface ReviewServiceDeps {
   classifier?: ImageClassifier;
   /** The operator's thresholds for the classifier's scores (a guild's sensitivity moves them). */
   thresholds?: NsfwThresholds;
+  /** What a flagged image becomes in the bot's DM (DM_NSFW); default `spoiler`. */
+  dmNsfw?: 'hold' | 'spoiler';
   /** How long a classification may take before the image is held unchecked; default 30 s. */
   classifyTimeoutMs?: number;
   /** Flagged results, holds and decisions (none recorded when absent). */

@@ -1,13 +1,11 @@
 /**
- * The sentences of installs for oneself (the bot's DM, DMs between others, servers that did not
- * add the bot; src/discord/install.ts), in English and Simplified Chinese, in the shape of
- * i18n.ts's tables so they can join them once i18n.ts has settled into its new layout. Kept apart
- * until then so the two changes do not collide.
+ * The sentences of installs for oneself: the bot's DM, DMs between others, servers that did not
+ * add the bot (src/discord/install.ts).
  */
 export const en = {
-  // Told at once when the wait outlasts the 15 minutes Discord lets the bot update this answer.
+  // Told at once, nothing spent, where only the token can answer and the wait outlasts its 15 minutes.
   'user_install.queue_outlives_token':
-    '⏳ You are number **{position}** in line, starting {startsAt}. Discord only lets me update this message for 15 minutes, so if your image is ready after that, I’ll send it to you in a direct message.',
+    '⏳ I’m busy: your image would be ready around {readyAt}, and Discord only lets me answer here for 15 minutes. Nothing was charged. Try again in a few minutes, or ask in our DM.',
   // A flagged image in a place nobody can review it (a server that has not added the bot, a DM between others).
   'user_install.flag_withheld':
     '🔞 The image was flagged as possibly not safe for work. This server hasn’t added me, so no moderator can review it, and it won’t be shown here. Try another prompt, or ask in our DM.',
@@ -25,6 +23,14 @@ export const en = {
   // Neither the token nor a DM could reach the member; shown the next time they use the bot.
   'user_install.dm_failed':
     'An image you asked for (“{prompt}”) finished after I could no longer update its message, and I couldn’t send it to you directly: your DMs are closed to me. Use /imagine-history to find it.',
+  // The batch line of one image withheld where nobody can review it.
+  'user_install.batch_withheld':
+    '🔞 Image {index}/{count} was flagged as possibly not safe for work and won’t be shown here.',
+  // /imagine-history: images nobody saw.
+  'user_install.history_withheld': 'withheld (flagged, nobody could review it there)',
+  'user_install.history_unreachable': 'finished after the link expired; open your DMs to me to get the next ones',
+  // USER_INSTALL=off, for commands Discord still offers from an older registration.
+  'user_install.disabled': 'The bot’s operator only allows me in servers that added me. Use me in one of those.',
   // app_permissions lacks what an image needs, checked before anything is spent.
   'user_install.permissions_missing':
     'I can’t post images here: this place doesn’t let apps its members added send {permissions}. Nothing was charged. Try our DM instead, or ask the server to add me.',
@@ -38,11 +44,9 @@ export const en = {
   'user_install.where.server': 'a server',
 } as const;
 
-export type DmMessageKey = keyof typeof en;
-
-export const zhCN: Partial<Record<DmMessageKey, string>> = {
+export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'user_install.queue_outlives_token':
-    '⏳ 你排在第 **{position}** 位，预计{startsAt}开始。Discord 只允许我在 15 分钟内更新这条消息，如果图片在那之后才完成，我会通过私信发给你。',
+    '⏳ 我正忙：你的图片预计在{readyAt}完成，而 Discord 只允许我在 15 分钟内在这里回复。没有产生任何费用。请过几分钟再试，或在与我的私信中使用。',
   'user_install.flag_withheld':
     '🔞 这张图片被标记为可能不适宜内容。本服务器没有添加我，没有管理员可以审核，因此不会在这里显示。请换一个提示词，或在与我的私信中再试。',
   'user_install.flag_withheld_private':
@@ -62,4 +66,8 @@ export const zhCN: Partial<Record<DmMessageKey, string>> = {
   'user_install.where.dm': '私信',
   'user_install.where.group_dm': '群组私信',
   'user_install.where.server': '服务器',
+  'user_install.batch_withheld': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不会在这里显示。',
+  'user_install.history_withheld': '未显示（被标记，此处无人可以审核）',
+  'user_install.history_unreachable': '在链接失效后才完成；请允许我私信你，以便收到之后的图片',
+  'user_install.disabled': '机器人的运营者只允许在已添加我的服务器中使用我。请在这些服务器中使用。',
 };
