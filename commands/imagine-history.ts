@@ -29,9 +29,10 @@ export const data = new SlashCommandBuilder()
 
 const link = (job: Job) => {
   const where = job.published ?? (job.messageId ? { channelId: job.channelId, messageId: job.messageId } : undefined);
-  return where && job.guildId
-    ? `https://discord.com/channels/${job.guildId}/${where.channelId}/${where.messageId}`
-    : undefined;
+  if (!where) return undefined;
+  // A DM or group DM is linked under `@me`, and so is a late image sent to the member's DM.
+  const scope = job.guildId && where.channelId === job.channelId ? job.guildId : '@me';
+  return `https://discord.com/channels/${scope}/${where.channelId}/${where.messageId}`;
 };
 
 /** One page: an embed of up to ten images (prompt, size, when, link) and Newer / Older buttons. */
@@ -46,7 +47,11 @@ function historyBody(locale: string, { images, page, pages }: HistoryPage) {
       prompt: safeText(job.prompt.replace(/\s+/g, ' '), 150),
       size: displaySize(job.size),
       when: discordTime(job.createdAt),
-      link: url ? `[${t(locale, 'history.jump')}](${url})` : t(locale, 'history.unpublished'),
+      link: job.unseen
+        ? t(locale, `user_install.history_${job.unseen}`)
+        : url
+          ? `[${t(locale, 'history.jump')}](${url})`
+          : t(locale, 'history.unpublished'),
     });
   });
   const nav = [

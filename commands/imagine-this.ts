@@ -22,7 +22,6 @@ export const data = new ContextMenuCommandBuilder()
 
 export async function execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<Outcome> {
   const locale = interaction.locale;
-  if (!interaction.inGuild()) return refuse(interaction, t(locale, 'context.guild_only'), 'guild_only');
   // Embeds and attachments are not a prompt; a message of only those has nothing to imagine.
   const words = interaction.targetMessage.content.trim();
   if (!words) return refuse(interaction, t(locale, 'menu.no_text'), 'no_text');

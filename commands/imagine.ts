@@ -90,7 +90,6 @@ export const data = new SlashCommandBuilder()
 const maxImages = (ctx: BotContext) => ctx.generation.maxImagesPerRequest ?? COUNT_OPTION_MAX;
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
-  if (!interaction.inGuild()) return refuse(interaction, t(interaction.locale, 'context.guild_only'), 'guild_only');
   const checked = checkInput(
     interaction.locale,
     {

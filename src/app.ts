@@ -13,6 +13,7 @@ import { createHistory } from './usage/history.ts';
 import { createReportLimit } from './moderation/report-limit.ts';
 import { classifierOff, type ImageClassifier } from './moderation/classifier.ts';
 import { createReviewService } from './moderation/review.ts';
+import { createReadyBy } from './jobs/eta.ts';
 import { createGuildSettingsStore } from './moderation/settings.ts';
 import { createDiscordReviewDesk } from './discord/review-desk.ts';
 import { createPpinfraClient } from './ppinfra/client.ts';
@@ -148,6 +149,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     // In the shared state, so the limit holds however many processes serve the guild.
     reportLimit: createReportLimit({ state: shared, perHour: config.reports.perHour }),
     thresholds: config.nsfwThresholds,
+    dmNsfw: config.userInstall.dmNsfw,
     // A backstop only: the classifier gives up at its own timeout, queue included, and says why.
     classifyTimeoutMs: config.classifier.timeoutMs + 5_000,
   });
@@ -180,6 +182,13 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       generation: config.generation,
       storage,
       usage: { ledger: usage, price: config.price },
+      userInstall: { enabled: config.userInstall.enabled },
+      readyBy: createReadyBy({
+        jobs,
+        estimator,
+        maxInFlight: config.limits.maxJobsInFlight,
+        imagesPerMinute: config.jobs.imagesPerMinute,
+      }),
     },
     logger: logger.child({ component: 'router' }),
   });

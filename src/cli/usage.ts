@@ -12,6 +12,7 @@ import { formatProblems, loadConfig } from '../config.ts';
 import { isRedisUrl, openSharedState, redactStorageUrl, sqlitePath } from '../storage/open.ts';
 import {
   createUsageLedger,
+  rowName,
   money,
   usageReport,
   type Price,
@@ -52,11 +53,7 @@ export function formatTable(report: UsageReport, price: Price | undefined): stri
     String(r.month.failed),
     String(r.month.flagged),
   ];
-  const rows = [
-    header,
-    ...report.guilds.map((g) => row(g.guildId === 'dm' ? 'direct messages' : g.guildId, g)),
-    row('total', report.total),
-  ];
+  const rows = [header, ...report.guilds.map((g) => row(rowName(g.guildId), g)), row('total', report.total)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const { month, lastDays } = report.periods;

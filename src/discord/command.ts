@@ -35,6 +35,16 @@ export interface BotContext {
   history: History;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage/health.ts). */
   storage?: { healthy(): boolean };
+  /**
+   * Installs for oneself (`src/discord/install.ts`): `enabled` false (USER_INSTALL=off) refuses
+   * every place but servers that installed the bot. Absent: allowed.
+   */
+  userInstall?: { enabled: boolean };
+  /**
+   * When an image of `size` asked for now would likely be ready (ms, `src/jobs/eta.ts`): where
+   * only the 15-minute interaction token can answer, a wait past it is refused at once.
+   */
+  readyBy?(size: string): Promise<number>;
   /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
   usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };
 }

@@ -1,4 +1,5 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIButtonComponent } from 'discord.js';
+import { usesUserInstallBudget, type Place } from '../domain/place.ts';
 import type { Refusal } from '../jobs/limits.ts';
 import type { Job, ProgressView } from '../domain/job.ts';
 import { SIZE_PRESETS } from '../ppinfra/size.ts';
@@ -107,12 +108,15 @@ export function failureBody(job: Job, error: { kind: FailureKind; reason?: strin
   return { ...body, components: [{ type: ComponentType.ActionRow, components: [edit] }] };
 }
 
-export function refusalText(locale: string, refusal: Refusal): string {
+export function refusalText(locale: string, refusal: Refusal, place: Place = 'guild'): string {
   const params = {
     limit: refusal.kind === 'api_cooling' ? 0 : refusal.limit,
     retryAt: 'retryAt' in refusal ? relative(refusal.retryAt) : '',
     held: 'held' in refusal ? refusal.held : 0,
   };
+  // Outside servers that installed the bot, the daily budget is the operator's USER_INSTALL_DAILY_BUDGET.
+  if (refusal.kind === 'guild_daily' && usesUserInstallBudget(place))
+    return t(locale, refusal.limit === 0 ? 'user_install.budget_closed' : 'user_install.budget_reached', params);
   return t(locale, `refusal.${refusal.kind}`, params);
 }
 

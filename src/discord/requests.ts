@@ -18,6 +18,15 @@ import type { BotContext, Outcome } from './command.ts';
 import { t, type MessageKey } from './i18n.ts';
 import { NO_MENTIONS, refusalText, sizeFormatText } from './messages.ts';
 import { missingPermissions } from './permissions.ts';
+import {
+  canPostInChannel,
+  factsOf,
+  missingPermissions as missingAppPermissions,
+  mustBeEphemeral,
+  placeOf,
+  type Place,
+} from './install.ts';
+import { discordTime } from './messages.ts';
 import type { Ticket } from '../jobs/service.ts';
 
 /** The interactions that can ask for an image. */
@@ -114,6 +123,33 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
  * Shared by every way of asking (/imagine, More like this, Edit prompt, Imagine this): check the
  * channel and limits, defer publicly, hand over to the job service.
  */
+/** Where the bot is (`src/discord/install.ts`), or a refusal when the operator keeps it to servers that installed it. */
+export async function placeFor(interaction: Asking, ctx: BotContext): Promise<{ place: Place } | { outcome: Outcome }> {
+  const place = placeOf(factsOf(interaction));
+  if (place !== 'guild' && ctx.userInstall && !ctx.userInstall.enabled)
+    return { outcome: await refuse(interaction, t(interaction.locale, 'user_install.disabled'), 'user_install_off') };
+  return { place };
+}
+
+/** What the bot may not do here among what an image needs, from the interaction's `app_permissions`. */
+function permissionsRefusal(interaction: Asking, place: Place): Promise<Outcome> | undefined {
+  const locale = interaction.locale;
+  if (place === 'guild') {
+    const missing = missingPermissions(interaction.appPermissions);
+    if (!missing.length) return undefined;
+    const permissions = missing.map((m) => `**${m}**`).join(', ');
+    return refuse(interaction, t(locale, 'permissions.missing', { permissions }), 'permissions');
+  }
+  // A user install can only answer through the token: only the image and its embed matter.
+  const missing = missingAppPermissions(interaction.appPermissions?.bitfield);
+  if (!missing.length) return undefined;
+  const permissions = missing.map((m) => `**${m.replace(/([a-z])([A-Z])/g, '$1 $2')}**`).join(', ');
+  return refuse(interaction, t(locale, 'user_install.permissions_missing', { permissions }), 'permissions');
+}
+
+/** Interaction tokens live 15 minutes; a request that would outlive one where only it can answer is refused. */
+const TOKEN_BUDGET_MS = 14 * 60_000;
+
 export async function startJob(
   interaction: Asking,
   input: Pick<JobRequest, 'prompt' | 'size' | 'input' | 'regenerateOf'>,
@@ -121,20 +157,29 @@ export async function startJob(
   count = 1,
 ): Promise<Outcome> {
   const locale = interaction.locale;
-  const missing = missingPermissions(interaction.appPermissions);
-  if (missing.length)
-    return refuse(
-      interaction,
-      t(locale, 'permissions.missing', { permissions: missing.map((m) => `**${m}**`).join(', ') }),
-      'permissions',
-    );
+  const where = await placeFor(interaction, ctx);
+  if ('outcome' in where) return where.outcome;
+  const { place } = where;
+  const inGuild = place === 'guild';
+  const refused = permissionsRefusal(interaction, place);
+  if (refused) return refused;
   if (ctx.storage && !ctx.storage.healthy())
     return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
+  if (!canPostInChannel(place) && ctx.readyBy) {
+    const readyAt = await ctx.readyBy(input.size);
+    if (readyAt > Math.min(interaction.createdTimestamp, Date.now()) + TOKEN_BUDGET_MS)
+      return refuse(
+        interaction,
+        t(locale, 'user_install.queue_outlives_token', { readyAt: discordTime(readyAt) }),
+        'outlives_token',
+      );
+  }
   // Before anything is reserved: a member (or a guild) with as many images waiting for a moderator as allowed gets no more.
-  const held = await ctx.review.heldRefusal(interaction.user.id, interaction.guildId);
+  const held = await ctx.review.heldRefusal(interaction.user.id, inGuild ? interaction.guildId : null);
   if (held) return refuse(interaction, refusalText(locale, held), held.kind);
   const channel = interaction.channel;
-  const guild = interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
+  // A server's settings are its own: they do not follow a member's install into other servers.
+  const guild = inGuild && interaction.guildId ? await ctx.settings.get(interaction.guildId) : undefined;
   const request: JobRequest = {
     ...input,
     userId: interaction.user.id,
@@ -143,12 +188,14 @@ export async function startJob(
     channelId: interaction.channelId ?? '',
     // A thread inherits its parent's age restriction; unknown counts as not age-restricted.
     channelNsfw: Boolean(
-      channel &&
+      inGuild &&
+        channel &&
         ('nsfw' in channel
           ? channel.nsfw
           : channel.isThread() && channel.parent && 'nsfw' in channel.parent && channel.parent.nsfw),
     ),
     locale,
+    place,
     ...(guild ? { caps: { userHourlyQuota: guild.userHourlyQuota, guildDailyBudget: guild.guildDailyBudget } } : {}),
   };
   // All or nothing: every image of the request is reserved (each counts against the quotas, the
@@ -162,13 +209,15 @@ export async function startJob(
       const partial = i > 0 && (refusal.kind === 'user_hourly' || refusal.kind === 'guild_daily');
       const text = partial
         ? t(locale, `refusal.batch_${refusal.kind}`, { count, remaining: i, limit: refusal.limit })
-        : refusalText(locale, refusal);
+        : refusalText(locale, refusal, place);
       return refuse(interaction, text, refusal.kind);
     }
     tickets.push(reservation.ticket);
   }
   try {
-    await interaction.deferReply();
+    // Where the server only lets external apps answer privately, asking for it keeps the bookkeeping true.
+    const ephemeral = mustBeEphemeral(place, interaction.memberPermissions?.bitfield);
+    await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
   } catch (e) {
     await Promise.all(tickets.map((ticket) => ctx.jobs.release(ticket)));
     throw e;

@@ -1,8 +1,21 @@
 import type { Config } from '../config.ts';
 import type { GuildCaps } from '../domain/job.ts';
+import { USER_INSTALL_BUDGET } from '../domain/place.ts';
 
-/** The limits as configured (`USER_MAX_CONCURRENT`, `BREAKER_THRESHOLD`, ...). */
-export type LimitSettings = Config['limits'];
+/**
+ * The limits as configured (`USER_MAX_CONCURRENT`, `BREAKER_THRESHOLD`, ...), and
+ * USER_INSTALL_DAILY_BUDGET, the budget of every place without the bot's server install.
+ */
+export type LimitSettings = Config['limits'] & { userInstallDailyBudget?: number };
+
+/**
+ * The daily budget counted under `key` (`budgetKey` in src/domain/place.ts): the places without
+ * the bot's server install share the operator's own; a server has the operator's, or its lower one.
+ */
+export function dailyBudget(settings: LimitSettings, key: string | null, caps?: GuildCaps): number {
+  if (key === USER_INSTALL_BUDGET) return settings.userInstallDailyBudget ?? settings.guildDailyBudget;
+  return Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
+}
 
 export type Refusal =
   | { kind: 'user_concurrent'; limit: number }
@@ -89,10 +102,11 @@ export function createLimits(
       if (hour.length >= hourly)
         return { kind: 'user_hourly', limit: hourly, retryAt: hour[hour.length - hourly]! + HOUR_MS };
       if (guildId) {
-        const daily = Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
+        const daily = dailyBudget(settings, guildId, caps);
         const day = recent(guildStarts, guildId, DAY_MS);
+        // A budget of 0 allows nothing: there is no start whose end frees a place.
         if (day.length >= daily)
-          return { kind: 'guild_daily', limit: daily, retryAt: day[day.length - daily]! + DAY_MS };
+          return { kind: 'guild_daily', limit: daily, retryAt: (day[day.length - daily] ?? now()) + DAY_MS };
       }
       if (queued >= settings.queueMax) return { kind: 'queue_full', limit: settings.queueMax };
       return null;

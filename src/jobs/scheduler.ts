@@ -84,6 +84,7 @@ export async function openJobStore(
  */
 export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const { config } = deps;
+  const limitSettings = { ...config.limits, userInstallDailyBudget: config.userInstall.dailyBudget };
   const settings = {
     ...config.jobs,
     imageMaxBytes: config.generation.imageMaxBytes,
@@ -100,7 +101,7 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     // Quota windows survive restarts (the operator pays per image); writes are chained so the
     // last snapshot always wins.
     let quotaWrites: Promise<unknown> = Promise.resolve();
-    const limits = createLimits(config.limits, Date.now, (snapshot) => {
+    const limits = createLimits(limitSettings, Date.now, (snapshot) => {
       quotaWrites = quotaWrites
         .then(() => deps.stats.set('quota', snapshot))
         .catch((err: unknown) => logger.error({ err }, 'could not save quotas'));
@@ -127,7 +128,7 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const jobs = createBullmqJobService({
     ...deps,
     redis,
-    limits: createRedisLimits(redis, config.limits),
+    limits: createRedisLimits(redis, limitSettings),
     pacer,
     settings,
     logger,

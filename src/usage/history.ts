@@ -20,8 +20,12 @@ export interface History {
   page(userId: string, page: number): Promise<HistoryPage>;
 }
 
-/** A job counts as an image once it was published: delivered, or approved after review. */
-const isImage = (job: Job) => Boolean(job.published) || job.state === 'delivered';
+/**
+ * A job counts as an image once it was published: delivered, or approved after review; or, where
+ * the bot is no member, once it was made but nobody saw it (withheld, or the member unreachable):
+ * the history is where the member learns of it.
+ */
+const isImage = (job: Job) => Boolean(job.published) || job.state === 'delivered' || Boolean(job.unseen);
 
 /**
  * A member's images, from the job records: a set of job ids per member in the shared state (so

@@ -1,5 +1,6 @@
 import type { Job } from '../domain/job.ts';
 import type { SharedState } from '../storage/shared-state.ts';
+import { budgetKey, USER_INSTALL_BUDGET } from '../domain/place.ts';
 
 /**
  * The usage ledger: what the operator pays for, per guild per UTC day. It is written once per job,
@@ -63,6 +64,14 @@ export function usageOf(job: Job): UsageTotals {
 
 export const guildKey = (guildId: string | null) => guildId ?? 'dm';
 
+/** How the operator's reports name a ledger row. */
+export const rowName = (guildId: string) =>
+  guildId === 'dm'
+    ? 'direct messages'
+    : guildId === USER_INSTALL_BUDGET
+      ? 'installs for oneself (DMs, servers without the bot)'
+      : guildId;
+
 export function createUsageLedger(shared: SharedState, options: { now?: () => number } = {}): UsageLedger {
   const now = options.now ?? Date.now;
   return {
@@ -72,7 +81,8 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
       const claimed = await shared.claim(guard, job.state, COUNTED_TTL_MS);
       if (!claimed.won) return false;
       const day = utcDay(job.finishedAt ?? now());
-      const guild = guildKey(job.guildId);
+      // Places without the bot's server install are one row: the operator's USER_INSTALL_DAILY_BUDGET pays them.
+      const guild = guildKey(budgetKey(job));
       const { images, failed, flagged } = usageOf(job);
       const hash = `usage:${guild}:${day}`;
       try {

@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import type { Queue, Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../logger.ts';
@@ -171,7 +172,7 @@ export function createStepContext(init: StepContextInit) {
   ): Promise<boolean> {
     if (UNHEALTHY.has(kind)) await limits.apiResult(false);
     if (!(await finisher.fail(job, e, logFor(job), kind, { ifUnchanged: true }))) return false;
-    await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund });
+    await limits.release({ jobId: job.id, userId: job.userId, guildId: budgetKey(job), refund });
     return true;
   }
 
@@ -191,7 +192,7 @@ export function createStepContext(init: StepContextInit) {
     if (!job) return undefined;
     if (TERMINAL_STATES.has(job.state)) {
       // Ended by a run that died before it freed the slot: freeing it again is harmless.
-      await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
+      await limits.release({ jobId: job.id, userId: job.userId, guildId: budgetKey(job), refund: false });
       return undefined;
     }
     if (job.step?.parent === run.id) {

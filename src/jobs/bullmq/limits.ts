@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { LimitSettings, Refusal } from '../limits.ts';
+import { dailyBudget, type LimitSettings, type Refusal } from '../limits.ts';
 import { slotAfter } from '../pacer.ts';
 import type { GuildCaps } from '../../domain/job.ts';
 
@@ -129,7 +129,9 @@ export function createRedisLimits(
   return {
     async reserve({ jobId, userId, guildId, queued, caps, concurrent = true }) {
       const hourly = Math.min(caps?.userHourlyQuota ?? Infinity, settings.userHourlyQuota);
-      const daily = Math.min(caps?.guildDailyBudget ?? Infinity, settings.guildDailyBudget);
+      const daily = dailyBudget(settings, guildId, caps);
+      // A budget of 0 allows nothing: there is no start whose end frees a place.
+      if (guildId && daily === 0) return { kind: 'guild_daily', limit: 0, retryAt: now() + DAY_MS };
       const [running, user, guild] = keys(userId, guildId);
       const [kind, limit, retryAt] = (await redis.eval(
         RESERVE,

@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import type { RecoveryReason } from '../../ops/metrics.ts';
 import { updateJob } from '../store.ts';
 import { TERMINAL_STATES, type Job, type JobStep } from '../../domain/job.ts';
@@ -72,7 +73,12 @@ export function createReconciler(ctx: StepContext) {
     for (const id of await limits.flightIds()) {
       const job = await store.get(id);
       if (!job || TERMINAL_STATES.has(job.state))
-        await limits.release({ jobId: id, userId: job?.userId ?? '', guildId: job?.guildId ?? null, refund: false });
+        await limits.release({
+          jobId: id,
+          userId: job?.userId ?? '',
+          guildId: job ? budgetKey(job) : null,
+          refund: false,
+        });
     }
     for (const job of await store.listActive()) {
       const quietSince = Math.max(job.updatedAt ?? job.createdAt, job.step?.dueAt ?? 0);

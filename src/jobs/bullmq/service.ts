@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -124,7 +125,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       const refusal = await limits.reserve({
         jobId: id,
         userId: request.userId,
-        guildId: request.guildId,
+        guildId: budgetKey(request),
         queued,
         caps: request.caps,
         concurrent: !follower,
@@ -147,7 +148,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       try {
         await store.save(job);
       } catch (e) {
-        await limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: true });
+        await limits.release({ jobId: job.id, userId: job.userId, guildId: budgetKey(job), refund: true });
         throw e;
       }
       // Saved with its step: should queuing fail now, the reconciler queues it.
@@ -164,7 +165,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
       await limits.release({
         jobId: ticket.id,
         userId: ticket.request.userId,
-        guildId: ticket.request.guildId,
+        guildId: budgetKey(ticket.request),
         refund: true,
       });
     },

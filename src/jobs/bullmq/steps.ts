@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import { DelayedError, RateLimitError, Worker } from 'bullmq';
 import type { PpinfraClient } from '../../ppinfra/client.ts';
 import { isPpinfraError } from '../../ppinfra/errors.ts';
@@ -152,7 +153,7 @@ export function createSteps(ctx: StepContext) {
         // As in-process: a download or delivery that failed after its own retries is reported.
         return void (await fail(job, e));
       }
-      return limits.release({ jobId: job.id, userId: job.userId, guildId: job.guildId, refund: false });
+      return limits.release({ jobId: job.id, userId: job.userId, guildId: budgetKey(job), refund: false });
     }
     if (result.status === 'failed') return void (await fail(job, taskFailed(job.taskId, result.reason)));
     // Checked at least once, so a task that finished while every process was down is delivered.

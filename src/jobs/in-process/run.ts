@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../ops/metrics.ts';
 import type { PpinfraClient } from '../../ppinfra/client.ts';
@@ -129,12 +130,12 @@ export function createRunner(ctx: {
       }
       // The slot (and a refund) first, so a member told of a failure can ask again at once.
       released = true;
-      limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
+      limits.release(job.userId, budgetKey(job), !billed, holdsSlot(job));
       await fail(job, e, log);
     } finally {
       // A requeued job keeps its place in the member's limits; a paused one resumes with them.
       if (!released && !requeued && (!signal.aborted || !job.taskId))
-        limits.release(job.userId, job.guildId, !billed, holdsSlot(job));
+        limits.release(job.userId, budgetKey(job), !billed, holdsSlot(job));
     }
   }
 

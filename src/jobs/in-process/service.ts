@@ -1,3 +1,4 @@
+import { budgetKey } from '../../domain/place.ts';
 import { randomUUID } from 'node:crypto';
 import { noopMetrics, type Metrics } from '../../ops/metrics.ts';
 import { createFinisher } from '../finish.ts';
@@ -102,7 +103,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
     for (const w of expired) {
       waiting.splice(waiting.indexOf(w), 1);
       const log = deps.logger.child({ jobId: w.job.id, guildId: w.job.guildId, userId: w.job.userId });
-      limits.release(w.job.userId, w.job.guildId, true, holdsSlot(w.job));
+      limits.release(w.job.userId, budgetKey(w.job), true, holdsSlot(w.job));
       void w.progress.stop().then(() => fail(w.job, new Error('waited too long in the queue'), log, 'queue_timeout'));
     }
   }
@@ -130,7 +131,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
         await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
         continue;
       }
-      limits.take(job.userId, job.guildId, { quota: false, concurrent: holdsSlot(job) });
+      limits.take(job.userId, budgetKey(job), { quota: false, concurrent: holdsSlot(job) });
       enqueue(job, 0);
     }
     return recovered;
@@ -139,9 +140,9 @@ export function createJobService(deps: JobServiceDeps): JobService {
   return {
     async reserve(request, options = {}) {
       const concurrent = !options.follower;
-      const refusal = limits.check(request.userId, request.guildId, waiting.length, request.caps, { concurrent });
+      const refusal = limits.check(request.userId, budgetKey(request), waiting.length, request.caps, { concurrent });
       if (refusal) return { ok: false, refusal };
-      limits.take(request.userId, request.guildId, { concurrent });
+      limits.take(request.userId, budgetKey(request), { concurrent });
       const ticket = { id: newId(), request, seq: nextSeq++, follower: !concurrent };
       reserved.add(ticket.id);
       return { ok: true, ticket };
@@ -162,7 +163,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
         await store.save(job);
       } catch (e) {
         // Nothing was sent to the API: give the reservation back before reporting the failure.
-        limits.release(job.userId, job.guildId, true, !ticket.follower);
+        limits.release(job.userId, budgetKey(job), true, !ticket.follower);
         pump();
         throw e;
       }
@@ -172,7 +173,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
     async release(ticket) {
       if (!reserved.delete(ticket.id)) return;
-      limits.release(ticket.request.userId, ticket.request.guildId, true, !ticket.follower);
+      limits.release(ticket.request.userId, budgetKey(ticket.request), true, !ticket.follower);
       pump();
     },
 
@@ -189,7 +190,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
           await fail(job, new Error('interrupted while submitting'), log, 'interrupted');
           continue;
         }
-        limits.take(job.userId, job.guildId, { quota: false, concurrent: holdsSlot(job) });
+        limits.take(job.userId, budgetKey(job), { quota: false, concurrent: holdsSlot(job) });
         log.info({ state: job.state }, 'resuming job');
         // Jobs from before the restart were asked for first.
         enqueue(job, 0);
