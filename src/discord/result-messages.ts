@@ -45,7 +45,10 @@ export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponen
         button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
         button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
         button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
+        // Only a server that installed the bot has moderators to report to.
+        ...(job.place && job.place !== 'guild'
+          ? []
+          : [button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id))]),
       ],
     },
   ];

@@ -105,6 +105,8 @@ export function createReports(ctx: ReviewState): Pick<ReviewService, 'report'> {
         );
         return { outcome: 'unknown', images: 0 };
       }
+      // Where no server installed the bot there is no desk of its own: a report must not reach another server's.
+      if (job.place && job.place !== 'guild') return { outcome: 'no_reviewer', images: 0 };
       const allowance = deps.reportLimit ? await deps.reportLimit.take(job.guildId, reporter.id) : undefined;
       if (allowance && !allowance.allowed)
         return { outcome: 'limited', limit: allowance.limit, retryAt: allowance.retryAt };

@@ -49,6 +49,10 @@ const flaggedScript = () => ({ processingMs: 150, nsfw: true });
 const channelRoutes = (bot: BotHarness, channelId: string) =>
   bot.discord.requests.filter((r) => r.path.startsWith(`/channels/${channelId}`));
 const files = (bot: BotHarness) => bot.discord.requests.filter((r) => r.files.length > 0);
+const labels = (m: APIMessage) =>
+  ((m.components ?? []) as unknown as { components: { label?: string }[] }[]).flatMap((r) =>
+    r.components.map((c) => c.label),
+  );
 /** The job's record once it has ended: the message goes out before the record's final save. */
 async function ended(bot: BotHarness, id: string) {
   await expect
@@ -99,6 +103,8 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
       const message = await it.waitForOriginal(finished, LONG);
       expect(message.attachments).toHaveLength(1);
       expect(it.isEphemeral).toBe(false);
+      // Nobody to report to where no server installed the bot.
+      expect(labels(message)).not.toContain('Report');
       const job = await ended(bot, jobIdOf(message));
       expect(job).toMatchObject({ state: 'delivered', place: it.where });
     }
@@ -124,6 +130,12 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
     const line = await bot.waitForLog((l) => l.msg === 'flagged image withheld: nobody can review it there');
     expect(await ended(bot, String(line.jobId))).toMatchObject({ state: 'held', unseen: 'withheld' });
     expect((await bot.app.jobs.get(String(line.jobId)))?.review).toBeUndefined();
+
+    // A batch says which of its images were withheld.
+    const batch = bot.discord.slash('imagine', { prompt: 'two fountains', count: 2 }, { context: 'private' });
+    const both = await batch.waitForOriginal((m) => /Image 1\/2/.test(m.content) && /Image 2\/2/.test(m.content), LONG);
+    expect(both.content).toMatch(/🔞 Image 1\/2 was flagged .* won’t be shown here/);
+    expect(files(bot)).toEqual([]);
 
     const dm = bot.discord.slash('imagine', { prompt: 'a garden' }, { context: 'bot_dm' });
     const shown = await dm.waitForOriginal(finished, LONG);
