@@ -12,6 +12,7 @@ import {
   money,
   monthDays,
   periods,
+  rowName,
   usageOf,
   usageReport,
   utcDay,
@@ -177,6 +178,26 @@ describe('what a job at its end adds', () => {
     // A day later, Dec 3 is no longer today; a week later, November is out of the last 7 days.
     expect((await guildUsage(ledger, 'g1', at(4))).today.images).toBe(0);
     expect((await guildUsage(ledger, 'g1', Date.UTC(2026, 11, 7, 0, 0))).lastDays.images).toBe(3);
+    await shared.close();
+  });
+});
+
+describe('installs for oneself in the ledger', () => {
+  it('counts every place without the bot’s server install in one row of its own, named for the operator', async () => {
+    const shared = createLocalSharedState(createMemoryKeyValue());
+    const ledger = createUsageLedger(shared, { now: () => Date.UTC(2026, 11, 3, 12) });
+    const at = Date.UTC(2026, 11, 3, 10);
+    await ledger.record(job('a', { finishedAt: at, completedAt: at, place: 'guild' }));
+    await ledger.record(job('b', { finishedAt: at, completedAt: at, place: 'guild_user_install' }));
+    await ledger.record(job('c', { finishedAt: at, completedAt: at, guildId: null, place: 'bot_dm' }));
+    await ledger.record(job('d', { finishedAt: at, completedAt: at, guildId: null, place: 'private' }));
+    await ledger.record(job('e', { finishedAt: at, completedAt: at, guildId: null }));
+    const report = await usageReport(ledger, Date.UTC(2026, 11, 3, 12), 7);
+    expect(Object.fromEntries(report.guilds.map((g) => [rowName(g.guildId), g.today.images]))).toEqual({
+      g1: 1,
+      'installs for oneself (DMs, servers without the bot)': 3,
+      'direct messages': 1,
+    });
     await shared.close();
   });
 });
