@@ -2,6 +2,7 @@ import { DiscordAPIError, Routes, type RawFile, type REST } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { Job } from '../domain/job.ts';
 import { t } from './i18n.ts';
+import { safeText } from './messages.ts';
 
 /** Discord's answer when a member does not accept DMs from the bot (privacy settings, a block). */
 const CANNOT_DM = 50007;
@@ -24,8 +25,10 @@ export function createDmFallback(deps: { rest: REST; logger: Logger }) {
     files?: RawFile[],
   ): Promise<{ channelId: string; messageId: string } | undefined> {
     const where = t(job.locale, `user_install.where.${WHERE[job.place ?? 'guild']}`);
+    // The image's message shows embeds: a link quoted from the prompt would add a preview of its own.
+    const prompt = safeText(job.prompt.replace(/\s+/g, ' '), 200).replace(/https?:\/\/[^\s<>]+/g, (url) => `<${url}>`);
     const header = files?.length
-      ? t(job.locale, 'user_install.delivered_to_dm', { prompt: job.prompt.slice(0, 200), where })
+      ? t(job.locale, 'user_install.delivered_to_dm', { prompt, where })
       : t(job.locale, 'late.update', { user: `<@${job.userId}>` });
     try {
       const channel = (await deps.rest.post(Routes.userChannels(), { body: { recipient_id: job.userId } })) as {
