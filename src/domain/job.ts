@@ -1,5 +1,5 @@
 import type { FailureKind } from './failure.ts';
-import type { Estimate } from '../jobs/schedule.ts';
+import type { Estimate } from './estimate.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
