@@ -40,11 +40,7 @@ const layerRules = LAYERS.map(([name, paths], i) => ({
   from: { path: paths },
   to: {
     path: PRODUCT,
-    pathNot: [
-      ...LAYERS.slice(0, i + 1).flatMap(([, p]) => p),
-      // The poll schedule is pure (see domain-schedule-is-pure); a job's record holds its Estimate.
-      ...(name === 'domain' ? ['^src/jobs/schedule[.]ts$'] : []),
-    ],
+    pathNot: LAYERS.slice(0, i + 1).flatMap(([, p]) => p),
   },
 }));
 
@@ -52,13 +48,6 @@ const layerRules = LAYERS.map(([name, paths], i) => ({
 module.exports = {
   forbidden: [
     ...layerRules,
-    {
-      name: 'domain-schedule-is-pure',
-      comment: 'The poll schedule, which the domain reads for the Estimate type, imports nothing but the domain.',
-      severity: 'error',
-      from: { path: '^src/jobs/schedule[.]ts$' },
-      to: { path: PRODUCT, pathNot: '^src/domain/' },
-    },
     {
       name: 'engines-stay-apart',
       comment:

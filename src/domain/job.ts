@@ -1,5 +1,5 @@
 import type { FailureKind } from './failure.ts';
-import type { Estimate } from '../jobs/schedule.ts';
+import type { Estimate } from './estimate.ts';
 import type { Place } from './place.ts';
 
 /**
