@@ -180,6 +180,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       generation: config.generation,
       storage,
       usage: { ledger: usage, price: config.price },
+      tools: config.tools,
     },
     logger: logger.child({ component: 'router' }),
   });

@@ -116,7 +116,10 @@ export function checkInput(locale: string, input: MemberInput, ctx: BotContext):
  */
 export async function startJob(
   interaction: Asking,
-  input: Pick<JobRequest, 'prompt' | 'size' | 'input' | 'regenerateOf'>,
+  input: Pick<
+    JobRequest,
+    'prompt' | 'size' | 'input' | 'regenerateOf' | 'tool' | 'source' | 'resolution' | 'inputFlagged' | 'seed'
+  >,
   ctx: BotContext,
   count = 1,
 ): Promise<Outcome> {

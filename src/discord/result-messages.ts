@@ -5,7 +5,7 @@ import {
   type APIActionRowComponent,
   type APIButtonComponent,
 } from 'discord.js';
-import type { Job, Notice, ProgressView } from '../domain/job.ts';
+import { upscaledSize, type Job, type Notice, type ProgressView } from '../domain/job.ts';
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
@@ -37,19 +37,62 @@ export function imageFileName(job: Pick<Job, 'prompt' | 'id'>, extension: string
   return `qwen-image-${slug ? `${slug}-` : ''}${job.id}.${ext}`;
 }
 
-export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
+type Row = APIActionRowComponent<APIButtonComponent>;
+const row = (components: APIButtonComponent[]): Row => ({ type: ComponentType.ActionRow, components });
+
+/**
+ * A result's buttons. The first row speaks for the request; Change… and Upscale act on one image,
+ * so a batch gets a numbered pair per image shown (at most 4: a row each, within Discord's 5 a
+ * row). An edit or an upscale has no prompt to rerun or rewrite: its first row only deletes and reports.
+ */
+export function resultButtons(job: Job, images?: readonly { jobId: string; index: number }[]): Row[] {
+  const { locale } = job;
+  const first = [
+    ...(job.tool
+      ? []
+      : [
+          button(ButtonStyle.Primary, t(locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
+          button(ButtonStyle.Secondary, t(locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
+        ]),
+    button(ButtonStyle.Secondary, t(locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
+    button(ButtonStyle.Secondary, t(locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
+  ];
+  const change = (id: string, label: string) => button(ButtonStyle.Secondary, label, '🖌️', encodeCustomId('change', id));
+  const upscale = (id: string, label: string) =>
+    button(ButtonStyle.Secondary, label, '🔍', encodeCustomId('upscale', id));
+  if (!images)
+    return [
+      row(first),
+      row([change(job.id, t(locale, 'button.change')), upscale(job.id, t(locale, 'button.upscale'))]),
+    ];
+  const shown = images.slice(0, 5);
   return [
-    {
-      type: ComponentType.ActionRow,
-      components: [
-        button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id)),
-      ],
-    },
+    row(first),
+    ...(shown.length
+      ? [
+          row(shown.map((i) => change(i.jobId, t(locale, 'button.change_n', { index: i.index })))),
+          row(shown.map((i) => upscale(i.jobId, t(locale, 'button.upscale_n', { index: i.index })))),
+        ]
+      : []),
   ];
 }
+
+/** What the embed says of the image: the prompt, the edit's instruction, or the upscale's size. */
+function resultDescription(job: Job): string {
+  if (job.tool === 'edit') return t(job.locale, 'result.edited', { instruction: safeText(job.prompt, 900) });
+  if (job.tool === 'upscale' && job.source) {
+    const { width, height } = upscaledSize(job.source, job.resolution ?? '2k');
+    return t(job.locale, 'result.upscaled', { width, height });
+  }
+  return safeText(job.prompt, 1000);
+}
+
+/** The size shown: an upscale's target; for anything else what was asked for (an edit keeps its source's). */
+const shownSize = (job: Job) => {
+  if (job.tool !== 'upscale' || !job.source) return displaySize(job.size);
+  const { width, height } = upscaledSize(job.source, job.resolution ?? '2k');
+  return `${width}×${height}`;
+};
 
 /** Discord blurs an attachment whose name starts with SPOILER_; an embed image is never blurred. */
 export const spoilerName = (fileName: string) => `SPOILER_${fileName}`;
@@ -58,11 +101,11 @@ export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
   const seconds = ((job.completedAt ?? now) - (job.submittedAt ?? job.createdAt)) / 1000;
   return {
     title: t(job.locale, 'result.title'),
-    description: safeText(job.prompt, 1000),
+    description: resultDescription(job),
     color: EMBED_COLOR,
     image: { url: `attachment://${fileName}` },
     fields: [
-      { name: t(job.locale, 'result.size'), value: displaySize(job.size), inline: true },
+      { name: t(job.locale, 'result.size'), value: shownSize(job), inline: true },
       {
         name: t(job.locale, 'result.time'),
         value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }),
@@ -128,9 +171,21 @@ const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
 export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
   const mib = 1024 * 1024;
-  return textBody(
-    `❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`,
+  const params = { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) };
+  if (job.tool !== 'upscale') return textBody(`❌ ${t(job.locale, 'error.upload_limit', params)}`);
+  // Nothing is lost: a 4k upscale too large to post is offered again at 2k, a quarter of the pixels.
+  if (job.resolution !== '4k')
+    return textBody(aboutPrompt(job, `❌ ${t(job.locale, 'error.upload_limit_upscale', params)}`));
+  const retry = button(
+    ButtonStyle.Primary,
+    t(job.locale, 'button.upscale_2k'),
+    '🔍',
+    encodeCustomId('upscale2k', job.id),
   );
+  return {
+    ...textBody(aboutPrompt(job, `❌ ${t(job.locale, 'error.upload_limit_upscale_2k', params)}`)),
+    components: [row([retry])],
+  };
 }
 
 /** What just happened to one image of a batch, applied on top of what the stored jobs say. */
@@ -213,7 +268,8 @@ export function batchBody(
   if (spoilers) lines.push(t(locale, 'batch.content_warning'));
   const content = aboutPrompt(job, lines.join('\n'));
   // Buttons speak for the whole request: the first job's id, which every job of the batch knows.
-  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }) : [];
+  const images = job.batch.jobIds.flatMap((id, i) => (ours(id) ? [{ jobId: id, index: i + 1 }] : []));
+  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }, images) : [];
   return {
     content,
     embeds: [],

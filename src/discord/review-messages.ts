@@ -85,6 +85,7 @@ const REASONS: Record<HoldReason, MessageKey> = {
   classifier: 'review.reason.classifier',
   classifier_failed: 'review.reason.classifier_failed',
   review_all: 'review.reason.review_all',
+  input: 'review.reason.input',
 };
 
 export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], locale: string): APIEmbed {

@@ -53,6 +53,53 @@ export interface JobRequest {
    * shows them all. `id` is the first job's id; `jobIds` are every job of the request, in order.
    */
   batch?: Batch;
+  /** What the job does to a picture; absent: a picture from a prompt, as every older record is. */
+  tool?: Tool;
+  /** The picture worked on, for an edit or an upscale. */
+  source?: Source;
+  /** An upscale's target. */
+  resolution?: '2k' | '4k';
+  /**
+   * The member's own picture (`/imagine-edit`) was flagged by the classifier, or could not be
+   * checked: the result is held for review whatever it looks like (hold reason `input`).
+   */
+  inputFlagged?: boolean;
+  /** An edit's seed, when the member gave one. */
+  seed?: number;
+}
+
+export type Tool = 'edit' | 'upscale';
+
+export interface Source {
+  /** Its Discord CDN URL, taken fresh from the message or the command (such URLs outlive any job). */
+  url: string;
+  /** The job and the image of a batch (1-based) it came from, when it is a bot result. */
+  jobId?: string;
+  image?: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * What the duration estimator learns and estimates by: the size for a picture from a prompt; an
+ * edit by its source's size; an upscale by its target, whatever it starts from.
+ */
+export function durationKey(job: Pick<JobRequest, 'size' | 'tool' | 'resolution'>): string {
+  if (job.tool === 'edit') return `edit:${job.size}`;
+  if (job.tool === 'upscale') return `upscale:${job.resolution ?? '2k'}`;
+  return job.size;
+}
+
+/** The long side an upscale makes, by target. */
+export const UPSCALE_LONG_SIDE = { '2k': 2048, '4k': 4096 } as const;
+
+/** What an upscale of `source` to `resolution` measures: the long side as the target, the ratio kept. */
+export function upscaledSize(source: Pick<Source, 'width' | 'height'>, resolution: '2k' | '4k') {
+  const scale = UPSCALE_LONG_SIDE[resolution] / Math.max(source.width, source.height, 1);
+  return {
+    width: Math.max(1, Math.round(source.width * scale)),
+    height: Math.max(1, Math.round(source.height * scale)),
+  };
 }
 
 /** A guild's own member quota and daily budget, lower than the operator's (`/imagine-settings limits`). */
@@ -139,9 +186,9 @@ export interface NsfwFlags {
 /**
  * Why an image is not simply shown: the provider flagged it, the classifier's scores passed the
  * guild's thresholds, the classifier could not look at it (held unchecked), or the guild reviews
- * every image.
+ * every image, or the member's own picture an edit started from was flagged (`input`).
  */
-export type HoldReason = 'provider' | 'classifier' | 'classifier_failed' | 'review_all';
+export type HoldReason = 'provider' | 'classifier' | 'classifier_failed' | 'review_all' | 'input';
 
 /** The local classifier's probabilities (nsfwjs classes), each 0-1, summing to about 1. */
 export interface NsfwScores {

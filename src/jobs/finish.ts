@@ -8,6 +8,7 @@ import type { SharedState } from '../storage/shared-state.ts';
 import { JobConflictError, updateJob, type JobStore } from './store.ts';
 import { randomUUID } from 'node:crypto';
 import {
+  durationKey,
   TERMINAL_STATES,
   type Delivery,
   type DeliveryOutcome,
@@ -135,7 +136,11 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!moved) throw new JobConflictError(job.id);
         Object.assign(job, moved);
         metrics.pollsPerJob(result.polls);
-        await deps.estimator.record(job.size, observedDuration(submittedAt, seenAt, result.pendingAt), submittedAt);
+        await deps.estimator.record(
+          durationKey(job),
+          observedDuration(submittedAt, seenAt, result.pendingAt),
+          submittedAt,
+        );
       }
       const completedAt = job.completedAt ?? now();
       const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));

@@ -12,6 +12,7 @@ import type { SharedLimits, SharedPacer } from './limits.ts';
 import { inFlightEstimate, inFlightPollDelay } from '../schedule.ts';
 import { updateJob, type JobStore } from '../store.ts';
 import {
+  durationKey,
   TERMINAL_STATES,
   type Delivery,
   type Job,
@@ -175,9 +176,9 @@ export function createStepContext(init: StepContextInit) {
     return true;
   }
 
-  const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
+  const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(durationKey(job)));
   const delayFor = (job: Job) =>
-    inFlightPollDelay(job.estimate, deps.estimator.estimate(job.size), {
+    inFlightPollDelay(job.estimate, deps.estimator.estimate(durationKey(job)), {
       sinceSubmitMs: now() - (job.submittedAt ?? now()),
       polls: job.polls,
       minIntervalMs: settings.pollMinIntervalMs,
