@@ -77,6 +77,14 @@ export function resultButtons(job: Job, images?: readonly { jobId: string; index
   ];
 }
 
+/** A batch message's rows without the Change… and Upscale of an image taken out of it; rows left empty go. */
+export function withoutImageButtons(rows: readonly Row[] | undefined, jobId: string): Row[] {
+  const gone = new Set([encodeCustomId('change', jobId), encodeCustomId('upscale', jobId)]);
+  return (rows ?? [])
+    .map((r) => row(r.components.filter((b) => !('custom_id' in b && gone.has(b.custom_id)))))
+    .filter((r) => r.components.length > 0);
+}
+
 /** What the embed says of the image: the prompt, the edit's instruction, or the upscale's size. */
 function resultDescription(job: Job): string {
   if (job.tool === 'edit') return t(job.locale, 'result.edited', { instruction: safeText(job.prompt, 900) });

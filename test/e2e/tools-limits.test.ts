@@ -115,12 +115,13 @@ describe.each(ENGINES)('image tools and the rules on $engine', ({ queue }) => {
       await counted;
 
       const asked = bot.discord.slash('imagine-usage', {}, { user: 'owner' });
-      const embed = ((await asked.waitForCallback()).data as { embeds: APIEmbed[] }).embeds[0];
+      const embed = ((await asked.waitForCallback()).data as unknown as { embeds: APIEmbed[] }).embeds[0];
       expect(field(embed, 'Today')).toBe(
         '**1** image(s) · 0.02 USD\n**1** edit(s) · 0.05 USD\n**1** upscale(s) · 0.01 USD\n0 failed · 0 flagged',
       );
       const history = bot.discord.slash('imagine-history', {}, ctx);
-      const lines = ((await history.waitForCallback()).data as { embeds: APIEmbed[] }).embeds[0]?.description ?? '';
+      const lines =
+        ((await history.waitForCallback()).data as unknown as { embeds: APIEmbed[] }).embeds[0]?.description ?? '';
       expect(lines).toContain('🔍 upscale 2k of a quiet lake');
       expect(lines).toContain('🖌️ add swans ← a quiet lake');
       expect(lines).toContain('a quiet lake');
