@@ -208,4 +208,29 @@ describe('image tools (one engine)', () => {
     expect(routes(bot, 'upscale').map((r) => (r.body as { resolution: string }).resolution)).toEqual(['4k', '2k']);
     expect(bot.discord.errors).toEqual([]);
   });
+
+  it('EDIT_IMAGE_INPUT=base64 sends the picture’s bytes; a member in Chinese reads the tools in Chinese', async () => {
+    const bot = await start({ env: { EDIT_IMAGE_INPUT: 'base64' } });
+    const zh = { locale: 'zh-CN' };
+    const first = await bot.discord.slash('imagine', { prompt: '一座小桥' }, zh).waitForOriginal(finished, LONG);
+    expect(labels(first)).toEqual(['更多类似', '编辑提示词', '删除', '举报', '修改…', '放大']);
+    const click = bot.discord.click(first, '修改…', zh);
+    expect((await click.modal()).title).toBe('修改这张图片');
+    const edited = await click.submitModal({ instruction: '下雪' }, zh).waitForOriginal(finished, LONG);
+    expect(description(edited)).toBe('🖌️ 已按指令编辑：下雪');
+    const task = [...bot.api.tasks.values()].find((t) => t.kind === 'edit')!;
+    expect(task.tool?.via).toBe('base64');
+    expect(task.tool?.inputSha256).toBe(sha(bot.discord.files(first)[0]!.bytes));
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('a 2k upscale over the upload limit: its size and the limit, and nothing more to offer', async () => {
+    const large: FakeTaskScript = { processingMs: 100, image: new Uint8Array(12 * 1024 * 1024) };
+    const bot = await start({ script: (req) => (req.kind === 'upscale' ? large : { processingMs: 100 }) });
+    const first = await bot.discord.slash('imagine', { prompt: 'a long beach' }).waitForOriginal(finished, LONG);
+    const up = await bot.discord.click(first, 'Upscale').waitForOriginal(finished, LONG);
+    expect(up.content).toMatch(/^❌ The upscaled image is 12\.0 MB, over this server’s upload limit of 10 MB/);
+    expect(up.content).toContain('> Upscale to 2k');
+    expect(labels(up)).toEqual([]);
+  });
 });
