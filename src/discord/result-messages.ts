@@ -276,7 +276,12 @@ export function batchBody(
   if (spoilers) lines.push(t(locale, 'batch.content_warning'));
   const content = aboutPrompt(job, lines.join('\n'));
   // Buttons speak for the whole request: the first job's id, which every job of the batch knows.
-  const images = job.batch.jobIds.flatMap((id, i) => (ours(id) ? [{ jobId: id, index: i + 1 }] : []));
+  // Numbered as the member sees them: the message's images in its order, which is the order they arrived.
+  const shownNames = [...attachments.map((a) => a.filename), ...(added ? [added] : [])];
+  const images = shownNames.flatMap((name, i) => {
+    const id = job.batch.jobIds.find((jobId) => namesJob(name, jobId));
+    return id ? [{ jobId: id, index: i + 1 }] : [];
+  });
   const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }, images) : [];
   return {
     content,

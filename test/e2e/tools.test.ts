@@ -89,8 +89,10 @@ describe.each(ENGINES)('image tools on $engine', ({ queue }) => {
     },
   );
 
-  it.skipIf(queue && skipWithoutRedis)('Change… on image 3 of a batch edits that image', async () => {
-    const bot = await start();
+  it.skipIf(queue && skipWithoutRedis)('Change… on image 3 of a batch edits the image shown third', async () => {
+    // The images arrive last-asked first: the buttons are numbered as the message shows them.
+    let n = 0;
+    const bot = await start({ script: (req) => ({ processingMs: req.kind ? 100 : [1_200, 700, 200][n++ % 3]! }) });
     const batch = await bot.discord
       .slash('imagine', { prompt: 'three lanterns', count: 3 })
       .waitForOriginal(batchDone(3), LONG);

@@ -101,14 +101,14 @@ describe('/imagine count (variations)', () => {
     expect(submits(bot)).toHaveLength(4);
     expect(message.content).toContain('**3 of 4** images ready');
     expect(message.content).toMatch(/❌ Image 2 of 4: .*could not be generated.*the sampler diverged/);
-    // Change… and Upscale only for the images shown.
+    // Change… and Upscale only for the images shown, numbered as they are shown.
     expect(labels(message)).toEqual([
       'More like this',
       'Edit prompt',
       'Delete',
       'Report',
-      ...[1, 3, 4].map((n) => `Change… ${n}`),
-      ...[1, 3, 4].map((n) => `Upscale ${n}`),
+      ...[1, 2, 3].map((n) => `Change… ${n}`),
+      ...[1, 2, 3].map((n) => `Upscale ${n}`),
     ]);
     expect(it.followups()).toEqual([]);
     expect(bot.discord.messages().filter((m) => m.id !== message.id && m.attachments.length)).toEqual([]);
