@@ -11,7 +11,7 @@ import {
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
-import { EMBED_COLOR, NO_MENTIONS, button, discordTime, safeText } from '../src/discord/messages.ts';
+import { EMBED_COLOR, NO_MENTIONS, button, discordTime, safeText, whatWasAsked } from '../src/discord/messages.ts';
 import { HISTORY_DAYS, HISTORY_PAGE_SIZE, type HistoryPage } from '../src/usage/history.ts';
 import type { Job } from '../src/domain/job.ts';
 import { displaySize } from '../src/ppinfra/size.ts';
@@ -35,8 +35,33 @@ const link = (job: Job) => {
   return `https://discord.com/channels/${scope}/${where.channelId}/${where.messageId}`;
 };
 
+/**
+ * What a line says of a job: its prompt, or for an edit its instruction and for an upscale its
+ * target, each with what it came from (the source job's own words, `sources`).
+ */
+function describe(locale: string, job: Job, sources: ReadonlyMap<string, Job>): string {
+  const clean = (text: string, max: number) => safeText(text.replace(/\s+/g, ' '), max);
+  if (!job.tool) return clean(job.prompt, 150);
+  const from = job.source?.jobId ? sources.get(job.source.jobId) : undefined;
+  const origin = from ? clean(whatWasAsked(from), 60) : t(locale, 'history.your_image');
+  if (job.tool === 'upscale')
+    return t(locale, 'history.upscale_of', { resolution: job.resolution ?? '2k', source: origin });
+  return `${t(locale, 'history.edit_of', { instruction: clean(job.prompt, 120) })} ← ${origin}`;
+}
+
+/** The jobs a page's edits and upscales came from, for their lines; a record gone is left out. */
+async function sourcesOf(ctx: BotContext, { images }: HistoryPage): Promise<Map<string, Job>> {
+  const ids = [...new Set(images.flatMap((job) => (job.source?.jobId ? [job.source.jobId] : [])))];
+  const found = await Promise.all(ids.map((id) => ctx.jobs.get(id).catch(() => undefined)));
+  return new Map(found.flatMap((job) => (job ? [[job.id, job] as const] : [])));
+}
+
 /** One page: an embed of up to ten images (prompt, size, when, link) and Newer / Older buttons. */
-function historyBody(locale: string, { images, page, pages }: HistoryPage) {
+function historyBody(
+  locale: string,
+  { images, page, pages }: HistoryPage,
+  sources: ReadonlyMap<string, Job> = new Map(),
+) {
   const days = HISTORY_DAYS;
   if (!images.length)
     return { content: t(locale, 'history.empty', { days }), embeds: [], components: [], allowedMentions: NO_MENTIONS };
@@ -44,7 +69,7 @@ function historyBody(locale: string, { images, page, pages }: HistoryPage) {
     const url = link(job);
     return t(locale, 'history.line', {
       n: page * HISTORY_PAGE_SIZE + i + 1,
-      prompt: safeText(job.prompt.replace(/\s+/g, ' '), 150),
+      prompt: describe(locale, job, sources),
       size: displaySize(job.size),
       when: discordTime(job.createdAt),
       link: job.unseen
@@ -78,7 +103,8 @@ function historyBody(locale: string, { images, page, pages }: HistoryPage) {
 /** Only the member sees their history (ephemeral); it is read from the job records. */
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
   const page = await ctx.history.page(interaction.user.id, 0);
-  await interaction.reply({ ...historyBody(interaction.locale, page), flags: MessageFlags.Ephemeral });
+  const body = historyBody(interaction.locale, page, await sourcesOf(ctx, page));
+  await interaction.reply({ ...body, flags: MessageFlags.Ephemeral });
   return `history:${page.images.length}`;
 }
 
@@ -86,7 +112,7 @@ export const buttons: Command['buttons'] = {
   /** Newer / Older: the page number rides in the custom id; the clicker's own history is shown. */
   async history(interaction: ButtonInteraction, pageNumber, ctx) {
     const page = await ctx.history.page(interaction.user.id, Number(pageNumber));
-    await interaction.update(historyBody(interaction.locale, page));
+    await interaction.update(historyBody(interaction.locale, page, await sourcesOf(ctx, page)));
     return `history:page:${page.page}`;
   },
 };

@@ -9,7 +9,7 @@ import {
 } from 'discord.js';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
-import { discordTime, NO_MENTIONS, safeText } from '../src/discord/messages.ts';
+import { discordTime, NO_MENTIONS, safeText, whatWasAsked } from '../src/discord/messages.ts';
 import { isModerator } from '../src/discord/moderators.ts';
 import { decidedReviewBody, decisionLine, messageLink } from '../src/discord/review-messages.ts';
 import type { ReviewDecision, ReviewKind } from '../src/domain/job.ts';
@@ -63,7 +63,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
       channelId && messageId
         ? `[${t(locale, 'pending.open')}](${messageLink(job.guildId, channelId, messageId)})`
         : `*${t(locale, 'pending.unrouted')}*`;
-    const prompt = safeText(job.prompt, 60).replace(/\n/g, ' ');
+    const prompt = safeText(whatWasAsked(job), 60).replace(/\n/g, ' ');
     return `${i + 1}. ${discordTime(createdAt)} · ${t(locale, `pending.${kind}`)} · <@${job.userId}> · “${prompt}” · ${where}`;
   });
   if (pending.length > LIST_MAX) lines.push(t(locale, 'pending.more', { count: pending.length - LIST_MAX }));

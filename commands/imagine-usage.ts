@@ -37,12 +37,35 @@ async function answer(
   return outcome;
 }
 
-function period(locale: string, name: string, totals: UsageTotals, price: Price | undefined): APIEmbedField {
+/** Each tool at its own price (PRICE_PER_EDIT, PRICE_PER_UPSCALE, else PRICE_PER_IMAGE). */
+export interface ToolPrices {
+  image: Price | undefined;
+  edit: Price | undefined;
+  upscale: Price | undefined;
+}
+
+function pricesOf(ctx: BotContext): ToolPrices {
+  const image = ctx.usage?.price;
+  const as = (perImage: string | undefined) => (perImage ? { perImage, currency: image?.currency } : undefined);
+  return { image, edit: as(ctx.tools?.pricePerEdit), upscale: as(ctx.tools?.pricePerUpscale) };
+}
+
+function period(locale: string, name: string, totals: UsageTotals, prices: ToolPrices): APIEmbedField {
+  const line = (text: string, count: number, price: Price | undefined) =>
+    price ? `${text} · ${money(count, price)}` : text;
   const images = t(locale, 'usage.images', { count: totals.images });
+  // Edits and upscales get a line once there are any: a server that never used them reads as before.
+  const tools = [
+    ...(totals.edits ? [line(t(locale, 'usage.edits', { count: totals.edits }), totals.edits, prices.edit)] : []),
+    ...(totals.upscales
+      ? [line(t(locale, 'usage.upscales', { count: totals.upscales }), totals.upscales, prices.upscale)]
+      : []),
+  ];
   return {
     name,
     value: [
-      price ? `${images} · ${money(totals.images, price)}` : images,
+      line(images, totals.images, prices.image),
+      ...tools,
       t(locale, 'usage.failed_flagged', { failed: totals.failed, flagged: totals.flagged }),
     ].join('\n'),
     inline: true,
@@ -58,7 +81,8 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild))
     return answer(interaction, { content: t(locale, 'usage.not_manager') }, 'refused:not_manager');
   if (!ctx.usage) return answer(interaction, { content: t(locale, 'error.internal') }, 'refused:no_ledger');
-  const { ledger, price, now = Date.now } = ctx.usage;
+  const { ledger, now = Date.now } = ctx.usage;
+  const prices = pricesOf(ctx);
   const [usage, settings, used] = await Promise.all([
     guildUsage(ledger, interaction.guildId, now(), TOP),
     ctx.settings.get(interaction.guildId),
@@ -70,9 +94,9 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     title: t(locale, 'usage.title'),
     color: EMBED_COLOR,
     fields: [
-      period(locale, t(locale, 'usage.today'), usage.today, price),
-      period(locale, t(locale, 'usage.last_days', { days: WEEK_DAYS }), usage.lastDays, price),
-      period(locale, t(locale, 'usage.month'), usage.month, price),
+      period(locale, t(locale, 'usage.today'), usage.today, prices),
+      period(locale, t(locale, 'usage.last_days', { days: WEEK_DAYS }), usage.lastDays, prices),
+      period(locale, t(locale, 'usage.month'), usage.month, prices),
       ...(used === undefined
         ? []
         : [

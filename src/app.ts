@@ -189,6 +189,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
         maxInFlight: config.limits.maxJobsInFlight,
         imagesPerMinute: config.jobs.imagesPerMinute,
       }),
+      tools: config.tools,
     },
     logger: logger.child({ component: 'router' }),
   });

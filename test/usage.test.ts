@@ -106,7 +106,7 @@ describe('cost', () => {
 describe('what a job at its end adds', () => {
   it('counts an image when the task produced one, whatever became of it', () => {
     const completed = { completedAt: 5, finishedAt: 6 };
-    expect(usageOf(job('delivered', completed))).toEqual({ images: 1, failed: 0, flagged: 0 });
+    expect(usageOf(job('delivered', completed))).toEqual({ images: 1, edits: 0, upscales: 0, failed: 0, flagged: 0 });
     expect(
       usageOf(
         job('held', {
@@ -115,17 +115,24 @@ describe('what a job at its end adds', () => {
           nsfw: { flagged: true, hasNsfwContents: true, detectionResult: null },
         }),
       ),
-    ).toEqual({ images: 1, failed: 0, flagged: 1 });
+    ).toEqual({ images: 1, edits: 0, upscales: 0, failed: 0, flagged: 1 });
     expect(usageOf(job('upload', { ...completed, state: 'failed', error: { kind: 'upload_limit' } }))).toEqual({
       images: 1,
+      edits: 0,
+      upscales: 0,
       failed: 1,
       flagged: 0,
     });
     expect(usageOf(job('failed', { state: 'failed', finishedAt: 6, error: { kind: 'task_failed' } }))).toEqual({
       images: 0,
+      edits: 0,
+      upscales: 0,
       failed: 1,
       flagged: 0,
     });
+    // Edits and upscales are billed at their own prices: counted apart from generations.
+    expect(usageOf(job('edit', { ...completed, tool: 'edit' }))).toMatchObject({ images: 0, edits: 1, upscales: 0 });
+    expect(usageOf(job('up', { ...completed, tool: 'upscale' }))).toMatchObject({ images: 0, edits: 0, upscales: 1 });
   });
 
   it('adds up a guild’s today, last 7 days and month, and its top requesters this month, from an injected clock', async () => {
@@ -150,9 +157,9 @@ describe('what a job at its end adds', () => {
     for (const j of jobs) await ledger.record(j);
     const usage = await guildUsage(ledger, 'g1', at(3, 18));
     expect(usage).toEqual({
-      today: { images: 2, failed: 1, flagged: 1 },
-      lastDays: { images: 4, failed: 1, flagged: 1 },
-      month: { images: 3, failed: 1, flagged: 1 },
+      today: { images: 2, edits: 0, upscales: 0, failed: 1, flagged: 1 },
+      lastDays: { images: 4, edits: 0, upscales: 0, failed: 1, flagged: 1 },
+      month: { images: 3, edits: 0, upscales: 0, failed: 1, flagged: 1 },
       top: [
         { userId: 'u2', images: 2 },
         { userId: 'u3', images: 1 },
@@ -171,9 +178,9 @@ describe('what a job at its end adds', () => {
       ['g2', 1, 1, 1],
     ]);
     expect(report.total).toEqual({
-      today: { images: 3, failed: 1, flagged: 1 },
-      lastDays: { images: 6, failed: 1, flagged: 1 },
-      month: { images: 5, failed: 1, flagged: 1 },
+      today: { images: 3, edits: 0, upscales: 0, failed: 1, flagged: 1 },
+      lastDays: { images: 6, edits: 0, upscales: 0, failed: 1, flagged: 1 },
+      month: { images: 5, edits: 0, upscales: 0, failed: 1, flagged: 1 },
     });
     // A day later, Dec 3 is no longer today; a week later, November is out of the last 7 days.
     expect((await guildUsage(ledger, 'g1', at(4))).today.images).toBe(0);

@@ -43,7 +43,34 @@ function readArgs(): { json: boolean; days: number } | string {
 const cell = (totals: UsageTotals, price: Price | undefined) =>
   price ? `${totals.images} (${money(totals.images, price)})` : String(totals.images);
 
-export function formatTable(report: UsageReport, price: Price | undefined): string {
+/** PRICE_PER_EDIT and PRICE_PER_UPSCALE (each PRICE_PER_IMAGE when unset), in PRICE_CURRENCY. */
+export interface ToolPrices {
+  pricePerEdit?: string | undefined;
+  pricePerUpscale?: string | undefined;
+}
+
+/** Generations, edits and upscales apart, every guild together, each at its own price. */
+function byTool(report: UsageReport, price: Price | undefined, tools: ToolPrices): string[] {
+  const { total } = report;
+  const as = (perImage: string | undefined) => (perImage ? { perImage, currency: price?.currency } : undefined);
+  const kinds = [
+    { name: 'generations', key: 'images', price },
+    { name: 'edits', key: 'edits', price: as(tools.pricePerEdit) },
+    { name: 'upscales', key: 'upscales', price: as(tools.pricePerUpscale) },
+  ] as const;
+  if (!kinds.slice(1).some((k) => total.month[k.key] || total.lastDays[k.key])) return [];
+  const at = (n: number, p: Price | undefined) => (p ? `${n} (${money(n, p)})` : String(n));
+  return [
+    '',
+    'By tool (every guild): today, last days, this month',
+    ...kinds.map(
+      (k) =>
+        `  ${k.name.padEnd(12)} ${at(total.today[k.key], k.price)}  ${at(total.lastDays[k.key], k.price)}  ${at(total.month[k.key], k.price)}`,
+    ),
+  ];
+}
+
+export function formatTable(report: UsageReport, price: Price | undefined, tools: ToolPrices = {}): string {
   const header = ['guild', 'today', `last ${report.periods.lastDays.days} days`, 'this month', 'failed', 'flagged'];
   const row = (name: string, r: UsageReport['total']) => [
     name,
@@ -67,6 +94,7 @@ export function formatTable(report: UsageReport, price: Price | undefined): stri
     '',
     `last ${lastDays.days} days: ${lastDays.from} to ${lastDays.to}; this month: ${month.from} to ${month.to}; failed and flagged: this month.`,
     ...(report.guilds.length ? [] : ['No usage recorded in these days.']),
+    ...byTool(report, price, tools),
   ].join('\n');
 }
 
@@ -91,7 +119,7 @@ async function main(): Promise<number> {
     console.error(formatProblems(loaded.problems));
     return 2;
   }
-  const { storageUrl, price } = loaded.config;
+  const { storageUrl, price, tools } = loaded.config;
   if (storageUrl.startsWith('sqlite://') && !existsSync(sqlitePath(storageUrl))) {
     // Opening it would create an empty file: say what is wrong instead.
     console.error(
@@ -115,7 +143,7 @@ async function main(): Promise<number> {
       console.error(`qwen-imagine usage: ${storageFailureMessage(storageUrl, err)}`);
       return 2;
     }
-    console.log(args.json ? JSON.stringify(toJson(report, price), null, 2) : formatTable(report, price));
+    console.log(args.json ? JSON.stringify(toJson(report, price, tools), null, 2) : formatTable(report, price, tools));
     return 0;
   } finally {
     await inTime(shared.close()).catch(() => undefined);
@@ -125,9 +153,17 @@ async function main(): Promise<number> {
 }
 
 /** The report as JSON: periods, per guild and total, with `cost` (a decimal string) when priced. */
-export function toJson(report: UsageReport, price: Price | undefined) {
-  const priced = (totals: UsageTotals) =>
-    price ? { ...totals, cost: money(totals.images, { ...price, currency: undefined }) } : totals;
+export function toJson(report: UsageReport, price: Price | undefined, tools: ToolPrices = {}) {
+  const at = (n: number, perImage: string | undefined) =>
+    perImage ? money(n, { perImage, currency: undefined }) : undefined;
+  const priced = (totals: UsageTotals) => ({
+    ...totals,
+    ...(price ? { cost: money(totals.images, { ...price, currency: undefined }) } : {}),
+    ...(totals.edits && at(totals.edits, tools.pricePerEdit) ? { editCost: at(totals.edits, tools.pricePerEdit) } : {}),
+    ...(totals.upscales && at(totals.upscales, tools.pricePerUpscale)
+      ? { upscaleCost: at(totals.upscales, tools.pricePerUpscale) }
+      : {}),
+  });
   const periods = (r: UsageReport['total']) => ({
     today: priced(r.today),
     lastDays: priced(r.lastDays),

@@ -47,6 +47,8 @@ export interface BotContext {
   readyBy?(size: string): Promise<number>;
   /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
   usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };
+  /** UPSCALE_RESOLUTION (2k when absent), and the tools' prices for `/imagine-usage`. */
+  tools?: { upscaleResolution: '2k' | '4k'; pricePerEdit?: string; pricePerUpscale?: string };
 }
 
 /** What came of an interaction, for the one log line the router writes (e.g. `started`, `refused:user_hourly`). */

@@ -3,7 +3,21 @@
  * messages keep working after a restart or an upgrade: `qi1:<action>:<jobId>`.
  */
 const PREFIX = 'qi1';
-export const ACTIONS = ['regen', 'del', 'report', 'approve', 'reject', 'remove', 'keep', 'edit', 'history'] as const;
+// Only ever added to: a message posted months ago still carries the old ones.
+export const ACTIONS = [
+  'regen',
+  'del',
+  'report',
+  'approve',
+  'reject',
+  'remove',
+  'keep',
+  'edit',
+  'history',
+  'change',
+  'upscale',
+  'upscale2k',
+] as const;
 export type ButtonAction = (typeof ACTIONS)[number];
 
 export const encodeCustomId = (action: ButtonAction, jobId: string) => `${PREFIX}:${action}:${jobId}`;

@@ -7,9 +7,10 @@ import * as install from './i18n/install.ts';
 import * as requests from './i18n/requests.ts';
 import * as review from './i18n/review.ts';
 import * as settings from './i18n/settings.ts';
+import * as tools from './i18n/tools.ts';
 
 /** English is complete: every key, and what any other locale falls back to. One file per area, in i18n/. */
-const en = { ...requests.en, ...review.en, ...settings.en, ...commands.en, ...install.en };
+const en = { ...requests.en, ...review.en, ...settings.en, ...commands.en, ...install.en, ...tools.en };
 
 export type MessageKey = keyof typeof en;
 
@@ -19,6 +20,7 @@ const zhCN: Partial<Record<MessageKey, string>> = {
   ...settings.zhCN,
   ...commands.zhCN,
   ...install.zhCN,
+  ...tools.zhCN,
 };
 
 const TABLES: Record<string, Partial<Record<MessageKey, string>>> = { 'zh-CN': zhCN };

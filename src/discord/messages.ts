@@ -2,9 +2,10 @@ import { ButtonStyle, ComponentType, escapeMarkdown, MessageFlags, type APIButto
 import { usesUserInstallBudget, type Place } from '../domain/place.ts';
 import type { Refusal } from '../jobs/limits.ts';
 import type { Job, ProgressView } from '../domain/job.ts';
+import type { Tool } from '../domain/tools.ts';
 import { SIZE_PRESETS } from '../ppinfra/size.ts';
 import { encodeCustomId } from './custom-id.ts';
-import { t } from './i18n.ts';
+import { t, type MessageKey } from './i18n.ts';
 import type { FailureKind } from '../domain/failure.ts';
 
 /**
@@ -54,7 +55,12 @@ export function safeText(text: string, max: number): string {
   return points.length <= max ? escaped : `${points.slice(0, max - 1).join('')}…`;
 }
 
-export function progressContent(locale: string, view: ProgressView): string {
+const SUBMITTING: Record<Tool, MessageKey> = {
+  edit: 'progress.edit_submitting',
+  upscale: 'progress.upscale_submitting',
+};
+
+export function progressContent(locale: string, view: ProgressView, tool?: Tool): string {
   switch (view.phase) {
     case 'queued':
       if (view.startsAt !== undefined) {
@@ -62,7 +68,7 @@ export function progressContent(locale: string, view: ProgressView): string {
       }
       return t(locale, 'progress.queued', { position: view.position });
     case 'submitting':
-      return t(locale, 'progress.submitting');
+      return t(locale, tool ? SUBMITTING[tool] : 'progress.submitting');
     case 'generating':
       return t(locale, 'progress.generating', { expectedAt: relative(view.expectedAt) });
     case 'late':
@@ -80,11 +86,18 @@ export const textBody = (content: string) => ({
 });
 
 /** A status line followed by the prompt, quoted on one line, so people see which request it is about. */
-export const aboutPrompt = (job: Job, line: string) => `${line}\n> ${safeText(job.prompt, 300).replace(/\n/g, ' ')}`;
+export const aboutPrompt = (job: Job, line: string) =>
+  `${line}\n> ${safeText(whatWasAsked(job), 300).replace(/\n/g, ' ')}`;
+
+/** The prompt, the edit's instruction, or for an upscale (which has neither) its target. */
+export const whatWasAsked = (job: Pick<Job, 'prompt' | 'tool' | 'resolution' | 'locale'>) =>
+  job.tool === 'upscale'
+    ? t(job.locale, 'tools.upscale_line', { resolution: job.resolution ?? '2k' })
+    : (job.prompt ?? '');
 
 export function progressBody(job: Job, view: ProgressView) {
   return {
-    content: aboutPrompt(job, progressContent(job.locale, view)),
+    content: aboutPrompt(job, progressContent(job.locale, view, job.tool)),
     flags: SUPPRESS_EMBEDS,
     allowed_mentions: NO_MENTIONS,
   };

@@ -152,7 +152,10 @@ const TOKEN_BUDGET_MS = 14 * 60_000;
 
 export async function startJob(
   interaction: Asking,
-  input: Pick<JobRequest, 'prompt' | 'size' | 'input' | 'regenerateOf'>,
+  input: Pick<
+    JobRequest,
+    'prompt' | 'size' | 'input' | 'regenerateOf' | 'tool' | 'source' | 'resolution' | 'inputFlagged' | 'seed'
+  >,
   ctx: BotContext,
   count = 1,
 ): Promise<Outcome> {

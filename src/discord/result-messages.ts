@@ -1,17 +1,11 @@
-import {
-  ButtonStyle,
-  ComponentType,
-  type APIEmbed,
-  type APIActionRowComponent,
-  type APIButtonComponent,
-} from 'discord.js';
+import type { APIEmbed } from 'discord.js';
 import type { Job, Notice, ProgressView } from '../domain/job.ts';
+import { upscaledSize } from '../domain/tools.ts';
 import { displaySize } from '../ppinfra/size.ts';
-import { encodeCustomId } from './custom-id.ts';
+import { resultButtons, upscale2kButtons } from './result-buttons.ts';
 import { t, type MessageKey } from './i18n.ts';
 import {
   aboutPrompt,
-  button,
   EMBED_COLOR,
   failureText,
   NO_MENTIONS,
@@ -37,22 +31,22 @@ export function imageFileName(job: Pick<Job, 'prompt' | 'id'>, extension: string
   return `qwen-image-${slug ? `${slug}-` : ''}${job.id}.${ext}`;
 }
 
-export function resultButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
-  return [
-    {
-      type: ComponentType.ActionRow,
-      components: [
-        button(ButtonStyle.Primary, t(job.locale, 'button.regenerate'), '🔁', encodeCustomId('regen', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.edit'), '✏️', encodeCustomId('edit', job.id)),
-        button(ButtonStyle.Secondary, t(job.locale, 'button.delete'), '🗑️', encodeCustomId('del', job.id)),
-        // Only a server that installed the bot has moderators to report to.
-        ...(job.place && job.place !== 'guild'
-          ? []
-          : [button(ButtonStyle.Secondary, t(job.locale, 'button.report'), '🚩', encodeCustomId('report', job.id))]),
-      ],
-    },
-  ];
+/** What the embed says of the image: the prompt, the edit's instruction, or the upscale's size. */
+function resultDescription(job: Job): string {
+  if (job.tool === 'edit') return t(job.locale, 'result.edited', { instruction: safeText(job.prompt, 900) });
+  if (job.tool === 'upscale' && job.source) {
+    const { width, height } = upscaledSize(job.source, job.resolution ?? '2k');
+    return t(job.locale, 'result.upscaled', { width, height });
+  }
+  return safeText(job.prompt, 1000);
 }
+
+/** The size shown: an upscale's target; for anything else what was asked for (an edit keeps its source's). */
+const shownSize = (job: Job) => {
+  if (job.tool !== 'upscale' || !job.source) return displaySize(job.size);
+  const { width, height } = upscaledSize(job.source, job.resolution ?? '2k');
+  return `${width}×${height}`;
+};
 
 /** Discord blurs an attachment whose name starts with SPOILER_; an embed image is never blurred. */
 export const spoilerName = (fileName: string) => `SPOILER_${fileName}`;
@@ -61,11 +55,11 @@ export function resultEmbed(job: Job, fileName: string, now: number): APIEmbed {
   const seconds = ((job.completedAt ?? now) - (job.submittedAt ?? job.createdAt)) / 1000;
   return {
     title: t(job.locale, 'result.title'),
-    description: safeText(job.prompt, 1000),
+    description: resultDescription(job),
     color: EMBED_COLOR,
     image: { url: `attachment://${fileName}` },
     fields: [
-      { name: t(job.locale, 'result.size'), value: displaySize(job.size), inline: true },
+      { name: t(job.locale, 'result.size'), value: shownSize(job), inline: true },
       {
         name: t(job.locale, 'result.time'),
         value: t(job.locale, 'result.seconds', { seconds: seconds.toFixed(1) }),
@@ -150,9 +144,15 @@ const batchHeldKey = (job: Pick<Job, 'nsfw'> | undefined, notice: Exclude<Notice
 /** Sizes in whole-and-tenth MiB, as Discord states its upload limits. */
 export function uploadLimitBody(job: Job, bytes: number, limitBytes: number) {
   const mib = 1024 * 1024;
-  return textBody(
-    `❌ ${t(job.locale, 'error.upload_limit', { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) })}`,
-  );
+  const params = { size: (bytes / mib).toFixed(1), limit: Math.floor(limitBytes / mib) };
+  if (job.tool !== 'upscale') return textBody(`❌ ${t(job.locale, 'error.upload_limit', params)}`);
+  // Nothing is lost: a 4k upscale too large to post is offered again at 2k, a quarter of the pixels.
+  if (job.resolution !== '4k')
+    return textBody(aboutPrompt(job, `❌ ${t(job.locale, 'error.upload_limit_upscale', params)}`));
+  return {
+    ...textBody(aboutPrompt(job, `❌ ${t(job.locale, 'error.upload_limit_upscale_2k', params)}`)),
+    components: upscale2kButtons(job),
+  };
 }
 
 /** What just happened to one image of a batch, applied on top of what the stored jobs say. */
@@ -242,7 +242,13 @@ export function batchBody(
   if (spoilers) lines.push(t(locale, 'batch.content_warning'));
   const content = aboutPrompt(job, lines.join('\n'));
   // Buttons speak for the whole request: the first job's id, which every job of the batch knows.
-  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }) : [];
+  // Numbered as the member sees them: the message's images in its order, which is the order they arrived.
+  const shownNames = [...attachments.map((a) => a.filename), ...(added ? [added] : [])];
+  const images = shownNames.flatMap((name, i) => {
+    const id = job.batch.jobIds.find((jobId) => namesJob(name, jobId));
+    return id ? [{ jobId: id, index: i + 1 }] : [];
+  });
+  const components = pending === 0 && ready > 0 ? resultButtons({ ...job, id: job.batch.id }, images) : [];
   return {
     content,
     embeds: [],

@@ -3,6 +3,7 @@ import type { Job } from '../domain/job.ts';
 import type { Logger } from '../logger.ts';
 import { createBatchEdits, type BatchEdits } from './batch-edits.ts';
 import { removedBody, removedFromBatchBody, reviewBody, reviewEmbed } from './review-messages.ts';
+import { withoutImageButtons } from './result-buttons.ts';
 import { imageFileName, namesJob, spoilerName } from './result-messages.ts';
 import type { ReviewDesk } from '../moderation/review-types.ts';
 
@@ -40,8 +41,10 @@ export function createDiscordReviewDesk(deps: {
       // Gone already (a removal that ran twice): nothing left to take down.
       if (!attachments.some(ours)) return;
       const kept = attachments.filter((a) => !ours(a));
+      // The image's own Change… and Upscale go with it; the rest of the buttons stay as they were.
+      const components = withoutImageButtons(current.components as Parameters<typeof withoutImageButtons>[0], job.id);
       await rest.patch(route, {
-        body: kept.length ? removedFromBatchBody(job, current.content, kept) : removedBody(job),
+        body: kept.length ? { ...removedFromBatchBody(job, current.content, kept), components } : removedBody(job),
       });
     });
   }

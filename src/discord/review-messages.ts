@@ -9,7 +9,7 @@ import type { AuditRecord, HoldReason, Job, NsfwScores, ReviewDecision, ReviewKi
 import { displaySize } from '../ppinfra/size.ts';
 import { encodeCustomId, type ButtonAction } from './custom-id.ts';
 import { t, type MessageKey } from './i18n.ts';
-import { button, discordTime, NO_MENTIONS, safeText, SUPPRESS_EMBEDS, textBody } from './messages.ts';
+import { button, discordTime, NO_MENTIONS, safeText, SUPPRESS_EMBEDS, textBody, whatWasAsked } from './messages.ts';
 
 /**
  * Review messages for moderators: the image travels as a spoiler attachment, never in the embed
@@ -85,6 +85,7 @@ const REASONS: Record<HoldReason, MessageKey> = {
   classifier: 'review.reason.classifier',
   classifier_failed: 'review.reason.classifier_failed',
   review_all: 'review.reason.review_all',
+  input: 'review.reason.input',
 };
 
 export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], locale: string): APIEmbed {
@@ -136,7 +137,7 @@ export function reviewEmbed(job: Job, kind: ReviewKind, reporters: string[], loc
   ];
   return {
     title: t(locale, kind === 'flag' ? 'review.title.flag' : 'review.title.report'),
-    description: safeText(job.prompt, 1500),
+    description: safeText(whatWasAsked(job), 1500),
     color: COLORS[kind],
     fields,
     footer: { text: `job ${job.id}` },

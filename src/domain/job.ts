@@ -1,6 +1,7 @@
 import type { FailureKind } from './failure.ts';
 import type { Estimate } from './estimate.ts';
 import type { Place } from './place.ts';
+import type { Source, Tool } from './tools.ts';
 
 /**
  * A job is plain, serialisable data: it is saved at every state change so a restart (or another
@@ -59,6 +60,19 @@ export interface JobRequest {
    * shows them all. `id` is the first job's id; `jobIds` are every job of the request, in order.
    */
   batch?: Batch;
+  /** What the job does to a picture; absent: a picture from a prompt, as every older record is. */
+  tool?: Tool;
+  /** The picture worked on, for an edit or an upscale. */
+  source?: Source;
+  /** An upscale's target. */
+  resolution?: '2k' | '4k';
+  /**
+   * The member's own picture (`/imagine-edit`) was flagged by the classifier, or could not be
+   * checked: the result is held for review whatever it looks like (hold reason `input`).
+   */
+  inputFlagged?: boolean;
+  /** An edit's seed, when the member gave one. */
+  seed?: number;
 }
 
 /** A guild's own member quota and daily budget, lower than the operator's (`/imagine-settings limits`). */
@@ -150,9 +164,9 @@ export interface NsfwFlags {
 /**
  * Why an image is not simply shown: the provider flagged it, the classifier's scores passed the
  * guild's thresholds, the classifier could not look at it (held unchecked), or the guild reviews
- * every image.
+ * every image, or the member's own picture an edit started from was flagged (`input`).
  */
-export type HoldReason = 'provider' | 'classifier' | 'classifier_failed' | 'review_all';
+export type HoldReason = 'provider' | 'classifier' | 'classifier_failed' | 'review_all' | 'input';
 
 /** The local classifier's probabilities (nsfwjs classes), each 0-1, summing to about 1. */
 export interface NsfwScores {

@@ -12,7 +12,13 @@ export type ClassifierFailure = 'unavailable' | 'timeout' | 'decode' | 'crashed'
 export const CLASSIFIER_FAILURES: readonly ClassifierFailure[] = ['unavailable', 'timeout', 'decode', 'crashed'];
 
 /** Why an image is withheld or spoilered: what a moderator is told and what the metric counts. */
-export const HOLD_REASONS: readonly HoldReason[] = ['provider', 'classifier', 'classifier_failed', 'review_all'];
+export const HOLD_REASONS: readonly HoldReason[] = [
+  'provider',
+  'classifier',
+  'classifier_failed',
+  'input',
+  'review_all',
+];
 
 /** The operator's thresholds (NSFW_THRESHOLD_PORN, NSFW_THRESHOLD_SEXY), for the standard sensitivity. */
 export interface NsfwThresholds {

@@ -15,8 +15,19 @@ import {
   type JobState,
   type Moderation,
 } from '../domain/job.ts';
+import { durationKey } from '../domain/tools.ts';
 import type { FailureKind } from '../domain/failure.ts';
+import {
+  DELIVERY_CLAIM_TTL_MS,
+  DELIVERY_LEASE_MS,
+  DeliveredNotRecorded,
+  deliveryClaim,
+  deliveryLease,
+  type DeliveryRecord,
+} from './delivery-claims.ts';
 import { observedDuration, type PolledResult } from './observed.ts';
+
+export { DeliveredNotRecorded };
 import { withhold } from './withhold.ts';
 
 export interface FinisherDeps {
@@ -43,39 +54,6 @@ export interface FinisherDeps {
    */
   deliveryLeaseMs?: number;
 }
-
-/** What a delivery claim records: enough to finish the job without publishing again. */
-interface DeliveryRecord {
-  outcome: DeliveryOutcome;
-  fileName?: string;
-  published?: Job['published'];
-  /** What the verdict saw (both signals, the reasons): the record shows what the image was published on. */
-  nsfw?: Job['nsfw'];
-  unseen?: Job['unseen'];
-}
-
-/**
- * Discord took the image, but the claim or the job's final save failed: the job must not be
- * reported failed over a delivered image. Tried again, the delivery claim (or Discord's own
- * de-duplication) keeps the member's message as it is while the bookkeeping is finished.
- */
-export class DeliveredNotRecorded extends Error {
-  constructor(cause: unknown) {
-    super('the image was delivered but the job could not be recorded', { cause });
-  }
-}
-
-const deliveryClaim = (jobId: string) => `delivery:${jobId}`;
-/** As long as the finished record itself lives. */
-const DELIVERY_CLAIM_TTL_MS = 7 * 24 * 3600_000;
-/**
- * While one run publishes an image, another that finds the job `delivering` leaves it to that
- * run; should that run die before it claims the delivery, the lease lapses and the job is picked
- * up again (publishing again is harmless then: Discord keeps one copy, see
- * `src/discord/delivery.ts`).
- */
-const deliveryLease = (jobId: string) => `delivering:${jobId}`;
-const DELIVERY_LEASE_MS = 30_000;
 
 export interface Finisher {
   /** Sets the state and saves (compare-and-set: throws `JobConflictError` when another writer moved the job). */
@@ -137,7 +115,11 @@ export function createFinisher(deps: FinisherDeps): Finisher {
         if (!moved) throw new JobConflictError(job.id);
         Object.assign(job, moved);
         metrics.pollsPerJob(result.polls);
-        await deps.estimator.record(job.size, observedDuration(submittedAt, seenAt, result.pendingAt), submittedAt);
+        await deps.estimator.record(
+          durationKey(job),
+          observedDuration(submittedAt, seenAt, result.pendingAt),
+          submittedAt,
+        );
       }
       const completedAt = job.completedAt ?? now();
       const madeBefore = () => deps.claims?.read<DeliveryRecord>(deliveryClaim(job.id));

@@ -89,6 +89,7 @@ export async function createScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     ...config.jobs,
     imageMaxBytes: config.generation.imageMaxBytes,
     maxJobsInFlight: config.limits.maxJobsInFlight,
+    editImageInput: config.tools.editImageInput,
     // A submit's answer can come no later than its connection and response timeouts allow; and a
     // member is told their job's fate within its deadline, whatever it waits for.
     submitWindowMs: Math.min(

@@ -18,6 +18,8 @@ export interface JobSettings {
   maxJobsInFlight: number;
   /** How often the reconciler looks for unfinished jobs nothing is moving on. */
   reconcileIntervalMs: number;
+  /** EDIT_IMAGE_INPUT: how an edit's picture is sent (its URL by default). */
+  editImageInput?: 'url' | 'base64';
 }
 
 /** A reservation taken before the reply is deferred; `start` or `release` consumes it. */

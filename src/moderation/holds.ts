@@ -183,6 +183,7 @@ export function createHolds(
           thresholds,
           sensitivity: guild.sensitivity,
           reviewAll: guild.reviewAll,
+          inputFlagged: job.inputFlagged,
           channelNsfw,
           nsfwChannels: guild.nsfwChannels,
         });

@@ -66,6 +66,11 @@ const TABLE: Record<HoldReason, Record<Channel, Record<NsfwPolicy, Verdict>>> = 
     public: { spoiler: 'review', review: 'review' },
     'age-restricted': { spoiler: 'review', review: 'review' },
   },
+  // The member's own picture: what the edit made of it is a moderator's call, wherever it goes.
+  input: {
+    public: { spoiler: 'review', review: 'review' },
+    'age-restricted': { spoiler: 'review', review: 'review' },
+  },
   review_all: {
     public: { spoiler: 'review', review: 'review' },
     'age-restricted': { spoiler: 'review', review: 'review' },
@@ -89,6 +94,8 @@ export interface PolicyInput {
   thresholds: NsfwThresholds;
   sensitivity: Sensitivity;
   reviewAll: boolean;
+  /** The classifier flagged the member's own picture an edit started from, or could not check it. */
+  inputFlagged?: boolean;
   channelNsfw: boolean;
   nsfwChannels: NsfwPolicy;
 }
@@ -108,6 +115,7 @@ export function decide(input: PolicyInput): PolicyDecision {
       scoresFlag(classification.scores, thresholdsFor(input.thresholds, input.sensitivity)),
     classifier_failed: classification.classifier === 'failed',
     review_all: input.reviewAll,
+    input: input.inputFlagged === true,
   };
   const channel: Channel = input.channelNsfw ? 'age-restricted' : 'public';
   const alone = (reason: HoldReason) => TABLE[reason][channel][input.nsfwChannels];

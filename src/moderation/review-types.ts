@@ -133,6 +133,11 @@ export interface ReviewService extends Moderation {
    */
   heldRefusal(userId: string, guildId: string | null): Promise<Refusal | null>;
   /**
+   * Whether a member's own picture must have what an edit makes of it reviewed: the classifier
+   * flagged it by the guild's sensitivity, or could not look at it within `timeoutMs` (fail closed).
+   */
+  inputFlagged(guildId: string | null, bytes: Uint8Array, timeoutMs: number): Promise<boolean>;
+  /**
    * Drops from the pending lists and the held counts every review that no longer waits: decided,
    * expired (`HELD_TTL_MS`), or whose record is gone. Returns how many entries it dropped.
    */

@@ -2,6 +2,7 @@ import type { ReviewKind } from '../domain/job.ts';
 import { createHolds } from './holds.ts';
 import { createDecisions } from './decisions.ts';
 import { createReports } from './reports.ts';
+import { createInputCheck } from './input-check.ts';
 import type { PendingReview, ReviewService, ReviewServiceDeps } from './review-types.ts';
 import { FIELD, pendingSet, ALL_PENDING, heldSets, SWEEP_INTERVAL_MS, createReviewState } from './review-state.ts';
 
@@ -22,6 +23,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     ...holds,
     ...createDecisions(ctx),
     ...createReports(ctx),
+    ...createInputCheck(ctx),
 
     async pending(guildId) {
       const members = await state.members(pendingSet(guildId));

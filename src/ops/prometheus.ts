@@ -153,7 +153,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   for (const action of ['held', 'spoiler'] as const) flagged.inc({ action }, 0);
   const held = new Counter({
     name: name('images_held_total'),
-    help: 'Images held for a moderator, by the reason that decided it: provider (the API flagged it), classifier (the local classifier’s scores passed the guild’s thresholds), classifier_failed (it could not be checked: held unchecked) or review_all (the guild reviews every image).',
+    help: 'Images held for a moderator, by the reason that decided it: provider (the API flagged it), classifier (the local classifier’s scores passed the guild’s thresholds), classifier_failed (it could not be checked: held unchecked), input (the member’s own picture an edit started from was flagged) or review_all (the guild reviews every image).',
     labelNames: ['reason'] as const,
     registers,
   });

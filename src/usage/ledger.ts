@@ -23,8 +23,11 @@ const COUNTED_TTL_MS = 8 * DAY_MS;
 const MEMBER = 'member:';
 
 export interface UsageTotals {
-  /** Tasks that produced an image: the provider bills these (delivered, held, spoiler, over the upload limit). */
+  /** Tasks that produced an image from a prompt: the provider bills these (delivered, held, spoiler, over the upload limit). */
   images: number;
+  /** The same for edits and upscales, each billed at its own price. */
+  edits: number;
+  upscales: number;
   /** Jobs that ended failed (an image over the upload limit is one, and an image too). */
   failed: number;
   /** Images the provider flagged as possibly not safe for work. */
@@ -53,10 +56,13 @@ export interface UsageLedger extends UsageRecorder {
 
 /** What a job at its terminal transition adds: derived from the job record alone. */
 export function usageOf(job: Job): UsageTotals {
+  // `completedAt` is set when the API reported the task done, before the image is fetched:
+  // from then on the image exists and is billed, whatever became of it.
+  const billed = job.completedAt !== undefined ? 1 : 0;
   return {
-    // `completedAt` is set when the API reported the task done, before the image is fetched:
-    // from then on the image exists and is billed, whatever became of it.
-    images: job.completedAt !== undefined ? 1 : 0,
+    images: job.tool ? 0 : billed,
+    edits: job.tool === 'edit' ? billed : 0,
+    upscales: job.tool === 'upscale' ? billed : 0,
     failed: job.state === 'failed' ? 1 : 0,
     flagged: job.nsfw?.flagged ? 1 : 0,
   };
@@ -83,12 +89,16 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
       const day = utcDay(job.finishedAt ?? now());
       // Places without the bot's server install are one row: the operator's USER_INSTALL_DAILY_BUDGET pays them.
       const guild = guildKey(budgetKey(job));
-      const { images, failed, flagged } = usageOf(job);
+      const { images: generated, edits, upscales, failed, flagged } = usageOf(job);
+      // Members and the day's guilds count every billed task, whichever tool made it.
+      const images = generated + edits + upscales;
       const hash = `usage:${guild}:${day}`;
       try {
         await shared.increment(
           [
-            { hash, field: 'images', by: images },
+            { hash, field: 'images', by: generated },
+            ...(edits ? [{ hash, field: 'edits', by: edits }] : []),
+            ...(upscales ? [{ hash, field: 'upscales', by: upscales }] : []),
             { hash, field: 'failed', by: failed },
             { hash, field: 'flagged', by: flagged },
             ...(images ? [{ hash, field: `${MEMBER}${job.userId}`, by: images }] : []),
@@ -110,7 +120,14 @@ export function createUsageLedger(shared: SharedState, options: { now?: () => nu
           field.startsWith(MEMBER) ? [[field.slice(MEMBER.length), n]] : [],
         ),
       );
-      return { images: counters.images ?? 0, failed: counters.failed ?? 0, flagged: counters.flagged ?? 0, members };
+      return {
+        images: counters.images ?? 0,
+        edits: counters.edits ?? 0,
+        upscales: counters.upscales ?? 0,
+        failed: counters.failed ?? 0,
+        flagged: counters.flagged ?? 0,
+        members,
+      };
     },
     guilds: (day) => shared.counters(`usage:all:${day}`),
   };
@@ -147,6 +164,8 @@ const allDays = (p: Periods) => [...new Set([...p.lastDays, ...p.month, ...p.tod
 
 const sum = (days: readonly DayUsage[]): UsageTotals => ({
   images: days.reduce((n, d) => n + d.images, 0),
+  edits: days.reduce((n, d) => n + (d.edits ?? 0), 0),
+  upscales: days.reduce((n, d) => n + (d.upscales ?? 0), 0),
   failed: days.reduce((n, d) => n + d.failed, 0),
   flagged: days.reduce((n, d) => n + d.flagged, 0),
 });
@@ -209,7 +228,9 @@ export async function usageReport(ledger: UsageLedger, now: number, days = 7): P
   );
   guilds.sort(
     (a, b) =>
-      b.month.images - a.month.images || b.lastDays.images - a.lastDays.images || (a.guildId < b.guildId ? -1 : 1),
+      billedOf(b.month) - billedOf(a.month) ||
+      billedOf(b.lastDays) - billedOf(a.lastDays) ||
+      (a.guildId < b.guildId ? -1 : 1),
   );
   const add = (key: keyof PeriodUsage): UsageTotals => sum(guilds.map((g) => ({ ...g[key], members: {} })));
   const range = (list: string[]) => ({ from: list[0]!, to: list[list.length - 1]! });
@@ -220,6 +241,9 @@ export async function usageReport(ledger: UsageLedger, now: number, days = 7): P
     total: { today: add('today'), lastDays: add('lastDays'), month: add('month') },
   };
 }
+
+/** Every billed task of a period, whichever tool. */
+export const billedOf = (totals: UsageTotals) => totals.images + totals.edits + totals.upscales;
 
 // ---- Money ----------------------------------------------------------------------------------------
 

@@ -326,12 +326,21 @@ function describeStorage(name: string, setup: () => Promise<{ url: string; clean
       await ledger.record(done);
       expect(await ledger.day(guildId, '2026-01-31')).toEqual({
         images: 1,
+        edits: 0,
+        upscales: 0,
         failed: 0,
         flagged: 1,
         members: { '1': 1 },
       });
       expect((await ledger.guilds('2026-01-31'))[guildId]).toBe(1);
-      expect(await ledger.day(guildId, '2026-02-01')).toEqual({ images: 0, failed: 0, flagged: 0, members: {} });
+      expect(await ledger.day(guildId, '2026-02-01')).toEqual({
+        images: 0,
+        edits: 0,
+        upscales: 0,
+        failed: 0,
+        flagged: 0,
+        members: {},
+      });
     });
 
     it('lists: appends keep the last entries, in order, values as they were', async () => {
@@ -484,6 +493,8 @@ describe.skipIf(skipWithoutRedis)('redis', () => {
       await Promise.all(Array.from({ length: 10 }, (_, i) => ledgers[i % 2]!.record(done)));
       expect(await ledgers[1]!.day('2', '1970-01-01')).toEqual({
         images: 1,
+        edits: 0,
+        upscales: 0,
         failed: 1,
         flagged: 0,
         members: { '1': 1 },

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { en, zhCN, type ToolMessageKey } from '../../src/discord/i18n-tools.ts';
+import { en, zhCN } from '../../src/discord/i18n/tools.ts';
 
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
-const keys = Object.keys(en) as ToolMessageKey[];
+const keys = Object.keys(en) as (keyof typeof en)[];
 
 describe('the image tools’ sentences', () => {
   it.each(keys)('%s has a Chinese sentence with the same placeholders', (key) => {
@@ -10,10 +10,11 @@ describe('the image tools’ sentences', () => {
     expect(placeholders(zhCN[key]!)).toEqual(placeholders(en[key]));
   });
 
-  it('keeps command metadata within Discord’s 100 characters', () => {
+  it('keeps command metadata within Discord’s limits (names 32, descriptions 100)', () => {
     for (const key of keys.filter((k) => k.startsWith('command.'))) {
-      expect([...en[key]].length, key).toBeLessThanOrEqual(100);
-      expect([...zhCN[key]!].length, key).toBeLessThanOrEqual(100);
+      const max = key.endsWith('.name') ? 32 : 100;
+      expect([...en[key]].length, key).toBeLessThanOrEqual(max);
+      expect([...zhCN[key]!].length, key).toBeLessThanOrEqual(max);
     }
   });
 });

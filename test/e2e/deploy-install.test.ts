@@ -43,12 +43,13 @@ const GUILD_ONLY = { integration_types: [0], contexts: [0] };
 const EVERYWHERE = { integration_types: [0, 1], contexts: [0, 1, 2] };
 
 describe('npm run deploy-commands with USER_INSTALL', () => {
-  it('by default registers /imagine, /imagine-history and Imagine this for both installs and every context, the staff commands for servers only', async () => {
+  it('by default registers /imagine, /imagine-edit, /imagine-history and Imagine this for both installs and every context, the staff commands for servers only', async () => {
     const { code, stdout, stderr } = await deploy({});
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(registered()).toEqual({
       imagine: EVERYWHERE,
+      'imagine-edit': EVERYWHERE,
       'imagine-history': EVERYWHERE,
       'Imagine this': EVERYWHERE,
       'imagine-review': GUILD_ONLY,
@@ -65,7 +66,7 @@ describe('npm run deploy-commands with USER_INSTALL', () => {
     const { code, stdout } = await deploy({ USER_INSTALL: 'off' });
     expect(code).toBe(0);
     const all = registered();
-    expect(Object.keys(all)).toHaveLength(6);
+    expect(Object.keys(all)).toHaveLength(7);
     for (const [name, command] of Object.entries(all)) expect(command, name).toEqual(GUILD_ONLY);
     expect(stdout).not.toContain('integration_type=1');
     expect(discord.errors).toEqual([]);

@@ -17,7 +17,7 @@ import { openStorage } from '../../src/storage/open.ts';
 import type { FakeInteraction } from '../fakes/discord/interactions.ts';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord/server.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
-import { startFakePpinfra, type FakePpinfra, type FakeTaskScript } from '../fakes/ppinfra.ts';
+import { startFakePpinfra, type FakePpinfra, type FakeScriptRequest, type FakeTaskScript } from '../fakes/ppinfra.ts';
 
 export interface BotHarness {
   discord: FakeDiscord;
@@ -41,7 +41,7 @@ export interface BotHarness {
 export interface HarnessOptions {
   env?: Record<string, string>;
   discord?: FakeDiscordOptions;
-  script?: (req: { prompt: string; size: string }) => FakeTaskScript;
+  script?: (req: FakeScriptRequest) => FakeTaskScript;
   /** Size of the images the fake API serves (default: tiny). */
   imageSizeBytes?: number;
   /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */

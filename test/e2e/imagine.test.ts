@@ -58,7 +58,7 @@ describe('/imagine end to end', () => {
     expect(JSON.stringify(message.embeds[0]?.fields)).toContain('1024×1024');
     const rows = (message.components ?? []) as unknown as { components: { label?: string }[] }[];
     const labels = rows.flatMap((row) => row.components).map((b) => b.label);
-    expect(labels).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+    expect(labels).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report', 'Change…', 'Upscale']);
     expect(bot.discord.errors).toEqual([]);
     // One line for the interaction, naming its outcome, for the operator.
     const handled = bot.logs.filter((l) => l.msg === 'interaction handled');

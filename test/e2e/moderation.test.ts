@@ -126,7 +126,7 @@ describe('a flagged image in a channel that is not age-restricted', () => {
     expect(file?.bytes.equals(servedImage(bot))).toBe(true);
     expect(published.content).toMatch(/^⚠️ Content warning/);
     expect(published.embeds[0]?.image).toBeUndefined();
-    expect(labels(published)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+    expect(labels(published)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report', 'Change…', 'Upscale']);
 
     await handled(bot, approve);
     const decided = bot.discord.message(review.id)!;
@@ -473,7 +473,16 @@ describe.each(ENGINES)('reports on a batch message ($engine)', ({ redis: onRedis
       );
       expect(after.content).toContain('> four calm lakes');
       expect((after.flags ?? 0) & 4).toBe(4);
-      expect(labels(after)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+      // The removed image's own buttons (it was shown second) went with it.
+      const left = [1, 3, 4];
+      expect(labels(after)).toEqual([
+        'More like this',
+        'Edit prompt',
+        'Delete',
+        'Report',
+        ...left.map((n) => `Change… ${n}`),
+        ...left.map((n) => `Upscale ${n}`),
+      ]);
       expect(bot.discord.message(review.id)?.embeds[0]?.fields?.at(-1)?.value).toMatch(/^🗑️ Removed by/);
       const others = reviews.filter((r) => r.id !== review.id);
       for (const other of others) expect(labels(bot.discord.message(other.id)!)).toEqual(['Remove', 'Keep']);

@@ -71,9 +71,10 @@ describe('npm run deploy-commands', () => {
       DISCORD_GUILD_ID: discord.guild.id,
     });
     expect(await proc.exited).toBe(0);
-    expect(proc.output().stdout).toContain('Registered 6 command(s) for guild');
+    expect(proc.output().stdout).toContain('Registered 7 command(s) for guild');
     for (const name of [
       '/imagine',
+      '/imagine-edit',
       '/imagine-history',
       '/imagine-review',
       '/imagine-settings',
@@ -86,6 +87,7 @@ describe('npm run deploy-commands', () => {
     expect((put!.body as { name: string }[]).map((c) => c.name).sort()).toEqual([
       'Imagine this',
       'imagine',
+      'imagine-edit',
       'imagine-history',
       'imagine-review',
       'imagine-settings',

@@ -158,7 +158,7 @@ describe('/imagine-usage and npm run usage on SQLite', () => {
     const json = await runUsageCli(['--json'], env);
     expect(json).toMatchObject({ code: 0, stderr: '' });
     const report = JSON.parse(json.stdout);
-    const totals = { images: 4, failed: 1, flagged: 1, cost: '0.140' };
+    const totals = { images: 4, edits: 0, upscales: 0, failed: 1, flagged: 1, cost: '0.140' };
     expect(report.price).toEqual({ perImage: '0.035', currency: 'USD' });
     expect(report.guilds).toEqual([{ guildId: bot.discord.guild.id, today: totals, lastDays: totals, month: totals }]);
     expect(report.total).toEqual({ today: totals, lastDays: totals, month: totals });
@@ -286,7 +286,7 @@ describe.skipIf(skipWithoutRedis)('usage on one Redis shared by two bot processe
     const json = await runUsageCli(['--json'], { STORAGE_URL: redis.url, PRICE_PER_IMAGE: '0.5' });
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout);
-    expect(report.total.today).toEqual({ images: 10, failed: 1, flagged: 1, cost: '5.00' });
+    expect(report.total.today).toEqual({ images: 10, edits: 0, upscales: 0, failed: 1, flagged: 1, cost: '5.00' });
     expect(
       Object.fromEntries(
         report.guilds.map((g: { guildId: string; month: { images: number } }) => [g.guildId, g.month.images]),

@@ -54,7 +54,14 @@ describe('/imagine count (variations)', () => {
     expect(bytes.sort()).toEqual(served.sort());
     expect(message.content).toContain('**4 of 4** images ready');
     expect(message.content).toContain('> a lighthouse at dawn');
-    expect(labels(message)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+    expect(labels(message)).toEqual([
+      'More like this',
+      'Edit prompt',
+      'Delete',
+      'Report',
+      ...[1, 2, 3, 4].map((n) => `Change… ${n}`),
+      ...[1, 2, 3, 4].map((n) => `Upscale ${n}`),
+    ]);
     // On the way, the same message showed how many were ready and how many still coming.
     const contents = bot.discord.messageHistory(message.id).map((m) => m.content);
     expect(contents.some((c) => /\*\*\d of 4\*\* ready · \d still generating/.test(c))).toBe(true);
@@ -94,7 +101,15 @@ describe('/imagine count (variations)', () => {
     expect(submits(bot)).toHaveLength(4);
     expect(message.content).toContain('**3 of 4** images ready');
     expect(message.content).toMatch(/❌ Image 2 of 4: .*could not be generated.*the sampler diverged/);
-    expect(labels(message)).toEqual(['More like this', 'Edit prompt', 'Delete', 'Report']);
+    // Change… and Upscale only for the images shown, numbered as they are shown.
+    expect(labels(message)).toEqual([
+      'More like this',
+      'Edit prompt',
+      'Delete',
+      'Report',
+      ...[1, 2, 3].map((n) => `Change… ${n}`),
+      ...[1, 2, 3].map((n) => `Upscale ${n}`),
+    ]);
     expect(it.followups()).toEqual([]);
     expect(bot.discord.messages().filter((m) => m.id !== message.id && m.attachments.length)).toEqual([]);
     expect(bot.discord.errors).toEqual([]);

@@ -20,6 +20,7 @@ import {
   type Moderation,
   type ProgressView,
 } from '../../domain/job.ts';
+import { durationKey } from '../../domain/tools.ts';
 import type { FailureKind } from '../../domain/failure.ts';
 import type { JobSettings } from '../service.ts';
 import { UNHEALTHY } from '../failures.ts';
@@ -176,9 +177,9 @@ export function createStepContext(init: StepContextInit) {
     return true;
   }
 
-  const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(job.size));
+  const estimateFor = (job: Job) => inFlightEstimate(job.estimate, deps.estimator.estimate(durationKey(job)));
   const delayFor = (job: Job) =>
-    inFlightPollDelay(job.estimate, deps.estimator.estimate(job.size), {
+    inFlightPollDelay(job.estimate, deps.estimator.estimate(durationKey(job)), {
       sinceSubmitMs: now() - (job.submittedAt ?? now()),
       polls: job.polls,
       minIntervalMs: settings.pollMinIntervalMs,

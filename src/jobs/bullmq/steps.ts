@@ -7,6 +7,8 @@ import { DeliveredNotRecorded } from '../finish.ts';
 import { mayBeLagging, pastDeadline, taskFailed } from '../poller.ts';
 import { JobConflictError } from '../store.ts';
 import { TERMINAL_STATES, type Job, type ProgressView } from '../../domain/job.ts';
+import { durationKey } from '../../domain/tools.ts';
+import { submitFor } from '../submit.ts';
 import { certainlyNotCreated } from '../failures.ts';
 
 import type { StepContext, Step, StepRun } from './context.ts';
@@ -84,7 +86,7 @@ export function createSteps(ctx: StepContext) {
     if (showSubmitting) await show(submitting, { phase: 'submitting' });
     let taskId: string;
     try {
-      taskId = await client.submit({ prompt: submitting.prompt, size: submitting.size });
+      taskId = await submitFor(submitting, { client, editImageInput: settings.editImageInput });
     } catch (e) {
       metrics.submission(isPpinfraError(e) && e.kind === 'rate_limited' ? 'rate_limited' : 'error');
       if (isPpinfraError(e) && e.kind === 'rate_limited' && now() - submitting.createdAt < settings.queueTimeoutMs) {
@@ -107,7 +109,7 @@ export function createSteps(ctx: StepContext) {
     const polling = await update(run, submitting, (j) => {
       if (j.state !== 'submitting') return false;
       const submittedAt = now();
-      const estimate = estimateAtSubmit(deps.estimator, j.size);
+      const estimate = estimateAtSubmit(deps.estimator, durationKey(j));
       Object.assign(j, { taskId, submittedAt, estimate, state: 'polling' });
       const view: ProgressView = { phase: 'generating', expectedAt: submittedAt + estimate.expectedMs };
       generating = markShown(j, view) ? view : undefined;

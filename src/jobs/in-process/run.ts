@@ -14,6 +14,8 @@ import type { ProgressReporter } from '../progress.ts';
 import { JobConflictError } from '../store.ts';
 import type { JobSettings } from '../service.ts';
 import { holdsSlot, type Job } from '../../domain/job.ts';
+import { durationKey } from '../../domain/tools.ts';
+import { submitFor } from '../submit.ts';
 import type { FailureKind } from '../../domain/failure.ts';
 import { certainlyNotCreated, UNHEALTHY } from '../failures.ts';
 
@@ -69,7 +71,7 @@ export function createRunner(ctx: {
         try {
           // Not cut by a shutdown: a submit cut after it left may have billed a task whose id the
           // bot would never learn. Its own timeouts bound it, and the stop waits for it.
-          job.taskId = await client.submit({ prompt: job.prompt, size: job.size });
+          job.taskId = await submitFor(job, { client, editImageInput: settings.editImageInput });
         } catch (e) {
           // Refund the user's quota only when no task can exist; a timeout, a reset or a
           // gateway error after sending may have created a billed task.
@@ -84,19 +86,19 @@ export function createRunner(ctx: {
         metrics.submission('accepted');
         deps.pacer.accepted();
         job.submittedAt = now();
-        job.estimate = estimateAtSubmit(estimator, job.size);
+        job.estimate = estimateAtSubmit(estimator, durationKey(job));
         await save(job, 'polling');
         log.info({ taskId: job.taskId, size: job.size }, 'task submitted');
       }
       const submittedAt = job.submittedAt ?? now();
-      const estimate = () => inFlightEstimate(job.estimate, estimator.estimate(job.size));
+      const estimate = () => inFlightEstimate(job.estimate, estimator.estimate(durationKey(job)));
       progress.show({ phase: 'generating', expectedAt: submittedAt + estimate().expectedMs });
       const result = await pollTask(job.taskId, {
         client,
         submittedAt,
         // From the submission: time spent in the queue is bounded on its own.
         deadline: submittedAt + settings.timeoutMs,
-        estimate: () => estimator.estimate(job.size),
+        estimate: () => estimator.estimate(durationKey(job)),
         atSubmit: job.estimate,
         minIntervalMs: settings.pollMinIntervalMs,
         maxIntervalMs: settings.pollMaxIntervalMs,

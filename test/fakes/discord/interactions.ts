@@ -435,7 +435,14 @@ export function buildInteractionPayload(
   return { id, token, payload: payload as JsonObject };
 }
 
-export type OptionValue = string | number | boolean;
+export type OptionValue = string | number | boolean | FakeUpload;
+
+/** A file the member attaches to an attachment option (type 11): uploaded to the fake's CDN first, as Discord does. */
+export interface FakeUpload {
+  file: { name: string; bytes: Buffer; contentType?: string };
+}
+
+const isUpload = (value: OptionValue): value is FakeUpload => typeof value === 'object' && value !== null;
 
 /**
  * data of an APPLICATION_COMMAND / AUTOCOMPLETE interaction. `name` may contain a subcommand path
@@ -450,6 +457,7 @@ export function buildCommandData(
   name: string,
   options: Record<string, OptionValue>,
   focused?: string,
+  upload?: (file: FakeUpload['file'], channelId: string) => JsonObject,
 ): JsonObject {
   const [commandName, ...subPath] = name.trim().split(/\s+/);
   if (!commandName) throw new Error('Fake Discord: empty command name');
@@ -462,11 +470,18 @@ export function buildCommandData(
     if (!next) throw new Error(`Fake Discord: command '${commandName}' has no subcommand '${sub}'`);
     defs = next.options;
   }
-  const resolved: { users: JsonObject; members: JsonObject; roles: JsonObject; channels: JsonObject } = {
+  const resolved: {
+    users: JsonObject;
+    members: JsonObject;
+    roles: JsonObject;
+    channels: JsonObject;
+    attachments: JsonObject;
+  } = {
     users: {},
     members: {},
     roles: {},
     channels: {},
+    attachments: {},
   };
   const leaf: JsonObject[] = [];
   for (const [key, value] of Object.entries(options)) {
@@ -477,6 +492,14 @@ export function buildCommandData(
       );
     const type = def?.type ?? inferType(value);
     const isFocused = key === focused;
+    if (isUpload(value)) {
+      if (type !== 11) throw new Error(`Fake Discord: option '${key}' is not an attachment option`);
+      if (!upload) throw new Error('Fake Discord: attachments need the message store');
+      const attachment = upload(value.file, rc.channel.id);
+      resolved.attachments[String(attachment.id)] = attachment;
+      leaf.push({ name: key, type, value: String(attachment.id) });
+      continue;
+    }
     const option: JsonObject = {
       name: key,
       type,
@@ -514,6 +537,7 @@ export function buildCommandData(
 }
 
 function inferType(value: OptionValue): number {
+  if (isUpload(value)) return 11;
   if (typeof value === 'boolean') return 5;
   if (typeof value === 'number') return Number.isInteger(value) ? 4 : 10;
   return 3;

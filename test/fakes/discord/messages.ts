@@ -245,6 +245,18 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.emit('message', stored, 'delete');
   }
 
+  /** A member's upload for an attachment option: on the CDN, in no message (Discord keeps it ephemeral). */
+  upload(file: { name: string; bytes: Buffer; contentType?: string }, channelId: string): APIAttachment {
+    const recorded = {
+      field: 'files[0]',
+      filename: file.name,
+      contentType: file.contentType ?? '',
+      size: file.bytes.length,
+      bytes: file.bytes,
+    };
+    return this.storeAttachment(recorded, undefined, channelId, '0');
+  }
+
   attachmentByUrl(url: string): StoredAttachment | undefined {
     const match = /\/attachments\/\d+\/(\d+)\//.exec(url);
     return match?.[1] ? this.attachments.get(match[1]) : undefined;

@@ -333,7 +333,15 @@ export class FakeDiscord {
     this.requireSession();
     const rc = resolveContext(this.world, ctx);
     this.requireShardSession(rc.guild?.id ?? null);
-    const data = buildCommandData(this.world, this.commands, rc, name, options);
+    const data = buildCommandData(
+      this.world,
+      this.commands,
+      rc,
+      name,
+      options,
+      undefined,
+      (file, channelId) => this.store.upload(file, channelId) as unknown as JsonObject,
+    );
     return this.dispatchInteraction(
       InteractionType.ApplicationCommand,
       data,

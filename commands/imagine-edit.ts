@@ -1,0 +1,227 @@
+import {
+  ActionRowBuilder,
+  ApplicationIntegrationType,
+  InteractionContextType,
+  ModalBuilder,
+  SlashCommandBuilder,
+  TextInputBuilder,
+  TextInputStyle,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Message,
+  type ModalSubmitInteraction,
+} from 'discord.js';
+import { loadAttachmentImage } from '../src/discord/attachments.ts';
+import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
+import { encodeCustomId } from '../src/discord/custom-id.ts';
+import { localizations, t } from '../src/discord/i18n.ts';
+import { refuse, startJob, type Asking } from '../src/discord/requests.ts';
+import { messageShowsJob, namesJob } from '../src/discord/result-messages.ts';
+import type { Job } from '../src/domain/job.ts';
+import type { Source } from '../src/domain/tools.ts';
+import { SEED_MAX } from '../src/ppinfra/edit.ts';
+import { checkPrompt } from '../src/prompts/check.ts';
+import { EDIT_INPUT_LIMITS, type ImageCheck } from '../src/prompts/image-input.ts';
+
+// The image tools: /imagine-edit on a member's own picture, and Change… and Upscale on every result.
+
+/** What the edit endpoint takes as an instruction: the form and the option both stop here. */
+const INSTRUCTION_MAX = 500;
+/**
+ * The checks of an upload run before the interaction is answered, inside Discord's 3 s: the
+ * download and the classifier's look each get a bounded share, and a look that runs out holds the
+ * result for review (fail closed) rather than refusing the member.
+ */
+const DOWNLOAD_TIMEOUT_MS = 1_500;
+const CLASSIFY_TIMEOUT_MS = 1_000;
+
+export const data = new SlashCommandBuilder()
+  .setName('imagine-edit')
+  .setNameLocalizations(localizations('command.edit.name'))
+  .setDescription(t('en-US', 'command.edit.description'))
+  .setDescriptionLocalizations(localizations('command.edit.description'))
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel)
+  .addAttachmentOption((o) =>
+    o
+      .setName('image')
+      .setNameLocalizations(localizations('command.edit.option.image.name'))
+      .setDescription(t('en-US', 'command.edit.option.image'))
+      .setDescriptionLocalizations(localizations('command.edit.option.image'))
+      .setRequired(true),
+  )
+  .addStringOption((o) =>
+    o
+      .setName('instruction')
+      .setNameLocalizations(localizations('command.edit.option.instruction.name'))
+      .setDescription(t('en-US', 'command.edit.option.instruction'))
+      .setDescriptionLocalizations(localizations('command.edit.option.instruction'))
+      .setRequired(true)
+      .setMaxLength(INSTRUCTION_MAX),
+  )
+  .addIntegerOption((o) =>
+    o
+      .setName('seed')
+      .setNameLocalizations(localizations('command.edit.option.seed.name'))
+      .setDescription(t('en-US', 'command.edit.option.seed'))
+      .setDescriptionLocalizations(localizations('command.edit.option.seed'))
+      .setMinValue(0)
+      .setMaxValue(SEED_MAX),
+  );
+
+/** The instruction passes the prompt's rules (blocked terms), within the edit's own length. */
+function checkInstruction(interaction: Asking, text: string, ctx: BotContext) {
+  const checked = checkPrompt(text, { maxLength: INSTRUCTION_MAX, blockedTerms: ctx.generation.blockedTerms });
+  if (checked.ok) return { ok: true as const, instruction: checked.prompt };
+  const locale = interaction.locale;
+  const message =
+    checked.problem === 'too_long'
+      ? t(locale, 'prompt.too_long', { length: checked.length, limit: checked.limit })
+      : t(locale, checked.problem === 'empty' ? 'prompt.empty' : 'prompt.blocked');
+  return { ok: false as const, message, problem: `instruction_${checked.problem}` };
+}
+
+const MIB = 1024 * 1024;
+
+/** One private sentence for each way an upload can fail its checks. */
+function imageRefusal(locale: string, result: Exclude<Awaited<ReturnType<typeof loadAttachmentImage>>, { ok: true }>) {
+  switch (result.reason) {
+    case 'not_image':
+      return t(locale, 'image.not_image');
+    case 'unsupported_format':
+      return t(locale, 'image.unsupported_format', { format: result.format.toUpperCase() });
+    case 'too_large':
+      return t(locale, 'image.too_large', {
+        size: ('size' in result ? result.size / MIB : result.limit / MIB).toFixed(1),
+        limit: Math.floor(result.limit / MIB),
+      });
+    case 'too_many_pixels':
+      return t(locale, 'image.too_many_pixels', { width: result.width, height: result.height, limit: result.limit });
+    case 'unreadable':
+      return t(locale, 'image.unreadable');
+    case 'timeout':
+      return t(locale, 'image.download_timeout');
+    default:
+      return t(locale, 'image.download_failed');
+  }
+}
+
+/** `/imagine-edit`: the picture is checked (metadata, bounded download, bytes, classifier) before anything is reserved. */
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<Outcome> {
+  const locale = interaction.locale;
+  if (!interaction.inGuild()) return refuse(interaction, t(locale, 'context.guild_only'), 'guild_only');
+  const instruction = checkInstruction(interaction, interaction.options.getString('instruction', true), ctx);
+  if (!instruction.ok) return refuse(interaction, instruction.message, instruction.problem);
+  const attachment = interaction.options.getAttachment('image');
+  if (!attachment) return refuse(interaction, t(locale, 'image.missing'), 'image_missing');
+  const loaded: ImageCheck | Awaited<ReturnType<typeof loadAttachmentImage>> = await loadAttachmentImage(
+    {
+      url: attachment.url,
+      size: attachment.size,
+      content_type: attachment.contentType,
+      width: attachment.width,
+      height: attachment.height,
+    },
+    { timeoutMs: DOWNLOAD_TIMEOUT_MS, limits: EDIT_INPUT_LIMITS },
+  );
+  if (!loaded.ok) return refuse(interaction, imageRefusal(locale, loaded), `image_${loaded.reason}`);
+  const inputFlagged = await ctx.review.inputFlagged(interaction.guildId, loaded.bytes, CLASSIFY_TIMEOUT_MS);
+  const seed = interaction.options.getInteger('seed') ?? undefined;
+  const source: Source = { url: attachment.url, width: loaded.width, height: loaded.height };
+  return startJob(
+    interaction,
+    {
+      prompt: instruction.instruction,
+      size: `${loaded.width}*${loaded.height}`,
+      tool: 'edit',
+      source,
+      ...(inputFlagged ? { inputFlagged } : {}),
+      ...(seed === undefined ? {} : { seed }),
+    },
+    ctx,
+  );
+}
+
+/**
+ * The result image a button is about, taken fresh from the message it sits on (a CDN URL there is
+ * signed for about a day, longer than any job). Undefined when the job is not this message's, or
+ * its image is no longer there: the custom id is the client's word.
+ */
+async function sourceOf(
+  interaction: ButtonInteraction | ModalSubmitInteraction,
+  jobId: string,
+  ctx: BotContext,
+): Promise<{ job: Job; source: Source } | undefined> {
+  const job = await ctx.jobs.get(jobId);
+  const message: Message | null = interaction.message;
+  if (!job || !message) return undefined;
+  const names = message.attachments.map((a) => a.name);
+  if (!messageShowsJob(job, { id: message.id, guildId: interaction.guildId, fileNames: names })) return undefined;
+  const attachment = message.attachments.find((a) => namesJob(a.name, job.id));
+  if (!attachment?.width || !attachment.height) return undefined;
+  const { width, height } = attachment;
+  const image = job.batch ? job.batch.index + 1 : undefined;
+  return { job, source: { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height } };
+}
+
+const gone = (interaction: Asking) => refuse(interaction, t(interaction.locale, 'image.gone'), 'image_gone');
+
+function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', ctx: BotContext) {
+  return startJob(
+    interaction,
+    { prompt: '', size: `${source.width}*${source.height}`, tool: 'upscale', source, resolution },
+    ctx,
+  );
+}
+
+export const buttons: Command['buttons'] = {
+  /** Opens the Change… form; the new job starts when it is sent back. */
+  async change(interaction, jobId, ctx) {
+    if (!(await sourceOf(interaction, jobId, ctx))) return gone(interaction);
+    const field = new TextInputBuilder()
+      .setCustomId('instruction')
+      .setLabel(t(interaction.locale, 'change.instruction'))
+      .setStyle(TextInputStyle.Paragraph)
+      .setMaxLength(INSTRUCTION_MAX)
+      .setRequired(true);
+    await interaction.showModal(
+      new ModalBuilder()
+        .setCustomId(encodeCustomId('change', jobId))
+        .setTitle(t(interaction.locale, 'change.title'))
+        .addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(field)),
+    );
+    return 'modal:change';
+  },
+
+  async upscale(interaction, jobId, ctx) {
+    const found = await sourceOf(interaction, jobId, ctx);
+    if (!found) return gone(interaction);
+    return upscale(interaction, found.source, ctx.tools?.upscaleResolution ?? '2k', ctx);
+  },
+
+  /** On the message of an upscale too large to post: the same picture again, at 2k. */
+  async upscale2k(interaction, jobId, ctx) {
+    const job = await ctx.jobs.get(jobId);
+    if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId) return gone(interaction);
+    return upscale(interaction, job.source, '2k', ctx);
+  },
+};
+
+export const modals: Command['modals'] = {
+  async change(interaction, jobId, ctx) {
+    const found = await sourceOf(interaction, jobId, ctx);
+    if (!found) return gone(interaction);
+    const data = interaction.fields.fields.get('instruction');
+    const text = data && 'value' in data && typeof data.value === 'string' ? data.value : '';
+    const instruction = checkInstruction(interaction, text, ctx);
+    if (!instruction.ok) return refuse(interaction, instruction.message, instruction.problem);
+    const { source } = found;
+    return startJob(
+      interaction,
+      { prompt: instruction.instruction, size: `${source.width}*${source.height}`, tool: 'edit', source },
+      ctx,
+    );
+  },
+};
+
+export default { data, execute, buttons, modals } satisfies Command;
