@@ -60,3 +60,14 @@ export interface JobService {
   /** Jobs the guild started in the last 24 h, the window its daily budget counts (`/imagine-usage`). */
   dailyBudgetUsed?(guildId: string): Promise<number>;
 }
+
+/** The record a started ticket becomes, the same on every engine: queued, not yet polled. */
+export const queuedJob = (ticket: Ticket, reply: ReplyTarget, createdAt: number, batch?: Batch): Job => ({
+  ...ticket.request,
+  ...(batch ? { batch } : {}),
+  id: ticket.id,
+  state: 'queued',
+  reply,
+  createdAt,
+  polls: 0,
+});

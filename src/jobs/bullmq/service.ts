@@ -4,8 +4,8 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { noopMetrics } from '../../ops/metrics.ts';
 import { createFinisher } from '../finish.ts';
-import type { Job, JobStep } from '../../domain/job.ts';
-import type { JobService, Ticket } from '../service.ts';
+import type { JobStep } from '../../domain/job.ts';
+import { queuedJob, type JobService, type Ticket } from '../service.ts';
 
 import { createStepContext, stepRetries, type BullmqJobServiceDeps, type Step } from './context.ts';
 import { createSteps } from './steps.ts';
@@ -135,15 +135,7 @@ export function createBullmqJobService(deps: BullmqJobServiceDeps): JobService {
     },
 
     async start(ticket: Ticket, reply, batch) {
-      const job: Job = {
-        ...ticket.request,
-        ...(batch ? { batch } : {}),
-        id: ticket.id,
-        state: 'queued',
-        reply,
-        createdAt: now(),
-        polls: 0,
-      };
+      const job = queuedJob(ticket, reply, now(), batch);
       plan(job, 'submit', 0);
       try {
         await store.save(job);

@@ -5,7 +5,7 @@ import { createFinisher } from '../finish.ts';
 import { createProgressReporter } from '../progress.ts';
 import type { JobStore } from '../store.ts';
 import type { UsageRecorder } from '../../usage/ledger.ts';
-import type { JobService } from '../service.ts';
+import { queuedJob, type JobService } from '../service.ts';
 import type { SharedState } from '../../storage/shared-state.ts';
 import { holdsSlot, type Delivery, type Job, type Moderation } from '../../domain/job.ts';
 import { createRunner, type RunDeps, type Waiting } from './run.ts';
@@ -150,15 +150,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
 
     async start(ticket, reply, batch) {
       reserved.delete(ticket.id);
-      const job: Job = {
-        ...ticket.request,
-        ...(batch ? { batch } : {}),
-        id: ticket.id,
-        state: 'queued',
-        reply,
-        createdAt: now(),
-        polls: 0,
-      };
+      const job = queuedJob(ticket, reply, now(), batch);
       try {
         await store.save(job);
       } catch (e) {
