@@ -248,6 +248,12 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
       const fetches = bot.discord.requests.filter((r) => r.files.length > 0 && r.path.includes('/webhooks/'));
       for (const r of fetches)
         expect((r.body as { allowed_mentions?: { parse: string[] } }).allowed_mentions?.parse).toEqual([]);
+      // Once the stash has expired, a private sentence says so.
+      const images = openStorage(bot.env.STORAGE_URL!, 'images');
+      await images.delete(`image:${jobId}`);
+      await images.disconnect();
+      const gone = bot.discord.click(list, 'Get it #1', { user: 'bob' });
+      expect(await ephemeralText(gone)).toMatch(/^I no longer have that image: .* kept for 7 days/);
       // The only refusals: the expired token, and the DM the member closed.
       expect(bot.discord.errors.map((e) => e.code)).toEqual([50027, 50007]);
     },
