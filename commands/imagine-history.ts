@@ -56,6 +56,29 @@ async function sourcesOf(ctx: BotContext, { images }: HistoryPage): Promise<Map<
   return new Map(found.flatMap((job) => (job ? [[job.id, job] as const] : [])));
 }
 
+/**
+ * A Get it button for each image that reached nobody (DMs closed after the token expired), five
+ * to a row: at most ten on a page, so two rows, and the page's Newer / Older row fits too.
+ */
+function fetchRows(locale: string, images: readonly Job[], number: (i: number) => number) {
+  const buttons = images.flatMap((job, i) =>
+    job.unseen === 'unreachable'
+      ? [
+          button(
+            ButtonStyle.Primary,
+            t(locale, 'user_install.fetch_button', { n: number(i) }),
+            '📥',
+            encodeCustomId('fetch', job.id),
+          ),
+        ]
+      : [],
+  );
+  const rows = [];
+  for (let at = 0; at < buttons.length; at += 5)
+    rows.push({ type: ComponentType.ActionRow, components: buttons.slice(at, at + 5) });
+  return rows;
+}
+
 /** One page: an embed of up to ten images (prompt, size, when, link) and Newer / Older buttons. */
 function historyBody(
   locale: string,
@@ -65,15 +88,16 @@ function historyBody(
   const days = HISTORY_DAYS;
   if (!images.length)
     return { content: t(locale, 'history.empty', { days }), embeds: [], components: [], allowedMentions: NO_MENTIONS };
+  const number = (i: number) => page * HISTORY_PAGE_SIZE + i + 1;
   const lines = images.map((job, i) => {
     const url = link(job);
     return t(locale, 'history.line', {
-      n: page * HISTORY_PAGE_SIZE + i + 1,
+      n: number(i),
       prompt: describe(locale, job, sources),
       size: displaySize(job.size),
       when: discordTime(job.createdAt),
       link: job.unseen
-        ? t(locale, `user_install.history_${job.unseen}`)
+        ? t(locale, `user_install.history_${job.unseen}`, { n: number(i) })
         : url
           ? `[${t(locale, 'history.jump')}](${url})`
           : t(locale, 'history.unpublished'),
@@ -95,7 +119,10 @@ function historyBody(
         footer: { text: t(locale, 'history.footer', { page: page + 1, pages, days }) },
       },
     ],
-    components: pages > 1 ? [{ type: ComponentType.ActionRow, components: nav }] : [],
+    components: [
+      ...fetchRows(locale, images, number),
+      ...(pages > 1 ? [{ type: ComponentType.ActionRow, components: nav }] : []),
+    ],
     allowedMentions: NO_MENTIONS,
   };
 }
@@ -114,6 +141,34 @@ export const buttons: Command['buttons'] = {
     const page = await ctx.history.page(interaction.user.id, Number(pageNumber));
     await interaction.update(historyBody(interaction.locale, page, await sourcesOf(ctx, page)));
     return `history:page:${page.page}`;
+  },
+
+  /**
+   * Get it: the image of a job that reached nobody, privately, to the member who asked for it
+   * alone. It stays kept until the stash expires, so it can be fetched again.
+   */
+  async fetch(interaction: ButtonInteraction, jobId, ctx) {
+    const locale = interaction.locale;
+    const say = (content: string) =>
+      interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    const job = await ctx.jobs.get(jobId);
+    if (job && job.userId !== interaction.user.id) {
+      await say(t(locale, 'user_install.fetch_not_yours'));
+      return 'fetch:not_owner';
+    }
+    const image = job?.unseen === 'unreachable' ? await ctx.stash?.get(job.id) : undefined;
+    if (!job || !image) {
+      await say(t(locale, 'user_install.fetch_gone', { days: HISTORY_DAYS }));
+      return 'fetch:gone';
+    }
+    // An upload can outlast the 3 seconds an answer has: the private answer is deferred first.
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    await interaction.editReply({
+      content: t(locale, 'user_install.fetched', { prompt: safeText(whatWasAsked(job).replace(/\s+/g, ' '), 200) }),
+      files: [{ attachment: Buffer.from(image.bytes), name: job.fileName ?? `image.${image.extension}` }],
+      allowedMentions: NO_MENTIONS,
+    });
+    return 'fetch:sent';
   },
 };
 

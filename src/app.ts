@@ -113,17 +113,20 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     ...(usesQueueEngine(config.storageUrl) ? { lock: shared } : {}),
     logger: logger.child({ component: 'delivery' }),
   });
+  // Held images, and those of jobs that reached nobody (/imagine-history gives them back).
+  const stash = createImageStash(storage.keep(imagesKv, 'images'));
   const delivery = createDiscordDelivery({
     rest: bot.client.rest,
     uploadLimit,
     logger: logger.child({ component: 'delivery' }),
     jobs: (ids) => Promise.all(ids.map((id) => store.get(id).catch(() => undefined))),
     edits: batchEdits,
+    stash,
   });
   const review = createReviewService({
     store,
     state: shared,
-    stash: createImageStash(storage.keep(imagesKv, 'images')),
+    stash,
     settings,
     desk: createDiscordReviewDesk({
       rest: bot.client.rest,
@@ -178,6 +181,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       review,
       settings,
       history,
+      stash,
       logger,
       generation: config.generation,
       storage,

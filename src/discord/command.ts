@@ -15,7 +15,7 @@ import type { GuildSettingsStore } from '../moderation/settings.ts';
 import type { Price, UsageLedger } from '../usage/ledger.ts';
 import type { ButtonAction } from './custom-id.ts';
 import type { JobService } from '../jobs/service.ts';
-import type { ReviewService } from '../moderation/review-types.ts';
+import type { ImageStash, ReviewService } from '../moderation/review-types.ts';
 
 /** What a command may use; handed in by the router, built once in main.ts. */
 export interface BotContext {
@@ -33,6 +33,8 @@ export interface BotContext {
   };
   /** Each member's images, for /imagine-history. */
   history: History;
+  /** The images of jobs that reached nobody, kept for /imagine-history's Get it (`src/moderation/image-stash.ts`). */
+  stash?: Pick<ImageStash, 'get'>;
   /** Whether the storage answers; new jobs are refused while it does not (src/storage/health.ts). */
   storage?: { healthy(): boolean };
   /**

@@ -17,6 +17,7 @@ export const ACTIONS = [
   'change',
   'upscale',
   'upscale2k',
+  'fetch',
 ] as const;
 export type ButtonAction = (typeof ACTIONS)[number];
 

@@ -9,6 +9,7 @@ import { createDmFallback } from './dm-fallback.ts';
 import { t } from './i18n.ts';
 import { failureBody, failureText, progressBody, textBody } from './messages.ts';
 import type { FailureKind } from '../domain/failure.ts';
+import type { ImageStash } from '../moderation/review-types.ts';
 import {
   batchBody,
   imageFileName,
@@ -41,6 +42,8 @@ export interface DeliveryDeps {
   lock?: Pick<SharedState, 'claim' | 'release' | 'read'>;
   /** The batch message edits shared with the review desk (built from `lock` when absent). */
   edits?: BatchEdits;
+  /** Keeps the image of a job that reached nobody (DMs closed), for /imagine-history's Get it. */
+  stash?: Pick<ImageStash, 'put'>;
 }
 
 type Body = Record<string, unknown>;
@@ -157,6 +160,15 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
     }
   }
 
+  /** An image nobody received is kept (as a held one is), so /imagine-history can give it back. */
+  async function outcomeOf(job: Job, image: DeliveredImage): Promise<DeliveryOutcome> {
+    if (job.unseen !== 'unreachable') return 'delivered';
+    await deps.stash
+      ?.put(job.id, image)
+      .catch((err: unknown) => deps.logger.warn({ jobId: job.id, err }, 'could not keep an image nobody received'));
+    return 'unreachable';
+  }
+
   const tokenGone = (e: unknown) =>
     e instanceof DiscordAPIError && typeof e.code === 'number' && TOKEN_GONE.has(e.code);
   const inBatch = (job: Job): job is Job & { batch: NonNullable<Job['batch']> } => Boolean(job.batch && deps.jobs);
@@ -246,11 +258,11 @@ export function createDiscordDelivery(deps: DeliveryDeps): Delivery {
         }
         const posted = await fallback(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
         if (posted) job.published = { ...posted, spoiler };
-        return job.unseen === 'unreachable' ? 'unreachable' : 'delivered';
+        return outcomeOf(job, image);
       }
       const where = await finalMessage(job, 'image', resultBody(job, fileName, now(), spoiler), [file]);
       if (where) job.published = { ...where, spoiler };
-      return job.unseen === 'unreachable' ? 'unreachable' : 'delivered';
+      return outcomeOf(job, image);
     },
 
     async notice(job: Job, notice: Notice) {

@@ -73,6 +73,8 @@ export function progressContent(locale: string, view: ProgressView, tool?: Tool)
       return t(locale, 'progress.generating', { expectedAt: relative(view.expectedAt) });
     case 'late':
       return t(locale, 'progress.late');
+    case 'expiring':
+      return t(locale, 'user_install.token_expiring');
   }
 }
 

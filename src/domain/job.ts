@@ -218,7 +218,12 @@ export type ProgressView =
   | { phase: 'queued'; position: number /** When the images-per-minute budget lets it start. */; startsAt?: number }
   | { phase: 'submitting' }
   | { phase: 'generating'; expectedAt: number }
-  | { phase: 'late' };
+  | { phase: 'late' }
+  /**
+   * Where only the interaction token answers, shortly before it expires: the image will come by
+   * DM (or /imagine-history). The last progress the message shows: nothing replaces it.
+   */
+  | { phase: 'expiring' };
 
 export interface DeliveredImage {
   bytes: Uint8Array;

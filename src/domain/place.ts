@@ -26,6 +26,17 @@ export function budgetKey(job: { guildId: string | null; place?: Place }): strin
 /** The bot may create and edit channel messages there (the channel fallback after the token). */
 export const canPostInChannel = (place: Place) => place === 'guild' || place === 'bot_dm';
 
+/** How long after the interaction the member is told the token is about to expire (it lives 15 minutes). */
+export const TOKEN_NOTICE_MS = 14 * 60_000;
+
+/**
+ * When the member is told that their image will come by DM instead, where only the token can
+ * answer (in the bot's DM the bot posts there itself): `undefined` elsewhere.
+ */
+export function tokenNoticeAt(job: { place?: Place; reply: { createdAt: number } }): number | undefined {
+  return job.place && !canPostInChannel(job.place) ? job.reply.createdAt + TOKEN_NOTICE_MS : undefined;
+}
+
 /**
  * What happens to a flagged image:
  * - `review`: a moderator decides (the server's review desk);

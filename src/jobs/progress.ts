@@ -19,6 +19,12 @@ export function createProgressReporter(deps: {
   intervalMs: number;
   logger: Logger;
   now?: () => number;
+  /**
+   * Where only the interaction token answers, when to say the image will come by DM instead
+   * (`tokenNoticeAt`): shown once, through the same throttle, unless the reporter stopped first
+   * (the job reached its end); after it, no other view replaces it.
+   */
+  noticeAt?: number;
 }): ProgressReporter {
   const now = deps.now ?? Date.now;
   let lastSentAt = -Infinity;
@@ -27,6 +33,18 @@ export function createProgressReporter(deps: {
   let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<void> = Promise.resolve();
   let stopped = false;
+  let noticed = false;
+  const notice =
+    deps.noticeAt === undefined
+      ? undefined
+      : setTimeout(
+          () => {
+            show({ phase: 'expiring' });
+            noticed = true;
+          },
+          Math.max(0, deps.noticeAt - now()),
+        );
+  notice?.unref();
 
   const send = (view: ProgressView) => {
     lastSentAt = now();
@@ -47,16 +65,19 @@ export function createProgressReporter(deps: {
     send(view);
   };
 
+  function show(view: ProgressView) {
+    if (stopped || noticed || JSON.stringify(view) === (pending ? JSON.stringify(pending) : lastKey)) return;
+    const wait = lastSentAt + deps.intervalMs - now();
+    if (wait <= 0 && !timer) return send(view);
+    pending = view;
+    timer ??= setTimeout(flush, Math.max(wait, 0));
+  }
+
   return {
-    show(view) {
-      if (stopped || JSON.stringify(view) === (pending ? JSON.stringify(pending) : lastKey)) return;
-      const wait = lastSentAt + deps.intervalMs - now();
-      if (wait <= 0 && !timer) return send(view);
-      pending = view;
-      timer ??= setTimeout(flush, Math.max(wait, 0));
-    },
+    show,
     async stop() {
       stopped = true;
+      clearTimeout(notice);
       pending = undefined;
       if (timer) clearTimeout(timer);
       timer = undefined;

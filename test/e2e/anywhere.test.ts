@@ -5,6 +5,7 @@
 // the operator's budget count across places.
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStorage } from '../../src/storage/open.ts';
 import { createUsageLedger, utcDay } from '../../src/usage/ledger.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
@@ -12,6 +13,7 @@ import {
   deployCommands,
   ephemeralText,
   finished,
+  messageWrites,
   startBotHarness,
   type BotHarness,
   type HarnessOptions,
@@ -72,10 +74,16 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
     await redis?.stop();
   });
   const run = onRedis ? it.skipIf(skipWithoutRedis) : it;
-  async function start(options: HarnessOptions = {}) {
+  async function start(options: HarnessOptions = {}, warm = false) {
     const engineEnv: Record<string, string> = redis
       ? { STORAGE_URL: `${redis.url}/${++db}`, QUEUE_LOCK_MS: '10000' }
       : {};
+    // On Redis the harness's seeded durations (in SQLite) are not read: seeded there too, where a test asks.
+    if (redis && warm) {
+      const stats = openStorage(engineEnv.STORAGE_URL!, 'stats');
+      await stats.set('durations', { '1024*1024': Array(5).fill(300) });
+      await stats.disconnect();
+    }
     h = await startBotHarness({
       script: clean,
       ...options,
@@ -192,6 +200,78 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
       expect(data.embeds[0]!.description).toMatch(/a slower tide[\s\S]*finished after the link expired/);
     },
   );
+
+  run(
+    'tells the member before the token expires, and /imagine-history gives back an image that reached nobody',
+    async () => {
+      const bot = await start({ script: () => ({ processingMs: 6_000 }) }, true);
+      bot.discord.refuseDms('bob');
+      // Asked a little under 14 minutes ago, in a group DM between others: only the token answers there.
+      const it = bot.discord.slash(
+        'imagine',
+        { prompt: 'a late comet' },
+        { context: 'private', with: ['alice', 'mod'], user: 'bob', ageMs: 14 * 60_000 - 3_000 },
+      );
+      const notice = await it.waitForOriginal((m) => /15 minutes/.test(m.content), LONG);
+      expect(notice.content).toMatch(
+        /only lets me update this message for 15 minutes, so I’ll send the image to your DM with me .* use \/imagine-history to get it/,
+      );
+      expect(notice.attachments).toEqual([]);
+      it.expireToken();
+      const line = await bot.waitForLog(
+        (l) => l.msg === 'the token expired and the member does not accept DMs from the bot',
+      );
+      const jobId = String(line.jobId);
+      expect(await ended(bot, jobId)).toMatchObject({ state: 'delivered', unseen: 'unreachable' });
+      expect(channelRoutes(bot, it.channelId)).toEqual([]);
+
+      const history = bot.discord.slash('imagine-history', {}, { context: 'bot_dm', user: 'bob' });
+      await history.waitForCallback();
+      expect(history.isEphemeral).toBe(true);
+      const list = history.original()!;
+      expect(list.embeds[0]!.description).toMatch(/a late comet[\s\S]*\*\*Get it #1\*\* below gives it to you/);
+      expect(labels(list)).toEqual(['Get it #1']);
+
+      // Only the member who asked may have it.
+      const other = bot.discord.click(list, 'Get it #1', { user: 'alice' });
+      expect(await ephemeralText(other)).toMatch(/Only the member who asked for this image can get it/);
+
+      const made = bot.api.tasks.get((await bot.app.jobs.get(jobId))!.taskId!)!.image!;
+      for (const attempt of [1, 2]) {
+        // Fetched once, it is still there to fetch again.
+        const fetch = bot.discord.click(list, 'Get it #1', { user: 'bob' });
+        const got = await fetch.waitForOriginal((m) => m.attachments.length > 0, LONG);
+        expect(fetch.isEphemeral, `attempt ${attempt}`).toBe(true);
+        expect(got.content).toMatch(/^Here is your image for “a late comet”\. Only you can see this\./);
+        expect(bot.discord.files(got)[0]!.bytes.equals(Buffer.from(made))).toBe(true);
+      }
+      const fetches = bot.discord.requests.filter((r) => r.files.length > 0 && r.path.includes('/webhooks/'));
+      for (const r of fetches)
+        expect((r.body as { allowed_mentions?: { parse: string[] } }).allowed_mentions?.parse).toEqual([]);
+      // Once the stash has expired, a private sentence says so.
+      const images = openStorage(bot.env.STORAGE_URL!, 'images');
+      await images.delete(`image:${jobId}`);
+      await images.disconnect();
+      const gone = bot.discord.click(list, 'Get it #1', { user: 'bob' });
+      expect(await ephemeralText(gone)).toMatch(/^I no longer have that image: .* kept for 7 days/);
+      // The only refusals: the expired token, and the DM the member closed.
+      expect(bot.discord.errors.map((e) => e.code)).toEqual([50027, 50007]);
+    },
+    40_000,
+  );
+
+  run('says nothing of the token’s end where the bot posts itself, or to a job done before it', async () => {
+    const bot = await start({}, true);
+    const ageMs = 14 * 60_000 - 2_500;
+    for (const context of ['bot_dm', 'private'] as const) {
+      const it = bot.discord.slash('imagine', { prompt: 'a quick comet' }, { context, ageMs });
+      expect((await it.waitForOriginal(finished, LONG)).attachments).toHaveLength(1);
+    }
+    // Past the moment the notice would have been due: nothing more was edited.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const said = messageWrites(bot.discord).filter((r) => JSON.stringify(r.body).includes('Still working on it'));
+    expect(said).toEqual([]);
+  });
 
   run(
     'counts a member’s quota across every place, and pays places without the bot from the operator’s budget',

@@ -28,7 +28,18 @@ export const en = {
     '🔞 Image {index}/{count} was flagged as possibly not safe for work and won’t be shown here.',
   // /imagine-history: images nobody saw.
   'user_install.history_withheld': 'withheld (flagged, nobody could review it there)',
-  'user_install.history_unreachable': 'finished after the link expired; open your DMs to me to get the next ones',
+  'user_install.history_unreachable':
+    'finished after the link expired, and your DMs were closed to me: **Get it #{n}** below gives it to you (open your DMs to me to get the next ones directly)',
+  // Get it: the image of a job that reached nobody, kept for the member (src/discord/delivery.ts).
+  'user_install.fetch_button': 'Get it #{n}',
+  'user_install.fetched':
+    'Here is your image for “{prompt}”. Only you can see this. You can get it again from /imagine-history for as long as it is listed there.',
+  'user_install.fetch_gone':
+    'I no longer have that image: images nobody could receive are kept for {days} days. Ask for it again with /imagine.',
+  'user_install.fetch_not_yours': 'Only the member who asked for this image can get it.',
+  // Where only the token answers, a minute before it expires, on a job still running.
+  'user_install.token_expiring':
+    '⏳ Still working on it. Discord only lets me update this message for 15 minutes, so I’ll send the image to your DM with me when it’s ready — if your DMs are closed to me, use /imagine-history to get it.',
   // USER_INSTALL=off, for commands Discord still offers from an older registration.
   'user_install.disabled': 'The bot’s operator only allows me in servers that added me. Use me in one of those.',
   // app_permissions lacks what an image needs, checked before anything is spent.
@@ -68,6 +79,14 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'user_install.where.server': '服务器',
   'user_install.batch_withheld': '🔞 第 {index}/{count} 张被标记为可能不适宜内容，不会在这里显示。',
   'user_install.history_withheld': '未显示（被标记，此处无人可以审核）',
-  'user_install.history_unreachable': '在链接失效后才完成；请允许我私信你，以便收到之后的图片',
+  'user_install.history_unreachable':
+    '在链接失效后才完成，且你关闭了来自我的私信：点击下方的 **取回图片 #{n}** 即可获取（允许我私信你，之后的图片就会直接发给你）',
+  'user_install.fetch_button': '取回图片 #{n}',
+  'user_install.fetched':
+    '这是你用“{prompt}”生成的图片，只有你能看到。只要它还在 /imagine-history 中，你就可以再次取回。',
+  'user_install.fetch_gone': '这张图片已不再保留：无人能接收的图片只保留 {days} 天。请用 /imagine 重新生成。',
+  'user_install.fetch_not_yours': '只有请求这张图片的成员才能取回它。',
+  'user_install.token_expiring':
+    '⏳ 仍在生成中。Discord 只允许我在 15 分钟内更新这条消息，所以图片完成后我会私信发给你——如果你关闭了来自我的私信，请使用 /imagine-history 取回。',
   'user_install.disabled': '机器人的运营者只允许在已添加我的服务器中使用我。请在这些服务器中使用。',
 };

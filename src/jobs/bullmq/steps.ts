@@ -1,4 +1,4 @@
-import { budgetKey } from '../../domain/place.ts';
+import { budgetKey, tokenNoticeAt } from '../../domain/place.ts';
 import { DelayedError, RateLimitError, Worker } from 'bullmq';
 import type { PpinfraClient } from '../../ppinfra/client.ts';
 import { isPpinfraError } from '../../ppinfra/errors.ts';
@@ -163,9 +163,13 @@ export function createSteps(ctx: StepContext) {
     return scheduleNext(run, job, polledAt, true);
   }
 
-  /** Counts the look on the record and plans the next, in one save; shows "taking longer" once. */
+  /**
+   * Counts the look on the record and plans the next, in one save; shows "taking longer" once,
+   * and where only the token answers, that the image will come by DM: a check is planned for the
+   * moment to say it, and once said nothing replaces it.
+   */
   async function scheduleNext(run: StepRun, job: Job, polledAt: number, pending: boolean) {
-    let late = false;
+    let view: ProgressView | undefined;
     const saved = await update(run, job, (j) => {
       if (!CHECKABLE.has(j.state)) return false;
       j.polls += 1;
@@ -173,12 +177,18 @@ export function createSteps(ctx: StepContext) {
       const estimate = estimateFor(j);
       const overdue =
         pending && j.polls > 1 && now() > (j.submittedAt ?? j.createdAt) + estimate.expectedMs + 2 * estimate.spreadMs;
-      late = overdue && markShown(j, { phase: 'late' });
-      plan(j, 'check', delayFor(j), run.id);
+      const noticeAt = tokenNoticeAt(j);
+      const noticed = j.shown !== undefined && (JSON.parse(j.shown.view) as ProgressView).phase === 'expiring';
+      view = undefined;
+      if (noticeAt !== undefined && !noticed && now() >= noticeAt && markShown(j, { phase: 'expiring' }))
+        view = { phase: 'expiring' };
+      else if (overdue && !noticed && markShown(j, { phase: 'late' })) view = { phase: 'late' };
+      const untilNotice = noticeAt !== undefined && !noticed && now() < noticeAt ? noticeAt - now() : Infinity;
+      plan(j, 'check', Math.min(delayFor(j), untilNotice), run.id);
       return true;
     });
     if (!saved) return;
-    if (late) await show(saved, { phase: 'late' });
+    if (view) await show(saved, view);
     await enqueue(saved);
   }
 

@@ -1,4 +1,4 @@
-import { budgetKey } from '../../domain/place.ts';
+import { budgetKey, tokenNoticeAt } from '../../domain/place.ts';
 import { randomUUID } from 'node:crypto';
 import { noopMetrics, type Metrics } from '../../ops/metrics.ts';
 import { createFinisher } from '../finish.ts';
@@ -63,6 +63,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
       intervalMs: settings.progressEditIntervalMs,
       logger: deps.logger.child({ jobId: job.id }),
       now,
+      noticeAt: tokenNoticeAt(job),
     });
 
   /**

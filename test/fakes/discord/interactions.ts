@@ -398,10 +398,12 @@ export function buildInteractionPayload(
     rc: ResolvedContext;
     message?: APIMessage;
     integrationTypes?: readonly number[];
+    /** When the interaction was created (its id's timestamp); now by default. */
+    createdAt?: number;
   },
 ): { id: string; token: string; payload: JsonObject } {
   const { rc } = args;
-  const id = snowflake();
+  const id = snowflake(args.createdAt);
   // Real tokens are ~200 url-safe characters starting with 'aW50ZXJhY3Rpb246' ("interaction:").
   const token = `aW50ZXJhY3Rpb246${Buffer.from(`${id}:`).toString('base64url')}${randomBytes(96).toString('base64url')}`;
   const payload: Record<string, unknown> = {

@@ -348,6 +348,7 @@ export class FakeDiscord {
       rc,
       undefined,
       this.integrationTypesOf(name, rc),
+      ctx.ageMs,
     );
   }
 
@@ -523,11 +524,13 @@ export class FakeDiscord {
     rc: ReturnType<typeof resolveContext>,
     message?: APIMessage,
     integrationTypes?: readonly number[],
+    ageMs = 0,
   ): FakeInteraction {
     const { id, token, payload } = buildInteractionPayload(this.world, this.applicationId, {
       type,
       data,
       rc,
+      createdAt: Date.now() - ageMs,
       ...(message ? { message } : {}),
       ...(integrationTypes ? { integrationTypes } : {}),
     });

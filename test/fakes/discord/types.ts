@@ -224,6 +224,12 @@ export interface InteractionContext {
    * Default true for 'guild_user_install', 'private' and an explicit 'bot_dm'; false in a guild and for `dm: true`.
    */
   userInstall?: boolean;
+  /**
+   * For `slash`: the interaction's id says it was created this long ago, so the bot, which reads
+   * a token's age from it, nears the end of the 15 minutes without the test waiting for them.
+   * The fake's own deadlines (the 3 s callback) still count from the dispatch; `expireToken()` ends the token.
+   */
+  ageMs?: number;
 }
 
 /** Where an interaction happens, seen from the bot (see InteractionContext.context). */
