@@ -6,7 +6,9 @@
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUsageLedger, utcDay } from '../../src/usage/ledger.ts';
+import { CLEAN_SCORES, fakeClassifier, PORN_SCORES } from '../fakes/classifier.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
+import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import {
   deployCommands,
@@ -142,6 +144,21 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
     expect(shown.attachments[0]?.filename).toMatch(/^SPOILER_/);
     expect(shown.content).toMatch(/^⚠️ Content warning: .*Only you can see it here/);
     expect(bot.discord.errors).toEqual([]);
+  });
+
+  run('an edit of a picture the classifier flagged is withheld where nobody can review it', async () => {
+    const upload = Buffer.from(await makePicture(11, 80, 'png'));
+    const classifier = fakeClassifier((image) => (Buffer.from(image).equals(upload) ? PORN_SCORES : CLEAN_SCORES));
+    const bot = await start({ classifier });
+    const server = bot.discord.slash(
+      'imagine-edit',
+      { image: { file: { name: 'me.png', bytes: upload } }, instruction: 'a beach behind me' },
+      { context: 'guild_user_install', guild: 'Elsewhere' },
+    );
+    // The result itself looks clean: the picture it was made from decides.
+    expect((await server.waitForOriginal(finished, LONG)).content).toMatch(/^🔞 .*no moderator can review it/);
+    expect(Buffer.from(classifier.seen[0]!).equals(upload)).toBe(true);
+    expect(files(bot)).toEqual([]);
   });
 
   run('DM_NSFW=hold keeps a flagged image out of the bot’s DM too', async () => {
