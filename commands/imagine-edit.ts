@@ -18,6 +18,7 @@ import { localizations, t } from '../src/discord/i18n.ts';
 import { refuse, startJob, type Asking } from '../src/discord/requests.ts';
 import { messageShowsJob, namesJob } from '../src/discord/result-messages.ts';
 import type { Job } from '../src/domain/job.ts';
+import { sourceFlagged, usableSource } from '../src/domain/source.ts';
 import type { Source } from '../src/domain/tools.ts';
 import { SEED_MAX } from '../src/ppinfra/edit.ts';
 import { checkPrompt } from '../src/prompts/check.ts';
@@ -144,32 +145,44 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
 
 /**
  * The result image a button is about, taken fresh from the message it sits on (a CDN URL there is
- * signed for about a day, longer than any job). Undefined when the job is not this message's, or
- * its image is no longer there: the custom id is the client's word.
+ * signed for about a day, longer than any job). `gone` when the job is not this message's, or its
+ * image is no longer there (the custom id is the client's word); `unavailable` when a moderator
+ * took it down or it was never shown (its message may still carry the buttons).
  */
 async function sourceOf(
   interaction: ButtonInteraction | ModalSubmitInteraction,
   jobId: string,
   ctx: BotContext,
-): Promise<{ job: Job; source: Source } | undefined> {
+): Promise<{ job: Job; source: Source; inputFlagged: boolean } | 'gone' | 'unavailable'> {
   const job = await ctx.jobs.get(jobId);
   const message: Message | null = interaction.message;
-  if (!job || !message) return undefined;
+  if (!job || !message) return 'gone';
   const names = message.attachments.map((a) => a.name);
-  if (!messageShowsJob(job, { id: message.id, guildId: interaction.guildId, fileNames: names })) return undefined;
+  if (!messageShowsJob(job, { id: message.id, guildId: interaction.guildId, fileNames: names })) return 'gone';
+  if (!usableSource(job)) return 'unavailable';
   const attachment = message.attachments.find((a) => namesJob(a.name, job.id));
-  if (!attachment?.width || !attachment.height) return undefined;
+  if (!attachment?.width || !attachment.height) return 'gone';
   const { width, height } = attachment;
   const image = job.batch ? job.batch.index + 1 : undefined;
-  return { job, source: { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height } };
+  const source = { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height };
+  return { job, source, inputFlagged: sourceFlagged(job) };
 }
 
-const gone = (interaction: Asking) => refuse(interaction, t(interaction.locale, 'image.gone'), 'image_gone');
+/** The private, free answer when there is no source to work on. */
+const noSource = (interaction: Asking, why: 'gone' | 'unavailable') =>
+  refuse(interaction, t(interaction.locale, `image.${why}`), `image_${why}`);
 
-function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', ctx: BotContext) {
+function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', inputFlagged: boolean, ctx: BotContext) {
   return startJob(
     interaction,
-    { prompt: '', size: `${source.width}*${source.height}`, tool: 'upscale', source, resolution },
+    {
+      prompt: '',
+      size: `${source.width}*${source.height}`,
+      tool: 'upscale',
+      source,
+      resolution,
+      ...(inputFlagged ? { inputFlagged } : {}),
+    },
     ctx,
   );
 }
@@ -177,7 +190,8 @@ function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', c
 export const buttons: Command['buttons'] = {
   /** Opens the Change… form; the new job starts when it is sent back. */
   async change(interaction, jobId, ctx) {
-    if (!(await sourceOf(interaction, jobId, ctx))) return gone(interaction);
+    const found = await sourceOf(interaction, jobId, ctx);
+    if (typeof found === 'string') return noSource(interaction, found);
     const field = new TextInputBuilder()
       .setCustomId('instruction')
       .setLabel(t(interaction.locale, 'change.instruction'))
@@ -195,30 +209,37 @@ export const buttons: Command['buttons'] = {
 
   async upscale(interaction, jobId, ctx) {
     const found = await sourceOf(interaction, jobId, ctx);
-    if (!found) return gone(interaction);
-    return upscale(interaction, found.source, ctx.tools?.upscaleResolution ?? '2k', ctx);
+    if (typeof found === 'string') return noSource(interaction, found);
+    return upscale(interaction, found.source, ctx.tools?.upscaleResolution ?? '2k', found.inputFlagged, ctx);
   },
 
   /** On the message of an upscale too large to post: the same picture again, at 2k. */
   async upscale2k(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
-    if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId) return gone(interaction);
-    return upscale(interaction, job.source, '2k', ctx);
+    if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId)
+      return noSource(interaction, 'gone');
+    return upscale(interaction, job.source, '2k', Boolean(job.inputFlagged), ctx);
   },
 };
 
 export const modals: Command['modals'] = {
   async change(interaction, jobId, ctx) {
     const found = await sourceOf(interaction, jobId, ctx);
-    if (!found) return gone(interaction);
+    if (typeof found === 'string') return noSource(interaction, found);
     const data = interaction.fields.fields.get('instruction');
     const text = data && 'value' in data && typeof data.value === 'string' ? data.value : '';
     const instruction = checkInstruction(interaction, text, ctx);
     if (!instruction.ok) return refuse(interaction, instruction.message, instruction.problem);
-    const { source } = found;
+    const { source, inputFlagged } = found;
     return startJob(
       interaction,
-      { prompt: instruction.instruction, size: `${source.width}*${source.height}`, tool: 'edit', source },
+      {
+        prompt: instruction.instruction,
+        size: `${source.width}*${source.height}`,
+        tool: 'edit',
+        source,
+        ...(inputFlagged ? { inputFlagged } : {}),
+      },
       ctx,
     );
   },
