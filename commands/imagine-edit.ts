@@ -19,7 +19,7 @@ import { refuse, startJob, type Asking } from '../src/discord/requests.ts';
 import { messageShowsJob, namesJob } from '../src/discord/result-messages.ts';
 import type { Job } from '../src/domain/job.ts';
 import { sourceFlagged, usableSource } from '../src/domain/source.ts';
-import type { Source } from '../src/domain/tools.ts';
+import { UPSCALE_LONG_SIDE, upscaledSize, type Source } from '../src/domain/tools.ts';
 import { SEED_MAX } from '../src/ppinfra/edit.ts';
 import { checkPrompt } from '../src/prompts/check.ts';
 import { EDIT_INPUT_LIMITS, type ImageCheck } from '../src/prompts/image-input.ts';
@@ -210,7 +210,17 @@ export const buttons: Command['buttons'] = {
   async upscale(interaction, jobId, ctx) {
     const found = await sourceOf(interaction, jobId, ctx);
     if (typeof found === 'string') return noSource(interaction, found);
-    return upscale(interaction, found.source, ctx.tools?.upscaleResolution ?? '2k', found.inputFlagged, ctx);
+    const resolution = ctx.tools?.upscaleResolution ?? '2k';
+    // Messages posted before upscales lost their Upscale button still carry it. An upscale's size is
+    // the one it was asked for (what the message shows may be a stand-in of another size).
+    const { job } = found;
+    const { width, height } =
+      job.tool === 'upscale' && job.source ? upscaledSize(job.source, job.resolution ?? '2k') : found.source;
+    if (Math.max(width, height) >= UPSCALE_LONG_SIDE[resolution]) {
+      const text = t(interaction.locale, 'image.already_upscaled', { width, height, resolution });
+      return refuse(interaction, text, 'already_upscaled');
+    }
+    return upscale(interaction, found.source, resolution, found.inputFlagged, ctx);
   },
 
   /** On the message of an upscale too large to post: the same picture again, at 2k. */
