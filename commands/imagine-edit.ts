@@ -12,6 +12,7 @@ import {
   type ModalSubmitInteraction,
 } from 'discord.js';
 import { loadAttachmentImage } from '../src/discord/attachments.ts';
+import { linkFresh } from '../src/discord/cdn-expiry.ts';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
@@ -223,11 +224,19 @@ export const buttons: Command['buttons'] = {
     return upscale(interaction, found.source, resolution, found.inputFlagged, ctx);
   },
 
-  /** On the message of an upscale too large to post: the same picture again, at 2k. */
+  /**
+   * On the message of an upscale too large to post: the same picture again, at 2k. That picture is
+   * the link kept on the record, signed for about a day: checked before anything is spent, as is
+   * the image it came from (a moderator may have taken it down since).
+   */
   async upscale2k(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
     if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId)
       return noSource(interaction, 'gone');
+    const from = job.source.jobId ? await ctx.jobs.get(job.source.jobId) : undefined;
+    if (from && !usableSource(from)) return noSource(interaction, 'unavailable');
+    if (!linkFresh(job.source.url, Date.now()))
+      return refuse(interaction, t(interaction.locale, 'image.offer_expired'), 'offer_expired');
     return upscale(interaction, job.source, '2k', Boolean(job.inputFlagged), ctx);
   },
 };

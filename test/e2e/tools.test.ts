@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeCustomId } from '../../src/discord/custom-id.ts';
+import { encodeCustomId, parseCustomId } from '../../src/discord/custom-id.ts';
 import type { FakeTaskScript } from '../fakes/ppinfra.ts';
 import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
@@ -227,6 +227,28 @@ describe('image tools (one engine)', () => {
     ];
     expect(await ephemeralText(bot.discord.click(up, 'Upscale'))).toBe(
       'That image is already 2048×2048: an upscale to 2k would not make it larger. Nothing was charged.',
+    );
+    expect(routes(bot, 'upscale')).toHaveLength(1);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('“Upscale to 2k” on a kept link about to expire: the offer has expired, nothing is spent', async () => {
+    const large: FakeTaskScript = { processingMs: 100, image: new Uint8Array(11 * 1024 * 1024) };
+    const bot = await start({
+      env: { UPSCALE_RESOLUTION: '4k' },
+      script: (req) => (req.kind === 'upscale' ? large : { processingMs: 100 }),
+    });
+    const first = await bot.discord.slash('imagine', { prompt: 'a wide valley' }).waitForOriginal(finished, LONG);
+    const up = await bot.discord.click(first, 'Upscale').waitForOriginal(finished, LONG);
+    expect(labels(up)).toEqual(['Upscale to 2k']);
+    // The link the fake CDN signed for a day, as it reads five minutes before it stops working.
+    const offer = (up.components as unknown as { components: { custom_id: string }[] }[])[0]!.components[0]!;
+    const job = (await bot.app.jobs.get(parseCustomId(offer.custom_id)!.jobId))!;
+    const ex = Math.floor((Date.now() + 5 * 60_000) / 1000).toString(16);
+    job.source!.url = job.source!.url.replace(/ex=[0-9a-f]+/, `ex=${ex}`);
+    await bot.app.store.save(job);
+    expect(await ephemeralText(bot.discord.click(up, 'Upscale to 2k'))).toBe(
+      'This offer has expired. Click **Upscale** on the image itself to upscale it again. Nothing was charged.',
     );
     expect(routes(bot, 'upscale')).toHaveLength(1);
     expect(bot.discord.errors).toEqual([]);
