@@ -166,7 +166,8 @@ async function sourceOf(
   const { width, height } = attachment;
   const image = job.batch ? job.batch.index + 1 : undefined;
   const source = { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height };
-  return { job, source, inputFlagged: sourceFlagged(job) };
+  // The message's own spoiler counts too: it goes out before the record's final save says so.
+  return { job, source, inputFlagged: sourceFlagged(job) || attachment.spoiler };
 }
 
 /** The private, free answer when there is no source to work on. */

@@ -6,9 +6,7 @@
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUsageLedger, utcDay } from '../../src/usage/ledger.ts';
-import { CLEAN_SCORES, fakeClassifier, PORN_SCORES } from '../fakes/classifier.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
-import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import {
   deployCommands,
@@ -146,20 +144,22 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
     expect(bot.discord.errors).toEqual([]);
   });
 
-  run('an edit of a picture the classifier flagged is withheld where nobody can review it', async () => {
-    const upload = Buffer.from(await makePicture(11, 80, 'png'));
-    const classifier = fakeClassifier((image) => (Buffer.from(image).equals(upload) ? PORN_SCORES : CLEAN_SCORES));
-    const bot = await start({ classifier });
-    const server = bot.discord.slash(
-      'imagine-edit',
-      { image: { file: { name: 'me.png', bytes: upload } }, instruction: 'a beach behind me' },
-      { context: 'guild_user_install', guild: 'Elsewhere' },
-    );
-    // The result itself looks clean: the picture it was made from decides.
-    expect((await server.waitForOriginal(finished, LONG)).content).toMatch(/^🔞 .*no moderator can review it/);
-    expect(Buffer.from(classifier.seen[0]!).equals(upload)).toBe(true);
-    expect(files(bot)).toEqual([]);
-  });
+  run(
+    'an upscale of a flagged image shown in the bot’s DM is a spoiler too, though it looks clean itself',
+    async () => {
+      // Only the first image is flagged: the upscale is clean, the image it was made from decides.
+      const bot = await start({ script: (req) => (req.kind ? clean() : flaggedScript()) });
+      const dm = bot.discord.slash('imagine', { prompt: 'a garden' }, { context: 'bot_dm' });
+      const shown = await dm.waitForOriginal(finished, LONG);
+      expect(shown.attachments[0]?.filename).toMatch(/^SPOILER_/);
+      const up = await bot.discord.click(shown, 'Upscale').waitForOriginal(finished, LONG);
+      expect(up.attachments[0]?.filename).toMatch(/^SPOILER_/);
+      expect(up.content).toMatch(/^⚠️ Content warning: /);
+      const job = await ended(bot, jobIdOf(up));
+      expect(job).toMatchObject({ tool: 'upscale', inputFlagged: true, nsfw: { reasons: ['input'] } });
+      expect(bot.discord.errors).toEqual([]);
+    },
+  );
 
   run('DM_NSFW=hold keeps a flagged image out of the bot’s DM too', async () => {
     const bot = await start({ script: flaggedScript, env: { DM_NSFW: 'hold' } });
