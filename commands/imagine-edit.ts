@@ -42,8 +42,10 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('command.edit.name'))
   .setDescription(t('en-US', 'command.edit.description'))
   .setDescriptionLocalizations(localizations('command.edit.description'))
-  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
-  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel)
+  // A member's own picture is edited only in servers that added the bot, where a review desk can
+  // see what the edit made of it: Discord offers the command nowhere else.
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+  .setContexts(InteractionContextType.Guild)
   .addAttachmentOption((o) =>
     o
       .setName('image')
