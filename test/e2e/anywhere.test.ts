@@ -60,6 +60,7 @@ async function ended(bot: BotHarness, id: string) {
     .toMatch(/delivered|held|failed/);
   return bot.app.jobs.get(id);
 }
+const description = (m: APIMessage) => m.embeds[0]?.description ?? '';
 const jobIdOf = (m: APIMessage) => /-(\w+)\.\w+$/.exec(m.attachments[0]!.filename)![1]!;
 
 describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) => {
@@ -209,6 +210,32 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
       expect(data.embeds[0]!.description).toMatch(/a slower tide[\s\S]*finished after the link expired/);
     },
   );
+
+  run('the buttons of an image sent to the DM work there; an upscale sent there says what was asked', async () => {
+    const bot = await start({ script: () => ({ processingMs: 1_500 }) });
+    const elsewhere = { context: 'guild_user_install', guild: 'Elsewhere' } as const;
+    const it = bot.discord.slash('imagine', { prompt: 'a slow tide' }, elsewhere);
+    await bot.api.waitFor('task-created');
+    it.expireToken();
+    const dmId = bot.discord.dmChannel('alice').id;
+    const inDm = (m: APIMessage) => m.channel_id === dmId && m.attachments.length > 0;
+    const late = await bot.discord.waitForMessage(inDm, LONG);
+    // The record names the DM message once it is saved, right after the message went out.
+    await ended(bot, jobIdOf(late));
+    const fromDm = await bot.discord.click(late, 'Upscale').waitForOriginal(finished, LONG);
+    expect(description(fromDm)).toBe('🔍 Upscaled to 2048×2048');
+
+    // An upscale asked for in the server, finished after its token: sent to the DM, saying what it is.
+    const shown = await bot.discord
+      .slash('imagine', { prompt: 'a calm sea' }, elsewhere)
+      .waitForOriginal(finished, LONG);
+    const up = bot.discord.click(shown, 'Upscale', elsewhere);
+    let upscales = 0;
+    await bot.api.waitFor('task-created', (task: { kind?: string }) => task.kind === 'upscale' && ++upscales === 2);
+    up.expireToken();
+    const sent = await bot.discord.waitForMessage((m) => inDm(m) && m.id !== late.id && m.id !== fromDm.id, LONG);
+    expect(sent.content).toMatch(/^Here is your image for “Upscale to 2k”\. .*\(a server\), so I sent it here\./);
+  });
 
   run(
     'counts a member’s quota across every place, and pays places without the bot from the operator’s budget',
