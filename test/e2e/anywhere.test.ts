@@ -306,6 +306,15 @@ describe('installs for oneself, before anything is spent', () => {
     expect((await dm.waitForCallback()).type).toBe(5);
   });
 
+  it('estimates an upscale by what upscales take, not by its picture’s size, where only the token can answer', async () => {
+    // Pictures are quick here; upscales have taken twenty minutes.
+    const bot = await start({ seenDurationsByKey: { 'upscale:2k': 20 * 60_000 } });
+    const group = { context: 'private' as const, with: ['alice'], user: 'bob' };
+    const shown = await bot.discord.slash('imagine', { prompt: 'a harbour' }, group).waitForOriginal(finished, LONG);
+    expect(await ephemeralText(bot.discord.click(shown, 'Upscale', group))).toMatch(/15 minutes\. Nothing was charged/);
+    expect(bot.api.requests.filter((r) => r.route === 'upscale')).toHaveLength(0);
+  });
+
   it('answers privately where the server lets external apps answer only privately, and checks app_permissions', async () => {
     const bot = await start();
     const strict = bot.discord.slash(
