@@ -16,7 +16,7 @@ import { linkFresh } from '../src/discord/cdn-expiry.ts';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
-import { refuse, startJob, type Asking } from '../src/discord/requests.ts';
+import { placeFor, refuse, startJob, type Asking } from '../src/discord/requests.ts';
 import { messageShowsJob, namesJob } from '../src/discord/result-messages.ts';
 import type { Job } from '../src/domain/job.ts';
 import { sourceFlagged, usableSource } from '../src/domain/source.ts';
@@ -129,7 +129,12 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     { timeoutMs: DOWNLOAD_TIMEOUT_MS, limits: EDIT_INPUT_LIMITS },
   );
   if (!loaded.ok) return refuse(interaction, imageRefusal(locale, loaded), `image_${loaded.reason}`);
-  const inputFlagged = await ctx.review.inputFlagged(interaction.guildId, loaded.bytes, CLASSIFY_TIMEOUT_MS);
+  // A server's sensitivity is its own: where it never installed the bot (a registration from
+  // before /imagine-edit stayed in servers), the operator's defaults judge the picture.
+  const where = await placeFor(interaction, ctx);
+  if ('outcome' in where) return where.outcome;
+  const settingsOf = where.place === 'guild' ? interaction.guildId : null;
+  const inputFlagged = await ctx.review.inputFlagged(settingsOf, loaded.bytes, CLASSIFY_TIMEOUT_MS);
   const seed = interaction.options.getInteger('seed') ?? undefined;
   const source: Source = { url: attachment.url, width: loaded.width, height: loaded.height };
   return startJob(

@@ -6,7 +6,9 @@
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUsageLedger, utcDay } from '../../src/usage/ledger.ts';
+import { CLEAN_SCORES, fakeClassifier } from '../fakes/classifier.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
+import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import {
   deployCommands,
@@ -313,6 +315,27 @@ describe('installs for oneself, before anything is spent', () => {
     const shown = await bot.discord.slash('imagine', { prompt: 'a harbour' }, group).waitForOriginal(finished, LONG);
     expect(await ephemeralText(bot.discord.click(shown, 'Upscale', group))).toMatch(/15 minutes\. Nothing was charged/);
     expect(bot.api.requests.filter((r) => r.route === 'upscale')).toHaveLength(0);
+  });
+
+  it('an edit in a server that never installed the bot is judged by the operator’s thresholds, not that server’s', async () => {
+    const upload = Buffer.from(await makePicture(11, 80, 'png'));
+    // Flagged at the operator's thresholds (porn + hentai 0.7 ≥ 0.6), not at a relaxed server's (0.8).
+    const borderline = { drawing: 0.05, hentai: 0.05, neutral: 0.2, porn: 0.65, sexy: 0.05 };
+    const classifier = fakeClassifier((image) => (Buffer.from(image).equals(upload) ? borderline : CLEAN_SCORES));
+    const bot = await start({ classifier });
+    // A registration from before /imagine-edit stayed in servers that added the bot, not deployed again.
+    const edit = bot.discord.commands.list().find((c) => c.name === 'imagine-edit')!;
+    Object.assign(edit, { integration_types: [0, 1], contexts: [0, 1, 2] });
+    // The server had the bot once, and relaxed its sensitivity then.
+    const elsewhere = bot.discord.guilds.find((g) => g.name === 'Elsewhere')!;
+    await bot.app.settings.update(elsewhere.id, { sensitivity: 'relaxed' });
+    const it = bot.discord.slash(
+      'imagine-edit',
+      { image: { file: { name: 'me.png', bytes: upload } }, instruction: 'a beach behind me' },
+      { context: 'guild_user_install', guild: 'Elsewhere' },
+    );
+    expect((await it.waitForOriginal(finished, LONG)).content).toMatch(/^🔞 .*no moderator can review it/);
+    expect(files(bot)).toEqual([]);
   });
 
   it('answers privately where the server lets external apps answer only privately, and checks app_permissions', async () => {
