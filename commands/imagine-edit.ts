@@ -12,13 +12,15 @@ import {
   type ModalSubmitInteraction,
 } from 'discord.js';
 import { loadAttachmentImage } from '../src/discord/attachments.ts';
+import { linkFresh } from '../src/discord/cdn-expiry.ts';
 import type { BotContext, Command, Outcome } from '../src/discord/command.ts';
 import { encodeCustomId } from '../src/discord/custom-id.ts';
 import { localizations, t } from '../src/discord/i18n.ts';
-import { refuse, startJob, type Asking } from '../src/discord/requests.ts';
+import { placeFor, refuse, startJob, type Asking } from '../src/discord/requests.ts';
 import { messageShowsJob, namesJob } from '../src/discord/result-messages.ts';
 import type { Job } from '../src/domain/job.ts';
-import type { Source } from '../src/domain/tools.ts';
+import { sourceFlagged, usableSource } from '../src/domain/source.ts';
+import { UPSCALE_LONG_SIDE, upscaledSize, type Source } from '../src/domain/tools.ts';
 import { SEED_MAX } from '../src/ppinfra/edit.ts';
 import { checkPrompt } from '../src/prompts/check.ts';
 import { EDIT_INPUT_LIMITS, type ImageCheck } from '../src/prompts/image-input.ts';
@@ -40,8 +42,10 @@ export const data = new SlashCommandBuilder()
   .setNameLocalizations(localizations('command.edit.name'))
   .setDescription(t('en-US', 'command.edit.description'))
   .setDescriptionLocalizations(localizations('command.edit.description'))
-  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall, ApplicationIntegrationType.UserInstall)
-  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM, InteractionContextType.PrivateChannel)
+  // A member's own picture is edited only in servers that added the bot, where a review desk can
+  // see what the edit made of it: Discord offers the command nowhere else.
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+  .setContexts(InteractionContextType.Guild)
   .addAttachmentOption((o) =>
     o
       .setName('image')
@@ -125,7 +129,12 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     { timeoutMs: DOWNLOAD_TIMEOUT_MS, limits: EDIT_INPUT_LIMITS },
   );
   if (!loaded.ok) return refuse(interaction, imageRefusal(locale, loaded), `image_${loaded.reason}`);
-  const inputFlagged = await ctx.review.inputFlagged(interaction.guildId, loaded.bytes, CLASSIFY_TIMEOUT_MS);
+  // A server's sensitivity is its own: where it never installed the bot (a registration from
+  // before /imagine-edit stayed in servers), the operator's defaults judge the picture.
+  const where = await placeFor(interaction, ctx);
+  if ('outcome' in where) return where.outcome;
+  const settingsOf = where.place === 'guild' ? interaction.guildId : null;
+  const inputFlagged = await ctx.review.inputFlagged(settingsOf, loaded.bytes, CLASSIFY_TIMEOUT_MS);
   const seed = interaction.options.getInteger('seed') ?? undefined;
   const source: Source = { url: attachment.url, width: loaded.width, height: loaded.height };
   return startJob(
@@ -144,32 +153,45 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
 
 /**
  * The result image a button is about, taken fresh from the message it sits on (a CDN URL there is
- * signed for about a day, longer than any job). Undefined when the job is not this message's, or
- * its image is no longer there: the custom id is the client's word.
+ * signed for about a day, longer than any job). `gone` when the job is not this message's, or its
+ * image is no longer there (the custom id is the client's word); `unavailable` when a moderator
+ * took it down or it was never shown (its message may still carry the buttons).
  */
 async function sourceOf(
   interaction: ButtonInteraction | ModalSubmitInteraction,
   jobId: string,
   ctx: BotContext,
-): Promise<{ job: Job; source: Source } | undefined> {
+): Promise<{ job: Job; source: Source; inputFlagged: boolean } | 'gone' | 'unavailable'> {
   const job = await ctx.jobs.get(jobId);
   const message: Message | null = interaction.message;
-  if (!job || !message) return undefined;
+  if (!job || !message) return 'gone';
   const names = message.attachments.map((a) => a.name);
-  if (!messageShowsJob(job, { id: message.id, guildId: interaction.guildId, fileNames: names })) return undefined;
+  if (!messageShowsJob(job, { id: message.id, guildId: interaction.guildId, fileNames: names })) return 'gone';
+  if (!usableSource(job)) return 'unavailable';
   const attachment = message.attachments.find((a) => namesJob(a.name, job.id));
-  if (!attachment?.width || !attachment.height) return undefined;
+  if (!attachment?.width || !attachment.height) return 'gone';
   const { width, height } = attachment;
   const image = job.batch ? job.batch.index + 1 : undefined;
-  return { job, source: { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height } };
+  const source = { url: attachment.url, jobId: job.id, ...(image ? { image } : {}), width, height };
+  // The message's own spoiler counts too: it goes out before the record's final save says so.
+  return { job, source, inputFlagged: sourceFlagged(job) || attachment.spoiler };
 }
 
-const gone = (interaction: Asking) => refuse(interaction, t(interaction.locale, 'image.gone'), 'image_gone');
+/** The private, free answer when there is no source to work on. */
+const noSource = (interaction: Asking, why: 'gone' | 'unavailable') =>
+  refuse(interaction, t(interaction.locale, `image.${why}`), `image_${why}`);
 
-function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', ctx: BotContext) {
+function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', inputFlagged: boolean, ctx: BotContext) {
   return startJob(
     interaction,
-    { prompt: '', size: `${source.width}*${source.height}`, tool: 'upscale', source, resolution },
+    {
+      prompt: '',
+      size: `${source.width}*${source.height}`,
+      tool: 'upscale',
+      source,
+      resolution,
+      ...(inputFlagged ? { inputFlagged } : {}),
+    },
     ctx,
   );
 }
@@ -177,7 +199,8 @@ function upscale(interaction: Asking, source: Source, resolution: '2k' | '4k', c
 export const buttons: Command['buttons'] = {
   /** Opens the Change… form; the new job starts when it is sent back. */
   async change(interaction, jobId, ctx) {
-    if (!(await sourceOf(interaction, jobId, ctx))) return gone(interaction);
+    const found = await sourceOf(interaction, jobId, ctx);
+    if (typeof found === 'string') return noSource(interaction, found);
     const field = new TextInputBuilder()
       .setCustomId('instruction')
       .setLabel(t(interaction.locale, 'change.instruction'))
@@ -195,30 +218,55 @@ export const buttons: Command['buttons'] = {
 
   async upscale(interaction, jobId, ctx) {
     const found = await sourceOf(interaction, jobId, ctx);
-    if (!found) return gone(interaction);
-    return upscale(interaction, found.source, ctx.tools?.upscaleResolution ?? '2k', ctx);
+    if (typeof found === 'string') return noSource(interaction, found);
+    const resolution = ctx.tools?.upscaleResolution ?? '2k';
+    // Messages posted before upscales lost their Upscale button still carry it. An upscale's size is
+    // the one it was asked for (what the message shows may be a stand-in of another size).
+    const { job } = found;
+    const { width, height } =
+      job.tool === 'upscale' && job.source ? upscaledSize(job.source, job.resolution ?? '2k') : found.source;
+    if (Math.max(width, height) >= UPSCALE_LONG_SIDE[resolution]) {
+      const text = t(interaction.locale, 'image.already_upscaled', { width, height, resolution });
+      return refuse(interaction, text, 'already_upscaled');
+    }
+    return upscale(interaction, found.source, resolution, found.inputFlagged, ctx);
   },
 
-  /** On the message of an upscale too large to post: the same picture again, at 2k. */
+  /**
+   * On the message of an upscale too large to post: the same picture again, at 2k. That picture is
+   * the link kept on the record, signed for about a day: checked before anything is spent, as is
+   * the image it came from (a moderator may have taken it down since).
+   */
   async upscale2k(interaction, jobId, ctx) {
     const job = await ctx.jobs.get(jobId);
-    if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId) return gone(interaction);
-    return upscale(interaction, job.source, '2k', ctx);
+    if (!job?.source || job.tool !== 'upscale' || job.guildId !== interaction.guildId)
+      return noSource(interaction, 'gone');
+    const from = job.source.jobId ? await ctx.jobs.get(job.source.jobId) : undefined;
+    if (from && !usableSource(from)) return noSource(interaction, 'unavailable');
+    if (!linkFresh(job.source.url, Date.now()))
+      return refuse(interaction, t(interaction.locale, 'image.offer_expired'), 'offer_expired');
+    return upscale(interaction, job.source, '2k', Boolean(job.inputFlagged), ctx);
   },
 };
 
 export const modals: Command['modals'] = {
   async change(interaction, jobId, ctx) {
     const found = await sourceOf(interaction, jobId, ctx);
-    if (!found) return gone(interaction);
+    if (typeof found === 'string') return noSource(interaction, found);
     const data = interaction.fields.fields.get('instruction');
     const text = data && 'value' in data && typeof data.value === 'string' ? data.value : '';
     const instruction = checkInstruction(interaction, text, ctx);
     if (!instruction.ok) return refuse(interaction, instruction.message, instruction.problem);
-    const { source } = found;
+    const { source, inputFlagged } = found;
     return startJob(
       interaction,
-      { prompt: instruction.instruction, size: `${source.width}*${source.height}`, tool: 'edit', source },
+      {
+        prompt: instruction.instruction,
+        size: `${source.width}*${source.height}`,
+        tool: 'edit',
+        source,
+        ...(inputFlagged ? { inputFlagged } : {}),
+      },
       ctx,
     );
   },

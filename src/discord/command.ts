@@ -43,10 +43,11 @@ export interface BotContext {
    */
   userInstall?: { enabled: boolean };
   /**
-   * When an image of `size` asked for now would likely be ready (ms, `src/jobs/eta.ts`): where
-   * only the 15-minute interaction token can answer, a wait past it is refused at once.
+   * When an image of duration key `key` (`durationKey` in `src/domain/tools.ts`) asked for now
+   * would likely be ready (ms, `src/jobs/eta.ts`): where only the 15-minute interaction token can
+   * answer, a wait past it is refused at once.
    */
-  readyBy?(size: string): Promise<number>;
+  readyBy?(key: string): Promise<number>;
   /** The usage ledger and PRICE_PER_IMAGE, for `/imagine-usage`; `now` for tests. */
   usage?: { ledger: UsageLedger; price: Price | undefined; now?: () => number };
   /** UPSCALE_RESOLUTION (2k when absent), and the tools' prices for `/imagine-usage`. */

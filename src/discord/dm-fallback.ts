@@ -2,7 +2,7 @@ import { DiscordAPIError, Routes, type RawFile, type REST } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { Job } from '../domain/job.ts';
 import { t } from './i18n.ts';
-import { safeText } from './messages.ts';
+import { safeText, whatWasAsked } from './messages.ts';
 
 /** Discord's answer when a member does not accept DMs from the bot (privacy settings, a block). */
 const CANNOT_DM = 50007;
@@ -26,7 +26,11 @@ export function createDmFallback(deps: { rest: REST; logger: Logger }) {
   ): Promise<{ channelId: string; messageId: string } | undefined> {
     const where = t(job.locale, `user_install.where.${WHERE[job.place ?? 'guild']}`);
     // The image's message shows embeds: a link quoted from the prompt would add a preview of its own.
-    const prompt = safeText(job.prompt.replace(/\s+/g, ' '), 200).replace(/https?:\/\/[^\s<>]+/g, (url) => `<${url}>`);
+    // An upscale has no prompt: its target says what was asked.
+    const prompt = safeText(whatWasAsked(job).replace(/\s+/g, ' '), 200).replace(
+      /https?:\/\/[^\s<>]+/g,
+      (url) => `<${url}>`,
+    );
     const header = files?.length
       ? t(job.locale, 'user_install.delivered_to_dm', { prompt, where })
       : t(job.locale, 'late.update', { user: `<@${job.userId}>` });

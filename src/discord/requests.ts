@@ -11,6 +11,7 @@ import {
   type ModalSubmitInteraction,
 } from 'discord.js';
 import type { Job, JobRequest } from '../domain/job.ts';
+import { durationKey } from '../domain/tools.ts';
 import { checkPrompt } from '../prompts/check.ts';
 import { parseSize } from '../ppinfra/size.ts';
 import { checkText, composePrompt, type Placement } from '../prompts/exact-text.ts';
@@ -169,7 +170,8 @@ export async function startJob(
   if (ctx.storage && !ctx.storage.healthy())
     return refuse(interaction, t(locale, 'refusal.storage_unavailable'), 'storage_unavailable');
   if (!canPostInChannel(place) && ctx.readyBy) {
-    const readyAt = await ctx.readyBy(input.size);
+    // Estimated as the durations were learnt: an edit or an upscale takes its own time, not its size's.
+    const readyAt = await ctx.readyBy(durationKey(input));
     if (readyAt > Math.min(interaction.createdTimestamp, Date.now()) + TOKEN_BUDGET_MS)
       return refuse(
         interaction,

@@ -14,7 +14,8 @@ export const row = (components: APIButtonComponent[]): Row => ({ type: Component
 /**
  * A result's buttons. The first row speaks for the request; Change… and Upscale act on one image,
  * so a batch gets a numbered pair per image shown (at most 4: a row each, within Discord's 5 a
- * row). An edit or an upscale has no prompt to rerun or rewrite: its first row only deletes and reports.
+ * row). An edit or an upscale has no prompt to rerun or rewrite: its first row only deletes and
+ * reports; an upscale offers no Upscale.
  */
 export function resultButtons(job: Job, images?: readonly { jobId: string; index: number }[]): Row[] {
   const { locale } = job;
@@ -34,10 +35,14 @@ export function resultButtons(job: Job, images?: readonly { jobId: string; index
   const change = (id: string, label: string) => button(ButtonStyle.Secondary, label, '🖌️', encodeCustomId('change', id));
   const upscale = (id: string, label: string) =>
     button(ButtonStyle.Secondary, label, '🔍', encodeCustomId('upscale', id));
+  // An upscale is already at its target size: upscaling it again would pay for the same picture.
   if (!images)
     return [
       row(first),
-      row([change(job.id, t(locale, 'button.change')), upscale(job.id, t(locale, 'button.upscale'))]),
+      row([
+        change(job.id, t(locale, 'button.change')),
+        ...(job.tool === 'upscale' ? [] : [upscale(job.id, t(locale, 'button.upscale'))]),
+      ]),
     ];
   const shown = images.slice(0, 5);
   return [

@@ -175,8 +175,11 @@ export function messageShowsJob(
   job: Pick<Job, 'id' | 'guildId' | 'messageId' | 'published' | 'batch'>,
   message: { id: string; guildId: string | null; fileNames: readonly string[] },
 ): boolean {
+  // The message the image was published as, wherever: one sent to the member's DM once the token
+  // had expired is in no guild, though the job is.
+  if (job.published?.messageId === message.id) return true;
   if (message.guildId !== job.guildId) return false;
-  if (job.messageId === message.id || job.published?.messageId === message.id) return true;
+  if (job.messageId === message.id) return true;
   const ids = job.batch?.jobIds ?? [job.id];
   return message.fileNames.some((name) => ids.some((id) => namesJob(name, id)));
 }

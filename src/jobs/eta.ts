@@ -13,11 +13,12 @@ export function createReadyBy(deps: {
   maxInFlight: number;
   imagesPerMinute: number;
   now?: () => number;
-}): (size: string) => Promise<number> {
+}): (key: string) => Promise<number> {
   const now = deps.now ?? Date.now;
-  return async (size) => {
+  // By duration key (`durationKey`): an upscale's own time, not that of a picture of its size.
+  return async (key) => {
     const { queued, inFlight } = await deps.jobs.counts();
-    const { expectedMs } = deps.estimator.estimate(size);
+    const { expectedMs } = deps.estimator.estimate(key);
     const waves = Math.floor((queued + inFlight) / Math.max(1, deps.maxInFlight));
     const paced = deps.imagesPerMinute > 0 ? (queued / deps.imagesPerMinute) * 60_000 : 0;
     return now() + Math.max(waves * expectedMs, paced) + expectedMs;

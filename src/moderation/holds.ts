@@ -155,6 +155,8 @@ export function createHolds(
       thresholds,
       sensitivity: 'standard',
       reviewAll: false,
+      // A flagged picture the result was made from flags the result here too: nobody can review it.
+      inputFlagged: job.inputFlagged,
       channelNsfw: false,
       nsfwChannels: 'review',
     });

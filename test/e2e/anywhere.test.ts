@@ -7,7 +7,9 @@ import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage } from '../../src/storage/open.ts';
 import { createUsageLedger, utcDay } from '../../src/usage/ledger.ts';
+import { CLEAN_SCORES, fakeClassifier } from '../fakes/classifier.ts';
 import type { FakeDiscordOptions } from '../fakes/discord/types.ts';
+import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
 import {
   deployCommands,
@@ -62,6 +64,7 @@ async function ended(bot: BotHarness, id: string) {
     .toMatch(/delivered|held|failed/);
   return bot.app.jobs.get(id);
 }
+const description = (m: APIMessage) => m.embeds[0]?.description ?? '';
 const jobIdOf = (m: APIMessage) => /-(\w+)\.\w+$/.exec(m.attachments[0]!.filename)![1]!;
 
 describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) => {
@@ -152,6 +155,23 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
     expect(bot.discord.errors).toEqual([]);
   });
 
+  run(
+    'an upscale of a flagged image shown in the bot’s DM is a spoiler too, though it looks clean itself',
+    async () => {
+      // Only the first image is flagged: the upscale is clean, the image it was made from decides.
+      const bot = await start({ script: (req) => (req.kind ? clean() : flaggedScript()) });
+      const dm = bot.discord.slash('imagine', { prompt: 'a garden' }, { context: 'bot_dm' });
+      const shown = await dm.waitForOriginal(finished, LONG);
+      expect(shown.attachments[0]?.filename).toMatch(/^SPOILER_/);
+      const up = await bot.discord.click(shown, 'Upscale').waitForOriginal(finished, LONG);
+      expect(up.attachments[0]?.filename).toMatch(/^SPOILER_/);
+      expect(up.content).toMatch(/^⚠️ Content warning: /);
+      const job = await ended(bot, jobIdOf(up));
+      expect(job).toMatchObject({ tool: 'upscale', inputFlagged: true, nsfw: { reasons: ['input'] } });
+      expect(bot.discord.errors).toEqual([]);
+    },
+  );
+
   run('DM_NSFW=hold keeps a flagged image out of the bot’s DM too', async () => {
     const bot = await start({ script: flaggedScript, env: { DM_NSFW: 'hold' } });
     const dm = bot.discord.slash('imagine', { prompt: 'a garden' }, { context: 'bot_dm' });
@@ -200,6 +220,32 @@ describe.each(ENGINES)('installs for oneself ($engine)', ({ redis: onRedis }) =>
       expect(data.embeds[0]!.description).toMatch(/a slower tide[\s\S]*finished after the link expired/);
     },
   );
+
+  run('the buttons of an image sent to the DM work there; an upscale sent there says what was asked', async () => {
+    const bot = await start({ script: () => ({ processingMs: 1_500 }) });
+    const elsewhere = { context: 'guild_user_install', guild: 'Elsewhere' } as const;
+    const it = bot.discord.slash('imagine', { prompt: 'a slow tide' }, elsewhere);
+    await bot.api.waitFor('task-created');
+    it.expireToken();
+    const dmId = bot.discord.dmChannel('alice').id;
+    const inDm = (m: APIMessage) => m.channel_id === dmId && m.attachments.length > 0;
+    const late = await bot.discord.waitForMessage(inDm, LONG);
+    // The record names the DM message once it is saved, right after the message went out.
+    await ended(bot, jobIdOf(late));
+    const fromDm = await bot.discord.click(late, 'Upscale').waitForOriginal(finished, LONG);
+    expect(description(fromDm)).toBe('🔍 Upscaled to 2048×2048');
+
+    // An upscale asked for in the server, finished after its token: sent to the DM, saying what it is.
+    const shown = await bot.discord
+      .slash('imagine', { prompt: 'a calm sea' }, elsewhere)
+      .waitForOriginal(finished, LONG);
+    const up = bot.discord.click(shown, 'Upscale', elsewhere);
+    let upscales = 0;
+    await bot.api.waitFor('task-created', (task: { kind?: string }) => task.kind === 'upscale' && ++upscales === 2);
+    up.expireToken();
+    const sent = await bot.discord.waitForMessage((m) => inDm(m) && m.id !== late.id && m.id !== fromDm.id, LONG);
+    expect(sent.content).toMatch(/^Here is your image for “Upscale to 2k”\. .*\(a server\), so I sent it here\./);
+  });
 
   run(
     'tells the member before the token expires, and /imagine-history gives back an image that reached nobody',
@@ -340,6 +386,36 @@ describe('installs for oneself, before anything is spent', () => {
     // In the bot's DM a late image can still be posted: it is accepted.
     const dm = bot.discord.slash('imagine', { prompt: 'a slow one' }, { context: 'bot_dm' });
     expect((await dm.waitForCallback()).type).toBe(5);
+  });
+
+  it('estimates an upscale by what upscales take, not by its picture’s size, where only the token can answer', async () => {
+    // Pictures are quick here; upscales have taken twenty minutes.
+    const bot = await start({ seenDurationsByKey: { 'upscale:2k': 20 * 60_000 } });
+    const group = { context: 'private' as const, with: ['alice'], user: 'bob' };
+    const shown = await bot.discord.slash('imagine', { prompt: 'a harbour' }, group).waitForOriginal(finished, LONG);
+    expect(await ephemeralText(bot.discord.click(shown, 'Upscale', group))).toMatch(/15 minutes\. Nothing was charged/);
+    expect(bot.api.requests.filter((r) => r.route === 'upscale')).toHaveLength(0);
+  });
+
+  it('an edit in a server that never installed the bot is judged by the operator’s thresholds, not that server’s', async () => {
+    const upload = Buffer.from(await makePicture(11, 80, 'png'));
+    // Flagged at the operator's thresholds (porn + hentai 0.7 ≥ 0.6), not at a relaxed server's (0.8).
+    const borderline = { drawing: 0.05, hentai: 0.05, neutral: 0.2, porn: 0.65, sexy: 0.05 };
+    const classifier = fakeClassifier((image) => (Buffer.from(image).equals(upload) ? borderline : CLEAN_SCORES));
+    const bot = await start({ classifier });
+    // A registration from before /imagine-edit stayed in servers that added the bot, not deployed again.
+    const edit = bot.discord.commands.list().find((c) => c.name === 'imagine-edit')!;
+    Object.assign(edit, { integration_types: [0, 1], contexts: [0, 1, 2] });
+    // The server had the bot once, and relaxed its sensitivity then.
+    const elsewhere = bot.discord.guilds.find((g) => g.name === 'Elsewhere')!;
+    await bot.app.settings.update(elsewhere.id, { sensitivity: 'relaxed' });
+    const it = bot.discord.slash(
+      'imagine-edit',
+      { image: { file: { name: 'me.png', bytes: upload } }, instruction: 'a beach behind me' },
+      { context: 'guild_user_install', guild: 'Elsewhere' },
+    );
+    expect((await it.waitForOriginal(finished, LONG)).content).toMatch(/^🔞 .*no moderator can review it/);
+    expect(files(bot)).toEqual([]);
   });
 
   it('answers privately where the server lets external apps answer only privately, and checks app_permissions', async () => {

@@ -43,13 +43,13 @@ const GUILD_ONLY = { integration_types: [0], contexts: [0] };
 const EVERYWHERE = { integration_types: [0, 1], contexts: [0, 1, 2] };
 
 describe('npm run deploy-commands with USER_INSTALL', () => {
-  it('by default registers /imagine, /imagine-edit, /imagine-history and Imagine this for both installs and every context, the staff commands for servers only', async () => {
+  it('by default registers /imagine, /imagine-history and Imagine this for both installs and every context; /imagine-edit and the staff commands for servers that installed the bot only', async () => {
     const { code, stdout, stderr } = await deploy({});
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(registered()).toEqual({
       imagine: EVERYWHERE,
-      'imagine-edit': EVERYWHERE,
+      'imagine-edit': GUILD_ONLY,
       'imagine-history': EVERYWHERE,
       'Imagine this': EVERYWHERE,
       'imagine-review': GUILD_ONLY,

@@ -46,6 +46,8 @@ export interface HarnessOptions {
   imageSizeBytes?: number;
   /** Durations the bot "has seen" before, so tests need not wait for a cold estimate. */
   seenDurationsMs?: number;
+  /** What the bot has seen of other kinds of image, by duration key (`durationKey`): `upscale:2k` and the like. */
+  seenDurationsByKey?: Record<string, number>;
   /** The local NSFW classifier (`test/fakes/classifier.ts`); off when absent, as without NSFW_CLASSIFIER. Kept across restarts. */
   classifier?: ImageClassifier;
   /**
@@ -75,7 +77,12 @@ export async function startBotHarness(options: HarnessOptions = {}): Promise<Bot
   const dir = mkdtempSync(join(tmpdir(), 'qi-e2e-'));
   const storageUrl = `sqlite://${join(dir, 'bot.sqlite')}`;
   const stats = openStorage(storageUrl, 'stats');
-  await stats.set('durations', { '1024*1024': Array(5).fill(options.seenDurationsMs ?? 300) });
+  await stats.set('durations', {
+    '1024*1024': Array(5).fill(options.seenDurationsMs ?? 300),
+    ...Object.fromEntries(
+      Object.entries(options.seenDurationsByKey ?? {}).map(([key, ms]) => [key, Array(5).fill(ms)]),
+    ),
+  });
   await stats.disconnect();
 
   const rawLogs: string[] = [];

@@ -88,6 +88,36 @@ describe.each(ENGINES)('image tools and the rules on $engine', ({ queue }) => {
   );
 
   it.skipIf(queue && skipWithoutRedis)(
+    'an image approved behind a spoiler: its upscale is held for a moderator too, not posted openly',
+    async () => {
+      // Only the first image is flagged: the upscale itself looks clean, the source decides.
+      const bot = await start({
+        script: (req) => (req.kind ? { processingMs: 100 } : { processingMs: 100, nsfw: true }),
+      });
+      const it = bot.discord.slash('imagine', { prompt: 'a statue' }, { channel: 'general', user: 'alice' });
+      await it.waitForOriginal((m) => m.content.startsWith('🔞'), LONG);
+      const review = await bot.discord.waitForMessage(
+        (m) => m.channel_id === REVIEW && labels(m).includes('Approve'),
+        LONG,
+      );
+      bot.discord.click(review, 'Approve', { user: 'mod' });
+      const published = await it.waitForOriginal((m) => m.attachments.length > 0, LONG);
+      expect(bot.discord.files(published)[0]!.filename).toMatch(/^SPOILER_/);
+      const up = await bot.discord.click(published, 'Upscale', { user: 'bob' }).waitForOriginal(finished, LONG);
+      expect(up.attachments).toHaveLength(0);
+      expect(up.content).toMatch(/^🔞/);
+      const second = await bot.discord.waitForMessage(
+        (m) => m.channel_id === REVIEW && m.id !== review.id && labels(m).includes('Approve'),
+        LONG,
+      );
+      expect(field(second.embeds[0], 'Why it was held')).toBe(
+        'The member’s image was flagged (or could not be checked)',
+      );
+      expect(routes(bot, 'upscale')).toHaveLength(1);
+    },
+  );
+
+  it.skipIf(queue && skipWithoutRedis)(
     'edits and upscales count against the hourly quota, and /imagine-usage and the history show each tool apart',
     async () => {
       const bot = await start({

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { APIMessage } from 'discord-api-types/v10';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCustomId, parseCustomId } from '../../src/discord/custom-id.ts';
 import type { FakeTaskScript } from '../fakes/ppinfra.ts';
 import { makePicture } from '../fakes/pictures.ts';
 import { skipWithoutRedis, startRedis, type FakeRedis } from '../fakes/redis.ts';
@@ -183,7 +184,8 @@ describe.each(ENGINES)('image tools on $engine', ({ queue }) => {
     const up = await bot.discord.click(first, 'Upscale').waitForOriginal(finished, LONG);
     expect(routes(bot, 'upscale')[0]?.body).toMatchObject({ image: first.attachments[0]!.url, resolution: '2k' });
     expect(description(up)).toBe('🔍 Upscaled to 2048×2048');
-    expect(labels(up)).toEqual(['Delete', 'Report', 'Change…', 'Upscale']);
+    // Already at its target: no Upscale on it.
+    expect(labels(up)).toEqual(['Delete', 'Report', 'Change…']);
   });
 });
 
@@ -208,6 +210,47 @@ describe('image tools (one engine)', () => {
     const small = await bot.discord.click(up, 'Upscale to 2k').waitForOriginal(finished, LONG);
     expect(description(small)).toBe('🔍 Upscaled to 2048×2048');
     expect(routes(bot, 'upscale').map((r) => (r.body as { resolution: string }).resolution)).toEqual(['4k', '2k']);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('the Upscale button of an older upscale message is refused, privately and for free', async () => {
+    const bot = await start();
+    const first = await bot.discord.slash('imagine', { prompt: 'a tiny bird' }).waitForOriginal(finished, LONG);
+    const up = await bot.discord.click(first, 'Upscale').waitForOriginal(finished, LONG);
+    // A message posted before upscales lost their Upscale button: it still has one.
+    const upscaleJob = /-(\w+)\.\w+$/.exec(up.attachments[0]!.filename)![1]!;
+    bot.discord.store.get(up.id)!.data.components = [
+      {
+        type: 1,
+        components: [{ type: 2, style: 2, label: 'Upscale', custom_id: encodeCustomId('upscale', upscaleJob) }],
+      },
+    ];
+    expect(await ephemeralText(bot.discord.click(up, 'Upscale'))).toBe(
+      'That image is already 2048×2048: an upscale to 2k would not make it larger. Nothing was charged.',
+    );
+    expect(routes(bot, 'upscale')).toHaveLength(1);
+    expect(bot.discord.errors).toEqual([]);
+  });
+
+  it('“Upscale to 2k” on a kept link about to expire: the offer has expired, nothing is spent', async () => {
+    const large: FakeTaskScript = { processingMs: 100, image: new Uint8Array(11 * 1024 * 1024) };
+    const bot = await start({
+      env: { UPSCALE_RESOLUTION: '4k' },
+      script: (req) => (req.kind === 'upscale' ? large : { processingMs: 100 }),
+    });
+    const first = await bot.discord.slash('imagine', { prompt: 'a wide valley' }).waitForOriginal(finished, LONG);
+    const up = await bot.discord.click(first, 'Upscale').waitForOriginal(finished, LONG);
+    expect(labels(up)).toEqual(['Upscale to 2k']);
+    // The link the fake CDN signed for a day, as it reads five minutes before it stops working.
+    const offer = (up.components as unknown as { components: { custom_id: string }[] }[])[0]!.components[0]!;
+    const job = (await bot.app.jobs.get(parseCustomId(offer.custom_id)!.jobId))!;
+    const ex = Math.floor((Date.now() + 5 * 60_000) / 1000).toString(16);
+    job.source!.url = job.source!.url.replace(/ex=[0-9a-f]+/, `ex=${ex}`);
+    await bot.app.store.save(job);
+    expect(await ephemeralText(bot.discord.click(up, 'Upscale to 2k'))).toBe(
+      'This offer has expired. Click **Upscale** on the image itself to upscale it again. Nothing was charged.',
+    );
+    expect(routes(bot, 'upscale')).toHaveLength(1);
     expect(bot.discord.errors).toEqual([]);
   });
 

@@ -20,6 +20,11 @@ export const en = {
   'image.download_failed': 'I couldn’t fetch your image from Discord. Please upload it again.',
   'image.download_timeout': 'Fetching your image from Discord took too long. Please try again.',
   'image.gone': 'I can’t find that image on this message any more.',
+  'image.unavailable': 'That image was taken down or never shown, so I can’t work on it. Nothing was charged.',
+  'image.already_upscaled':
+    'That image is already {width}×{height}: an upscale to {resolution} would not make it larger. Nothing was charged.',
+  'image.offer_expired':
+    'This offer has expired. Click **Upscale** on the image itself to upscale it again. Nothing was charged.',
   // Buttons and the Change… form
   'button.change': 'Change…',
   'button.upscale': 'Upscale',
@@ -64,6 +69,9 @@ export const zhCN: Partial<Record<keyof typeof en, string>> = {
   'image.download_failed': '无法从 Discord 获取你的图片，请重新上传。',
   'image.download_timeout': '从 Discord 获取你的图片超时，请重试。',
   'image.gone': '这条消息上已找不到那张图片。',
+  'image.unavailable': '那张图片已被撤下或从未显示，无法再处理。未产生任何费用。',
+  'image.already_upscaled': '那张图片已是 {width}×{height}，放大到 {resolution} 不会更大。未产生任何费用。',
+  'image.offer_expired': '这个选项已过期。请在图片本身上点击 **放大** 重新放大。未产生任何费用。',
   'button.change': '修改…',
   'button.upscale': '放大',
   'button.change_n': '修改… {index}',
