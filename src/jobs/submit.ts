@@ -40,5 +40,7 @@ export async function submitFor(job: Job, deps: SubmitDeps): Promise<string> {
   }
   if (job.tool === 'upscale' && source)
     return client.submitUpscale({ image: source.url, resolution: job.resolution ?? '2k' });
+  // A tool's record without its picture cannot be sent as a generation of its instruction.
+  if (job.tool) throw new PpinfraError('invalid_request', 'The job has no picture to work on', { notSent: true });
   return client.submit({ prompt: job.prompt, size: job.size });
 }
