@@ -116,20 +116,18 @@ function kernelsOf(e: Estimate): Kernels | undefined {
     e.logWidth ?? (e.durations ? logBandwidth(e.durations) : Math.log1p(Math.max(0, e.spreadMs) / e.expectedMs));
   const width = Math.max(MIN_LOG_WIDTH, own);
   const sorted = [...centers].sort((a, b) => a - b);
-  const prior =
-    e.prior && e.prior.share > 0
-      ? {
-          center: sorted[sorted.length >> 1]!,
-          share: Math.min(1, e.prior.share),
-          width: Math.max(width, e.prior.logWidth),
-        }
-      : undefined;
-  const logPrior = prior && { ...prior, center: Math.log(prior.center) };
   return {
     centers: centers.map(Math.log),
     width,
     shifted: Math.hypot(width, SHIFT_LOG_WIDTH),
-    ...(logPrior && { prior: logPrior }),
+    ...(e.prior &&
+      e.prior.share > 0 && {
+        prior: {
+          center: Math.log(sorted[sorted.length >> 1]!),
+          share: Math.min(1, e.prior.share),
+          width: Math.max(width, e.prior.logWidth),
+        },
+      }),
   };
 }
 
@@ -151,7 +149,10 @@ function survival(k: Kernels, t: number): number {
 /** When (ms after submit) a task is late by `e`: fewer than LATE_SURVIVAL of such tasks still run. */
 export function lateAfter(e: Estimate): number {
   const k = kernelsOf(e);
-  if (!k) return 0;
+  return k ? lateBy(k) : 0;
+}
+
+function lateBy(k: Kernels): number {
   let lo = 0;
   let hi = Math.exp(Math.max(...k.centers, k.prior?.center ?? 0) + 4 * Math.max(k.shifted, k.prior?.width ?? 0));
   for (let i = 0; i < 40; i++) {
@@ -176,7 +177,7 @@ export function nextPollDelay(input: ScheduleInput): number {
   const k = kernelsOf(input);
   // Nothing expected (an estimate of zero): the task may be done at any moment.
   if (!k) return minIntervalMs;
-  const late = lateAfter(input);
+  const late = lateBy(k);
   if (t >= late) {
     const normal = Math.min(maxIntervalMs, 2 * minIntervalMs);
     return clamp(jitter(normal * 2 ** ((t - late) / Math.max(input.expectedMs, minIntervalMs))));
