@@ -12,6 +12,7 @@ import { observedDuration } from '../src/jobs/observed.ts';
 import { pollTask } from '../src/jobs/poller.ts';
 import type { TaskResult } from '../src/ppinfra/parse.ts';
 import { mulberry32 } from '../test/fakes/random.ts';
+import { createVirtualClock } from '../test/fakes/virtual-clock.ts';
 
 const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*1536'];
 const px = (s: string) =>
@@ -53,26 +54,22 @@ const OVERHEAD = Number(process.env.OVERHEAD ?? 150);
 async function run(a: Axes, seed: number) {
   const random = mulberry32(seed);
   const jitter = mulberry32(seed ^ 0x5eed);
-  let clock = 0,
-    seq = 0;
-  const timers: { at: number; seq: number; fire: () => void }[] = [];
-  const sleep = (ms: number) =>
-    new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
-  const estimator = createDurationEstimator({ now: () => clock });
+  const { now, sleep, run } = createVirtualClock();
+  const estimator = createDurationEstimator({ now });
   let load = 1;
   const out: { size: string; d: number; polls: number[]; measured: boolean }[] = [];
   const draw = (size: string) =>
     a.sizes === 'wide' ? 3000 * 5 ** random() : typical(size) * (1 + 0.12 * (2 * random() - 1));
   async function job(size: string, measured: boolean) {
     const d = draw(size) * load;
-    const submittedAt = clock;
+    const submittedAt = now();
     const atSubmit = estimateAtSubmit(estimator, size);
     const polls: number[] = [];
     const getResult = async (taskId: string): Promise<TaskResult> => {
-      polls.push(clock - submittedAt);
+      polls.push(now() - submittedAt);
       return {
         taskId,
-        status: clock - submittedAt >= d ? 'succeed' : 'processing',
+        status: now() - submittedAt >= d ? 'succeed' : 'processing',
         rawStatus: '',
         reason: '',
         etaSeconds: 0,
@@ -88,11 +85,11 @@ async function run(a: Axes, seed: number) {
       atSubmit,
       minIntervalMs: Number(process.env.XMIN ?? 400),
       maxIntervalMs: 5000,
-      now: () => clock,
+      now,
       sleep,
       random: jitter,
     });
-    await estimator.record(size, observedDuration(submittedAt, clock, r.pendingAt), submittedAt);
+    await estimator.record(size, observedDuration(submittedAt, now(), r.pendingAt), submittedAt);
     out.push({ size, d, polls, measured });
   }
   const sizes = a.sizes === 'wide' ? ['1024*1024'] : SIZES;
@@ -116,19 +113,7 @@ async function run(a: Axes, seed: number) {
       ),
     );
   }
-  let done = false;
-  const all = scenario().then(() => {
-    done = true;
-  });
-  while (!done) {
-    await new Promise<void>((r) => setImmediate(r));
-    if (done) break;
-    timers.sort((x, y) => x.at - y.at || x.seq - y.seq);
-    const next = timers.shift()!;
-    clock = next.at;
-    next.fire();
-  }
-  await all;
+  await run(scenario);
   return out.filter((o) => o.measured);
 }
 const q = (xs: number[], p: number) => {

@@ -10,6 +10,7 @@ import { pollTask } from '../../src/jobs/poller.ts';
 import { lateAfter, nextPollDelay, type Estimate } from '../../src/jobs/schedule.ts';
 import type { TaskResult } from '../../src/ppinfra/parse.ts';
 import { mulberry32 } from '../fakes/random.ts';
+import { createVirtualClock } from '../fakes/virtual-clock.ts';
 
 /** Sizes from 512² to 1536², their time roughly linear in the pixel count, and one whose time varies over 3-15 s. */
 export const SIZES = ['512*512', '768*768', '1024*1024', '1328*1328', '1536*864', '1536*1536'] as const;
@@ -53,23 +54,19 @@ function durationOf(size: string, random: () => number): number {
 export async function runWorkload(w: Workload): Promise<Polled[]> {
   const random = mulberry32(w.seed);
   const jitter = mulberry32(w.seed ^ 0x5eed);
-  let clock = 0;
-  let seq = 0;
-  const timers: { at: number; seq: number; fire: () => void }[] = [];
-  const sleep = (ms: number) =>
-    new Promise<void>((fire) => void timers.push({ at: clock + Math.max(0, ms), seq: seq++, fire }));
-  const estimator = createDurationEstimator({ now: () => clock });
+  const { now, sleep, run } = createVirtualClock();
+  const estimator = createDurationEstimator({ now });
   const out: Polled[] = [];
   let load = 1;
 
   async function job(size: string, measured: boolean) {
     const durationMs = durationOf(size, random) * load;
-    const submittedAt = clock;
+    const submittedAt = now();
     const atSubmit = estimateAtSubmit(estimator, size);
     const pollsAt: number[] = [];
     const getResult = async (taskId: string): Promise<TaskResult> => {
-      pollsAt.push(clock - submittedAt);
-      const status = clock - submittedAt >= durationMs ? 'succeed' : 'processing';
+      pollsAt.push(now() - submittedAt);
+      const status = now() - submittedAt >= durationMs ? 'succeed' : 'processing';
       return { taskId, status, rawStatus: '', reason: '', etaSeconds: 0, progressPercent: 0, images: [] };
     };
     const result = await pollTask(size, {
@@ -78,12 +75,12 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
       deadline: submittedAt + 600_000,
       ...pollEstimate(atSubmit, () => estimator.estimate(size)),
       ...POLL_SETTINGS,
-      now: () => clock,
+      now,
       sleep,
       random: jitter,
     });
     // What the finisher records (src/jobs/finish.ts).
-    await estimator.record(size, observedDuration(submittedAt, clock, result.pendingAt), submittedAt);
+    await estimator.record(size, observedDuration(submittedAt, now(), result.pendingAt), submittedAt);
     out.push({ size, durationMs, atSubmit, pollsAt, measured });
   }
 
@@ -107,21 +104,7 @@ export async function runWorkload(w: Workload): Promise<Polled[]> {
     }
   }
 
-  let done = false;
-  const all = scenario().then(() => {
-    done = true;
-  });
-  while (!done) {
-    // Everything the last timer set off (a poll, its result, the next sleep) runs before the next.
-    await new Promise<void>((r) => setImmediate(r));
-    if (done) break;
-    if (!timers.length) throw new Error('the workload stalled');
-    timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    const next = timers.shift()!;
-    clock = next.at;
-    next.fire();
-  }
-  await all;
+  await run(scenario);
   return out;
 }
 
